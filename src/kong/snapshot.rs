@@ -1,0 +1,81 @@
+//! What a store read from Kong's database, row for row, before any interpretation. Stores fill it;
+//! `state::compute` interprets it. Kept raw so that malformed rows reach the diagnosis intact.
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::Db;
+
+/// One `schema_meta` row. Arrays/sets may be NULL in a damaged database, so every column is
+/// optional here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaMetaRow {
+    pub key: String,
+    pub subsystem: String,
+    pub last_executed: Option<String>,
+    pub executed: Option<Vec<String>>,
+    pub pending: Option<Vec<String>>,
+}
+
+/// The `migrations` row of the `locks` table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LockRow {
+    pub owner: Option<String>,
+    /// The ttl column as the server renders it in UTC (PostgreSQL); `None` on Cassandra, where the
+    /// row's TTL is the expiry.
+    pub ttl: Option<String>,
+    /// Live by Kong's own rule (PostgreSQL: `ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC'`;
+    /// Cassandra: the row exists).
+    pub live: bool,
+    /// Seconds until the lock expires; negative when it already has (PostgreSQL keeps the row until
+    /// the next taker deletes it).
+    pub seconds_left: Option<f64>,
+}
+
+/// One row of `clustering_data_planes` (hybrid mode). Only the columns the table has at the
+/// database's version are filled.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataPlaneRow {
+    pub id: String,
+    pub hostname: Option<String>,
+    pub ip: Option<String>,
+    pub version: Option<String>,
+    pub sync_status: Option<String>,
+    /// Seconds since `last_seen`, computed by the database clock (never the local one).
+    pub last_seen_secs_ago: Option<f64>,
+    pub last_seen: Option<String>,
+}
+
+/// Everything a store read in one pass.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub db: Db,
+    /// The server's version string (`SHOW server_version`, or Cassandra's release_version).
+    pub server_version: String,
+    /// Where Kong's tables were looked for: the PostgreSQL schema or the Cassandra keyspace.
+    pub namespace: String,
+    /// `None`: there is no `schema_meta` table at all (needs bootstrap, or a pre-1.0 database).
+    pub schema_meta: Option<Vec<SchemaMetaRow>>,
+    /// Whether a `locks` table exists (1.0+ bootstrap creates it with `schema_meta`).
+    pub locks_table: bool,
+    pub lock: Option<LockRow>,
+    /// The pre-1.0 `schema_migrations` table: `None` if absent, else its rows (id, migrations).
+    pub legacy_migrations: Option<Vec<(String, Vec<String>)>>,
+    /// `None` when the table does not exist.
+    pub data_planes: Option<Vec<DataPlaneRow>>,
+}
+
+impl Snapshot {
+    /// An empty snapshot of a database that holds nothing of Kong's.
+    pub fn empty(db: Db, namespace: &str) -> Snapshot {
+        Snapshot {
+            db,
+            server_version: String::new(),
+            namespace: namespace.to_string(),
+            schema_meta: None,
+            locks_table: false,
+            lock: None,
+            legacy_migrations: None,
+            data_planes: None,
+        }
+    }
+}
