@@ -1,1 +1,8 @@
+//! kongrade: a guide through Kong Gateway database upgrades.
+//!
+//! Layers, data flowing down: `kong` (pure knowledge of Kong), `store` (reads databases),
+//! `exec` (processes, files, HTTP), `cmd` (the plain commands), `wizard` and `tui` (the app).
+
+pub mod exec;
 pub mod kong;
+pub mod store;

@@ -1,0 +1,3 @@
+//! Everything that touches the world outside the database: processes, files, HTTP.
+
+pub mod kong_version;

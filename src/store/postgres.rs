@@ -1,0 +1,430 @@
+//! PostgreSQL: reads schema_meta, the migrations lock, the pre-1.0 table, data planes and the
+//! server version in two round trips (one to learn which tables exist, one to read them).
+//! Read-only: no write, no lock taken.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, SimpleQueryMessage};
+
+use super::{StoreError, StoreErrorKind};
+use crate::kong::catalog::Db;
+use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
+
+/// How to reach Kong's PostgreSQL database, as kong.conf's pg_* keys say.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+    pub schema: Option<String>,
+    pub timeout: Duration,
+    pub ssl: bool,
+    pub ssl_verify: bool,
+    pub trusted_certificates: Vec<String>,
+}
+
+impl fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .field("timeout", &self.timeout)
+            .field("ssl", &self.ssl)
+            .field("ssl_verify", &self.ssl_verify)
+            .finish()
+    }
+}
+
+impl PgOptions {
+    /// `kong@127.0.0.1:5432/kong` (schema appended when set); never the password.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}@{}:{}/{}", self.user, self.host, self.port, self.database);
+        if let Some(schema) = &self.schema {
+            s.push_str(&format!(" (schema {schema})"));
+        }
+        s
+    }
+}
+
+/// An open, read-only connection.
+pub struct PgStore {
+    client: Client,
+    opts: PgOptions,
+}
+
+fn err(kind: StoreErrorKind, message: String, hint: &str) -> StoreError {
+    StoreError {
+        kind,
+        message,
+        hint: hint.to_string(),
+    }
+}
+
+/// Sorts a driver error into what the operator must do. `what` names the database.
+fn classify(e: &tokio_postgres::Error, opts: &PgOptions) -> StoreError {
+    let target = opts.describe();
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+            return err(
+                StoreErrorKind::Auth,
+                format!("PostgreSQL at {target} refused the login: {}", db.message()),
+                "check pg_user and pg_password in kong.conf (or KONG_PG_USER / KONG_PG_PASSWORD)",
+            );
+        }
+        if *code == SqlState::INVALID_CATALOG_NAME {
+            return err(
+                StoreErrorKind::MissingDatabase,
+                format!("PostgreSQL at {}:{} has no database '{}'", opts.host, opts.port, opts.database),
+                "check pg_database in kong.conf; a brand new installation needs the database created first (createdb), then 'kong migrations bootstrap'",
+            );
+        }
+        return err(
+            StoreErrorKind::Query,
+            format!("PostgreSQL at {target}: {} ({})", db.message(), code.code()),
+            "",
+        );
+    }
+    let text = full_chain(e);
+    let lower = text.to_lowercase();
+    if lower.contains("tls") || lower.contains("certificate") || lower.contains("ssl") {
+        return err(
+            StoreErrorKind::Tls,
+            format!("TLS with PostgreSQL at {target} failed: {text}"),
+            "check pg_ssl, pg_ssl_verify and lua_ssl_trusted_certificate in kong.conf",
+        );
+    }
+    err(
+        StoreErrorKind::Unreachable,
+        format!("cannot reach PostgreSQL at {target}: {text}"),
+        "is the server running, and are pg_host / pg_port right? (kong.conf, KONG_PG_HOST, --pg-host)",
+    )
+}
+
+fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Quotes a string as an SQL literal. Used only for names from kong.conf in the simple query
+/// protocol, which has no parameters; standard_conforming_strings is on since PostgreSQL 9.1.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Quotes an identifier.
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Columns of clustering_data_planes kongrade reads, when present (they arrived over releases).
+const DP_COLUMNS: &[&str] = &["hostname", "ip", "version", "sync_status", "last_seen"];
+
+impl PgStore {
+    pub async fn connect(opts: &PgOptions) -> Result<PgStore, StoreError> {
+        if opts.database.contains('\0') || opts.schema.as_deref().is_some_and(|s| s.contains('\0')) {
+            return Err(err(
+                StoreErrorKind::Query,
+                "pg_database or pg_schema contains a NUL byte".into(),
+                "fix the value in kong.conf",
+            ));
+        }
+        let mut cfg = Config::new();
+        cfg.host(&opts.host)
+            .port(opts.port)
+            .user(&opts.user)
+            .dbname(&opts.database)
+            .application_name("kongrade")
+            .connect_timeout(opts.timeout)
+            // Kong sets its sessions to UTC and writes the lock ttl in UTC wall time; reading in
+            // any other zone shifts the lock's liveness by the offset.
+            .options("-c TimeZone=UTC -c default_transaction_read_only=on");
+        if let Some(p) = &opts.password {
+            cfg.password(p);
+        }
+        let fut = async {
+            if opts.ssl {
+                cfg.ssl_mode(SslMode::Require);
+                let tls = super::tls::client_config(opts.ssl_verify, &opts.trusted_certificates)
+                    .map_err(|e| {
+                        err(StoreErrorKind::Tls, format!("{e:#}"), "check lua_ssl_trusted_certificate in kong.conf")
+                    })?;
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+                let (client, conn) = cfg.connect(connector).await.map_err(|e| classify(&e, opts))?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            } else {
+                cfg.ssl_mode(SslMode::Disable);
+                let (client, conn) = cfg
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| classify(&e, opts))?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            }
+        };
+        // connect_timeout covers the TCP connect only; the whole handshake gets pg_timeout too.
+        let client = match tokio::time::timeout(opts.timeout + Duration::from_millis(100), fut).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(err(
+                    StoreErrorKind::Unreachable,
+                    format!(
+                        "PostgreSQL at {} did not answer within {} ms",
+                        opts.describe(),
+                        opts.timeout.as_millis()
+                    ),
+                    "is the server up and reachable? raise pg_timeout in kong.conf if it is just slow",
+                ))
+            }
+        };
+        Ok(PgStore {
+            client,
+            opts: opts.clone(),
+        })
+    }
+
+    async fn simple_rows(&self, sql: &str) -> Result<Vec<tokio_postgres::SimpleQueryRow>, StoreError> {
+        let fut = self.client.simple_query(sql);
+        let msgs = match tokio::time::timeout(self.opts.timeout, fut).await {
+            Ok(r) => r.map_err(|e| classify(&e, &self.opts))?,
+            Err(_) => {
+                return Err(err(
+                    StoreErrorKind::Unreachable,
+                    format!(
+                        "PostgreSQL at {} stopped answering (no reply within {} ms)",
+                        self.opts.describe(),
+                        self.opts.timeout.as_millis()
+                    ),
+                    "check the server; raise pg_timeout if it is only slow",
+                ))
+            }
+        };
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Reads everything kongrade needs about Kong's tables.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let reg = |table: &str| match &self.opts.schema {
+            Some(s) => format!("to_regclass({})::text", literal(&format!("{}.{}", ident(s), table))),
+            None => format!("to_regclass({})::text", literal(table)),
+        };
+        let schema_expr = match &self.opts.schema {
+            Some(s) => literal(s),
+            None => "current_schema()".to_string(),
+        };
+        let schema_exists = match &self.opts.schema {
+            Some(s) => format!(
+                "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {})",
+                literal(s)
+            ),
+            None => "true".to_string(),
+        };
+        let cdp_schema = match &self.opts.schema {
+            Some(s) => literal(s),
+            None => "(SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('clustering_data_planes'))".to_string(),
+        };
+        let probe = format!(
+            "SELECT current_setting('server_version'), coalesce({schema_expr}, ''), {schema_exists}, \
+             {sm}, {locks}, {legacy}, {cdp}, \
+             (SELECT string_agg(column_name::text, ',') FROM information_schema.columns \
+              WHERE table_schema = {cdp_schema} AND table_name = 'clustering_data_planes')",
+            sm = reg("schema_meta"),
+            locks = reg("locks"),
+            legacy = reg("schema_migrations"),
+            cdp = reg("clustering_data_planes"),
+        );
+        let rows = self.simple_rows(&probe).await?;
+        let row = rows.first().ok_or_else(|| {
+            err(StoreErrorKind::Query, "the server returned no row for the table probe".into(), "")
+        })?;
+        let get = |i: usize| row.get(i).map(str::to_string);
+        let server_version = get(0).unwrap_or_default();
+        let namespace = get(1).unwrap_or_default();
+        if get(2).as_deref() != Some("t") {
+            return Err(err(
+                StoreErrorKind::MissingSchema,
+                format!(
+                    "pg_schema '{}' does not exist in database '{}'",
+                    self.opts.schema.clone().unwrap_or_default(),
+                    self.opts.database
+                ),
+                "check pg_schema in kong.conf: Kong keeps its tables there; leave it unset to use the search_path (usually 'public')",
+            ));
+        }
+        let (sm, locks, legacy, cdp) = (get(3), get(4), get(5), get(6));
+        let cdp_cols: Vec<String> = get(7)
+            .map(|s| s.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
+
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(t) = &sm {
+            parts.push(format!(
+                "'schema_meta', (SELECT coalesce(json_agg(json_build_object('key', key, 'subsystem', subsystem, \
+                 'last_executed', last_executed, 'executed', executed, 'pending', pending) ORDER BY subsystem, key), '[]'::json) FROM {t})"
+            ));
+        }
+        if let Some(t) = &locks {
+            // Kong's liveness rule, verbatim: ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC'.
+            parts.push(format!(
+                "'lock', (SELECT json_build_object('owner', owner, \
+                 'ttl', to_char(ttl AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                 'live', coalesce(ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC', false), \
+                 'seconds_left', extract(epoch FROM (ttl - CURRENT_TIMESTAMP))::float8) \
+                 FROM {t} WHERE key = 'migrations' LIMIT 1)"
+            ));
+        }
+        if let Some(t) = &legacy {
+            parts.push(format!(
+                "'legacy', (SELECT coalesce(json_agg(json_build_object('id', id::text, 'migrations', migrations)), '[]'::json) FROM {t})"
+            ));
+        }
+        if let Some(t) = &cdp {
+            let mut fields = vec!["'id', id::text".to_string()];
+            for c in DP_COLUMNS {
+                if cdp_cols.iter().any(|x| x == c) {
+                    fields.push(format!("'{c}', {c}::text"));
+                }
+            }
+            if cdp_cols.iter().any(|x| x == "last_seen") {
+                fields.push("'last_seen_secs_ago', extract(epoch FROM (CURRENT_TIMESTAMP - last_seen))::float8".into());
+            }
+            parts.push(format!(
+                "'data_planes', (SELECT coalesce(json_agg(json_build_object({})), '[]'::json) FROM {t})",
+                fields.join(", ")
+            ));
+        }
+
+        let mut snap = Snapshot::empty(Db::Postgres, &namespace);
+        snap.server_version = server_version;
+        snap.locks_table = locks.is_some();
+        if parts.is_empty() {
+            return Ok(snap);
+        }
+        let sql = format!("SELECT json_build_object({})::text", parts.join(", "));
+        let rows = match self.simple_rows(&sql).await {
+            Ok(r) => r,
+            Err(e) if e.kind == StoreErrorKind::Query => {
+                return Err(err(
+                    StoreErrorKind::Malformed,
+                    format!("Kong's tables in {} cannot be read: {}", self.opts.describe(), e.message),
+                    "the schema_meta or locks table does not have the columns Kong creates; was it altered by hand?",
+                ))
+            }
+            Err(e) => return Err(e),
+        };
+        let text = rows
+            .first()
+            .and_then(|r| r.get(0))
+            .ok_or_else(|| err(StoreErrorKind::Query, "the server returned no row".into(), ""))?;
+        let raw: RawRead = serde_json::from_str(text).map_err(|e| {
+            err(
+                StoreErrorKind::Malformed,
+                format!("Kong's tables hold values kongrade cannot read: {e}"),
+                "",
+            )
+        })?;
+        if sm.is_some() {
+            snap.schema_meta = Some(raw.schema_meta.unwrap_or_default().into_iter().map(Into::into).collect());
+        }
+        snap.lock = raw.lock;
+        if legacy.is_some() {
+            snap.legacy_migrations = Some(
+                raw.legacy
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| (l.id, l.migrations.unwrap_or_default().into_iter().flatten().collect()))
+                    .collect(),
+            );
+        }
+        if cdp.is_some() {
+            snap.data_planes = Some(raw.data_planes.unwrap_or_default());
+        }
+        Ok(snap)
+    }
+
+    /// Counts rows of the given tables that exist (for diagnosis of long migrations).
+    pub async fn count_rows(&self, tables: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for t in tables {
+            let reg = match &self.opts.schema {
+                Some(s) => format!("{}.{}", ident(s), ident(t)),
+                None => ident(t),
+            };
+            let probe = format!("SELECT to_regclass({})::text", literal(&reg));
+            let rows = self.simple_rows(&probe).await?;
+            let Some(name) = rows.first().and_then(|r| r.get(0)).map(str::to_string) else {
+                continue;
+            };
+            let rows = self.simple_rows(&format!("SELECT count(*) FROM {name}")).await?;
+            if let Some(n) = rows.first().and_then(|r| r.get(0)).and_then(|s| s.parse().ok()) {
+                out.push((t.to_string(), n));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRead {
+    schema_meta: Option<Vec<RawMeta>>,
+    lock: Option<LockRow>,
+    legacy: Option<Vec<RawLegacy>>,
+    data_planes: Option<Vec<DataPlaneRow>>,
+}
+
+#[derive(Deserialize)]
+struct RawMeta {
+    key: Option<String>,
+    subsystem: Option<String>,
+    last_executed: Option<String>,
+    executed: Option<Vec<Option<String>>>,
+    pending: Option<Vec<Option<String>>>,
+}
+
+impl From<RawMeta> for SchemaMetaRow {
+    fn from(r: RawMeta) -> Self {
+        // NULL elements inside an array carry no name; Kong's Lua would skip them too.
+        SchemaMetaRow {
+            key: r.key.unwrap_or_default(),
+            subsystem: r.subsystem.unwrap_or_default(),
+            last_executed: r.last_executed,
+            executed: r.executed.map(|v| v.into_iter().flatten().collect()),
+            pending: r.pending.map(|v| v.into_iter().flatten().collect()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawLegacy {
+    id: String,
+    migrations: Option<Vec<Option<String>>>,
+}

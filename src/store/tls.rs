@@ -1,0 +1,118 @@
+//! TLS client settings as kong.conf asks for them: `*_ssl_verify = off` accepts any certificate
+//! (as Kong does), `on` verifies against `lua_ssl_trusted_certificate` (PEM files, or `system`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// Where Debian, Ubuntu, Alpine and RHEL keep the system CA bundle, first match wins.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds a client config. `trusted` are the entries of `lua_ssl_trusted_certificate`.
+pub fn client_config(verify: bool, trusted: &[String]) -> Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .wrap_err("TLS: no usable protocol version")?;
+    if !verify {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny))
+            .with_no_client_auth());
+    }
+    let mut roots = RootCertStore::empty();
+    let mut entries: Vec<String> = trusted.to_vec();
+    if entries.is_empty() {
+        entries.push("system".into());
+    }
+    for entry in &entries {
+        if entry == "system" {
+            let found = SYSTEM_BUNDLES.iter().find(|p| Path::new(p).exists());
+            let Some(bundle) = found else {
+                return Err(eyre!(
+                    "ssl_verify is on and lua_ssl_trusted_certificate says 'system', but no system CA bundle was found (looked in {}); name a PEM file instead",
+                    SYSTEM_BUNDLES.join(", ")
+                ));
+            };
+            add_pem(&mut roots, Path::new(bundle))?;
+        } else {
+            add_pem(&mut roots, Path::new(entry))?;
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<()> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .wrap_err_with(|| format!("lua_ssl_trusted_certificate: cannot read {}", path.display()))?
+        .collect::<Result<_, _>>()
+        .wrap_err_with(|| format!("lua_ssl_trusted_certificate: {} is not valid PEM", path.display()))?;
+    if certs.is_empty() {
+        return Err(eyre!(
+            "lua_ssl_trusted_certificate: {} holds no certificate",
+            path.display()
+        ));
+    }
+    for c in certs {
+        roots.add(c).wrap_err_with(|| {
+            format!(
+                "lua_ssl_trusted_certificate: a certificate in {} is not usable",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `ssl_verify = off`: encrypt but do not authenticate the server, exactly Kong's default.
+#[derive(Debug)]
+struct AcceptAny;
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
