@@ -97,6 +97,12 @@ pub struct MigrationSpec {
     pub cassandra: Option<Phases>,
 }
 
+impl AsRef<str> for MigrationSpec {
+    fn as_ref(&self) -> &str {
+        &self.name
+    }
+}
+
 impl MigrationSpec {
     pub fn phases(&self, db: Db) -> Option<Phases> {
         match db {

@@ -2,7 +2,7 @@
 //! plus what Kong does not report: gaps, unknown migrations, malformed rows, the lock, the pre-1.0
 //! table and which releases the recorded schema matches.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -164,6 +164,85 @@ impl SchemaState {
     }
 }
 
+/// Membership in a list that is usually walked in its own order (Kong records migrations in the
+/// order it runs them): the next element is tried first, a full scan only on a miss. This keeps
+/// the state computation linear in the common case without hashing every name.
+struct InOrder<'a, T> {
+    list: &'a [T],
+    next: usize,
+    hits: usize,
+}
+
+impl<'a, T: AsRef<str>> InOrder<'a, T> {
+    fn new(list: &'a [T]) -> Self {
+        InOrder {
+            list,
+            next: 0,
+            hits: 0,
+        }
+    }
+
+    /// Callers ask for distinct names, so once every element was found the rest are misses.
+    fn contains(&mut self, name: &str) -> bool {
+        if self.list.get(self.next).is_some_and(|x| x.as_ref() == name) {
+            self.next += 1;
+            self.hits += 1;
+            return true;
+        }
+        if self.hits >= self.list.len() {
+            return false;
+        }
+        match self.list.iter().position(|x| x.as_ref() == name) {
+            Some(i) => {
+                self.next = i + 1;
+                self.hits += 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// FNV-1a: migration names are short, and SipHash's setup cost dominated the state benchmark.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastSet<'a> = HashSet<&'a str, std::hash::BuildHasherDefault<Fnv>>;
+
+/// A set of migration names.
+#[derive(Clone)]
+struct NameSet<'a>(FastSet<'a>);
+
+impl<'a> NameSet<'a> {
+    fn new(names: impl Iterator<Item = &'a String>) -> Self {
+        let mut set = FastSet::default();
+        set.extend(names.map(String::as_str));
+        NameSet(set)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// A `schema_meta` row read as Kong reads it (NULL arrays are empty).
 struct RowView<'a> {
     last_executed: Option<&'a str>,
@@ -180,14 +259,19 @@ fn view(row: &SchemaMetaRow) -> RowView<'_> {
 }
 
 /// Kong selects `WHERE key = 'schema_meta'`; other keys are not its rows.
-fn kong_rows(snapshot: &Snapshot) -> Option<HashMap<&str, &SchemaMetaRow>> {
+fn kong_rows(snapshot: &Snapshot) -> Option<RowMap<'_>> {
     snapshot.schema_meta.as_ref().map(|rows| {
-        rows.iter()
-            .filter(|r| r.key == "schema_meta")
-            .map(|r| (r.subsystem.as_str(), r))
-            .collect()
+        let mut map = RowMap::with_capacity_and_hasher(rows.len(), Default::default());
+        map.extend(
+            rows.iter()
+                .filter(|r| r.key == "schema_meta")
+                .map(|r| (r.subsystem.as_str(), r)),
+        );
+        map
     })
 }
+
+type RowMap<'a> = HashMap<&'a str, &'a SchemaMetaRow, std::hash::BuildHasherDefault<Fnv>>;
 
 pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> SchemaState {
     let rows = kong_rows(snapshot);
@@ -213,15 +297,17 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
             }
             Some(row) => {
                 let v = view(row);
+                let mut executed = InOrder::new(v.executed);
+                let mut pending = InOrder::new(v.pending);
                 // `n` as in state.lua: the index just after last_executed once it is seen.
                 let mut n: Option<usize> = None;
                 for (i, m) in spec.migrations.iter().enumerate() {
                     if v.last_executed == Some(m.name.as_str()) {
                         n = Some(i + 1);
                     }
-                    let state = if v.executed.iter().any(|e| *e == m.name) {
+                    let state = if executed.contains(m.name.as_str()) {
                         MigState::Executed
-                    } else if v.pending.iter().any(|p| *p == m.name) {
+                    } else if pending.contains(m.name.as_str()) {
                         MigState::Pending
                     } else if n.is_none_or(|n| i >= n) {
                         MigState::New
@@ -237,10 +323,10 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
                 if let Some(g) = gap_of(&spec.name, &migs) {
                     gaps.push(g);
                 }
-                let known: BTreeSet<&str> = spec.migrations.iter().map(|m| m.name.as_str()).collect();
                 let mut extra: Vec<String> = Vec::new();
+                let mut known = InOrder::new(&spec.migrations);
                 for name in v.executed.iter().chain(v.pending.iter()) {
-                    if !known.contains(name.as_str()) && !extra.contains(name) {
+                    if !known.contains(name) && !extra.contains(name) {
                         extra.push(name.clone());
                     }
                 }
@@ -264,8 +350,9 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
 
     // Recorded subsystems the target does not load at all.
     if let Some(all) = snapshot.schema_meta.as_ref() {
+        let loaded: HashSet<&str> = target.subsystems.iter().map(|s| s.name.as_str()).collect();
         for row in all.iter().filter(|r| r.key == "schema_meta") {
-            if target.subsystem(&row.subsystem).is_none() {
+            if !loaded.contains(row.subsystem.as_str()) {
                 let v = view(row);
                 let mut names: Vec<String> = Vec::new();
                 for n in v.executed.iter().chain(v.pending.iter()) {
@@ -354,7 +441,7 @@ fn anomalies_of(rows: &[SchemaMetaRow]) -> Vec<Anomaly> {
                     column: col.to_string(),
                 }),
                 Some(list) => {
-                    let mut seen = BTreeSet::new();
+                    let mut seen = FastSet::with_capacity_and_hasher(list.len(), Default::default());
                     for n in list {
                         if !seen.insert(n.as_str()) {
                             out.push(Anomaly::Duplicate {
@@ -393,45 +480,45 @@ fn anomalies_of(rows: &[SchemaMetaRow]) -> Vec<Anomaly> {
 fn matching_releases(
     catalog: &Catalog,
     db: Db,
-    rows: &HashMap<&str, &SchemaMetaRow>,
+    rows: &RowMap<'_>,
 ) -> (Vec<Version>, Vec<Version>) {
-    let recorded: HashMap<&str, BTreeSet<&str>> = rows
-        .iter()
-        .map(|(sub, row)| {
-            let v = view(row);
-            let set = v
-                .executed
-                .iter()
-                .chain(v.pending.iter())
-                .map(String::as_str)
-                .collect();
-            (*sub, set)
-        })
-        .collect();
-    let Some(core) = recorded.get("core") else {
+    // Only subsystems some release knows can take part; the sets are built once, lazily.
+    let mut cache: HashMap<&str, Option<NameSet>> = HashMap::new();
+    let mut recorded = |name: &str| -> Option<NameSet<'_>> {
+        let row = rows.get(name)?;
+        Some(
+            cache
+                .entry(row.subsystem.as_str())
+                .or_insert_with(|| {
+                    let v = view(row);
+                    Some(NameSet::new(v.executed.iter().chain(v.pending.iter())))
+                })
+                .clone()?,
+        )
+    };
+    let Some(core_set) = recorded("core") else {
         return (Vec::new(), Vec::new());
+    };
+    let same = |spec: &super::catalog::SubsystemSpec, set: &NameSet| {
+        spec.migrations.len() == set.len()
+            && spec.migrations.iter().all(|m| set.contains(&m.name))
     };
     let mut full = Vec::new();
     let mut core_only = Vec::new();
     for rel in &catalog.releases {
-        if !rel.supports(db) {
+        let Some(core_spec) = rel.subsystem("core") else {
             continue;
-        }
-        let same = |name: &str, set: &BTreeSet<&str>| -> Option<bool> {
-            let spec = rel.subsystem(name)?;
-            Some(
-                spec.migrations.len() == set.len()
-                    && spec.migrations.iter().all(|m| set.contains(m.name.as_str())),
-            )
         };
-        if same("core", core) != Some(true) {
+        if !same(core_spec, &core_set) || !rel.supports(db) {
             continue;
         }
         core_only.push(rel.version);
-        let all = recorded
+        // Walk the release's subsystems (few) rather than the recorded ones (maybe many).
+        let all = rel
+            .subsystems
             .iter()
-            .filter(|(sub, _)| **sub != "core")
-            .all(|(sub, set)| same(sub, set).unwrap_or(true));
+            .filter(|s| s.name != "core")
+            .all(|s| recorded(&s.name).is_none_or(|set| same(s, &set)));
         if all {
             full.push(rel.version);
         }
@@ -483,4 +570,212 @@ pub fn describe_versions(catalog: &Catalog, versions: &[Version]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kong::catalog::{MigrationSpec, Phases, Release, SubsystemSpec};
+    use crate::kong::snapshot::LockRow;
+
+    fn spec(name: &str, migs: &[(&str, bool)]) -> SubsystemSpec {
+        SubsystemSpec {
+            name: name.into(),
+            origin: "kong".into(),
+            migrations: migs
+                .iter()
+                .map(|(n, two)| MigrationSpec {
+                    name: n.to_string(),
+                    postgres: Some(Phases {
+                        up: true,
+                        teardown: *two,
+                        ..Phases::default()
+                    }),
+                    cassandra: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn target(subs: Vec<SubsystemSpec>) -> Target {
+        Target {
+            version: Some(Version::new(9, 9, 9)),
+            db: Db::Postgres,
+            source: "test".into(),
+            subsystems: subs,
+            unresolved_plugins: vec![],
+        }
+    }
+
+    fn row(sub: &str, last: Option<&str>, exec: &[&str], pend: &[&str]) -> SchemaMetaRow {
+        SchemaMetaRow {
+            key: "schema_meta".into(),
+            subsystem: sub.into(),
+            last_executed: last.map(str::to_string),
+            executed: Some(exec.iter().map(|s| s.to_string()).collect()),
+            pending: Some(pend.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    fn snap(rows: Option<Vec<SchemaMetaRow>>) -> Snapshot {
+        let mut s = Snapshot::empty(Db::Postgres, "public");
+        s.schema_meta = rows;
+        s
+    }
+
+    fn empty_catalog() -> Catalog {
+        Catalog {
+            format: 1,
+            source: "test".into(),
+            releases: vec![],
+        }
+    }
+
+    fn core() -> SubsystemSpec {
+        spec("core", &[("000_base", false), ("001_a", true), ("002_b", false), ("003_c", false)])
+    }
+
+    #[test]
+    fn no_schema_meta_needs_bootstrap() {
+        let st = compute(&target(vec![core()]), &snap(None), &empty_catalog());
+        assert!(st.needs_bootstrap);
+        assert_eq!(st.status_code(), StatusCode::NeedsBootstrap);
+        assert_eq!(st.total(MigState::New), 4);
+    }
+
+    #[test]
+    fn kongs_missing_rule_only_fires_on_last_executed() {
+        // 001_a is last_executed but recorded nowhere: Kong calls it missing. 000_base, before it
+        // and unrecorded, is "new" by Kong's walk (and a gap for kongrade).
+        let r = row("core", Some("001_a"), &["002_b"], &[]);
+        let st = compute(&target(vec![core()]), &snap(Some(vec![r])), &empty_catalog());
+        let c = st.subsystem("core").unwrap();
+        let states: Vec<MigState> = c.migrations.iter().map(|m| m.state).collect();
+        assert_eq!(
+            states,
+            vec![MigState::New, MigState::Missing, MigState::Executed, MigState::New]
+        );
+        assert_eq!(st.gaps.len(), 1);
+        assert_eq!(st.gaps[0].migrations, vec!["000_base", "001_a"]);
+        assert_eq!(st.gaps[0].before, "002_b");
+        assert!(st
+            .anomalies
+            .iter()
+            .any(|a| matches!(a, Anomaly::LastExecutedUnrecorded { .. })));
+        assert_eq!(st.status_code(), StatusCode::New);
+    }
+
+    #[test]
+    fn pending_wins_over_new_for_the_exit_code_and_executed_wins_over_pending() {
+        let r = row("core", Some("000_base"), &["000_base", "001_a"], &["001_a"]);
+        let st = compute(&target(vec![core()]), &snap(Some(vec![r])), &empty_catalog());
+        assert_eq!(st.subsystem("core").unwrap().count(MigState::Pending), 0);
+        assert!(st
+            .anomalies
+            .iter()
+            .any(|a| matches!(a, Anomaly::ExecutedAndPending { .. })));
+        let r = row("core", Some("000_base"), &["000_base"], &["001_a"]);
+        let st = compute(&target(vec![core()]), &snap(Some(vec![r])), &empty_catalog());
+        assert_eq!(st.status_code(), StatusCode::Pending);
+        assert!(st.any(MigState::New));
+        assert!(st.gaps.is_empty());
+    }
+
+    #[test]
+    fn up_to_date_unknown_and_unloaded_subsystems() {
+        let r = row("core", Some("003_c"), &["000_base", "001_a", "002_b", "003_c", "004_future"], &[]);
+        let r2 = row("my-plugin", Some("000_x"), &["000_x"], &[]);
+        let mut foreign = row("core", None, &[], &[]);
+        foreign.key = "something_else".into();
+        let st = compute(
+            &target(vec![core()]),
+            &snap(Some(vec![r, r2, foreign])),
+            &empty_catalog(),
+        );
+        assert_eq!(st.status_code(), StatusCode::UpToDate);
+        assert!(st.up_to_date());
+        assert_eq!(st.unknown.len(), 2);
+        assert!(st.unknown.iter().any(|u| u.subsystem == "core"
+            && u.subsystem_loaded
+            && u.migrations == vec!["004_future"]));
+        assert!(st
+            .unknown
+            .iter()
+            .any(|u| u.subsystem == "my-plugin" && !u.subsystem_loaded));
+        assert!(st.anomalies.iter().any(|a| matches!(a, Anomaly::ForeignKey { .. })));
+    }
+
+    #[test]
+    fn null_columns_read_as_empty_and_are_reported() {
+        let r = SchemaMetaRow {
+            key: "schema_meta".into(),
+            subsystem: "core".into(),
+            last_executed: None,
+            executed: None,
+            pending: None,
+        };
+        let st = compute(&target(vec![core()]), &snap(Some(vec![r])), &empty_catalog());
+        assert_eq!(st.total(MigState::New), 4);
+        assert_eq!(
+            st.anomalies
+                .iter()
+                .filter(|a| matches!(a, Anomaly::NullColumn { .. }))
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_live_lock_overrides_every_other_code() {
+        let mut s = snap(None);
+        s.lock = Some(LockRow {
+            owner: Some("x".into()),
+            ttl: None,
+            live: true,
+            seconds_left: Some(10.0),
+        });
+        let st = compute(&target(vec![core()]), &s, &empty_catalog());
+        assert_eq!(st.status_code(), StatusCode::Locked);
+        s.lock.as_mut().unwrap().live = false;
+        let st = compute(&target(vec![core()]), &s, &empty_catalog());
+        assert_eq!(st.status_code(), StatusCode::NeedsBootstrap);
+    }
+
+    #[test]
+    fn schema_matches_and_ranges() {
+        let rel = |v: Version, n: usize| Release {
+            version: v,
+            bundled_plugins: vec![],
+            plugins_sorted: true,
+            subsystems: vec![SubsystemSpec {
+                migrations: core().migrations[..n].to_vec(),
+                ..core()
+            }],
+        };
+        let cat = Catalog {
+            format: 1,
+            source: "t".into(),
+            releases: vec![
+                rel(Version::new(1, 0, 0), 2),
+                rel(Version::new(1, 0, 1), 3),
+                rel(Version::new(1, 0, 2), 3),
+                rel(Version::new(1, 1, 0), 4),
+            ],
+        };
+        let r = row("core", Some("002_b"), &["000_base", "002_b"], &["001_a"]);
+        let st = compute(&target(vec![core()]), &snap(Some(vec![r])), &cat);
+        assert_eq!(
+            st.schema_matches,
+            vec![Version::new(1, 0, 1), Version::new(1, 0, 2)]
+        );
+        assert_eq!(describe_versions(&cat, &st.schema_matches), "1.0.1 to 1.0.2");
+        assert_eq!(
+            describe_versions(&cat, &[Version::new(1, 0, 0), Version::new(1, 0, 1), Version::new(1, 0, 2)]),
+            "1.0.x"
+        );
+        assert_eq!(
+            describe_versions(&cat, &[Version::new(1, 0, 0), Version::new(1, 1, 0)]),
+            "1.0.0, 1.1.0"
+        );
+    }
 }
