@@ -713,6 +713,8 @@ pub struct PgConf {
     pub database: String,
     /// `None`: the server's search_path decides.
     pub schema: Option<String>,
+    /// `pg_timeout`. Kong's `migrations` commands do not use it: they set it from
+    /// `--db-timeout` (default 60 s).
     pub timeout_ms: u64,
     pub ssl: bool,
     pub ssl_verify: bool,
@@ -742,6 +744,8 @@ pub struct CassandraConf {
     pub ssl: bool,
     pub ssl_verify: bool,
     pub local_datacenter: Option<String>,
+    /// `cassandra_timeout`; like the next one, replaced by `--db-timeout` in Kong's
+    /// `migrations` commands.
     pub timeout_ms: u64,
     pub schema_consensus_timeout_ms: u64,
     /// `cassandra_write_consistency`, or the older `cassandra_consistency` when only that is set.
