@@ -1,6 +1,8 @@
-//! Everything kongrade knows about Kong, as pure functions over data: no I/O here.
+//! Everything kongrade knows about Kong, as pure functions over data. The one exception is
+//! kong.conf, whose loader reads the file (kept to `conf::load` and friends).
 
 pub mod catalog;
+pub mod conf;
 pub mod report;
 pub mod snapshot;
 pub mod state;
