@@ -3,6 +3,8 @@
 //! Layers, data flowing down: `kong` (pure knowledge of Kong), `store` (reads databases),
 //! `exec` (processes, files, HTTP), `cmd` (the plain commands), `wizard` and `tui` (the app).
 
+pub mod cli;
+pub mod cmd;
 pub mod exec;
 pub mod kong;
 pub mod store;

@@ -73,7 +73,12 @@ pub async fn kong_version(kong_cmd: &str, timeout: Duration) -> Result<Version> 
         .wrap_err_with(|| format!("cannot run the kong command '{}'", argv[0]))?;
     let out = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| eyre!("'{kong_cmd} version' did not answer within {} s", timeout.as_secs()))?
+        .map_err(|_| {
+            eyre!(
+                "'{kong_cmd} version' did not answer within {} s",
+                timeout.as_secs()
+            )
+        })?
         .wrap_err("waiting for 'kong version'")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -110,7 +115,10 @@ mod tests {
             split_command(r#"'/opt/my kong/bin/kong' --v"#).unwrap(),
             vec!["/opt/my kong/bin/kong", "--v"]
         );
-        assert_eq!(split_command(r#"a\ b "c\"d""#).unwrap(), vec!["a b", "c\"d"]);
+        assert_eq!(
+            split_command(r#"a\ b "c\"d""#).unwrap(),
+            vec!["a b", "c\"d"]
+        );
         assert!(split_command("'open").is_err());
         assert!(split_command("   ").is_err());
     }

@@ -112,7 +112,9 @@ pub fn status_text(state: &SchemaState, catalog: &Catalog, header: &str) -> Stri
 
     if state.needs_bootstrap {
         if state.legacy_table {
-            out.push_str("Database holds a pre-1.0 Kong schema (schema_migrations table, no schema_meta).\n");
+            out.push_str(
+                "Database holds a pre-1.0 Kong schema (schema_migrations table, no schema_meta).\n",
+            );
             out.push_str("Do NOT run 'kong migrations bootstrap': upgrade through Kong 1.5 first ('kongrade plan').\n");
         } else {
             out.push_str("Database needs bootstrapping or is older than Kong 1.0.\n");
@@ -124,7 +126,10 @@ pub fn status_text(state: &SchemaState, catalog: &Catalog, header: &str) -> Stri
             ("Executed migrations:", MigState::Executed),
             ("Pending migrations:", MigState::Pending),
             ("New migrations available:", MigState::New),
-            ("Missing migrations (Kong will not run them again):", MigState::Missing),
+            (
+                "Missing migrations (Kong will not run them again):",
+                MigState::Missing,
+            ),
         ] {
             if let Some(block) = kong_block(state, which) {
                 out.push_str(&format!("{r}{title}\n{block}\n"));
@@ -173,13 +178,20 @@ pub fn status_text(state: &SchemaState, catalog: &Catalog, header: &str) -> Stri
         }
     }
     if state.legacy_table && !state.needs_bootstrap {
-        extra.push("A pre-1.0 schema_migrations table is still present (left over from a 0.x import)".into());
+        extra.push(
+            "A pre-1.0 schema_migrations table is still present (left over from a 0.x import)"
+                .into(),
+        );
     }
     if !state.anomalies.is_empty() {
         extra.push(format!(
             "{} malformed schema_meta entr{} ('kongrade diagnose' explains)",
             state.anomalies.len(),
-            if state.anomalies.len() == 1 { "y" } else { "ies" }
+            if state.anomalies.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
         ));
     }
     if !extra.is_empty() {

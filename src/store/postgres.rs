@@ -48,7 +48,10 @@ impl fmt::Debug for PgOptions {
 impl PgOptions {
     /// `kong@127.0.0.1:5432/kong` (schema appended when set); never the password.
     pub fn describe(&self) -> String {
-        let mut s = format!("{}@{}:{}/{}", self.user, self.host, self.port, self.database);
+        let mut s = format!(
+            "{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        );
         if let Some(schema) = &self.schema {
             s.push_str(&format!(" (schema {schema})"));
         }
@@ -75,7 +78,9 @@ fn classify(e: &tokio_postgres::Error, opts: &PgOptions) -> StoreError {
     let target = opts.describe();
     if let Some(db) = e.as_db_error() {
         let code = db.code();
-        if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
             return err(
                 StoreErrorKind::Auth,
                 format!("PostgreSQL at {target} refused the login: {}", db.message()),
@@ -140,7 +145,8 @@ const DP_COLUMNS: &[&str] = &["hostname", "ip", "version", "sync_status", "last_
 
 impl PgStore {
     pub async fn connect(opts: &PgOptions) -> Result<PgStore, StoreError> {
-        if opts.database.contains('\0') || opts.schema.as_deref().is_some_and(|s| s.contains('\0')) {
+        if opts.database.contains('\0') || opts.schema.as_deref().is_some_and(|s| s.contains('\0'))
+        {
             return Err(err(
                 StoreErrorKind::Query,
                 "pg_database or pg_schema contains a NUL byte".into(),
@@ -165,10 +171,17 @@ impl PgStore {
                 cfg.ssl_mode(SslMode::Require);
                 let tls = super::tls::client_config(opts.ssl_verify, &opts.trusted_certificates)
                     .map_err(|e| {
-                        err(StoreErrorKind::Tls, format!("{e:#}"), "check lua_ssl_trusted_certificate in kong.conf")
+                        err(
+                            StoreErrorKind::Tls,
+                            format!("{e:#}"),
+                            "check lua_ssl_trusted_certificate in kong.conf",
+                        )
                     })?;
                 let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-                let (client, conn) = cfg.connect(connector).await.map_err(|e| classify(&e, opts))?;
+                let (client, conn) = cfg
+                    .connect(connector)
+                    .await
+                    .map_err(|e| classify(&e, opts))?;
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
@@ -186,19 +199,19 @@ impl PgStore {
             }
         };
         // connect_timeout covers the TCP connect only; the whole handshake gets pg_timeout too.
-        let client = match tokio::time::timeout(opts.timeout + Duration::from_millis(100), fut).await {
+        let client = match tokio::time::timeout(opts.timeout + Duration::from_millis(100), fut)
+            .await
+        {
             Ok(r) => r?,
-            Err(_) => {
-                return Err(err(
-                    StoreErrorKind::Unreachable,
-                    format!(
-                        "PostgreSQL at {} did not answer within {} ms",
-                        opts.describe(),
-                        opts.timeout.as_millis()
-                    ),
-                    "is the server up and reachable? raise pg_timeout in kong.conf if it is just slow",
-                ))
-            }
+            Err(_) => return Err(err(
+                StoreErrorKind::Unreachable,
+                format!(
+                    "PostgreSQL at {} did not answer within {} ms",
+                    opts.describe(),
+                    opts.timeout.as_millis()
+                ),
+                "is the server up and reachable? raise pg_timeout in kong.conf if it is just slow",
+            )),
         };
         Ok(PgStore {
             client,
@@ -206,7 +219,10 @@ impl PgStore {
         })
     }
 
-    async fn simple_rows(&self, sql: &str) -> Result<Vec<tokio_postgres::SimpleQueryRow>, StoreError> {
+    async fn simple_rows(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<tokio_postgres::SimpleQueryRow>, StoreError> {
         let fut = self.client.simple_query(sql);
         let msgs = match tokio::time::timeout(self.opts.timeout, fut).await {
             Ok(r) => r.map_err(|e| classify(&e, &self.opts))?,
@@ -234,7 +250,10 @@ impl PgStore {
     /// Reads everything kongrade needs about Kong's tables.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let reg = |table: &str| match &self.opts.schema {
-            Some(s) => format!("to_regclass({})::text", literal(&format!("{}.{}", ident(s), table))),
+            Some(s) => format!(
+                "to_regclass({})::text",
+                literal(&format!("{}.{}", ident(s), table))
+            ),
             None => format!("to_regclass({})::text", literal(table)),
         };
         let schema_expr = match &self.opts.schema {
@@ -264,7 +283,11 @@ impl PgStore {
         );
         let rows = self.simple_rows(&probe).await?;
         let row = rows.first().ok_or_else(|| {
-            err(StoreErrorKind::Query, "the server returned no row for the table probe".into(), "")
+            err(
+                StoreErrorKind::Query,
+                "the server returned no row for the table probe".into(),
+                "",
+            )
         })?;
         let get = |i: usize| row.get(i).map(str::to_string);
         let server_version = get(0).unwrap_or_default();
@@ -341,10 +364,13 @@ impl PgStore {
             }
             Err(e) => return Err(e),
         };
-        let text = rows
-            .first()
-            .and_then(|r| r.get(0))
-            .ok_or_else(|| err(StoreErrorKind::Query, "the server returned no row".into(), ""))?;
+        let text = rows.first().and_then(|r| r.get(0)).ok_or_else(|| {
+            err(
+                StoreErrorKind::Query,
+                "the server returned no row".into(),
+                "",
+            )
+        })?;
         let raw: RawRead = serde_json::from_str(text).map_err(|e| {
             err(
                 StoreErrorKind::Malformed,
@@ -353,7 +379,13 @@ impl PgStore {
             )
         })?;
         if sm.is_some() {
-            snap.schema_meta = Some(raw.schema_meta.unwrap_or_default().into_iter().map(Into::into).collect());
+            snap.schema_meta = Some(
+                raw.schema_meta
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            );
         }
         snap.lock = raw.lock;
         if legacy.is_some() {
@@ -361,7 +393,16 @@ impl PgStore {
                 raw.legacy
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|l| (l.id, l.migrations.unwrap_or_default().into_iter().flatten().collect()))
+                    .map(|l| {
+                        (
+                            l.id,
+                            l.migrations
+                                .unwrap_or_default()
+                                .into_iter()
+                                .flatten()
+                                .collect(),
+                        )
+                    })
                     .collect(),
             );
         }
@@ -384,8 +425,14 @@ impl PgStore {
             let Some(name) = rows.first().and_then(|r| r.get(0)).map(str::to_string) else {
                 continue;
             };
-            let rows = self.simple_rows(&format!("SELECT count(*) FROM {name}")).await?;
-            if let Some(n) = rows.first().and_then(|r| r.get(0)).and_then(|s| s.parse().ok()) {
+            let rows = self
+                .simple_rows(&format!("SELECT count(*) FROM {name}"))
+                .await?;
+            if let Some(n) = rows
+                .first()
+                .and_then(|r| r.get(0))
+                .and_then(|s| s.parse().ok())
+            {
                 out.push((t.to_string(), n));
             }
         }

@@ -56,9 +56,19 @@ pub fn client_config(verify: bool, trusted: &[String]) -> Result<ClientConfig> {
 
 fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<()> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .wrap_err_with(|| format!("lua_ssl_trusted_certificate: cannot read {}", path.display()))?
+        .wrap_err_with(|| {
+            format!(
+                "lua_ssl_trusted_certificate: cannot read {}",
+                path.display()
+            )
+        })?
         .collect::<Result<_, _>>()
-        .wrap_err_with(|| format!("lua_ssl_trusted_certificate: {} is not valid PEM", path.display()))?;
+        .wrap_err_with(|| {
+            format!(
+                "lua_ssl_trusted_certificate: {} is not valid PEM",
+                path.display()
+            )
+        })?;
     if certs.is_empty() {
         return Err(eyre!(
             "lua_ssl_trusted_certificate: {} holds no certificate",

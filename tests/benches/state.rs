@@ -12,11 +12,19 @@ fn big_case() -> (Target, Snapshot, Catalog) {
     let mut subsystems = Vec::new();
     let mut rows = Vec::new();
     for s in 0..200 {
-        let name = if s == 0 { "core".to_string() } else { format!("plugin-{s:03}") };
+        let name = if s == 0 {
+            "core".to_string()
+        } else {
+            format!("plugin-{s:03}")
+        };
         let migrations: Vec<MigrationSpec> = (0..30)
             .map(|m| MigrationSpec {
                 name: format!("{m:03}_migration_of_{name}"),
-                postgres: Some(Phases { up: true, teardown: m % 4 == 0, ..Phases::default() }),
+                postgres: Some(Phases {
+                    up: true,
+                    teardown: m % 4 == 0,
+                    ..Phases::default()
+                }),
                 cassandra: None,
             })
             .collect();
@@ -35,7 +43,11 @@ fn big_case() -> (Target, Snapshot, Catalog) {
             executed: Some(executed),
             pending: Some(pending),
         });
-        subsystems.push(SubsystemSpec { name, origin: "kong".into(), migrations });
+        subsystems.push(SubsystemSpec {
+            name,
+            origin: "kong".into(),
+            migrations,
+        });
     }
     let target = Target {
         version: None,
@@ -55,7 +67,11 @@ fn big_case() -> (Target, Snapshot, Catalog) {
             subsystems: subsystems.iter().take(15).cloned().collect(),
         })
         .collect();
-    let catalog = Catalog { format: 1, source: "bench".into(), releases };
+    let catalog = Catalog {
+        format: 1,
+        source: "bench".into(),
+        releases,
+    };
     (target, snap, catalog)
 }
 

@@ -68,7 +68,10 @@ fn is_root() -> bool {
 fn postgres_ids() -> (u32, u32) {
     let name = std::ffi::CString::new("postgres").unwrap();
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    assert!(!pw.is_null(), "running as root needs a 'postgres' user to run the test server");
+    assert!(
+        !pw.is_null(),
+        "running as root needs a 'postgres' user to run the test server"
+    );
     unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
 }
 
@@ -81,8 +84,13 @@ fn as_server_user(cmd: &mut Command) {
 
 fn parse_url(url: &str) -> Server {
     // postgres://user:password@host:port/db
-    let rest = url.split("://").nth(1).expect("KONGRADE_TEST_PG_URL: postgres://user:pw@host:port/db");
-    let (auth, hostpart) = rest.split_once('@').expect("KONGRADE_TEST_PG_URL needs user:password@");
+    let rest = url
+        .split("://")
+        .nth(1)
+        .expect("KONGRADE_TEST_PG_URL: postgres://user:pw@host:port/db");
+    let (auth, hostpart) = rest
+        .split_once('@')
+        .expect("KONGRADE_TEST_PG_URL needs user:password@");
     let (user, pw) = auth.split_once(':').unwrap_or((auth, ""));
     let hostport = hostpart.split('/').next().unwrap_or("127.0.0.1:5432");
     let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
@@ -99,7 +107,9 @@ fn parse_url(url: &str) -> Server {
 
 /// Removes data directories of earlier test binaries that are gone (their server died with them).
 fn sweep_stale(base: &Path) {
-    let Ok(rd) = std::fs::read_dir(base) else { return };
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if let Some(pid) = name.strip_prefix("pg-").and_then(|p| p.parse::<i32>().ok()) {
@@ -138,13 +148,25 @@ fn start_cluster() -> Server {
     initdb
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "-E", "UTF8", "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256"])
+        .args([
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ])
         .arg(format!("--pwfile={}", pwfile.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     as_server_user(&mut initdb);
     let out = initdb.output().expect("run initdb");
-    assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let port = free_port();
     let (tx, rx) = mpsc::channel();
@@ -161,8 +183,20 @@ fn start_cluster() -> Server {
             .arg(&data2)
             .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
             .arg(&sock2)
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=200", "-c", "TimeZone=America/New_York"])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .args([
+                "-c",
+                "max_connections=200",
+                "-c",
+                "TimeZone=America/New_York",
+            ])
             .stdout(Stdio::null())
             .stderr(logf);
         as_server_user(&mut cmd);
@@ -198,7 +232,9 @@ fn start_cluster() -> Server {
 pub fn wait_ready(server: &Server, limit: Duration) {
     let start = Instant::now();
     loop {
-        let out = psql_cmd(server, "postgres").args(["-c", "select 1"]).output();
+        let out = psql_cmd(server, "postgres")
+            .args(["-c", "select 1"])
+            .output();
         if let Ok(o) = out {
             if o.status.success() {
                 return;
@@ -211,7 +247,10 @@ pub fn wait_ready(server: &Server, limit: Duration) {
                 .and_then(|d| d.parent().map(|p| p.join("server.log")))
                 .and_then(|p| std::fs::read_to_string(p).ok())
                 .unwrap_or_default();
-            panic!("PostgreSQL did not become ready on port {}: {log}", server.port);
+            panic!(
+                "PostgreSQL did not become ready on port {}: {log}",
+                server.port
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -227,7 +266,10 @@ pub fn server() -> &'static Server {
         let _ = psql_admin(
             &s,
             "postgres",
-            &format!("CREATE ROLE kong LOGIN PASSWORD '{}'", KONG_PASSWORD.replace('\'', "''")),
+            &format!(
+                "CREATE ROLE kong LOGIN PASSWORD '{}'",
+                KONG_PASSWORD.replace('\'', "''")
+            ),
         );
         s
     })
@@ -236,11 +278,20 @@ pub fn server() -> &'static Server {
 /// A psql command as the admin, over TCP with the password in the environment.
 pub fn psql_cmd(server: &Server, db: &str) -> Command {
     let mut c = Command::new("psql");
-    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", &server.host, "-p", &server.port.to_string()])
-        .args(["-U", &server.admin_user, "-d", db])
-        .env("PGPASSWORD", &server.admin_password)
-        .env("PGCONNECT_TIMEOUT", "5")
-        .stdin(Stdio::null());
+    c.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        &server.host,
+        "-p",
+        &server.port.to_string(),
+    ])
+    .args(["-U", &server.admin_user, "-d", db])
+    .env("PGPASSWORD", &server.admin_password)
+    .env("PGCONNECT_TIMEOUT", "5")
+    .stdin(Stdio::null());
     c
 }
 
@@ -268,12 +319,22 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let clean: String = tag
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let name = format!("t_{}_{}_{}", std::process::id(), n, clean);
         let name: String = name.chars().take(60).collect();
-        psql_admin(&server, "postgres", &format!("CREATE DATABASE \"{name}\" OWNER kong"))
-            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        psql_admin(
+            &server,
+            "postgres",
+            &format!("CREATE DATABASE \"{name}\" OWNER kong"),
+        )
+        .unwrap_or_else(|e| panic!("create database {name}: {e}"));
         TestDb { server, name }
     }
 
