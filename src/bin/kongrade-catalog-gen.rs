@@ -10,27 +10,28 @@ use kongrade::kong::version::Version;
 
 /// Generates kongrade's migration catalog from Kong's git history.
 ///
-/// For every final release tag X.Y.Z of the repository between --from and --to (rc, alpha and beta
-/// tags are skipped) it reads, with the `git` command, without checking anything out:
+/// For every final release tag X.Y.Z between --from and --to (rc, alpha and beta tags are
+/// skipped) it reads these files at the tag with the `git` command, without a checkout:
 ///
-///   kong/constants.lua                       BUNDLED_PLUGINS, in Kong's order
+///   kong/constants.lua                        BUNDLED_PLUGINS, in Kong's order
+///   kong/db/migrations/core/init.lua          the core migrations, then each listed module
+///   kong/plugins/<name>/migrations/init.lua   for each bundled plugin whose handler.lua is in
+///                                             the tree, then each listed module
+///   kong-X.Y.Z-<rev>.rockspec                 only when a bundled plugin is not in the tree:
+///                                             the rock providing it and its constraint
 ///
-///   kong/db/migrations/core/init.lua         the core migrations, and each listed module
+/// Migration modules are read statically, never run. Modules that return what another module
+/// computes (operations.ws_migrate_plugin(...), require(...)(...)) are followed within the tag.
+/// A plugin shipped as a separate rock takes its migrations from the overlay (--rocks): the
+/// newest release there that the rockspec's constraint allows, as luarocks would install.
 ///
-///   kong/plugins/<name>/migrations/init.lua  for each bundled plugin with a handler.lua in the tree
+/// Example:  kongrade-catalog-gen --kong-repo ~/src/kong
 ///
-///   kong-X.Y.Z-<rev>.rockspec                only when a bundled plugin is not in the tree: the
-///                                            rock that provides it and its version constraint
-///
-/// Migration modules are read statically (never run); modules that return what another module
-/// computes (operations.ws_migrate_plugin(...), require(...)(...)) are followed inside the same
-/// tag. Plugins shipped as separate rocks take their migrations from the overlay (--rocks), using
-/// the newest release the rockspec's constraint allows, as luarocks does.
-///
-/// With --derive-rock NAME --rock-repo DIR it instead reads every version tag of a rock's own
-/// repository and writes that rock's entry into the overlay.
+/// With --derive-rock ROCK --rock-repo DIR it instead reads every version tag of a rock's own
+/// repository (each with its ROCK-<version>-<rev>.rockspec) and writes that rock's entry into
+/// the overlay:  kongrade-catalog-gen --derive-rock kong-plugin-session --rock-repo DIR
 #[derive(Parser, Debug)]
-#[command(name = "kongrade-catalog-gen", version)]
+#[command(name = "kongrade-catalog-gen", version, verbatim_doc_comment)]
 struct Args {
     /// Kong's git repository (plain or bare).
     #[arg(long, value_name = "DIR", required_unless_present = "derive_rock")]

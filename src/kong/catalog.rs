@@ -1,5 +1,6 @@
 //! The migration catalog: every Kong release's subsystems and migrations, embedded from
-//! `assets/catalog.json` (written by `kongrade-catalog-gen` from a Kong git checkout).
+//! `assets/catalog.json` (written by `kongrade-catalog-gen` from a Kong git checkout; regenerate
+//! with `cargo run --bin kongrade-catalog-gen -- --kong-repo DIR`).
 
 use std::collections::BTreeSet;
 use std::fmt;
