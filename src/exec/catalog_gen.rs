@@ -447,8 +447,9 @@ fn release_at(
     let bundled = lua::bundled_plugins(&constants).wrap_err("reading kong/constants.lua")?;
     let files = git.files(tag, &["kong/plugins"])?;
     let mut read = |path: &str| cat.read(tag, path);
+    let show = |path: &str| format!("{tag}:{path}");
 
-    let mut subsystems = vec![read_subsystem("core", "kong", &mut read)?];
+    let mut subsystems = vec![read_subsystem("core", "kong", &mut read, &show)?];
     let mut plugins: Vec<SubsystemSpec> = Vec::new();
     let mut external: Vec<&str> = Vec::new();
     for p in &bundled {
@@ -456,7 +457,7 @@ fn release_at(
         let has_index = files.contains(&format!("kong/plugins/{p}/migrations/init.lua"));
         if in_tree {
             if has_index {
-                plugins.push(read_subsystem(p, "kong", &mut read)?);
+                plugins.push(read_subsystem(p, "kong", &mut read, &show)?);
             }
         } else if has_index {
             return Err(eyre!(
@@ -609,10 +610,11 @@ pub fn derive_rock(rock: &str, repo: &Path) -> Result<RockEntry> {
             }
         }
         let mut read = |path: &str| cat.read(&tag, path);
+        let show = |path: &str| format!("{tag}:{path}");
         let mut subsystems = Vec::new();
         for p in &here {
             if files.contains(&format!("kong/plugins/{p}/migrations/init.lua")) {
-                let spec = read_subsystem(p, "rock", &mut read)
+                let spec = read_subsystem(p, "rock", &mut read, &show)
                     .wrap_err_with(|| format!("{rock} at tag {tag}"))?;
                 subsystems.push(RockSubsystem {
                     name: spec.name,

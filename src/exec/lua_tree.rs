@@ -11,15 +11,18 @@ use crate::kong::lua;
 
 /// Reads the subsystem `name` (`core` or a plugin) from a Kong Lua tree. `read` gets a path
 /// relative to the tree's root (`kong/plugins/acl/migrations/init.lua`) and returns the file's
-/// text, or `None` when there is no such file.
+/// text, or `None` when there is no such file; `show` turns such a path into what an error
+/// message should name (the real file, or `tag:path`).
 pub fn read_subsystem(
     name: &str,
     origin: &str,
     read: &mut dyn FnMut(&str) -> Result<Option<String>>,
+    show: &dyn Fn(&str) -> String,
 ) -> Result<SubsystemSpec> {
     let namespace = namespace_of(name);
     let (index_path, index) = read_module(&namespace, read)?
-        .ok_or_else(|| eyre!("{} not found", lua::module_paths(&namespace)[1]))?;
+        .ok_or_else(|| eyre!("{} not found", show(&lua::module_paths(&namespace)[1])))?;
+    let index_path = show(&index_path);
     let names = lua::migration_index(&index).wrap_err_with(|| format!("reading {index_path}"))?;
     let mut migrations = Vec::with_capacity(names.len());
     for m in names {
@@ -27,9 +30,10 @@ pub fn read_subsystem(
         let (path, src) = read_module(&module, read)?.ok_or_else(|| {
             eyre!(
                 "{index_path} lists migration '{m}' but {} is missing",
-                lua::module_paths(&module)[0]
+                show(&lua::module_paths(&module)[0])
             )
         })?;
+        let path = show(&path);
         // Delegations are looked up in the same tree; a read error is kept whole.
         let mut load_error = None;
         let resolved = lua::resolve_migration(&src, |dep| match read_module(dep, read) {
@@ -118,9 +122,13 @@ pub fn scan(dir: &Path) -> Result<Vec<SubsystemSpec>> {
         ));
     }
 
+    let show = |rel: &str| match map_path(dir, &layout, rel) {
+        Some(p) => p.display().to_string(),
+        None => format!("{rel} (outside {})", dir.display()),
+    };
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let spec = read_subsystem(&name, &origin, &mut read)
+        let spec = read_subsystem(&name, &origin, &mut read, &show)
             .wrap_err_with(|| format!("reading the migrations of '{name}' in {}", dir.display()))?;
         out.push(spec);
     }

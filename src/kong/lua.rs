@@ -1543,7 +1543,7 @@ where
                     return Err(format!("delegation loop through {d}"));
                 }
                 let text = load(&d.module)?
-                    .ok_or_else(|| format!("module {} (needed for {d}) not found", d.module))?;
+                    .ok_or_else(|| format!("it returns {d}, but that module is not found"))?;
                 shape = delegated_migration(&text, d.function.as_deref())
                     .map_err(|e| format!("{d}: {e}"))?;
                 via.push(d);
