@@ -1105,6 +1105,7 @@ impl Eval {
                             Val::Module(module, path) => Val::Delegated(Delegation {
                                 module,
                                 function: (!path.is_empty()).then(|| path.join(".")),
+                                call: true,
                             }),
                             other => {
                                 Val::Unknown(format!("the result of calling {}", other.describe()))
@@ -1377,16 +1378,22 @@ pub struct Sections {
 pub struct Delegation {
     /// The `require`d module, e.g. `kong.db.migrations.operations.200_to_210`.
     pub module: String,
-    /// The function called in it (`ws_migrate_plugin`), or `None` when the module itself returns
-    /// the function that is called.
+    /// A field (path) of the table the module returns (`ws_migrate_plugin`), or `None` for the
+    /// module's value itself.
     pub function: Option<String>,
+    /// That value is called (`ops.ws_migrate_plugin(...)`, `require("x")(...)`), rather than
+    /// returned as it is (`return require("x")`).
+    pub call: bool,
 }
 
 impl fmt::Display for Delegation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.function {
-            Some(func) => write!(f, "{func}() of module {}", self.module),
-            None => write!(f, "the function returned by module {}", self.module),
+        let m = &self.module;
+        match (&self.function, self.call) {
+            (Some(func), true) => write!(f, "{func}() of module {m}"),
+            (None, true) => write!(f, "the function returned by module {m}"),
+            (Some(field), false) => write!(f, "field '{field}' of module {m}"),
+            (None, false) => write!(f, "the value of module {m}"),
         }
     }
 }
@@ -1402,6 +1409,13 @@ fn sections_of(v: Val, line: u32, what: &str) -> LResult<ModuleShape> {
     let t = match v {
         Val::Table(t) => t,
         Val::Delegated(d) => return Ok(ModuleShape::Delegates(d)),
+        Val::Module(module, path) => {
+            return Ok(ModuleShape::Delegates(Delegation {
+                module,
+                function: (!path.is_empty()).then(|| path.join(".")),
+                call: false,
+            }))
+        }
         other => {
             return Err(LuaError::at(
                 line,
@@ -1460,57 +1474,49 @@ pub fn migration_module(src: &str) -> Result<ModuleShape, LuaError> {
     sections_of(v, line, "the module")
 }
 
-/// The migration computed by a module that another one delegates to: calls `function` of the
-/// table the module returns, or the function the module returns when `function` is `None`.
-pub fn delegated_migration(src: &str, function: Option<&str>) -> Result<ModuleShape, LuaError> {
-    let (line, v) = chunk_value(src)?;
-    let mut ev = Eval::default();
-    let (f, scope, what) = match function {
-        None => match v {
-            Val::Func(f, s) => (f, s, "the function the module returns".to_string()),
-            other => {
-                return Err(LuaError::at(
-                    line,
-                    format!("the module returns {}, not a function", other.describe()),
-                ))
-            }
-        },
-        Some(path) => {
-            let mut cur = v;
-            for part in path.split('.') {
-                cur = match cur {
-                    Val::Table(t) => table_get(&t, &Key::Str(part.to_string())),
-                    other => {
-                        return Err(LuaError::at(
-                            line,
-                            format!("cannot find '{path}': {} is not a table", other.describe()),
-                        ))
-                    }
-                };
-            }
-            match cur {
-                Val::Func(f, s) => (f, s, format!("function '{path}'")),
+/// The migration a module provides to another that delegates to it: the value at `field` of the
+/// table the module returns (or the module's value itself when `field` is `None`), called when
+/// `call` is set.
+pub fn delegated_migration(
+    src: &str,
+    field: Option<&str>,
+    call: bool,
+) -> Result<ModuleShape, LuaError> {
+    let (line, mut v) = chunk_value(src)?;
+    let mut what = "the value the module returns".to_string();
+    if let Some(path) = field {
+        for part in path.split('.') {
+            v = match v {
+                Val::Table(t) => table_get(&t, &Key::Str(part.to_string())),
                 other => {
                     return Err(LuaError::at(
                         line,
-                        format!(
-                            "'{path}' of the module is {}, not a function",
-                            other.describe()
-                        ),
+                        format!("cannot find '{path}': {} is not a table", other.describe()),
                     ))
                 }
-            }
+            };
         }
+        what = format!("'{path}' of the module");
+    }
+    if !call {
+        return sections_of(v, line, &what);
+    }
+    let Val::Func(f, scope) = v else {
+        return Err(LuaError::at(
+            line,
+            format!("{what} is {}, not a function", v.describe()),
+        ));
     };
     // Called with unknown arguments: Kong's delegations pass names and entity lists that never
     // decide which keys a section has.
+    let mut ev = Eval::default();
     let r = ev.call(&f, &scope, &[])?.ok_or_else(|| {
         LuaError::at(
             f.line,
-            format!("{what} does not end with a return statement"),
+            format!("the function ({what}) does not end with a return statement"),
         )
     })?;
-    sections_of(r, f.line, &what)
+    sections_of(r, f.line, &format!("the function ({what})"))
 }
 
 /// Kong's file for a Lua module name, as `require` finds it in a Lua tree: `a/b/c.lua`, then
@@ -1544,7 +1550,7 @@ where
                 }
                 let text = load(&d.module)?
                     .ok_or_else(|| format!("it returns {d}, but that module is not found"))?;
-                shape = delegated_migration(&text, d.function.as_deref())
+                shape = delegated_migration(&text, d.function.as_deref(), d.call)
                     .map_err(|e| format!("{d}: {e}"))?;
                 via.push(d);
             }
@@ -1918,6 +1924,7 @@ return operations.ws_migrate_plugin(plugin_entities)
             ModuleShape::Delegates(Delegation {
                 module: "kong.db.migrations.operations.200_to_210".to_string(),
                 function: Some("ws_migrate_plugin".to_string()),
+                call: true,
             })
         );
         let src = r#"return require("kong.plugins.pre-function.migrations._001_280_to_300")("post-function")"#;
@@ -1926,6 +1933,7 @@ return operations.ws_migrate_plugin(plugin_entities)
             ModuleShape::Delegates(Delegation {
                 module: "kong.plugins.pre-function.migrations._001_280_to_300".to_string(),
                 function: None,
+                call: true,
             })
         );
     }
@@ -1959,14 +1967,19 @@ end
 return { postgres = postgres, cassandra = cassandra, ws_migrate_plugin = ws_migrate_plugin }
 "#;
         assert_eq!(
-            delegated_migration(ops, Some("ws_migrate_plugin")).unwrap(),
+            delegated_migration(ops, Some("ws_migrate_plugin"), true).unwrap(),
             ModuleShape::Sections(Sections {
                 postgres: p("up teardown"),
                 cassandra: p("up teardown")
             })
         );
-        assert!(delegated_migration(ops, Some("nope")).is_err());
-        assert!(delegated_migration(ops, None).is_err());
+        assert!(delegated_migration(ops, Some("nope"), true).is_err());
+        assert!(delegated_migration(ops, None, true).is_err());
+        // Without a call, the field is the migration itself.
+        assert_eq!(
+            delegated_migration(ops, Some("postgres"), false).unwrap(),
+            ModuleShape::Sections(Sections::default())
+        );
     }
 
     #[test]
@@ -2003,6 +2016,32 @@ end
         // A module delegating to itself is a loop, not a hang.
         let e = resolve_migration(src, |_| Ok(Some(src.to_string()))).unwrap_err();
         assert!(e.contains("not a function"), "{e}");
+    }
+
+    #[test]
+    fn resolves_modules_returned_as_they_are() {
+        // `return require "x"` re-exports another module's migration; fields work too.
+        let common = "return { v1 = { postgres = { up = 'x', teardown = function() end } } }";
+        let r = resolve_migration("return require('m.common').v1", |m| {
+            Ok((m == "m.common").then(|| common.to_string()))
+        })
+        .unwrap();
+        assert_eq!(r.sections.postgres, p("up teardown"));
+        let r = resolve_migration("return require 'm.a'", |m| {
+            Ok(match m {
+                "m.a" => Some("return require 'm.b'".to_string()),
+                "m.b" => Some("return { cassandra = { up = '' } }".to_string()),
+                _ => None,
+            })
+        })
+        .unwrap();
+        assert_eq!(r.sections.cassandra, p("up up_empty"));
+        assert_eq!(r.via.len(), 2);
+        let e = resolve_migration("return require 'm.a'", |_| {
+            Ok(Some("return require 'm.a'".to_string()))
+        })
+        .unwrap_err();
+        assert!(e.contains("loop"), "{e}");
     }
 
     #[test]
