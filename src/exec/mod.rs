@@ -1,3 +1,5 @@
 //! Everything that touches the world outside the database: processes, files, HTTP.
 
+pub mod catalog_gen;
 pub mod kong_version;
+pub mod lua_tree;

@@ -1,5 +1,6 @@
 //! The migration catalog: every Kong release's subsystems and migrations, embedded from
-//! `assets/catalog.json` (written by `kongrade-catalog-gen` from a Kong git checkout).
+//! `assets/catalog.json` (written by `kongrade-catalog-gen` from a Kong git checkout; regenerate
+//! with `cargo run --bin kongrade-catalog-gen -- --kong-repo DIR`).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -121,8 +122,9 @@ impl MigrationSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubsystemSpec {
     pub name: String,
-    /// Where it comes from: `kong` (Kong's own tree), `rock:<name>` (a bundled plugin shipped as a
-    /// separate rock), `lua:<dir>` (scanned from an installed tree by `--kong-lua-path`).
+    /// Where it comes from: `kong` (Kong's own tree), `rock:<name>@<version>` (a bundled plugin
+    /// shipped as a separate rock, at the release the Kong rockspec resolves to), `lua:<dir>`
+    /// (scanned from an installed tree by `--kong-lua-path`).
     pub origin: String,
     pub migrations: Vec<MigrationSpec>,
 }
@@ -135,6 +137,11 @@ impl SubsystemSpec {
 
     pub fn position(&self, migration: &str) -> Option<usize> {
         self.migrations.iter().position(|m| m.name == migration)
+    }
+
+    /// For a subsystem from a separate rock: the rock's name and release.
+    pub fn rock(&self) -> Option<(&str, &str)> {
+        self.origin.strip_prefix("rock:")?.split_once('@')
     }
 }
 
@@ -252,6 +259,21 @@ mod tests {
         assert_eq!(s, "\"up up_empty teardown\"");
         assert_eq!(serde_json::from_str::<Phases>(&s).unwrap(), p);
         assert!(Phases::parse_words("up sideways").is_err());
+    }
+
+    #[test]
+    fn rock_origins_name_the_release() {
+        let s = SubsystemSpec {
+            name: "session".into(),
+            origin: "rock:kong-plugin-session@2.1.2".into(),
+            migrations: vec![],
+        };
+        assert_eq!(s.rock(), Some(("kong-plugin-session", "2.1.2")));
+        let k = SubsystemSpec {
+            origin: "kong".into(),
+            ..s
+        };
+        assert_eq!(k.rock(), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod conf;
+pub mod lua;
 pub mod report;
 pub mod snapshot;
 pub mod state;

@@ -1,0 +1,411 @@
+//! Reads migrations from an installed Lua tree (`--kong-lua-path DIR`): Kong's own tree, a custom
+//! plugin, or a directory of plugins. The same reader serves the catalog generator, which reads
+//! Kong's git tags instead of a directory.
+
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+
+use crate::kong::catalog::{namespace_of, MigrationSpec, SubsystemSpec};
+use crate::kong::lua;
+
+/// Reads the subsystem `name` (`core` or a plugin) from a Kong Lua tree. `read` gets a path
+/// relative to the tree's root (`kong/plugins/acl/migrations/init.lua`) and returns the file's
+/// text, or `None` when there is no such file; `show` turns such a path into what an error
+/// message should name (the real file, or `tag:path`).
+pub fn read_subsystem(
+    name: &str,
+    origin: &str,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>>,
+    show: &dyn Fn(&str) -> String,
+) -> Result<SubsystemSpec> {
+    let namespace = namespace_of(name);
+    let (index_path, index) = read_module(&namespace, read)?
+        .ok_or_else(|| eyre!("{} not found", show(&lua::module_paths(&namespace)[1])))?;
+    let index_path = show(&index_path);
+    let names = lua::migration_index(&index).wrap_err_with(|| format!("reading {index_path}"))?;
+    let mut migrations = Vec::with_capacity(names.len());
+    for m in names {
+        let module = format!("{namespace}.{m}");
+        let (path, src) = read_module(&module, read)?.ok_or_else(|| {
+            eyre!(
+                "{index_path} lists migration '{m}' but {} is missing",
+                show(&lua::module_paths(&module)[0])
+            )
+        })?;
+        let path = show(&path);
+        // Delegations are looked up in the same tree; a read error is kept whole.
+        let mut load_error = None;
+        let resolved = lua::resolve_migration(&src, |dep| match read_module(dep, read) {
+            Ok(found) => Ok(found.map(|(_, text)| text)),
+            Err(e) => {
+                let msg = format!("reading module {dep}: {e:#}");
+                load_error = Some(e);
+                Err(msg)
+            }
+        });
+        let resolved = match (resolved, load_error) {
+            (Ok(r), _) => r,
+            (Err(_), Some(e)) => return Err(e.wrap_err(format!("reading {path}"))),
+            (Err(msg), None) => return Err(eyre!("{path}: {msg}")),
+        };
+        migrations.push(MigrationSpec {
+            name: m,
+            postgres: resolved.sections.postgres,
+            cassandra: resolved.sections.cassandra,
+        });
+    }
+    Ok(SubsystemSpec {
+        name: name.to_string(),
+        origin: origin.to_string(),
+        migrations,
+    })
+}
+
+/// A module's file as `require` would find it: `a/b.lua`, else `a/b/init.lua`.
+fn read_module(
+    module: &str,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>>,
+) -> Result<Option<(String, String)>> {
+    for path in lua::module_paths(module) {
+        if let Some(text) = read(&path)? {
+            return Ok(Some((path, text)));
+        }
+    }
+    Ok(None)
+}
+
+/// How a scanned directory maps onto Kong's module paths.
+#[derive(Debug, PartialEq, Eq)]
+enum Layout {
+    /// `DIR/kong/...`: a Kong Lua root, or a plugin repository laid out like one.
+    Root,
+    /// `DIR/<name>/migrations/init.lua`: a `kong/plugins` directory.
+    PluginsDir,
+    /// `DIR/migrations/init.lua`: one plugin, named after the directory.
+    Plugin(String),
+}
+
+/// Scans `dir` for migration subsystems. Accepted layouts:
+/// - a Kong Lua root or a plugin repository: `DIR/kong/plugins/<name>/migrations/init.lua`, and
+///   `DIR/kong/db/migrations/core/init.lua` when it is Kong itself;
+/// - a plugins directory: `DIR/<name>/migrations/init.lua`;
+/// - one plugin: `DIR/migrations/init.lua` (the plugin is named after `DIR`).
+///
+/// Returns `core` first (when present), then plugins sorted by name, with origin `lua:<dir>`.
+pub fn scan(dir: &Path) -> Result<Vec<SubsystemSpec>> {
+    let layout = detect(dir)?;
+    let origin = format!("lua:{}", dir.display());
+    let mut read = |rel: &str| -> Result<Option<String>> {
+        match map_path(dir, &layout, rel) {
+            Some(p) => read_optional(&p),
+            None => Ok(None),
+        }
+    };
+
+    let mut names: Vec<String> = Vec::new();
+    match &layout {
+        Layout::Root => {
+            if dir.join("kong/db/migrations/core/init.lua").is_file() {
+                names.push("core".to_string());
+            }
+            names.extend(plugins_with_migrations(&dir.join("kong/plugins"))?);
+        }
+        Layout::PluginsDir => names.extend(plugins_with_migrations(dir)?),
+        Layout::Plugin(name) => names.push(name.clone()),
+    }
+    if names.is_empty() {
+        return Err(eyre!(
+            "no migrations found in {}: expected kong/plugins/<name>/migrations/init.lua, \
+             <name>/migrations/init.lua or migrations/init.lua",
+            dir.display()
+        ));
+    }
+
+    let show = |rel: &str| match map_path(dir, &layout, rel) {
+        Some(p) => p.display().to_string(),
+        None => format!("{rel} (outside {})", dir.display()),
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let spec = read_subsystem(&name, &origin, &mut read, &show)
+            .wrap_err_with(|| format!("reading the migrations of '{name}' in {}", dir.display()))?;
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+fn detect(dir: &Path) -> Result<Layout> {
+    if !dir.is_dir() {
+        return Err(eyre!("{} is not a directory", dir.display()));
+    }
+    if dir.join("kong").is_dir() {
+        return Ok(Layout::Root);
+    }
+    if dir.join("migrations/init.lua").is_file() {
+        let name = dir
+            .canonicalize()
+            .wrap_err_with(|| format!("resolving {}", dir.display()))?
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+            .ok_or_else(|| eyre!("cannot name the plugin in {}", dir.display()))?;
+        return Ok(Layout::Plugin(name));
+    }
+    if !plugins_with_migrations(dir)?.is_empty() {
+        return Ok(Layout::PluginsDir);
+    }
+    Err(eyre!(
+        "{} holds no Kong Lua tree or plugin: expected kong/plugins/<name>/migrations/init.lua, \
+         <name>/migrations/init.lua or migrations/init.lua",
+        dir.display()
+    ))
+}
+
+/// Where a module path of Kong's tree lives under `dir`; `None` when the layout has no such file
+/// (e.g. a lone plugin directory has no `kong/db/...`).
+fn map_path(dir: &Path, layout: &Layout, rel: &str) -> Option<PathBuf> {
+    match layout {
+        Layout::Root => Some(dir.join(rel)),
+        Layout::PluginsDir => rel.strip_prefix("kong/plugins/").map(|r| dir.join(r)),
+        Layout::Plugin(name) => rel
+            .strip_prefix("kong/plugins/")
+            .and_then(|r| r.strip_prefix(name.as_str()))
+            .and_then(|r| r.strip_prefix('/'))
+            .map(|r| dir.join(r)),
+    }
+}
+
+/// Plugin directories under `plugins` that have `migrations/init.lua`, sorted by name.
+fn plugins_with_migrations(plugins: &Path) -> Result<Vec<String>> {
+    if !plugins.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names = Vec::new();
+    for entry in
+        std::fs::read_dir(plugins).wrap_err_with(|| format!("listing {}", plugins.display()))?
+    {
+        let entry = entry.wrap_err_with(|| format!("listing {}", plugins.display()))?;
+        let path = entry.path();
+        if path.join("migrations/init.lua").is_file() {
+            if let Some(n) = path.file_name().and_then(|n| n.to_str()) {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A directory where a module file was expected reads as absent, as for `require`.
+        Err(_) if path.is_dir() => Ok(None),
+        Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kong::catalog::Phases;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn words(p: Option<Phases>) -> String {
+        p.map(|p| {
+            serde_json::to_value(p)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_string())
+    }
+
+    fn summary(specs: &[SubsystemSpec]) -> Vec<String> {
+        specs
+            .iter()
+            .flat_map(|s| {
+                s.migrations.iter().map(move |m| {
+                    format!(
+                        "{}/{}: {} | {}",
+                        s.name,
+                        m.name,
+                        words(m.postgres),
+                        words(m.cassandra)
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kong_root_with_core_plugins_and_a_delegation() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(
+            r,
+            "kong/db/migrations/core/init.lua",
+            "return { '000_base', '001_two' }",
+        );
+        write(
+            r,
+            "kong/db/migrations/core/000_base.lua",
+            "return { postgres = { up = [[ CREATE TABLE x (); ]] } }",
+        );
+        write(
+            r,
+            "kong/db/migrations/core/001_two.lua",
+            "return { postgres = { up = '', teardown = function() end } }",
+        );
+        write(
+            r,
+            "kong/db/migrations/operations/shared.lua",
+            "local function mk() return { postgres = { up = 'x', teardown = 1 } } end\n\
+             return { mk = mk }",
+        );
+        write(
+            r,
+            "kong/plugins/zeta/migrations/init.lua",
+            "return { '000_base_zeta' }",
+        );
+        write(
+            r,
+            "kong/plugins/zeta/migrations/000_base_zeta.lua",
+            "return require('kong.db.migrations.operations.shared').mk()",
+        );
+        write(
+            r,
+            "kong/plugins/alpha/migrations/init.lua",
+            "return { '000_base_alpha' }",
+        );
+        write(
+            r,
+            "kong/plugins/alpha/migrations/000_base_alpha.lua",
+            "return { postgres = { up = 'x' }, cassandra = { up = 'y' } }",
+        );
+        // A plugin without migrations and a half-migrated one without init.lua are not subsystems.
+        write(r, "kong/plugins/nomig/handler.lua", "return {}");
+        write(
+            r,
+            "kong/plugins/legacy/migrations/postgres.lua",
+            "return {}",
+        );
+
+        let specs = scan(r).unwrap();
+        assert_eq!(
+            specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["core", "alpha", "zeta"]
+        );
+        assert!(specs
+            .iter()
+            .all(|s| s.origin == format!("lua:{}", r.display())));
+        assert_eq!(
+            summary(&specs),
+            [
+                "core/000_base: up | -",
+                "core/001_two: up up_empty teardown | -",
+                "alpha/000_base_alpha: up | up",
+                "zeta/000_base_zeta: up teardown | -",
+            ]
+        );
+    }
+
+    #[test]
+    fn one_plugin_directory_and_a_plugins_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let plugin = d.path().join("my-auth");
+        write(&plugin, "handler.lua", "return {}");
+        write(
+            &plugin,
+            "migrations/init.lua",
+            "return { '000_base_my_auth', '001_x' }",
+        );
+        write(
+            &plugin,
+            "migrations/000_base_my_auth.lua",
+            "return { postgres = { up = 'CREATE' } }",
+        );
+        // A plugin may delegate to a module of its own.
+        write(
+            &plugin,
+            "migrations/001_x.lua",
+            "return require('kong.plugins.my-auth.migrations._shared')('x')",
+        );
+        write(
+            &plugin,
+            "migrations/_shared.lua",
+            "return function(n) return { postgres = { up = '', up_f = function() end } } end",
+        );
+
+        let specs = scan(&plugin).unwrap();
+        assert_eq!(
+            summary(&specs),
+            [
+                "my-auth/000_base_my_auth: up | -",
+                "my-auth/001_x: up up_empty up_f | -"
+            ]
+        );
+
+        // The parent directory holds plugins.
+        let specs = scan(d.path()).unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].name, "my-auth");
+    }
+
+    #[test]
+    fn missing_modules_are_errors_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(
+            r,
+            "kong/plugins/p/migrations/init.lua",
+            "return { '000_base_p', '001_gone' }",
+        );
+        write(
+            r,
+            "kong/plugins/p/migrations/000_base_p.lua",
+            "return { postgres = { up = 'x' } }",
+        );
+        let e = format!("{:#}", scan(r).unwrap_err());
+        assert!(e.contains("kong/plugins/p/migrations/001_gone.lua"), "{e}");
+
+        write(
+            r,
+            "kong/plugins/p/migrations/001_gone.lua",
+            "return require('kong.db.migrations.operations.200_to_210').ws_migrate_plugin({})",
+        );
+        let e = format!("{:#}", scan(r).unwrap_err());
+        assert!(
+            e.contains("kong.db.migrations.operations.200_to_210"),
+            "{e}"
+        );
+        assert!(e.contains("001_gone.lua"), "{e}");
+
+        write(
+            r,
+            "kong/plugins/p/migrations/001_gone.lua",
+            "return { postgres = { up = [[ x }",
+        );
+        let e = format!("{:#}", scan(r).unwrap_err());
+        assert!(e.contains("001_gone.lua") && e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn directories_without_migrations_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let e = format!("{:#}", scan(d.path()).unwrap_err());
+        assert!(e.contains("migrations/init.lua"), "{e}");
+        let e = format!("{:#}", scan(&d.path().join("nope")).unwrap_err());
+        assert!(e.contains("not a directory"), "{e}");
+        std::fs::create_dir_all(d.path().join("kong/plugins/x")).unwrap();
+        assert!(scan(d.path()).is_err());
+    }
+}
