@@ -307,3 +307,83 @@ fn kong_conf_file_and_flags_reach_the_database() {
     assert_eq!(code(&o), 1);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach PostgreSQL"));
 }
+
+#[test]
+fn kong_lua_path_brings_a_custom_plugins_migrations() {
+    let db = TestDb::new("st_lua");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    // An installed tree holding one custom plugin with two migrations, the second two-phase.
+    let tree = tempfile::tempdir().unwrap();
+    let mig = tree.path().join("kong/plugins/my-auth/migrations");
+    std::fs::create_dir_all(&mig).unwrap();
+    std::fs::write(
+        mig.join("init.lua"),
+        "return {\n  \"000_base_my_auth\",\n  \"001_add_index\",\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mig.join("000_base_my_auth.lua"),
+        "return {\n  postgres = {\n    up = [[ CREATE TABLE IF NOT EXISTS my_auth (id uuid); ]],\n  },\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mig.join("001_add_index.lua"),
+        "return {\n  postgres = {\n    up = [[ CREATE INDEX x ON my_auth (id); ]],\n    teardown = function(connector)\n      -- move data\n    end,\n  },\n}\n",
+    )
+    .unwrap();
+    db.exec(&kong_db::sql_executed("my-auth", "000_base_my_auth"));
+    let lua = tree.path().to_str().unwrap();
+    let o = kongrade(
+        Some(&db),
+        &[
+            "status",
+            "--json",
+            "--target-version",
+            "3.4.2",
+            "--plugins",
+            "bundled,my-auth",
+            "--kong-lua-path",
+            lua,
+        ],
+    );
+    assert_eq!(code(&o), 5, "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&o);
+    let new = v["new_migrations"].as_array().unwrap();
+    assert_eq!(new.len(), 1, "{v}");
+    assert_eq!(new[0]["subsystem"], "my-auth");
+    assert_eq!(new[0]["migrations"][0], "001_add_index");
+    assert!(v.get("unresolved_plugins").is_none());
+    // Without the tree the plugin is reported as unresolved, not silently ignored.
+    let v = json(&kongrade(
+        Some(&db),
+        &[
+            "status",
+            "--json",
+            "--target-version",
+            "3.4.2",
+            "--plugins",
+            "bundled,my-auth",
+        ],
+    ));
+    assert_eq!(v["unresolved_plugins"][0], "my-auth");
+    // A broken tree: a listed module that does not exist is an error naming it.
+    std::fs::remove_file(mig.join("001_add_index.lua")).unwrap();
+    let o = kongrade(
+        Some(&db),
+        &[
+            "status",
+            "--target-version",
+            "3.4.2",
+            "--plugins",
+            "bundled,my-auth",
+            "--kong-lua-path",
+            lua,
+        ],
+    );
+    assert_eq!(code(&o), 1);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("001_add_index"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -284,3 +284,62 @@ fn the_store_never_writes() {
     let after = db.exec("SELECT count(*) FROM locks; SELECT md5(string_agg(subsystem || coalesce(array_to_string(executed, ','), ''), ';' ORDER BY subsystem)) FROM schema_meta");
     assert_eq!(before, after);
 }
+
+#[test]
+fn tls_as_kong_conf_asks() {
+    let db = TestDb::new("tls");
+    let Some(ca) = db.server.tls_ca.clone() else {
+        eprintln!("skipped: the test server has no TLS (no openssl, or KONGRADE_TEST_PG_URL)");
+        return;
+    };
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    let read = |o: PgOptions| rt().block_on(async { PgStore::connect(&o).await?.snapshot().await });
+    // pg_ssl on, pg_ssl_verify off: encrypted, any certificate (Kong's default).
+    let mut o = opts(&db);
+    o.ssl = true;
+    assert!(read(o.clone()).unwrap().schema_meta.is_some());
+    // The server really speaks TLS to us: ask it while the connection is open.
+    rt().block_on(async {
+        let s = PgStore::connect(&o).await.unwrap();
+        s.snapshot().await.unwrap();
+        let n = db.exec(&format!(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND application_name = 'kongrade' AND datname = '{}'",
+            db.name
+        ));
+        assert_eq!(n.trim(), "1", "kongrade's connection is not encrypted");
+    });
+    // Verify on, with the right CA (lua_ssl_trusted_certificate).
+    o.ssl_verify = true;
+    o.trusted_certificates = vec![ca.display().to_string()];
+    assert!(read(o.clone()).unwrap().schema_meta.is_some());
+    // Verify on, with a CA that did not sign the server's certificate: refused as TLS.
+    let other = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ])
+        .arg("-keyout")
+        .arg(other.path().join("k"))
+        .arg("-out")
+        .arg(other.path().join("c.crt"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    o.trusted_certificates = vec![other.path().join("c.crt").display().to_string()];
+    let e = read(o.clone()).unwrap_err();
+    assert_eq!(e.kind, StoreErrorKind::Tls, "{e}");
+    // A CA file that does not exist: a clear error naming it.
+    o.trusted_certificates = vec!["/nonexistent/ca.pem".into()];
+    let e = read(o).unwrap_err();
+    assert_eq!(e.kind, StoreErrorKind::Tls);
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+}

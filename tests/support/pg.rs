@@ -30,6 +30,8 @@ pub struct Server {
     pub data_dir: Option<PathBuf>,
     pub bin_dir: Option<PathBuf>,
     pub pid: Option<u32>,
+    /// The CA that signed the server's certificate, when the tests started the server with TLS.
+    pub tls_ca: Option<PathBuf>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -102,7 +104,78 @@ fn parse_url(url: &str) -> Server {
         data_dir: None,
         bin_dir: None,
         pid: None,
+        tls_ca: None,
     }
+}
+
+/// A test CA and a server certificate for 127.0.0.1/localhost signed by it, made with the openssl
+/// CLI. None when openssl is missing: the TLS tests then say they skipped.
+fn make_certs(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let run = |args: &[&str]| -> bool {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let ok = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kongrade test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]) && {
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .is_ok()
+    } && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.crt",
+    ]);
+    ok.then(|| {
+        (
+            dir.join("ca.crt"),
+            dir.join("server.crt"),
+            dir.join("server.key"),
+        )
+    })
 }
 
 /// Removes data directories of earlier test binaries that are gone (their server died with them).
@@ -168,6 +241,29 @@ fn start_cluster() -> Server {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let certs = make_certs(&dir);
+    if let Some((_, crt, key)) = &certs {
+        if is_root() {
+            let (uid, gid) = postgres_ids();
+            for p in [crt, key] {
+                let c = std::ffi::CString::new(p.to_string_lossy().as_bytes()).unwrap();
+                unsafe { libc::chown(c.as_ptr(), uid, gid) };
+            }
+        }
+        let c = std::ffi::CString::new(key.to_string_lossy().as_bytes()).unwrap();
+        unsafe { libc::chmod(c.as_ptr(), 0o600) };
+    }
+    let tls_args: Vec<String> = match &certs {
+        Some((_, crt, key)) => vec![
+            "-c".into(),
+            "ssl=on".into(),
+            "-c".into(),
+            format!("ssl_cert_file={}", crt.display()),
+            "-c".into(),
+            format!("ssl_key_file={}", key.display()),
+        ],
+        None => vec![],
+    };
     let port = free_port();
     let (tx, rx) = mpsc::channel();
     let data2 = data.clone();
@@ -197,6 +293,7 @@ fn start_cluster() -> Server {
                 "-c",
                 "TimeZone=America/New_York",
             ])
+            .args(&tls_args)
             .stdout(Stdio::null())
             .stderr(logf);
         as_server_user(&mut cmd);
@@ -224,6 +321,7 @@ fn start_cluster() -> Server {
         data_dir: Some(data),
         bin_dir: Some(bin),
         pid: Some(pid),
+        tls_ca: certs.map(|(ca, _, _)| ca),
     };
     wait_ready(&server, Duration::from_secs(30));
     server
