@@ -103,4 +103,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A pg_dump of Kong's database in custom format, verified with pg_restore --list, recorded
+    /// in the upgrade journal (files 0600 in the data directory, KONGRADE_DATA_DIR overrides)
+    Backup {
+        /// Where to write the dump (default: the data directory's backups/)
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+        /// Print the backup record (file, bytes, sha256) as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Past and in-progress upgrades, from the journal
+    Journal {
+        #[command(subcommand)]
+        action: Option<JournalAction>,
+        /// JSON output
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// How to roll back from where the database stands, with the exact commands
+    Rollback {
+        /// Print the guidance (kongrade never restores by itself)
+        #[arg(long, default_value_t = true)]
+        print: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JournalAction {
+    /// Every journal, newest first
+    List,
+    /// One journal's entries (ID: a file name prefix from `list`, or a path)
+    Show { id: String },
 }

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use kongrade::cli::{Cli, Command};
+use kongrade::cli::{Cli, Command, JournalAction};
 use kongrade::cmd;
 
 fn main() -> ExitCode {
@@ -27,6 +27,20 @@ fn main() -> ExitCode {
             Some(Command::Status { json }) => {
                 let ctx = cmd::context::Context::new(&cli.conn).await?;
                 cmd::status::run(&ctx, json).await
+            }
+            Some(Command::Backup { out, json }) => {
+                let conf = cmd::context::load_conf(&cli.conn)?;
+                let db = cmd::context::db_of(&conf)?;
+                cmd::backup::run(&conf, db, out, json).await
+            }
+            Some(Command::Journal { action, json }) => match action {
+                None | Some(JournalAction::List) => cmd::journal::run(None, json),
+                Some(JournalAction::Show { id }) => cmd::journal::run(Some(id), json),
+            },
+            Some(Command::Rollback { .. }) => {
+                let conf = cmd::context::load_conf(&cli.conn)?;
+                let db = cmd::context::db_of(&conf)?;
+                cmd::rollback::run(&conf, db).await
             }
             None => Err(color_eyre::eyre::eyre!(
                 "the wizard is not built yet; use `kongrade status`"

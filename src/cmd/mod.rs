@@ -5,3 +5,6 @@ pub mod status;
 
 /// An exit code chosen by a command (Kong-compatible where Kong has one).
 pub type Code = i32;
+pub mod backup;
+pub mod journal;
+pub mod rollback;

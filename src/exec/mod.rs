@@ -1,6 +1,9 @@
 //! Everything that touches the world outside the database: processes, files, HTTP.
 
+pub mod backup;
 pub mod catalog_gen;
+pub mod datadir;
+pub mod journal;
 pub mod kong_version;
 pub mod lua_tree;
 pub mod runner;

@@ -412,6 +412,18 @@ impl PgStore {
         Ok(snap)
     }
 
+    /// The database's size on disk in bytes, to check a backup will fit before starting it.
+    pub async fn database_size(&self) -> Result<u64, StoreError> {
+        let rows = self
+            .simple_rows("SELECT pg_database_size(current_database())")
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.get(0))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Counts rows of the given tables that exist (for diagnosis of long migrations).
     pub async fn count_rows(&self, tables: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
         let mut out = Vec::new();

@@ -1,0 +1,157 @@
+//! `kongrade backup [--out FILE] [--json]`: a proven pg_dump of Kong's database, recorded in the
+//! upgrade journal.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use color_eyre::eyre::{eyre, Result};
+
+use super::context::pg_options;
+use super::Code;
+use crate::exec::backup;
+use crate::exec::datadir;
+use crate::exec::journal::{DbIdentity, Event, Journal};
+use crate::kong::catalog::Db;
+use crate::kong::conf::KongConf;
+use crate::store::postgres::{PgOptions, PgStore};
+
+pub fn identity(conf: &KongConf, db: Db) -> DbIdentity {
+    match db {
+        Db::Postgres => {
+            let o = pg_options(conf);
+            DbIdentity {
+                kind: "postgres".into(),
+                host: o.host,
+                port: o.port,
+                database: o.database,
+                schema: o.schema,
+            }
+        }
+        Db::Cassandra => DbIdentity {
+            kind: "cassandra".into(),
+            host: conf.cassandra.contact_points.join(","),
+            port: conf.cassandra.port,
+            database: conf.cassandra.keyspace.clone(),
+            schema: None,
+        },
+    }
+}
+
+/// Where a backup goes by default: the data directory's `backups/`.
+pub fn default_out(o: &PgOptions) -> Result<PathBuf> {
+    let dir = datadir::sub_dir("backups")?;
+    let (_, stamp) = datadir::utc_stamp(datadir::now_secs());
+    let name: String = format!("{}-{}-{}", o.host, o.port, o.database)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(dir.join(format!("{stamp}-{name}.dump")))
+}
+
+/// Takes, proves and journals a backup. Progress goes to stderr when `show_progress`.
+pub async fn take(
+    conf: &KongConf,
+    db: Db,
+    out: Option<PathBuf>,
+    show_progress: bool,
+) -> Result<backup::BackupRecord> {
+    if db == Db::Cassandra {
+        return Err(eyre!(
+            "Cassandra has no single dump: run `nodetool snapshot <keyspace>` on every node (the wizard lists them one by one)"
+        ));
+    }
+    let o = pg_options(conf);
+    let out = match out {
+        Some(p) => p,
+        None => default_out(&o)?,
+    };
+    // Refuse before starting, not halfway: the dump must fit (custom format compresses, but
+    // plan for the worst).
+    let store = PgStore::connect(&o).await?;
+    let size = store.database_size().await?;
+    let dir = out
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    if let Some(free) = datadir::free_bytes(if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        &dir
+    }) {
+        if free < size + size / 5 + (16 << 20) {
+            return Err(eyre!(
+                "not enough room for the backup in {}: {} MB free, the database is {} MB; pass --out on a larger disk",
+                dir.display(),
+                free >> 20,
+                size >> 20
+            ));
+        }
+    }
+    let (mut journal, _, _) =
+        Journal::open_for(&datadir::sub_dir("journal")?, &identity(conf, db))?;
+    journal.append(Event::Step {
+        step: "backup".into(),
+        phase: "started".into(),
+        detail: Some(format!("pg_dump --format=custom --file {}", out.display())),
+    })?;
+    let res = backup::pg_dump(&o, &out, |p| {
+        if show_progress {
+            eprint!(
+                "\r  pg_dump: {:>8} KB, {:>5.1} s",
+                p.bytes >> 10,
+                p.elapsed.as_secs_f64()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    })
+    .await;
+    if show_progress {
+        eprintln!();
+    }
+    match res {
+        Ok(rec) => {
+            journal.append(Event::Backup {
+                record: rec.clone(),
+            })?;
+            journal.append(Event::Step {
+                step: "backup".into(),
+                phase: "done".into(),
+                detail: None,
+            })?;
+            Ok(rec)
+        }
+        Err(e) => {
+            journal.append(Event::Step {
+                step: "backup".into(),
+                phase: "failed".into(),
+                detail: Some(format!("{e:#}")),
+            })?;
+            Err(e)
+        }
+    }
+}
+
+pub async fn run(conf: &KongConf, db: Db, out: Option<PathBuf>, json: bool) -> Result<Code> {
+    let rec = take(conf, db, out, !json).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rec)?);
+    } else {
+        println!("Backup written and verified: {}", rec.file.display());
+        println!("  {} bytes, sha256 {}", rec.bytes, rec.sha256);
+        println!(
+            "  {} archive entries, schema_meta present ({})",
+            rec.entries, rec.pg_dump_version
+        );
+        println!(
+            "  restore with: {}",
+            backup::restore_command(&pg_options(conf), &rec.file)
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,245 @@
+//! The backup step: `pg_dump` in custom format, watched while it runs, then proven: `pg_restore
+//! --list` must read it and list Kong's `schema_meta`. The password travels in PGPASSWORD only.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::postgres::PgOptions;
+
+/// What a finished, verified backup is: recorded in the journal and printed by `backup --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    pub file: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `host:port/database` (and schema), never the password.
+    pub database: String,
+    pub pg_dump_version: String,
+    /// Entries `pg_restore --list` found in the archive.
+    pub entries: usize,
+    pub elapsed_ms: u64,
+    pub created_at: String,
+}
+
+/// Progress while pg_dump runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// The environment every libpq child gets: connection facts, never in argv for the password.
+pub fn libpq_env(o: &PgOptions) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PGHOST".to_string(), o.host.clone()),
+        ("PGPORT".to_string(), o.port.to_string()),
+        ("PGUSER".to_string(), o.user.clone()),
+        ("PGDATABASE".to_string(), o.database.clone()),
+        (
+            "PGCONNECT_TIMEOUT".to_string(),
+            o.timeout.as_secs().max(2).to_string(),
+        ),
+        ("PGAPPNAME".to_string(), "kongrade-backup".to_string()),
+        // Keep the developer's ~/.pgpass or service file from choosing another server.
+        ("PGSERVICEFILE".to_string(), "/dev/null".to_string()),
+    ];
+    if let Some(p) = &o.password {
+        env.push(("PGPASSWORD".to_string(), p.clone()));
+    }
+    let sslmode = match (o.ssl, o.ssl_verify) {
+        (false, _) => "disable",
+        (true, false) => "require",
+        (true, true) => "verify-full",
+    };
+    env.push(("PGSSLMODE".to_string(), sslmode.to_string()));
+    if o.ssl && o.ssl_verify {
+        if let Some(ca) = o.trusted_certificates.iter().find(|c| *c != "system") {
+            env.push(("PGSSLROOTCERT".to_string(), ca.clone()));
+        } else {
+            env.push(("PGSSLROOTCERT".to_string(), "system".to_string()));
+        }
+    }
+    env
+}
+
+fn tool_version(tool: &str) -> Result<String> {
+    let out = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            eyre!(
+                "{tool} is not installed or not on PATH ({e}): install the PostgreSQL client tools of your server's major version (Debian/Ubuntu: apt-get install postgresql-client)"
+            )
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Turns pg_dump's complaints into what to do.
+fn explain_pg_dump_failure(stderr: &str) -> String {
+    if stderr.contains("server version mismatch") {
+        format!(
+            "pg_dump is older than the server: {}\n  install the client tools of the server's major version (e.g. apt-get install postgresql-client-16) and put its pg_dump first on PATH",
+            stderr.trim()
+        )
+    } else if stderr.contains("password authentication failed") {
+        "pg_dump could not log in: check pg_user / pg_password (KONG_PG_PASSWORD)".to_string()
+    } else if stderr.contains("No space left") {
+        "the disk filled up while dumping: free space or pass --out on another disk".to_string()
+    } else {
+        format!("pg_dump failed: {}", stderr.trim())
+    }
+}
+
+/// Runs pg_dump into `out` (mode 0600), calling `progress` about five times a second, then
+/// verifies the archive. A failed or unproven dump is removed: a broken file must not look like
+/// a backup.
+pub async fn pg_dump(
+    o: &PgOptions,
+    out: &Path,
+    mut progress: impl FnMut(Progress),
+) -> Result<BackupRecord> {
+    let version = tool_version("pg_dump")?;
+    if let Some(dir) = out.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    // Create it 0600 first so the dump is never readable by others, even for a moment.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(out)
+            .wrap_err_with(|| format!("cannot write the backup file {}", out.display()))?;
+    }
+    let mut cmd = tokio::process::Command::new("pg_dump");
+    cmd.args(["--format=custom", "--no-password", "--file"])
+        .arg(out)
+        .envs(libpq_env(o))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(schema) = &o.schema {
+        cmd.arg(format!("--schema={schema}"));
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().wrap_err("cannot start pg_dump")?;
+    let mut stderr = child.stderr.take();
+    let err_task = tokio::spawn(async move {
+        let mut s = String::new();
+        if let Some(e) = stderr.as_mut() {
+            use tokio::io::AsyncReadExt;
+            let _ = e.read_to_string(&mut s).await;
+        }
+        s
+    });
+    let status = loop {
+        tokio::select! {
+            st = child.wait() => break st.wrap_err("waiting for pg_dump")?,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                let bytes = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+                progress(Progress { bytes, elapsed: started.elapsed() });
+            }
+        }
+    };
+    let stderr = err_task.await.unwrap_or_default();
+    if !status.success() {
+        let _ = fs::remove_file(out);
+        return Err(eyre!(explain_pg_dump_failure(&stderr)));
+    }
+    let entries = match verify(out).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = fs::remove_file(out);
+            return Err(e);
+        }
+    };
+    let _ = fs::set_permissions(out, fs::Permissions::from_mode(0o600));
+    let bytes = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    progress(Progress {
+        bytes,
+        elapsed: started.elapsed(),
+    });
+    Ok(BackupRecord {
+        file: out.to_path_buf(),
+        bytes,
+        sha256: sha256_file(out)?,
+        database: o.describe(),
+        pg_dump_version: version,
+        entries,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        created_at: super::datadir::utc_stamp(super::datadir::now_secs()).0,
+    })
+}
+
+/// `pg_restore --list` must read the archive and it must hold Kong's schema_meta.
+pub async fn verify(file: &Path) -> Result<usize> {
+    tool_version("pg_restore")?;
+    let out = tokio::process::Command::new("pg_restore")
+        .arg("--list")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .wrap_err("cannot run pg_restore --list")?;
+    if !out.status.success() {
+        return Err(eyre!(
+            "the backup {} cannot be read back by pg_restore: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let entries = listing
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .count();
+    let has_meta = listing
+        .lines()
+        .any(|l| l.contains(" TABLE ") && l.split_whitespace().any(|w| w == "schema_meta"));
+    if !has_meta {
+        return Err(eyre!(
+            "the backup {} does not contain Kong's schema_meta table: is this Kong's database (pg_database, pg_schema)?",
+            file.display()
+        ));
+    }
+    Ok(entries)
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).wrap_err("reading the backup")?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The command that restores a backup into the database, for rollback guidance.
+pub fn restore_command(o: &PgOptions, file: &Path) -> String {
+    format!(
+        "PGPASSWORD=... pg_restore --clean --if-exists --no-owner -h {} -p {} -U {} -d {} {}",
+        o.host,
+        o.port,
+        o.user,
+        o.database,
+        file.display()
+    )
+}
