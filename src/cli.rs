@@ -121,12 +121,51 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Old and new nodes (Admin API probes, hybrid data planes, manual entries) and the finish
+    /// gate: exit 0 when no old node is seen, 7 when the gate is closed
+    Nodes {
+        #[command(flatten)]
+        nodes: NodeArgs,
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
     /// How to roll back from where the database stands, with the exact commands
     Rollback {
         /// Print the guidance (kongrade never restores by itself)
         #[arg(long, default_value_t = true)]
         print: bool,
     },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct NodeArgs {
+    /// A Kong Admin API to probe (repeatable), e.g. http://10.0.0.5:8001
+    #[arg(long = "admin-url", value_name = "URL")]
+    pub admin_urls: Vec<String>,
+    /// A JSON file {"admin_urls": [...], "manual_nodes": [...]} (default: kongrade's config dir nodes.json)
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+    /// Kong-Admin-Token header for the probes
+    #[arg(
+        long,
+        env = "KONGRADE_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+    /// CA file for https Admin APIs
+    #[arg(long, value_name = "FILE")]
+    pub admin_ca: Option<String>,
+    /// Do not verify https Admin API certificates
+    #[arg(long)]
+    pub admin_insecure: bool,
+    /// Probe timeout in milliseconds
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub probe_timeout: u64,
+    /// A data plane counts as serving when seen within this many seconds
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub dp_window: u64,
 }
 
 #[derive(Subcommand, Debug)]

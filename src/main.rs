@@ -37,6 +37,21 @@ fn main() -> ExitCode {
                 None | Some(JournalAction::List) => cmd::journal::run(None, json),
                 Some(JournalAction::Show { id }) => cmd::journal::run(Some(id), json),
             },
+            Some(Command::Nodes { nodes, json }) => {
+                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                let args = cmd::nodes::NodesArgs {
+                    admin_urls: nodes.admin_urls,
+                    nodes_file: nodes.nodes_file,
+                    probe: kongrade::exec::probe::ProbeOptions {
+                        timeout: std::time::Duration::from_millis(nodes.probe_timeout),
+                        admin_token: nodes.admin_token,
+                        verify_tls: !nodes.admin_insecure,
+                        ca_files: nodes.admin_ca.into_iter().collect(),
+                    },
+                    dp_window: nodes.dp_window as f64,
+                };
+                cmd::nodes::run(&ctx, &args, json).await
+            }
             Some(Command::Rollback { .. }) => {
                 let conf = cmd::context::load_conf(&cli.conn)?;
                 let db = cmd::context::db_of(&conf)?;

@@ -7,4 +7,5 @@ pub mod status;
 pub type Code = i32;
 pub mod backup;
 pub mod journal;
+pub mod nodes;
 pub mod rollback;

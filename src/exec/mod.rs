@@ -6,4 +6,5 @@ pub mod datadir;
 pub mod journal;
 pub mod kong_version;
 pub mod lua_tree;
+pub mod probe;
 pub mod runner;

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod conf;
 pub mod lua;
+pub mod nodes;
 pub mod report;
 pub mod snapshot;
 pub mod state;
