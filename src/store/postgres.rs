@@ -340,6 +340,11 @@ impl PgStore {
             if cdp_cols.iter().any(|x| x == "last_seen") {
                 fields.push("'last_seen_secs_ago', extract(epoch FROM (CURRENT_TIMESTAMP - last_seen))::float8".into());
             }
+            if cdp_cols.iter().any(|x| x == "ttl") {
+                fields.push(
+                    "'ttl_secs_left', extract(epoch FROM (ttl - CURRENT_TIMESTAMP))::float8".into(),
+                );
+            }
             parts.push(format!(
                 "'data_planes', (SELECT coalesce(json_agg(json_build_object({})), '[]'::json) FROM {t})",
                 fields.join(", ")
