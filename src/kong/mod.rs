@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod conf;
 pub mod lua;
 pub mod report;
+pub mod rewrites;
 pub mod snapshot;
 pub mod state;
 pub mod target;
