@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod conf;
 pub mod lua;
+pub mod plan;
 pub mod report;
 pub mod rewrites;
 pub mod snapshot;
