@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod conf;
+pub mod diagnose;
 pub mod lua;
 pub mod plan;
 pub mod report;
