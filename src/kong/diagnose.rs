@@ -498,10 +498,14 @@ fn pending(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         let with = ran_up
             .map(|v| format!("Kong {v}, the version that ran up"))
             .unwrap_or_else(|| "the Kong version that ran up".into());
-        let mut remedy = vec![format!(
-            "{}   # with {with}, once no older node runs",
-            input.kong("finish")
-        )];
+        // The plan's command carries the advised timeouts.
+        let finish = plan
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::FinishPrevious)
+            .and_then(|s| s.commands.first().cloned())
+            .unwrap_or_else(|| input.kong("finish"));
+        let mut remedy = vec![format!("{finish}   # with {with}, once no older node runs")];
         if let Some(up) = plan.steps.iter().find(|s| s.kind == StepKind::Up) {
             if let Some(c) = up.commands.first() {
                 remedy.push(format!("{c}   # then, with {}", kong_v(up.kong_version)));
@@ -803,24 +807,20 @@ fn jump(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     if to.major >= 3 && from < Version::new(2, 1, 0) {
         why.push_str(" Kong 3.x accepts databases from 2.1 on only.");
     }
-    let mut remedy: Vec<String> = via
-        .iter()
-        .map(|v| {
-            let finish = plan
-                .steps
-                .iter()
-                .any(|s| s.kind == StepKind::Finish && s.kong_version == Some(*v));
-            if finish {
-                format!(
-                    "kong migrations up, then finish{}   # with Kong {v}",
-                    input.conf()
-                )
-            } else {
-                format!("kong migrations up{}   # with Kong {v}", input.conf())
-            }
-        })
-        .collect();
-    remedy.push("kongrade plan   # every step with its commands".into());
+    let mut remedy = vec![
+        "kongrade plan   # each release's up, node change and finish, as exact commands"
+            .to_string(),
+    ];
+    for v in &via {
+        let cmds: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| s.kong_version == Some(*v))
+            .filter(|s| matches!(s.kind, StepKind::Up | StepKind::Finish))
+            .filter_map(|s| s.commands.first().map(String::as_str))
+            .collect();
+        remedy.push(format!("Kong {v}: {}", cmds.join(", new nodes, then ")));
+    }
     out.push(Finding {
         id: "unsupported-jump",
         severity: Severity::Error,
@@ -1573,9 +1573,14 @@ mod tests {
         assert_eq!(j.severity, Severity::Error);
         assert!(j.title.starts_with("Kong does not support 2.0.5 -> 3.4.2 in one step: go through 2.1.4, 2.2.2, 2.3.4, 2.7.2, 2.8.5"), "{}", j.title);
         assert!(j.why.contains("from 2.1 on only"));
+        assert!(j.remedy[0].starts_with("kongrade plan"));
         assert_eq!(
-            j.remedy.last().unwrap(),
-            "kongrade plan   # every step with its commands"
+            j.remedy[1],
+            "Kong 2.1.4: kong migrations up -c /etc/kong/kong.conf, new nodes, then kong migrations finish -c /etc/kong/kong.conf"
+        );
+        assert_eq!(
+            j.remedy[4],
+            "Kong 2.7.2: kong migrations up -c /etc/kong/kong.conf"
         );
         let f = run(
             &target("3.9.3"),

@@ -465,16 +465,25 @@ impl<'a> Builder<'a> {
             .flat_map(|s| s.migrations.iter())
             .filter(|m| m.two_phase)
             .count();
+        let phases = if two == 0 {
+            "none two-phase".to_string()
+        } else {
+            format!("{two} two-phase, left pending until finish")
+        };
         let mut why = if legacy_import {
-            format!("Imports the 0.14 schema and runs {total} migrations ({two} two-phase, left pending until finish). ")
+            format!("Imports the 0.14 schema and runs {total} migrations ({phases}). ")
         } else {
             format!(
-                "Runs {total} migration{} ({two} two-phase, left pending until finish): {}. ",
+                "Runs {total} migration{} ({phases}): {}. ",
                 if total == 1 { "" } else { "s" },
                 list_names(&migs, false)
             )
         };
-        why.push_str("Run it once, from one place, while the old nodes keep serving; no Admin API changes until finish.");
+        why.push_str(if two == 0 {
+            "Run it once, from one place, while the old nodes keep serving. Nothing is left pending: this release needs no finish."
+        } else {
+            "Run it once, from one place, while the old nodes keep serving; no Admin API changes until finish."
+        });
         let cmd = self.cmd().migrations("up");
         self.step(
             StepKind::Up,
