@@ -334,6 +334,45 @@ fn list_names(subs: &[PlannedSubsystem], only_two_phase: bool) -> String {
         .join("; ")
 }
 
+/// The two-phase migrations of what an `up` ran: the teardowns its `finish` runs.
+fn teardowns_of(migs: &[PlannedSubsystem]) -> Vec<PlannedSubsystem> {
+    migs.iter()
+        .filter_map(|s| {
+            let m: Vec<PlannedMigration> = s
+                .migrations
+                .iter()
+                .filter(|m| m.two_phase)
+                .cloned()
+                .collect();
+            (!m.is_empty()).then(|| PlannedSubsystem {
+                subsystem: s.subsystem.clone(),
+                migrations: m,
+            })
+        })
+        .collect()
+}
+
+/// The migrations an earlier `up` left pending, per subsystem.
+fn pending_of(state: &SchemaState) -> Vec<PlannedSubsystem> {
+    state
+        .subsystems
+        .iter()
+        .filter(|s| s.count(MigState::Pending) > 0)
+        .map(|s| PlannedSubsystem {
+            subsystem: s.name.clone(),
+            migrations: s
+                .migrations
+                .iter()
+                .filter(|m| m.state == MigState::Pending)
+                .map(|m| PlannedMigration {
+                    name: m.name.clone(),
+                    two_phase: m.two_phase,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Builds the steps while tracking what the database will have recorded after each.
 struct Builder<'a> {
     catalog: &'a Catalog,
@@ -560,21 +599,7 @@ impl<'a> Builder<'a> {
             return false;
         }
         self.path.push(v);
-        let teardowns: Vec<PlannedSubsystem> = migs
-            .iter()
-            .filter_map(|s| {
-                let m: Vec<PlannedMigration> = s
-                    .migrations
-                    .iter()
-                    .filter(|m| m.two_phase)
-                    .cloned()
-                    .collect();
-                (!m.is_empty()).then(|| PlannedSubsystem {
-                    subsystem: s.subsystem.clone(),
-                    migrations: m,
-                })
-            })
-            .collect();
+        let teardowns = teardowns_of(&migs);
         if !migs.is_empty() {
             self.up(Some(v), migs, false);
         }
@@ -594,6 +619,84 @@ impl<'a> Builder<'a> {
         for (i, v) in path.into_iter().enumerate() {
             self.hop(v, i + 1 == n);
         }
+    }
+
+    fn wait(&mut self, seconds_left: Option<f64>) {
+        self.step(
+            StepKind::Wait,
+            "Wait: the migrations lock is live".into(),
+            format!(
+                "Something is migrating right now, or a killed run left the lock{}. Nothing else may start until it is gone.",
+                seconds_left
+                    .map(|s| format!(" (it expires in {} s)", s.max(0.0).ceil()))
+                    .unwrap_or_default()
+            ),
+            vec!["kongrade status   # exit code 6 while the lock is live".into()],
+        );
+    }
+
+    /// An empty database: bootstrap with the target, start its nodes.
+    fn bootstrap(&mut self, to: Option<Version>) {
+        let target = self.target;
+        let all = self.run_up(&target.subsystems);
+        let cmd = self.cmd().migrations("bootstrap");
+        self.step(
+            StepKind::Bootstrap,
+            format!("Bootstrap the database with {}", ver(to)),
+            "No schema_meta table: Kong has never run on this database. Bootstrap runs every migration, up and teardown, in one go.".into(),
+            vec![cmd],
+        );
+        if let Some(s) = self.last_mut() {
+            s.kong_version = to;
+            s.migrations = all;
+        }
+        let conf = self.cmd().conf();
+        self.step(
+            StepKind::Nodes,
+            format!("Start the {} nodes", ver(to)),
+            "The database is ready once bootstrap prints 'Database is up-to-date'.".into(),
+            vec![format!("kong start{conf}")],
+        );
+        if let Some(s) = self.last_mut() {
+            s.kong_version = to;
+        }
+        if let Some(v) = to {
+            self.path.push(v);
+        }
+    }
+
+    /// A 0.x database (schema_migrations, no schema_meta): Kong `via` (1.0 to 1.5) imports it
+    /// with `up`; `migrate-apis` needs the 0.14 tables, so it comes before `finish`.
+    fn legacy_import(&mut self, via: Version, last: bool) {
+        self.notes.push(
+            "Kong 1.x imports only a 0.14.1 database: an older 0.x goes to 0.14.1 first.".into(),
+        );
+        let scope = self.scope(via);
+        let migs = self.run_up(&scope);
+        self.path.push(via);
+        let teardowns = teardowns_of(&migs);
+        self.up(Some(via), migs, true);
+        let apis = self.opts.legacy_apis;
+        if apis != Some(0) {
+            let cmd = format!("kong migrations migrate-apis{}", self.cmd().conf());
+            self.step(
+                StepKind::MigrateApis,
+                format!("Convert the 0.x `apis` to services and routes with Kong {via}"),
+                format!(
+                    "{}Kong 1.5 converts them (routes keep path_handling = v0); it needs the 0.14 tables, so run it after up and before finish, which drops schema_migrations.",
+                    match apis {
+                        Some(n) => format!("The `apis` table holds {n} rows. "),
+                        None => "Only if the `apis` table has rows. ".into(),
+                    }
+                ),
+                vec![cmd],
+            );
+            if let Some(s) = self.last_mut() {
+                s.kong_version = Some(via);
+            }
+        }
+        self.nodes(Some(via), !last);
+        self.finish(StepKind::Finish, Some(via), teardowns);
     }
 
     /// Cassandra ends at 3.3.x: export at `pivot`, bootstrap PostgreSQL with the same version,
@@ -690,17 +793,7 @@ pub fn plan_with(
     };
 
     if let Some(l) = state.lock.as_ref().filter(|l| l.live) {
-        b.step(
-            StepKind::Wait,
-            "Wait: the migrations lock is live".into(),
-            format!(
-                "Something is migrating right now, or a killed run left the lock{}. Nothing else may start until it is gone.",
-                l.seconds_left
-                    .map(|s| format!(" (it expires in {} s)", s.max(0.0).ceil()))
-                    .unwrap_or_default()
-            ),
-            vec!["kongrade status   # exit code 6 while the lock is live".into()],
-        );
+        b.wait(l.seconds_left);
     }
 
     let newer = newer_than_target(state, catalog, to);
@@ -728,31 +821,7 @@ pub fn plan_with(
             plan.steps = b.steps;
             return plan;
         }
-        let all = b.run_up(&target.subsystems);
-        let cmd = b.cmd().migrations("bootstrap");
-        b.step(
-            StepKind::Bootstrap,
-            format!("Bootstrap the database with {}", ver(to)),
-            "No schema_meta table: Kong has never run on this database. Bootstrap runs every migration, up and teardown, in one go.".into(),
-            vec![cmd],
-        );
-        if let Some(s) = b.last_mut() {
-            s.kong_version = to;
-            s.migrations = all;
-        }
-        let conf = b.cmd().conf();
-        b.step(
-            StepKind::Nodes,
-            format!("Start the {} nodes", ver(to)),
-            "The database is ready once bootstrap prints 'Database is up-to-date'.".into(),
-            vec![format!("kong start{conf}")],
-        );
-        if let Some(s) = b.last_mut() {
-            s.kong_version = to;
-        }
-        if let Some(v) = to {
-            b.path.push(v);
-        }
+        b.bootstrap(to);
         return finish_plan(plan, b);
     }
 
@@ -774,72 +843,14 @@ pub fn plan_with(
     // once its pending migrations are finished, else the recorded schema's version.
     let mut start = from;
     if state.needs_bootstrap {
-        // A 0.x database (schema_migrations, no schema_meta): only Kong 1.0 to 1.5 import it.
         let via = to
             .filter(|t| t.major == 1)
             .or_else(|| catalog.latest_patch(1, 5))
             .unwrap_or(Version::new(1, 5, 1));
-        b.notes.push(
-            "Kong 1.x imports only a 0.14.1 database: an older 0.x goes to 0.14.1 first.".into(),
-        );
-        let scope = b.scope(via);
-        let migs = b.run_up(&scope);
-        b.path.push(via);
-        b.up(Some(via), migs.clone(), true);
-        if opts.legacy_apis != Some(0) {
-            let cmd = format!("kong migrations migrate-apis{}", b.cmd().conf());
-            b.step(
-                StepKind::MigrateApis,
-                format!("Convert the 0.x `apis` to services and routes with Kong {via}"),
-                format!(
-                    "{}Kong 1.5 converts them (routes keep path_handling = v0); it needs the 0.14 tables, so run it after up and before finish, which drops schema_migrations.",
-                    match opts.legacy_apis {
-                        Some(n) => format!("The `apis` table holds {n} rows. "),
-                        None => "Only if the `apis` table has rows. ".into(),
-                    }
-                ),
-                vec![cmd],
-            );
-            if let Some(s) = b.last_mut() {
-                s.kong_version = Some(via);
-            }
-        }
-        b.nodes(Some(via), to != Some(via));
-        let teardowns: Vec<PlannedSubsystem> = migs
-            .iter()
-            .filter_map(|s| {
-                let m: Vec<PlannedMigration> = s
-                    .migrations
-                    .iter()
-                    .filter(|m| m.two_phase)
-                    .cloned()
-                    .collect();
-                (!m.is_empty()).then(|| PlannedSubsystem {
-                    subsystem: s.subsystem.clone(),
-                    migrations: m,
-                })
-            })
-            .collect();
-        b.finish(StepKind::Finish, Some(via), teardowns);
+        b.legacy_import(via, to == Some(via));
         start = Some(via);
     } else if state.any(MigState::Pending) {
-        let pending: Vec<PlannedSubsystem> = state
-            .subsystems
-            .iter()
-            .filter(|s| s.count(MigState::Pending) > 0)
-            .map(|s| PlannedSubsystem {
-                subsystem: s.name.clone(),
-                migrations: s
-                    .migrations
-                    .iter()
-                    .filter(|m| m.state == MigState::Pending)
-                    .map(|m| PlannedMigration {
-                        name: m.name.clone(),
-                        two_phase: m.two_phase,
-                    })
-                    .collect(),
-            })
-            .collect();
+        let pending = pending_of(state);
         if !state.any(MigState::New) {
             // `up` already ran with a release listing what the target lists: this upgrade is
             // half way; the old nodes go, then finish.
@@ -865,15 +876,9 @@ pub fn plan_with(
     let Some(to) = to else {
         // A target read from a Lua tree without a version: one `up` with it.
         let migs = b.run_up(&target.subsystems);
-        b.up(None, migs.clone(), false);
+        let teardowns = teardowns_of(&migs);
+        b.up(None, migs, false);
         b.nodes(None, false);
-        let teardowns: Vec<PlannedSubsystem> = migs
-            .into_iter()
-            .filter_map(|mut s| {
-                s.migrations.retain(|m| m.two_phase);
-                (!s.migrations.is_empty()).then_some(s)
-            })
-            .collect();
         if !teardowns.is_empty() {
             b.finish(StepKind::Finish, None, teardowns);
         }
