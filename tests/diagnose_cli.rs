@@ -276,7 +276,7 @@ fn plugins_recorded_but_not_loaded_unresolved_and_never_migrated() {
     let n = find(&f, "plugin-never-migrated");
     assert_eq!(
         strings(&n["seen"]),
-        ["my-auth: 1 migrations, no schema_meta row"],
+        ["my-auth: 1 migration, no schema_meta row"],
         "{:?}",
         ids(&f)
     );
@@ -304,6 +304,38 @@ fn a_014_database_goes_through_15_with_migrate_apis_only_when_apis_exist() {
     let r = strings(&find(&f, "legacy-database")["remedy"]);
     assert!(r[1].starts_with("kong migrations migrate-apis"), "{r:?}");
     assert!(r[2].starts_with("kong migrations finish"));
+    // The plan: Kong 1.5.1 imports, converts the apis before finish, then 2.0.5 onwards.
+    let p = json(&kongrade(
+        &db,
+        &["plan", "--json", "--target-version", "3.4.2"],
+    ));
+    assert_eq!(p["from"], Value::Null);
+    let s = steps(&p);
+    assert_eq!(
+        s[..7],
+        [
+            step("backup", "", &s[0].2),
+            step("up", "1.5.1", "kong migrations up"),
+            step("migrate_apis", "1.5.1", "kong migrations migrate-apis"),
+            step("nodes", "1.5.1", "kong start   # on each new node"),
+            step("finish", "1.5.1", "kong migrations finish"),
+            step("up", "2.0.5", "kong migrations up"),
+            step("nodes", "2.0.5", "kong start   # on each new node"),
+        ]
+    );
+    assert!(s.iter().all(|x| x.0 != "bootstrap"));
+    assert!(p["steps"][2]["why"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("The `apis` table holds 1 row."));
+    assert_eq!(
+        strings(&p["path"]).first().map(String::as_str),
+        Some("1.5.1")
+    );
+    assert_eq!(
+        strings(&p["path"]).last().map(String::as_str),
+        Some("3.4.2")
+    );
 }
 
 #[test]

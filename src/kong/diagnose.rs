@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::catalog::{Catalog, Db};
 use super::plan::{
-    self, database_version, floor_version, introduced_in, newer_than_target, shell_word,
+    self, database_version, floor_version, introduced_in, newer_than_target, plural, shell_word,
     supported_jump, BackupTarget, Plan, PlanOptions, StepKind,
 };
 use super::rewrites::{self, Phase, Work};
@@ -366,13 +366,18 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         if let Some(rows) = &input.snapshot.legacy_migrations {
             let ids: Vec<String> = rows
                 .iter()
-                .map(|(id, m)| format!("{id} ({} migrations)", m.len()))
+                .map(|(id, m)| {
+                    format!(
+                        "{id} ({})",
+                        plural(m.len() as u64, "migration", "migrations")
+                    )
+                })
                 .collect();
             seen.push(format!("schema_migrations: {}", ids.join(", ")));
         }
         let apis = input.count("apis");
         if let Some(n) = apis {
-            seen.push(format!("apis: {n} rows"));
+            seen.push(format!("apis: {}", plural(n, "row", "rows")));
         }
         let mut remedy = vec![format!(
             "kong migrations up{conf}   # with Kong {via}: imports the 0.14 schema"
@@ -402,7 +407,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .unwrap_or(&[])
             .iter()
             .filter(|(t, _)| t != "apis")
-            .map(|(t, n)| format!("{t}: {n} rows"))
+            .map(|(t, n)| format!("{t}: {}", plural(*n, "row", "rows")))
             .collect();
         if !present.is_empty() {
             let mut seen = vec!["no schema_meta table".to_string()];
@@ -753,9 +758,9 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .filter(|s| st.subsystem(&s.name).is_some_and(|x| !x.recorded))
             .map(|s| {
                 format!(
-                    "{}: {} migrations, no schema_meta row",
+                    "{}: {}, no schema_meta row",
                     s.name,
-                    s.migrations.len()
+                    plural(s.migrations.len() as u64, "migration", "migrations")
                 )
             })
             .collect();
@@ -934,7 +939,7 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
                 "{} ({}): {} {} at {} with {}: ~{}",
                 i.tables
                     .iter()
-                    .map(|(t, n)| format!("{t} {n} rows"))
+                    .map(|(t, n)| format!("{t} {}", plural(*n, "row", "rows")))
                     .collect::<Vec<_>>()
                     .join(", "),
                 work_words(i.work),
@@ -1503,7 +1508,7 @@ mod tests {
         assert!(t.unresolved_plugins.is_empty());
         let f = run(&t, &snap(Db::Postgres, Some(rows_at("3.4.2"))));
         let n = get(&f, "plugin-never-migrated");
-        assert_eq!(n.seen, ["my-auth: 1 migrations, no schema_meta row"]);
+        assert_eq!(n.seen, ["my-auth: 1 migration, no schema_meta row"]);
         assert!(n.remedy[0].starts_with("kong migrations up"));
     }
 

@@ -314,6 +314,12 @@ pub fn shell_word(s: &str) -> String {
     }
 }
 
+/// "1 row", "3 rows".
+pub fn plural(n: impl Into<i128>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn ver(v: Option<Version>) -> String {
     v.map(|v| format!("Kong {v}"))
         .unwrap_or_else(|| "the target Kong".into())
@@ -685,7 +691,7 @@ impl<'a> Builder<'a> {
                 format!(
                     "{}Kong 1.5 converts them (routes keep path_handling = v0); it needs the 0.14 tables, so run it after up and before finish, which drops schema_migrations.",
                     match apis {
-                        Some(n) => format!("The `apis` table holds {n} rows. "),
+                        Some(n) => format!("The `apis` table holds {}. ", plural(n, "row", "rows")),
                         None => "Only if the `apis` table has rows. ".into(),
                     }
                 ),
