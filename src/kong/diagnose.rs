@@ -173,7 +173,7 @@ pub struct TimeoutAdvice {
 
 fn round_up_minute(secs: f64) -> u64 {
     let s = (secs * MARGIN).ceil().max(0.0) as u64;
-    s.div_ceil(60).max(1) * 60
+    s.div_ceil(60).max(1).saturating_mul(60)
 }
 
 /// Estimates each coming migration's work on the counted tables.
@@ -203,7 +203,8 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
                         .filter_map(|t| input.count(t).map(|n| (t.to_string(), n)))
                         .filter(|(_, n)| *n > 0)
                         .collect();
-                    let rows: i64 = tables.iter().map(|(_, n)| *n).sum();
+                    // Counts come from the database: never trust them not to overflow.
+                    let rows: i64 = tables.iter().fold(0i64, |a, (_, n)| a.saturating_add(*n));
                     if rows == 0 {
                         continue;
                     }
@@ -1839,6 +1840,22 @@ mod tests {
         };
         let _ = diagnose(&input);
         let _ = plan_for(&input);
+    }
+
+    #[test]
+    fn absurd_counts_saturate() {
+        let t = target("3.4.2");
+        let counts: Vec<(String, i64)> = crate::kong::rewrites::BIG_TABLES
+            .iter()
+            .map(|t| (t.to_string(), i64::MAX))
+            .collect();
+        let f = run_with(
+            &t,
+            &snap(Db::Postgres, Some(rows_at("2.0.5"))),
+            Some(&counts),
+            &Settings::default(),
+        );
+        assert_eq!(get(&f, "large-tables").severity, Severity::Warning);
     }
 
     #[test]
