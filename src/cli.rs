@@ -95,6 +95,17 @@ impl ConnArgs {
     }
 }
 
+/// The flags `kong migrations` will be given, so that advice accounts for them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MigrationFlags {
+    /// The --db-timeout you will pass to kong migrations (seconds; Kong's default is 60)
+    #[arg(long, value_name = "S")]
+    pub db_timeout: Option<u64>,
+    /// The --lock-timeout you will pass to kong migrations (seconds; Kong's default is 60)
+    #[arg(long, value_name = "S")]
+    pub lock_timeout: Option<u64>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The migration state, with `kong migrations list` exit codes (0/3/4/5, 6 = lock live, 1 error)
@@ -129,6 +140,28 @@ pub enum Command {
         /// JSON output
         #[arg(long)]
         json: bool,
+    },
+    /// What stands in the way of the upgrade, why, and the commands that fix it
+    #[command(
+        after_help = "Exit codes: 0 nothing above information, 2 warnings, 1 errors (or kongrade could not read the database)."
+    )]
+    Diagnose {
+        /// Print the findings as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: MigrationFlags,
+    },
+    /// The steps from the database's state to up to date on the target, with exact commands
+    #[command(
+        after_help = "Exit codes: 0 a plan (or nothing to do), 1 no plan is possible (e.g. the database is newer than the target) or an error."
+    )]
+    Plan {
+        /// Print the plan as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        flags: MigrationFlags,
     },
     /// How to roll back from where the database stands, with the exact commands
     Rollback {

@@ -57,6 +57,14 @@ fn main() -> ExitCode {
                 let db = cmd::context::db_of(&conf)?;
                 cmd::rollback::run(&conf, db).await
             }
+            Some(Command::Diagnose { json, flags }) => {
+                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                cmd::diagnose::run(&ctx, json, &flags).await
+            }
+            Some(Command::Plan { json, flags }) => {
+                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                cmd::plan::run(&ctx, json, &flags).await
+            }
             None => Err(color_eyre::eyre::eyre!(
                 "the wizard is not built yet; use `kongrade status`"
             )),

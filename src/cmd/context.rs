@@ -9,6 +9,8 @@ use crate::cli::ConnArgs;
 use crate::exec::{kong_version, lua_tree};
 use crate::kong::catalog::{Catalog, Db};
 use crate::kong::conf::{self, DatabaseKind, KongConf, LoadOptions};
+use crate::kong::diagnose::Settings;
+use crate::kong::plan::BackupTarget;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, SchemaState};
 use crate::kong::target::Target;
@@ -177,6 +179,51 @@ impl Context {
             Db::Cassandra => Err(eyre!(
                 "reading Cassandra is not available in this build yet; use `kong migrations list` on a Kong node"
             )),
+        }
+    }
+
+    /// Rows of the given tables that exist: the planner's estimate (instant on huge tables), or
+    /// an exact count where the table was never analyzed. `None` on Cassandra: not counted.
+    pub async fn row_counts(&self, tables: &[&str]) -> Result<Option<Vec<(String, i64)>>> {
+        match self.db {
+            Db::Postgres => {
+                let store = PgStore::connect(&pg_options(&self.conf)).await?;
+                let estimates = store.estimate_rows(tables).await?;
+                let exact_for: Vec<&str> = estimates
+                    .iter()
+                    .filter(|(_, n)| n.is_none_or(|n| n <= 0))
+                    .map(|(t, _)| t.as_str())
+                    .collect();
+                let mut out: Vec<(String, i64)> = estimates
+                    .iter()
+                    .filter_map(|(t, n)| n.filter(|n| *n > 0).map(|n| (t.clone(), n)))
+                    .collect();
+                out.extend(store.count_rows(&exact_for).await?);
+                out.sort();
+                Ok(Some(out))
+            }
+            Db::Cassandra => Ok(None),
+        }
+    }
+
+    /// What the diagnosis and the plan need from kong.conf, plus the `kong migrations` flags
+    /// the operator will pass.
+    pub fn settings(&self, db_timeout_s: Option<u64>, lock_timeout_s: Option<u64>) -> Settings {
+        let pg = &self.conf.pg;
+        Settings {
+            conf_path: self.conf.path.as_ref().map(|p| p.display().to_string()),
+            pg_timeout_ms: pg.timeout_ms,
+            db_timeout_s,
+            lock_timeout_s,
+            plugins: self.conf.plugins.clone(),
+            connection: BackupTarget {
+                host: pg.host.clone(),
+                port: pg.port,
+                user: pg.user.clone(),
+                database: pg.database.clone(),
+                schema: pg.schema.clone(),
+                keyspace: self.conf.cassandra.keyspace.clone(),
+            },
         }
     }
 

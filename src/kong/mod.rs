@@ -3,9 +3,12 @@
 
 pub mod catalog;
 pub mod conf;
+pub mod diagnose;
 pub mod lua;
 pub mod nodes;
+pub mod plan;
 pub mod report;
+pub mod rewrites;
 pub mod snapshot;
 pub mod state;
 pub mod target;

@@ -43,6 +43,9 @@ pub struct DataPlaneRow {
     /// Seconds since `last_seen`, computed by the database clock (never the local one).
     pub last_seen_secs_ago: Option<f64>,
     pub last_seen: Option<String>,
+    /// Seconds until the row's `ttl` (Kong purges the row after it; 2.2+), by the database clock.
+    #[serde(default)]
+    pub ttl_secs_left: Option<f64>,
 }
 
 /// Everything a store read in one pass.

@@ -340,6 +340,11 @@ impl PgStore {
             if cdp_cols.iter().any(|x| x == "last_seen") {
                 fields.push("'last_seen_secs_ago', extract(epoch FROM (CURRENT_TIMESTAMP - last_seen))::float8".into());
             }
+            if cdp_cols.iter().any(|x| x == "ttl") {
+                fields.push(
+                    "'ttl_secs_left', extract(epoch FROM (ttl - CURRENT_TIMESTAMP))::float8".into(),
+                );
+            }
             parts.push(format!(
                 "'data_planes', (SELECT coalesce(json_agg(json_build_object({})), '[]'::json) FROM {t})",
                 fields.join(", ")
@@ -422,6 +427,38 @@ impl PgStore {
             .and_then(|r| r.get(0))
             .and_then(|s| s.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// The planner's row estimates (`pg_class.reltuples`) of the given tables that exist: instant
+    /// even where count(*) would outlast pg_timeout. `None` for a table never analyzed.
+    pub async fn estimate_rows(
+        &self,
+        tables: &[&str],
+    ) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = tables.iter().map(|t| literal(t)).collect();
+        let reg = match &self.opts.schema {
+            Some(s) => format!(
+                "to_regclass(quote_ident({}) || '.' || quote_ident(t.name))",
+                literal(s)
+            ),
+            None => "to_regclass(quote_ident(t.name))".to_string(),
+        };
+        let sql = format!(
+            "SELECT t.name, CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END \
+             FROM unnest(ARRAY[{}]::text[]) AS t(name) JOIN pg_class c ON c.oid = {reg} ORDER BY t.name",
+            names.join(", ")
+        );
+        let rows = self.simple_rows(&sql).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let name = r.get(0)?.to_string();
+                Some((name, r.get(1).and_then(|n| n.parse().ok())))
+            })
+            .collect())
     }
 
     /// Counts rows of the given tables that exist (for diagnosis of long migrations).

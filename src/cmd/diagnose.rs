@@ -1,0 +1,206 @@
+//! `kongrade diagnose [--json]`: findings grouped by severity, the commands first.
+//! Exit codes: 0 nothing above information, 2 warnings, 1 errors.
+
+use color_eyre::eyre::Result;
+use serde_json::json;
+
+use super::context::Context;
+use super::Code;
+use crate::cli::MigrationFlags;
+use crate::kong::catalog::Catalog;
+use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity};
+use crate::kong::plan::database_version;
+use crate::kong::rewrites::BIG_TABLES;
+use crate::kong::snapshot::Snapshot;
+use crate::kong::state::{self, describe_versions, SchemaState};
+
+/// Everything read from the database for a diagnosis or a plan.
+pub struct Gathered {
+    pub snapshot: Snapshot,
+    pub state: SchemaState,
+    pub row_counts: Option<Vec<(String, i64)>>,
+    /// Why the counts are missing, when reading them failed.
+    pub count_error: Option<String>,
+    pub settings: Settings,
+}
+
+impl Gathered {
+    pub fn input<'a>(&'a self, ctx: &'a Context) -> DiagnoseInput<'a> {
+        DiagnoseInput {
+            state: &self.state,
+            snapshot: &self.snapshot,
+            target: &ctx.target,
+            catalog: ctx.catalog,
+            row_counts: self.row_counts.as_deref(),
+            settings: &self.settings,
+        }
+    }
+}
+
+/// Reads the state and the big tables' sizes. A failure to count is not fatal: the diagnosis
+/// goes on without the large-table advice and says so.
+pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
+    let snapshot = ctx.snapshot().await?;
+    let state = state::compute(&ctx.target, &snapshot, ctx.catalog);
+    let mut tables: Vec<&str> = BIG_TABLES.to_vec();
+    if snapshot.legacy_migrations.is_some() {
+        tables.push("apis");
+    }
+    let (row_counts, count_error) = match ctx.row_counts(&tables).await {
+        Ok(c) => (c, None),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    Ok(Gathered {
+        snapshot,
+        state,
+        row_counts,
+        count_error,
+        settings: ctx.settings(flags.db_timeout, flags.lock_timeout),
+    })
+}
+
+/// The findings, with a note when the row counts could not be read.
+pub fn findings(g: &Gathered, ctx: &Context) -> Vec<Finding> {
+    let mut f = diagnose::diagnose(&g.input(ctx));
+    if let Some(e) = &g.count_error {
+        f.push(Finding {
+            id: "row-counts-unavailable",
+            severity: Severity::Info,
+            title: "Table sizes could not be read: no advice on timeouts".into(),
+            seen: vec![e.clone()],
+            why: "kongrade reads the planner's estimates of Kong's big tables, and counts those never analyzed; that failed.".into(),
+            remedy: vec!["kongrade diagnose --pg-timeout 60000   # more time for the counts".into()],
+        });
+    }
+    f
+}
+
+/// Word-wraps `text` at `width` columns with every line indented by `indent`.
+pub fn wrap(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            out.push_str(indent);
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(indent);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The human report: the header, then errors, warnings and information, each finding with its
+/// commands first, then what was seen and why.
+pub fn render_text(
+    findings: &[Finding],
+    state: &SchemaState,
+    catalog: &Catalog,
+    header: &str,
+) -> String {
+    let mut out = format!("{header}\n");
+    if !state.needs_bootstrap {
+        match database_version(state) {
+            Some(v) => out.push_str(&format!(
+                "Schema:   Kong {v} (the recorded migrations match {})\n",
+                describe_versions(
+                    catalog,
+                    if state.schema_matches.is_empty() {
+                        &state.core_matches
+                    } else {
+                        &state.schema_matches
+                    }
+                )
+            )),
+            None => out.push_str("Schema:   matches no Kong release\n"),
+        }
+    }
+    out.push('\n');
+    if findings.is_empty() {
+        out.push_str("No findings: nothing stands in the way.\n");
+        return out;
+    }
+    for (sev, heading) in [
+        (Severity::Error, "ERRORS"),
+        (Severity::Warning, "WARNINGS"),
+        (Severity::Info, "INFORMATION"),
+    ] {
+        let group: Vec<&Finding> = findings.iter().filter(|f| f.severity == sev).collect();
+        if group.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{heading}\n"));
+        for f in group {
+            out.push_str(&format!("  [{}] {}\n", f.id, f.title));
+            // Commands are never wrapped: they are meant to be copied.
+            for r in &f.remedy {
+                out.push_str(&format!("      {r}\n"));
+            }
+            for s in &f.seen {
+                out.push_str(&wrap(&format!("seen: {s}"), "      ", 100));
+            }
+            out.push_str(&wrap(&format!("why:  {}", f.why), "      ", 100));
+            out.push('\n');
+        }
+    }
+    let count = |s| findings.iter().filter(|f| f.severity == s).count();
+    out.push_str(&format!(
+        "{}, {}, {}.\n",
+        plural(count(Severity::Error), "error", "errors"),
+        plural(count(Severity::Warning), "warning", "warnings"),
+        plural(count(Severity::Info), "note", "notes"),
+    ));
+    out
+}
+
+pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
+    let g = gather(ctx, flags).await?;
+    let f = findings(&g, ctx);
+    let code = diagnose::exit_code(&f);
+    let out = if json {
+        let v = json!({
+            "target_version": ctx.target.version.map(|v| v.to_string()),
+            "target_source": ctx.target.source,
+            "database": g.state.db,
+            "database_version": database_version(&g.state).map(|v| v.to_string()),
+            "row_counts": g.row_counts,
+            "exit_code": code,
+            "findings": f,
+        });
+        serde_json::to_string_pretty(&v)? + "\n"
+    } else {
+        render_text(&f, &g.state, ctx.catalog, &ctx.header())
+    };
+    print!("{out}");
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_keeps_words_and_indent() {
+        let w = wrap("why: one two three four five", "  ", 14);
+        assert_eq!(w, "  why: one two\n  three four\n  five\n");
+        assert_eq!(wrap("", "  ", 10), "");
+        // A word longer than the width stands alone rather than being cut.
+        assert_eq!(
+            wrap("a verylongwordindeed b", "", 5),
+            "a\nverylongwordindeed\nb\n"
+        );
+    }
+}

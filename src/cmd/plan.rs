@@ -1,0 +1,100 @@
+//! `kongrade plan [--json]`: the steps from the database's state to up to date on the target,
+//! each with the Kong version to run it with and its exact commands (with the timeouts the
+//! table sizes call for). Exit codes: 0 a plan or nothing to do, 1 no plan possible.
+
+use color_eyre::eyre::Result;
+
+use super::context::Context;
+use super::diagnose::{gather, wrap};
+use super::Code;
+use crate::cli::MigrationFlags;
+use crate::kong::diagnose::plan_for;
+use crate::kong::plan::{Plan, Step};
+
+fn step_text(i: usize, s: &Step) -> String {
+    let mut out = format!("{:>2}. {}", i + 1, s.title);
+    if let Some(v) = s.kong_version {
+        out.push_str(&format!("   [Kong {v}]"));
+    }
+    out.push('\n');
+    for c in &s.commands {
+        out.push_str(&format!("      $ {c}\n"));
+    }
+    out.push_str(&wrap(&s.why, "      ", 100));
+    for sub in &s.migrations {
+        let names: Vec<String> = sub
+            .migrations
+            .iter()
+            .map(|m| {
+                if m.two_phase {
+                    format!("{}*", m.name)
+                } else {
+                    m.name.clone()
+                }
+            })
+            .collect();
+        out.push_str(&wrap(
+            &format!("{}: {}", sub.subsystem, names.join(", ")),
+            "        ",
+            100,
+        ));
+    }
+    out
+}
+
+/// The human rendering of a plan.
+pub fn render_text(plan: &Plan, header: &str) -> String {
+    let mut out = format!("{header}\n");
+    if let Some(f) = plan.from {
+        out.push_str(&format!("Schema:   Kong {f}\n"));
+    }
+    out.push('\n');
+    if let Some(b) = &plan.blocked {
+        out.push_str(&wrap(&format!("No plan: {b}"), "", 100));
+    }
+    if plan.steps.is_empty() && plan.blocked.is_none() {
+        out.push_str(&format!(
+            "Nothing to do: the database is up to date for {}.\n",
+            plan.target
+                .map(|v| format!("Kong {v}"))
+                .unwrap_or_else(|| "the target".into())
+        ));
+    }
+    if !plan.path.is_empty() {
+        out.push_str(&format!(
+            "Releases to run, in order: {}\n",
+            plan.path
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        ));
+    }
+    for n in &plan.notes {
+        out.push_str(&wrap(n, "", 100));
+    }
+    if !plan.steps.is_empty() {
+        out.push('\n');
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        out.push_str(&step_text(i, s));
+        out.push('\n');
+    }
+    if plan.steps.iter().any(|s| !s.migrations.is_empty()) {
+        out.push_str("* two-phase: `up` leaves it pending, `finish` runs its teardown.\n");
+    }
+    out
+}
+
+pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
+    let g = gather(ctx, flags).await?;
+    let plan = plan_for(&g.input(ctx));
+    let code = if plan.blocked.is_some() { 1 } else { 0 };
+    let out = if json {
+        serde_json::to_string_pretty(&plan)? + "\n"
+    } else {
+        render_text(&plan, &ctx.header())
+    };
+    print!("{out}");
+    Ok(code)
+}
