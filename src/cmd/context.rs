@@ -99,11 +99,9 @@ pub async fn resolve_target(args: &ConnArgs, conf: &KongConf, db: Db) -> Result<
                     catalog.newest().map(|v| v.to_string()).unwrap_or_default()
                 )
             })?;
-            if !release.supports(db) {
-                return Err(eyre!(
-                    "Kong {v} does not support {db}: Cassandra support ended with 3.3.x. Move to PostgreSQL first ('kongrade diagnose' shows how)"
-                ));
-            }
+            // A target that cannot run on this database is still built: `diagnose` and `plan`
+            // must be able to explain the way off Cassandra. Commands that would act on it call
+            // `Context::ensure_supported`.
             Ok(Target::from_release(
                 release,
                 db,
@@ -143,6 +141,21 @@ impl Context {
             target,
             db,
         })
+    }
+
+    /// Refuses a target release that cannot run on this database (Cassandra after 3.3.x).
+    pub fn ensure_supported(&self) -> Result<()> {
+        if let Some(v) = self.target.version {
+            if let Some(rel) = self.catalog.release(v) {
+                if !rel.supports(self.db) {
+                    return Err(eyre!(
+                        "Kong {v} does not support {}: Cassandra support ended with 3.3.x. Move to PostgreSQL first ('kongrade diagnose' shows how)",
+                        self.db
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn describe_db(&self) -> String {

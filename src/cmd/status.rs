@@ -7,6 +7,7 @@ use super::Code;
 use crate::kong::report;
 
 pub async fn run(ctx: &Context, json: bool) -> Result<Code> {
+    ctx.ensure_supported()?;
     let state = ctx.read_state().await?;
     let code = state.status_code() as Code;
     // Everything is rendered before anything is printed: an error never leaves half a report.
