@@ -13,6 +13,7 @@ use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, SchemaState};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
+use crate::store::cassandra::{CassandraOptions, CassandraStore};
 use crate::store::postgres::{PgOptions, PgStore};
 
 pub struct Context {
@@ -98,8 +99,17 @@ pub async fn resolve_target(args: &ConnArgs, conf: &KongConf, db: Db) -> Result<
                 )
             })?;
             if !release.supports(db) {
+                // Name the newest release that still runs on this database: the way forward.
+                let last = catalog
+                    .releases
+                    .iter()
+                    .filter(|r| r.supports(db))
+                    .map(|r| r.version)
+                    .max()
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "3.3.x".into());
                 return Err(eyre!(
-                    "Kong {v} does not support {db}: Cassandra support ended with 3.3.x. Move to PostgreSQL first ('kongrade diagnose' shows how)"
+                    "Kong {v} does not support {db}: Kong removed Cassandra in 3.4.0. On Cassandra, upgrade to Kong {last} at most (--target-version {last}), then move the data to PostgreSQL before going further"
                 ));
             }
             Ok(Target::from_release(
@@ -174,9 +184,12 @@ impl Context {
                 let store = PgStore::connect(&pg_options(&self.conf)).await?;
                 Ok(store.snapshot().await?)
             }
-            Db::Cassandra => Err(eyre!(
-                "reading Cassandra is not available in this build yet; use `kong migrations list` on a Kong node"
-            )),
+            Db::Cassandra => {
+                let store =
+                    CassandraStore::connect(&CassandraOptions::from_conf(&self.conf.cassandra))
+                        .await?;
+                Ok(store.snapshot().await?)
+            }
         }
     }
 
