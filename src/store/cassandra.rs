@@ -222,8 +222,8 @@ fn classify_connection(e: &ConnectionError, opts: &CassandraOptions) -> StoreErr
     }
 }
 
-/// A connection that broke during the handshake. The commonest cause by far is one side
-/// speaking TLS and the other not, so the text is looked at for it.
+/// A connection that failed or broke during the handshake. A frame the driver cannot read most
+/// likely means one side speaks TLS and the other does not, so the text is looked at for it.
 fn not_cql(e: &ConnectionError, opts: &CassandraOptions) -> StoreError {
     let target = opts.describe();
     let text = full_chain(e);
