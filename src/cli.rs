@@ -68,6 +68,27 @@ pub struct ConnArgs {
     /// Overrides kong.conf `pg_ssl_verify` (on|off)
     #[arg(long, global = true, value_name = "on|off")]
     pub pg_ssl_verify: Option<String>,
+    /// Overrides kong.conf `cassandra_contact_points` (comma list of hosts, no ports)
+    #[arg(long, global = true, value_name = "HOSTS")]
+    pub cassandra_contact_points: Option<String>,
+    /// Overrides kong.conf `cassandra_port`
+    #[arg(long, global = true, value_name = "PORT")]
+    pub cassandra_port: Option<String>,
+    /// Overrides kong.conf `cassandra_keyspace`
+    #[arg(long, global = true, value_name = "KEYSPACE")]
+    pub cassandra_keyspace: Option<String>,
+    /// Overrides kong.conf `cassandra_username`
+    #[arg(long, global = true, value_name = "USER")]
+    pub cassandra_username: Option<String>,
+    /// Overrides kong.conf `cassandra_timeout` (milliseconds)
+    #[arg(long, global = true, value_name = "MS")]
+    pub cassandra_timeout: Option<String>,
+    /// Overrides kong.conf `cassandra_ssl` (on|off)
+    #[arg(long, global = true, value_name = "on|off")]
+    pub cassandra_ssl: Option<String>,
+    /// Overrides kong.conf `cassandra_ssl_verify` (on|off)
+    #[arg(long, global = true, value_name = "on|off")]
+    pub cassandra_ssl_verify: Option<String>,
     /// Overrides kong.conf `plugins` (comma list; `bundled` = the target's bundled plugins)
     #[arg(long, global = true, value_name = "LIST")]
     pub plugins: Option<String>,
@@ -86,6 +107,13 @@ impl ConnArgs {
             ("pg_timeout", &self.pg_timeout),
             ("pg_ssl", &self.pg_ssl),
             ("pg_ssl_verify", &self.pg_ssl_verify),
+            ("cassandra_contact_points", &self.cassandra_contact_points),
+            ("cassandra_port", &self.cassandra_port),
+            ("cassandra_keyspace", &self.cassandra_keyspace),
+            ("cassandra_username", &self.cassandra_username),
+            ("cassandra_timeout", &self.cassandra_timeout),
+            ("cassandra_ssl", &self.cassandra_ssl),
+            ("cassandra_ssl_verify", &self.cassandra_ssl_verify),
             ("plugins", &self.plugins),
         ];
         pairs

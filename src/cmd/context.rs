@@ -15,6 +15,7 @@ use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, SchemaState};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
+use crate::store::cassandra::{CassandraOptions, CassandraStore};
 use crate::store::postgres::{PgOptions, PgStore};
 
 pub struct Context {
@@ -148,8 +149,18 @@ impl Context {
         if let Some(v) = self.target.version {
             if let Some(rel) = self.catalog.release(v) {
                 if !rel.supports(self.db) {
+                    // Name the newest release that still runs on this database: the way forward.
+                    let last = self
+                        .catalog
+                        .releases
+                        .iter()
+                        .filter(|r| r.supports(self.db))
+                        .map(|r| r.version)
+                        .max()
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "3.3.x".into());
                     return Err(eyre!(
-                        "Kong {v} does not support {}: Cassandra support ended with 3.3.x. Move to PostgreSQL first ('kongrade diagnose' shows how)",
+                        "Kong {v} does not support {}: Kong removed Cassandra in 3.4.0. On Cassandra, upgrade to Kong {last} at most (--target-version {last}), then move the data to PostgreSQL before going further ('kongrade diagnose' shows how)",
                         self.db
                     ));
                 }
@@ -189,9 +200,12 @@ impl Context {
                 let store = PgStore::connect(&pg_options(&self.conf)).await?;
                 Ok(store.snapshot().await?)
             }
-            Db::Cassandra => Err(eyre!(
-                "reading Cassandra is not available in this build yet; use `kong migrations list` on a Kong node"
-            )),
+            Db::Cassandra => {
+                let store =
+                    CassandraStore::connect(&CassandraOptions::from_conf(&self.conf.cassandra))
+                        .await?;
+                Ok(store.snapshot().await?)
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Reading Kong's database. Stores know tables and drivers, nothing of upgrade steps; each returns
 //! a raw [`crate::kong::snapshot::Snapshot`].
 
+pub mod cassandra;
 pub mod memory;
 pub mod postgres;
 pub mod tls;

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::verify_server_cert_signed_by_trust_anchor;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// Where Debian, Ubuntu, Alpine and RHEL keep the system CA bundle, first match wins.
@@ -32,6 +35,30 @@ pub fn client_config(verify: bool, trusted: &[String]) -> Result<ClientConfig> {
             .with_custom_certificate_verifier(Arc::new(AcceptAny))
             .with_no_client_auth());
     }
+    Ok(builder
+        .with_root_certificates(root_store(trusted)?)
+        .with_no_client_auth())
+}
+
+/// Like [`client_config`], but with `verify` on only the certificate chain is checked, never
+/// the host name: Kong's Cassandra driver (lua-cassandra) hands no server name to its TLS
+/// handshake, so Kong accepts a node whose certificate does not name it; the scylla driver would
+/// check the node's IP address.
+pub fn client_config_chain_only(verify: bool, trusted: &[String]) -> Result<ClientConfig> {
+    if !verify {
+        return client_config(false, trusted);
+    }
+    let roots = root_store(trusted)?;
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .wrap_err("TLS: no usable protocol version")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ChainOnly { roots }))
+        .with_no_client_auth())
+}
+
+/// The CAs of `lua_ssl_trusted_certificate` (`system` when empty).
+fn root_store(trusted: &[String]) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     let mut entries: Vec<String> = trusted.to_vec();
     if entries.is_empty() {
@@ -51,7 +78,7 @@ pub fn client_config(verify: bool, trusted: &[String]) -> Result<ClientConfig> {
             add_pem(&mut roots, Path::new(entry))?;
         }
     }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    Ok(roots)
 }
 
 fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<()> {
@@ -118,6 +145,68 @@ impl ServerCertVerifier for AcceptAny {
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Verifies the server's chain against the trusted CAs and its handshake signatures; ignores
+/// the name it was issued for (see [`client_config_chain_only`]).
+#[derive(Debug)]
+struct ChainOnly {
+    roots: RootCertStore,
+}
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            provider().signature_verification_algorithms.all,
+        )?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

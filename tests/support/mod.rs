@@ -1,5 +1,8 @@
-//! Shared test support: a throwaway PostgreSQL cluster and Kong database states built in it.
+//! Shared test support: a throwaway PostgreSQL cluster and Kong database states built in it; a
+//! CQL-protocol test server and Kong keyspaces served by it (or written to a real Cassandra).
 #![allow(dead_code)]
 
+pub mod cql;
+pub mod kong_cql;
 pub mod kong_db;
 pub mod pg;
