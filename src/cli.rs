@@ -103,4 +103,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    // The about text lives on the argument struct (cmd::standin).
+    #[command(hide = true)]
+    StandIn(crate::cmd::standin::StandInArgs),
 }

@@ -1,6 +1,7 @@
 //! The plain commands: each reads what it needs, prints, and returns an exit code.
 
 pub mod context;
+pub mod standin;
 pub mod status;
 
 /// An exit code chosen by a command (Kong-compatible where Kong has one).

@@ -4,3 +4,4 @@ pub mod catalog_gen;
 pub mod kong_version;
 pub mod lua_tree;
 pub mod runner;
+pub mod standin;
