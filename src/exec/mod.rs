@@ -1,6 +1,7 @@
 //! Everything that touches the world outside the database: processes, files, HTTP.
 
 pub mod catalog_gen;
+pub mod kong_target;
 pub mod kong_version;
 pub mod lua_tree;
 pub mod runner;
