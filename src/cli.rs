@@ -103,7 +103,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    // The about text lives on the argument struct (cmd::standin).
+    // About texts live on the argument structs (cmd::auto, cmd::standin).
+    Auto(crate::cmd::auto::AutoArgs),
     #[command(hide = true)]
     StandIn(crate::cmd::standin::StandInArgs),
 }

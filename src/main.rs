@@ -28,6 +28,7 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(&cli.conn).await?;
                 cmd::status::run(&ctx, json).await
             }
+            Some(Command::Auto(args)) => cmd::auto::run(&cli.conn, &args).await,
             Some(Command::StandIn(args)) => cmd::standin::run(&args).await,
             None => Err(color_eyre::eyre::eyre!(
                 "the wizard is not built yet; use `kongrade status`"

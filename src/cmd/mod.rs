@@ -1,5 +1,6 @@
 //! The plain commands: each reads what it needs, prints, and returns an exit code.
 
+pub mod auto;
 pub mod context;
 pub mod standin;
 pub mod status;
