@@ -146,16 +146,12 @@ pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
         Ok(c) => c,
         Err(e) => return Ok(kong_error(&mut out, &format!("{e:#}"), kargs.verbosity)),
     };
-    match conf.database {
-        DatabaseKind::Postgres => {}
-        other => return Ok(kong_error(
-            &mut out,
-            &format!(
-                "the kongrade stand-in keeps Kong's bookkeeping in PostgreSQL only (database = {})",
-                other.as_str()
-            ),
-            kargs.verbosity,
-        )),
+    if conf.database != DatabaseKind::Postgres {
+        let msg = format!(
+            "the kongrade stand-in keeps Kong's bookkeeping in PostgreSQL only (database = {})",
+            conf.database.as_str()
+        );
+        return Ok(kong_error(&mut out, &msg, kargs.verbosity));
     }
     let mut pg = super::context::pg_options(&conf);
     // Kong's migrations commands replace pg_timeout with --db-timeout.
