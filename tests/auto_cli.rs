@@ -608,3 +608,97 @@ async fn the_target_comes_from_the_running_kongs_status() {
         .contains("no 'kong migrations status'"));
     assert_eq!(info.target.source, "catalog");
 }
+
+/// Starts auto, waits until kong is migrating, sends `signals` SIGINTs to auto alone (as a
+/// terminal's Ctrl-C would reach it: kong has its own process group), returns its output.
+fn interrupted_auto(db: &TestDb, signals: usize) -> (i32, String) {
+    use std::io::BufRead;
+    let mut child = auto_cmd(
+        db,
+        &standin("3.4.2", "--delay-ms 300"),
+        &["--backup=skip", "--finish=always"],
+    )
+    .env("KONG_PLUGINS", "off")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn auto");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("kong never started migrating:\n{text}"));
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("| core migrated up to: 016_280_to_300") {
+            break;
+        }
+    }
+    for _ in 0..signals {
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for line in rx.iter() {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let status = child.wait().expect("wait auto");
+    (status.code().expect("an exit code, not a signal"), text)
+}
+
+#[test]
+fn ctrl_c_lets_the_running_step_end_and_starts_no_other() {
+    let db = TestDb::new("au_int1");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let reference = TestDb::new("au_int1_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
+    core_up_rows(&reference);
+
+    let (code, text) = interrupted_auto(&db, 1);
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("Interrupt: letting this kong step end"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  = exit code 0"),
+        "kong ran to its end: {text}"
+    );
+    assert!(
+        !text.contains("Step 2"),
+        "no finish after the interrupt: {text}"
+    );
+    assert!(
+        text.contains("Interrupted: 'kong migrations up' ended (exit code 0)"),
+        "{text}"
+    );
+    assert_eq!(rows(&db), rows(&reference));
+    assert_eq!(live_locks(&db), "0\n");
+}
+
+#[test]
+fn a_second_ctrl_c_interrupts_kong() {
+    let db = TestDb::new("au_int2");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let (code, text) = interrupted_auto(&db, 2);
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("Interrupting kong (SIGINT"), "{text}");
+    assert!(text.contains("  = killed by signal 2 (SIGINT)"), "{text}");
+    assert!(text.contains("Migrations lock: LIVE"), "{text}");
+    assert_eq!(live_locks(&db), "1\n", "as a killed Kong's");
+    assert!(
+        rows(&db).contains("{016_280_to_300}"),
+        "the first one recorded"
+    );
+}

@@ -18,7 +18,7 @@ use super::Code;
 use crate::cli::ConnArgs;
 use crate::exec::kong_target;
 use crate::exec::runner::{
-    run_to_end, Invocation, KongCommand, KongTarget, RunEvent, RunOutcome, Stream,
+    start, Invocation, KongCommand, KongTarget, RunEvent, RunOutcome, Stream,
 };
 use crate::exec::standin::NOT_LEADER_MSG;
 use crate::kong::catalog::Catalog;
@@ -52,6 +52,8 @@ pub mod exit {
     pub const KONG_FAILED: i32 = 15;
     /// The database could not be read (during the run: the state after a step is unknown).
     pub const DB_UNREADABLE: i32 = 16;
+    /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 const EXIT_CODES_HELP: &str = "\
@@ -67,6 +69,8 @@ Exit codes:
   14  the migrations lock is held (--wait-lock SECONDS to wait it out)
   15  kong failed: could not start, exited non-zero, was killed, or changed nothing
   16  the database could not be read
+ 130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
+      interrupts it), no further step is started
 
 Examples:
   kongrade auto --kong-cmd 'docker exec -i kong-new kong' --backup=skip
@@ -487,6 +491,8 @@ async fn drive(
     *final_state = Some(state.clone());
     rep.say(&format!("State: {}", summary(&state, catalog)));
 
+    // From here on, Ctrl-C and SIGTERM are auto's to handle (see `run_step`).
+    let mut interrupts = listen_for_interrupts()?;
     // Steps that must not run again: they failed, or changed nothing.
     let mut blocked: HashMap<&'static str, (i32, &'static str, String)> = HashMap::new();
     let mut stale_told = false;
@@ -514,7 +520,9 @@ async fn drive(
                     ))
                 }
                 Some(secs) => {
-                    match wait_lock(&ctx, rep, &state, Duration::from_secs(secs)).await {
+                    match wait_lock(&ctx, rep, &state, Duration::from_secs(secs), &mut interrupts)
+                        .await
+                    {
                         Ok(s) => {
                             let moved = moves(&state, &s);
                             if !moved.is_empty() {
@@ -526,6 +534,13 @@ async fn drive(
                             }
                             state = s;
                             *final_state = Some(state.clone());
+                            if *interrupts.borrow() > 0 {
+                                return Ok(stop(
+                                    exit::INTERRUPTED,
+                                    "interrupted",
+                                    "Interrupted while waiting for the migrations lock; no step started.",
+                                ));
+                            }
                             if state.lock_live() {
                                 return Ok(stop(
                                     exit::LOCK_HELD,
@@ -600,6 +615,16 @@ async fn drive(
                 ),
             ));
         };
+        if *interrupts.borrow() > 0 {
+            return Ok(stop(
+                exit::INTERRUPTED,
+                "interrupted",
+                format!(
+                    "Interrupted: no further step started. Next would be 'kong migrations {}'; run kongrade auto again to go on.",
+                    command.as_str()
+                ),
+            ));
+        }
         if let Some((code, result, why)) = blocked.get(command.as_str()) {
             return Ok(stop(
                 *code,
@@ -618,31 +643,8 @@ async fn drive(
             "\nStep {step_no}: kong migrations {}",
             command.as_str()
         ));
-        let json = rep.json;
-        let mut command_line = String::new();
-        let (events, outcome) = run_to_end(&kong, &inv, |ev| {
-            let line = match ev {
-                RunEvent::Started { command_line: c } => {
-                    command_line = c.clone();
-                    format!("  $ {c}")
-                }
-                RunEvent::Line {
-                    stream: Stream::Stdout,
-                    text,
-                } => format!("  | {text}"),
-                RunEvent::Line {
-                    stream: Stream::Stderr,
-                    text,
-                } => format!("  ! {text}"),
-                RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. } => return,
-            };
-            if json {
-                eprintln!("{line}");
-            } else {
-                println!("{line}");
-            }
-        })
-        .await;
+        let (events, outcome, command_line) =
+            run_step(&kong, &inv, step_no, rep, &mut interrupts).await;
         rep.say(&format!("  = {}", outcome.describe()));
         let output: Vec<(Stream, String)> = events
             .iter()
@@ -708,6 +710,17 @@ async fn drive(
         state = after;
         *final_state = Some(state.clone());
 
+        if *interrupts.borrow() > 0 {
+            return Ok(stop(
+                exit::INTERRUPTED,
+                "interrupted",
+                format!(
+                    "Interrupted: 'kong migrations {}' ended ({}); no further step started. The database state is above; run kongrade auto again to go on.",
+                    command.as_str(),
+                    outcome.describe()
+                ),
+            ));
+        }
         if !outcome.success() {
             let what = match &outcome {
                 RunOutcome::SpawnFailed { message } => format!(
@@ -747,6 +760,80 @@ async fn drive(
         }
     }
     unreachable!("the step loop only ends by returning")
+}
+
+/// Counts SIGINT and SIGTERM. kong runs in its own process group, so a terminal's Ctrl-C (or a CI
+/// runner's SIGTERM to auto's group) reaches auto only; auto decides what kong gets.
+fn listen_for_interrupts() -> Result<tokio::sync::watch::Receiver<u32>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    Ok(rx)
+}
+
+/// Runs one kong step, printing its output live, prefixed. On a first interrupt kong is let
+/// finish (killed mid-migration it can leave a step half done, and dying with auto it would get
+/// SIGPIPE at its next line anyway); on a second it gets SIGINT, then SIGKILL after 10 s.
+async fn run_step(
+    kong: &KongTarget,
+    inv: &Invocation,
+    step_no: u64,
+    rep: &Reporter,
+    interrupts: &mut tokio::sync::watch::Receiver<u32>,
+) -> (Vec<RunEvent>, RunOutcome, String) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = start(kong, inv, step_no, tx);
+    let mut events = Vec::new();
+    let mut command_line = String::new();
+    let mut signals_open = true;
+    let mut told = 0;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some((_, ev)) = ev else { break };
+                match &ev {
+                    RunEvent::Started { command_line: c } => {
+                        command_line = c.clone();
+                        rep.say(&format!("  $ {c}"));
+                    }
+                    RunEvent::Line { stream: Stream::Stdout, text } => rep.say(&format!("  | {text}")),
+                    RunEvent::Line { stream: Stream::Stderr, text } => rep.say(&format!("  ! {text}")),
+                    RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. } => {
+                        events.push(ev);
+                        break;
+                    }
+                }
+                events.push(ev);
+            }
+            changed = interrupts.changed(), if signals_open => {
+                if changed.is_err() {
+                    signals_open = false;
+                    continue;
+                }
+                let n = *interrupts.borrow_and_update();
+                if n == 1 && told == 0 {
+                    told = 1;
+                    rep.say("  Interrupt: letting this kong step end (stopping it mid-migration can leave it half done); no further step will start. Interrupt again to stop kong now.");
+                } else if n >= 2 && told < 2 {
+                    told = 2;
+                    rep.say("  Interrupting kong (SIGINT; SIGKILL in 10 s). A killed run leaves its lock row until its ttl passes.");
+                    handle.cancel(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+    let outcome = handle.wait().await;
+    (events, outcome, command_line)
 }
 
 fn print_moves(rep: &Reporter, moved: &[Move]) {
@@ -870,6 +957,7 @@ async fn wait_lock(
     rep: &Reporter,
     state: &SchemaState,
     limit: Duration,
+    interrupts: &mut tokio::sync::watch::Receiver<u32>,
 ) -> Result<SchemaState> {
     rep.say(&format!(
         "Waiting up to {} s for the migrations lock: {}",
@@ -879,8 +967,14 @@ async fn wait_lock(
     let start = Instant::now();
     loop {
         let left = limit.saturating_sub(start.elapsed());
-        tokio::time::sleep(left.min(Duration::from_millis(500))).await;
+        let interrupted = tokio::select! {
+            _ = tokio::time::sleep(left.min(Duration::from_millis(500))) => false,
+            r = interrupts.changed() => r.is_ok(),
+        };
         let s = ctx.read_state().await?;
+        if interrupted {
+            return Ok(s);
+        }
         if !s.lock_live() {
             rep.say(&format!(
                 "The lock is gone after {:.1} s.",
