@@ -702,3 +702,50 @@ fn a_second_ctrl_c_interrupts_kong() {
         "the first one recorded"
     );
 }
+
+#[test]
+fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
+    let db = TestDb::new("au_abort");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let reference = TestDb::new("au_abort_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
+    core_up_rows(&reference);
+    let dir = tempfile::tempdir().unwrap();
+    // This kong's `up` first starts another node's `up` and lets it take the lock, so its own
+    // `up` waits on that lock and aborts with exit 0 once it is released.
+    let script = write_script(
+        dir.path(),
+        "kong",
+        &format!(
+            "case \"$1 $2\" in\n  'migrations up')\n    '{BIN}' stand-in --kong-version 3.4.2 --delay-ms 1000 -- migrations up > '{log}' 2>&1 &\n    i=0\n    until [ \"$(PGPASSWORD=\"$KONG_PG_PASSWORD\" psql -X -At -h \"$KONG_PG_HOST\" -p \"$KONG_PG_PORT\" -U \"$KONG_PG_USER\" -d \"$KONG_PG_DATABASE\" -c 'SELECT count(*) FROM locks')\" = 1 ] || [ $i -gt 400 ]; do sleep 0.05; i=$((i+1)); done ;;\nesac\nexec '{BIN}' stand-in --kong-version 3.4.2 -- \"$@\"",
+            log = dir.path().join("other.log").display()
+        ),
+    );
+    let o = auto_cmd(&db, &script.display().to_string(), &["--backup=skip"])
+        .env("KONG_PLUGINS", "off")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 4, "{}", both(&o));
+    let text = out(&o);
+    assert!(
+        text.contains(
+            "  | aborted: another node is performing database changes\n  = exit code 0\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    core/016_280_to_300: new -> pending\n"),
+        "{text}"
+    );
+    assert!(text.contains("kong aborted: another node held the migrations lock; the changes above are that node's."), "{text}");
+    assert!(
+        !text.contains("  | core migrated up to"),
+        "this kong migrated nothing: {text}"
+    );
+    assert_eq!(rows(&db), rows(&reference));
+    let other = std::fs::read_to_string(dir.path().join("other.log")).unwrap();
+    assert!(
+        other.contains("core migrated up to: 020_330_to_340 (executed)"),
+        "{other}"
+    );
+}
