@@ -191,6 +191,10 @@ pub enum Command {
         #[command(flatten)]
         flags: MigrationFlags,
     },
+    // About texts live on the argument structs (cmd::auto, cmd::standin).
+    Auto(crate::cmd::auto::AutoArgs),
+    #[command(hide = true)]
+    StandIn(crate::cmd::standin::StandInArgs),
     /// How to roll back from where the database stands, with the exact commands
     Rollback {
         /// Print the guidance (kongrade never restores by itself)

@@ -65,6 +65,8 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(&cli.conn).await?;
                 cmd::plan::run(&ctx, json, &flags).await
             }
+            Some(Command::Auto(args)) => cmd::auto::run(&cli.conn, &args).await,
+            Some(Command::StandIn(args)) => cmd::standin::run(&args).await,
             None => Err(color_eyre::eyre::eyre!(
                 "the wizard is not built yet; use `kongrade status`"
             )),

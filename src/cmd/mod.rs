@@ -1,8 +1,10 @@
 //! The plain commands: each reads what it needs, prints, and returns an exit code.
 
+pub mod auto;
 pub mod context;
 pub mod diagnose;
 pub mod plan;
+pub mod standin;
 pub mod status;
 
 /// An exit code chosen by a command (Kong-compatible where Kong has one).

@@ -6,8 +6,9 @@ use serde_json::{json, Map, Value};
 use super::catalog::Catalog;
 use super::state::{describe_versions, MigState, SchemaState};
 
-/// Kong's `Migrations_mt.__tostring`: subsystem names right-aligned to the longest, then names.
-fn kong_block(state: &SchemaState, which: MigState) -> Option<String> {
+/// Kong's `Migrations_mt.__tostring`: subsystem names right-aligned to the longest, then names
+/// (also what the kong stand-in prints).
+pub fn kong_block(state: &SchemaState, which: MigState) -> Option<String> {
     let rows: Vec<(String, Vec<String>)> = state
         .subsystems
         .iter()

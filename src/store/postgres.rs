@@ -144,7 +144,23 @@ fn ident(s: &str) -> String {
 const DP_COLUMNS: &[&str] = &["hostname", "ip", "version", "sync_status", "last_seen"];
 
 impl PgStore {
+    /// A read-only session (what every reader of Kong's database uses).
     pub async fn connect(opts: &PgOptions) -> Result<PgStore, StoreError> {
+        Self::connect_session(opts, true).await
+    }
+
+    /// A writable session, for the kong stand-in that keeps Kong's bookkeeping (schema_meta,
+    /// locks). Same UTC session as the reader.
+    pub async fn connect_writable(opts: &PgOptions) -> Result<PgStore, StoreError> {
+        Self::connect_session(opts, false).await
+    }
+
+    /// The open session, for statements beyond [`PgStore::snapshot`].
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn connect_session(opts: &PgOptions, read_only: bool) -> Result<PgStore, StoreError> {
         if opts.database.contains('\0') || opts.schema.as_deref().is_some_and(|s| s.contains('\0'))
         {
             return Err(err(
@@ -162,7 +178,11 @@ impl PgStore {
             .connect_timeout(opts.timeout)
             // Kong sets its sessions to UTC and writes the lock ttl in UTC wall time; reading in
             // any other zone shifts the lock's liveness by the offset.
-            .options("-c TimeZone=UTC -c default_transaction_read_only=on");
+            .options(if read_only {
+                "-c TimeZone=UTC -c default_transaction_read_only=on"
+            } else {
+                "-c TimeZone=UTC"
+            });
         if let Some(p) = &opts.password {
             cfg.password(p);
         }

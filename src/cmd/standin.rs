@@ -1,0 +1,180 @@
+//! `kongrade stand-in ... -- <kong arguments>`: the kong stand-in as a process, against the
+//! PostgreSQL database of kong.conf / `KONG_*`, printing what Kong prints.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::Code;
+use crate::cli::ConnArgs;
+use crate::exec::runner::Stream;
+use crate::exec::standin::{
+    self, error_lines, pg::PgBackend, Ending, KongArgs, KongCall, MigrationRef, Out,
+    StandInOptions, MIGRATIONS_USAGE,
+};
+use crate::kong::conf::DatabaseKind;
+use crate::kong::version::Version;
+
+const ABOUT: &str =
+    "A stand-in for `kong` for tests and training. NOT Kong: it runs no migration DDL.";
+
+const LONG_ABOUT: &str = "\
+A stand-in for the `kong` command, for tests and training. It is NOT Kong.
+
+It runs NO Kong DDL: no table, column or index of Kong's schema is created, changed or dropped.
+Its only effect on the database is Kong's bookkeeping: the schema_meta and locks tables
+(created by `bootstrap`, dropped by `reset`), the `migrations` lock taken and released as Kong
+takes it, and one schema_meta record per migration, written right after the migration \"ran\".
+Everything else it does is print what Kong 3.x prints and exit with Kong's exit codes.
+
+It reads kong.conf (-c FILE, else /etc/kong/kong.conf, /etc/kong.conf) and KONG_* variables as
+Kong does; kongrade's own connection flags do not apply to it. PostgreSQL only.
+
+Kong's commands, after `--`:
+  migrations bootstrap|up|finish|list|status|reset
+      [-c FILE] [-p PREFIX] [-y] [-q] [-f|--force] [--db-timeout S] [--lock-timeout S] [--v|--vv]
+  version [-a]
+
+Examples:
+  kongrade stand-in --kong-version 3.4.2 -- migrations up -c /etc/kong/kong.conf
+  kongrade auto --kong-cmd 'kongrade stand-in --kong-version 3.4.2 --delay-ms 200 --' --backup=skip";
+
+#[derive(Args, Debug, Clone)]
+#[command(about = ABOUT, long_about = LONG_ABOUT)]
+pub struct StandInArgs {
+    /// The Kong release to play (its migrations come from kongrade's catalog)
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kong_version: Version,
+
+    /// Milliseconds each migration takes (to watch progress)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
+
+    /// Make this migration fail (its up; its teardown in `finish`): Kong's error text, exit 1,
+    /// the lock released, the earlier migrations recorded
+    #[arg(long, value_name = "SUBSYSTEM/NAME")]
+    pub fail_at: Option<MigrationRef>,
+
+    /// Die here as a killed Kong would (SIGKILL on itself): the earlier migrations recorded, the
+    /// lock row left until its ttl passes
+    #[arg(long, value_name = "SUBSYSTEM/NAME")]
+    pub die_at: Option<MigrationRef>,
+
+    /// Kong's own arguments, after `--`
+    #[arg(last = true, value_name = "KONG ARGS")]
+    pub kong_args: Vec<String>,
+}
+
+struct ProcessOut;
+
+impl Out for ProcessOut {
+    fn line(&mut self, stream: Stream, text: &str) {
+        // Line by line, flushed: a watcher sees progress as it happens, and a later SIGKILL
+        // (--die-at) loses nothing already said.
+        match stream {
+            Stream::Stdout => {
+                let mut o = std::io::stdout().lock();
+                let _ = writeln!(o, "{text}");
+                let _ = o.flush();
+            }
+            Stream::Stderr => {
+                let mut e = std::io::stderr().lock();
+                let _ = writeln!(e, "{text}");
+                let _ = e.flush();
+            }
+        }
+    }
+
+    fn stdin_is_tty(&self) -> bool {
+        // SAFETY: isatty only inspects the descriptor.
+        unsafe { libc::isatty(0) == 1 }
+    }
+
+    fn ask(&mut self, prompt: &str) -> Option<String> {
+        let mut o = std::io::stdout().lock();
+        let _ = write!(o, "{prompt}");
+        let _ = o.flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+        }
+    }
+}
+
+fn kong_error(out: &mut ProcessOut, msg: &str, verbosity: u8) -> Code {
+    for l in error_lines(msg, verbosity) {
+        out.line(Stream::Stderr, &l);
+    }
+    1
+}
+
+pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
+    let mut out = ProcessOut;
+    let kargs = match KongArgs::parse(&args.kong_args) {
+        Ok(a) => a,
+        Err(e) => {
+            // lapp's shape: the complaint, a blank line, the usage; exit 1.
+            out.line(Stream::Stderr, &e);
+            out.line(Stream::Stderr, "");
+            for l in MIGRATIONS_USAGE.lines() {
+                out.line(Stream::Stderr, l);
+            }
+            return Ok(1);
+        }
+    };
+    let opts = StandInOptions {
+        kong_version: args.kong_version,
+        delay: Duration::from_millis(args.delay_ms),
+        fail_at: args.fail_at.clone(),
+        die_at: args.die_at.clone(),
+        plugins: vec!["bundled".into()],
+    };
+    if let KongCall::Version { all } = kargs.call {
+        // `kong version` reads no configuration.
+        for l in standin::version_text(opts.kong_version, all).split('\n') {
+            out.line(Stream::Stdout, l);
+        }
+        return Ok(0);
+    }
+    let conn = ConnArgs {
+        conf: kargs.conf.clone(),
+        ..ConnArgs::default()
+    };
+    let conf = match super::context::load_conf(&conn) {
+        Ok(c) => c,
+        Err(e) => return Ok(kong_error(&mut out, &format!("{e:#}"), kargs.verbosity)),
+    };
+    if conf.database != DatabaseKind::Postgres {
+        let msg = format!(
+            "the kongrade stand-in keeps Kong's bookkeeping in PostgreSQL only (database = {})",
+            conf.database.as_str()
+        );
+        return Ok(kong_error(&mut out, &msg, kargs.verbosity));
+    }
+    let mut pg = super::context::pg_options(&conf);
+    // Kong's migrations commands replace pg_timeout with --db-timeout.
+    pg.timeout = Duration::from_secs(kargs.db_timeout.max(1));
+    let mut backend = match PgBackend::connect(&pg).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(kong_error(
+                &mut out,
+                &format!("[PostgreSQL error] {e:#}"),
+                kargs.verbosity,
+            ))
+        }
+    };
+    match standin::run(&mut backend, &mut out, &opts, &conf.plugins, &kargs).await {
+        Ending::Code(c) => Ok(c),
+        Ending::Die => {
+            // As `kill -9`: no destructor, no lock release, no connection goodbye.
+            // SAFETY: raising a signal on ourselves; nothing after it runs.
+            unsafe {
+                libc::raise(libc::SIGKILL);
+            }
+            std::process::exit(137)
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! `kongrade auto` end to end: the real binary, a real PostgreSQL, and the kongrade stand-in as
+//! the kong command (a real child process). Every outcome is checked in the database.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::kong_db;
+use support::pg::{self, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+
+fn standin(v: &str, extra: &str) -> String {
+    format!("'{BIN}' stand-in --kong-version {v} {extra} --")
+}
+
+fn auto_cmd(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.arg("auto")
+        .arg("--kong-cmd")
+        .arg(kong_cmd)
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+fn auto(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Output {
+    auto_cmd(db, kong_cmd, args)
+        .output()
+        .expect("run kongrade auto")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn both(o: &Output) -> String {
+    format!("--- stdout\n{}--- stderr\n{}", out(o), err(o))
+}
+
+fn rows(db: &TestDb) -> String {
+    db.exec(
+        "SELECT subsystem, coalesce(last_executed, '<null>'), coalesce(executed::text, '<null>'), \
+         coalesce(pending::text, '<null>') FROM schema_meta ORDER BY subsystem",
+    )
+}
+
+fn live_locks(db: &TestDb) -> String {
+    db.exec("SET TIME ZONE 'UTC'; SELECT count(*) FROM locks WHERE ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC'")
+}
+
+fn status_json(db: &TestDb, v: &str) -> Value {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, val) in db.kong_env() {
+        c.env(k, val);
+    }
+    let o = c
+        .args(["status", "--json", "--target-version", v])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).expect("status JSON")
+}
+
+const STEP_TIMEOUT: &[&str] = &["--backup=skip"];
+
+#[test]
+fn auto_to_342_with_finish_always_ends_up_to_date() {
+    let db = TestDb::new("au_always");
+    let reference = TestDb::new("au_always_ref");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_db::bootstrap_at(&reference, "2.8.5", None);
+    kong_db::up_to(&reference, "3.4.2", None);
+    kong_db::finish(&reference);
+
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--finish=always"],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_eq!(rows(&db), rows(&reference));
+    assert_eq!(live_locks(&db), "0\n");
+    let text = out(&o);
+    assert!(
+        text.contains("Target:   Kong 3.4.2 (kong migrations status)"),
+        "{text}"
+    );
+    assert!(text.contains("Step 1: kong migrations up\n"), "{text}");
+    assert!(
+        text.contains("  | core migrated up to: 016_280_to_300 (pending)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    core/016_280_to_300: new -> pending\n"),
+        "{text}"
+    );
+    assert!(text.contains("Step 2: kong migrations finish\n"), "{text}");
+    assert!(
+        text.contains("    core/016_280_to_300: pending -> executed\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("\nDatabase is up to date for Kong 3.4.2.\n"),
+        "{text}"
+    );
+    let st = status_json(&db, "3.4.2");
+    assert_eq!(st["exit_code"], 0);
+    assert!(st.get("pending_migrations").is_none() && st.get("new_migrations").is_none());
+
+    // Nothing left to do: no kong migration command runs.
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--finish=always"],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(!out(&o).contains("Step 1"), "{}", out(&o));
+}
+
+#[test]
+fn finish_never_stops_after_up_with_4_and_the_two_phase_ones_pending() {
+    let db = TestDb::new("au_never");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip", "--json"]);
+    assert_eq!(code(&o), 4, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON report on stdout");
+    assert_eq!(v["exit_code"], 4);
+    assert_eq!(v["result"], "pending_finish");
+    assert_eq!(v["target"]["version"], "3.4.2");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(v["steps"][0]["command"], "up");
+    assert_eq!(v["steps"][0]["outcome"]["code"], 0);
+    let moved = v["steps"][0]["moved"].as_array().unwrap();
+    assert!(moved.iter().any(|m| m["subsystem"] == "core"
+        && m["migration"] == "016_280_to_300"
+        && m["from"] == "new"
+        && m["to"] == "pending"));
+    let mut pending: Vec<String> = v["state"]["pending_migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let sub = s["subsystem"].as_str().unwrap().to_string();
+            s["migrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |m| format!("{sub}/{}", m.as_str().unwrap()))
+        })
+        .collect();
+    pending.sort();
+    assert_eq!(
+        pending,
+        vec![
+            "core/016_280_to_300",
+            "http-log/001_280_to_300",
+            "post-function/001_280_to_300",
+            "pre-function/001_280_to_300"
+        ]
+    );
+    assert!(v["state"].get("new_migrations").is_none());
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("kong migrations finish"));
+    // Progress went to stderr, the report alone to stdout.
+    assert!(err(&o).contains("  | core migrated up to"), "{}", err(&o));
+
+    // A second run with pending migrations stops at once, with no kong run.
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    assert_eq!(code(&o), 4);
+    assert!(!out(&o).contains("Step 1"));
+}
+
+#[test]
+fn a_fresh_database_is_bootstrapped() {
+    let db = TestDb::new("au_fresh");
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(out(&o).contains("Step 1: kong migrations bootstrap"));
+    assert!(!out(&o).contains("Step 2"));
+    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 0);
+}
+
+#[test]
+fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
+    let db = TestDb::new("au_die");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let reference = TestDb::new("au_die_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", None);
+    kong_db::up_to(&reference, "3.4.2", None);
+
+    // The kong run dies at core's third new migration, holding a lock that lives 5 s.
+    let o = auto(
+        &db,
+        &standin("3.4.2", "--die-at core/018_310_to_320"),
+        &["--backup=skip", "--lock-timeout", "5"],
+    );
+    let died = Instant::now();
+    assert_eq!(code(&o), 15, "{}", both(&o));
+    let text = out(&o);
+    assert!(text.contains("  = killed by signal 9 (SIGKILL)"), "{text}");
+    assert!(
+        text.contains("    core/016_280_to_300: new -> pending\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    core/017_300_to_310: new -> executed\n"),
+        "{text}"
+    );
+    assert!(!text.contains("018_310_to_320: new"), "{text}");
+    assert!(text.contains("Migrations lock: LIVE"), "{text}");
+    assert_eq!(live_locks(&db), "1\n");
+
+    // Without --wait-lock: refused with the lock's exit code, nothing run.
+    let before = rows(&db);
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    assert!(
+        died.elapsed() < Duration::from_secs(5),
+        "the test was too slow for its lock"
+    );
+    assert_eq!(code(&o), 14, "{}", both(&o));
+    assert!(
+        out(&o).contains("The migrations lock is held: LIVE"),
+        "{}",
+        out(&o)
+    );
+    assert!(!out(&o).contains("Step 1"));
+    assert_eq!(rows(&db), before);
+
+    // With it, auto waits for the ttl. The killed `up` left core's two-phase migration pending,
+    // and Kong's `up` refuses while anything is pending: with --finish=never auto stops there.
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--wait-lock", "30"],
+    );
+    assert_eq!(code(&o), 4, "{}", both(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("Waiting up to 30 s for the migrations lock"),
+        "{text}"
+    );
+    assert!(text.contains("The lock is gone after"), "{text}");
+    assert!(
+        text.contains("Kong's 'up' refuses while migrations are pending"),
+        "{text}"
+    );
+    assert!(!text.contains("Step 1"), "{text}");
+    assert!(died.elapsed() >= Duration::from_millis(4500));
+    assert_eq!(rows(&db), before);
+
+    // With --finish=always it recovers: finish (016's teardown), up (the rest), finish. The
+    // arrays hold the same names as an uninterrupted run's, 016 recorded later.
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--finish=always"],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let text = out(&o);
+    let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        vec![
+            "Step 1: kong migrations finish",
+            "Step 2: kong migrations up",
+            "Step 3: kong migrations finish"
+        ]
+    );
+    kong_db::finish(&reference);
+    let sorted = |d: &TestDb| {
+        d.exec(
+            "SELECT subsystem, array(SELECT unnest(executed) ORDER BY 1)::text, coalesce(cardinality(pending), 0) \
+             FROM schema_meta ORDER BY subsystem",
+        )
+    };
+    assert_eq!(sorted(&db), sorted(&reference));
+    assert_eq!(live_locks(&db), "0\n");
+}
+
+/// Kong's SQL for core only, for a database with `plugins = off`.
+fn core_up_rows(db: &TestDb) {
+    let cat = kongrade::kong::catalog::Catalog::embedded();
+    let rel = cat.release("3.4.2".parse().unwrap()).unwrap();
+    let old = cat.release("2.8.5".parse().unwrap()).unwrap();
+    let had = &old.subsystem("core").unwrap().migrations;
+    let mut sql = String::new();
+    for m in &rel.subsystem("core").unwrap().migrations {
+        if had.iter().any(|h| h.name == m.name) {
+            continue;
+        }
+        if m.two_phase(kongrade::kong::catalog::Db::Postgres) {
+            sql.push_str(&kong_db::sql_pending("core", &m.name));
+        } else {
+            sql.push_str(&kong_db::sql_executed("core", &m.name));
+        }
+    }
+    db.exec(&sql);
+}
+
+#[test]
+fn two_autos_at_once_migrate_once() {
+    let db = TestDb::new("au_race");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let reference = TestDb::new("au_race_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
+    core_up_rows(&reference);
+
+    let kong_cmd = standin("3.4.2", "--delay-ms 400");
+    let spawn = || {
+        auto_cmd(&db, &kong_cmd, &["--backup=skip", "--wait-lock", "60"])
+            .env("KONG_PLUGINS", "off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn auto")
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [
+        a.wait_with_output().expect("auto a"),
+        b.wait_with_output().expect("auto b"),
+    ];
+    for o in &outs {
+        assert_eq!(code(o), 4, "{}", both(o));
+    }
+    let migrated: Vec<&Output> = outs
+        .iter()
+        .filter(|o| out(o).contains("  | core migrated up to:"))
+        .collect();
+    assert_eq!(migrated.len(), 1, "exactly one ran the migrations");
+    let other = outs
+        .iter()
+        .find(|o| !out(o).contains("  | core migrated up to:"))
+        .unwrap();
+    let t = out(other);
+    // The other either ran `up`, which waited on the lock and aborted (exit 0), or saw the lock
+    // before starting kong and waited it out. Either way it re-read the state and saw the other
+    // run's work.
+    assert!(
+        t.contains("  | aborted: another node is performing database changes")
+            || t.contains("Waiting up to 60 s for the migrations lock"),
+        "{t}"
+    );
+    if t.contains("  | aborted:") {
+        assert!(t.contains("the changes above are that node's"), "{t}");
+        assert!(
+            t.contains("    core/016_280_to_300: new -> pending\n"),
+            "{t}"
+        );
+    }
+    assert_eq!(rows(&db), rows(&reference), "recorded once, in order");
+}
+
+fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn refusals_have_their_exit_codes() {
+    // Options not available yet.
+    let db = TestDb::new("au_refuse");
+    let o = auto(&db, &standin("3.4.2", ""), &[]);
+    assert_eq!(code(&o), 2, "{}", both(&o));
+    assert!(out(&o).contains("--backup=pg_dump is not available in this version yet"));
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--finish=when-no-old-nodes"],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(out(&o).contains("--finish=when-no-old-nodes is not available in this version yet"));
+
+    // Pre-1.0.
+    let legacy = TestDb::new("au_legacy");
+    kong_db::legacy_014(&legacy);
+    let o = auto(&legacy, &standin("3.4.2", ""), STEP_TIMEOUT);
+    assert_eq!(code(&o), 10, "{}", both(&o));
+    assert!(out(&o).contains("pre-1.0"));
+    assert_eq!(
+        legacy.exec("SELECT to_regclass('schema_meta') IS NULL"),
+        "t\n",
+        "no bootstrap"
+    );
+
+    // A gap.
+    let gap = TestDb::new("au_gap");
+    kong_db::bootstrap_at(&gap, "2.8.5", None);
+    gap.exec("UPDATE schema_meta SET executed = array_remove(executed, '010_210_to_211') WHERE subsystem = 'core'");
+    let o = auto(&gap, &standin("3.4.2", ""), STEP_TIMEOUT);
+    assert_eq!(code(&o), 11, "{}", both(&o));
+    assert!(out(&o).contains("core: 010_210_to_211"), "{}", out(&o));
+    let o = auto(
+        &gap,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--allow-gaps"],
+    );
+    assert_eq!(code(&o), 4, "{}", both(&o));
+
+    // Unknown migrations: the database is newer than the target.
+    let newer = TestDb::new("au_unknown");
+    kong_db::bootstrap_at(&newer, "3.4.2", None);
+    let before = rows(&newer);
+    let o = auto(&newer, &standin("2.8.5", ""), STEP_TIMEOUT);
+    assert_eq!(code(&o), 12, "{}", both(&o));
+    assert!(out(&o).contains("core: 016_280_to_300"), "{}", out(&o));
+    assert_eq!(rows(&newer), before);
+
+    // An unsupported jump: 2.8 straight to 3.9.
+    let jump = TestDb::new("au_jump");
+    kong_db::bootstrap_at(&jump, "2.8.5", None);
+    let o = auto(&jump, &standin("3.9.3", ""), STEP_TIMEOUT);
+    assert_eq!(code(&o), 13, "{}", both(&o));
+    assert!(out(&o).contains("from 2.8.5"), "{}", out(&o));
+    let o = auto(
+        &jump,
+        &standin("3.9.3", ""),
+        &["--backup=skip", "--allow-unsupported-jump"],
+    );
+    assert_eq!(code(&o), 4, "{}", both(&o));
+
+    // A live lock.
+    let locked = TestDb::new("au_locked");
+    kong_db::bootstrap_at(&locked, "2.8.5", None);
+    kong_db::lock(&locked, "someone", 60);
+    let o = auto(&locked, &standin("3.4.2", ""), STEP_TIMEOUT);
+    assert_eq!(code(&o), 14, "{}", both(&o));
+    let o = auto(
+        &locked,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--wait-lock", "1"],
+    );
+    assert_eq!(code(&o), 14, "{}", both(&o));
+    assert!(out(&o).contains("still held after 1 s"), "{}", out(&o));
+}
+
+#[test]
+fn a_missing_or_broken_kong_is_reported_and_never_retried() {
+    let db = TestDb::new("au_broken");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let before = rows(&db);
+
+    let o = auto(&db, "/nonexistent/bin/kong", STEP_TIMEOUT);
+    assert_eq!(code(&o), 15, "{}", both(&o));
+    assert!(out(&o).contains("/nonexistent/bin/kong"), "{}", out(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    // Garbage for everything.
+    let garbage = write_script(dir.path(), "garbage", "echo '%%% garbage $$$'; exit 2");
+    let o = auto(&db, &garbage.display().to_string(), STEP_TIMEOUT);
+    assert_eq!(code(&o), 15, "{}", both(&o));
+    assert!(out(&o).contains("garbage"), "{}", out(&o));
+
+    // A kong that knows its version but fails `up` with garbage: reported, state re-read, not
+    // retried. `migrations status` fails too, so the target comes from the catalog.
+    let bad_up = write_script(
+        dir.path(),
+        "bad-up",
+        &format!(
+            "echo \"$*\" >> '{}'\ncase \"$1 $2\" in\n  version*) echo 3.4.2 ;;\n  *) echo '%%% garbage $$$'; echo 'oops' >&2; exit 2 ;;\nesac",
+            calls.display()
+        ),
+    );
+    let o = auto(&db, &bad_up.display().to_string(), STEP_TIMEOUT);
+    assert_eq!(code(&o), 15, "{}", both(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("Target from the catalog: 'kong migrations status' failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  | %%% garbage $$$\n  ! oops\n  = exit code 2\n"),
+        "{text}"
+    );
+    assert!(text.contains("  Database: nothing changed."), "{text}");
+    assert!(
+        text.contains("'kong migrations up' failed (exit code 2)"),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(log.matches("migrations up").count(), 1, "{log}");
+    assert_eq!(rows(&db), before);
+
+    // A kong that claims success without touching the database: its words are not progress.
+    std::fs::remove_file(&calls).unwrap();
+    let liar = write_script(
+        dir.path(),
+        "liar",
+        &format!(
+            "echo \"$*\" >> '{}'\ncase \"$1 $2\" in\n  version*) echo 3.4.2 ;;\n  'migrations status') exit 1 ;;\n  *) echo 'core migrated up to: 016_280_to_300 (pending)'; echo '1 migration processed' ;;\nesac",
+            calls.display()
+        ),
+    );
+    let o = auto(&db, &liar.display().to_string(), STEP_TIMEOUT);
+    assert_eq!(code(&o), 15, "{}", both(&o));
+    assert!(out(&o).contains("  Database: nothing changed."));
+    assert!(out(&o).contains("Not running 'kong migrations up' again in this run: it exited 0 but the database did not change"), "{}", out(&o));
+    let log = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(log.matches("migrations up").count(), 1, "{log}");
+}
+
+#[test]
+fn a_database_that_drops_mid_run_is_reported() {
+    let db = TestDb::new("au_drop");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().unwrap();
+    let s = pg::server();
+    // `up` makes the database refuse every new connection of the kong role, then fails.
+    let script = write_script(
+        dir.path(),
+        "dropper",
+        &format!(
+            "case \"$1 $2\" in\n  version*) echo 3.4.2 ;;\n  'migrations status') exit 1 ;;\n  *) PGPASSWORD='{pw}' psql -X -q -h {h} -p {p} -U {u} -d postgres -c 'ALTER DATABASE \"{db}\" CONNECTION LIMIT 0' >/dev/null; echo 'connection lost' >&2; exit 1 ;;\nesac",
+            pw = s.admin_password,
+            h = s.host,
+            p = s.port,
+            u = s.admin_user,
+            db = db.name
+        ),
+    );
+    let o = auto(&db, &script.display().to_string(), STEP_TIMEOUT);
+    assert_eq!(code(&o), 16, "{}", both(&o));
+    let text = out(&o);
+    assert!(
+        text.contains(
+            "'kong migrations up' ended (exit code 1), and then the database could not be read"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Nothing was retried"), "{text}");
+    assert!(!text.contains(pg::KONG_PASSWORD));
+}
+
+#[tokio::test]
+async fn the_target_comes_from_the_running_kongs_status() {
+    use kongrade::exec::kong_target::target_from_kong;
+    use kongrade::exec::runner::{Invocation, KongCommand, KongTarget};
+    use kongrade::kong::catalog::{Catalog, Db};
+    use kongrade::kong::conf::{self, LoadOptions};
+    use kongrade::kong::target::Target;
+
+    let db = TestDb::new("au_target");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_db::up_to(&db, "3.4.2", None);
+    let env = db.kong_env();
+    let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let c = conf::load(&LoadOptions::new(None).clone(), &lookup).unwrap();
+    let kong = KongTarget::Process {
+        command_line: standin("3.4.2", ""),
+        env: db.kong_env(),
+    };
+    let info = target_from_kong(
+        &kong,
+        &Invocation::new(KongCommand::Status),
+        &c,
+        Db::Postgres,
+    )
+    .await
+    .unwrap();
+    assert_eq!(info.fallback, None);
+    assert_eq!(info.target.source, "kong migrations status");
+    let rel = Catalog::embedded()
+        .release("3.4.2".parse().unwrap())
+        .unwrap();
+    let expected = Target::from_release(rel, Db::Postgres, &c.plugins, &[], "catalog");
+    assert_eq!(info.target.subsystems, expected.subsystems);
+
+    // Before 3.0 there is no `migrations status`: the catalog, said so.
+    let kong = KongTarget::Process {
+        command_line: standin("2.8.5", ""),
+        env: db.kong_env(),
+    };
+    let info = target_from_kong(
+        &kong,
+        &Invocation::new(KongCommand::Status),
+        &c,
+        Db::Postgres,
+    )
+    .await
+    .unwrap();
+    assert!(info
+        .fallback
+        .unwrap()
+        .contains("no 'kong migrations status'"));
+    assert_eq!(info.target.source, "catalog");
+}
+
+/// Starts auto, waits until kong is migrating, sends `signals` SIGINTs to auto alone (as a
+/// terminal's Ctrl-C would reach it: kong has its own process group), returns its output.
+fn interrupted_auto(db: &TestDb, signals: usize) -> (i32, String) {
+    use std::io::BufRead;
+    let mut child = auto_cmd(
+        db,
+        &standin("3.4.2", "--delay-ms 300"),
+        &["--backup=skip", "--finish=always"],
+    )
+    .env("KONG_PLUGINS", "off")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn auto");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("kong never started migrating:\n{text}"));
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("| core migrated up to: 016_280_to_300") {
+            break;
+        }
+    }
+    for _ in 0..signals {
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for line in rx.iter() {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let status = child.wait().expect("wait auto");
+    (status.code().expect("an exit code, not a signal"), text)
+}
+
+#[test]
+fn ctrl_c_lets_the_running_step_end_and_starts_no_other() {
+    let db = TestDb::new("au_int1");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let reference = TestDb::new("au_int1_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
+    core_up_rows(&reference);
+
+    let (code, text) = interrupted_auto(&db, 1);
+    assert_eq!(code, 130, "{text}");
+    assert!(
+        text.contains("Interrupt: letting this kong step end"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  = exit code 0"),
+        "kong ran to its end: {text}"
+    );
+    assert!(
+        !text.contains("Step 2"),
+        "no finish after the interrupt: {text}"
+    );
+    assert!(
+        text.contains("Interrupted: 'kong migrations up' ended (exit code 0)"),
+        "{text}"
+    );
+    assert_eq!(rows(&db), rows(&reference));
+    assert_eq!(live_locks(&db), "0\n");
+}
+
+#[test]
+fn a_second_ctrl_c_interrupts_kong() {
+    let db = TestDb::new("au_int2");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let (code, text) = interrupted_auto(&db, 2);
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("Interrupting kong (SIGINT"), "{text}");
+    assert!(text.contains("  = killed by signal 2 (SIGINT)"), "{text}");
+    assert!(text.contains("Migrations lock: LIVE"), "{text}");
+    assert_eq!(live_locks(&db), "1\n", "as a killed Kong's");
+    assert!(
+        rows(&db).contains("{016_280_to_300}"),
+        "the first one recorded"
+    );
+}
+
+#[test]
+fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
+    let db = TestDb::new("au_abort");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let reference = TestDb::new("au_abort_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
+    core_up_rows(&reference);
+    let dir = tempfile::tempdir().unwrap();
+    // This kong's `up` first starts another node's `up` and lets it take the lock, so its own
+    // `up` waits on that lock and aborts with exit 0 once it is released.
+    let script = write_script(
+        dir.path(),
+        "kong",
+        &format!(
+            "case \"$1 $2\" in\n  'migrations up')\n    '{BIN}' stand-in --kong-version 3.4.2 --delay-ms 1000 -- migrations up > '{log}' 2>&1 &\n    i=0\n    until [ \"$(PGPASSWORD=\"$KONG_PG_PASSWORD\" psql -X -At -h \"$KONG_PG_HOST\" -p \"$KONG_PG_PORT\" -U \"$KONG_PG_USER\" -d \"$KONG_PG_DATABASE\" -c 'SELECT count(*) FROM locks')\" = 1 ] || [ $i -gt 400 ]; do sleep 0.05; i=$((i+1)); done ;;\nesac\nexec '{BIN}' stand-in --kong-version 3.4.2 -- \"$@\"",
+            log = dir.path().join("other.log").display()
+        ),
+    );
+    let o = auto_cmd(&db, &script.display().to_string(), &["--backup=skip"])
+        .env("KONG_PLUGINS", "off")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 4, "{}", both(&o));
+    let text = out(&o);
+    assert!(
+        text.contains(
+            "  | aborted: another node is performing database changes\n  = exit code 0\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    core/016_280_to_300: new -> pending\n"),
+        "{text}"
+    );
+    assert!(text.contains("kong aborted: another node held the migrations lock; the changes above are that node's."), "{text}");
+    assert!(
+        !text.contains("  | core migrated up to"),
+        "this kong migrated nothing: {text}"
+    );
+    assert_eq!(rows(&db), rows(&reference));
+    let other = std::fs::read_to_string(dir.path().join("other.log")).unwrap();
+    assert!(
+        other.contains("core migrated up to: 020_330_to_340 (executed)"),
+        "{other}"
+    );
+}
