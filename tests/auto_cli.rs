@@ -21,7 +21,14 @@ fn auto_cmd(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir());
+        .env("HOME", std::env::temp_dir())
+        // Each database gets its own data directory (journal, backups), as one machine would.
+        .env(
+            "KONGRADE_DATA_DIR",
+            std::env::temp_dir()
+                .join("kongrade-tests")
+                .join(format!("data-{}", db.name)),
+        );
     for (k, v) in db.kong_env() {
         c.env(k, v);
     }
@@ -327,15 +334,19 @@ fn two_autos_at_once_migrate_once() {
     core_up_rows(&reference);
 
     let kong_cmd = standin("3.4.2", "--delay-ms 400");
-    let spawn = || {
+    // Two machines: each its own data directory (on one machine the journal lock refuses the
+    // second run before Kong's lock is even reached).
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let spawn = |i: usize| {
         auto_cmd(&db, &kong_cmd, &["--backup=skip", "--wait-lock", "60"])
             .env("KONG_PLUGINS", "off")
+            .env("KONGRADE_DATA_DIR", dirs[i].path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn auto")
     };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (spawn(0), spawn(1));
     let outs = [
         a.wait_with_output().expect("auto a"),
         b.wait_with_output().expect("auto b"),
@@ -381,19 +392,7 @@ fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 #[test]
 fn refusals_have_their_exit_codes() {
-    // Options not available yet.
-    let db = TestDb::new("au_refuse");
-    let o = auto(&db, &standin("3.4.2", ""), &[]);
-    assert_eq!(code(&o), 2, "{}", both(&o));
-    assert!(out(&o).contains("--backup=pg_dump is not available in this version yet"));
-    let o = auto(
-        &db,
-        &standin("3.4.2", ""),
-        &["--backup=skip", "--finish=when-no-old-nodes"],
-    );
-    assert_eq!(code(&o), 2);
-    assert!(out(&o).contains("--finish=when-no-old-nodes is not available in this version yet"));
-
+    let _db = TestDb::new("au_refuse");
     // Pre-1.0.
     let legacy = TestDb::new("au_legacy");
     kong_db::legacy_014(&legacy);
@@ -748,4 +747,190 @@ fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
         other.contains("core migrated up to: 020_330_to_340 (executed)"),
         "{other}"
     );
+}
+
+/// Serves one fixed Kong-like `GET /` answer on loopback until the test binary ends.
+fn admin_api(version: &str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body = format!(
+        r#"{{"version":"{version}","hostname":"gw","node_id":"n","tagline":"Welcome to kong"}}"#
+    );
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn backup_pg_dump_runs_first_and_a_failed_backup_migrates_nothing() {
+    let db = TestDb::new("au_backup");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let data = tempfile::tempdir().unwrap();
+    let before = rows(&db);
+    // A pg_dump that fails: exit 17, and the database untouched.
+    let bin = data.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    write_script(&bin, "pg_dump", "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 15'; exit 0; fi\necho 'pg_dump: error: connection to server failed' >&2; exit 1");
+    let o = auto_cmd(&db, &standin("3.4.2", ""), &["--finish=always"])
+        .env("KONGRADE_DATA_DIR", data.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 17, "{}", both(&o));
+    assert!(out(&o).contains("nothing was migrated"), "{}", both(&o));
+    assert_eq!(rows(&db), before);
+    // The real pg_dump (the default --backup=pg_dump): a proven dump, then the migrations.
+    let o = auto_cmd(&db, &standin("3.4.2", ""), &["--finish=always"])
+        .env("KONGRADE_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(out(&o).contains("Backup verified:"), "{}", both(&o));
+    let dumps: Vec<_> = std::fs::read_dir(data.path().join("backups"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(dumps.len(), 1);
+    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 0);
+}
+
+#[test]
+fn finish_when_no_old_nodes_follows_the_node_gate() {
+    let db = TestDb::new("au_nodes");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let old = admin_api("2.8.5");
+    let new = admin_api("3.4.2");
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &[
+            "--backup=skip",
+            "--finish=when-no-old-nodes",
+            "--admin-url",
+            &old,
+            "--admin-url",
+            &new,
+        ],
+    );
+    assert_eq!(code(&o), 4, "{}", both(&o));
+    assert!(out(&o).contains("OLD 2.8.5"), "{}", both(&o));
+    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 4);
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &[
+            "--backup=skip",
+            "--finish=when-no-old-nodes",
+            "--admin-url",
+            &new,
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 0);
+}
+
+/// Counts the kong commands a journal announced.
+fn journal_commands(data: &Path) -> Vec<String> {
+    let dir = data.join("journal");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "jsonl") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                if let Ok(v) = serde_json::from_str::<Value>(line) {
+                    if v["event"] == "command" {
+                        out.push(v["command_line"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_step() {
+    use std::io::{BufRead, BufReader};
+    let reference = TestDb::new("au_k9_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", None);
+    kong_db::up_to(&reference, "3.4.2", None);
+    kong_db::finish(&reference);
+    // Where auto dies: after the backup, while `up` runs, between up and finish, while finish runs.
+    let boundaries = [
+        "Backup verified:",
+        "Step 1: kong migrations up",
+        "Step 2: kong migrations finish",
+        "  = exit code 0",
+    ];
+    for (i, marker) in boundaries.iter().enumerate() {
+        let db = TestDb::new(&format!("au_k9_{i}"));
+        kong_db::bootstrap_at(&db, "2.8.5", None);
+        let data = tempfile::tempdir().unwrap();
+        let kong_cmd = standin("3.4.2", "--delay-ms 60");
+        let mut child = auto_cmd(&db, &kong_cmd, &["--finish=always", "--lock-timeout", "4"])
+            .env("KONGRADE_DATA_DIR", data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut seen = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(marker) {
+                seen = true;
+                // SIGKILL: no handler runs, nothing is cleaned up.
+                unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+                break;
+            }
+        }
+        let _ = child.wait();
+        assert!(seen, "auto never reached '{marker}'");
+        // The restart waits out whatever the orphaned kong is doing, then goes on.
+        let o = auto_cmd(&db, &kong_cmd, &["--finish=always", "--wait-lock", "30"])
+            .env("KONGRADE_DATA_DIR", data.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "killed at '{marker}':\n{}", both(&o));
+        assert!(
+            out(&o).contains("Resuming the upgrade journal"),
+            "{}",
+            both(&o)
+        );
+        assert_eq!(
+            rows(&db).replace("{}", "<null>"),
+            rows(&reference).replace("{}", "<null>"),
+            "killed at '{marker}'"
+        );
+        let cmds = journal_commands(data.path());
+        let ups = cmds.iter().filter(|c| c.contains("migrations up")).count();
+        let finishes = cmds
+            .iter()
+            .filter(|c| c.contains("migrations finish"))
+            .count();
+        assert_eq!((ups, finishes), (1, 1), "killed at '{marker}': {cmds:?}");
+        let dumps = std::fs::read_dir(data.path().join("backups"))
+            .unwrap()
+            .count();
+        assert_eq!(dumps, 1, "the backup was taken again after '{marker}'");
+    }
 }

@@ -16,12 +16,13 @@ use serde_json::json;
 use super::context::{self, Context};
 use super::Code;
 use crate::cli::ConnArgs;
+use crate::exec::journal::{Event, Journal, StateSummary};
 use crate::exec::kong_target;
 use crate::exec::runner::{
     start, Invocation, KongCommand, KongTarget, RunEvent, RunOutcome, Stream,
 };
 use crate::exec::standin::NOT_LEADER_MSG;
-use crate::kong::catalog::Catalog;
+use crate::kong::catalog::{Catalog, Db};
 use crate::kong::conf;
 use crate::kong::report;
 use crate::kong::state::{describe_versions, MigState, SchemaState};
@@ -34,7 +35,7 @@ pub mod exit {
     pub const UP_TO_DATE: i32 = 0;
     /// An error before anything ran (configuration, target).
     pub const ERROR: i32 = 1;
-    /// An option this version does not provide yet (`--backup=pg_dump`, `--finish=when-no-old-nodes`).
+    /// An option that cannot work here (`--backup=pg_dump` on Cassandra).
     pub const NOT_AVAILABLE: i32 = 2;
     /// Stopped with pending migrations: `finish` remains (as `kong migrations list`'s 4).
     pub const PENDING: i32 = 4;
@@ -52,6 +53,8 @@ pub mod exit {
     pub const KONG_FAILED: i32 = 15;
     /// The database could not be read (during the run: the state after a step is unknown).
     pub const DB_UNREADABLE: i32 = 16;
+    /// The backup failed or could not be proven: nothing was migrated.
+    pub const BACKUP_FAILED: i32 = 17;
     /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -60,8 +63,9 @@ const EXIT_CODES_HELP: &str = "\
 Exit codes:
    0  up to date
    1  error before anything ran (configuration, target)
-   2  option not available in this version yet (--backup=pg_dump, --finish=when-no-old-nodes)
+   2  option not available here (--backup=pg_dump on Cassandra: use nodetool snapshot)
    4  stopped after `up`: pending migrations remain, `kong migrations finish` is next
+      (with --finish=when-no-old-nodes: an old node is still seen; the report says which)
   10  pre-1.0 database: upgrade through Kong 1.5 first
   11  gaps in the recorded migrations (--allow-gaps)
   12  migrations recorded that the target does not know (--allow-unknown)
@@ -69,16 +73,18 @@ Exit codes:
   14  the migrations lock is held (--wait-lock SECONDS to wait it out)
   15  kong failed: could not start, exited non-zero, was killed, or changed nothing
   16  the database could not be read
+  17  the backup (--backup=pg_dump) failed or could not be proven; nothing was migrated
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
 
 Examples:
-  kongrade auto --kong-cmd 'docker exec -i kong-new kong' --backup=skip
+  kongrade auto --kong-cmd 'docker exec -i kong-new kong'
+  kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
   kongrade auto --backup=skip --finish=always --wait-lock 120 --json";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Backup {
-    /// pg_dump the database first (not available in this version yet)
+    /// pg_dump the database first, proven with pg_restore --list (kongrade backup)
     #[value(name = "pg_dump")]
     PgDump,
     /// No backup: you took one yourself
@@ -91,7 +97,8 @@ pub enum FinishMode {
     Never,
     /// Run `finish` too: only when no old-version node is running
     Always,
-    /// Run `finish` once no old node is seen (not available in this version yet)
+    /// Run `finish` only when no old node is seen: Admin API probes (--admin-url, nodes file),
+    /// recent data planes; otherwise stop with exit 4 naming them
     WhenNoOldNodes,
 }
 
@@ -101,7 +108,7 @@ pub enum FinishMode {
     after_help = EXIT_CODES_HELP
 )]
 pub struct AutoArgs {
-    /// Back up first. Only `skip` is available in this version: take your own pg_dump before
+    /// Back up first (pg_dump, proven and journaled) before the first migrating step, or skip
     #[arg(long, value_enum, default_value_t = Backup::PgDump, value_name = "pg_dump|skip")]
     pub backup: Backup,
 
@@ -136,6 +143,14 @@ pub struct AutoArgs {
     /// Passed to kong: the lock's ttl and how long `up` waits on another node (Kong's default 60)
     #[arg(long, value_name = "SECONDS")]
     pub lock_timeout: Option<u64>,
+
+    /// Where --backup=pg_dump writes (default: kongrade's data directory)
+    #[arg(long, value_name = "FILE")]
+    pub backup_out: Option<std::path::PathBuf>,
+
+    /// The nodes --finish=when-no-old-nodes checks
+    #[command(flatten)]
+    pub nodes: crate::cli::NodeArgs,
 }
 
 /// One migration whose state changed across a step.
@@ -390,27 +405,17 @@ async fn drive(
     final_state: &mut Option<SchemaState>,
     header: &mut serde_json::Value,
 ) -> Result<Stopped> {
-    // Options this version cannot honour are refused before anything is touched.
-    if args.backup == Backup::PgDump {
-        return Ok(stop(
-            exit::NOT_AVAILABLE,
-            "option_not_available",
-            "--backup=pg_dump is not available in this version yet. Back the database up yourself \
-             (pg_dump of the Kong database), then run again with --backup=skip.",
-        ));
-    }
-    if args.finish == FinishMode::WhenNoOldNodes {
-        return Ok(stop(
-            exit::NOT_AVAILABLE,
-            "option_not_available",
-            "--finish=when-no-old-nodes is not available in this version yet (it needs the node \
-             probe). Use --finish=never and run finish once every old node is stopped, or \
-             --finish=always if none is left.",
-        ));
-    }
-
     let conf = context::load_conf(conn)?;
     let db = context::db_of(&conf)?;
+    // Options that cannot work here are refused before anything is touched.
+    if args.backup == Backup::PgDump && db == Db::Cassandra {
+        return Ok(stop(
+            exit::NOT_AVAILABLE,
+            "option_not_available",
+            "--backup=pg_dump needs PostgreSQL. On Cassandra run `nodetool snapshot <keyspace>` on \
+             every node, then run again with --backup=skip.",
+        ));
+    }
     let catalog = Catalog::embedded();
     let kong = KongTarget::Process {
         command_line: conn.kong_cmd.clone().unwrap_or_else(|| "kong".to_string()),
@@ -471,6 +476,39 @@ async fn drive(
         target,
         db,
     };
+    ctx.ensure_supported()?;
+    // The journal, before anything runs: an unwritable data directory or a second kongrade on
+    // this upgrade stops here, not halfway.
+    let jdir = crate::exec::datadir::sub_dir("journal")?;
+    let (mut journal, earlier, resumed) =
+        match Journal::open_for(&jdir, &crate::cmd::backup::identity(&ctx.conf, db)) {
+            Ok(j) => j,
+            Err(e) => return Ok(stop(exit::LOCK_HELD, "journal_locked", format!("{e:#}"))),
+        };
+    if resumed {
+        let done = earlier.completed_steps();
+        rep.say(&format!(
+            "Resuming the upgrade journal {} ({} entries{}); the database state decides what runs next.",
+            journal.path.display(),
+            earlier.entries.len(),
+            if done.is_empty() { String::new() } else { format!(", steps done: {}", done.join(", ")) }
+        ));
+    }
+    for w in &earlier.warnings {
+        rep.say(&format!("Journal warning: {w}"));
+    }
+    journal.append(Event::Note {
+        text: format!(
+            "kongrade auto: target {} ({}), --finish={:?}, --backup={:?}",
+            ctx.target
+                .version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "of the Lua tree".into()),
+            ctx.target.source,
+            args.finish,
+            args.backup
+        ),
+    })?;
     let to = ctx.target.version;
     *header = json!({
         "target": {"version": to.map(|v| v.to_string()), "source": ctx.target.source},
@@ -497,6 +535,20 @@ async fn drive(
     let mut blocked: HashMap<&'static str, (i32, &'static str, String)> = HashMap::new();
     let mut stale_told = false;
     let mut gated = false;
+    // A backup recorded by the run this one resumes is not taken again.
+    let earlier_backup = earlier.entries.iter().rev().find_map(|e| match &e.event {
+        Event::Backup { record } => Some(record.clone()),
+        _ => None,
+    });
+    let mut backed_up = false;
+    if let (true, Some(rec)) = (args.backup == Backup::PgDump, &earlier_backup) {
+        backed_up = true;
+        rep.say(&format!(
+            "Backup already taken by the run being resumed: {} (sha256 {})",
+            rec.file.display(),
+            rec.sha256
+        ));
+    }
     let mut step_no = 0;
     for round in 1.. {
         if round > 12 {
@@ -582,8 +634,29 @@ async fn drive(
         let command = if state.needs_bootstrap {
             KongCommand::Bootstrap
         } else if state.any(MigState::Pending) {
+            let gate_closed = match args.finish {
+                FinishMode::WhenNoOldNodes => match old_nodes(&ctx, args).await {
+                    Ok(blockers) if blockers.is_empty() => None,
+                    Ok(blockers) => Some(format!(
+                        "Old nodes are still seen, so `finish` would break them:\n  - {}",
+                        blockers.join("\n  - ")
+                    )),
+                    Err(e) => Some(format!("The nodes could not be checked: {e:#}")),
+                },
+                _ => None,
+            };
+            if let Some(why) = &gate_closed {
+                return Ok(stop(
+                    exit::PENDING,
+                    "pending_finish",
+                    format!(
+                        "Stopped before finish: {} migration(s) pending.\n{why}\nStop them (data planes too), then run kongrade auto again.",
+                        state.total(MigState::Pending)
+                    ),
+                ));
+            }
             match args.finish {
-                FinishMode::Always => KongCommand::Finish,
+                FinishMode::Always | FinishMode::WhenNoOldNodes => KongCommand::Finish,
                 _ => {
                     let new_too = state.any(MigState::New);
                     return Ok(stop(
@@ -605,6 +678,13 @@ async fn drive(
         } else if state.any(MigState::New) {
             KongCommand::Up
         } else {
+            journal.append(Event::Closed {
+                outcome: format!(
+                    "up to date for Kong {}",
+                    to.map(|v| v.to_string())
+                        .unwrap_or_else(|| "(Lua tree)".into())
+                ),
+            })?;
             return Ok(stop(
                 exit::UP_TO_DATE,
                 "up_to_date",
@@ -615,6 +695,35 @@ async fn drive(
                 ),
             ));
         };
+        if args.backup == Backup::PgDump && !backed_up && !state.needs_bootstrap {
+            // A fresh database has nothing to lose; anything else is dumped once, before the
+            // first step that changes it.
+            backed_up = true;
+            rep.say("Backup: pg_dump of the database before any migration runs");
+            match crate::cmd::backup::take(
+                &ctx.conf,
+                db,
+                args.backup_out.clone(),
+                !args.json,
+                Some(&mut journal),
+            )
+            .await
+            {
+                Ok(rec) => rep.say(&format!(
+                    "Backup verified: {} ({} bytes, sha256 {})",
+                    rec.file.display(),
+                    rec.bytes,
+                    rec.sha256
+                )),
+                Err(e) => {
+                    return Ok(stop(
+                        exit::BACKUP_FAILED,
+                        "backup_failed",
+                        format!("The backup failed, so nothing was migrated: {e:#}\nFix it, or run again with --backup=skip if you took your own."),
+                    ))
+                }
+            }
+        }
         if *interrupts.borrow() > 0 {
             return Ok(stop(
                 exit::INTERRUPTED,
@@ -643,8 +752,29 @@ async fn drive(
             "\nStep {step_no}: kong migrations {}",
             command.as_str()
         ));
+        // Announced (and on disk) before kong starts.
+        journal.append(Event::State {
+            when: format!("before {}", command.as_str()),
+            state: StateSummary::of(&state),
+        })?;
+        journal.append(Event::Command {
+            command_line: format!(
+                "{} {}",
+                conn.kong_cmd.as_deref().unwrap_or("kong"),
+                inv.kong_args().join(" ")
+            ),
+        })?;
         let (events, outcome, command_line) =
             run_step(&kong, &inv, step_no, rep, &mut interrupts).await;
+        let (code, signal) = match &outcome {
+            RunOutcome::Exited { code, signal } => (*code, *signal),
+            RunOutcome::SpawnFailed { .. } => (None, None),
+        };
+        journal.append(Event::CommandExit {
+            command_line: command_line.clone(),
+            code,
+            signal,
+        })?;
         rep.say(&format!("  = {}", outcome.describe()));
         let output: Vec<(Stream, String)> = events
             .iter()
@@ -657,7 +787,13 @@ async fn drive(
 
         // The database, not kong's words, says what happened.
         let after = match ctx.read_state().await {
-            Ok(s) => s,
+            Ok(s) => {
+                journal.append(Event::State {
+                    when: format!("after {}", command.as_str()),
+                    state: StateSummary::of(&s),
+                })?;
+                s
+            }
             Err(e) => {
                 rep.steps.push(StepRecord {
                     command,
@@ -1014,4 +1150,22 @@ mod tests {
         assert!(!jump_supported(v("1.5.1"), v("2.8.5")));
         assert!(!jump_supported(v("2.7.2"), v("3.4.2")));
     }
+}
+
+/// What keeps `--finish=when-no-old-nodes` from finishing: the same gate as `kongrade nodes`.
+async fn old_nodes(ctx: &Context, args: &AutoArgs) -> Result<Vec<String>> {
+    let n = &args.nodes;
+    let nargs = crate::cmd::nodes::NodesArgs {
+        admin_urls: n.admin_urls.clone(),
+        nodes_file: n.nodes_file.clone(),
+        probe: crate::exec::probe::ProbeOptions {
+            timeout: std::time::Duration::from_millis(n.probe_timeout),
+            admin_token: n.admin_token.clone(),
+            verify_tls: !n.admin_insecure,
+            ca_files: n.admin_ca.clone().into_iter().collect(),
+        },
+        dp_window: n.dp_window as f64,
+    };
+    let inv = crate::cmd::nodes::inventory(ctx, &nargs).await?;
+    Ok(inv.gate.blockers)
 }

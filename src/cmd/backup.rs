@@ -55,11 +55,13 @@ pub fn default_out(o: &PgOptions) -> Result<PathBuf> {
 }
 
 /// Takes, proves and journals a backup. Progress goes to stderr when `show_progress`.
+/// `journal`: the caller's open journal (auto, the wizard), else this opens the database's own.
 pub async fn take(
     conf: &KongConf,
     db: Db,
     out: Option<PathBuf>,
     show_progress: bool,
+    journal: Option<&mut Journal>,
 ) -> Result<backup::BackupRecord> {
     if db == Db::Cassandra {
         return Err(eyre!(
@@ -93,8 +95,14 @@ pub async fn take(
             ));
         }
     }
-    let (mut journal, _, _) =
-        Journal::open_for(&datadir::sub_dir("journal")?, &identity(conf, db))?;
+    let mut own;
+    let journal = match journal {
+        Some(j) => j,
+        None => {
+            own = Journal::open_for(&datadir::sub_dir("journal")?, &identity(conf, db))?.0;
+            &mut own
+        }
+    };
     journal.append(Event::Step {
         step: "backup".into(),
         phase: "started".into(),
@@ -138,7 +146,7 @@ pub async fn take(
 }
 
 pub async fn run(conf: &KongConf, db: Db, out: Option<PathBuf>, json: bool) -> Result<Code> {
-    let rec = take(conf, db, out, !json).await?;
+    let rec = take(conf, db, out, !json, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
     } else {
