@@ -1124,6 +1124,24 @@ async fn wait_lock(
     }
 }
 
+/// What keeps `--finish=when-no-old-nodes` from finishing: the same gate as `kongrade nodes`.
+async fn old_nodes(ctx: &Context, args: &AutoArgs) -> Result<Vec<String>> {
+    let n = &args.nodes;
+    let nargs = crate::cmd::nodes::NodesArgs {
+        admin_urls: n.admin_urls.clone(),
+        nodes_file: n.nodes_file.clone(),
+        probe: crate::exec::probe::ProbeOptions {
+            timeout: std::time::Duration::from_millis(n.probe_timeout),
+            admin_token: n.admin_token.clone(),
+            verify_tls: !n.admin_insecure,
+            ca_files: n.admin_ca.clone().into_iter().collect(),
+        },
+        dp_window: n.dp_window as f64,
+    };
+    let inv = crate::cmd::nodes::inventory(ctx, &nargs).await?;
+    Ok(inv.gate.blockers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1150,22 +1168,4 @@ mod tests {
         assert!(!jump_supported(v("1.5.1"), v("2.8.5")));
         assert!(!jump_supported(v("2.7.2"), v("3.4.2")));
     }
-}
-
-/// What keeps `--finish=when-no-old-nodes` from finishing: the same gate as `kongrade nodes`.
-async fn old_nodes(ctx: &Context, args: &AutoArgs) -> Result<Vec<String>> {
-    let n = &args.nodes;
-    let nargs = crate::cmd::nodes::NodesArgs {
-        admin_urls: n.admin_urls.clone(),
-        nodes_file: n.nodes_file.clone(),
-        probe: crate::exec::probe::ProbeOptions {
-            timeout: std::time::Duration::from_millis(n.probe_timeout),
-            admin_token: n.admin_token.clone(),
-            verify_tls: !n.admin_insecure,
-            ca_files: n.admin_ca.clone().into_iter().collect(),
-        },
-        dp_window: n.dp_window as f64,
-    };
-    let inv = crate::cmd::nodes::inventory(ctx, &nargs).await?;
-    Ok(inv.gate.blockers)
 }
