@@ -28,9 +28,13 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(&cli.conn).await?;
                 cmd::status::run(&ctx, json).await
             }
-            None => Err(color_eyre::eyre::eyre!(
-                "the wizard is not built yet; use `kongrade status`"
-            )),
+            Some(Command::Demo {
+                scenario,
+                speed,
+                list,
+                wizard,
+            }) => kongrade::tui::demo(scenario.as_deref(), speed, list, &wizard).await,
+            None => kongrade::tui::wizard(&cli.conn, &cli.wizard).await,
         }
     });
     match result {
