@@ -14,6 +14,9 @@ pub mod terminal;
 pub mod training_kong;
 pub mod view;
 
+#[cfg(test)]
+mod screens;
+
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -316,7 +319,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     let training = Arc::new(sc.build(catalog, speed).map_err(|e| eyre!(e))?);
     let target = Arc::new(training.target.clone());
     let mut setup = Setup::new(
-        &format!("training cluster '{}'", sc.name),
+        &format!("training:{}", sc.name),
         Some(training.target_version),
     );
     setup.training = Some(sc.title.clone());

@@ -140,3 +140,103 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
     });
     PollerHandle { refresh, task }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::demo;
+    use crate::tui::view::render_to_string;
+    use crate::wizard::{update, Model, Setup, Step};
+
+    /// Feeds poller messages to the model until `done` holds (or fails after 5 s).
+    async fn pump(
+        m: &mut Model,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
+        done: impl Fn(&Model) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(m) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = tokio::time::timeout(left, rx.recv())
+                .await
+                .expect("condition reached within 5 s")
+                .expect("poller alive");
+            update(m, Msg::Tick(Instant::now()));
+            update(m, msg);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_that_goes_away_shows_stale_then_recovers_by_itself() {
+        let cat = Catalog::embedded();
+        let t = demo::scenario("clean")
+            .and_then(|s| s.build(cat, 1.0))
+            .expect("scenario");
+        let db = t.db.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = spawn(
+            Poller {
+                source: Source::Memory(db.clone()),
+                target: Arc::new(t.target.clone()),
+                catalog: cat,
+                every: Duration::from_millis(10),
+                timeout: Duration::from_secs(1),
+            },
+            tx,
+        );
+        let mut m = Model::new(
+            Setup::new("training cluster 'clean'", Some(t.target_version)),
+            Instant::now(),
+        );
+        pump(&mut m, &mut rx, |m| m.step == Step::Preflight).await;
+
+        db.lock_tables().unavailable = true;
+        pump(&mut m, &mut rx, |m| m.db.failures >= 3).await;
+        assert!(m.db.stale());
+        assert_eq!(
+            m.step,
+            Step::Preflight,
+            "the app goes on; only the pane is stale"
+        );
+        let screen = render_to_string(&m, 80, 24);
+        assert!(screen.contains("STALE"), "{screen}");
+        assert!(screen.contains("training database is down"), "{screen}");
+
+        db.lock_tables().unavailable = false;
+        pump(&mut m, &mut rx, |m| !m.db.stale()).await;
+        assert!(m.log.lines.iter().any(|l| l.text.contains("answers again")));
+        assert!(!render_to_string(&m, 80, 24).contains("STALE"));
+        drop(handle);
+    }
+
+    #[tokio::test]
+    async fn refresh_reads_at_once_and_sequence_numbers_grow() {
+        let cat = Catalog::embedded();
+        let t = demo::scenario("clean")
+            .and_then(|s| s.build(cat, 1.0))
+            .expect("scenario");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = spawn(
+            Poller {
+                source: Source::Memory(t.db.clone()),
+                target: Arc::new(t.target.clone()),
+                catalog: cat,
+                every: Duration::from_secs(3600),
+                timeout: Duration::from_secs(1),
+            },
+            tx,
+        );
+        let first = rx.recv().await.expect("first read");
+        handle.refresh_now();
+        let second = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("refresh answered at once")
+            .expect("alive");
+        match (first, second) {
+            (Msg::Snapshot { seq: a, at: ta, .. }, Msg::Snapshot { seq: b, at: tb, .. }) => {
+                assert!(b > a && tb >= ta);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -105,6 +105,24 @@ pub fn view(m: &Model, f: &mut Frame) {
     }
 }
 
+/// Renders the model into a `width` x `height` test terminal and returns the screen as text, one
+/// line per row (for snapshots, tests and the benchmark).
+pub fn render_to_string(m: &Model, width: u16, height: u16) -> String {
+    let backend = ratatui::backend::TestBackend::new(width, height);
+    // The test backend cannot fail (its error type is uninhabited).
+    let Ok(mut terminal) = ratatui::Terminal::new(backend);
+    let Ok(_) = terminal.draw(|f| view(m, f));
+    let buf = terminal.backend().buffer();
+    let mut out = String::with_capacity((width as usize + 1) * height as usize);
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn too_small(f: &mut Frame, area: Rect, t: &Theme) {
     let text = vec![
         Line::styled("Terminal too small", t.warn()),
@@ -675,19 +693,17 @@ fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         (Some(age), true) => {
             out.push(Line::styled(
                 truncate(
-                    &format!(
-                        "● STALE: last good read {} ago, retry {}",
-                        secs(age.as_secs_f64()),
-                        m.db.failures
-                    ),
+                    &format!("● STALE, last read {} ago", secs(age.as_secs_f64())),
                     w,
                 )
                 .into_owned(),
                 t.err(),
             ));
-            if let Some(e) = &m.db.last_error {
-                out.push(Line::styled(truncate(e, w).into_owned(), t.dim()));
-            }
+            let e = m.db.last_error.as_deref().unwrap_or("");
+            out.push(Line::styled(
+                truncate(&format!("retry {}: {e}", m.db.failures), w).into_owned(),
+                t.dim(),
+            ));
         }
         (None, _) => out.push(Line::styled(
             truncate(&format!("○ no read yet, retry {}", m.db.failures), w).into_owned(),

@@ -117,7 +117,7 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::Confirm,
         keys: &[Key::plain(K::Enter)],
         hint: Some(("Enter", "continue")),
-        help: "continue / run the step (always asks first, showing the command)",
+        help: "continue, or run the step (asks first, showing the command)",
     },
     Binding {
         action: Action::Toggle,
@@ -189,7 +189,7 @@ pub const KEYMAP: &[Binding] = &[
         action: Action::Cancel,
         keys: &[Key::ctrl('c')],
         hint: None,
-        help: "leave; while kong runs, asks first and offers to interrupt it",
+        help: "leave (while kong runs: asks, offers to interrupt it)",
     },
 ];
 

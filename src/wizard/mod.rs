@@ -18,4 +18,6 @@ pub use model::{Model, Reading, Setup, Step};
 pub use update::{update, Effect, Msg};
 
 #[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
 mod tests;

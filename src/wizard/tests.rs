@@ -6,208 +6,13 @@ use std::time::{Duration, Instant};
 
 use super::keys::{Key, KeyCode};
 use super::model::*;
-use super::update::{update, Effect, Msg};
-use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
+use super::testkit::H;
+use super::update::{finish_blockers, update, Effect, Msg};
+use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
 use crate::kong::catalog::Catalog;
 use crate::kong::state::MigState;
-use crate::tui::demo::{scenario, Scenario, Training};
-use crate::tui::launcher::Launcher;
+use crate::tui::demo::scenario;
 use crate::tui::poller::reading_of;
-use crate::tui::training_kong::TrainingKong;
-
-struct H {
-    m: Model,
-    seq: u64,
-    training: Training,
-}
-
-fn setup_for(t: &Training, name: &str) -> Setup {
-    let mut s = Setup::new(
-        &format!("training cluster '{name}'"),
-        Some(t.target_version),
-    );
-    s.training = Some(name.to_string());
-    s.nodes = t.nodes.clone();
-    s
-}
-
-impl H {
-    fn scenario(name: &str) -> H {
-        let sc = scenario(name).unwrap_or_else(|e| panic!("{e}"));
-        H::from(sc, false)
-    }
-
-    fn from(sc: Scenario, read_only: bool) -> H {
-        let training = sc
-            .build(Catalog::embedded(), 1.0)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut setup = setup_for(&training, &sc.name);
-        setup.read_only = read_only;
-        H {
-            m: Model::new(setup, Instant::now()),
-            seq: 0,
-            training,
-        }
-    }
-
-    fn json(text: &str) -> H {
-        H::from(serde_json::from_str(text).expect("scenario json"), false)
-    }
-
-    /// A read of the training database as the poller would send it, started now.
-    fn read(&mut self) -> Vec<Effect> {
-        self.seq += 1;
-        let result = self
-            .training
-            .db
-            .snapshot()
-            .map(|s| Box::new(reading_of(&self.training.target, &s, Catalog::embedded())))
-            .map_err(|e| e.to_string());
-        let at = self.m.now;
-        update(
-            &mut self.m,
-            Msg::Snapshot {
-                seq: self.seq,
-                result,
-                at,
-            },
-        )
-    }
-
-    fn advance(&mut self, secs: f64) {
-        let now = self.m.now + Duration::from_secs_f64(secs);
-        update(&mut self.m, Msg::Tick(now));
-    }
-
-    fn key(&mut self, k: Key) -> Vec<Effect> {
-        update(&mut self.m, Msg::Key(k))
-    }
-
-    fn enter(&mut self) -> Vec<Effect> {
-        self.key(Key::plain(KeyCode::Enter))
-    }
-
-    fn esc(&mut self) -> Vec<Effect> {
-        self.key(Key::plain(KeyCode::Esc))
-    }
-
-    fn space(&mut self) -> Vec<Effect> {
-        self.key(Key::ch(' '))
-    }
-
-    fn down(&mut self) -> Vec<Effect> {
-        self.key(Key::ch('j'))
-    }
-
-    fn typed(&mut self, s: &str) {
-        for c in s.chars() {
-            assert!(self.key(Key::ch(c)).is_empty());
-        }
-    }
-
-    fn run(&mut self, id: RunId, ev: RunEvent) -> Vec<Effect> {
-        update(&mut self.m, Msg::Run(id, ev))
-    }
-
-    /// Carries out a StartKong with the training kong, feeding its events back; returns the
-    /// effects the events produced.
-    fn perform(&mut self, fx: &[Effect]) -> Vec<Effect> {
-        let Some((id, inv)) = fx.iter().find_map(|e| match e {
-            Effect::StartKong(id, inv) => Some((*id, inv.clone())),
-            _ => None,
-        }) else {
-            panic!("no StartKong in {fx:?}");
-        };
-        let events = run_training_kong(&self.training, &inv, id);
-        let mut out = Vec::new();
-        for ev in events {
-            out.extend(self.run(id, ev));
-        }
-        out
-    }
-
-    /// Stops nodes the way the demo runtime does.
-    fn stop_nodes(&mut self, fx: &[Effect]) {
-        for e in fx {
-            if let Effect::StopNode(n) = e {
-                let (warn, text) = self.training.stop_node(n);
-                update(&mut self.m, Msg::Note { warn, text });
-            }
-        }
-    }
-
-    fn notice(&self) -> String {
-        self.m
-            .notice
-            .as_ref()
-            .map(|n| n.text.clone())
-            .unwrap_or_default()
-    }
-
-    /// Ticks every checklist item.
-    fn tick_all(&mut self) {
-        self.m.cursor = 0;
-        for i in 0..self.m.checklist.len() {
-            if !self.m.checklist[i].done {
-                let fx = self.space();
-                self.stop_nodes(&fx);
-            }
-            self.down();
-        }
-    }
-
-    /// From Preflight through a successful up, at Decommission.
-    fn through_up(&mut self) {
-        self.read();
-        assert_eq!(self.m.step, Step::Preflight);
-        self.enter();
-        assert_eq!(self.m.step, Step::Backup);
-        self.space();
-        self.enter();
-        assert_eq!(self.m.step, Step::Review);
-        self.enter();
-        assert_eq!(self.m.step, Step::Up);
-        self.enter();
-        let fx = self.enter();
-        let fx = self.perform(&fx);
-        assert_eq!(fx, vec![Effect::Refresh]);
-        self.advance(0.5);
-        self.read();
-        assert!(
-            self.m.outcome.as_ref().is_some_and(|o| o.success),
-            "{:?}",
-            self.m.outcome
-        );
-        self.enter();
-        assert_eq!(self.m.step, Step::Decommission);
-    }
-}
-
-fn run_training_kong(t: &Training, inv: &Invocation, id: RunId) -> Vec<RunEvent> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let kong = TrainingKong {
-            db: t.db.clone(),
-            target: std::sync::Arc::new(t.target.clone()),
-            step: Duration::ZERO,
-            lock_ttl: Duration::from_secs(60),
-        };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let _ctl = kong.start(inv, id, tx);
-        let mut evs = Vec::new();
-        while let Some((_, ev)) = rx.recv().await {
-            let end = matches!(ev, RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. });
-            evs.push(ev);
-            if end {
-                break;
-            }
-        }
-        evs
-    })
-}
 
 #[test]
 fn clean_upgrade_to_done() {
@@ -271,7 +76,9 @@ fn clean_upgrade_to_done() {
     assert_eq!(h.m.step, Step::Finish);
     assert!(h.enter().is_empty());
     assert!(h.m.overlay.is_none());
-    assert!(h.notice().contains("old node kong-old-1"), "{}", h.notice());
+    assert!(h.notice().contains("finish refused"), "{}", h.notice());
+    assert!(finish_blockers(&h.m)
+        .contains(&"old node kong-old-1 (Kong 2.8.5) is still serving".to_string()));
     h.esc();
     assert_eq!(h.m.step, Step::Decommission);
     h.tick_all();
@@ -689,8 +496,13 @@ fn an_old_node_still_serving_blocks_finish() {
     assert_eq!(h.m.step, Step::Finish);
     assert!(h.enter().is_empty());
     assert!(h.m.overlay.is_none(), "finish must not even be offered");
-    let n = h.notice();
-    assert!(n.contains("dp-old-2") && n.contains("still serving"), "{n}");
+    assert!(h.notice().contains("finish refused"), "{}", h.notice());
+    let b = finish_blockers(&h.m);
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert!(
+        b[0].contains("dp-old-2") && b[0].contains("still serving"),
+        "{b:?}"
+    );
     // Stop it again (untick, tick): now it is gone, and finish is offered.
     h.esc();
     let i =
@@ -727,11 +539,10 @@ fn an_unticked_training_node_blocks_finish_by_name() {
     h.enter();
     h.enter();
     assert!(h.m.overlay.is_none());
-    assert!(
-        h.notice()
-            .contains("old node kong-old-2 (Kong 2.8.5) is still serving"),
-        "{}",
-        h.notice()
+    assert!(h.notice().contains("finish refused"), "{}", h.notice());
+    assert_eq!(
+        finish_blockers(&h.m),
+        vec!["old node kong-old-2 (Kong 2.8.5) is still serving".to_string()]
     );
 }
 

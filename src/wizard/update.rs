@@ -674,17 +674,12 @@ fn finish_step(m: &mut Model) {
         }
         return;
     }
-    let blockers = finish_blockers(m);
-    if let (false, Some(first)) = (m.setup.read_only, blockers.first()) {
-        // The step lists them all; the notice names the first.
-        let more = match blockers.len() {
-            1 => String::new(),
-            n => format!(" (and {} more, listed above)", n - 1),
-        };
+    // The step lists what blocks finish; the notice says the wizard stopped.
+    if !m.setup.read_only && !finish_blockers(m).is_empty() {
         notice(
             m,
             NoticeLevel::Block,
-            format!("finish refused: {first}{more}"),
+            "finish refused: see what blocks it above. Esc goes back to Decommission.",
         );
         return;
     }
