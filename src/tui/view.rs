@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
@@ -80,22 +80,17 @@ pub fn view(m: &Model, f: &mut Frame) {
         too_small(f, area, &t);
         return;
     }
-    let [header, body, footer] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Min(0),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let (header, rest) = cut_top(area, 2);
+    let (body, footer) = cut_bottom(rest, 1);
     render_header(m, f, header, &t);
     let log_h = (body.height / 3).max(5);
-    let [top, log] = Layout::vertical([Constraint::Min(0), Constraint::Length(log_h)]).areas(body);
+    let (top, log) = cut_bottom(body, log_h);
     let live_w = if top.width >= 110 {
         44
     } else {
         top.width * 2 / 5
     };
-    let [step, live] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(live_w)]).areas(top);
+    let (step, live) = cut_right(top, live_w);
     render_step(m, f, step, &t);
     render_live(m, f, live, &t);
     render_log(m, f, log, &t);
@@ -137,6 +132,36 @@ fn too_small(f: &mut Frame, area: Rect, t: &Theme) {
         Paragraph::new(text).centered(),
         Rect::new(area.x, y, area.width, h),
     );
+}
+
+// Plain rect arithmetic instead of `Layout`: every split here is a fixed size plus the rest,
+// and the constraint solver cost more than everything else in a frame (see the render bench).
+
+/// The top `h` rows, and the rest.
+fn cut_top(a: Rect, h: u16) -> (Rect, Rect) {
+    let h = h.min(a.height);
+    (
+        Rect::new(a.x, a.y, a.width, h),
+        Rect::new(a.x, a.y + h, a.width, a.height - h),
+    )
+}
+
+/// The rest, and the bottom `h` rows.
+fn cut_bottom(a: Rect, h: u16) -> (Rect, Rect) {
+    let h = h.min(a.height);
+    (
+        Rect::new(a.x, a.y, a.width, a.height - h),
+        Rect::new(a.x, a.y + a.height - h, a.width, h),
+    )
+}
+
+/// The rest, and the right `w` columns.
+fn cut_right(a: Rect, w: u16) -> (Rect, Rect) {
+    let w = w.min(a.width);
+    (
+        Rect::new(a.x, a.y, a.width - w, a.height),
+        Rect::new(a.x + a.width - w, a.y, w, a.height),
+    )
 }
 
 /// Word wrap to `width` columns; words longer than a line are cut.
@@ -229,7 +254,7 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     if m.setup.read_only {
         spans.push(Span::styled("  READ-ONLY", t.warn()));
     }
-    let [l1, l2] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let (l1, l2) = cut_top(area, 1);
     f.render_widget(Line::from(spans), l1);
     f.render_widget(progress(m, area.width as usize, t), l2);
 }
@@ -305,12 +330,8 @@ fn render_step(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     };
     let why_h = why_lines.len() as u16 + 1;
     let notice_h = notice.len() as u16;
-    let [why_a, body, notice_a] = Layout::vertical([
-        Constraint::Length(why_h.min(inner.height)),
-        Constraint::Min(0),
-        Constraint::Length(notice_h),
-    ])
-    .areas(inner);
+    let (why_a, rest) = cut_top(inner, why_h);
+    let (body, notice_a) = cut_bottom(rest, notice_h);
     let why_text: Vec<Line> = why_lines
         .into_iter()
         .map(|l| Line::styled(l, t.dim().add_modifier(Modifier::ITALIC)))
