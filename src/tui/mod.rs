@@ -17,8 +17,9 @@ pub mod view;
 #[cfg(test)]
 mod screens;
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{bail, eyre, Result};
@@ -62,10 +63,14 @@ pub struct Runtime {
     pub tick: Duration,
 }
 
+/// Runs that have not reported their end yet (kept by the event forwarder).
+type Live = Arc<Mutex<HashSet<RunId>>>;
+
 struct App {
     model: Model,
     launcher: Box<dyn Launcher>,
     runs: Vec<(RunId, Box<dyn RunControl>)>,
+    live: Live,
     run_tx: UnboundedSender<(RunId, RunEvent)>,
     poller: PollerHandle,
     training: Option<Arc<demo::Training>>,
@@ -78,11 +83,19 @@ impl App {
         }
     }
 
+    fn live(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {
+        // A poisoned set only means a panic elsewhere; the ids in it are still right.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn execute(&mut self, fx: Effect) {
-        self.runs.retain(|(_, r)| !r.finished());
+        let live = self.live().clone();
+        self.runs.retain(|(id, _)| live.contains(id));
         match fx {
             Effect::StartKong(id, inv) => {
                 tracing::info!(id, "starting {:?}", inv.command);
+                // Before the start: a spawn failure may report its end at once.
+                self.live().insert(id);
                 let ctl = self.launcher.start(&inv, id, self.run_tx.clone());
                 self.runs.push((id, ctl));
             }
@@ -142,26 +155,25 @@ impl App {
 
     /// After the terminal is restored: give interrupted runs their grace, then kill.
     async fn stop_runs(&mut self) {
-        self.runs.retain(|(_, r)| !r.finished());
-        if self.runs.is_empty() {
+        if self.live().is_empty() {
             return;
         }
         eprintln!(
             "kongrade: waiting up to {} s for kong to stop ...",
             LEAVE_GRACE.as_secs()
         );
-        for (_, r) in &self.runs {
+        let live = self.live().clone();
+        for (_, r) in self.runs.iter().filter(|(id, _)| live.contains(id)) {
             r.interrupt();
         }
         let deadline = Instant::now() + LEAVE_GRACE;
-        while Instant::now() < deadline && self.runs.iter().any(|(_, r)| !r.finished()) {
+        while Instant::now() < deadline && !self.live().is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        for (id, r) in &self.runs {
-            if !r.finished() {
-                eprintln!("kongrade: kong (run {id}) did not stop: killing it; its migrations lock stays until the lock timeout");
-                r.kill();
-            }
+        let live = self.live().clone();
+        for (id, r) in self.runs.iter().filter(|(id, _)| live.contains(id)) {
+            eprintln!("kongrade: kong (run {id}) did not stop: killing it; its migrations lock stays until the lock timeout");
+            r.kill();
         }
     }
 }
@@ -182,11 +194,15 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     let events = events::spawn(tx.clone(), rt.tick);
     let poller = poller::spawn(rt.poller, tx.clone());
     let fwd = tx.clone();
+    let live: Live = Arc::default();
+    let ended = live.clone();
     let forward = tokio::spawn(async move {
         while let Some((id, ev)) = run_rx.recv().await {
-            if fwd.send(Msg::Run(id, ev)).is_err() {
-                break;
+            if matches!(ev, RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. }) {
+                ended.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             }
+            // The app may be gone (leaving): keep noting ends for the grace period.
+            let _ = fwd.send(Msg::Run(id, ev));
         }
     });
     drop(tx);
@@ -195,6 +211,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
         model,
         launcher: rt.launcher,
         runs: Vec::new(),
+        live,
         run_tx,
         poller,
         training: rt.training,
@@ -207,10 +224,10 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     }
     let result = app.main_loop(&mut guard.terminal, &mut rx).await;
     events.abort();
-    forward.abort();
     // The terminal comes back before anything else is printed.
     drop(guard);
     app.stop_runs().await;
+    forward.abort();
     tracing::info!("wizard done: step {:?}", app.model.step);
     result.map(|()| 0)
 }

@@ -8,7 +8,7 @@
 //! and there is no --force.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,6 @@ pub struct TrainingKong {
 struct Ctl {
     signal: AtomicI32,
     wake: Notify,
-    done: AtomicBool,
 }
 
 struct SimRun(Arc<Ctl>);
@@ -48,9 +47,6 @@ impl RunControl for SimRun {
         self.0.signal.store(libc::SIGKILL, Ordering::SeqCst);
         self.0.wake.notify_one();
     }
-    fn finished(&self) -> bool {
-        self.0.done.load(Ordering::SeqCst)
-    }
 }
 
 impl Launcher for TrainingKong {
@@ -63,7 +59,6 @@ impl Launcher for TrainingKong {
         let ctl = Arc::new(Ctl {
             signal: AtomicI32::new(0),
             wake: Notify::new(),
-            done: AtomicBool::new(false),
         });
         let sim = Sim {
             db: self.db.clone(),
@@ -77,7 +72,6 @@ impl Launcher for TrainingKong {
         let inv = inv.clone();
         tokio::spawn(async move {
             let code = sim.run(&inv).await;
-            sim.ctl.done.store(true, Ordering::SeqCst);
             let ev = match code {
                 Ok(c) => RunEvent::Exited {
                     code: Some(c),
