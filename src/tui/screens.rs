@@ -96,6 +96,24 @@ fn preflight() {
     h.read();
     h.enter();
     snap("preflight_pre10_refused", &h.m);
+
+    // An earlier upgrade skipped a core migration: a gap, in the findings and the live pane.
+    let mut h = H::scenario("clean");
+    if let Some(core) = h
+        .training
+        .db
+        .lock_tables()
+        .schema_meta
+        .as_mut()
+        .and_then(|m| m.get_mut("core"))
+    {
+        if let Some(e) = core.executed.as_mut() {
+            e.retain(|n| n != "010_210_to_211");
+        }
+    }
+    h.read();
+    assert!(h.m.findings.iter().any(|f| f.id == "gap"));
+    snap("preflight_gap", &h.m);
 }
 
 #[test]

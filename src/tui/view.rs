@@ -761,15 +761,13 @@ fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         f.render_widget(Paragraph::new(out), inner);
         return;
     }
-    let mut totals = format!(
+    // Gaps have their own column; the totals turn red when there are any.
+    let totals = format!(
         "{} exec · {} pend · {} new",
         state.total(MigState::Executed),
         state.total(MigState::Pending),
         state.total(MigState::New)
     );
-    if !state.gaps.is_empty() {
-        totals.push_str(&format!(" · {} gaps", state.gaps.len()));
-    }
     let style = if state.gaps.is_empty() {
         Style::new()
     } else {
@@ -781,16 +779,24 @@ fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         f.render_widget(Paragraph::new(out), inner);
         return;
     }
-    // Columns: name, executed/total, pending, new, gap marker.
-    let name_w = w.saturating_sub(15).max(4);
+    // Columns: name, executed/target, pending, new, skipped (gaps).
+    let name_w = w.saturating_sub(18).max(4);
     out.push(Line::styled(
         format!(
-            "{:<name_w$} {:>6} {:>3} {:>3}",
-            "subsystem", "done", "P", "N"
+            "{:<name_w$} {:>6} {:>3} {:>3} {:>2}",
+            "subsystem", "done", "P", "N", "G"
         ),
         t.dim(),
     ));
-    let gap_of = |name: &str| state.gaps.iter().any(|g| g.subsystem == name);
+    let gaps_in = |name: &str| {
+        state
+            .gaps
+            .iter()
+            .filter(|g| g.subsystem == name)
+            .map(|g| g.migrations.len())
+            .sum::<usize>()
+    };
+    let gap_of = |name: &str| gaps_in(name) > 0;
     let busy = |s: &&crate::kong::state::SubsystemState| {
         s.count(MigState::Pending) > 0 || s.count(MigState::New) > 0 || gap_of(&s.name)
     };
@@ -813,11 +819,12 @@ fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         };
         out.push(Line::styled(
             format!(
-                "{:<name_w$} {:>6} {:>3} {:>3}",
+                "{:<name_w$} {:>6} {:>3} {:>3} {:>2}",
                 truncate(&s.name, name_w),
                 format!("{ex}/{}", s.migrations.len()),
                 p,
-                n
+                n,
+                gaps_in(&s.name)
             ),
             style,
         ));
