@@ -652,7 +652,25 @@ fn decommission_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Lin
         push_wrapped(out, note, w, t.accent());
     }
     let evidence = m.old_data_planes_seen();
-    let reserve = usize::from(!evidence.is_empty()) + evidence.len().min(2);
+    let marked_but_seen = evidence.iter().any(|dp| {
+        m.checklist
+            .iter()
+            .any(|c| c.done && c.node.is_some() && c.node == dp.hostname)
+    });
+    let how = match (m.setup.training.is_some(), marked_but_seen) {
+        (true, true) => {
+            "Marked stopped, yet the database still sees it (untick, tick: stop it again):"
+        }
+        (true, false) => "The database still sees old data planes:",
+        (false, _) => {
+            "The database still sees old data planes (they drop off a minute after they stop):"
+        }
+    };
+    let reserve = if evidence.is_empty() {
+        0
+    } else {
+        wrap(how, w).len() + evidence.len().min(2)
+    };
     let list_h = h.saturating_sub(out.len() + reserve).max(1);
     let (start, shown) = window(&m.checklist, m.cursor, list_h);
     for (i, item) in shown.iter().enumerate() {
@@ -670,10 +688,7 @@ fn decommission_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Lin
         out.push(line);
     }
     if !evidence.is_empty() {
-        out.push(Line::styled(
-            "The database still sees old data planes:",
-            t.err(),
-        ));
+        push_wrapped(out, how, w, t.err());
         for dp in evidence.iter().take(2) {
             let name = dp.hostname.clone().unwrap_or_else(|| dp.id.clone());
             out.push(Line::styled(

@@ -598,3 +598,35 @@ fn keys_move_focus_scroll_and_help() {
     assert!(!h.m.quit);
     assert_eq!(h.key(Key::ch('r')), vec![Effect::Refresh]);
 }
+
+#[test]
+fn the_database_judges_a_run_even_when_the_exit_code_disagrees() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.m.step = Step::Up;
+    h.enter();
+    let fx = h.enter();
+    let Some(Effect::StartKong(id, inv)) = fx.first().cloned() else {
+        panic!("{fx:?}");
+    };
+    let mut events = super::testkit::run_training_kong(&h.training, &inv, id);
+    // Every migration recorded, but kong ended with 1 (say, a failing post-run hook).
+    if let Some(last) = events.last_mut() {
+        *last = RunEvent::Exited {
+            code: Some(1),
+            signal: None,
+        };
+    }
+    for ev in events {
+        h.run(id, ev);
+    }
+    h.read();
+    let o = h.m.outcome.clone().expect("judged");
+    assert!(o.success, "{o:?}");
+    assert!(
+        o.text
+            .contains("kong exited with code 1, yet the database shows it complete"),
+        "{}",
+        o.text
+    );
+}

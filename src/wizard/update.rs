@@ -203,8 +203,14 @@ fn judge_run(m: &mut Model, at: Instant) {
     };
     let now_says = counts(m);
     let name = run.command.as_str();
+    // The database is the judge; a non-zero exit beside a complete result is still worth saying.
+    let odd_exit = if success && code != Some(0) {
+        format!(" ({exit}, yet the database shows it complete.)")
+    } else {
+        String::new()
+    };
     let text = if success {
-        match run.command {
+        let done = match run.command {
             KongCommand::Up => {
                 let p = state.total(MigState::Pending);
                 if p > 0 {
@@ -217,7 +223,8 @@ fn judge_run(m: &mut Model, at: Instant) {
                 format!("finish is done ({now_says}). Enter to continue.")
             }
             _ => format!("{name} is done ({now_says}). Enter to continue."),
-        }
+        };
+        format!("{done}{odd_exit}")
     } else {
         let why = if run.aborted {
             " Kong aborted because another node held the migrations lock, and changed nothing."
