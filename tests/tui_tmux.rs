@@ -394,3 +394,40 @@ fn demo_list_prints_the_scenarios() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no scenario 'nope'"));
 }
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = shq(&dir.path().join("data").display().to_string());
+    let run = dir.path().join("run.sh");
+    std::fs::write(
+        &run,
+        format!(
+            "env -i PATH=\"$PATH\" TERM=\"$TERM\" HOME={data} KONGRADE_DATA_DIR={data} {} demo\necho KONGRADE-EXIT=$?\nexec sh\n",
+            shq(env!("CARGO_BIN_EXE_kongrade"))
+        ),
+    )
+    .expect("write runner");
+    let t = Tmux::start("term", &run);
+    t.wait_for(&["1. Preflight", "TRAINING"], 20);
+    assert_eq!(t.display("#{alternate_on}"), "1");
+    // The pane runs sh, whose child is kongrade (env execs it).
+    let sh = t.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &sh])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "kongrade's pid");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    assert_eq!(t.display("#{alternate_on}"), "0", "{s}");
+}

@@ -46,13 +46,24 @@ pub fn msg_of(ev: Event) -> Option<Msg> {
     }
 }
 
+/// The next delivery of a signal; never, when it could not be registered.
+async fn next(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match s {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reads the terminal and ticks every `tick` until the receiver is gone or the task is aborted.
-/// SIGTERM and SIGHUP become [`Msg::Terminate`], so the terminal is restored on those too.
+/// SIGTERM, SIGHUP and an external SIGINT become [`Msg::Terminate`], so the terminal is restored
+/// on those too.
 pub fn spawn(tx: UnboundedSender<Msg>, tick: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).ok();
         let mut hup = signal(SignalKind::hangup()).ok();
+        // In raw mode Ctrl-C is a key; a SIGINT can only come from outside (kill -INT).
+        let mut int = signal(SignalKind::interrupt()).ok();
         let mut reader = EventStream::new();
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -67,8 +78,9 @@ pub fn spawn(tx: UnboundedSender<Msg>, tick: Duration) -> JoinHandle<()> {
                     }
                     None => break,
                 },
-                Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Some(Msg::Terminate),
-                Some(_) = async { match hup.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Some(Msg::Terminate),
+                Some(_) = next(&mut term) => Some(Msg::Terminate),
+                Some(_) = next(&mut hup) => Some(Msg::Terminate),
+                Some(_) = next(&mut int) => Some(Msg::Terminate),
             };
             if let Some(m) = msg {
                 if tx.send(m).is_err() {

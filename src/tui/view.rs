@@ -897,8 +897,11 @@ fn confirm_label(m: &Model) -> Option<&'static str> {
             .as_ref()
             .is_some_and(|o| o.command == c && o.success)
     };
+    let runs_here = matches!(m.step, Step::Up | Step::Bootstrap | Step::Finish);
     Some(match m.step {
         Step::Connecting | Step::Waiting => return None,
+        // Read-only runs nothing: no hint that Enter would.
+        _ if runs_here && m.setup.read_only => return None,
         Step::Preflight if m.findings.iter().any(blocks) => return None,
         Step::Up if m.running() => return None,
         Step::Up if ran_ok(KongCommand::Up) => "continue",
