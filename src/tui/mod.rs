@@ -345,6 +345,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup_command = "pg_dump -Fc -f kong-backup.dump kong".into();
+    setup.invocation = invocation(&ConnArgs::default(), w);
     let mut model = Model::new(setup, Instant::now());
     model.log.push(
         crate::wizard::model::LogKind::Info,

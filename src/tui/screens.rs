@@ -297,3 +297,19 @@ fn resize_is_just_another_message() {
     h.key(Key::plain(KeyCode::PageUp));
     assert_eq!(h.m.log.scroll, 7);
 }
+
+#[test]
+fn the_log_scrolled_to_the_top_still_fills_the_pane() {
+    let mut h = H::scenario("clean");
+    h.read();
+    for i in 0..40 {
+        h.m.log.push(LogKind::Stdout, format!("output line {i}"));
+    }
+    h.key(Key::plain(KeyCode::Tab));
+    h.key(Key::plain(KeyCode::Home));
+    let text = render_to_string(&h.m, 80, 24);
+    assert!(
+        text.contains("output line 0") && text.contains("output line 4"),
+        "{text}"
+    );
+}

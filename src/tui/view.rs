@@ -870,7 +870,9 @@ fn render_log(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     f.render_widget(block, area);
     let h = inner.height as usize;
     let w = inner.width as usize;
-    let end = m.log.lines.len().saturating_sub(m.log.scroll);
+    let len = m.log.lines.len();
+    // Scrolled to the very top, the pane still fills from the first line.
+    let end = len.saturating_sub(m.log.scroll).max(h.min(len));
     let start = end.saturating_sub(h);
     let lines: Vec<Line> = m.log.lines[start..end]
         .iter()
