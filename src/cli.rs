@@ -19,6 +19,39 @@ pub struct Cli {
 
     #[command(flatten)]
     pub conn: ConnArgs,
+
+    #[command(flatten)]
+    pub wizard: WizardArgs,
+}
+
+/// How the wizard runs (no subcommand, and `demo`).
+#[derive(Args, Debug, Clone)]
+pub struct WizardArgs {
+    /// Show the state and findings only: run nothing
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// How often the live pane reads the database, in seconds
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_refresh)]
+    pub refresh: std::time::Duration,
+
+    /// Passed to kong as --lock-timeout (Kong's default: 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+
+    /// Passed to kong as --db-timeout (raise it for big tables)
+    #[arg(long, value_name = "SECONDS")]
+    pub db_timeout: Option<u64>,
+}
+
+fn parse_refresh(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&secs) {
+        return Err("between 0.1 and 3600 seconds".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Where Kong's database is and which Kong version is the target. Shared by every command that
@@ -195,6 +228,20 @@ pub enum Command {
     Auto(crate::cmd::auto::AutoArgs),
     #[command(hide = true)]
     StandIn(crate::cmd::standin::StandInArgs),
+    /// The wizard against the built-in training cluster: no database or Kong needed
+    Demo {
+        /// The training scenario (see --list)
+        #[arg(long, value_name = "NAME")]
+        scenario: Option<String>,
+        /// Speed of the simulated kong and lock timers (2 = twice as fast)
+        #[arg(long, value_name = "X", default_value_t = 1.0)]
+        speed: f64,
+        /// List the scenarios and exit
+        #[arg(long)]
+        list: bool,
+        #[command(flatten)]
+        wizard: WizardArgs,
+    },
     /// How to roll back from where the database stands, with the exact commands
     Rollback {
         /// Print the guidance (kongrade never restores by itself)

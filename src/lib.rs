@@ -8,3 +8,5 @@ pub mod cmd;
 pub mod exec;
 pub mod kong;
 pub mod store;
+pub mod tui;
+pub mod wizard;

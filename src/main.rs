@@ -67,9 +67,13 @@ fn main() -> ExitCode {
             }
             Some(Command::Auto(args)) => cmd::auto::run(&cli.conn, &args).await,
             Some(Command::StandIn(args)) => cmd::standin::run(&args).await,
-            None => Err(color_eyre::eyre::eyre!(
-                "the wizard is not built yet; use `kongrade status`"
-            )),
+            Some(Command::Demo {
+                scenario,
+                speed,
+                list,
+                wizard,
+            }) => kongrade::tui::demo(scenario.as_deref(), speed, list, &wizard).await,
+            None => kongrade::tui::wizard(&cli.conn, &cli.wizard).await,
         }
     });
     match result {

@@ -498,3 +498,51 @@ pub fn read_to_string(p: &Path) -> String {
     }
     s
 }
+
+/// `pg_ctl` on the test cluster as the server's user. Errors when the tests did not start the
+/// cluster themselves (KONGRADE_TEST_PG_URL).
+fn pg_ctl(server: &Server, args: &[&str]) -> Result<(), String> {
+    let (Some(data), Some(bin)) = (&server.data_dir, &server.bin_dir) else {
+        return Err("the cluster was not started by the tests".into());
+    };
+    let mut c = Command::new(bin.join("pg_ctl"));
+    c.arg("-D").arg(data).args(args);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    as_server_user(&mut c);
+    let out = c.output().map_err(|e| format!("pg_ctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// Stops the test cluster (fast shutdown: sessions are cut). Only for a test binary whose tests
+/// all expect it (the cluster is shared by the tests of one binary).
+pub fn stop_server(server: &Server) -> Result<(), String> {
+    pg_ctl(server, &["stop", "-m", "fast", "-w"])
+}
+
+/// Starts the stopped cluster again on the same port. It then runs detached from the test
+/// binary: call [`stop_server`] when done.
+pub fn restart_server(server: &Server) -> Result<(), String> {
+    let dir = server
+        .data_dir
+        .as_ref()
+        .and_then(|d| d.parent())
+        .ok_or("no cluster directory")?;
+    let opts = format!(
+        "-p {} -h 127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c max_connections=200 -c TimeZone=America/New_York",
+        server.port,
+        dir.join("sock").display()
+    );
+    let log = dir.join("server-restarted.log");
+    pg_ctl(
+        server,
+        &["start", "-w", "-l", &log.display().to_string(), "-o", &opts],
+    )?;
+    wait_ready(server, Duration::from_secs(30));
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! `kongrade demo`: the training cluster. Scenarios (`assets/scenarios/*.json`, embedded) seed a
+//! [`MemoryDb`] with the rows Kong would have written, from the migration catalog, and name the
+//! cluster's simulated nodes. Building a scenario is pure; the training kong is in
+//! [`super::training_kong`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
+use crate::kong::snapshot::{DataPlaneRow, SchemaMetaRow};
+use crate::kong::target::Target;
+use crate::kong::version::Version;
+use crate::store::memory::{MemoryDb, MemoryTables};
+use crate::wizard::model::Node;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    /// The version the database was bootstrapped at (absent: no Kong schema).
+    #[serde(default)]
+    pub bootstrapped_at: Option<String>,
+    /// An `up` that ran with this version and was never finished.
+    #[serde(default)]
+    pub up_ran_with: Option<String>,
+    /// A Kong 0.x database (`schema_migrations`, no `schema_meta`).
+    #[serde(default)]
+    pub legacy: bool,
+    pub target: String,
+    #[serde(default)]
+    pub custom_plugins: Vec<CustomPlugin>,
+    #[serde(default)]
+    pub lock: Option<ScenarioLock>,
+    #[serde(default)]
+    pub nodes: Vec<ScenarioNode>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPlugin {
+    pub name: String,
+    pub migrations: Vec<CustomMigration>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomMigration {
+    pub name: String,
+    /// The first Kong version whose plugin release carries it.
+    pub since: String,
+    #[serde(default)]
+    pub two_phase: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioLock {
+    pub owner: String,
+    /// Seconds until it expires (divided by `--speed`).
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioNode {
+    pub name: String,
+    pub version: String,
+    /// A hybrid-mode data plane: it has a row in `clustering_data_planes`.
+    #[serde(default)]
+    pub data_plane: bool,
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Ignores the first stop (its supervisor restarts it).
+    #[serde(default)]
+    pub stuck: bool,
+}
+
+const SCENARIOS: &[(&str, &str)] = &[
+    ("clean", include_str!("../../assets/scenarios/clean.json")),
+    (
+        "custom-plugin",
+        include_str!("../../assets/scenarios/custom-plugin.json"),
+    ),
+    (
+        "stale-lock",
+        include_str!("../../assets/scenarios/stale-lock.json"),
+    ),
+    (
+        "unfinished",
+        include_str!("../../assets/scenarios/unfinished.json"),
+    ),
+    (
+        "pre-1.0",
+        include_str!("../../assets/scenarios/pre-1.0.json"),
+    ),
+    (
+        "old-node-serving",
+        include_str!("../../assets/scenarios/old-node-serving.json"),
+    ),
+];
+
+pub const DEFAULT_SCENARIO: &str = "clean";
+
+pub fn names() -> Vec<&'static str> {
+    SCENARIOS.iter().map(|(n, _)| *n).collect()
+}
+
+pub fn scenario(name: &str) -> Result<Scenario, String> {
+    let (_, text) = SCENARIOS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        format!(
+            "no scenario '{name}'; there are: {} (kongrade demo --list)",
+            names().join(", ")
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| format!("scenario {name}: {e}"))
+}
+
+/// `kongrade demo --list`.
+pub fn list_text() -> Result<String, String> {
+    let mut out = String::from("Training scenarios (kongrade demo --scenario NAME):\n\n");
+    for name in names() {
+        let s = scenario(name)?;
+        out.push_str(&format!("  {:<18} {}\n", s.name, s.title));
+        out.push_str(&format!("  {:<18} {}\n\n", "", s.summary));
+    }
+    Ok(out)
+}
+
+/// A scenario made real: the database, the target, the nodes.
+pub struct Training {
+    pub scenario: Scenario,
+    pub db: MemoryDb,
+    pub target: Target,
+    pub target_version: Version,
+    pub nodes: Vec<Node>,
+    /// Nodes that ignore their first stop.
+    pub stuck: Mutex<HashSet<String>>,
+}
+
+fn version(s: &str, what: &str) -> Result<Version, String> {
+    s.parse()
+        .map_err(|e| format!("scenario {what} version '{s}': {e}"))
+}
+
+fn custom_at(plugins: &[CustomPlugin], v: Version) -> Result<Vec<SubsystemSpec>, String> {
+    let mut out = Vec::new();
+    for p in plugins {
+        let mut migrations = Vec::new();
+        for m in &p.migrations {
+            if version(&m.since, "since")? <= v {
+                migrations.push(MigrationSpec {
+                    name: m.name.clone(),
+                    postgres: Some(Phases {
+                        up: true,
+                        teardown: m.two_phase,
+                        ..Phases::default()
+                    }),
+                    cassandra: None,
+                });
+            }
+        }
+        out.push(SubsystemSpec {
+            name: p.name.clone(),
+            origin: format!("lua:{}", p.name),
+            migrations,
+        });
+    }
+    Ok(out)
+}
+
+/// What Kong at version `v` loads: its bundled subsystems plus the custom plugins.
+fn target_at(s: &Scenario, catalog: &Catalog, v: Version) -> Result<Target, String> {
+    let release = catalog
+        .release(v)
+        .ok_or_else(|| format!("scenario {}: Kong {v} is not in the catalog", s.name))?;
+    let mut plugins = vec!["bundled".to_string()];
+    plugins.extend(s.custom_plugins.iter().map(|p| p.name.clone()));
+    let scanned = custom_at(&s.custom_plugins, v)?;
+    Ok(Target::from_release(
+        release,
+        Db::Postgres,
+        &plugins,
+        &scanned,
+        "training catalog",
+    ))
+}
+
+fn row(sub: &str) -> SchemaMetaRow {
+    SchemaMetaRow {
+        key: "schema_meta".into(),
+        subsystem: sub.to_string(),
+        ..SchemaMetaRow::default()
+    }
+}
+
+impl Scenario {
+    pub fn build(&self, catalog: &Catalog, speed: f64) -> Result<Training, String> {
+        let target_version = version(&self.target, "target")?;
+        let target = target_at(self, catalog, target_version)?;
+        let mut tables = MemoryTables::default();
+        if self.legacy {
+            tables.legacy_migrations = Some(vec![
+                (
+                    "core".into(),
+                    vec![
+                        "2015-01-12-175310_skeleton".into(),
+                        "2015-01-12-175310_init_schema".into(),
+                        "2018-08-06-000001_init_schema".into(),
+                    ],
+                ),
+                (
+                    "key-auth".into(),
+                    vec!["2015-07-31-172400_init_keyauth".into()],
+                ),
+            ]);
+        }
+        if let Some(v) = &self.bootstrapped_at {
+            let at = target_at(self, catalog, version(v, "bootstrap")?)?;
+            let mut meta = BTreeMap::new();
+            for sub in &at.subsystems {
+                let mut r = row(&sub.name);
+                r.executed = Some(sub.migrations.iter().map(|m| m.name.clone()).collect());
+                r.last_executed = sub.migrations.last().map(|m| m.name.clone());
+                meta.insert(sub.name.clone(), r);
+            }
+            tables.schema_meta = Some(meta);
+        }
+        if let Some(v) = &self.up_ran_with {
+            let at = target_at(self, catalog, version(v, "up")?)?;
+            let meta = tables.schema_meta.as_mut().ok_or_else(|| {
+                format!("scenario {}: up_ran_with needs bootstrapped_at", self.name)
+            })?;
+            for sub in &at.subsystems {
+                let r = meta
+                    .entry(sub.name.clone())
+                    .or_insert_with(|| row(&sub.name));
+                for m in &sub.migrations {
+                    let recorded = r
+                        .executed
+                        .iter()
+                        .chain(r.pending.iter())
+                        .flatten()
+                        .any(|x| x == &m.name);
+                    if recorded {
+                        continue;
+                    }
+                    if m.two_phase(Db::Postgres) {
+                        r.pending.get_or_insert_with(Vec::new).push(m.name.clone());
+                    } else {
+                        r.executed.get_or_insert_with(Vec::new).push(m.name.clone());
+                        r.last_executed = Some(m.name.clone());
+                    }
+                }
+            }
+        }
+        if let Some(l) = &self.lock {
+            tables.lock = Some(MemoryDb::lock_for(
+                &l.owner,
+                Duration::from_secs_f64((l.seconds / speed).max(0.0)),
+            ));
+        }
+        let dps: Vec<DataPlaneRow> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.data_plane)
+            .map(|(i, n)| DataPlaneRow {
+                id: format!("0000{i:04}-dp00-4000-8000-00000000{i:04}"),
+                hostname: Some(n.name.clone()),
+                ip: n.ip.clone(),
+                version: Some(n.version.clone()),
+                sync_status: Some("normal".into()),
+                last_seen_secs_ago: Some(3.0),
+                last_seen: None,
+                ttl_secs_left: None,
+            })
+            .collect();
+        if !dps.is_empty() {
+            tables.data_planes = Some(dps);
+        }
+        let mut nodes = Vec::new();
+        for n in &self.nodes {
+            nodes.push(Node {
+                name: n.name.clone(),
+                version: n.version.clone(),
+                old: version(&n.version, "node")? < target_version,
+            });
+        }
+        let stuck = self
+            .nodes
+            .iter()
+            .filter(|n| n.stuck)
+            .map(|n| n.name.clone())
+            .collect();
+        Ok(Training {
+            scenario: self.clone(),
+            db: MemoryDb::new(tables),
+            target,
+            target_version,
+            nodes,
+            stuck: Mutex::new(stuck),
+        })
+    }
+}
+
+impl Training {
+    /// The operator stopped a node: its data-plane row goes (it no longer checks in), unless the
+    /// node is stuck, which survives its first stop. Returns a note for the log and whether it
+    /// is a warning.
+    pub fn stop_node(&self, name: &str) -> (bool, String) {
+        let was_stuck = self
+            .stuck
+            .lock()
+            .map(|mut s| s.remove(name))
+            .unwrap_or(false);
+        if was_stuck {
+            return (
+                true,
+                format!("(training) {name} was told to stop, but its supervisor restarted it: it still serves and checks in"),
+            );
+        }
+        let mut t = self.db.lock_tables();
+        if let Some(dps) = t.data_planes.as_mut() {
+            dps.retain(|d| d.hostname.as_deref() != Some(name));
+        }
+        (false, format!("(training) {name} stopped"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kong::state::{self, MigState};
+
+    fn state_of(name: &str) -> (Training, crate::kong::state::SchemaState) {
+        let cat = Catalog::embedded();
+        let t = scenario(name)
+            .and_then(|s| s.build(cat, 1.0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snap = t.db.snapshot().expect("training db readable");
+        let st = state::compute(&t.target, &snap, cat);
+        (t, st)
+    }
+
+    #[test]
+    fn every_scenario_builds_and_is_listed() {
+        let text = list_text().expect("list");
+        for n in names() {
+            let s = scenario(n).expect("parses");
+            assert_eq!(s.name, n, "file name and scenario name agree");
+            assert!(text.contains(&s.title));
+            s.build(Catalog::embedded(), 1.0).expect("builds");
+        }
+        assert!(scenario("nope").is_err());
+    }
+
+    #[test]
+    fn scenarios_hold_the_states_they_promise() {
+        let (_, st) = state_of("clean");
+        assert!(!st.any(MigState::Pending) && st.any(MigState::New));
+        assert!(st.gaps.is_empty() && st.lock.is_none());
+
+        let (_, st) = state_of("custom-plugin");
+        let acme = st.subsystem("acme-audit").expect("custom subsystem loaded");
+        assert_eq!(acme.count(MigState::New), 1);
+        assert_eq!(acme.count(MigState::Executed), 1);
+
+        let (_, st) = state_of("stale-lock");
+        assert!(st.lock_live());
+
+        let (_, st) = state_of("unfinished");
+        assert!(st.any(MigState::Pending) && !st.any(MigState::New));
+
+        let (_, st) = state_of("pre-1.0");
+        assert!(st.needs_bootstrap && st.legacy_table);
+
+        let (t, _) = state_of("old-node-serving");
+        let snap = t.db.snapshot().expect("readable");
+        assert_eq!(snap.data_planes.as_ref().map(Vec::len), Some(3));
+        assert!(t.nodes.iter().any(|n| n.name == "dp-old-2" && n.old));
+        // The stuck node survives its first stop only.
+        assert!(t.stop_node("dp-old-2").0);
+        assert!(!t.stop_node("dp-old-2").0);
+        let snap = t.db.snapshot().expect("readable");
+        assert_eq!(snap.data_planes.as_ref().map(Vec::len), Some(2));
+    }
+}

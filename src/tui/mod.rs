@@ -1,0 +1,372 @@
+//! The wizard's runtime: takes the terminal, runs the event task, the poller and kong, feeds
+//! everything to `wizard::update` as messages through one channel, carries out the effects, and
+//! draws with the pure [`view::view`].
+//!
+//! `kongrade` runs it against kong.conf's PostgreSQL and a real kong command; `kongrade demo`
+//! against the training cluster (a `MemoryDb` and the training kong).
+
+pub mod demo;
+pub mod events;
+pub mod launcher;
+pub mod logging;
+pub mod poller;
+pub mod terminal;
+pub mod training_kong;
+pub mod view;
+
+#[cfg(test)]
+mod screens;
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{bail, eyre, Result};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+use crate::cli::{ConnArgs, WizardArgs};
+use crate::cmd::context::{pg_options, Context};
+use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId};
+use crate::kong::catalog::{Catalog, Db};
+use crate::kong::target::Target;
+use crate::store::postgres::PgOptions;
+use crate::wizard::model::{display_command, shell_quote};
+use crate::wizard::{update, Effect, Model, Msg, Setup};
+
+use launcher::{Launcher, ProcessLauncher, RunControl};
+use poller::{Poller, PollerHandle, Source};
+
+/// Clock tick: drives countdowns and ages on screen.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How long kong gets to stop after an interrupt when the operator leaves.
+pub const LEAVE_GRACE: Duration = Duration::from_secs(5);
+
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// The wizard draws on a terminal; anywhere else the plain commands are the right tool.
+pub fn ensure_terminal() -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        bail!("the wizard needs a terminal, and stdout is not one. In scripts and pipelines use `kongrade status` (the state, with exit codes) or `kongrade auto` (the unattended procedure)");
+    }
+    Ok(())
+}
+
+/// What the app runs with besides the model.
+pub struct Runtime {
+    pub launcher: Box<dyn Launcher>,
+    pub poller: Poller,
+    /// The training cluster, for `Effect::StopNode`.
+    pub training: Option<Arc<demo::Training>>,
+    pub tick: Duration,
+}
+
+/// Runs that have not reported their end yet (kept by the event forwarder).
+type Live = Arc<Mutex<HashSet<RunId>>>;
+
+struct App {
+    model: Model,
+    launcher: Box<dyn Launcher>,
+    runs: Vec<(RunId, Box<dyn RunControl>)>,
+    live: Live,
+    run_tx: UnboundedSender<(RunId, RunEvent)>,
+    poller: PollerHandle,
+    training: Option<Arc<demo::Training>>,
+}
+
+impl App {
+    fn dispatch(&mut self, msg: Msg) {
+        for fx in update(&mut self.model, msg) {
+            self.execute(fx);
+        }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashSet<RunId>> {
+        // A poisoned set only means a panic elsewhere; the ids in it are still right.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn execute(&mut self, fx: Effect) {
+        let live = self.live().clone();
+        self.runs.retain(|(id, _)| live.contains(id));
+        match fx {
+            Effect::StartKong(id, inv) => {
+                tracing::info!(id, "starting {:?}", inv.command);
+                // Before the start: a spawn failure may report its end at once.
+                self.live().insert(id);
+                let ctl = self.launcher.start(&inv, id, self.run_tx.clone());
+                self.runs.push((id, ctl));
+            }
+            Effect::Interrupt(id) => {
+                if let Some((_, r)) = self.runs.iter().find(|(i, _)| *i == id) {
+                    tracing::info!(id, "interrupting kong");
+                    r.interrupt();
+                }
+            }
+            Effect::Kill(id) => {
+                if let Some((_, r)) = self.runs.iter().find(|(i, _)| *i == id) {
+                    tracing::info!(id, "killing kong");
+                    r.kill();
+                }
+            }
+            Effect::Refresh => self.poller.refresh_now(),
+            Effect::StopNode(name) => {
+                if let Some(t) = self.training.clone() {
+                    let (warn, text) = t.stop_node(&name);
+                    self.dispatch(Msg::Note { warn, text });
+                    self.poller.refresh_now();
+                }
+            }
+            Effect::Quit => {}
+        }
+    }
+
+    async fn main_loop(
+        &mut self,
+        terminal: &mut terminal::Term,
+        rx: &mut UnboundedReceiver<Msg>,
+    ) -> Result<()> {
+        loop {
+            terminal.draw(|f| view::view(&self.model, f))?;
+            let Some(first) = rx.recv().await else {
+                return Ok(());
+            };
+            // The model's clock is set before each batch, so a run's exit is stamped no earlier
+            // than it really happened (reads that started before it never judge it).
+            self.dispatch(Msg::Tick(Instant::now()));
+            self.dispatch(first);
+            // Draw at least every few hundred messages even when kong floods its output.
+            for _ in 0..512 {
+                if self.model.quit {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(m) => self.dispatch(m),
+                    Err(_) => break,
+                }
+            }
+            if self.model.quit {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After the terminal is restored: give interrupted runs their grace, then kill.
+    async fn stop_runs(&mut self) {
+        if self.live().is_empty() {
+            return;
+        }
+        eprintln!(
+            "kongrade: waiting up to {} s for kong to stop ...",
+            LEAVE_GRACE.as_secs()
+        );
+        let live = self.live().clone();
+        for (_, r) in self.runs.iter().filter(|(id, _)| live.contains(id)) {
+            r.interrupt();
+        }
+        let deadline = Instant::now() + LEAVE_GRACE;
+        while Instant::now() < deadline && !self.live().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let live = self.live().clone();
+        for (id, r) in self.runs.iter().filter(|(id, _)| live.contains(id)) {
+            eprintln!("kongrade: kong (run {id}) did not stop: killing it; its migrations lock stays until the lock timeout");
+            r.kill();
+        }
+    }
+}
+
+/// Runs the app until the operator leaves. Returns the exit code.
+pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
+    ensure_terminal()?;
+    let log_path = logging::init()?;
+    tracing::info!("wizard starting: {}", model.setup.database);
+    model.log.push(
+        crate::wizard::model::LogKind::Info,
+        format!("kongrade logs to {}", log_path.display()),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let (run_tx, mut run_rx) = mpsc::unbounded_channel::<(RunId, RunEvent)>();
+
+    let mut guard = terminal::enter()?;
+    let events = events::spawn(tx.clone(), rt.tick);
+    let poller = poller::spawn(rt.poller, tx.clone());
+    let fwd = tx.clone();
+    let live: Live = Arc::default();
+    let ended = live.clone();
+    let forward = tokio::spawn(async move {
+        while let Some((id, ev)) = run_rx.recv().await {
+            if matches!(ev, RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. }) {
+                ended.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            }
+            // The app may be gone (leaving): keep noting ends for the grace period.
+            let _ = fwd.send(Msg::Run(id, ev));
+        }
+    });
+    drop(tx);
+
+    let mut app = App {
+        model,
+        launcher: rt.launcher,
+        runs: Vec::new(),
+        live,
+        run_tx,
+        poller,
+        training: rt.training,
+    };
+    if let Ok(size) = guard.terminal.size() {
+        app.dispatch(Msg::Resize {
+            width: size.width,
+            height: size.height,
+        });
+    }
+    let result = app.main_loop(&mut guard.terminal, &mut rx).await;
+    events.abort();
+    // The terminal comes back before anything else is printed.
+    drop(guard);
+    app.stop_runs().await;
+    forward.abort();
+    tracing::info!("wizard done: step {:?}", app.model.step);
+    result.map(|()| 0)
+}
+
+/// `pg_dump` of Kong's database for the Backup step (the password comes from PGPASSWORD or
+/// ~/.pgpass, never the command line).
+pub fn pg_dump_command(o: &PgOptions) -> String {
+    let mut s = format!(
+        "pg_dump -h {} -p {} -U {} -Fc -f {} {}",
+        shell_quote(&o.host),
+        o.port,
+        shell_quote(&o.user),
+        shell_quote(&format!("kong-{}-backup.dump", o.database)),
+        shell_quote(&o.database)
+    );
+    if let Some(schema) = &o.schema {
+        s.push_str(&format!(" -n {}", shell_quote(schema)));
+    }
+    s
+}
+
+fn invocation(conn: &ConnArgs, w: &WizardArgs) -> Invocation {
+    let mut inv = Invocation::new(KongCommand::Up);
+    inv.conf = conn.conf.clone();
+    inv.db_timeout = w.db_timeout;
+    inv.lock_timeout = w.lock_timeout;
+    inv
+}
+
+/// `kongrade`: the wizard against kong.conf's database and a real kong command.
+pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
+    // Before any slow work: a pipe gets the pointer to `status` at once.
+    ensure_terminal()?;
+    let ctx = Context::new(conn).await?;
+    if ctx.db != Db::Postgres {
+        bail!("the wizard reads PostgreSQL only in this build; for Cassandra, use `kong migrations list` on a Kong node");
+    }
+    let opts = pg_options(&ctx.conf);
+    let kong_cmd = conn.kong_cmd.clone().unwrap_or_else(|| "kong".into());
+    // kongrade's connection flags reach kong as the KONG_* variables Kong reads.
+    let env: Vec<(String, String)> = conn
+        .overrides()
+        .into_iter()
+        .map(|(k, v)| (format!("KONG_{}", k.to_uppercase()), v))
+        .collect();
+    let mut setup = Setup::new(&opts.describe(), ctx.target.version);
+    setup.kong_cmd = kong_cmd.clone();
+    setup.invocation = invocation(conn, w);
+    setup.read_only = w.read_only;
+    setup.color = !no_color();
+    setup.refresh = w.refresh;
+    setup.backup_command = pg_dump_command(&opts);
+    let launcher = ProcessLauncher::new(&kong_cmd, env)?;
+    tracing::debug!(
+        "kong command: {}",
+        display_command(&kong_cmd, &setup.invocation)
+    );
+    let timeout = (opts.timeout * 2).max(Duration::from_secs(5));
+    let poller = Poller {
+        source: Source::postgres(opts),
+        target: Arc::new(ctx.target),
+        catalog: ctx.catalog,
+        every: w.refresh,
+        timeout,
+    };
+    run(
+        Model::new(setup, Instant::now()),
+        Runtime {
+            launcher: Box::new(launcher),
+            poller,
+            training: None,
+            tick: TICK,
+        },
+    )
+    .await
+}
+
+/// ADAPTER POINT: the kong `kongrade demo` runs. Today the minimal [`training_kong`]; engineer
+/// A's in-process stand-in replaces it here.
+pub fn demo_launcher(
+    training: &demo::Training,
+    target: Arc<Target>,
+    speed: f64,
+) -> Box<dyn Launcher> {
+    Box::new(training_kong::TrainingKong {
+        db: training.db.clone(),
+        target,
+        step: Duration::from_millis(300).div_f64(speed),
+        lock_ttl: Duration::from_secs(60).div_f64(speed),
+    })
+}
+
+/// `kongrade demo`.
+pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs) -> Result<i32> {
+    if list {
+        print!("{}", demo::list_text().map_err(|e| eyre!(e))?);
+        return Ok(0);
+    }
+    if !(speed.is_finite() && (0.05..=100.0).contains(&speed)) {
+        bail!("--speed must be between 0.05 and 100 (got {speed})");
+    }
+    let name = scenario.unwrap_or(demo::DEFAULT_SCENARIO);
+    let sc = demo::scenario(name).map_err(|e| eyre!(e))?;
+    ensure_terminal()?;
+    let catalog = Catalog::embedded();
+    let training = Arc::new(sc.build(catalog, speed).map_err(|e| eyre!(e))?);
+    let target = Arc::new(training.target.clone());
+    let mut setup = Setup::new(
+        &format!("training:{}", sc.name),
+        Some(training.target_version),
+    );
+    setup.training = Some(sc.title.clone());
+    setup.nodes = training.nodes.clone();
+    setup.read_only = w.read_only;
+    setup.color = !no_color();
+    setup.refresh = w.refresh;
+    setup.backup_command = "pg_dump -Fc -f kong-backup.dump kong".into();
+    setup.invocation = invocation(&ConnArgs::default(), w);
+    let mut model = Model::new(setup, Instant::now());
+    model.log.push(
+        crate::wizard::model::LogKind::Info,
+        format!("training: {}: {}", sc.title, sc.summary),
+    );
+    let launcher = demo_launcher(&training, target.clone(), speed);
+    let poller = Poller {
+        source: Source::Memory(training.db.clone()),
+        target,
+        catalog,
+        every: w.refresh,
+        timeout: Duration::from_secs(5),
+    };
+    run(
+        model,
+        Runtime {
+            launcher,
+            poller,
+            training: Some(training),
+            tick: TICK,
+        },
+    )
+    .await
+}

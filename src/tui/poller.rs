@@ -1,0 +1,242 @@
+//! The live pane's source: a background task that reads the database every `--refresh`, keeps
+//! one connection, reconnects after any error, and sends each result as a [`Msg::Snapshot`].
+//! The app never waits on it: a database that hangs or goes away only makes the pane stale.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::kong::catalog::Catalog;
+use crate::kong::snapshot::Snapshot;
+use crate::kong::state::{self, describe_versions};
+use crate::kong::target::Target;
+use crate::store::memory::MemoryDb;
+use crate::store::postgres::{PgOptions, PgStore};
+use crate::store::StoreError;
+use crate::wizard::{Msg, Reading};
+
+/// Where the poller reads from.
+pub enum Source {
+    /// Kong's PostgreSQL; `conn` is kept between reads and dropped after an error.
+    Postgres {
+        opts: Box<PgOptions>,
+        conn: Option<Box<PgStore>>,
+    },
+    /// The training cluster.
+    Memory(MemoryDb),
+}
+
+impl Source {
+    pub fn postgres(opts: PgOptions) -> Source {
+        Source::Postgres {
+            opts: Box::new(opts),
+            conn: None,
+        }
+    }
+
+    pub async fn read(&mut self) -> Result<Snapshot, StoreError> {
+        match self {
+            Source::Memory(db) => db.snapshot(),
+            Source::Postgres { opts, conn } => {
+                let store = match conn.take() {
+                    Some(s) => s,
+                    None => Box::new(PgStore::connect(opts).await?),
+                };
+                let snap = store.snapshot().await?;
+                // Only a connection that just worked is kept: an error reconnects next time.
+                *conn = Some(store);
+                Ok(snap)
+            }
+        }
+    }
+
+    /// Forgets the connection (after a read that hung).
+    fn reset(&mut self) {
+        if let Source::Postgres { conn, .. } = self {
+            *conn = None;
+        }
+    }
+}
+
+/// Interprets a snapshot for the wizard. Pure.
+pub fn reading_of(target: &Target, snap: &Snapshot, catalog: &Catalog) -> Reading {
+    let state = state::compute(target, snap, catalog);
+    let schema_label = if !state.schema_matches.is_empty() {
+        Some(describe_versions(catalog, &state.schema_matches))
+    } else if !state.core_matches.is_empty() {
+        Some(describe_versions(catalog, &state.core_matches))
+    } else {
+        None
+    };
+    Reading {
+        state,
+        data_planes: snap.data_planes.clone().unwrap_or_default(),
+        schema_label,
+    }
+}
+
+pub struct Poller {
+    pub source: Source,
+    pub target: Arc<Target>,
+    pub catalog: &'static Catalog,
+    pub every: Duration,
+    /// A read that takes longer is abandoned (and the connection dropped).
+    pub timeout: Duration,
+}
+
+pub struct PollerHandle {
+    /// Wakes the poller for an immediate read.
+    pub refresh: Arc<Notify>,
+    pub task: JoinHandle<()>,
+}
+
+impl PollerHandle {
+    pub fn refresh_now(&self) {
+        self.refresh.notify_one();
+    }
+}
+
+impl Drop for PollerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the poller; it stops when the receiver of `tx` is gone or the handle is dropped.
+pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
+    let refresh = Arc::new(Notify::new());
+    let wake = refresh.clone();
+    let task = tokio::spawn(async move {
+        let mut seq: u64 = 0;
+        loop {
+            seq += 1;
+            // The read's start time: a run is judged only by reads that started after it ended.
+            let at = Instant::now();
+            let result = match tokio::time::timeout(p.timeout, p.source.read()).await {
+                Ok(Ok(snap)) => Ok(Box::new(reading_of(&p.target, &snap, p.catalog))),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => {
+                    p.source.reset();
+                    Err(format!(
+                        "the database did not answer within {} s",
+                        p.timeout.as_secs()
+                    ))
+                }
+            };
+            if let Err(e) = &result {
+                tracing::warn!(seq, "read failed: {e}");
+            }
+            if tx.send(Msg::Snapshot { seq, result, at }).is_err() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(p.every) => {}
+                _ = wake.notified() => {}
+            }
+        }
+    });
+    PollerHandle { refresh, task }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::demo;
+    use crate::tui::view::render_to_string;
+    use crate::wizard::{update, Model, Setup, Step};
+
+    /// Feeds poller messages to the model until `done` holds (or fails after 5 s).
+    async fn pump(
+        m: &mut Model,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
+        done: impl Fn(&Model) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(m) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = tokio::time::timeout(left, rx.recv())
+                .await
+                .expect("condition reached within 5 s")
+                .expect("poller alive");
+            update(m, Msg::Tick(Instant::now()));
+            update(m, msg);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_database_that_goes_away_shows_stale_then_recovers_by_itself() {
+        let cat = Catalog::embedded();
+        let t = demo::scenario("clean")
+            .and_then(|s| s.build(cat, 1.0))
+            .expect("scenario");
+        let db = t.db.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = spawn(
+            Poller {
+                source: Source::Memory(db.clone()),
+                target: Arc::new(t.target.clone()),
+                catalog: cat,
+                every: Duration::from_millis(10),
+                timeout: Duration::from_secs(1),
+            },
+            tx,
+        );
+        let mut m = Model::new(
+            Setup::new("training cluster 'clean'", Some(t.target_version)),
+            Instant::now(),
+        );
+        pump(&mut m, &mut rx, |m| m.step == Step::Preflight).await;
+
+        db.lock_tables().unavailable = true;
+        pump(&mut m, &mut rx, |m| m.db.failures >= 3).await;
+        assert!(m.db.stale());
+        assert_eq!(
+            m.step,
+            Step::Preflight,
+            "the app goes on; only the pane is stale"
+        );
+        let screen = render_to_string(&m, 80, 24);
+        assert!(screen.contains("STALE"), "{screen}");
+        assert!(screen.contains("training database is down"), "{screen}");
+
+        db.lock_tables().unavailable = false;
+        pump(&mut m, &mut rx, |m| !m.db.stale()).await;
+        assert!(m.log.lines.iter().any(|l| l.text.contains("answers again")));
+        assert!(!render_to_string(&m, 80, 24).contains("STALE"));
+        drop(handle);
+    }
+
+    #[tokio::test]
+    async fn refresh_reads_at_once_and_sequence_numbers_grow() {
+        let cat = Catalog::embedded();
+        let t = demo::scenario("clean")
+            .and_then(|s| s.build(cat, 1.0))
+            .expect("scenario");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = spawn(
+            Poller {
+                source: Source::Memory(t.db.clone()),
+                target: Arc::new(t.target.clone()),
+                catalog: cat,
+                every: Duration::from_secs(3600),
+                timeout: Duration::from_secs(1),
+            },
+            tx,
+        );
+        let first = rx.recv().await.expect("first read");
+        handle.refresh_now();
+        let second = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("refresh answered at once")
+            .expect("alive");
+        match (first, second) {
+            (Msg::Snapshot { seq: a, at: ta, .. }, Msg::Snapshot { seq: b, at: tb, .. }) => {
+                assert!(b > a && tb >= ta);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The wizard, pure: a [`Model`], one [`Msg`] type for everything that happens, and
+//! [`update`], which changes the model and returns the [`Effect`]s for the runtime (`tui`) to
+//! carry out. No I/O and no clock, so tests drive it headless, message by message.
+//!
+//! Steps: Preflight -> Backup -> Review -> Up -> Decommission -> Finish -> Done; Preflight ->
+//! Bootstrap -> Done for an empty database. The first read of the database decides where to
+//! enter: a live lock waits (Waiting), pending migrations resume at Decommission.
+
+pub mod findings;
+pub mod keys;
+pub mod model;
+pub mod text;
+pub mod update;
+
+pub use findings::{Finding, Severity};
+pub use keys::{Key, KeyCode};
+pub use model::{Model, Reading, Setup, Step};
+pub use update::{update, Effect, Msg};
+
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;

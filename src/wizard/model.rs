@@ -1,0 +1,500 @@
+//! The wizard's state: which step, what the database last said, what kong is doing, what the
+//! operator confirmed. Plain data; only [`super::update`] changes it.
+
+use std::time::{Duration, Instant};
+
+use crate::exec::runner::{Invocation, KongCommand, RunId};
+use crate::kong::snapshot::DataPlaneRow;
+use crate::kong::state::{MigState, SchemaState};
+use crate::kong::version::Version;
+
+use super::findings::Finding;
+
+/// What the runtime knows before the first read: where the database is, what kong to run.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    /// The database as shown (never a password): `kong@db:5432/kong`, or the training cluster.
+    pub database: String,
+    pub target: Option<Version>,
+    /// The kong command line as the operator gave it (`kong`, `docker exec -i kong-new kong`).
+    pub kong_cmd: String,
+    /// Flags every kong run gets (`-c FILE`, timeouts); the subcommand is set per step.
+    pub invocation: Invocation,
+    /// `--read-only`: state and findings, nothing runs.
+    pub read_only: bool,
+    /// The scenario's title when this is the training cluster (`kongrade demo`).
+    pub training: Option<String>,
+    /// False under NO_COLOR.
+    pub color: bool,
+    /// How often the poller reads the database.
+    pub refresh: Duration,
+    /// Simulated nodes of the training cluster; empty against a real database, where the operator
+    /// confirms by hand and the data planes table is the evidence.
+    pub nodes: Vec<Node>,
+    /// The backup command suggested on the Backup step.
+    pub backup_command: String,
+}
+
+impl Setup {
+    /// A minimal setup for tests and tools: target version, kong command `kong`.
+    pub fn new(database: &str, target: Option<Version>) -> Setup {
+        Setup {
+            database: database.to_string(),
+            target,
+            kong_cmd: "kong".into(),
+            invocation: Invocation::new(KongCommand::Up),
+            read_only: false,
+            training: None,
+            color: true,
+            refresh: Duration::from_secs(1),
+            nodes: Vec::new(),
+            backup_command: "pg_dump -Fc -f kong-backup.dump kong".into(),
+        }
+    }
+}
+
+/// A node of the training cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub version: String,
+    /// Runs the version being upgraded from: must be stopped before finish.
+    pub old: bool,
+}
+
+/// One read of the database, interpreted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub state: SchemaState,
+    /// Hybrid-mode data planes (empty when the table does not exist).
+    pub data_planes: Vec<DataPlaneRow>,
+    /// Which Kong release the recorded schema matches (`2.8.x`), when one does.
+    pub schema_label: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Before the first good read.
+    Connecting,
+    /// The migrations lock is live: watch until it is released.
+    Waiting,
+    Preflight,
+    Bootstrap,
+    Backup,
+    Review,
+    Up,
+    Decommission,
+    Finish,
+    Done,
+}
+
+impl Step {
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Connecting => "Connecting",
+            Step::Waiting => "Waiting for the lock",
+            Step::Preflight => "Preflight",
+            Step::Bootstrap => "Bootstrap",
+            Step::Backup => "Backup",
+            Step::Review => "Review",
+            Step::Up => "Up",
+            Step::Decommission => "Decommission",
+            Step::Finish => "Finish",
+            Step::Done => "Done",
+        }
+    }
+}
+
+/// The two procedures: an upgrade, or a new installation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    Upgrade,
+    Bootstrap,
+}
+
+impl Path {
+    pub fn steps(self) -> &'static [Step] {
+        match self {
+            Path::Upgrade => &[
+                Step::Preflight,
+                Step::Backup,
+                Step::Review,
+                Step::Up,
+                Step::Decommission,
+                Step::Finish,
+                Step::Done,
+            ],
+            Path::Bootstrap => &[Step::Preflight, Step::Bootstrap, Step::Done],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    Step,
+    Log,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    /// Run this command? Shows the exact command line.
+    Confirm {
+        command: KongCommand,
+        command_line: String,
+    },
+    /// `finish` cannot be undone: the operator types the word.
+    Typed {
+        command: KongCommand,
+        command_line: String,
+        word: &'static str,
+        typed: String,
+        error: Option<String>,
+    },
+    /// Ctrl-C while kong runs.
+    LeaveWhileRunning,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogKind {
+    /// A command line kongrade ran.
+    Command,
+    Stdout,
+    Stderr,
+    /// kongrade's own account of what happened.
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub kind: LogKind,
+    pub text: String,
+}
+
+/// Every command run and its output, plus kongrade's own notes; scrollable.
+#[derive(Clone, Debug, Default)]
+pub struct Log {
+    pub lines: Vec<LogLine>,
+    /// Lines scrolled up from the bottom; 0 follows new output.
+    pub scroll: usize,
+}
+
+/// Enough for any migration run; older lines go first, in chunks so pushing stays cheap.
+const LOG_CAP: usize = 20_000;
+
+impl Log {
+    pub fn push(&mut self, kind: LogKind, text: impl Into<String>) {
+        if self.lines.len() >= LOG_CAP {
+            self.lines.drain(..LOG_CAP / 10);
+        }
+        self.lines.push(LogLine {
+            kind,
+            text: text.into(),
+        });
+        // Keep the view on the same lines when the operator scrolled up.
+        if self.scroll > 0 {
+            self.scroll = (self.scroll + 1).min(self.lines.len().saturating_sub(1));
+        }
+    }
+
+    pub fn scroll_by(&mut self, delta: isize) {
+        let max = self.lines.len().saturating_sub(1);
+        self.scroll = (self.scroll as isize + delta).clamp(0, max as isize) as usize;
+    }
+}
+
+/// The health of the poller's reads.
+#[derive(Clone, Debug, Default)]
+pub struct DbHealth {
+    /// Sequence number of the last read applied (stale reads have a lower one).
+    pub seq: u64,
+    /// When the last good read started.
+    pub last_ok: Option<Instant>,
+    /// Failed reads since the last good one.
+    pub failures: u32,
+    pub last_error: Option<String>,
+}
+
+impl DbHealth {
+    /// The last read failed: what is on screen is older than it looks.
+    pub fn stale(&self) -> bool {
+        self.failures > 0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    /// `seen` is when the wizard learned of the exit: only reads started after it judge the run.
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        seen: Instant,
+    },
+    SpawnFailed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub id: RunId,
+    pub command: KongCommand,
+    pub command_line: String,
+    pub started: Instant,
+    pub state: RunState,
+    /// Kong printed "aborted: another node is performing database changes" (and exits 0).
+    pub aborted: bool,
+    /// The operator asked to interrupt it.
+    pub interrupted: bool,
+}
+
+impl Run {
+    pub fn active(&self) -> bool {
+        self.state == RunState::Running
+    }
+}
+
+/// What a finished run achieved, judged from the database re-read after it, not its exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub command: KongCommand,
+    pub success: bool,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckItem {
+    pub label: String,
+    /// The training node this item stops.
+    pub node: Option<String>,
+    pub done: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeLevel {
+    Info,
+    Warn,
+    /// The wizard refused: this is why.
+    Block,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub level: NoticeLevel,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub setup: Setup,
+    pub step: Step,
+    pub path: Path,
+    /// The wizard's clock: advanced by ticks, so the model never reads the time itself.
+    pub now: Instant,
+    pub size: (u16, u16),
+    pub db: DbHealth,
+    pub reading: Option<Reading>,
+    pub findings: Vec<Finding>,
+    pub overlay: Option<Overlay>,
+    pub focus: Focus,
+    pub log: Log,
+    /// The current or last kong run.
+    pub run: Option<Run>,
+    pub outcome: Option<Outcome>,
+    pub next_run: RunId,
+    pub backup_confirmed: bool,
+    pub checklist: Vec<CheckItem>,
+    /// Selected row of the step's list (findings, migrations, checklist).
+    pub cursor: usize,
+    pub notice: Option<Notice>,
+    /// Why the wizard entered where it did, when not at Preflight.
+    pub entry_note: Option<String>,
+    pub quit: bool,
+    /// Stale snapshots and run events dropped (for tests and the log file).
+    pub dropped: u64,
+}
+
+impl Model {
+    pub fn new(setup: Setup, now: Instant) -> Model {
+        let checklist = checklist_for(&setup);
+        Model {
+            setup,
+            step: Step::Connecting,
+            path: Path::Upgrade,
+            now,
+            size: (80, 24),
+            db: DbHealth::default(),
+            reading: None,
+            findings: Vec::new(),
+            overlay: None,
+            focus: Focus::Step,
+            log: Log::default(),
+            run: None,
+            outcome: None,
+            next_run: 1,
+            backup_confirmed: false,
+            checklist,
+            cursor: 0,
+            notice: None,
+            entry_note: None,
+            quit: false,
+            dropped: 0,
+        }
+    }
+
+    pub fn state(&self) -> Option<&SchemaState> {
+        self.reading.as_ref().map(|r| &r.state)
+    }
+
+    pub fn running(&self) -> bool {
+        self.run.as_ref().is_some_and(Run::active)
+    }
+
+    /// Age of the last good read.
+    pub fn read_age(&self) -> Option<Duration> {
+        self.db
+            .last_ok
+            .map(|t| self.now.saturating_duration_since(t))
+    }
+
+    /// Seconds the lock has left now, from what the last read said and the time since.
+    pub fn lock_seconds_left(&self) -> Option<f64> {
+        let lock = self.state()?.lock.as_ref()?;
+        let left = lock.seconds_left?;
+        let age = self.read_age().map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        Some(left - age)
+    }
+
+    /// The command line kongrade shows and runs for `command`.
+    pub fn command_line(&self, command: KongCommand) -> String {
+        let mut inv = self.setup.invocation.clone();
+        inv.command = command;
+        display_command(&self.setup.kong_cmd, &inv)
+    }
+
+    /// Migrations `up` will run, per subsystem: (subsystem, migration, two-phase).
+    pub fn new_migrations(&self) -> Vec<(&str, &str, bool)> {
+        let Some(state) = self.state() else {
+            return Vec::new();
+        };
+        state
+            .subsystems
+            .iter()
+            .flat_map(|s| {
+                s.migrations
+                    .iter()
+                    .filter(|m| m.state == MigState::New)
+                    .map(move |m| (s.name.as_str(), m.name.as_str(), m.two_phase))
+            })
+            .collect()
+    }
+
+    /// Old-version data planes the database saw recently: proof an old node still serves.
+    pub fn old_data_planes_seen(&self) -> Vec<&DataPlaneRow> {
+        let (Some(reading), Some(target)) = (&self.reading, self.setup.target) else {
+            return Vec::new();
+        };
+        reading
+            .data_planes
+            .iter()
+            .filter(|dp| {
+                let old = dp
+                    .version
+                    .as_deref()
+                    .and_then(Version::find_in)
+                    .is_some_and(|v| v < target);
+                let recent = dp.last_seen_secs_ago.is_some_and(|s| s < RECENT_SECS);
+                old && recent
+            })
+            .collect()
+    }
+}
+
+/// A data plane pings its control plane every 30 s: seen within two pings means it still runs.
+pub const RECENT_SECS: f64 = 60.0;
+
+fn checklist_for(setup: &Setup) -> Vec<CheckItem> {
+    let item = |label: String, node: Option<String>| CheckItem {
+        label,
+        node,
+        done: false,
+    };
+    let mut items = Vec::new();
+    if setup.nodes.is_empty() {
+        items.push(item(
+            "New-version nodes run and take the traffic".into(),
+            None,
+        ));
+        items.push(item(
+            "Every old-version node is stopped (traditional nodes, control and data planes)".into(),
+            None,
+        ));
+    } else {
+        items.push(item(
+            "Traffic is shifted to the new-version nodes".into(),
+            None,
+        ));
+        for n in setup.nodes.iter().filter(|n| n.old) {
+            items.push(item(
+                format!("Stop {} (Kong {})", n.name, n.version),
+                Some(n.name.clone()),
+            ));
+        }
+    }
+    items.push(item(
+        "Admin API writes are paused until finish".into(),
+        None,
+    ));
+    items
+}
+
+/// Quotes an argument for display the way a shell would need it.
+pub fn shell_quote(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+/// The exact command line: the kong command as given, then Kong's arguments.
+pub fn display_command(kong_cmd: &str, inv: &Invocation) -> String {
+    let mut s = kong_cmd.trim().to_string();
+    for a in inv.kong_args() {
+        s.push(' ');
+        s.push_str(&shell_quote(&a));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_are_quoted() {
+        let mut inv = Invocation::new(KongCommand::Up);
+        inv.conf = Some("/etc/kong/my kong.conf".into());
+        assert_eq!(
+            display_command("docker exec -i kong-new kong", &inv),
+            "docker exec -i kong-new kong migrations up -c '/etc/kong/my kong.conf'"
+        );
+    }
+
+    #[test]
+    fn log_scroll_holds_position_while_lines_arrive() {
+        let mut log = Log::default();
+        for i in 0..10 {
+            log.push(LogKind::Stdout, format!("{i}"));
+        }
+        log.scroll_by(3);
+        log.push(LogKind::Stdout, "more");
+        assert_eq!(log.scroll, 4);
+        log.scroll_by(-100);
+        assert_eq!(log.scroll, 0);
+    }
+}

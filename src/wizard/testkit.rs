@@ -1,0 +1,206 @@
+//! A headless driver for the model, shared by the model tests and the screen snapshots: the
+//! training cluster as the database, the training kong run to completion between messages, and
+//! a clock that moves only when told.
+
+use std::time::{Duration, Instant};
+
+use super::keys::{Key, KeyCode};
+use super::model::*;
+use super::update::{update, Effect, Msg};
+use crate::exec::runner::{Invocation, RunEvent, RunId};
+use crate::kong::catalog::Catalog;
+use crate::tui::demo::{scenario, Scenario, Training};
+use crate::tui::launcher::Launcher;
+use crate::tui::poller::reading_of;
+use crate::tui::training_kong::TrainingKong;
+
+pub struct H {
+    pub m: Model,
+    pub seq: u64,
+    pub training: Training,
+}
+
+fn setup_for(t: &Training, name: &str) -> Setup {
+    let mut s = Setup::new(&format!("training:{name}"), Some(t.target_version));
+    s.training = Some(name.to_string());
+    s.nodes = t.nodes.clone();
+    s
+}
+
+impl H {
+    pub fn scenario(name: &str) -> H {
+        let sc = scenario(name).unwrap_or_else(|e| panic!("{e}"));
+        H::from(sc, false)
+    }
+
+    pub fn from(sc: Scenario, read_only: bool) -> H {
+        let training = sc
+            .build(Catalog::embedded(), 1.0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut setup = setup_for(&training, &sc.name);
+        setup.read_only = read_only;
+        H {
+            m: Model::new(setup, Instant::now()),
+            seq: 0,
+            training,
+        }
+    }
+
+    pub fn json(text: &str) -> H {
+        H::from(serde_json::from_str(text).expect("scenario json"), false)
+    }
+
+    /// A read of the training database as the poller would send it, started now.
+    pub fn read(&mut self) -> Vec<Effect> {
+        self.seq += 1;
+        let result = self
+            .training
+            .db
+            .snapshot()
+            .map(|s| Box::new(reading_of(&self.training.target, &s, Catalog::embedded())))
+            .map_err(|e| e.to_string());
+        let at = self.m.now;
+        update(
+            &mut self.m,
+            Msg::Snapshot {
+                seq: self.seq,
+                result,
+                at,
+            },
+        )
+    }
+
+    pub fn advance(&mut self, secs: f64) {
+        let now = self.m.now + Duration::from_secs_f64(secs);
+        update(&mut self.m, Msg::Tick(now));
+    }
+
+    pub fn key(&mut self, k: Key) -> Vec<Effect> {
+        update(&mut self.m, Msg::Key(k))
+    }
+
+    pub fn enter(&mut self) -> Vec<Effect> {
+        self.key(Key::plain(KeyCode::Enter))
+    }
+
+    pub fn esc(&mut self) -> Vec<Effect> {
+        self.key(Key::plain(KeyCode::Esc))
+    }
+
+    pub fn space(&mut self) -> Vec<Effect> {
+        self.key(Key::ch(' '))
+    }
+
+    pub fn down(&mut self) -> Vec<Effect> {
+        self.key(Key::ch('j'))
+    }
+
+    pub fn typed(&mut self, s: &str) {
+        for c in s.chars() {
+            assert!(self.key(Key::ch(c)).is_empty());
+        }
+    }
+
+    pub fn run(&mut self, id: RunId, ev: RunEvent) -> Vec<Effect> {
+        update(&mut self.m, Msg::Run(id, ev))
+    }
+
+    /// Carries out a StartKong with the training kong, feeding its events back; returns the
+    /// effects the events produced.
+    pub fn perform(&mut self, fx: &[Effect]) -> Vec<Effect> {
+        let Some((id, inv)) = fx.iter().find_map(|e| match e {
+            Effect::StartKong(id, inv) => Some((*id, inv.clone())),
+            _ => None,
+        }) else {
+            panic!("no StartKong in {fx:?}");
+        };
+        let events = run_training_kong(&self.training, &inv, id);
+        let mut out = Vec::new();
+        for ev in events {
+            out.extend(self.run(id, ev));
+        }
+        out
+    }
+
+    /// Stops nodes the way the demo runtime does.
+    pub fn stop_nodes(&mut self, fx: &[Effect]) {
+        for e in fx {
+            if let Effect::StopNode(n) = e {
+                let (warn, text) = self.training.stop_node(n);
+                update(&mut self.m, Msg::Note { warn, text });
+            }
+        }
+    }
+
+    pub fn notice(&self) -> String {
+        self.m
+            .notice
+            .as_ref()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ticks every checklist item.
+    pub fn tick_all(&mut self) {
+        self.m.cursor = 0;
+        for i in 0..self.m.checklist.len() {
+            if !self.m.checklist[i].done {
+                let fx = self.space();
+                self.stop_nodes(&fx);
+            }
+            self.down();
+        }
+    }
+
+    /// From Preflight through a successful up, at Decommission.
+    pub fn through_up(&mut self) {
+        self.read();
+        assert_eq!(self.m.step, Step::Preflight);
+        self.enter();
+        assert_eq!(self.m.step, Step::Backup);
+        self.space();
+        self.enter();
+        assert_eq!(self.m.step, Step::Review);
+        self.enter();
+        assert_eq!(self.m.step, Step::Up);
+        self.enter();
+        let fx = self.enter();
+        let fx = self.perform(&fx);
+        assert_eq!(fx, vec![Effect::Refresh]);
+        self.advance(0.5);
+        self.read();
+        assert!(
+            self.m.outcome.as_ref().is_some_and(|o| o.success),
+            "{:?}",
+            self.m.outcome
+        );
+        self.enter();
+        assert_eq!(self.m.step, Step::Decommission);
+    }
+}
+
+pub fn run_training_kong(t: &Training, inv: &Invocation, id: RunId) -> Vec<RunEvent> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let kong = TrainingKong {
+            db: t.db.clone(),
+            target: std::sync::Arc::new(t.target.clone()),
+            step: Duration::ZERO,
+            lock_ttl: Duration::from_secs(60),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ctl = kong.start(inv, id, tx);
+        let mut evs = Vec::new();
+        while let Some((_, ev)) = rx.recv().await {
+            let end = matches!(ev, RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. });
+            evs.push(ev);
+            if end {
+                break;
+            }
+        }
+        evs
+    })
+}

@@ -1,0 +1,824 @@
+//! Everything that happens arrives as one [`Msg`]; [`update`] changes the model and returns the
+//! [`Effect`]s the runtime must carry out. No I/O, no clock: time comes in with the messages.
+
+use std::time::Instant;
+
+use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
+use crate::kong::state::MigState;
+
+use super::findings::{blocks, findings};
+use super::keys::{action_for, Action, Key, KeyCode};
+use super::model::*;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Msg {
+    Key(Key),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The clock: the runtime sends one on a timer and before each batch of messages.
+    Tick(Instant),
+    /// A read of the database by the poller. `at` is when the read started; `seq` grows with
+    /// every read, so an older result arriving late is recognised and dropped.
+    Snapshot {
+        seq: u64,
+        result: Result<Box<Reading>, String>,
+        at: Instant,
+    },
+    /// An event of a kong run; events of any run but the current one are dropped.
+    Run(RunId, RunEvent),
+    /// A note from the runtime for the log (e.g. what a training node did when stopped).
+    Note {
+        warn: bool,
+        text: String,
+    },
+    /// SIGTERM or SIGHUP: leave now (interrupting kong), restoring the terminal.
+    Terminate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Start kong with this invocation, tagging its events with the id.
+    StartKong(RunId, Invocation),
+    /// SIGINT to the run.
+    Interrupt(RunId),
+    /// SIGKILL to the run.
+    Kill(RunId),
+    /// Read the database now.
+    Refresh,
+    /// Training cluster only: stop this simulated node.
+    StopNode(String),
+    /// Restore the terminal and leave (running kong is interrupted first).
+    Quit,
+}
+
+const ABORTED: &str = "aborted: another node is performing database changes";
+
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match msg {
+        Msg::Tick(now) => {
+            if now > m.now {
+                m.now = now;
+            }
+        }
+        Msg::Resize { width, height } => m.size = (width, height),
+        Msg::Snapshot { seq, result, at } => on_snapshot(m, seq, result, at),
+        Msg::Run(id, ev) => on_run(m, id, ev, &mut fx),
+        Msg::Key(k) => on_key(m, k, &mut fx),
+        Msg::Note { warn, text } => m
+            .log
+            .push(if warn { LogKind::Warn } else { LogKind::Info }, text),
+        Msg::Terminate => leave(m, &mut fx),
+    }
+    fx
+}
+
+fn counts(m: &Model) -> String {
+    match m.state() {
+        Some(s) if s.needs_bootstrap => "no Kong schema (needs bootstrap)".into(),
+        Some(s) => format!(
+            "{} executed, {} pending, {} new",
+            s.total(MigState::Executed),
+            s.total(MigState::Pending),
+            s.total(MigState::New)
+        ),
+        None => "unknown".into(),
+    }
+}
+
+fn on_snapshot(m: &mut Model, seq: u64, result: Result<Box<Reading>, String>, at: Instant) {
+    if seq <= m.db.seq {
+        m.dropped += 1;
+        return;
+    }
+    m.db.seq = seq;
+    match result {
+        Err(e) => {
+            if m.db.failures == 0 {
+                m.log
+                    .push(LogKind::Warn, format!("cannot read the database: {e}"));
+            }
+            m.db.failures += 1;
+            m.db.last_error = Some(e);
+        }
+        Ok(reading) => {
+            if m.db.failures > 0 && m.db.last_ok.is_some() {
+                m.log.push(
+                    LogKind::Info,
+                    format!(
+                        "the database answers again (after {} failed reads)",
+                        m.db.failures
+                    ),
+                );
+            }
+            m.db.failures = 0;
+            m.db.last_error = None;
+            m.db.last_ok = Some(at);
+            m.findings = findings(&reading.state);
+            m.reading = Some(*reading);
+            judge_run(m, at);
+            match m.step {
+                Step::Connecting => enter(m),
+                Step::Waiting if !m.state().is_some_and(|s| s.lock_live()) => {
+                    m.log
+                        .push(LogKind::Info, "the migrations lock is released: continuing");
+                    enter(m);
+                }
+                _ => {}
+            }
+            m.cursor = m.cursor.min(list_len(m).saturating_sub(1));
+        }
+    }
+}
+
+/// Where to start from what the database says: a live lock waits, pending migrations mean an
+/// `up` already ran (resume at Decommission), anything else starts at Preflight.
+fn enter(m: &mut Model) {
+    let Some(state) = m.state() else {
+        return;
+    };
+    let pending = state.total(MigState::Pending);
+    let (step, note) = if state.lock_live() {
+        (
+            Step::Waiting,
+            Some("the migrations lock is held: the wizard watches until it is released".into()),
+        )
+    } else if pending > 0 {
+        (
+            Step::Decommission,
+            Some(format!(
+                "'up' already ran ({pending} migrations pending): resuming at Decommission"
+            )),
+        )
+    } else {
+        (Step::Preflight, None)
+    };
+    // A pre-1.0 database is upgraded (through 1.5), never bootstrapped.
+    m.path = if state.needs_bootstrap && !state.legacy_table {
+        Path::Bootstrap
+    } else {
+        Path::Upgrade
+    };
+    if let Some(n) = &note {
+        m.log.push(LogKind::Info, n.clone());
+    }
+    m.entry_note = note;
+    goto(m, step);
+}
+
+fn goto(m: &mut Model, step: Step) {
+    m.step = step;
+    m.cursor = 0;
+    m.focus = Focus::Step;
+}
+
+/// Judges the last run on the first good read that started after its exit was seen: the exit
+/// code alone proves nothing (Kong exits 0 when it aborts on a held lock).
+fn judge_run(m: &mut Model, at: Instant) {
+    let Some(run) = &m.run else {
+        return;
+    };
+    let RunState::Exited { code, signal, seen } = run.state else {
+        return;
+    };
+    if at < seen || m.outcome.is_some() {
+        return;
+    }
+    let Some(state) = m.state() else {
+        return;
+    };
+    let success = match run.command {
+        KongCommand::Up => !state.needs_bootstrap && !state.any(MigState::New),
+        KongCommand::Finish => !state.needs_bootstrap && !state.any(MigState::Pending),
+        KongCommand::Bootstrap => !state.needs_bootstrap && !state.any(MigState::New),
+        _ => code == Some(0),
+    };
+    let exit = match (code, signal) {
+        (Some(c), _) => format!("kong exited with code {c}"),
+        (None, Some(s)) if run.interrupted => format!("kong was interrupted (signal {s})"),
+        (None, Some(s)) => format!("kong was ended by signal {s}"),
+        (None, None) => "kong ended".to_string(),
+    };
+    let now_says = counts(m);
+    let name = run.command.as_str();
+    // The database is the judge; a non-zero exit beside a complete result is still worth saying.
+    let odd_exit = if success && code != Some(0) {
+        format!(" ({exit}, yet the database shows it complete.)")
+    } else {
+        String::new()
+    };
+    let text = if success {
+        let done = match run.command {
+            KongCommand::Up => {
+                let p = state.total(MigState::Pending);
+                if p > 0 {
+                    format!("up is done ({now_says}). {p} two-phase migrations wait for finish; the old nodes keep serving. Enter: Decommission.")
+                } else {
+                    format!("up is done ({now_says}): nothing is pending, finish has nothing to do. Enter: Decommission.")
+                }
+            }
+            KongCommand::Finish => {
+                format!("finish is done ({now_says}). Enter to continue.")
+            }
+            _ => format!("{name} is done ({now_says}). Enter to continue."),
+        };
+        format!("{done}{odd_exit}")
+    } else {
+        let why = if run.aborted {
+            " Kong aborted because another node held the migrations lock, and changed nothing."
+        } else if code == Some(0) {
+            " Kong reported success, but the database disagrees."
+        } else {
+            ""
+        };
+        format!("{exit}; the database now says: {now_says}.{why} Nothing is retried automatically: read the log, fix the cause, then Enter runs {name} again (it asks first).")
+    };
+    let command = run.command;
+    m.log.push(
+        if success {
+            LogKind::Info
+        } else {
+            LogKind::Error
+        },
+        text.clone(),
+    );
+    m.outcome = Some(Outcome {
+        command,
+        success,
+        text,
+    });
+}
+
+fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect>) {
+    let now = m.now;
+    let Some(run) = m.run.as_mut().filter(|r| r.id == id && r.active()) else {
+        m.dropped += 1;
+        return;
+    };
+    match ev {
+        RunEvent::Started { command_line } => {
+            m.log.push(LogKind::Command, format!("$ {command_line}"));
+        }
+        RunEvent::Line { stream, text } => {
+            if text.contains(ABORTED) {
+                run.aborted = true;
+            }
+            let kind = match stream {
+                Stream::Stdout => LogKind::Stdout,
+                Stream::Stderr => LogKind::Stderr,
+            };
+            m.log.push(kind, text);
+        }
+        RunEvent::Exited { code, signal } => {
+            run.state = RunState::Exited {
+                code,
+                signal,
+                seen: now,
+            };
+            let how = match (code, signal) {
+                (Some(c), _) => format!("code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                (None, None) => "no status".into(),
+            };
+            m.log.push(
+                LogKind::Info,
+                format!("kong exited ({how}); re-reading the database to see what it did"),
+            );
+            if m.overlay == Some(Overlay::LeaveWhileRunning) {
+                m.overlay = None;
+            }
+            fx.push(Effect::Refresh);
+        }
+        RunEvent::SpawnFailed { message } => {
+            let line = run.command_line.clone();
+            let command = run.command;
+            run.state = RunState::SpawnFailed(message.clone());
+            let text = format!("could not start `{line}`: {message}. Check --kong-cmd (or KONGRADE_KONG_CMD); nothing ran.");
+            m.log.push(LogKind::Error, text.clone());
+            m.outcome = Some(Outcome {
+                command,
+                success: false,
+                text,
+            });
+            if m.overlay == Some(Overlay::LeaveWhileRunning) {
+                m.overlay = None;
+            }
+        }
+    }
+}
+
+/// Rows in the current step's list, for the cursor.
+pub fn list_len(m: &Model) -> usize {
+    match m.step {
+        Step::Preflight => m.findings.len(),
+        Step::Review => m.new_migrations().len(),
+        Step::Decommission => m.checklist.len(),
+        _ => 0,
+    }
+}
+
+fn log_page(m: &Model) -> isize {
+    (m.size.1 as isize / 4).max(1)
+}
+
+fn notice(m: &mut Model, level: NoticeLevel, text: impl Into<String>) {
+    m.notice = Some(Notice {
+        level,
+        text: text.into(),
+    });
+}
+
+fn leave(m: &mut Model, fx: &mut Vec<Effect>) {
+    if let Some(run) = m.run.as_ref().filter(|r| r.active()) {
+        fx.push(Effect::Interrupt(run.id));
+    }
+    m.quit = true;
+    fx.push(Effect::Quit);
+}
+
+fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
+    if let Some(ov) = m.overlay.take() {
+        overlay_key(m, ov, key, fx);
+        return;
+    }
+    let Some(action) = action_for(key) else {
+        return;
+    };
+    m.notice = None;
+    match action {
+        Action::Cancel => {
+            if m.running() {
+                m.overlay = Some(Overlay::LeaveWhileRunning);
+            } else {
+                leave(m, fx);
+            }
+        }
+        Action::Help => m.overlay = Some(Overlay::Help),
+        Action::Focus => {
+            m.focus = match m.focus {
+                Focus::Step => Focus::Log,
+                Focus::Log => Focus::Step,
+            }
+        }
+        Action::LogPageUp => m.log.scroll_by(log_page(m)),
+        Action::LogPageDown => m.log.scroll_by(-log_page(m)),
+        Action::Up | Action::Down => {
+            let d: isize = if action == Action::Up { -1 } else { 1 };
+            match m.focus {
+                // The log scrolls from the bottom: "up" means further back.
+                Focus::Log => m.log.scroll_by(-d),
+                Focus::Step => {
+                    let n = list_len(m);
+                    if n > 0 {
+                        m.cursor = (m.cursor as isize + d).clamp(0, n as isize - 1) as usize;
+                    }
+                }
+            }
+        }
+        Action::Top => match m.focus {
+            Focus::Log => m.log.scroll = m.log.lines.len().saturating_sub(1),
+            Focus::Step => m.cursor = 0,
+        },
+        Action::Bottom => match m.focus {
+            Focus::Log => m.log.scroll = 0,
+            Focus::Step => m.cursor = list_len(m).saturating_sub(1),
+        },
+        Action::Refresh => {
+            fx.push(Effect::Refresh);
+            notice(m, NoticeLevel::Info, "reading the database now");
+        }
+        Action::Back => back(m, fx),
+        Action::Toggle => toggle(m, fx),
+        Action::Confirm => confirm(m, fx),
+    }
+}
+
+fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
+    let action = action_for(key);
+    match ov {
+        Overlay::Help => {
+            if action == Some(Action::Cancel) {
+                on_key(m, key, fx);
+            } else if !matches!(action, Some(Action::Help | Action::Back | Action::Confirm)) {
+                m.overlay = Some(Overlay::Help);
+            }
+        }
+        Overlay::Confirm {
+            command,
+            command_line,
+        } => match key.code {
+            KeyCode::Enter | KeyCode::Char('y') if !key.ctrl => start(m, command, fx),
+            KeyCode::Esc | KeyCode::Char('n' | 'q') if !key.ctrl => {
+                notice(m, NoticeLevel::Info, "cancelled: nothing ran");
+            }
+            _ if action == Some(Action::Cancel) => on_key(m, key, fx),
+            _ => {
+                m.overlay = Some(Overlay::Confirm {
+                    command,
+                    command_line,
+                })
+            }
+        },
+        Overlay::Typed {
+            command,
+            command_line,
+            word,
+            mut typed,
+            error,
+        } => {
+            if action == Some(Action::Cancel) {
+                on_key(m, key, fx);
+                return;
+            }
+            let mut error = error;
+            match key.code {
+                KeyCode::Esc => {
+                    notice(m, NoticeLevel::Info, "cancelled: nothing ran");
+                    return;
+                }
+                KeyCode::Enter if typed == word => {
+                    start(m, command, fx);
+                    return;
+                }
+                KeyCode::Enter => {
+                    error = Some(format!("type '{word}' exactly to run it"));
+                }
+                KeyCode::Backspace => {
+                    typed.pop();
+                    error = None;
+                }
+                KeyCode::Char(c) if !key.ctrl && typed.chars().count() < 32 => {
+                    typed.push(c);
+                    error = None;
+                }
+                _ => {}
+            }
+            m.overlay = Some(Overlay::Typed {
+                command,
+                command_line,
+                word,
+                typed,
+                error,
+            });
+        }
+        Overlay::LeaveWhileRunning => {
+            let Some(id) = m.run.as_ref().filter(|r| r.active()).map(|r| r.id) else {
+                return;
+            };
+            match key.code {
+                KeyCode::Char('i') if !key.ctrl => {
+                    if let Some(r) = m.run.as_mut() {
+                        r.interrupted = true;
+                    }
+                    m.log
+                        .push(LogKind::Warn, "interrupting kong (SIGINT) at your request");
+                    fx.push(Effect::Interrupt(id));
+                }
+                KeyCode::Char('k') if !key.ctrl => {
+                    m.log.push(LogKind::Warn, "killing kong (SIGKILL) at your request: its lock stays until the lock timeout");
+                    fx.push(Effect::Kill(id));
+                }
+                // A second Ctrl-C means it: leave.
+                KeyCode::Char('q' | 'y') | KeyCode::Char('c')
+                    if key.ctrl == (key.code == KeyCode::Char('c')) =>
+                {
+                    m.log
+                        .push(LogKind::Warn, "leaving: interrupting kong first");
+                    leave(m, fx);
+                }
+                KeyCode::Esc | KeyCode::Char('n') => {}
+                _ => m.overlay = Some(Overlay::LeaveWhileRunning),
+            }
+        }
+    }
+}
+
+fn back(m: &mut Model, fx: &mut Vec<Effect>) {
+    let ran_ok = |c: KongCommand, m: &Model| {
+        m.outcome
+            .as_ref()
+            .is_some_and(|o| o.command == c && o.success)
+    };
+    let prev = match m.step {
+        _ if m.running() => None,
+        Step::Backup => Some(Step::Preflight),
+        Step::Review => Some(Step::Backup),
+        Step::Up if !ran_ok(KongCommand::Up, m) => Some(Step::Review),
+        Step::Bootstrap if !ran_ok(KongCommand::Bootstrap, m) => Some(Step::Preflight),
+        Step::Finish if !ran_ok(KongCommand::Finish, m) => Some(Step::Decommission),
+        _ => None,
+    };
+    match prev {
+        Some(s) => goto(m, s),
+        None if m.running() => m.overlay = Some(Overlay::LeaveWhileRunning),
+        None => leave(m, fx),
+    }
+}
+
+fn toggle(m: &mut Model, fx: &mut Vec<Effect>) {
+    match m.step {
+        Step::Backup => m.backup_confirmed = !m.backup_confirmed,
+        Step::Decommission => {
+            let training = m.setup.training.is_some();
+            let Some(item) = m.checklist.get_mut(m.cursor) else {
+                return;
+            };
+            item.done = !item.done;
+            if let (true, Some(node)) = (item.done, &item.node) {
+                if training {
+                    fx.push(Effect::StopNode(node.clone()));
+                }
+                let text = format!("marked stopped: {node}");
+                m.log.push(LogKind::Info, text);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
+    match m.step {
+        Step::Connecting => notice(
+            m,
+            NoticeLevel::Info,
+            "waiting for the first read of the database",
+        ),
+        Step::Waiting => notice(
+            m,
+            NoticeLevel::Info,
+            "the wizard continues by itself once the lock is released",
+        ),
+        Step::Preflight => preflight_next(m),
+        Step::Backup => {
+            if m.backup_confirmed {
+                goto(m, Step::Review);
+            } else {
+                notice(
+                    m,
+                    NoticeLevel::Warn,
+                    "confirm the backup first (Space), once you have one you can restore",
+                );
+            }
+        }
+        Step::Review => goto(m, Step::Up),
+        Step::Up => run_step(m, KongCommand::Up),
+        Step::Bootstrap => run_step(m, KongCommand::Bootstrap),
+        Step::Decommission => goto(m, Step::Finish),
+        Step::Finish => finish_step(m),
+        Step::Done => leave(m, fx),
+    }
+}
+
+fn preflight_next(m: &mut Model) {
+    if let Some(b) = m.findings.iter().find(|f| blocks(f)) {
+        let text = format!(
+            "The wizard stops here: {}. The finding above says what to do instead.",
+            b.title
+        );
+        notice(m, NoticeLevel::Block, text);
+        return;
+    }
+    let Some(state) = m.state() else {
+        notice(m, NoticeLevel::Info, "waiting for a read of the database");
+        return;
+    };
+    let next = if state.lock_live() {
+        Step::Waiting
+    } else if state.needs_bootstrap {
+        m.path = Path::Bootstrap;
+        Step::Bootstrap
+    } else if state.any(MigState::Pending) {
+        Step::Decommission
+    } else if state.any(MigState::New) {
+        Step::Backup
+    } else {
+        Step::Done
+    };
+    if next != Step::Bootstrap {
+        m.path = Path::Upgrade;
+    }
+    goto(m, next);
+}
+
+/// Up and Bootstrap: run (after a confirmation), or go on once it succeeded.
+fn run_step(m: &mut Model, command: KongCommand) {
+    let next = if command == KongCommand::Up {
+        Step::Decommission
+    } else {
+        Step::Done
+    };
+    if m.running() {
+        notice(
+            m,
+            NoticeLevel::Info,
+            "kong is running; Ctrl-C asks whether to stop it",
+        );
+        return;
+    }
+    if m.outcome
+        .as_ref()
+        .is_some_and(|o| o.command == command && o.success)
+    {
+        goto(m, next);
+        return;
+    }
+    // Someone else may have done it meanwhile: the database is the judge.
+    let done_already = m.state().is_some_and(|s| match command {
+        KongCommand::Up => !s.needs_bootstrap && !s.any(MigState::New),
+        _ => !s.needs_bootstrap,
+    });
+    if done_already && !m.db.stale() {
+        let text = format!(
+            "the database shows nothing left for {}: continuing",
+            command.as_str()
+        );
+        m.log.push(LogKind::Info, text.clone());
+        goto(m, next);
+        notice(m, NoticeLevel::Info, text);
+        return;
+    }
+    match gate(m, command) {
+        Err(why) => notice(m, NoticeLevel::Block, why),
+        Ok(()) => {
+            m.overlay = Some(Overlay::Confirm {
+                command,
+                command_line: m.command_line(command),
+            })
+        }
+    }
+}
+
+fn finish_step(m: &mut Model) {
+    if m.running() {
+        notice(
+            m,
+            NoticeLevel::Info,
+            "kong is running; Ctrl-C asks whether to stop it",
+        );
+        return;
+    }
+    let nothing_pending = m
+        .state()
+        .is_some_and(|s| !s.needs_bootstrap && !s.any(MigState::Pending));
+    let succeeded = m
+        .outcome
+        .as_ref()
+        .is_some_and(|o| o.command == KongCommand::Finish && o.success);
+    if succeeded || (nothing_pending && !m.db.stale()) {
+        // An earlier upgrade's finish can leave this upgrade's `up` still to do.
+        if m.state().is_some_and(|s| s.any(MigState::New)) {
+            m.outcome = None;
+            m.backup_confirmed = false;
+            m.log.push(
+                LogKind::Info,
+                "the pending migrations are finished; new migrations remain: the upgrade continues at Backup",
+            );
+            goto(m, Step::Backup);
+        } else {
+            goto(m, Step::Done);
+        }
+        return;
+    }
+    // The step lists what blocks finish; the notice says the wizard stopped.
+    if !m.setup.read_only && !finish_blockers(m).is_empty() {
+        notice(
+            m,
+            NoticeLevel::Block,
+            "finish refused: see what blocks it above. Esc goes back to Decommission.",
+        );
+        return;
+    }
+    match gate(m, KongCommand::Finish) {
+        Err(why) => notice(m, NoticeLevel::Block, format!("finish refused: {why}")),
+        Ok(()) => {
+            m.overlay = Some(Overlay::Typed {
+                command: KongCommand::Finish,
+                command_line: m.command_line(KongCommand::Finish),
+                word: "finish",
+                typed: String::new(),
+                error: None,
+            })
+        }
+    }
+}
+
+/// Why finish must not run now: checklist items not done, and old nodes the database still sees.
+pub fn finish_blockers(m: &Model) -> Vec<String> {
+    let mut out = Vec::new();
+    // The database's evidence first: it beats any checkbox.
+    for dp in m.old_data_planes_seen() {
+        let name = dp.hostname.clone().unwrap_or_else(|| dp.id.clone());
+        out.push(format!(
+            "the database saw old data plane {name} (Kong {}) {} s ago: it is still serving",
+            dp.version.as_deref().unwrap_or("?"),
+            dp.last_seen_secs_ago.unwrap_or(0.0).round() as i64
+        ));
+    }
+    let open = || m.checklist.iter().filter(|i| !i.done);
+    for item in open() {
+        if let Some(node) = &item.node {
+            let version = m
+                .setup
+                .nodes
+                .iter()
+                .find(|n| &n.name == node)
+                .map(|n| n.version.as_str())
+                .unwrap_or("old");
+            out.push(format!("old node {node} (Kong {version}) is still serving"));
+        }
+    }
+    for item in open().filter(|i| i.node.is_none()) {
+        out.push(format!("not confirmed: {}", item.label));
+    }
+    out
+}
+
+/// Whether kong may be started now for `command`; the reason when not.
+pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
+    if m.setup.read_only {
+        return Err(
+            "read-only (--read-only): kongrade shows the state and findings and runs nothing"
+                .into(),
+        );
+    }
+    if m.running() {
+        return Err("kong is already running".into());
+    }
+    let Some(state) = m.state() else {
+        return Err("the database has not been read yet".into());
+    };
+    if m.db.stale() {
+        return Err(format!(
+            "the database cannot be read right now ({} failed reads): kongrade will not start kong without seeing the state",
+            m.db.failures
+        ));
+    }
+    if state.lock_live() {
+        let owner = state
+            .lock
+            .as_ref()
+            .and_then(|l| l.owner.clone())
+            .unwrap_or_else(|| "unknown".into());
+        return Err(format!(
+            "the migrations lock is held (owner {owner}): another kong is migrating; wait until it is released"
+        ));
+    }
+    match command {
+        KongCommand::Up => {
+            if state.needs_bootstrap {
+                return Err("the database needs bootstrap, not up".into());
+            }
+            if state.any(MigState::Pending) {
+                return Err("migrations are pending: Kong refuses up until 'finish' ran".into());
+            }
+        }
+        KongCommand::Bootstrap => {
+            if state.legacy_table {
+                return Err("a pre-1.0 database must never be bootstrapped: upgrade through Kong 1.5 ('kongrade plan')".into());
+            }
+            if !state.needs_bootstrap {
+                return Err("the database is already bootstrapped".into());
+            }
+        }
+        KongCommand::Finish => {
+            let blockers = finish_blockers(m);
+            if !blockers.is_empty() {
+                return Err(blockers.join("; "));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Starts `command` (the confirmation was given); re-checks the gate, since the database may have
+/// changed while the confirmation was on screen.
+fn start(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
+    if let Err(why) = gate(m, command) {
+        notice(
+            m,
+            NoticeLevel::Block,
+            format!("{} refused: {why}", command.as_str()),
+        );
+        return;
+    }
+    let id = m.next_run;
+    m.next_run += 1;
+    let mut inv = m.setup.invocation.clone();
+    inv.command = command;
+    m.run = Some(Run {
+        id,
+        command,
+        command_line: m.command_line(command),
+        started: m.now,
+        state: RunState::Running,
+        aborted: false,
+        interrupted: false,
+    });
+    m.outcome = None;
+    m.focus = Focus::Step;
+    m.log.scroll = 0;
+    fx.push(Effect::StartKong(id, inv));
+}

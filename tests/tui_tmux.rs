@@ -1,0 +1,433 @@
+//! The real binary in a real terminal: tmux on a private socket at a fixed size, keys sent with
+//! send-keys, the screen read with capture-pane. Against a real PostgreSQL (tests/support) and a
+//! TEST STAND-IN for kong: a shell script written per test that prints Kong's lines and records
+//! migrations with psql exactly as Kong's connector does (engineer A's stand-in replaces it).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use kongrade::kong::catalog::{Catalog, Db};
+use support::kong_db::{self, release_version, sql_executed, sql_pending, sql_teardown};
+use support::pg::{TestDb, KONG_PASSWORD};
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A tmux server of its own, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(tag: &str, script: &Path) -> Tmux {
+        let socket = format!("kongrade-test-{}-{tag}", std::process::id());
+        let t = Tmux { socket };
+        let out = t
+            .cmd(&[
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "-s",
+                "t",
+            ])
+            .arg(format!("sh {}", script.display()))
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.socket).args(args);
+        c
+    }
+
+    fn screen(&self) -> String {
+        let o = self
+            .cmd(&["capture-pane", "-p", "-t", "t"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    fn display(&self, fmt: &str) -> String {
+        let o = self
+            .cmd(&["display", "-p", "-t", "t", fmt])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let st = self
+                .cmd(&["send-keys", "-t", "t", k])
+                .status()
+                .expect("send-keys");
+            assert!(st.success());
+            // One key at a time, as a person types: each gets its own event.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        let st = self
+            .cmd(&["send-keys", "-t", "t", "-l", text])
+            .status()
+            .expect("send-keys");
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    /// Waits until every one of `texts` is on screen; panics with the screen after `secs`.
+    fn wait_for(&self, texts: &[&str], secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if texts.iter().all(|t| s.contains(t)) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("waited {secs} s for {texts:?}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]).output();
+    }
+}
+
+/// Quotes for sh.
+fn shq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The stand-in's psql: as the `kong` role, password in the environment.
+fn psql_fn(db: &TestDb) -> String {
+    format!(
+        "run_sql() {{ PGPASSWORD={} psql -X -q -v ON_ERROR_STOP=1 -h {} -p {} -U kong -d {} -c \"$1\" >/dev/null; }}\n",
+        shq(KONG_PASSWORD),
+        db.server.host,
+        db.server.port,
+        shq(&db.name)
+    )
+}
+
+/// TEST STAND-IN for `kong migrations up|finish` from 2.8.5 to 3.4.2: Kong's lines, Kong's rows.
+fn write_standin(db: &TestDb, dir: &Path) -> PathBuf {
+    let cat = Catalog::embedded();
+    let from = cat.release(release_version("2.8.5")).expect("2.8.5");
+    let to = cat.release(release_version("3.4.2")).expect("3.4.2");
+    let (mut up, mut fin) = (String::new(), String::new());
+    let (mut n, mut executed, mut pending) = (0, 0, 0);
+    for sub in &to.subsystems {
+        let old: Vec<&str> = from
+            .subsystem(&sub.name)
+            .map(|s| s.migrations.iter().map(|m| m.name.as_str()).collect())
+            .unwrap_or_default();
+        let new: Vec<_> = sub
+            .migrations
+            .iter()
+            .filter(|m| !old.contains(&m.name.as_str()))
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        up.push_str(&format!(
+            "echo {}\n",
+            shq(&format!("migrating {} on database 'kong'...", sub.name))
+        ));
+        for m in new {
+            n += 1;
+            let two = m.two_phase(Db::Postgres);
+            let (sql, state) = if two {
+                pending += 1;
+                (sql_pending(&sub.name, &m.name), "pending")
+            } else {
+                executed += 1;
+                (sql_executed(&sub.name, &m.name), "executed")
+            };
+            up.push_str(&format!(
+                "sleep 0.05\nrun_sql {}\necho {}\n",
+                shq(&sql),
+                shq(&format!(
+                    "{} migrated up to: {} ({state})",
+                    sub.name, m.name
+                ))
+            ));
+            if two {
+                fin.push_str(&format!(
+                    "sleep 0.05\nrun_sql {}\necho {}\n",
+                    shq(&sql_teardown(&sub.name, &m.name)),
+                    shq(&format!(
+                        "{} migrated up to: {} (executed)",
+                        sub.name, m.name
+                    ))
+                ));
+            }
+        }
+    }
+    let script = format!(
+        "#!/bin/sh\n\
+         # TEST STAND-IN for kong, written by kongrade's tmux test: prints Kong's lines and records\n\
+         # migrations as Kong's connector does. Not Kong.\n\
+         echo \"$*\" >> {args}\n\
+         {psql}\
+         case \"$1 $2\" in\n\
+         'migrations up')\n{up}echo '{n} migrations processed'\necho '{executed} executed'\necho '{pending} pending'\n\
+         echo \"Database has pending migrations; run 'kong migrations finish' when ready\" ;;\n\
+         'migrations finish')\n{fin}echo '{pending} migrations processed'\necho '{pending} executed'\necho 'Database is up-to-date' ;;\n\
+         *) echo 'Error: the test stand-in knows migrations up and finish only' >&2; exit 1 ;;\n\
+         esac\n",
+        args = shq(&dir.join("args.log").display().to_string()),
+        psql = psql_fn(db),
+    );
+    let p = dir.join("kong-standin.sh");
+    std::fs::write(&p, script).expect("write stand-in");
+    make_executable(&p);
+    p
+}
+
+fn make_executable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The script tmux runs: a clean environment pointing at the test database, kongrade, then its
+/// exit code, then a shell (so the pane shows what is left after kongrade).
+fn write_runner(db: &TestDb, dir: &Path, kong: &Path, extra: &str) -> PathBuf {
+    let data = shq(&dir.join("data").display().to_string());
+    let mut env = format!("PATH=\"$PATH\" TERM=\"$TERM\" HOME={data} KONGRADE_DATA_DIR={data}");
+    for (k, v) in db.kong_env() {
+        env.push_str(&format!(" {k}={}", shq(&v)));
+    }
+    let script = format!(
+        "env -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 {extra}\n\
+         echo KONGRADE-EXIT=$?\nexec sh\n",
+        bin = shq(env!("CARGO_BIN_EXE_kongrade")),
+        kong = shq(&kong.display().to_string()),
+    );
+    let p = dir.join("run.sh");
+    std::fs::write(&p, script).expect("write runner");
+    p
+}
+
+fn pending_count(db: &TestDb) -> usize {
+    db.exec("SELECT coalesce(sum(cardinality(pending)), 0) FROM schema_meta")
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+#[test]
+fn the_wizard_takes_a_real_database_from_preflight_to_done() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let db = TestDb::new("tui_e2e");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kong = write_standin(&db, dir.path());
+    let run = write_runner(&db, dir.path(), &kong, "");
+    let t = Tmux::start("e2e", &run);
+
+    t.wait_for(&["1. Preflight", "15 new", "● read"], 20);
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "the wizard draws on the alternate screen"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Backup", "pg_dump -h 127.0.0.1"], 5);
+    t.keys(&["Space", "Enter"]);
+    t.wait_for(&["3. Review", "15 migrations will run"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Up"], 5);
+    t.keys(&["Enter"]);
+    let line = format!("$ {} migrations up", kong.display());
+    t.wait_for(&["Run up?", &line], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["up is done", "4 pend"], 30);
+    assert_eq!(pending_count(&db), 4);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Decommission"], 5);
+    // Finish before the checklist is done: refused.
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for(&["finish refused", "not confirmed"], 5);
+    t.keys(&["Escape"]);
+    t.wait_for(&["5. Decommission"], 5);
+    t.keys(&["Space", "j", "Space", "j", "Space", "Enter"]);
+    t.wait_for(&["6. Finish", "nothing blocks finish"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Type 'finish'"], 5);
+    t.type_text("finish");
+    t.keys(&["Enter"]);
+    t.wait_for(&["finish is done"], 30);
+    assert_eq!(pending_count(&db), 0);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Done", "up to date for Kong 3.4.2"], 5);
+    t.keys(&["q"]);
+    let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "alternate screen left:\n{s}"
+    );
+    assert!(
+        !s.contains("Database (live)"),
+        "the wizard's screen is gone:\n{s}"
+    );
+
+    let args = std::fs::read_to_string(dir.path().join("args.log")).expect("args");
+    assert_eq!(args, "migrations up\nmigrations finish\n");
+    let log = std::fs::read_to_string(dir.path().join("data/kongrade.log")).expect("log file");
+    assert!(log.contains("starting Up"), "{log}");
+    assert!(!log.contains(KONG_PASSWORD), "no password in the log");
+}
+
+#[test]
+fn ctrl_c_during_up_asks_then_interrupts_kong_and_restores_the_terminal() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let db = TestDb::new("tui_ctrlc");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signals = dir.path().join("signals.log");
+    let kong = dir.path().join("kong-slow.sh");
+    std::fs::write(
+        &kong,
+        format!(
+            "#!/bin/sh\n# TEST STAND-IN for kong: an up that never ends, noting the signals it gets.\n\
+             trap 'echo INT >> {s}; exit 130' INT\n\
+             echo \"migrating core on database 'kong'...\"\n\
+             while :; do sleep 0.1; done\n",
+            s = shq(&signals.display().to_string())
+        ),
+    )
+    .expect("write");
+    make_executable(&kong);
+    let run = write_runner(&db, dir.path(), &kong, "");
+    let t = Tmux::start("ctrlc", &run);
+    t.wait_for(&["1. Preflight", "15 new"], 20);
+    t.keys(&["Enter", "Space", "Enter", "Enter", "Enter"]);
+    t.wait_for(&["Run up?"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["running for", "migrating core"], 10);
+    t.keys(&["C-c"]);
+    t.wait_for(&["kong is running", "interrupt kong (SIGINT)"], 5);
+    // Esc: kong keeps running.
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(t.screen().contains("running for"));
+    assert!(!signals.exists(), "nothing was signalled yet");
+    // Ctrl-C, then q: leave, interrupting kong first.
+    t.keys(&["C-c", "q"]);
+    let s = t.wait_for(&["KONGRADE-EXIT=0"], 15);
+    assert_eq!(t.display("#{alternate_on}"), "0", "{s}");
+    let got = std::fs::read_to_string(&signals).unwrap_or_default();
+    assert!(got.contains("INT"), "kong got SIGINT: {got:?}\n{s}");
+}
+
+fn run_piped(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kongrade"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(args)
+        .output()
+        .expect("run kongrade")
+}
+
+#[test]
+fn without_a_terminal_the_wizard_points_at_status_and_auto() {
+    for args in [&["--target-version", "3.4.2"][..], &["demo"][..]] {
+        let o = run_piped(args);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("kongrade status") && err.contains("kongrade auto"),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty());
+    }
+}
+
+#[test]
+fn demo_list_prints_the_scenarios() {
+    let o = run_piped(&["demo", "--list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for name in [
+        "clean",
+        "custom-plugin",
+        "stale-lock",
+        "unfinished",
+        "pre-1.0",
+        "old-node-serving",
+    ] {
+        assert!(out.contains(name), "{out}");
+    }
+    let o = run_piped(&["demo", "--scenario", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no scenario 'nope'"));
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = shq(&dir.path().join("data").display().to_string());
+    let run = dir.path().join("run.sh");
+    std::fs::write(
+        &run,
+        format!(
+            "env -i PATH=\"$PATH\" TERM=\"$TERM\" HOME={data} KONGRADE_DATA_DIR={data} {} demo\necho KONGRADE-EXIT=$?\nexec sh\n",
+            shq(env!("CARGO_BIN_EXE_kongrade"))
+        ),
+    )
+    .expect("write runner");
+    let t = Tmux::start("term", &run);
+    t.wait_for(&["1. Preflight", "TRAINING"], 20);
+    assert_eq!(t.display("#{alternate_on}"), "1");
+    // The pane runs sh, whose child is kongrade (env execs it).
+    let sh = t.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &sh])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "kongrade's pid");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    assert_eq!(t.display("#{alternate_on}"), "0", "{s}");
+}
