@@ -934,3 +934,35 @@ fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_ste
         assert_eq!(dumps, 1, "the backup was taken again after '{marker}'");
     }
 }
+
+#[test]
+fn admin_api_writes_between_up_and_finish_are_reported() {
+    let db = TestDb::new("au_writes");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec("CREATE TABLE services (id uuid PRIMARY KEY, name text, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());\
+             INSERT INTO services (id, name, created_at, updated_at) VALUES ('a0000000-0000-4000-8000-000000000001', 'before-up', now() - interval '1 hour', now() - interval '1 hour')");
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    assert_eq!(code(&o), 4, "{}", both(&o));
+    let diagnose = || {
+        let mut c = Command::new(BIN);
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "KONGRADE_DATA_DIR",
+                std::env::temp_dir()
+                    .join("kongrade-tests")
+                    .join(format!("data-{}", db.name)),
+            )
+            .envs(db.kong_env())
+            .args(["diagnose", "--json", "--target-version", "3.4.2"]);
+        let o = c.output().unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", both(&o)));
+        v
+    };
+    let has = |v: &Value| v.to_string().contains("writes-since-up");
+    assert!(!has(&diagnose()), "nothing written since up yet");
+    db.exec("INSERT INTO services (id, name) VALUES ('a0000000-0000-4000-8000-000000000002', 'during-upgrade')");
+    let v = diagnose();
+    assert!(has(&v), "{v}");
+    assert!(v.to_string().contains("services: 1 row(s)"), "{v}");
+}

@@ -22,6 +22,27 @@ pub struct Gathered {
     /// Why the counts are missing, when reading them failed.
     pub count_error: Option<String>,
     pub settings: Settings,
+    /// Entity writes since the journaled `up` finished (when migrations are pending): when, and
+    /// rows per table.
+    pub writes_since_up: Option<(u64, Vec<(String, i64)>)>,
+}
+
+/// Admin API writes since `up`, read only while migrations are pending and the journal knows
+/// when `up` ended. Any failure just leaves the check out: it is advice, not a gate.
+async fn writes_since_up(ctx: &Context, state: &SchemaState) -> Option<(u64, Vec<(String, i64)>)> {
+    if ctx.db != crate::kong::catalog::Db::Postgres
+        || !state.any(crate::kong::state::MigState::Pending)
+    {
+        return None;
+    }
+    let dir = crate::exec::datadir::sub_dir("journal").ok()?;
+    let id = super::backup::identity(&ctx.conf, ctx.db);
+    let since = crate::exec::journal::last_up_finished(&dir, &id).ok()??;
+    let store = crate::store::postgres::PgStore::connect(&super::context::pg_options(&ctx.conf))
+        .await
+        .ok()?;
+    let writes = store.writes_since(since).await.ok()?;
+    Some((since, writes))
 }
 
 impl Gathered {
@@ -50,7 +71,9 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
         Ok(c) => (c, None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
+    let writes = writes_since_up(ctx, &state).await;
     Ok(Gathered {
+        writes_since_up: writes,
         snapshot,
         state,
         row_counts,
@@ -62,6 +85,26 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
 /// The findings, with a note when the row counts could not be read.
 pub fn findings(g: &Gathered, ctx: &Context) -> Vec<Finding> {
     let mut f = diagnose::diagnose(&g.input(ctx));
+    if let Some((since, writes)) = &g.writes_since_up {
+        if !writes.is_empty() {
+            let total: i64 = writes.iter().map(|(_, n)| n).sum();
+            f.push(Finding {
+                id: "writes-since-up",
+                severity: Severity::Warning,
+                title: format!(
+                    "{total} entity change(s) through the Admin API since `up` finished ({})",
+                    crate::exec::datadir::utc_stamp(*since).0
+                ),
+                seen: writes.iter().map(|(t, n)| format!("{t}: {n} row(s) created or updated")).collect(),
+                why: "Between up and finish, entities written by the old nodes can be missed by the teardowns that finish runs (they migrate the rows that existed at up). Freeze Admin API changes (decK, CI pushes, admins) until finish.".into(),
+                remedy: vec![
+                    "freeze Admin API writes until `kong migrations finish` has run".into(),
+                    "after finish, re-check the entities listed here (or re-apply them from your declarative config: deck gateway sync)".into(),
+                ],
+            });
+            f.sort_by_key(|x| x.severity);
+        }
+    }
     if let Some(e) = &g.count_error {
         f.push(Finding {
             id: "row-counts-unavailable",

@@ -99,6 +99,29 @@ pub fn utc_stamp(secs: u64) -> (String, String) {
     )
 }
 
+/// The inverse of `utc_stamp(..).0`: `2026-11-22T03:55:15Z` to seconds since the epoch.
+pub fn parse_utc_stamp(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // days_from_civil (Howard Hinnant).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2.rem_euclid(400);
+    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
+}
+
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -115,5 +138,10 @@ mod tests {
         assert_eq!(utc_stamp(0).0, "1970-01-01T00:00:00Z");
         assert_eq!(utc_stamp(1_795_319_715).0, "2026-11-22T03:55:15Z");
         assert_eq!(utc_stamp(951_782_400).1, "20000229T000000Z");
+        for t in [0, 951_782_400, 1_795_319_715, 4_102_444_799] {
+            assert_eq!(parse_utc_stamp(&utc_stamp(t).0), Some(t));
+        }
+        assert_eq!(parse_utc_stamp("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_utc_stamp("yesterday"), None);
     }
 }

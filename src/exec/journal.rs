@@ -326,6 +326,23 @@ impl Journal {
     }
 }
 
+/// When the last successful `kong migrations up` of this database's open upgrade ended (seconds
+/// since the epoch), from its journal: the baseline for "written since up".
+pub fn last_up_finished(dir: &Path, id: &DbIdentity) -> Result<Option<u64>> {
+    let Some(path) = unfinished(dir, id)? else {
+        return Ok(None);
+    };
+    let rb = read(&path)?;
+    Ok(rb.entries.iter().rev().find_map(|e| match &e.event {
+        Event::CommandExit {
+            command_line,
+            code: Some(0),
+            ..
+        } if command_line.contains("migrations up") => super::datadir::parse_utc_stamp(&e.at),
+        _ => None,
+    }))
+}
+
 /// Journal files in the directory, newest first.
 pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.exists() {

@@ -140,6 +140,30 @@ fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// Kong's entity tables (and cluster_events) watched for Admin API writes between up and finish.
+const WATCHED_TABLES: &[&str] = &[
+    "services",
+    "routes",
+    "plugins",
+    "consumers",
+    "upstreams",
+    "targets",
+    "certificates",
+    "snis",
+    "ca_certificates",
+    "workspaces",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "acls",
+    "jwt_secrets",
+    "hmacauth_credentials",
+    "oauth2_credentials",
+    "vaults",
+    "key_sets",
+    "keys",
+    "cluster_events",
+];
+
 /// Columns of clustering_data_planes kongrade reads, when present (they arrived over releases).
 const DP_COLUMNS: &[&str] = &["hostname", "ip", "version", "sync_status", "last_seen"];
 
@@ -447,6 +471,60 @@ impl PgStore {
             .and_then(|r| r.get(0))
             .and_then(|s| s.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// Rows of Kong's entity tables created or updated after `since` (seconds since the epoch),
+    /// and cluster events after it: Admin API writes. Only tables and columns that exist.
+    pub async fn writes_since(&self, since: u64) -> Result<Vec<(String, i64)>, StoreError> {
+        let schema = match &self.opts.schema {
+            Some(s) => literal(s),
+            None => "current_schema()".to_string(),
+        };
+        let cols = self
+            .simple_rows(&format!(
+                "SELECT table_name::text, string_agg(column_name::text, ',') FROM information_schema.columns \
+                 WHERE table_schema = {schema} AND column_name IN ('created_at', 'updated_at', 'at') \
+                 GROUP BY table_name"
+            ))
+            .await?;
+        let mut parts = Vec::new();
+        for r in &cols {
+            let (Some(table), Some(c)) = (r.get(0), r.get(1)) else {
+                continue;
+            };
+            if !WATCHED_TABLES.contains(&table) {
+                continue;
+            }
+            let c: Vec<&str> = c.split(',').collect();
+            let cond = if table == "cluster_events" && c.contains(&"at") {
+                "at".to_string()
+            } else if c.contains(&"updated_at") && c.contains(&"created_at") {
+                "greatest(created_at, updated_at)".to_string()
+            } else if c.contains(&"created_at") {
+                "created_at".to_string()
+            } else {
+                continue;
+            };
+            let name = match &self.opts.schema {
+                Some(s) => format!("{}.{}", ident(s), ident(table)),
+                None => ident(table),
+            };
+            parts.push(format!(
+                "SELECT {lit}, count(*) FROM {name} WHERE {cond} > to_timestamp({since})",
+                lit = literal(table)
+            ));
+        }
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.simple_rows(&parts.join(" UNION ALL ")).await?;
+        let mut out: Vec<(String, i64)> = rows
+            .iter()
+            .filter_map(|r| Some((r.get(0)?.to_string(), r.get(1)?.parse().ok()?)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     /// The planner's row estimates (`pg_class.reltuples`) of the given tables that exist: instant
