@@ -64,8 +64,16 @@ pub async fn take(
     journal: Option<&mut Journal>,
 ) -> Result<backup::BackupRecord> {
     if db == Db::Cassandra {
+        let tag = format!("kongrade-{}", datadir::utc_stamp(datadir::now_secs()).1);
+        let cmds = backup::cassandra_snapshot_commands(
+            &conf.cassandra.contact_points,
+            &conf.cassandra.keyspace,
+            &tag,
+        );
         return Err(eyre!(
-            "Cassandra has no single dump: run `nodetool snapshot <keyspace>` on every node (the wizard lists them one by one)"
+            "Cassandra has no single dump kongrade can take: snapshot every node of the ring (kong.conf names {}; add the others):\n  {}\nthen record it in the wizard's Backup step (\"I have my own backup\", reference {tag})",
+            conf.cassandra.contact_points.join(", "),
+            cmds.join("\n  ")
         ));
     }
     let o = pg_options(conf);

@@ -243,3 +243,60 @@ pub fn restore_command(o: &PgOptions, file: &Path) -> String {
         file.display()
     )
 }
+
+/// Cassandra has no single dump: one `nodetool snapshot` per node, under one tag so the set can
+/// be found (and cleared) together. Contact points are only the nodes kong.conf names: the
+/// operator must add the rest of the ring.
+pub fn cassandra_snapshot_commands(
+    contact_points: &[String],
+    keyspace: &str,
+    tag: &str,
+) -> Vec<String> {
+    contact_points
+        .iter()
+        .map(|h| format!("nodetool -h {h} snapshot -t {tag} {keyspace}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_snapshot_per_contact_point_under_one_tag() {
+        let c = cassandra_snapshot_commands(
+            &["10.0.0.1".into(), "10.0.0.2".into()],
+            "kong",
+            "kongrade-x",
+        );
+        assert_eq!(
+            c,
+            vec![
+                "nodetool -h 10.0.0.1 snapshot -t kongrade-x kong",
+                "nodetool -h 10.0.0.2 snapshot -t kongrade-x kong"
+            ]
+        );
+    }
+
+    #[test]
+    fn libpq_env_carries_the_password_and_tls_mode() {
+        let o = PgOptions {
+            host: "db".into(),
+            port: 5433,
+            user: "kong".into(),
+            password: Some("s3cret".into()),
+            database: "kong".into(),
+            schema: None,
+            timeout: Duration::from_secs(5),
+            ssl: true,
+            ssl_verify: true,
+            trusted_certificates: vec!["/etc/ca.pem".into()],
+        };
+        let env = libpq_env(&o);
+        let get = |k: &str| env.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("PGPASSWORD"), Some("s3cret"));
+        assert_eq!(get("PGSSLMODE"), Some("verify-full"));
+        assert_eq!(get("PGSSLROOTCERT"), Some("/etc/ca.pem"));
+        assert_eq!(get("PGPORT"), Some("5433"));
+    }
+}
