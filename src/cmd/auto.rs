@@ -192,19 +192,8 @@ pub fn moves(before: &SchemaState, after: &SchemaState) -> Vec<Move> {
 /// minors, the LTS pairs 2.8 -> 3.4 -> 3.10, and 3.0 from 2.1.x on. Not a jump when the target
 /// is not newer (a downgrade shows up as unknown migrations instead).
 pub fn jump_supported(from: Version, to: Version) -> bool {
-    if to.series() <= from.series() {
-        return true;
-    }
-    if from.major == to.major && to.minor == from.minor + 1 {
-        return true;
-    }
-    if to.series() == (3, 0) && from.major == 2 && from.minor >= 1 {
-        return true;
-    }
-    matches!(
-        (from.series(), to.series()),
-        ((2, 8), (3, 4)) | ((3, 4), (3, 10))
-    )
+    // One rule for the whole tool: the plan's.
+    crate::kong::plan::supported_jump(Catalog::embedded(), from, to)
 }
 
 /// The database's version: the newest release its recorded schema matches, on every subsystem,

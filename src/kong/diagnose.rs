@@ -808,7 +808,7 @@ fn jump(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     }
     let via: Vec<Version> = plan.path.iter().copied().filter(|v| *v > from).collect();
     let mut why = String::from(
-        "Kong supports upgrades between patch releases, adjacent minor releases and the LTS pairs 2.8 -> 3.4 -> 3.10. Each release's migrations assume the previous release's data; skipping releases fails mid-way or leaves data the new code misreads.",
+        "Kong supports upgrades between patch releases, adjacent minor releases, the LTS pairs 2.8 -> 3.4 -> 3.10, and to 3.0 from 2.1 on. Each release's migrations assume the previous release's data; skipping releases fails mid-way or leaves data the new code misreads.",
     );
     if to.major >= 3 && from < Version::new(2, 1, 0) {
         why.push_str(" Kong 3.x accepts databases from 2.1 on only.");
@@ -1577,7 +1577,7 @@ mod tests {
         );
         let j = get(&f, "unsupported-jump");
         assert_eq!(j.severity, Severity::Error);
-        assert!(j.title.starts_with("Kong does not support 2.0.5 -> 3.4.2 in one step: go through 2.1.4, 2.2.2, 2.3.4, 2.7.2, 2.8.5"), "{}", j.title);
+        assert!(j.title.starts_with("Kong does not support 2.0.5 -> 3.4.2 in one step: go through 2.1.4, 3.0.2, 3.1.1, 3.2.2, 3.3.1"), "{}", j.title);
         assert!(j.why.contains("from 2.1 on only"));
         assert!(j.remedy[0].starts_with("kongrade plan"));
         assert_eq!(
@@ -1586,7 +1586,7 @@ mod tests {
         );
         assert_eq!(
             j.remedy[4],
-            "Kong 2.7.2: kong migrations up -c /etc/kong/kong.conf"
+            "Kong 3.2.2: kong migrations up -c /etc/kong/kong.conf"
         );
         let f = run(
             &target("3.9.3"),

@@ -210,6 +210,8 @@ pub fn supported_series(catalog: &Catalog, a: (u32, u32), b: (u32, u32)) -> bool
         || LTS_PAIRS.contains(&(a, b))
         || (a.0 == b.0 && b.1 == a.1 + 1)
         || (b.0 == a.0 + 1 && b.1 == 0 && last_series_of_major(catalog, a.0) == Some(a))
+        // 3.0 accepts databases from 2.1.x on (kong-migrations.md section 6).
+        || (b == (3, 0) && a.0 == 2 && a.1 >= 1)
 }
 
 /// Whether Kong supports upgrading a database at `from` with Kong `to` in one step.
@@ -912,7 +914,7 @@ pub fn plan_with(
             b.notes.insert(
                 0,
                 format!(
-                    "Kong supports upgrades between patch releases, adjacent minor releases and the LTS pairs 2.8 -> 3.4 -> 3.10, so Kong {f} -> {to} goes through {}.",
+                    "Kong supports upgrades between patch releases, adjacent minor releases, the LTS pairs 2.8 -> 3.4 -> 3.10 and 2.1+ -> 3.0, so Kong {f} -> {to} goes through {}.",
                     via.join(" -> ")
                 ),
             );
@@ -986,7 +988,10 @@ mod tests {
         assert!(supported_jump(c, v("1.5.1"), v("2.0.5")));
         assert!(supported_jump(c, v("3.4.2"), v("3.10.0")));
         assert!(!supported_jump(c, v("3.4.2"), v("3.9.3")));
-        assert!(!supported_jump(c, v("2.7.2"), v("3.0.0")));
+        // 3.0 accepts databases from 2.1.x on.
+        assert!(supported_jump(c, v("2.7.2"), v("3.0.0")));
+        assert!(supported_jump(c, v("2.1.4"), v("3.0.2")));
+        assert!(!supported_jump(c, v("2.0.5"), v("3.0.0")));
         assert!(!supported_jump(c, v("2.0.5"), v("3.4.2")));
         assert!(!supported_jump(c, v("1.4.3"), v("2.0.0")));
         // Downgrades are not "jumps": the unknown-migrations finding covers them.
@@ -1007,10 +1012,8 @@ mod tests {
             .collect();
         assert_eq!(
             p,
-            [
-                "2.0.5", "2.1.4", "2.2.2", "2.3.4", "2.4.2", "2.5.2", "2.6.1", "2.7.2", "2.8.5",
-                "3.4.2"
-            ]
+            // 2.1 -> 3.0 is supported (3.0 accepts 2.1.x on), which is shorter than the 2.8 LTS.
+            ["2.0.5", "2.1.4", "3.0.2", "3.1.1", "3.2.2", "3.3.1", "3.4.2"]
         );
         assert_eq!(upgrade_path(c, v("3.4.2"), v("3.4.2")), vec![]);
         assert_eq!(upgrade_path(c, v("3.4.0"), v("3.4.2")), vec![v("3.4.2")]);
