@@ -6,3 +6,4 @@ pub mod cql;
 pub mod kong_cql;
 pub mod kong_db;
 pub mod pg;
+pub mod tmux;

@@ -1,0 +1,63 @@
+//! `kongrade demo` end to end in a real terminal (tmux): the clean training scenario from
+//! Preflight to Done by keys, the simulated kong's output in the log, the terminal restored.
+
+mod support;
+
+use support::tmux::{available, Tmux};
+
+#[test]
+fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "KONGRADE_DATA_DIR={} {} demo --speed 4\necho KONGRADE-EXIT=$?\nsleep 60\n",
+            dir.path().join("data").display(),
+            env!("CARGO_BIN_EXE_kongrade")
+        ),
+    )
+    .unwrap();
+    let t = Tmux::start("demo", &script);
+    t.wait_for(&["1. Preflight", "TRAINING", "15 new"], 20);
+    assert_eq!(t.display("#{alternate_on}"), "1");
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Backup"], 5);
+    t.keys(&["Space", "Enter"]);
+    t.wait_for(&["3. Review", "15 migrations will run, 4 two-phase"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Up", "up runs once with the NEW kong"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?", "$ kong migrations up"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["up is done", "4 pend"], 60);
+    t.wait_for(&["migrations processed"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Decommission", "every old node"], 5);
+    // Finish before the checklist is ticked is refused.
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for(&["not confirmed"], 5);
+    t.keys(&["Escape"]);
+    t.wait_for(&["5. Decommission"], 5);
+    t.keys(&["Space", "j", "Space", "j", "Space", "j", "Space", "Enter"]);
+    t.wait_for(&["6. Finish", "nothing blocks finish"], 10);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Type 'finish'"], 5);
+    t.type_text("finish");
+    t.keys(&["Enter"]);
+    t.wait_for(&["finish is done", "58 exec", "0 pend"], 60);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Done", "up to date for Kong 3.4.2"], 5);
+    t.keys(&["q"]);
+    let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "alternate screen left on:\n{s}"
+    );
+    assert!(!s.contains("Database (live)"), "{s}");
+}
