@@ -1,7 +1,7 @@
 //! `kongrade demo`: the training cluster. Scenarios (`assets/scenarios/*.json`, embedded) seed a
 //! [`MemoryDb`] with the rows Kong would have written, from the migration catalog, and name the
-//! cluster's simulated nodes. Building a scenario is pure; the training kong is in
-//! [`super::training_kong`].
+//! cluster's simulated nodes. Building a scenario is pure. kong is the stand-in of
+//! `exec::standin` running in-process against the same database ([`Training::kong`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::exec::runner::KongTarget;
+use crate::exec::standin::StandInOptions;
 use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
 use crate::kong::snapshot::{DataPlaneRow, SchemaMetaRow};
 use crate::kong::target::Target;
@@ -140,7 +142,13 @@ pub struct Training {
     pub nodes: Vec<Node>,
     /// Nodes that ignore their first stop.
     pub stuck: Mutex<HashSet<String>>,
+    /// The custom plugins' migrations at the target: the stand-in loads them as Kong would from
+    /// the plugins' Lua files.
+    pub custom: Vec<SubsystemSpec>,
 }
+
+/// Time one migration takes in the demo at `--speed 1`, slow enough to watch.
+pub const MIGRATION_DELAY: Duration = Duration::from_millis(300);
 
 fn version(s: &str, what: &str) -> Result<Version, String> {
     s.parse()
@@ -174,12 +182,18 @@ fn custom_at(plugins: &[CustomPlugin], v: Version) -> Result<Vec<SubsystemSpec>,
 }
 
 /// What Kong at version `v` loads: its bundled subsystems plus the custom plugins.
+/// kong.conf's `plugins` of the training cluster.
+fn plugins_of(s: &Scenario) -> Vec<String> {
+    let mut plugins = vec!["bundled".to_string()];
+    plugins.extend(s.custom_plugins.iter().map(|p| p.name.clone()));
+    plugins
+}
+
 fn target_at(s: &Scenario, catalog: &Catalog, v: Version) -> Result<Target, String> {
     let release = catalog
         .release(v)
         .ok_or_else(|| format!("scenario {}: Kong {v} is not in the catalog", s.name))?;
-    let mut plugins = vec!["bundled".to_string()];
-    plugins.extend(s.custom_plugins.iter().map(|p| p.name.clone()));
+    let plugins = plugins_of(s);
     let scanned = custom_at(&s.custom_plugins, v)?;
     Ok(Target::from_release(
         release,
@@ -304,11 +318,25 @@ impl Scenario {
             target_version,
             nodes,
             stuck: Mutex::new(stuck),
+            custom: custom_at(&self.custom_plugins, target_version)?,
         })
     }
 }
 
 impl Training {
+    /// The new version's kong: the stand-in in-process, playing the target release, each
+    /// migration taking `delay`.
+    pub fn kong(&self, delay: Duration) -> KongTarget {
+        let mut opts = StandInOptions::new(self.target_version);
+        opts.delay = delay;
+        opts.plugins = plugins_of(&self.scenario);
+        opts.custom = self.custom.clone();
+        KongTarget::InProcess {
+            db: self.db.clone(),
+            opts,
+        }
+    }
+
     /// The operator stopped a node: its data-plane row goes (it no longer checks in), unless the
     /// node is stuck, which survives its first stop. Returns a note for the log and whether it
     /// is a warning.

@@ -1,6 +1,8 @@
-//! How the runtime starts kong: a small trait boundary, so the same app runs a real kong command,
-//! engineer A's runner (`exec::runner::start`) once merged, or the training cluster's stand-in.
+//! How the runtime starts kong: a small trait boundary, so the app does not care where kong runs
+//! and tests can put anything behind it.
 //!
+//! [`Runner`] is `exec::runner::start`: the stand-in in-process against the training database
+//! for `kongrade demo` (the very code `kongrade stand-in` runs), or a real kong command.
 //! [`ProcessLauncher`] is the plain implementation: the kong command line split without a shell,
 //! Kong's arguments after it, lines streamed from stdout and stderr, signals through libc to the
 //! child's own process group (so `docker exec` or kong's wrapper scripts get them too).
@@ -15,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::exec::kong_version::split_command;
-use crate::exec::runner::{Invocation, RunEvent, RunId, Stream};
+use crate::exec::runner::{self, Invocation, KongTarget, RunEvent, RunHandle, RunId, Stream};
 use crate::wizard::model::display_command;
 
 /// Starts kong runs. Events arrive on `tx` tagged with `run`, in order: Started, Lines, then one
@@ -36,6 +38,29 @@ pub trait RunControl: Send {
     fn interrupt(&self);
     /// SIGKILL.
     fn kill(&self);
+}
+
+/// kong through `exec::runner`, the runner `auto` and the tests use.
+pub struct Runner(pub KongTarget);
+
+impl Launcher for Runner {
+    fn start(
+        &self,
+        inv: &Invocation,
+        run: RunId,
+        tx: UnboundedSender<(RunId, RunEvent)>,
+    ) -> Box<dyn RunControl> {
+        Box::new(runner::start(&self.0, inv, run, tx))
+    }
+}
+
+impl RunControl for RunHandle {
+    fn interrupt(&self) {
+        RunHandle::interrupt(self);
+    }
+    fn kill(&self) {
+        RunHandle::kill(self);
+    }
 }
 
 /// Runs the kong command as a child process.
@@ -216,6 +241,67 @@ mod tests {
             }
         }
         out
+    }
+
+    fn training(name: &str, speed: f64) -> crate::tui::demo::Training {
+        crate::tui::demo::scenario(name)
+            .and_then(|s| s.build(crate::kong::catalog::Catalog::embedded(), speed))
+            .expect("scenario")
+    }
+
+    #[tokio::test]
+    async fn the_demo_runs_the_stand_in_and_an_interrupt_leaves_its_lock() {
+        let t = training("clean", 1.0);
+        // 30 ms a migration: slow enough to interrupt mid-way.
+        let l = crate::tui::demo_launcher(&t, 10.0);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let ctl = l.start(&Invocation::new(KongCommand::Up), 3, tx);
+        loop {
+            match rx.recv().await {
+                Some((3, RunEvent::Line { text, .. })) if text.contains("migrated up to") => break,
+                Some((3, _)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        ctl.interrupt();
+        let evs = collect(rx).await;
+        assert_eq!(
+            evs.last(),
+            Some(&RunEvent::Exited {
+                code: None,
+                signal: Some(libc::SIGINT)
+            })
+        );
+        // Kong has no SIGINT handler: its lock row stays, as a killed Kong's does.
+        let snap = t.db.snapshot().expect("readable");
+        assert!(snap.lock.is_some_and(|l| l.live));
+    }
+
+    #[tokio::test]
+    async fn in_the_demo_up_waits_on_a_live_lock_as_kong_does() {
+        // The stale-lock scenario's 20 s lock, at speed 20: about 1 s left.
+        let t = training("stale-lock", 20.0);
+        let l = crate::tui::demo_launcher(&t, 20.0);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut inv = Invocation::new(KongCommand::Up);
+        inv.lock_timeout = Some(10);
+        let start = std::time::Instant::now();
+        let _ctl = l.start(&inv, 1, tx);
+        let evs = collect(rx).await;
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(700), "{waited:?}");
+        // Released (here: expired) while it waited: Kong says so, changes nothing and exits 0.
+        assert!(evs.contains(&RunEvent::Line {
+            stream: Stream::Stdout,
+            text: crate::exec::standin::NOT_LEADER_MSG.into()
+        }));
+        assert_eq!(
+            evs.last(),
+            Some(&RunEvent::Exited {
+                code: Some(0),
+                signal: None
+            })
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! draws with the pure [`view::view`].
 //!
 //! `kongrade` runs it against kong.conf's PostgreSQL and a real kong command; `kongrade demo`
-//! against the training cluster (a `MemoryDb` and the training kong).
+//! against the training cluster (a `MemoryDb`, and the kong stand-in running in-process on it).
 
 pub mod demo;
 pub mod events;
@@ -11,7 +11,6 @@ pub mod launcher;
 pub mod logging;
 pub mod poller;
 pub mod terminal;
-pub mod training_kong;
 pub mod view;
 
 #[cfg(test)]
@@ -29,7 +28,6 @@ use crate::cli::{ConnArgs, WizardArgs};
 use crate::cmd::context::{pg_options, Context};
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId};
 use crate::kong::catalog::{Catalog, Db};
-use crate::kong::target::Target;
 use crate::store::postgres::PgOptions;
 use crate::wizard::model::{display_command, shell_quote};
 use crate::wizard::{update, Effect, Model, Msg, Setup};
@@ -305,19 +303,13 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     .await
 }
 
-/// ADAPTER POINT: the kong `kongrade demo` runs. Today the minimal [`training_kong`]; engineer
-/// A's in-process stand-in replaces it here.
-pub fn demo_launcher(
-    training: &demo::Training,
-    target: Arc<Target>,
-    speed: f64,
-) -> Box<dyn Launcher> {
-    Box::new(training_kong::TrainingKong {
-        db: training.db.clone(),
-        target,
-        step: Duration::from_millis(300).div_f64(speed),
-        lock_ttl: Duration::from_secs(60).div_f64(speed),
-    })
+/// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on
+/// the training database. `--speed` shortens each migration; the lock keeps Kong's own timing
+/// (`--lock-timeout`), as the stand-in is Kong's CLI contract, not a cartoon of it.
+pub fn demo_launcher(training: &demo::Training, speed: f64) -> Box<dyn Launcher> {
+    Box::new(launcher::Runner(
+        training.kong(demo::MIGRATION_DELAY.div_f64(speed)),
+    ))
 }
 
 /// `kongrade demo`.
@@ -351,7 +343,14 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
         crate::wizard::model::LogKind::Info,
         format!("training: {}: {}", sc.title, sc.summary),
     );
-    let launcher = demo_launcher(&training, target.clone(), speed);
+    model.log.push(
+        crate::wizard::model::LogKind::Info,
+        format!(
+            "kong here is kongrade's stand-in playing Kong {}: Kong's messages, exit codes and migrations lock, bookkeeping only",
+            training.target_version
+        ),
+    );
+    let launcher = demo_launcher(&training, speed);
     let poller = Poller {
         source: Source::Memory(training.db.clone()),
         target,

@@ -630,3 +630,56 @@ fn the_database_judges_a_run_even_when_the_exit_code_disagrees() {
         o.text
     );
 }
+
+/// Every training scenario plays with the stand-in `kongrade demo` runs (the code of `kongrade
+/// stand-in`): to Done, or to the refusal it trains for.
+#[test]
+fn every_demo_scenario_plays_with_the_stand_in() {
+    for name in crate::tui::demo::names() {
+        let mut h = H::scenario(name);
+        h.read();
+        match name {
+            "pre-1.0" => {
+                h.enter();
+                assert_eq!(h.m.step, Step::Preflight, "{name}: refused at Preflight");
+                assert_eq!(
+                    h.m.notice.as_ref().map(|n| n.level),
+                    Some(NoticeLevel::Block)
+                );
+                continue;
+            }
+            "stale-lock" => {
+                assert_eq!(h.m.step, Step::Waiting, "{name}");
+                h.training.db.lock_tables().lock = None;
+                h.read();
+            }
+            "unfinished" => assert_eq!(h.m.step, Step::Decommission, "{name}"),
+            _ => assert_eq!(h.m.step, Step::Preflight, "{name}"),
+        }
+        h.play_to_done();
+        assert!(
+            h.m.state().is_some_and(|s| s.up_to_date()),
+            "{name}: up to date at Done"
+        );
+    }
+}
+
+#[test]
+fn the_stand_in_migrates_the_custom_plugin_as_kong_would() {
+    let mut h = H::scenario("custom-plugin");
+    h.read();
+    let new: Vec<_> =
+        h.m.new_migrations()
+            .into_iter()
+            .filter(|(s, _, _)| *s == "acme-audit")
+            .map(|(_, n, two)| (n.to_string(), two))
+            .collect();
+    assert_eq!(new, vec![("001_340_to_390".to_string(), true)]);
+    h.play_to_done();
+    assert!(h
+        .m
+        .log
+        .lines
+        .iter()
+        .any(|l| l.text == "acme-audit migrated up to: 001_340_to_390 (pending)"));
+}
