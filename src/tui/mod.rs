@@ -26,13 +26,13 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::cli::{ConnArgs, WizardArgs};
 use crate::cmd::context::{pg_options, Context};
-use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId};
+use crate::exec::runner::{Invocation, KongCommand, KongTarget, RunEvent, RunId};
 use crate::kong::catalog::{Catalog, Db};
 use crate::store::postgres::PgOptions;
 use crate::wizard::model::{display_command, shell_quote};
 use crate::wizard::{update, Effect, Model, Msg, Setup};
 
-use launcher::{Launcher, ProcessLauncher, RunControl};
+use launcher::{Launcher, RunControl};
 use poller::{Poller, PollerHandle, Source};
 
 /// Clock tick: drives countdowns and ages on screen.
@@ -265,12 +265,8 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     }
     let opts = pg_options(&ctx.conf);
     let kong_cmd = conn.kong_cmd.clone().unwrap_or_else(|| "kong".into());
-    // kongrade's connection flags reach kong as the KONG_* variables Kong reads.
-    let env: Vec<(String, String)> = conn
-        .overrides()
-        .into_iter()
-        .map(|(k, v)| (format!("KONG_{}", k.to_uppercase()), v))
-        .collect();
+    // A command line that cannot be split (an unclosed quote) is said now, not at `up`.
+    crate::exec::kong_version::split_command(&kong_cmd)?;
     let mut setup = Setup::new(&opts.describe(), ctx.target.version);
     setup.kong_cmd = kong_cmd.clone();
     setup.invocation = invocation(conn, w);
@@ -278,7 +274,12 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup_command = pg_dump_command(&opts);
-    let launcher = ProcessLauncher::new(&kong_cmd, env)?;
+    // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
+    // environment only (as `auto` passes them).
+    let launcher = launcher::Runner(KongTarget::Process {
+        command_line: kong_cmd.clone(),
+        env: crate::cmd::auto::kong_env(conn),
+    });
     tracing::debug!(
         "kong command: {}",
         display_command(&kong_cmd, &setup.invocation)
