@@ -12,10 +12,12 @@ use serde::Deserialize;
 use crate::exec::runner::KongTarget;
 use crate::exec::standin::StandInOptions;
 use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
+use crate::kong::diagnose::Settings;
 use crate::kong::snapshot::{DataPlaneRow, SchemaMetaRow};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
 use crate::store::memory::{MemoryDb, MemoryTables};
+use crate::tui::poller::Interpreter;
 use crate::wizard::model::Node;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -324,6 +326,27 @@ impl Scenario {
 }
 
 impl Training {
+    /// What diagnose needs to know of the training cluster's kong.conf: `kong migrations` takes
+    /// no `-c` here, the plugins are the scenario's.
+    pub fn settings(&self, db_timeout: Option<u64>, lock_timeout: Option<u64>) -> Settings {
+        Settings {
+            conf_path: None,
+            db_timeout_s: db_timeout,
+            lock_timeout_s: lock_timeout,
+            plugins: plugins_of(&self.scenario),
+            ..Settings::default()
+        }
+    }
+
+    /// How the wizard reads the training database: the target with the custom plugins.
+    pub fn interpreter(&self, settings: Settings) -> Interpreter {
+        Interpreter::new(
+            std::sync::Arc::new(self.target.clone()),
+            Catalog::embedded(),
+            settings,
+        )
+    }
+
     /// The new version's kong: the stand-in in-process, playing the target release, each
     /// migration taking `delay`.
     pub fn kong(&self, delay: Duration) -> KongTarget {

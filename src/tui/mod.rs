@@ -33,7 +33,7 @@ use crate::wizard::model::{display_command, shell_quote};
 use crate::wizard::{update, Effect, Model, Msg, Setup};
 
 use launcher::{Launcher, RunControl};
-use poller::{Poller, PollerHandle, Source};
+use poller::{Interpreter, Poller, PollerHandle, Source};
 
 /// Clock tick: drives countdowns and ages on screen.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -285,10 +285,10 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
         display_command(&kong_cmd, &setup.invocation)
     );
     let timeout = (opts.timeout * 2).max(Duration::from_secs(5));
+    let settings = ctx.settings(w.db_timeout, w.lock_timeout);
     let poller = Poller {
         source: Source::postgres(opts),
-        target: Arc::new(ctx.target),
-        catalog: ctx.catalog,
+        interpreter: Interpreter::new(Arc::new(ctx.target), ctx.catalog, settings),
         every: w.refresh,
         timeout,
     };
@@ -327,7 +327,6 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     ensure_terminal()?;
     let catalog = Catalog::embedded();
     let training = Arc::new(sc.build(catalog, speed).map_err(|e| eyre!(e))?);
-    let target = Arc::new(training.target.clone());
     let mut setup = Setup::new(
         &format!("training:{}", sc.name),
         Some(training.target_version),
@@ -354,8 +353,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     let launcher = demo_launcher(&training, speed);
     let poller = Poller {
         source: Source::Memory(training.db.clone()),
-        target,
-        catalog,
+        interpreter: training.interpreter(training.settings(w.db_timeout, w.lock_timeout)),
         every: w.refresh,
         timeout: Duration::from_secs(5),
     };

@@ -112,7 +112,7 @@ fn preflight() {
         }
     }
     h.read();
-    assert!(h.m.findings.iter().any(|f| f.id == "gap"));
+    assert!(h.m.findings.iter().any(|f| f.id == "skipped-migrations"));
     snap("preflight_gap", &h.m);
 }
 

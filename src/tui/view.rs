@@ -14,11 +14,11 @@ use ratatui::Frame;
 
 use crate::exec::runner::KongCommand;
 use crate::kong::state::MigState;
-use crate::wizard::findings::{blocks, Severity};
 use crate::wizard::keys::{keys_label, Action, KEYMAP};
 use crate::wizard::model::{Focus, LogKind, Model, NoticeLevel, Overlay, RunState, Step};
 use crate::wizard::text::why;
 use crate::wizard::update::finish_blockers;
+use crate::wizard::{blocks, Severity};
 
 /// Below this the layout cannot hold the step and the live pane: say so instead.
 pub const MIN_WIDTH: u16 = 60;
@@ -360,6 +360,19 @@ fn push_wrapped(out: &mut Vec<Line<'static>>, text: &str, width: usize, style: S
     }
 }
 
+/// `lead` then `text` wrapped, its later lines indented under the text.
+fn push_hanging(out: &mut Vec<Line<'static>>, lead: &str, text: &str, width: usize, style: Style) {
+    let indent = lead.chars().count();
+    let pad = " ".repeat(indent);
+    for (i, l) in wrap(text, width.saturating_sub(indent).max(1))
+        .into_iter()
+        .enumerate()
+    {
+        let head = if i == 0 { lead } else { pad.as_str() };
+        out.push(Line::styled(format!("{head}{l}"), style));
+    }
+}
+
 fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
     let mut out: Vec<Line<'static>> = Vec::new();
     let state = m.state();
@@ -562,9 +575,12 @@ fn preflight_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'
     }
     if let Some(f) = m.findings.get(m.cursor) {
         let room = h.saturating_sub(out.len());
+        // As `kongrade diagnose` prints it: the commands first, then what was seen and why.
         let mut detail = Vec::new();
-        push_wrapped(&mut detail, &format!("seen: {}", f.seen), w, t.dim());
-        push_wrapped(&mut detail, &format!("do: {}", f.remedy), w, Style::new());
+        for r in &f.remedy {
+            push_hanging(&mut detail, "› ", r, w, t.accent());
+        }
+        push_hanging(&mut detail, "seen: ", &f.seen.join("; "), w, t.dim());
         push_wrapped(&mut detail, &f.why, w, t.dim());
         out.extend(detail.into_iter().take(room));
     }

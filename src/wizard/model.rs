@@ -8,7 +8,7 @@ use crate::kong::snapshot::DataPlaneRow;
 use crate::kong::state::{MigState, SchemaState};
 use crate::kong::version::Version;
 
-use super::findings::Finding;
+use crate::kong::diagnose::Finding;
 
 /// What the runtime knows before the first read: where the database is, what kong to run.
 #[derive(Clone, Debug)]
@@ -70,6 +70,27 @@ pub struct Reading {
     pub data_planes: Vec<DataPlaneRow>,
     /// Which Kong release the recorded schema matches (`2.8.x`), when one does.
     pub schema_label: Option<String>,
+    /// `kong::diagnose` on this read: what `kongrade diagnose` would say now.
+    pub findings: Vec<Finding>,
+}
+
+/// Findings that stop the wizard at Preflight: every step after it would be wrong. Other errors
+/// are shown first but do not stop it: a live lock has its own step (Waiting), an unfinished
+/// upgrade is the Decommission/Finish path, and an unsupported jump is the operator's call
+/// (the finding says what goes through the versions in between).
+pub const BLOCKING: &[&str] = &[
+    // A 0.x database: bootstrap would wreck it, up cannot read it; the way is through Kong 1.5.
+    "legacy-database",
+    // Kong's tables without schema_meta: bootstrap would run over existing tables.
+    "tables-without-schema-meta",
+    // The database is ahead of the target: up has nothing to do, and the target kong is old.
+    "database-newer",
+    // Kong 3.4+ on Cassandra: the target cannot run on this database at all.
+    "cassandra-unsupported",
+];
+
+pub fn blocks(f: &Finding) -> bool {
+    BLOCKING.contains(&f.id)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

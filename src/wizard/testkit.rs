@@ -10,12 +10,14 @@ use super::update::{update, Effect, Msg};
 use crate::exec::runner::{self, Invocation, RunEvent, RunId};
 use crate::kong::catalog::Catalog;
 use crate::tui::demo::{scenario, Scenario, Training};
-use crate::tui::poller::reading_of;
+use crate::tui::poller::Interpreter;
 
 pub struct H {
     pub m: Model,
     pub seq: u64,
     pub training: Training,
+    /// Reads the training database as the demo's poller does (diagnose included).
+    pub interpreter: Interpreter,
 }
 
 fn setup_for(t: &Training, name: &str) -> Setup {
@@ -40,6 +42,7 @@ impl H {
         H {
             m: Model::new(setup, Instant::now()),
             seq: 0,
+            interpreter: training.interpreter(training.settings(None, None)),
             training,
         }
     }
@@ -55,7 +58,7 @@ impl H {
             .training
             .db
             .snapshot()
-            .map(|s| Box::new(reading_of(&self.training.target, &s, Catalog::embedded())))
+            .map(|s| Box::new(self.interpreter.reading(&s)))
             .map_err(|e| e.to_string());
         let at = self.m.now;
         update(

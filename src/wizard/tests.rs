@@ -9,10 +9,8 @@ use super::model::*;
 use super::testkit::H;
 use super::update::{finish_blockers, update, Effect, Msg};
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
-use crate::kong::catalog::Catalog;
 use crate::kong::state::MigState;
 use crate::tui::demo::scenario;
-use crate::tui::poller::reading_of;
 
 #[test]
 fn clean_upgrade_to_done() {
@@ -151,16 +149,22 @@ fn a_pre_1_0_database_is_never_bootstrapped() {
     let n = h.m.notice.clone().expect("refusal");
     assert_eq!(n.level, NoticeLevel::Block);
     assert!(
-        n.text.contains("stops here: A pre-1.0 Kong database"),
+        n.text
+            .contains("stops here: Kong 0.x database: never bootstrap it"),
         "{}",
         n.text
     );
+    // kong::diagnose's finding, the one `kongrade diagnose` prints.
     let f =
         h.m.findings
             .iter()
-            .find(|f| f.id == "pre-1.0")
+            .find(|f| f.id == "legacy-database")
             .expect("finding");
-    assert!(f.remedy.contains("Kong 1.5"), "{}", f.remedy);
+    assert!(
+        f.remedy.iter().any(|r| r.contains("with Kong 1.5")),
+        "{:?}",
+        f.remedy
+    );
     assert_eq!(h.m.path, Path::Upgrade, "never the bootstrap path");
     // Even forced onto the step, the gate holds.
     h.m.step = Step::Bootstrap;
@@ -211,7 +215,7 @@ fn a_live_lock_waits_and_continues_when_released() {
     });
     h.read();
     assert_eq!(h.m.step, Step::Preflight);
-    assert!(h.m.findings.iter().any(|f| f.id == "lock-stale-row"));
+    assert!(h.m.findings.iter().any(|f| f.id == "lock-stale"));
 }
 
 #[test]
@@ -327,7 +331,7 @@ fn a_read_started_before_the_exit_does_not_judge_the_run() {
         .training
         .db
         .snapshot()
-        .map(|s| Box::new(reading_of(&h.training.target, &s, Catalog::embedded())))
+        .map(|s| Box::new(h.interpreter.reading(&s)))
         .map_err(|e| e.to_string());
     update(
         &mut h.m,
@@ -682,4 +686,33 @@ fn the_stand_in_migrates_the_custom_plugin_as_kong_would() {
         .lines
         .iter()
         .any(|l| l.text == "acme-audit migrated up to: 001_340_to_390 (pending)"));
+}
+
+/// Preflight shows kong::diagnose's findings, the ones `kongrade diagnose` prints, for the state
+/// the wizard read: not a second opinion.
+#[test]
+fn preflight_findings_are_kong_diagnose_s() {
+    use crate::kong::diagnose::{diagnose, DiagnoseInput};
+    for name in crate::tui::demo::names() {
+        let mut h = H::scenario(name);
+        h.read();
+        let snap = h.training.db.snapshot().expect("readable");
+        let state = h.m.state().cloned().expect("read");
+        let expected = diagnose(&DiagnoseInput {
+            state: &state,
+            snapshot: &snap,
+            target: &h.training.target,
+            catalog: crate::kong::catalog::Catalog::embedded(),
+            row_counts: None,
+            settings: &h.training.settings(None, None),
+        });
+        assert_eq!(h.m.findings, expected, "{name}");
+    }
+    // Blocking is by diagnose's ids: a 0.x database stops the wizard, an unsupported jump is
+    // the operator's call (shown first, as an error).
+    let mut h = H::scenario("custom-plugin");
+    h.read();
+    assert!(h.m.findings.iter().any(|f| f.id == "unsupported-jump"));
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
 }

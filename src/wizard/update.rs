@@ -6,7 +6,6 @@ use std::time::Instant;
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
 use crate::kong::state::MigState;
 
-use super::findings::{blocks, findings};
 use super::keys::{action_for, Action, Key, KeyCode};
 use super::model::*;
 
@@ -116,7 +115,7 @@ fn on_snapshot(m: &mut Model, seq: u64, result: Result<Box<Reading>, String>, at
             m.db.failures = 0;
             m.db.last_error = None;
             m.db.last_ok = Some(at);
-            m.findings = findings(&reading.state);
+            m.findings = reading.findings.clone();
             m.reading = Some(*reading);
             judge_run(m, at);
             match m.step {
