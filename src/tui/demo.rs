@@ -18,7 +18,7 @@ use crate::kong::target::Target;
 use crate::kong::version::Version;
 use crate::store::memory::{MemoryDb, MemoryTables};
 use crate::tui::poller::Interpreter;
-use crate::wizard::model::Node;
+use crate::wizard::model::{BackupMethod, Node};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -345,6 +345,14 @@ impl Training {
             Catalog::embedded(),
             settings,
         )
+    }
+
+    /// The training cluster lives in memory: nothing for pg_dump to read, so the Backup step
+    /// trains the other path, naming one's own backup.
+    pub fn backup_method(&self) -> BackupMethod {
+        BackupMethod::OwnOnly {
+            why: "The training cluster lives in memory: there is nothing for pg_dump to read. Practise the other way: name your backup as you would for a real database.".into(),
+        }
     }
 
     /// The new version's kong: the stand-in in-process, playing the target release, each

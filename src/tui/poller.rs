@@ -15,6 +15,7 @@ use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions};
 use crate::kong::target::Target;
+use crate::store::cassandra::{CassandraOptions, CassandraStore};
 use crate::store::memory::MemoryDb;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::StoreError;
@@ -26,6 +27,11 @@ pub enum Source {
     Postgres {
         opts: Box<PgOptions>,
         conn: Option<Box<PgStore>>,
+    },
+    /// Kong's Cassandra keyspace (Kong up to 3.3.x); the session is kept likewise.
+    Cassandra {
+        opts: Box<CassandraOptions>,
+        conn: Option<Box<CassandraStore>>,
     },
     /// The training cluster.
     Memory(MemoryDb),
@@ -39,9 +45,25 @@ impl Source {
         }
     }
 
+    pub fn cassandra(opts: CassandraOptions) -> Source {
+        Source::Cassandra {
+            opts: Box::new(opts),
+            conn: None,
+        }
+    }
+
     pub async fn read(&mut self) -> Result<Snapshot, StoreError> {
         match self {
             Source::Memory(db) => db.snapshot(),
+            Source::Cassandra { opts, conn } => {
+                let store = match conn.take() {
+                    Some(s) => s,
+                    None => Box::new(CassandraStore::connect(opts).await?),
+                };
+                let snap = store.snapshot().await?;
+                *conn = Some(store);
+                Ok(snap)
+            }
             Source::Postgres { opts, conn } => {
                 let store = match conn.take() {
                     Some(s) => s,
@@ -59,7 +81,8 @@ impl Source {
     /// (the training cluster has no tables beyond Kong's bookkeeping).
     async fn row_counts(&mut self) -> Result<Option<Vec<(String, i64)>>, String> {
         match self {
-            Source::Memory(_) => Ok(None),
+            // Cassandra tables are not counted (nor are they by `kongrade diagnose`).
+            Source::Memory(_) | Source::Cassandra { .. } => Ok(None),
             Source::Postgres { conn, .. } => {
                 let Some(store) = conn.as_ref() else {
                     return Err("no connection to count with".into());
@@ -78,8 +101,10 @@ impl Source {
 
     /// Forgets the connection (after a read that hung).
     fn reset(&mut self) {
-        if let Source::Postgres { conn, .. } = self {
-            *conn = None;
+        match self {
+            Source::Postgres { conn, .. } => *conn = None,
+            Source::Cassandra { conn, .. } => *conn = None,
+            Source::Memory(_) => {}
         }
     }
 }

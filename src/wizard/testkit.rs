@@ -24,6 +24,7 @@ fn setup_for(t: &Training, name: &str) -> Setup {
     let mut s = Setup::new(&format!("training:{name}"), Some(t.target_version));
     s.training = Some(name.to_string());
     s.nodes = t.nodes.clone();
+    s.backup = t.backup_method();
     s
 }
 
@@ -133,6 +134,18 @@ impl H {
         }
     }
 
+    /// Backup step: "I have my own backup", saying where it is. Returns the effects of Enter.
+    pub fn own_backup(&mut self, reference: &str) -> Vec<Effect> {
+        assert!(self.space().is_empty());
+        assert!(
+            matches!(self.m.overlay, Some(Overlay::OwnBackup { .. })),
+            "{:?}",
+            self.m.overlay
+        );
+        self.typed(reference);
+        self.enter()
+    }
+
     pub fn notice(&self) -> String {
         self.m
             .notice
@@ -159,7 +172,7 @@ impl H {
         assert_eq!(self.m.step, Step::Preflight);
         self.enter();
         assert_eq!(self.m.step, Step::Backup);
-        self.space();
+        self.own_backup("snapshot vol-0abc of the db host");
         self.enter();
         assert_eq!(self.m.step, Step::Review);
         self.enter();
@@ -191,7 +204,9 @@ impl H {
                     self.enter();
                 }
                 Step::Backup => {
-                    self.space();
+                    if !self.m.backup_done() {
+                        self.own_backup("snapshot vol-0abc of the db host");
+                    }
                     self.enter();
                 }
                 Step::Up | Step::Bootstrap => {

@@ -8,6 +8,7 @@ use super::keys::{Key, KeyCode};
 use super::model::*;
 use super::testkit::H;
 use super::update::{finish_blockers, update, Effect, Msg};
+use crate::exec::journal::Event;
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
 use crate::kong::state::MigState;
 use crate::tui::demo::scenario;
@@ -26,7 +27,7 @@ fn clean_upgrade_to_done() {
     assert!(h.enter().is_empty());
     assert_eq!(h.m.step, Step::Backup);
     assert!(h.notice().contains("backup"));
-    h.space();
+    h.own_backup("nightly dump 2026-11-21");
     h.enter();
     assert_eq!(h.m.step, Step::Review);
     assert_eq!(h.m.new_migrations().len(), 15);
@@ -223,7 +224,7 @@ fn kong_failing_shows_the_failure_and_the_reread_state_without_retrying() {
     let mut h = H::scenario("clean");
     h.read();
     h.enter();
-    h.space();
+    h.own_backup("nightly dump");
     h.enter();
     h.enter();
     h.enter();
@@ -715,4 +716,175 @@ fn preflight_findings_are_kong_diagnose_s() {
     assert!(h.m.findings.iter().any(|f| f.id == "unsupported-jump"));
     h.enter();
     assert_eq!(h.m.step, Step::Backup);
+}
+
+fn pg_dump_setup(h: &mut H) {
+    h.m.setup.backup = BackupMethod::PgDump {
+        command: "pg_dump -Fc -f kong.dump kong".into(),
+    };
+}
+
+fn record() -> crate::exec::backup::BackupRecord {
+    crate::exec::backup::BackupRecord {
+        file: "/data/backups/x.dump".into(),
+        bytes: 4096,
+        sha256: "ab".repeat(32),
+        database: "kong@db:5432/kong".into(),
+        pg_dump_version: "pg_dump (PostgreSQL) 16.4".into(),
+        entries: 12,
+        elapsed_ms: 100,
+        created_at: "2026-11-22T04:00:00Z".into(),
+    }
+}
+
+#[test]
+fn the_backup_step_takes_a_pg_dump_journaled_before_it_starts() {
+    let mut h = H::scenario("clean");
+    pg_dump_setup(&mut h);
+    h.read();
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+    let fx = h.key(Key::ch('t'));
+    // The journal hears of it before the runtime starts pg_dump.
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Journal(Event::Step {
+                step: "backup".into(),
+                phase: "started".into(),
+                detail: Some("pg_dump --format=custom".into())
+            }),
+            Effect::TakeBackup
+        ]
+    );
+    assert!(h.m.backup_running());
+    // A second t, and Enter, while it runs: nothing starts, nothing goes on.
+    assert!(h.key(Key::ch('t')).is_empty());
+    assert!(h.enter().is_empty());
+    assert_eq!(h.m.step, Step::Backup);
+    update(
+        &mut h.m,
+        Msg::BackupProgress {
+            bytes: 2048,
+            elapsed: Duration::from_secs(1),
+        },
+    );
+    assert!(matches!(
+        h.m.backup,
+        BackupState::Running { bytes: 2048, .. }
+    ));
+    // It fails: said, journaled, nothing to go on with; t tries again.
+    let fx = update(
+        &mut h.m,
+        Msg::BackupDone(Err("pg_dump failed: boom".into())),
+    );
+    assert!(matches!(&fx[..], [Effect::Journal(Event::Step { phase, .. })] if phase == "failed"));
+    assert!(h.enter().is_empty());
+    assert_eq!(h.m.step, Step::Backup);
+    assert_eq!(h.key(Key::ch('t')).len(), 2);
+    let fx = update(&mut h.m, Msg::BackupDone(Ok(record())));
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Journal(Event::Backup { record: record() }),
+            Effect::Journal(Event::Step {
+                step: "backup".into(),
+                phase: "done".into(),
+                detail: None
+            }),
+        ]
+    );
+    assert!(h.m.backup_done());
+    // A late second result is dropped.
+    let dropped = h.m.dropped;
+    assert!(update(&mut h.m, Msg::BackupDone(Err("late".into()))).is_empty());
+    assert_eq!(h.m.dropped, dropped + 1);
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+}
+
+#[test]
+fn an_own_backup_needs_a_reference_and_goes_into_the_journal() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    // The training cluster has no pg_dump: t explains, and starts nothing.
+    assert!(h.key(Key::ch('t')).is_empty());
+    assert!(
+        h.notice().contains("Space records your own"),
+        "{}",
+        h.notice()
+    );
+    assert!(h.space().is_empty());
+    // An empty reference is refused.
+    assert!(h.enter().is_empty());
+    assert!(matches!(
+        &h.m.overlay,
+        Some(Overlay::OwnBackup { error: Some(_), .. })
+    ));
+    h.typed("  ");
+    assert!(h.enter().is_empty());
+    assert!(!h.m.backup_done());
+    h.typed("s3://bk/kong.dump");
+    let fx = h.enter();
+    assert_eq!(
+        fx[0],
+        Effect::Journal(Event::OwnBackup {
+            reference: "s3://bk/kong.dump".into()
+        })
+    );
+    assert_eq!(h.m.backup, BackupState::Own("s3://bk/kong.dump".into()));
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+
+    // Esc records nothing.
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    h.space();
+    h.typed("x");
+    assert!(h.esc().is_empty());
+    assert!(!h.m.backup_done() && h.m.overlay.is_none());
+}
+
+#[test]
+fn cassandra_is_backed_up_by_a_snapshot_on_every_node() {
+    let mut h = H::scenario("clean");
+    h.m.setup.backup = BackupMethod::Cassandra {
+        keyspace: "kong".into(),
+        tag: "kongrade-1".into(),
+        hosts: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+    };
+    h.m.snapshots = vec![false; 2];
+    h.read();
+    h.enter();
+    assert!(h.key(Key::ch('t')).is_empty(), "no pg_dump on Cassandra");
+    assert!(h.space().is_empty());
+    assert!(h.enter().is_empty(), "one node is not enough");
+    assert!(h.notice().contains("every node"), "{}", h.notice());
+    h.down();
+    let fx = h.space();
+    assert_eq!(
+        fx[0],
+        Effect::Journal(Event::OwnBackup {
+            reference: "nodetool snapshot -t kongrade-1 kong on 10.0.0.1, 10.0.0.2".into()
+        })
+    );
+    assert!(h.m.backup_done());
+    // Unticking a node makes the set incomplete again.
+    h.space();
+    assert!(!h.m.backup_done());
+    h.space();
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+}
+
+#[test]
+fn read_only_takes_no_backup() {
+    let mut h = H::from(scenario("clean").expect("scenario"), true);
+    pg_dump_setup(&mut h);
+    h.read();
+    h.enter();
+    assert!(h.key(Key::ch('t')).is_empty());
+    assert!(h.notice().contains("read-only"), "{}", h.notice());
 }
