@@ -248,20 +248,53 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
     }
     let db = TestDb::new("tui_e2e");
     kong_db::bootstrap_at(&db, "2.8.5", None);
+    // A killed run's lock row, expired 10 minutes ago: harmless, and diagnose says so.
+    kong_db::lock(&db, "killed-run", -600);
     let dir = tempfile::tempdir().expect("tempdir");
     let kong = write_standin(&db, dir.path());
     let run = write_runner(&db, dir.path(), &kong, "");
     let t = Tmux::start("e2e", &run);
 
-    t.wait_for(&["1. Preflight", "15 new", "● read"], 20);
+    // Preflight's findings are kong::diagnose's, read through the live poller: the stale lock
+    // with its UTC-safe DELETE.
+    let s = t.wait_for(
+        &[
+            "1. Preflight",
+            "15 new",
+            "● read",
+            "left a stale lock",
+            "SET TIME ZONE 'UTC'; DELETE FROM locks",
+        ],
+        20,
+    );
+    // The big tables were counted once, through the poller's connection.
+    assert!(!s.contains("Table sizes"), "{s}");
     assert_eq!(
         t.display("#{alternate_on}"),
         "1",
         "the wizard draws on the alternate screen"
     );
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup", "pg_dump -h 127.0.0.1"], 5);
-    t.keys(&["Space", "Enter"]);
+    t.wait_for(&["2. Backup", "pg_dump -h 127.0.0.1", "t take backup"], 5);
+    // Continuing without a backup is refused.
+    t.keys(&["Enter"]);
+    t.wait_for(&["a backup first"], 5);
+    // kongrade takes it: pg_dump, proven with pg_restore --list.
+    t.keys(&["t"]);
+    t.wait_for(&["Backup written and verified", "sha256"], 60);
+    let backups: Vec<_> = std::fs::read_dir(dir.path().join("data/backups"))
+        .expect("the backups directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(&backups[0]).expect("the dump");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert!(meta.len() > 0);
+    }
+    t.keys(&["Enter"]);
     t.wait_for(&["3. Review", "15 migrations will run"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["4. Up"], 5);
@@ -333,7 +366,12 @@ fn ctrl_c_during_up_asks_then_interrupts_kong_and_restores_the_terminal() {
     let run = write_runner(&db, dir.path(), &kong, "");
     let t = Tmux::start("ctrlc", &run);
     t.wait_for(&["1. Preflight", "15 new"], 20);
-    t.keys(&["Enter", "Space", "Enter", "Enter", "Enter"]);
+    t.keys(&["Enter", "Space"]);
+    t.wait_for(&["Your own backup"], 5);
+    t.type_text("nightly dump");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Your backup: nightly dump"], 5);
+    t.keys(&["Enter", "Enter", "Enter"]);
     t.wait_for(&["Run up?"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["running for", "migrating core"], 10);

@@ -54,15 +54,13 @@ pub fn default_out(o: &PgOptions) -> Result<PathBuf> {
     Ok(dir.join(format!("{stamp}-{name}.dump")))
 }
 
-/// Takes, proves and journals a backup. Progress goes to stderr when `show_progress`.
-/// `journal`: the caller's open journal (auto, the wizard), else this opens the database's own.
-pub async fn take(
+/// What a backup needs before pg_dump starts: the connection and the file, refused up front
+/// (Cassandra, or a disk that cannot hold the dump) rather than halfway.
+pub async fn prepare(
     conf: &KongConf,
     db: Db,
     out: Option<PathBuf>,
-    show_progress: bool,
-    journal: Option<&mut Journal>,
-) -> Result<backup::BackupRecord> {
+) -> Result<(PgOptions, PathBuf)> {
     if db == Db::Cassandra {
         let tag = format!("kongrade-{}", datadir::utc_stamp(datadir::now_secs()).1);
         let cmds = backup::cassandra_snapshot_commands(
@@ -103,6 +101,20 @@ pub async fn take(
             ));
         }
     }
+    Ok((o, out))
+}
+
+/// Takes, proves and journals a backup. Progress goes to stderr when `show_progress`.
+/// `journal`: the caller's open journal (auto), else this opens the database's own. (The wizard
+/// runs [`prepare`] and `exec::backup::pg_dump` itself, journaling through its model.)
+pub async fn take(
+    conf: &KongConf,
+    db: Db,
+    out: Option<PathBuf>,
+    show_progress: bool,
+    journal: Option<&mut Journal>,
+) -> Result<backup::BackupRecord> {
+    let (o, out) = prepare(conf, db, out).await?;
     let mut own;
     let journal = match journal {
         Some(j) => j,

@@ -131,6 +131,24 @@ pub async fn resolve_target(args: &ConnArgs, conf: &KongConf, db: Db) -> Result<
     }
 }
 
+/// Rows of the given tables that exist: the planner's estimate (instant on huge tables), or an
+/// exact count where the table was never analyzed.
+pub async fn pg_row_counts(store: &PgStore, tables: &[&str]) -> Result<Vec<(String, i64)>> {
+    let estimates = store.estimate_rows(tables).await?;
+    let exact_for: Vec<&str> = estimates
+        .iter()
+        .filter(|(_, n)| n.is_none_or(|n| n <= 0))
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let mut out: Vec<(String, i64)> = estimates
+        .iter()
+        .filter_map(|(t, n)| n.filter(|n| *n > 0).map(|n| (t.clone(), n)))
+        .collect();
+    out.extend(store.count_rows(&exact_for).await?);
+    out.sort();
+    Ok(out)
+}
+
 impl Context {
     pub async fn new(args: &ConnArgs) -> Result<Context> {
         let conf = load_conf(args)?;
@@ -215,19 +233,7 @@ impl Context {
         match self.db {
             Db::Postgres => {
                 let store = PgStore::connect(&pg_options(&self.conf)).await?;
-                let estimates = store.estimate_rows(tables).await?;
-                let exact_for: Vec<&str> = estimates
-                    .iter()
-                    .filter(|(_, n)| n.is_none_or(|n| n <= 0))
-                    .map(|(t, _)| t.as_str())
-                    .collect();
-                let mut out: Vec<(String, i64)> = estimates
-                    .iter()
-                    .filter_map(|(t, n)| n.filter(|n| *n > 0).map(|n| (t.clone(), n)))
-                    .collect();
-                out.extend(store.count_rows(&exact_for).await?);
-                out.sort();
-                Ok(Some(out))
+                Ok(Some(pg_row_counts(&store, tables).await?))
             }
             Db::Cassandra => Ok(None),
         }

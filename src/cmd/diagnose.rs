@@ -106,16 +106,21 @@ pub fn findings(g: &Gathered, ctx: &Context) -> Vec<Finding> {
         }
     }
     if let Some(e) = &g.count_error {
-        f.push(Finding {
-            id: "row-counts-unavailable",
-            severity: Severity::Info,
-            title: "Table sizes could not be read: no advice on timeouts".into(),
-            seen: vec![e.clone()],
-            why: "kongrade reads the planner's estimates of Kong's big tables, and counts those never analyzed; that failed.".into(),
-            remedy: vec!["kongrade diagnose --pg-timeout 60000   # more time for the counts".into()],
-        });
+        f.push(counts_unavailable(e));
     }
     f
+}
+
+/// The note when the big tables' sizes could not be read (the wizard adds it too).
+pub fn counts_unavailable(error: &str) -> Finding {
+    Finding {
+        id: "row-counts-unavailable",
+        severity: Severity::Info,
+        title: "Table sizes could not be read: no advice on timeouts".into(),
+        seen: vec![error.to_string()],
+        why: "kongrade reads the planner's estimates of Kong's big tables, and counts those never analyzed; that failed.".into(),
+        remedy: vec!["kongrade diagnose --pg-timeout 60000   # more time for the counts".into()],
+    }
 }
 
 /// Word-wraps `text` at `width` columns with every line indented by `indent`.

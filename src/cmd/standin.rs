@@ -130,6 +130,7 @@ pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
         fail_at: args.fail_at.clone(),
         die_at: args.die_at.clone(),
         plugins: vec!["bundled".into()],
+        custom: Vec::new(),
     };
     if let KongCall::Version { all } = kargs.call {
         // `kong version` reads no configuration.

@@ -1,7 +1,7 @@
 //! `kongrade demo`: the training cluster. Scenarios (`assets/scenarios/*.json`, embedded) seed a
 //! [`MemoryDb`] with the rows Kong would have written, from the migration catalog, and name the
-//! cluster's simulated nodes. Building a scenario is pure; the training kong is in
-//! [`super::training_kong`].
+//! cluster's simulated nodes. Building a scenario is pure. kong is the stand-in of
+//! `exec::standin` running in-process against the same database ([`Training::kong`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::exec::runner::KongTarget;
+use crate::exec::standin::StandInOptions;
 use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
+use crate::kong::diagnose::Settings;
 use crate::kong::snapshot::{DataPlaneRow, SchemaMetaRow};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
 use crate::store::memory::{MemoryDb, MemoryTables};
-use crate::wizard::model::Node;
+use crate::tui::poller::Interpreter;
+use crate::wizard::model::{BackupMethod, Node};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,7 +144,13 @@ pub struct Training {
     pub nodes: Vec<Node>,
     /// Nodes that ignore their first stop.
     pub stuck: Mutex<HashSet<String>>,
+    /// The custom plugins' migrations at the target: the stand-in loads them as Kong would from
+    /// the plugins' Lua files.
+    pub custom: Vec<SubsystemSpec>,
 }
+
+/// Time one migration takes in the demo at `--speed 1`, slow enough to watch.
+pub const MIGRATION_DELAY: Duration = Duration::from_millis(300);
 
 fn version(s: &str, what: &str) -> Result<Version, String> {
     s.parse()
@@ -174,12 +184,18 @@ fn custom_at(plugins: &[CustomPlugin], v: Version) -> Result<Vec<SubsystemSpec>,
 }
 
 /// What Kong at version `v` loads: its bundled subsystems plus the custom plugins.
+/// kong.conf's `plugins` of the training cluster.
+fn plugins_of(s: &Scenario) -> Vec<String> {
+    let mut plugins = vec!["bundled".to_string()];
+    plugins.extend(s.custom_plugins.iter().map(|p| p.name.clone()));
+    plugins
+}
+
 fn target_at(s: &Scenario, catalog: &Catalog, v: Version) -> Result<Target, String> {
     let release = catalog
         .release(v)
         .ok_or_else(|| format!("scenario {}: Kong {v} is not in the catalog", s.name))?;
-    let mut plugins = vec!["bundled".to_string()];
-    plugins.extend(s.custom_plugins.iter().map(|p| p.name.clone()));
+    let plugins = plugins_of(s);
     let scanned = custom_at(&s.custom_plugins, v)?;
     Ok(Target::from_release(
         release,
@@ -304,11 +320,54 @@ impl Scenario {
             target_version,
             nodes,
             stuck: Mutex::new(stuck),
+            custom: custom_at(&self.custom_plugins, target_version)?,
         })
     }
 }
 
 impl Training {
+    /// What diagnose needs to know of the training cluster's kong.conf: `kong migrations` takes
+    /// no `-c` here, the plugins are the scenario's.
+    pub fn settings(&self, db_timeout: Option<u64>, lock_timeout: Option<u64>) -> Settings {
+        Settings {
+            conf_path: None,
+            db_timeout_s: db_timeout,
+            lock_timeout_s: lock_timeout,
+            plugins: plugins_of(&self.scenario),
+            ..Settings::default()
+        }
+    }
+
+    /// How the wizard reads the training database: the target with the custom plugins.
+    pub fn interpreter(&self, settings: Settings) -> Interpreter {
+        Interpreter::new(
+            std::sync::Arc::new(self.target.clone()),
+            Catalog::embedded(),
+            settings,
+        )
+    }
+
+    /// The training cluster lives in memory: nothing for pg_dump to read, so the Backup step
+    /// trains the other path, naming one's own backup.
+    pub fn backup_method(&self) -> BackupMethod {
+        BackupMethod::OwnOnly {
+            why: "The training cluster lives in memory: there is nothing for pg_dump to read. Practise the other way: name your backup as you would for a real database.".into(),
+        }
+    }
+
+    /// The new version's kong: the stand-in in-process, playing the target release, each
+    /// migration taking `delay`.
+    pub fn kong(&self, delay: Duration) -> KongTarget {
+        let mut opts = StandInOptions::new(self.target_version);
+        opts.delay = delay;
+        opts.plugins = plugins_of(&self.scenario);
+        opts.custom = self.custom.clone();
+        KongTarget::InProcess {
+            db: self.db.clone(),
+            opts,
+        }
+    }
+
     /// The operator stopped a node: its data-plane row goes (it no longer checks in), unless the
     /// node is stuck, which survives its first stop. Returns a note for the log and whether it
     /// is a warning.

@@ -3,7 +3,7 @@
 //! draws with the pure [`view::view`].
 //!
 //! `kongrade` runs it against kong.conf's PostgreSQL and a real kong command; `kongrade demo`
-//! against the training cluster (a `MemoryDb` and the training kong).
+//! against the training cluster (a `MemoryDb`, and the kong stand-in running in-process on it).
 
 pub mod demo;
 pub mod events;
@@ -11,7 +11,6 @@ pub mod launcher;
 pub mod logging;
 pub mod poller;
 pub mod terminal;
-pub mod training_kong;
 pub mod view;
 
 #[cfg(test)]
@@ -27,15 +26,19 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::cli::{ConnArgs, WizardArgs};
 use crate::cmd::context::{pg_options, Context};
-use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId};
+use crate::exec::datadir::{now_secs, utc_stamp};
+use crate::exec::journal::Journal;
+use crate::exec::runner::{Invocation, KongCommand, KongTarget, RunEvent, RunId};
 use crate::kong::catalog::{Catalog, Db};
-use crate::kong::target::Target;
+use crate::kong::conf::KongConf;
+use crate::store::cassandra::CassandraOptions;
 use crate::store::postgres::PgOptions;
+use crate::wizard::model::BackupMethod;
 use crate::wizard::model::{display_command, shell_quote};
 use crate::wizard::{update, Effect, Model, Msg, Setup};
 
-use launcher::{Launcher, ProcessLauncher, RunControl};
-use poller::{Poller, PollerHandle, Source};
+use launcher::{Launcher, RunControl};
+use poller::{Interpreter, Poller, PollerHandle, Source};
 
 /// Clock tick: drives countdowns and ages on screen.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -60,7 +63,52 @@ pub struct Runtime {
     pub poller: Poller,
     /// The training cluster, for `Effect::StopNode`.
     pub training: Option<Arc<demo::Training>>,
+    /// What `Effect::TakeBackup` dumps (None: kongrade takes no backup here).
+    pub backup: Option<BackupJob>,
     pub tick: Duration,
+}
+
+/// The database a backup is taken of.
+#[derive(Clone)]
+pub struct BackupJob {
+    pub conf: KongConf,
+    pub db: Db,
+}
+
+impl BackupJob {
+    /// `cmd::backup::prepare` then `exec::backup::pg_dump`, progress sent as messages: the same
+    /// checks and proof as `kongrade backup`, journaled by the model.
+    async fn run(self, tx: UnboundedSender<Msg>) {
+        /// Removes a dump that did not finish (the task aborted when the operator left): a
+        /// broken file must not look like a backup.
+        struct Partial(Option<std::path::PathBuf>);
+        impl Drop for Partial {
+            fn drop(&mut self) {
+                if let Some(p) = self.0.take() {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        let progress = tx.clone();
+        let result = async {
+            let (o, out) = crate::cmd::backup::prepare(&self.conf, self.db, None).await?;
+            let mut partial = Partial(Some(out.clone()));
+            let rec = crate::exec::backup::pg_dump(&o, &out, move |p| {
+                let _ = progress.send(Msg::BackupProgress {
+                    bytes: p.bytes,
+                    elapsed: p.elapsed,
+                });
+            })
+            .await;
+            if rec.is_ok() {
+                partial.0 = None;
+            }
+            rec
+        }
+        .await
+        .map_err(|e| format!("{e:#}"));
+        let _ = tx.send(Msg::BackupDone(result));
+    }
 }
 
 /// Runs that have not reported their end yet (kept by the event forwarder).
@@ -74,6 +122,13 @@ struct App {
     run_tx: UnboundedSender<(RunId, RunEvent)>,
     poller: PollerHandle,
     training: Option<Arc<demo::Training>>,
+    backup: Option<BackupJob>,
+    /// The running backup (aborted when the app leaves: pg_dump dies with it).
+    backup_task: Option<tokio::task::JoinHandle<()>>,
+    /// For background tasks' results.
+    tx: UnboundedSender<Msg>,
+    /// The upgrade journal, when one is open.
+    journal: Option<Journal>,
 }
 
 impl App {
@@ -117,6 +172,22 @@ impl App {
                     let (warn, text) = t.stop_node(&name);
                     self.dispatch(Msg::Note { warn, text });
                     self.poller.refresh_now();
+                }
+            }
+            Effect::TakeBackup => match self.backup.clone() {
+                Some(job) => {
+                    tracing::info!("taking a backup");
+                    self.backup_task = Some(tokio::spawn(job.run(self.tx.clone())));
+                }
+                None => self.dispatch(Msg::BackupDone(Err(
+                    "kongrade cannot take a backup of this database".into(),
+                ))),
+            },
+            Effect::Journal(event) => {
+                if let Some(j) = self.journal.as_mut() {
+                    if let Err(e) = j.append(event) {
+                        tracing::error!("journal: {e:#}");
+                    }
                 }
             }
             Effect::Quit => {}
@@ -194,6 +265,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     let events = events::spawn(tx.clone(), rt.tick);
     let poller = poller::spawn(rt.poller, tx.clone());
     let fwd = tx.clone();
+    let app_tx = tx.clone();
     let live: Live = Arc::default();
     let ended = live.clone();
     let forward = tokio::spawn(async move {
@@ -215,6 +287,10 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
         run_tx,
         poller,
         training: rt.training,
+        backup: rt.backup,
+        backup_task: None,
+        tx: app_tx,
+        journal: None,
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -226,6 +302,13 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     events.abort();
     // The terminal comes back before anything else is printed.
     drop(guard);
+    if let Some(h) = app.backup_task.take() {
+        // pg_dump is killed with the task (kill_on_drop), and its partial file goes with it.
+        if !h.is_finished() {
+            eprintln!("kongrade: the backup was not finished: stopped");
+        }
+        h.abort();
+    }
     app.stop_runs().await;
     forward.abort();
     tracing::info!("wizard done: step {:?}", app.model.step);
@@ -262,34 +345,56 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     // Before any slow work: a pipe gets the pointer to `status` at once.
     ensure_terminal()?;
     let ctx = Context::new(conn).await?;
-    if ctx.db != Db::Postgres {
-        bail!("the wizard reads PostgreSQL only in this build; for Cassandra, use `kong migrations list` on a Kong node");
-    }
-    let opts = pg_options(&ctx.conf);
     let kong_cmd = conn.kong_cmd.clone().unwrap_or_else(|| "kong".into());
-    // kongrade's connection flags reach kong as the KONG_* variables Kong reads.
-    let env: Vec<(String, String)> = conn
-        .overrides()
-        .into_iter()
-        .map(|(k, v)| (format!("KONG_{}", k.to_uppercase()), v))
-        .collect();
-    let mut setup = Setup::new(&opts.describe(), ctx.target.version);
+    // A command line that cannot be split (an unclosed quote) is said now, not at `up`.
+    crate::exec::kong_version::split_command(&kong_cmd)?;
+    let (source, backup, database, timeout) = match ctx.db {
+        Db::Postgres => {
+            let opts = pg_options(&ctx.conf);
+            let backup = BackupMethod::PgDump {
+                command: pg_dump_command(&opts),
+            };
+            let (database, timeout) = (opts.describe(), opts.timeout);
+            (Source::postgres(opts), backup, database, timeout)
+        }
+        Db::Cassandra => {
+            let c = &ctx.conf.cassandra;
+            let backup = BackupMethod::Cassandra {
+                keyspace: c.keyspace.clone(),
+                tag: format!("kongrade-{}", utc_stamp(now_secs()).1),
+                hosts: c.contact_points.clone(),
+            };
+            let opts = CassandraOptions::from_conf(c);
+            let timeout = opts.timeout;
+            (Source::cassandra(opts), backup, ctx.describe_db(), timeout)
+        }
+    };
+    let mut setup = Setup::new(&database, ctx.target.version);
     setup.kong_cmd = kong_cmd.clone();
     setup.invocation = invocation(conn, w);
     setup.read_only = w.read_only;
     setup.color = !no_color();
     setup.refresh = w.refresh;
-    setup.backup_command = pg_dump_command(&opts);
-    let launcher = ProcessLauncher::new(&kong_cmd, env)?;
+    setup.backup = backup;
+    // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
+    // environment only (as `auto` passes them).
+    let launcher = launcher::Runner(KongTarget::Process {
+        command_line: kong_cmd.clone(),
+        env: crate::cmd::auto::kong_env(conn),
+    });
     tracing::debug!(
         "kong command: {}",
         display_command(&kong_cmd, &setup.invocation)
     );
-    let timeout = (opts.timeout * 2).max(Duration::from_secs(5));
+    let timeout = (timeout * 2).max(Duration::from_secs(5));
+    let settings = ctx.settings(w.db_timeout, w.lock_timeout);
+    let backup_job = BackupJob {
+        conf: ctx.conf.clone(),
+        db: ctx.db,
+    };
     let poller = Poller {
-        source: Source::postgres(opts),
-        target: Arc::new(ctx.target),
-        catalog: ctx.catalog,
+        source,
+        interpreter: Interpreter::new(Arc::new(ctx.target), ctx.catalog, settings),
         every: w.refresh,
         timeout,
     };
@@ -299,25 +404,20 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
             launcher: Box::new(launcher),
             poller,
             training: None,
+            backup: Some(backup_job),
             tick: TICK,
         },
     )
     .await
 }
 
-/// ADAPTER POINT: the kong `kongrade demo` runs. Today the minimal [`training_kong`]; engineer
-/// A's in-process stand-in replaces it here.
-pub fn demo_launcher(
-    training: &demo::Training,
-    target: Arc<Target>,
-    speed: f64,
-) -> Box<dyn Launcher> {
-    Box::new(training_kong::TrainingKong {
-        db: training.db.clone(),
-        target,
-        step: Duration::from_millis(300).div_f64(speed),
-        lock_ttl: Duration::from_secs(60).div_f64(speed),
-    })
+/// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on
+/// the training database. `--speed` shortens each migration; the lock keeps Kong's own timing
+/// (`--lock-timeout`), as the stand-in is Kong's CLI contract, not a cartoon of it.
+pub fn demo_launcher(training: &demo::Training, speed: f64) -> Box<dyn Launcher> {
+    Box::new(launcher::Runner(
+        training.kong(demo::MIGRATION_DELAY.div_f64(speed)),
+    ))
 }
 
 /// `kongrade demo`.
@@ -334,7 +434,6 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     ensure_terminal()?;
     let catalog = Catalog::embedded();
     let training = Arc::new(sc.build(catalog, speed).map_err(|e| eyre!(e))?);
-    let target = Arc::new(training.target.clone());
     let mut setup = Setup::new(
         &format!("training:{}", sc.name),
         Some(training.target_version),
@@ -344,18 +443,24 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     setup.read_only = w.read_only;
     setup.color = !no_color();
     setup.refresh = w.refresh;
-    setup.backup_command = "pg_dump -Fc -f kong-backup.dump kong".into();
+    setup.backup = training.backup_method();
     setup.invocation = invocation(&ConnArgs::default(), w);
     let mut model = Model::new(setup, Instant::now());
     model.log.push(
         crate::wizard::model::LogKind::Info,
         format!("training: {}: {}", sc.title, sc.summary),
     );
-    let launcher = demo_launcher(&training, target.clone(), speed);
+    model.log.push(
+        crate::wizard::model::LogKind::Info,
+        format!(
+            "kong here is kongrade's stand-in playing Kong {}: Kong's messages, exit codes and migrations lock, bookkeeping only",
+            training.target_version
+        ),
+    );
+    let launcher = demo_launcher(&training, speed);
     let poller = Poller {
         source: Source::Memory(training.db.clone()),
-        target,
-        catalog,
+        interpreter: training.interpreter(training.settings(w.db_timeout, w.lock_timeout)),
         every: w.refresh,
         timeout: Duration::from_secs(5),
     };
@@ -365,6 +470,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
             launcher,
             poller,
             training: Some(training),
+            backup: None,
             tick: TICK,
         },
     )

@@ -10,9 +10,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::kong::catalog::Catalog;
+use crate::kong::diagnose::{self, DiagnoseInput, Settings};
+use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions};
 use crate::kong::target::Target;
+use crate::store::cassandra::{CassandraOptions, CassandraStore};
 use crate::store::memory::MemoryDb;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::StoreError;
@@ -24,6 +27,11 @@ pub enum Source {
     Postgres {
         opts: Box<PgOptions>,
         conn: Option<Box<PgStore>>,
+    },
+    /// Kong's Cassandra keyspace (Kong up to 3.3.x); the session is kept likewise.
+    Cassandra {
+        opts: Box<CassandraOptions>,
+        conn: Option<Box<CassandraStore>>,
     },
     /// The training cluster.
     Memory(MemoryDb),
@@ -37,9 +45,25 @@ impl Source {
         }
     }
 
+    pub fn cassandra(opts: CassandraOptions) -> Source {
+        Source::Cassandra {
+            opts: Box::new(opts),
+            conn: None,
+        }
+    }
+
     pub async fn read(&mut self) -> Result<Snapshot, StoreError> {
         match self {
             Source::Memory(db) => db.snapshot(),
+            Source::Cassandra { opts, conn } => {
+                let store = match conn.take() {
+                    Some(s) => s,
+                    None => Box::new(CassandraStore::connect(opts).await?),
+                };
+                let snap = store.snapshot().await?;
+                *conn = Some(store);
+                Ok(snap)
+            }
             Source::Postgres { opts, conn } => {
                 let store = match conn.take() {
                     Some(s) => s,
@@ -53,35 +77,96 @@ impl Source {
         }
     }
 
+    /// Rows of Kong's big tables (for diagnose's timeout advice). `Ok(None)`: not counted here
+    /// (the training cluster has no tables beyond Kong's bookkeeping).
+    async fn row_counts(&mut self) -> Result<Option<Vec<(String, i64)>>, String> {
+        match self {
+            // Cassandra tables are not counted (nor are they by `kongrade diagnose`).
+            Source::Memory(_) | Source::Cassandra { .. } => Ok(None),
+            Source::Postgres { conn, .. } => {
+                let Some(store) = conn.as_ref() else {
+                    return Err("no connection to count with".into());
+                };
+                // `apis` matters only to a pre-1.0 database; counting a table that is not
+                // there costs nothing.
+                let mut tables: Vec<&str> = BIG_TABLES.to_vec();
+                tables.push("apis");
+                crate::cmd::context::pg_row_counts(store, &tables)
+                    .await
+                    .map(Some)
+                    .map_err(|e| format!("{e:#}"))
+            }
+        }
+    }
+
     /// Forgets the connection (after a read that hung).
     fn reset(&mut self) {
-        if let Source::Postgres { conn, .. } = self {
-            *conn = None;
+        match self {
+            Source::Postgres { conn, .. } => *conn = None,
+            Source::Cassandra { conn, .. } => *conn = None,
+            Source::Memory(_) => {}
         }
     }
 }
 
-/// Interprets a snapshot for the wizard. Pure.
-pub fn reading_of(target: &Target, snap: &Snapshot, catalog: &Catalog) -> Reading {
-    let state = state::compute(target, snap, catalog);
-    let schema_label = if !state.schema_matches.is_empty() {
-        Some(describe_versions(catalog, &state.schema_matches))
-    } else if !state.core_matches.is_empty() {
-        Some(describe_versions(catalog, &state.core_matches))
-    } else {
-        None
-    };
-    Reading {
-        state,
-        data_planes: snap.data_planes.clone().unwrap_or_default(),
-        schema_label,
+/// Turns a snapshot into what the wizard shows: the state, and `kong::diagnose`'s findings, the
+/// very ones `kongrade diagnose` prints. Pure.
+pub struct Interpreter {
+    pub target: Arc<Target>,
+    pub catalog: &'static Catalog,
+    /// kong.conf's settings that change the advice, with the wizard's --db-timeout and
+    /// --lock-timeout.
+    pub settings: Settings,
+    /// The big tables' rows, counted once at the first good read (they change slowly and an
+    /// estimate is all the advice needs), not on every refresh.
+    pub row_counts: Option<Vec<(String, i64)>>,
+    /// Why counting failed, when it did: said as a finding.
+    pub count_error: Option<String>,
+}
+
+impl Interpreter {
+    pub fn new(target: Arc<Target>, catalog: &'static Catalog, settings: Settings) -> Interpreter {
+        Interpreter {
+            target,
+            catalog,
+            settings,
+            row_counts: None,
+            count_error: None,
+        }
+    }
+
+    pub fn reading(&self, snap: &Snapshot) -> Reading {
+        let state = state::compute(&self.target, snap, self.catalog);
+        let schema_label = if !state.schema_matches.is_empty() {
+            Some(describe_versions(self.catalog, &state.schema_matches))
+        } else if !state.core_matches.is_empty() {
+            Some(describe_versions(self.catalog, &state.core_matches))
+        } else {
+            None
+        };
+        let mut findings = diagnose::diagnose(&DiagnoseInput {
+            state: &state,
+            snapshot: snap,
+            target: &self.target,
+            catalog: self.catalog,
+            row_counts: self.row_counts.as_deref(),
+            settings: &self.settings,
+        });
+        if let Some(e) = &self.count_error {
+            findings.push(crate::cmd::diagnose::counts_unavailable(e));
+        }
+        Reading {
+            state,
+            data_planes: snap.data_planes.clone().unwrap_or_default(),
+            schema_label,
+            findings,
+        }
     }
 }
 
 pub struct Poller {
     pub source: Source,
-    pub target: Arc<Target>,
-    pub catalog: &'static Catalog,
+    pub interpreter: Interpreter,
     pub every: Duration,
     /// A read that takes longer is abandoned (and the connection dropped).
     pub timeout: Duration,
@@ -111,12 +196,29 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
     let wake = refresh.clone();
     let task = tokio::spawn(async move {
         let mut seq: u64 = 0;
+        let mut counted = false;
         loop {
             seq += 1;
             // The read's start time: a run is judged only by reads that started after it ended.
             let at = Instant::now();
             let result = match tokio::time::timeout(p.timeout, p.source.read()).await {
-                Ok(Ok(snap)) => Ok(Box::new(reading_of(&p.target, &snap, p.catalog))),
+                Ok(Ok(snap)) => {
+                    if !counted {
+                        counted = true;
+                        match tokio::time::timeout(p.timeout, p.source.row_counts()).await {
+                            Ok(Ok(c)) => p.interpreter.row_counts = c,
+                            Ok(Err(e)) => p.interpreter.count_error = Some(e),
+                            Err(_) => {
+                                p.source.reset();
+                                p.interpreter.count_error = Some(format!(
+                                    "counting did not finish within {} s",
+                                    p.timeout.as_secs()
+                                ));
+                            }
+                        }
+                    }
+                    Ok(Box::new(p.interpreter.reading(&snap)))
+                }
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => {
                     p.source.reset();
@@ -177,8 +279,7 @@ mod tests {
         let handle = spawn(
             Poller {
                 source: Source::Memory(db.clone()),
-                target: Arc::new(t.target.clone()),
-                catalog: cat,
+                interpreter: t.interpreter(t.settings(None, None)),
                 every: Duration::from_millis(10),
                 timeout: Duration::from_secs(1),
             },
@@ -219,8 +320,7 @@ mod tests {
         let handle = spawn(
             Poller {
                 source: Source::Memory(t.db.clone()),
-                target: Arc::new(t.target.clone()),
-                catalog: cat,
+                interpreter: t.interpreter(t.settings(None, None)),
                 every: Duration::from_secs(3600),
                 timeout: Duration::from_secs(1),
             },

@@ -28,7 +28,7 @@ fn at_up(name: &str) -> H {
     let mut h = H::scenario(name);
     h.read();
     h.enter();
-    h.space();
+    h.own_backup("nightly dump");
     h.enter();
     h.enter();
     assert_eq!(h.m.step, Step::Up);
@@ -112,7 +112,7 @@ fn preflight() {
         }
     }
     h.read();
-    assert!(h.m.findings.iter().any(|f| f.id == "gap"));
+    assert!(h.m.findings.iter().any(|f| f.id == "skipped-migrations"));
     snap("preflight_gap", &h.m);
 }
 
@@ -131,10 +131,64 @@ fn backup_and_review() {
     h.enter();
     snap("backup", &h.m);
     h.space();
+    h.typed("s3://backups/kong-2026-11-21.dump");
+    snap("backup_own_typing", &h.m);
+    h.enter();
+    snap("backup_own_done", &h.m);
     h.enter();
     h.down();
     h.down();
     snap("review", &h.m);
+}
+
+fn a_record() -> crate::exec::backup::BackupRecord {
+    crate::exec::backup::BackupRecord {
+        file: "/var/lib/kongrade/backups/20261122T040000Z-127.0.0.1-5432-kong.dump".into(),
+        bytes: 1_843_200,
+        sha256: "9f2c0e5be1d6a3f4c2b1a0e9d8c7b6a5f4e3d2c1b0a99887766554433221100f".into(),
+        database: "kong@127.0.0.1:5432/kong".into(),
+        pg_dump_version: "pg_dump (PostgreSQL) 16.4".into(),
+        entries: 212,
+        elapsed_ms: 3100,
+        created_at: "2026-11-22T04:00:03Z".into(),
+    }
+}
+
+#[test]
+fn backup_taken_by_kongrade_and_cassandra_snapshots() {
+    use crate::wizard::model::BackupMethod;
+    let mut h = H::scenario("clean");
+    h.m.setup.backup = BackupMethod::PgDump {
+        command: "pg_dump -h 127.0.0.1 -p 5432 -U kong -Fc -f kong-kong-backup.dump kong".into(),
+    };
+    h.read();
+    h.enter();
+    snap("backup_pg_dump", &h.m);
+    h.key(Key::ch('t'));
+    h.advance(2.0);
+    update(
+        &mut h.m,
+        Msg::BackupProgress {
+            bytes: 917_504,
+            elapsed: std::time::Duration::from_millis(1800),
+        },
+    );
+    snap("backup_running", &h.m);
+    update(&mut h.m, Msg::BackupDone(Ok(a_record())));
+    snap("backup_taken", &h.m);
+
+    let mut h = H::scenario("clean");
+    h.m.setup.backup = BackupMethod::Cassandra {
+        keyspace: "kong".into(),
+        tag: "kongrade-20261122T040000Z".into(),
+        hosts: vec!["10.0.0.1".into(), "10.0.0.2".into(), "10.0.0.3".into()],
+    };
+    h.m.snapshots = vec![false; 3];
+    h.read();
+    h.enter();
+    h.space();
+    h.down();
+    snap("backup_cassandra", &h.m);
 }
 
 #[test]

@@ -14,11 +14,13 @@ use ratatui::Frame;
 
 use crate::exec::runner::KongCommand;
 use crate::kong::state::MigState;
-use crate::wizard::findings::{blocks, Severity};
 use crate::wizard::keys::{keys_label, Action, KEYMAP};
-use crate::wizard::model::{Focus, LogKind, Model, NoticeLevel, Overlay, RunState, Step};
+use crate::wizard::model::{
+    BackupMethod, BackupState, Focus, LogKind, Model, NoticeLevel, Overlay, RunState, Step,
+};
 use crate::wizard::text::why;
 use crate::wizard::update::finish_blockers;
+use crate::wizard::{blocks, Severity};
 
 /// Below this the layout cannot hold the step and the live pane: say so instead.
 pub const MIN_WIDTH: u16 = 60;
@@ -360,6 +362,19 @@ fn push_wrapped(out: &mut Vec<Line<'static>>, text: &str, width: usize, style: S
     }
 }
 
+/// `lead` then `text` wrapped, its later lines indented under the text.
+fn push_hanging(out: &mut Vec<Line<'static>>, lead: &str, text: &str, width: usize, style: Style) {
+    let indent = lead.chars().count();
+    let pad = " ".repeat(indent);
+    for (i, l) in wrap(text, width.saturating_sub(indent).max(1))
+        .into_iter()
+        .enumerate()
+    {
+        let head = if i == 0 { lead } else { pad.as_str() };
+        out.push(Line::styled(format!("{head}{l}"), style));
+    }
+}
+
 fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
     let mut out: Vec<Line<'static>> = Vec::new();
     let state = m.state();
@@ -408,33 +423,7 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
             );
         }
         Step::Preflight => preflight_body(m, w, h, t, &mut out),
-        Step::Backup => {
-            let (mark, style) = if m.backup_confirmed {
-                ("[x]", t.ok())
-            } else {
-                ("[ ]", t.bold())
-            };
-            push_wrapped(
-                &mut out,
-                &format!("{mark} I have a backup of this database, and it restores"),
-                w,
-                style,
-            );
-            out.push(Line::raw(""));
-            out.push(Line::styled("For example:", t.dim()));
-            push_wrapped(
-                &mut out,
-                &format!("$ {}", m.setup.backup_command),
-                w,
-                t.accent(),
-            );
-            push_wrapped(
-                &mut out,
-                "and a declarative export: kong config db_export kong.yaml",
-                w,
-                t.dim(),
-            );
-        }
+        Step::Backup => backup_body(m, w, h, t, &mut out),
         Step::Review => review_body(m, w, h, t, &mut out),
         Step::Up | Step::Bootstrap => {
             let cmd = if m.step == Step::Up {
@@ -562,11 +551,125 @@ fn preflight_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'
     }
     if let Some(f) = m.findings.get(m.cursor) {
         let room = h.saturating_sub(out.len());
+        // As `kongrade diagnose` prints it: the commands first, then what was seen and why.
         let mut detail = Vec::new();
-        push_wrapped(&mut detail, &format!("seen: {}", f.seen), w, t.dim());
-        push_wrapped(&mut detail, &format!("do: {}", f.remedy), w, Style::new());
+        for r in &f.remedy {
+            push_hanging(&mut detail, "› ", r, w, t.accent());
+        }
+        push_hanging(&mut detail, "seen: ", &f.seen.join("; "), w, t.dim());
         push_wrapped(&mut detail, &f.why, w, t.dim());
         out.extend(detail.into_iter().take(room));
+    }
+}
+
+/// `1.8 MB`, `640 KB`, `12 B`.
+fn bytes(n: u64) -> String {
+    if n >= 10 << 20 {
+        format!("{} MB", n >> 20)
+    } else if n >= 1 << 20 {
+        format!("{:.1} MB", n as f64 / f64::from(1u32 << 20))
+    } else if n >= 1 << 10 {
+        format!("{} KB", n >> 10)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn backup_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
+    let key = |k: &str, text: &str| {
+        Line::from(vec![
+            Span::styled(format!("{k:<6}"), t.accent()),
+            Span::raw(text.to_string()),
+        ])
+    };
+    match &m.setup.backup {
+        BackupMethod::PgDump { .. } => {
+            out.push(key("t", "take one now: pg_dump, verified"));
+            out.push(key("Space", "I have my own backup (say where)"));
+        }
+        BackupMethod::OwnOnly { why } => {
+            push_wrapped(out, why, w, t.dim());
+            out.push(key("Space", "I have my own backup (say where)"));
+        }
+        BackupMethod::Cassandra {
+            keyspace,
+            tag,
+            hosts,
+        } => {
+            push_wrapped(
+                out,
+                "On every node, run the snapshot, then tick it (Space):",
+                w,
+                Style::new(),
+            );
+            let cmd = BackupMethod::nodetool(keyspace, tag);
+            let list_h = h.saturating_sub(out.len() + 2).max(1);
+            let (start, shown) = window(hosts, m.cursor, list_h);
+            for (i, host) in shown.iter().enumerate() {
+                let idx = start + i;
+                let selected = idx == m.cursor;
+                let done = m.snapshots.get(idx).copied().unwrap_or(false);
+                let mark = if done { "[x] " } else { "[ ] " };
+                let text = truncate(&format!("{host}: {cmd}"), w.saturating_sub(6)).into_owned();
+                let mut line = Line::from(vec![
+                    Span::raw(if selected { "▸ " } else { "  " }),
+                    Span::styled(mark, if done { t.ok() } else { t.bold() }),
+                    Span::raw(text),
+                ]);
+                if selected && m.focus == Focus::Step {
+                    line = line.patch_style(t.selected());
+                }
+                out.push(line);
+            }
+        }
+    }
+    out.push(Line::raw(""));
+    match &m.backup {
+        BackupState::Missing => {}
+        BackupState::Running {
+            bytes: b, elapsed, ..
+        } => out.push(Line::styled(
+            format!("pg_dump: {}, {} …", bytes(*b), secs(elapsed.as_secs_f64())),
+            t.warn(),
+        )),
+        BackupState::Taken(rec) => {
+            push_hanging(
+                out,
+                "✓ ",
+                &format!("Backup written and verified: {}", rec.file.display()),
+                w,
+                t.ok(),
+            );
+            push_hanging(
+                out,
+                "  ",
+                &format!(
+                    "{} ({} bytes), sha256 {}",
+                    bytes(rec.bytes),
+                    rec.bytes,
+                    rec.sha256
+                ),
+                w,
+                t.dim(),
+            );
+        }
+        BackupState::Failed(e) => {
+            push_hanging(out, "✗ ", &format!("The backup failed: {e}"), w, t.err());
+            if matches!(m.setup.backup, BackupMethod::PgDump { .. }) {
+                out.push(Line::styled("t tries again; nothing was kept.", t.dim()));
+            }
+        }
+        BackupState::Own(r) => push_hanging(out, "✓ ", &format!("Your backup: {r}"), w, t.ok()),
+    }
+    if let (BackupMethod::PgDump { command }, false) = (&m.setup.backup, m.backup_done()) {
+        out.push(Line::styled("Taking it yourself:", t.dim()));
+        push_wrapped(out, &format!("$ {command}"), w, t.accent());
+        push_wrapped(
+            out,
+            "and a declarative export: kong config db_export kong.yaml",
+            w,
+            t.dim(),
+        );
     }
 }
 
@@ -905,6 +1008,8 @@ fn confirm_label(m: &Model) -> Option<&'static str> {
         // Read-only runs nothing: no hint that Enter would.
         _ if runs_here && m.setup.read_only => return None,
         Step::Preflight if m.findings.iter().any(blocks) => return None,
+        // Nothing to continue with until a backup exists.
+        Step::Backup if !m.backup_done() => return None,
         Step::Up if m.running() => return None,
         Step::Up if ran_ok(KongCommand::Up) => "continue",
         Step::Up => "run up",
@@ -920,7 +1025,13 @@ fn confirm_label(m: &Model) -> Option<&'static str> {
 
 fn render_footer(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     let toggles = matches!(m.step, Step::Backup | Step::Decommission);
-    let lists = matches!(m.step, Step::Preflight | Step::Review | Step::Decommission);
+    let cassandra = matches!(m.setup.backup, BackupMethod::Cassandra { .. });
+    let lists = matches!(m.step, Step::Preflight | Step::Review | Step::Decommission)
+        || (m.step == Step::Backup && cassandra);
+    let takes_backup = m.step == Step::Backup
+        && !m.setup.read_only
+        && !m.backup_running()
+        && matches!(m.setup.backup, BackupMethod::PgDump { .. });
     let back_steps = matches!(
         m.step,
         Step::Backup | Step::Review | Step::Up | Step::Bootstrap | Step::Finish
@@ -938,6 +1049,8 @@ fn render_footer(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
                 None => continue,
             },
             Action::Toggle if !toggles => continue,
+            Action::Toggle if m.step == Step::Backup && !cassandra => (keys, "own backup"),
+            Action::TakeBackup if !takes_backup => continue,
             Action::Down if !lists && m.focus == Focus::Step => continue,
             Action::Back if m.running() => ("Ctrl-C", "stop/leave"),
             Action::Back if !back_steps => (keys, "quit"),
@@ -1053,6 +1166,30 @@ fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme)
             }
             lines.push(Line::styled("Esc cancels.", t.dim()));
             (" Finish: the point of no return ".into(), lines)
+        }
+        Overlay::OwnBackup { typed, error } => {
+            let mut lines = Vec::new();
+            push_wrapped(
+                &mut lines,
+                "Where is your backup? A file, a snapshot id, a ticket: whatever finds it again to restore. It goes into the upgrade journal.",
+                inner_w,
+                Style::new(),
+            );
+            lines.push(Line::raw(""));
+            // The tail stays in view while the reference grows past the box.
+            let room = inner_w.saturating_sub(3);
+            let n = typed.chars().count();
+            let shown: String = typed.chars().skip(n.saturating_sub(room)).collect();
+            lines.push(Line::from(vec![
+                Span::styled("> ", t.accent()),
+                Span::styled(shown, t.bold()),
+                Span::styled("_", t.accent()),
+            ]));
+            if let Some(e) = error {
+                lines.push(Line::styled(e.clone(), t.err()));
+            }
+            lines.push(Line::styled("Enter records it, Esc cancels.", t.dim()));
+            (" Your own backup ".into(), lines)
         }
         Overlay::LeaveWhileRunning => {
             let mut lines = Vec::new();

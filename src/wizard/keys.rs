@@ -80,6 +80,8 @@ pub enum Action {
     Confirm,
     /// Tick or untick the selected checklist item.
     Toggle,
+    /// Backup step: kongrade takes a pg_dump now.
+    TakeBackup,
     /// Close an overlay, go back one step, or leave.
     Back,
     Up,
@@ -118,6 +120,12 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[Key::plain(K::Enter)],
         hint: Some(("Enter", "continue")),
         help: "continue, or run the step (asks first, showing the command)",
+    },
+    Binding {
+        action: Action::TakeBackup,
+        keys: &[Key::ch('t')],
+        hint: Some(("t", "take backup")),
+        help: "take a pg_dump now (Backup step), verified before it counts",
     },
     Binding {
         action: Action::Toggle,

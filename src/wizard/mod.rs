@@ -6,15 +6,14 @@
 //! Bootstrap -> Done for an empty database. The first read of the database decides where to
 //! enter: a live lock waits (Waiting), pending migrations resume at Decommission.
 
-pub mod findings;
 pub mod keys;
 pub mod model;
 pub mod text;
 pub mod update;
 
-pub use findings::{Finding, Severity};
+pub use crate::kong::diagnose::{Finding, Severity};
 pub use keys::{Key, KeyCode};
-pub use model::{Model, Reading, Setup, Step};
+pub use model::{blocks, Model, Reading, Setup, Step};
 pub use update::{update, Effect, Msg};
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::exec::backup::BackupRecord;
 use crate::exec::runner::{Invocation, KongCommand, RunId};
 use crate::kong::snapshot::DataPlaneRow;
 use crate::kong::state::{MigState, SchemaState};
 use crate::kong::version::Version;
 
-use super::findings::Finding;
+use crate::kong::diagnose::Finding;
 
 /// What the runtime knows before the first read: where the database is, what kong to run.
 #[derive(Clone, Debug)]
@@ -31,8 +32,56 @@ pub struct Setup {
     /// Simulated nodes of the training cluster; empty against a real database, where the operator
     /// confirms by hand and the data planes table is the evidence.
     pub nodes: Vec<Node>,
-    /// The backup command suggested on the Backup step.
-    pub backup_command: String,
+    /// How the Backup step backs this database up.
+    pub backup: BackupMethod,
+}
+
+/// What the Backup step can do here (the runtime knows: a real PostgreSQL, Cassandra, or the
+/// training cluster).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackupMethod {
+    /// kongrade takes a pg_dump ([t]), or the operator names their own. `command` is the
+    /// equivalent pg_dump for those who take it themselves.
+    PgDump { command: String },
+    /// kongrade cannot dump this database (the training cluster has no pg_dump): the operator
+    /// names their own backup.
+    OwnOnly { why: String },
+    /// Cassandra has no single dump: `nodetool snapshot` on every node, ticked one by one.
+    Cassandra {
+        keyspace: String,
+        /// The snapshot's tag, so every node's snapshot can be found (and cleared) together.
+        tag: String,
+        hosts: Vec<String>,
+    },
+}
+
+impl BackupMethod {
+    /// The command for one Cassandra node.
+    pub fn nodetool(keyspace: &str, tag: &str) -> String {
+        format!(
+            "nodetool snapshot -t {} {}",
+            shell_quote(tag),
+            shell_quote(keyspace)
+        )
+    }
+}
+
+/// Where the backup stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackupState {
+    Missing,
+    /// kongrade's pg_dump is running.
+    Running {
+        started: Instant,
+        bytes: u64,
+        elapsed: Duration,
+    },
+    /// Written and proven (pg_restore --list read it, schema_meta is in it).
+    Taken(BackupRecord),
+    /// The last attempt failed; nothing half-written was kept.
+    Failed(String),
+    /// The operator's own backup, by the reference they typed (or the snapshots they ticked).
+    Own(String),
 }
 
 impl Setup {
@@ -48,7 +97,9 @@ impl Setup {
             color: true,
             refresh: Duration::from_secs(1),
             nodes: Vec::new(),
-            backup_command: "pg_dump -Fc -f kong-backup.dump kong".into(),
+            backup: BackupMethod::PgDump {
+                command: "pg_dump -Fc -f kong-backup.dump kong".into(),
+            },
         }
     }
 }
@@ -70,6 +121,27 @@ pub struct Reading {
     pub data_planes: Vec<DataPlaneRow>,
     /// Which Kong release the recorded schema matches (`2.8.x`), when one does.
     pub schema_label: Option<String>,
+    /// `kong::diagnose` on this read: what `kongrade diagnose` would say now.
+    pub findings: Vec<Finding>,
+}
+
+/// Findings that stop the wizard at Preflight: every step after it would be wrong. Other errors
+/// are shown first but do not stop it: a live lock has its own step (Waiting), an unfinished
+/// upgrade is the Decommission/Finish path, and an unsupported jump is the operator's call
+/// (the finding says what goes through the versions in between).
+pub const BLOCKING: &[&str] = &[
+    // A 0.x database: bootstrap would wreck it, up cannot read it; the way is through Kong 1.5.
+    "legacy-database",
+    // Kong's tables without schema_meta: bootstrap would run over existing tables.
+    "tables-without-schema-meta",
+    // The database is ahead of the target: up has nothing to do, and the target kong is old.
+    "database-newer",
+    // Kong 3.4+ on Cassandra: the target cannot run on this database at all.
+    "cassandra-unsupported",
+];
+
+pub fn blocks(f: &Finding) -> bool {
+    BLOCKING.contains(&f.id)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -153,6 +225,11 @@ pub enum Overlay {
     },
     /// Ctrl-C while kong runs.
     LeaveWhileRunning,
+    /// "I have my own backup": where it is (a file, a snapshot id, a ticket), for the journal.
+    OwnBackup {
+        typed: String,
+        error: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,7 +380,9 @@ pub struct Model {
     pub run: Option<Run>,
     pub outcome: Option<Outcome>,
     pub next_run: RunId,
-    pub backup_confirmed: bool,
+    pub backup: BackupState,
+    /// Cassandra: the nodes whose snapshot the operator ticked, by index in the method's hosts.
+    pub snapshots: Vec<bool>,
     pub checklist: Vec<CheckItem>,
     /// Selected row of the step's list (findings, migrations, checklist).
     pub cursor: usize,
@@ -318,6 +397,10 @@ pub struct Model {
 impl Model {
     pub fn new(setup: Setup, now: Instant) -> Model {
         let checklist = checklist_for(&setup);
+        let snapshots = match &setup.backup {
+            BackupMethod::Cassandra { hosts, .. } => vec![false; hosts.len()],
+            _ => Vec::new(),
+        };
         Model {
             setup,
             step: Step::Connecting,
@@ -333,7 +416,8 @@ impl Model {
             run: None,
             outcome: None,
             next_run: 1,
-            backup_confirmed: false,
+            backup: BackupState::Missing,
+            snapshots,
             checklist,
             cursor: 0,
             notice: None,
@@ -349,6 +433,15 @@ impl Model {
 
     pub fn running(&self) -> bool {
         self.run.as_ref().is_some_and(Run::active)
+    }
+
+    /// A backup that can be restored exists: taken and proven, or the operator's own.
+    pub fn backup_done(&self) -> bool {
+        matches!(self.backup, BackupState::Taken(_) | BackupState::Own(_))
+    }
+
+    pub fn backup_running(&self) -> bool {
+        matches!(self.backup, BackupState::Running { .. })
     }
 
     /// Age of the last good read.

@@ -1,29 +1,30 @@
 //! A headless driver for the model, shared by the model tests and the screen snapshots: the
-//! training cluster as the database, the training kong run to completion between messages, and
-//! a clock that moves only when told.
+//! training cluster as the database, the kong stand-in (in-process, as `kongrade demo` runs it)
+//! run to completion between messages, and a clock that moves only when told.
 
 use std::time::{Duration, Instant};
 
 use super::keys::{Key, KeyCode};
 use super::model::*;
 use super::update::{update, Effect, Msg};
-use crate::exec::runner::{Invocation, RunEvent, RunId};
+use crate::exec::runner::{self, Invocation, RunEvent, RunId};
 use crate::kong::catalog::Catalog;
 use crate::tui::demo::{scenario, Scenario, Training};
-use crate::tui::launcher::Launcher;
-use crate::tui::poller::reading_of;
-use crate::tui::training_kong::TrainingKong;
+use crate::tui::poller::Interpreter;
 
 pub struct H {
     pub m: Model,
     pub seq: u64,
     pub training: Training,
+    /// Reads the training database as the demo's poller does (diagnose included).
+    pub interpreter: Interpreter,
 }
 
 fn setup_for(t: &Training, name: &str) -> Setup {
     let mut s = Setup::new(&format!("training:{name}"), Some(t.target_version));
     s.training = Some(name.to_string());
     s.nodes = t.nodes.clone();
+    s.backup = t.backup_method();
     s
 }
 
@@ -42,6 +43,7 @@ impl H {
         H {
             m: Model::new(setup, Instant::now()),
             seq: 0,
+            interpreter: training.interpreter(training.settings(None, None)),
             training,
         }
     }
@@ -57,7 +59,7 @@ impl H {
             .training
             .db
             .snapshot()
-            .map(|s| Box::new(reading_of(&self.training.target, &s, Catalog::embedded())))
+            .map(|s| Box::new(self.interpreter.reading(&s)))
             .map_err(|e| e.to_string());
         let at = self.m.now;
         update(
@@ -105,7 +107,7 @@ impl H {
         update(&mut self.m, Msg::Run(id, ev))
     }
 
-    /// Carries out a StartKong with the training kong, feeding its events back; returns the
+    /// Carries out a StartKong with the stand-in, feeding its events back; returns the
     /// effects the events produced.
     pub fn perform(&mut self, fx: &[Effect]) -> Vec<Effect> {
         let Some((id, inv)) = fx.iter().find_map(|e| match e {
@@ -130,6 +132,18 @@ impl H {
                 update(&mut self.m, Msg::Note { warn, text });
             }
         }
+    }
+
+    /// Backup step: "I have my own backup", saying where it is. Returns the effects of Enter.
+    pub fn own_backup(&mut self, reference: &str) -> Vec<Effect> {
+        assert!(self.space().is_empty());
+        assert!(
+            matches!(self.m.overlay, Some(Overlay::OwnBackup { .. })),
+            "{:?}",
+            self.m.overlay
+        );
+        self.typed(reference);
+        self.enter()
     }
 
     pub fn notice(&self) -> String {
@@ -158,7 +172,7 @@ impl H {
         assert_eq!(self.m.step, Step::Preflight);
         self.enter();
         assert_eq!(self.m.step, Step::Backup);
-        self.space();
+        self.own_backup("snapshot vol-0abc of the db host");
         self.enter();
         assert_eq!(self.m.step, Step::Review);
         self.enter();
@@ -179,20 +193,91 @@ impl H {
     }
 }
 
+impl H {
+    /// Plays the wizard from wherever it stands to Done the way an operator would, running kong
+    /// (the stand-in) at Up and Finish, and stopping a node again when the database still sees it.
+    pub fn play_to_done(&mut self) {
+        for _ in 0..40 {
+            match self.m.step {
+                Step::Done => return,
+                Step::Preflight | Step::Review => {
+                    self.enter();
+                }
+                Step::Backup => {
+                    if !self.m.backup_done() {
+                        self.own_backup("snapshot vol-0abc of the db host");
+                    }
+                    self.enter();
+                }
+                Step::Up | Step::Bootstrap => {
+                    self.enter();
+                    let fx = self.enter();
+                    let fx = self.perform(&fx);
+                    assert_eq!(fx, vec![Effect::Refresh], "{}", self.notice());
+                    self.advance(0.5);
+                    self.read();
+                    assert!(
+                        self.m.outcome.as_ref().is_some_and(|o| o.success),
+                        "{:?}",
+                        self.m.outcome
+                    );
+                    self.enter();
+                }
+                Step::Decommission => {
+                    self.tick_all();
+                    self.read();
+                    // A node the database still sees after its stop is stopped again.
+                    let seen: Vec<String> = self
+                        .m
+                        .old_data_planes_seen()
+                        .iter()
+                        .filter_map(|dp| dp.hostname.clone())
+                        .collect();
+                    for name in seen {
+                        if let Some(i) = self
+                            .m
+                            .checklist
+                            .iter()
+                            .position(|c| c.node.as_deref() == Some(name.as_str()))
+                        {
+                            self.m.cursor = i;
+                            self.space();
+                            let fx = self.space();
+                            self.stop_nodes(&fx);
+                        }
+                    }
+                    self.read();
+                    self.enter();
+                }
+                Step::Finish => {
+                    self.enter();
+                    assert!(
+                        matches!(self.m.overlay, Some(Overlay::Typed { .. })),
+                        "finish offered: {}",
+                        self.notice()
+                    );
+                    self.typed("finish");
+                    let fx = self.enter();
+                    self.perform(&fx);
+                    self.advance(0.5);
+                    self.read();
+                    self.enter();
+                }
+                s => panic!("cannot play on from {s:?}: {}", self.notice()),
+            }
+        }
+        panic!("not Done after 40 moves: at {:?}", self.m.step);
+    }
+}
+
 pub fn run_training_kong(t: &Training, inv: &Invocation, id: RunId) -> Vec<RunEvent> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let kong = TrainingKong {
-            db: t.db.clone(),
-            target: std::sync::Arc::new(t.target.clone()),
-            step: Duration::ZERO,
-            lock_ttl: Duration::from_secs(60),
-        };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let _ctl = kong.start(inv, id, tx);
+        let _handle = runner::start(&t.kong(Duration::ZERO), inv, id, tx);
         let mut evs = Vec::new();
         while let Some((_, ev)) = rx.recv().await {
             let end = matches!(ev, RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. });

@@ -8,11 +8,10 @@ use super::keys::{Key, KeyCode};
 use super::model::*;
 use super::testkit::H;
 use super::update::{finish_blockers, update, Effect, Msg};
+use crate::exec::journal::Event;
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
-use crate::kong::catalog::Catalog;
 use crate::kong::state::MigState;
 use crate::tui::demo::scenario;
-use crate::tui::poller::reading_of;
 
 #[test]
 fn clean_upgrade_to_done() {
@@ -28,7 +27,7 @@ fn clean_upgrade_to_done() {
     assert!(h.enter().is_empty());
     assert_eq!(h.m.step, Step::Backup);
     assert!(h.notice().contains("backup"));
-    h.space();
+    h.own_backup("nightly dump 2026-11-21");
     h.enter();
     assert_eq!(h.m.step, Step::Review);
     assert_eq!(h.m.new_migrations().len(), 15);
@@ -151,16 +150,22 @@ fn a_pre_1_0_database_is_never_bootstrapped() {
     let n = h.m.notice.clone().expect("refusal");
     assert_eq!(n.level, NoticeLevel::Block);
     assert!(
-        n.text.contains("stops here: A pre-1.0 Kong database"),
+        n.text
+            .contains("stops here: Kong 0.x database: never bootstrap it"),
         "{}",
         n.text
     );
+    // kong::diagnose's finding, the one `kongrade diagnose` prints.
     let f =
         h.m.findings
             .iter()
-            .find(|f| f.id == "pre-1.0")
+            .find(|f| f.id == "legacy-database")
             .expect("finding");
-    assert!(f.remedy.contains("Kong 1.5"), "{}", f.remedy);
+    assert!(
+        f.remedy.iter().any(|r| r.contains("with Kong 1.5")),
+        "{:?}",
+        f.remedy
+    );
     assert_eq!(h.m.path, Path::Upgrade, "never the bootstrap path");
     // Even forced onto the step, the gate holds.
     h.m.step = Step::Bootstrap;
@@ -211,7 +216,7 @@ fn a_live_lock_waits_and_continues_when_released() {
     });
     h.read();
     assert_eq!(h.m.step, Step::Preflight);
-    assert!(h.m.findings.iter().any(|f| f.id == "lock-stale-row"));
+    assert!(h.m.findings.iter().any(|f| f.id == "lock-stale"));
 }
 
 #[test]
@@ -219,7 +224,7 @@ fn kong_failing_shows_the_failure_and_the_reread_state_without_retrying() {
     let mut h = H::scenario("clean");
     h.read();
     h.enter();
-    h.space();
+    h.own_backup("nightly dump");
     h.enter();
     h.enter();
     h.enter();
@@ -327,7 +332,7 @@ fn a_read_started_before_the_exit_does_not_judge_the_run() {
         .training
         .db
         .snapshot()
-        .map(|s| Box::new(reading_of(&h.training.target, &s, Catalog::embedded())))
+        .map(|s| Box::new(h.interpreter.reading(&s)))
         .map_err(|e| e.to_string());
     update(
         &mut h.m,
@@ -629,4 +634,257 @@ fn the_database_judges_a_run_even_when_the_exit_code_disagrees() {
         "{}",
         o.text
     );
+}
+
+/// Every training scenario plays with the stand-in `kongrade demo` runs (the code of `kongrade
+/// stand-in`): to Done, or to the refusal it trains for.
+#[test]
+fn every_demo_scenario_plays_with_the_stand_in() {
+    for name in crate::tui::demo::names() {
+        let mut h = H::scenario(name);
+        h.read();
+        match name {
+            "pre-1.0" => {
+                h.enter();
+                assert_eq!(h.m.step, Step::Preflight, "{name}: refused at Preflight");
+                assert_eq!(
+                    h.m.notice.as_ref().map(|n| n.level),
+                    Some(NoticeLevel::Block)
+                );
+                continue;
+            }
+            "stale-lock" => {
+                assert_eq!(h.m.step, Step::Waiting, "{name}");
+                h.training.db.lock_tables().lock = None;
+                h.read();
+            }
+            "unfinished" => assert_eq!(h.m.step, Step::Decommission, "{name}"),
+            _ => assert_eq!(h.m.step, Step::Preflight, "{name}"),
+        }
+        h.play_to_done();
+        assert!(
+            h.m.state().is_some_and(|s| s.up_to_date()),
+            "{name}: up to date at Done"
+        );
+    }
+}
+
+#[test]
+fn the_stand_in_migrates_the_custom_plugin_as_kong_would() {
+    let mut h = H::scenario("custom-plugin");
+    h.read();
+    let new: Vec<_> =
+        h.m.new_migrations()
+            .into_iter()
+            .filter(|(s, _, _)| *s == "acme-audit")
+            .map(|(_, n, two)| (n.to_string(), two))
+            .collect();
+    assert_eq!(new, vec![("001_340_to_390".to_string(), true)]);
+    h.play_to_done();
+    assert!(h
+        .m
+        .log
+        .lines
+        .iter()
+        .any(|l| l.text == "acme-audit migrated up to: 001_340_to_390 (pending)"));
+}
+
+/// Preflight shows kong::diagnose's findings, the ones `kongrade diagnose` prints, for the state
+/// the wizard read: not a second opinion.
+#[test]
+fn preflight_findings_are_kong_diagnose_s() {
+    use crate::kong::diagnose::{diagnose, DiagnoseInput};
+    for name in crate::tui::demo::names() {
+        let mut h = H::scenario(name);
+        h.read();
+        let snap = h.training.db.snapshot().expect("readable");
+        let state = h.m.state().cloned().expect("read");
+        let expected = diagnose(&DiagnoseInput {
+            state: &state,
+            snapshot: &snap,
+            target: &h.training.target,
+            catalog: crate::kong::catalog::Catalog::embedded(),
+            row_counts: None,
+            settings: &h.training.settings(None, None),
+        });
+        assert_eq!(h.m.findings, expected, "{name}");
+    }
+    // Blocking is by diagnose's ids: a 0.x database stops the wizard, an unsupported jump is
+    // the operator's call (shown first, as an error).
+    let mut h = H::scenario("custom-plugin");
+    h.read();
+    assert!(h.m.findings.iter().any(|f| f.id == "unsupported-jump"));
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+}
+
+fn pg_dump_setup(h: &mut H) {
+    h.m.setup.backup = BackupMethod::PgDump {
+        command: "pg_dump -Fc -f kong.dump kong".into(),
+    };
+}
+
+fn record() -> crate::exec::backup::BackupRecord {
+    crate::exec::backup::BackupRecord {
+        file: "/data/backups/x.dump".into(),
+        bytes: 4096,
+        sha256: "ab".repeat(32),
+        database: "kong@db:5432/kong".into(),
+        pg_dump_version: "pg_dump (PostgreSQL) 16.4".into(),
+        entries: 12,
+        elapsed_ms: 100,
+        created_at: "2026-11-22T04:00:00Z".into(),
+    }
+}
+
+#[test]
+fn the_backup_step_takes_a_pg_dump_journaled_before_it_starts() {
+    let mut h = H::scenario("clean");
+    pg_dump_setup(&mut h);
+    h.read();
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+    let fx = h.key(Key::ch('t'));
+    // The journal hears of it before the runtime starts pg_dump.
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Journal(Event::Step {
+                step: "backup".into(),
+                phase: "started".into(),
+                detail: Some("pg_dump --format=custom".into())
+            }),
+            Effect::TakeBackup
+        ]
+    );
+    assert!(h.m.backup_running());
+    // A second t, and Enter, while it runs: nothing starts, nothing goes on.
+    assert!(h.key(Key::ch('t')).is_empty());
+    assert!(h.enter().is_empty());
+    assert_eq!(h.m.step, Step::Backup);
+    update(
+        &mut h.m,
+        Msg::BackupProgress {
+            bytes: 2048,
+            elapsed: Duration::from_secs(1),
+        },
+    );
+    assert!(matches!(
+        h.m.backup,
+        BackupState::Running { bytes: 2048, .. }
+    ));
+    // It fails: said, journaled, nothing to go on with; t tries again.
+    let fx = update(
+        &mut h.m,
+        Msg::BackupDone(Err("pg_dump failed: boom".into())),
+    );
+    assert!(matches!(&fx[..], [Effect::Journal(Event::Step { phase, .. })] if phase == "failed"));
+    assert!(h.enter().is_empty());
+    assert_eq!(h.m.step, Step::Backup);
+    assert_eq!(h.key(Key::ch('t')).len(), 2);
+    let fx = update(&mut h.m, Msg::BackupDone(Ok(record())));
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Journal(Event::Backup { record: record() }),
+            Effect::Journal(Event::Step {
+                step: "backup".into(),
+                phase: "done".into(),
+                detail: None
+            }),
+        ]
+    );
+    assert!(h.m.backup_done());
+    // A late second result is dropped.
+    let dropped = h.m.dropped;
+    assert!(update(&mut h.m, Msg::BackupDone(Err("late".into()))).is_empty());
+    assert_eq!(h.m.dropped, dropped + 1);
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+}
+
+#[test]
+fn an_own_backup_needs_a_reference_and_goes_into_the_journal() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    // The training cluster has no pg_dump: t explains, and starts nothing.
+    assert!(h.key(Key::ch('t')).is_empty());
+    assert!(
+        h.notice().contains("Space records your own"),
+        "{}",
+        h.notice()
+    );
+    assert!(h.space().is_empty());
+    // An empty reference is refused.
+    assert!(h.enter().is_empty());
+    assert!(matches!(
+        &h.m.overlay,
+        Some(Overlay::OwnBackup { error: Some(_), .. })
+    ));
+    h.typed("  ");
+    assert!(h.enter().is_empty());
+    assert!(!h.m.backup_done());
+    h.typed("s3://bk/kong.dump");
+    let fx = h.enter();
+    assert_eq!(
+        fx[0],
+        Effect::Journal(Event::OwnBackup {
+            reference: "s3://bk/kong.dump".into()
+        })
+    );
+    assert_eq!(h.m.backup, BackupState::Own("s3://bk/kong.dump".into()));
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+
+    // Esc records nothing.
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    h.space();
+    h.typed("x");
+    assert!(h.esc().is_empty());
+    assert!(!h.m.backup_done() && h.m.overlay.is_none());
+}
+
+#[test]
+fn cassandra_is_backed_up_by_a_snapshot_on_every_node() {
+    let mut h = H::scenario("clean");
+    h.m.setup.backup = BackupMethod::Cassandra {
+        keyspace: "kong".into(),
+        tag: "kongrade-1".into(),
+        hosts: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+    };
+    h.m.snapshots = vec![false; 2];
+    h.read();
+    h.enter();
+    assert!(h.key(Key::ch('t')).is_empty(), "no pg_dump on Cassandra");
+    assert!(h.space().is_empty());
+    assert!(h.enter().is_empty(), "one node is not enough");
+    assert!(h.notice().contains("every node"), "{}", h.notice());
+    h.down();
+    let fx = h.space();
+    assert_eq!(
+        fx[0],
+        Effect::Journal(Event::OwnBackup {
+            reference: "nodetool snapshot -t kongrade-1 kong on 10.0.0.1, 10.0.0.2".into()
+        })
+    );
+    assert!(h.m.backup_done());
+    // Unticking a node makes the set incomplete again.
+    h.space();
+    assert!(!h.m.backup_done());
+    h.space();
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+}
+
+#[test]
+fn read_only_takes_no_backup() {
+    let mut h = H::from(scenario("clean").expect("scenario"), true);
+    pg_dump_setup(&mut h);
+    h.read();
+    h.enter();
+    assert!(h.key(Key::ch('t')).is_empty());
+    assert!(h.notice().contains("read-only"), "{}", h.notice());
 }

@@ -1,12 +1,13 @@
 //! Everything that happens arrives as one [`Msg`]; [`update`] changes the model and returns the
 //! [`Effect`]s the runtime must carry out. No I/O, no clock: time comes in with the messages.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::exec::backup::BackupRecord;
+use crate::exec::journal::Event;
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
 use crate::kong::state::MigState;
 
-use super::findings::{blocks, findings};
 use super::keys::{action_for, Action, Key, KeyCode};
 use super::model::*;
 
@@ -35,9 +36,16 @@ pub enum Msg {
     },
     /// SIGTERM or SIGHUP: leave now (interrupting kong), restoring the terminal.
     Terminate,
+    /// kongrade's pg_dump is this far.
+    BackupProgress {
+        bytes: u64,
+        elapsed: Duration,
+    },
+    /// kongrade's backup ended: the proven record, or why it failed.
+    BackupDone(Result<BackupRecord, String>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Start kong with this invocation, tagging its events with the id.
     StartKong(RunId, Invocation),
@@ -51,6 +59,11 @@ pub enum Effect {
     StopNode(String),
     /// Restore the terminal and leave (running kong is interrupted first).
     Quit,
+    /// Take a pg_dump in the background (progress and the end come back as messages).
+    TakeBackup,
+    /// Append to the upgrade journal (fsynced) before carrying out the effects after it: every
+    /// entry comes before the action it announces.
+    Journal(Event),
 }
 
 const ABORTED: &str = "aborted: another node is performing database changes";
@@ -71,8 +84,98 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             .log
             .push(if warn { LogKind::Warn } else { LogKind::Info }, text),
         Msg::Terminate => leave(m, &mut fx),
+        Msg::BackupProgress { bytes, elapsed } => {
+            if let BackupState::Running { started, .. } = m.backup {
+                m.backup = BackupState::Running {
+                    started,
+                    bytes,
+                    elapsed,
+                };
+            }
+        }
+        Msg::BackupDone(result) => backup_done(m, result, &mut fx),
     }
     fx
+}
+
+fn backup_done(m: &mut Model, result: Result<BackupRecord, String>, fx: &mut Vec<Effect>) {
+    if !m.backup_running() {
+        m.dropped += 1;
+        return;
+    }
+    match result {
+        Ok(rec) => {
+            m.log.push(
+                LogKind::Info,
+                format!(
+                    "backup written and verified: {} ({} bytes, sha256 {})",
+                    rec.file.display(),
+                    rec.bytes,
+                    rec.sha256
+                ),
+            );
+            fx.push(Effect::Journal(Event::Backup {
+                record: rec.clone(),
+            }));
+            fx.push(Effect::Journal(step_event("backup", "done", None)));
+            m.backup = BackupState::Taken(rec);
+        }
+        Err(e) => {
+            m.log
+                .push(LogKind::Error, format!("the backup failed: {e}"));
+            fx.push(Effect::Journal(step_event(
+                "backup",
+                "failed",
+                Some(e.clone()),
+            )));
+            m.backup = BackupState::Failed(e);
+        }
+    }
+}
+
+fn step_event(step: &str, phase: &str, detail: Option<String>) -> Event {
+    Event::Step {
+        step: step.to_string(),
+        phase: phase.to_string(),
+        detail,
+    }
+}
+
+/// [t] on the Backup step: kongrade's pg_dump, announced in the journal first.
+fn take_backup(m: &mut Model, fx: &mut Vec<Effect>) {
+    if m.step != Step::Backup {
+        return;
+    }
+    let why_not = match &m.setup.backup {
+        _ if m.setup.read_only => Some(
+            "read-only (--read-only): kongrade takes no backup; Space records your own".to_string(),
+        ),
+        BackupMethod::OwnOnly { why } => Some(format!("{why}; Space records your own backup")),
+        BackupMethod::Cassandra { .. } => Some(
+            "Cassandra has no single dump: run the snapshot on every node below and tick it".into(),
+        ),
+        BackupMethod::PgDump { .. } if m.backup_running() => {
+            Some("the backup is running; its progress is above".into())
+        }
+        BackupMethod::PgDump { .. } => None,
+    };
+    if let Some(why) = why_not {
+        notice(m, NoticeLevel::Info, why);
+        return;
+    }
+    m.backup = BackupState::Running {
+        started: m.now,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+    };
+    m.log
+        .push(LogKind::Info, "taking a backup: pg_dump --format=custom");
+    fx.push(Effect::Journal(step_event(
+        "backup",
+        "started",
+        Some("pg_dump --format=custom".into()),
+    )));
+    fx.push(Effect::TakeBackup);
 }
 
 fn counts(m: &Model) -> String {
@@ -116,7 +219,7 @@ fn on_snapshot(m: &mut Model, seq: u64, result: Result<Box<Reading>, String>, at
             m.db.failures = 0;
             m.db.last_error = None;
             m.db.last_ok = Some(at);
-            m.findings = findings(&reading.state);
+            m.findings = reading.findings.clone();
             m.reading = Some(*reading);
             judge_run(m, at);
             match m.step {
@@ -313,6 +416,7 @@ fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect>) {
 pub fn list_len(m: &Model) -> usize {
     match m.step {
         Step::Preflight => m.findings.len(),
+        Step::Backup => m.snapshots.len(),
         Step::Review => m.new_migrations().len(),
         Step::Decommission => m.checklist.len(),
         _ => 0,
@@ -391,6 +495,7 @@ fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
         }
         Action::Back => back(m, fx),
         Action::Toggle => toggle(m, fx),
+        Action::TakeBackup => take_backup(m, fx),
         Action::Confirm => confirm(m, fx),
     }
 }
@@ -463,6 +568,36 @@ fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
                 error,
             });
         }
+        Overlay::OwnBackup { mut typed, error } => {
+            if action == Some(Action::Cancel) {
+                on_key(m, key, fx);
+                return;
+            }
+            let mut error = error;
+            match key.code {
+                KeyCode::Esc => {
+                    notice(m, NoticeLevel::Info, "cancelled: no backup recorded");
+                    return;
+                }
+                KeyCode::Enter if !typed.trim().is_empty() => {
+                    own_backup(m, typed.trim().to_string(), fx);
+                    return;
+                }
+                KeyCode::Enter => {
+                    error = Some("say where the backup is, so it can be found to restore".into());
+                }
+                KeyCode::Backspace => {
+                    typed.pop();
+                    error = None;
+                }
+                KeyCode::Char(c) if !key.ctrl && typed.chars().count() < REFERENCE_MAX => {
+                    typed.push(c);
+                    error = None;
+                }
+                _ => {}
+            }
+            m.overlay = Some(Overlay::OwnBackup { typed, error });
+        }
         Overlay::LeaveWhileRunning => {
             let Some(id) = m.run.as_ref().filter(|r| r.active()).map(|r| r.id) else {
                 return;
@@ -517,9 +652,62 @@ fn back(m: &mut Model, fx: &mut Vec<Effect>) {
     }
 }
 
+/// The longest backup reference kept (a path, a snapshot id, a ticket URL).
+pub const REFERENCE_MAX: usize = 200;
+
+/// The operator's own backup, by their reference: journaled, then the step may go on.
+fn own_backup(m: &mut Model, reference: String, fx: &mut Vec<Effect>) {
+    m.log
+        .push(LogKind::Info, format!("your own backup: {reference}"));
+    fx.push(Effect::Journal(Event::OwnBackup {
+        reference: reference.clone(),
+    }));
+    fx.push(Effect::Journal(step_event("backup", "done", None)));
+    m.backup = BackupState::Own(reference);
+}
+
+fn toggle_backup(m: &mut Model, fx: &mut Vec<Effect>) {
+    if m.backup_running() {
+        notice(
+            m,
+            NoticeLevel::Info,
+            "the backup is running; its progress is above",
+        );
+        return;
+    }
+    let BackupMethod::Cassandra {
+        keyspace,
+        tag,
+        hosts,
+    } = m.setup.backup.clone()
+    else {
+        m.overlay = Some(Overlay::OwnBackup {
+            typed: String::new(),
+            error: None,
+        });
+        return;
+    };
+    let Some(done) = m.snapshots.get_mut(m.cursor) else {
+        return;
+    };
+    *done = !*done;
+    let all = m.snapshots.iter().all(|d| *d);
+    if all {
+        let reference = format!(
+            "{} on {}",
+            BackupMethod::nodetool(&keyspace, &tag),
+            hosts.join(", ")
+        );
+        own_backup(m, reference, fx);
+    } else if m.backup_done() {
+        // A node unticked: the set is no longer whole.
+        m.backup = BackupState::Missing;
+    }
+}
+
 fn toggle(m: &mut Model, fx: &mut Vec<Effect>) {
     match m.step {
-        Step::Backup => m.backup_confirmed = !m.backup_confirmed,
+        Step::Backup => toggle_backup(m, fx),
         Step::Decommission => {
             let training = m.setup.training.is_some();
             let Some(item) = m.checklist.get_mut(m.cursor) else {
@@ -552,14 +740,25 @@ fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
         ),
         Step::Preflight => preflight_next(m),
         Step::Backup => {
-            if m.backup_confirmed {
+            if m.backup_done() {
                 goto(m, Step::Review);
-            } else {
+            } else if m.backup_running() {
                 notice(
                     m,
-                    NoticeLevel::Warn,
-                    "confirm the backup first (Space), once you have one you can restore",
+                    NoticeLevel::Info,
+                    "the backup is running: the step goes on once it is written and verified",
                 );
+            } else {
+                let how = match m.setup.backup {
+                    BackupMethod::PgDump { .. } => {
+                        "a backup first: t takes one now, Space records your own"
+                    }
+                    BackupMethod::OwnOnly { .. } => "a backup first: Space records your own",
+                    BackupMethod::Cassandra { .. } => {
+                        "a snapshot on every node first: run each command, then tick it (Space)"
+                    }
+                };
+                notice(m, NoticeLevel::Warn, how);
             }
         }
         Step::Review => goto(m, Step::Up),
@@ -670,7 +869,9 @@ fn finish_step(m: &mut Model) {
         // An earlier upgrade's finish can leave this upgrade's `up` still to do.
         if m.state().is_some_and(|s| s.any(MigState::New)) {
             m.outcome = None;
-            m.backup_confirmed = false;
+            // The database changed since that backup: this upgrade wants its own.
+            m.backup = BackupState::Missing;
+            m.snapshots.iter_mut().for_each(|d| *d = false);
             m.log.push(
                 LogKind::Info,
                 "the pending migrations are finished; new migrations remain: the upgrade continues at Backup",

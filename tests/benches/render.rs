@@ -8,9 +8,10 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use kongrade::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
+use kongrade::kong::diagnose::Settings;
 use kongrade::kong::snapshot::{SchemaMetaRow, Snapshot};
 use kongrade::kong::target::Target;
-use kongrade::tui::poller::reading_of;
+use kongrade::tui::poller::Interpreter;
 use kongrade::tui::view::view;
 use kongrade::wizard::model::{LogKind, Model, Setup, Step};
 use kongrade::wizard::{update, Msg};
@@ -60,9 +61,15 @@ fn model() -> Model {
     let mut snap = Snapshot::empty(Db::Postgres, "public");
     snap.schema_meta = Some(rows);
     snap.locks_table = true;
-    let reading = reading_of(&target, &snap, Catalog::embedded());
+    let version = target.version;
+    let reading = Interpreter::new(
+        std::sync::Arc::new(target),
+        Catalog::embedded(),
+        Settings::default(),
+    )
+    .reading(&snap);
     let now = Instant::now();
-    let mut m = Model::new(Setup::new("kong@db.example:5432/kong", target.version), now);
+    let mut m = Model::new(Setup::new("kong@db.example:5432/kong", version), now);
     update(
         &mut m,
         Msg::Snapshot {

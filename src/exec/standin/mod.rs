@@ -25,7 +25,7 @@ use color_eyre::eyre::{eyre, Result};
 pub use backend::{Backend, MemoryBackend, Record};
 
 use crate::exec::runner::{Invocation, KongCommand, Stream};
-use crate::kong::catalog::{Catalog, Db};
+use crate::kong::catalog::{Catalog, Db, SubsystemSpec};
 use crate::kong::report;
 use crate::kong::state::{self, MigState, SchemaState};
 use crate::kong::target::Target;
@@ -85,6 +85,9 @@ pub struct StandInOptions {
     pub die_at: Option<MigrationRef>,
     /// `plugins` for the in-process stand-in (a process reads kong.conf instead).
     pub plugins: Vec<String>,
+    /// Subsystems beyond the catalog (custom plugins, as `--kong-lua-path` would find them): the
+    /// training cluster's custom plugins have migrations no Kong release bundles.
+    pub custom: Vec<SubsystemSpec>,
 }
 
 impl StandInOptions {
@@ -95,6 +98,7 @@ impl StandInOptions {
             fail_at: None,
             die_at: None,
             plugins: vec!["bundled".to_string()],
+            custom: Vec::new(),
         }
     }
 }
@@ -483,8 +487,13 @@ pub fn status_json(st: &SchemaState) -> String {
     format!("{{{}}}", parts.join(","))
 }
 
-/// The target the stand-in plays: the catalog release with the `plugins` setting.
-pub fn target_for(version: Version, plugins: &[String]) -> Result<Target> {
+/// The target the stand-in plays: the catalog release with the `plugins` setting, and `custom`
+/// subsystems where the catalog has none.
+pub fn target_for(
+    version: Version,
+    plugins: &[String],
+    custom: &[SubsystemSpec],
+) -> Result<Target> {
     let catalog = Catalog::embedded();
     let release = catalog.release(version).ok_or_else(|| {
         eyre!(
@@ -497,7 +506,7 @@ pub fn target_for(version: Version, plugins: &[String]) -> Result<Target> {
         release,
         Db::Postgres,
         plugins,
-        &[],
+        custom,
         "catalog (stand-in)",
     ))
 }
@@ -529,7 +538,7 @@ pub async fn run<B: Backend, O: Out>(
         KongCall::Migrations(c) => *c,
     };
     let verbosity = args.verbosity;
-    let result = match target_for(opts.kong_version, plugins) {
+    let result = match target_for(opts.kong_version, plugins, &opts.custom) {
         Err(e) => Err(fail(format!("{e}"))),
         Ok(target) => {
             let level = if args.quiet {
