@@ -214,23 +214,40 @@ fn make_executable(p: &Path) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// The script tmux runs: a clean environment pointing at the test database, kongrade, then its
-/// exit code, then a shell (so the pane shows what is left after kongrade).
-fn write_runner(db: &TestDb, dir: &Path, kong: &Path, extra: &str) -> PathBuf {
+/// kongrade in a clean environment pointing at the test database, then its exit code.
+fn kongrade_line(db: &TestDb, dir: &Path, kong: &Path, extra: &str) -> String {
     let data = shq(&dir.join("data").display().to_string());
     let mut env = format!("PATH=\"$PATH\" TERM=\"$TERM\" HOME={data} KONGRADE_DATA_DIR={data}");
     for (k, v) in db.kong_env() {
         env.push_str(&format!(" {k}={}", shq(&v)));
     }
-    let script = format!(
+    format!(
         "env -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 {extra}\n\
-         echo KONGRADE-EXIT=$?\nexec sh\n",
+         echo KONGRADE-EXIT=$?\n",
         bin = shq(env!("CARGO_BIN_EXE_kongrade")),
         kong = shq(&kong.display().to_string()),
-    );
+    )
+}
+
+/// The script tmux runs: kongrade, its exit code, then a shell (so the pane shows what is left
+/// after kongrade).
+fn write_runner(db: &TestDb, dir: &Path, kong: &Path, extra: &str) -> PathBuf {
+    let script = format!("{}exec sh\n", kongrade_line(db, dir, kong, extra));
     let p = dir.join("run.sh");
     std::fs::write(&p, script).expect("write runner");
     p
+}
+
+/// kongrade's pid: the pane runs sh, whose child is kongrade (env execs it).
+fn kongrade_pid(t: &Tmux) -> String {
+    let sh = t.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &sh])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "kongrade's pid");
+    pid
 }
 
 fn pending_count(db: &TestDb) -> usize {
@@ -335,6 +352,21 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
 
     let args = std::fs::read_to_string(dir.path().join("args.log")).expect("args");
     assert_eq!(args, "migrations up\nmigrations finish\n");
+    // The upgrade's journal: the backup, both commands, and closed at Done.
+    let journal = std::fs::read_dir(dir.path().join("data/journal"))
+        .expect("journal dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal");
+    let text = std::fs::read_to_string(journal).expect("journal");
+    for event in ["backup", "command", "command_exit", "confirmed", "closed"] {
+        assert!(
+            text.contains(&format!("\"event\":\"{event}\"")),
+            "{event} in {text}"
+        );
+    }
+    assert!(text.contains("\"typed\":\"finish\""), "{text}");
     let log = std::fs::read_to_string(dir.path().join("data/kongrade.log")).expect("log file");
     assert!(log.contains("starting Up"), "{log}");
     assert!(!log.contains(KONG_PASSWORD), "no password in the log");
@@ -453,14 +485,7 @@ fn sigterm_restores_the_terminal() {
     let t = Tmux::start("term", &run);
     t.wait_for(&["1. Preflight", "TRAINING"], 20);
     assert_eq!(t.display("#{alternate_on}"), "1");
-    // The pane runs sh, whose child is kongrade (env execs it).
-    let sh = t.display("#{pane_pid}");
-    let out = Command::new("pgrep")
-        .args(["-P", &sh])
-        .output()
-        .expect("pgrep");
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "kongrade's pid");
+    let pid = kongrade_pid(&t);
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -468,4 +493,81 @@ fn sigterm_restores_the_terminal() {
         .success());
     let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
     assert_eq!(t.display("#{alternate_on}"), "0", "{s}");
+}
+
+#[test]
+fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let db = TestDb::new("tui_resume");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kong = write_standin(&db, dir.path());
+    // kongrade, and once it is gone (killed), kongrade again, as the operator would restart it.
+    let once = kongrade_line(&db, dir.path(), &kong, "");
+    let run = dir.path().join("run.sh");
+    std::fs::write(&run, format!("{once}stty sane\n{once}exec sh\n")).expect("write runner");
+    let t = Tmux::start("resume", &run);
+
+    t.wait_for(&["1. Preflight", "15 new", "● read"], 20);
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Backup"], 5);
+    t.keys(&["t"]);
+    t.wait_for(&["Backup written and verified"], 60);
+    t.keys(&["Enter", "Enter", "Enter"]);
+    t.wait_for(&["Run up?"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["up is done", "4 pend"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Decommission"], 5);
+
+    // SIGKILL: no goodbye, no cleanup; the journal is what survives.
+    let pid = kongrade_pid(&t);
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    t.wait_for(
+        &[
+            "Resuming the upgrade started",
+            "backup done (",
+            "up done",
+            "5. Decommission",
+        ],
+        20,
+    );
+    let journals: Vec<_> = std::fs::read_dir(dir.path().join("data/journal"))
+        .expect("journal dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert_eq!(journals.len(), 1, "the same journal, resumed: {journals:?}");
+    let text = std::fs::read_to_string(&journals[0]).expect("journal");
+    // Each entry was on disk before what it announces: the command before its exit.
+    let command = text.find("\"event\":\"command\"").expect("command entry");
+    let exit = text.find("\"event\":\"command_exit\"").expect("exit entry");
+    assert!(command < exit, "{text}");
+    assert!(text.contains("\"event\":\"backup\""), "{text}");
+    assert!(!text.contains(KONG_PASSWORD), "no password in the journal");
+
+    // A second kongrade on the same upgrade is refused, saying who holds the journal.
+    let second = dir.path().join("second.sh");
+    std::fs::write(&second, format!("{once}exec sh\n")).expect("write");
+    let o = t
+        .cmd(&["new-window", "-t", "t"])
+        .arg(format!("sh {}", second.display()))
+        .output()
+        .expect("new-window");
+    assert!(o.status.success());
+    let s = t.wait_for(&["another kongrade", "KONGRADE-EXIT=1"], 20);
+    assert!(s.contains("--read-only"), "{s}");
+    let _ = t.cmd(&["kill-window", "-t", "t:1"]).output();
+
+    t.wait_for(&["5. Decommission"], 5);
+    t.keys(&["q"]);
+    t.wait_for(&["KONGRADE-EXIT=0"], 10);
 }

@@ -33,8 +33,8 @@ use crate::kong::catalog::{Catalog, Db};
 use crate::kong::conf::KongConf;
 use crate::store::cassandra::CassandraOptions;
 use crate::store::postgres::PgOptions;
-use crate::wizard::model::BackupMethod;
 use crate::wizard::model::{display_command, shell_quote};
+use crate::wizard::model::{BackupMethod, Resume};
 use crate::wizard::{update, Effect, Model, Msg, Setup};
 
 use launcher::{Launcher, RunControl};
@@ -65,6 +65,8 @@ pub struct Runtime {
     pub training: Option<Arc<demo::Training>>,
     /// What `Effect::TakeBackup` dumps (None: kongrade takes no backup here).
     pub backup: Option<BackupJob>,
+    /// The upgrade journal this process holds (None: the demo, or --read-only).
+    pub journal: Option<Journal>,
     pub tick: Duration,
 }
 
@@ -133,8 +135,19 @@ struct App {
 
 impl App {
     fn dispatch(&mut self, msg: Msg) {
-        for fx in update(&mut self.model, msg) {
-            self.execute(fx);
+        let fx = update(&mut self.model, msg);
+        let mut journal = self.journal.take();
+        let (act, msgs) = journal_first(fx, &mut |ev| match journal.as_mut() {
+            Some(j) => j.append(ev).map(|_| ()).map_err(|e| format!("{e:#}")),
+            // The demo and read-only sessions keep no journal.
+            None => Ok(()),
+        });
+        self.journal = journal;
+        for m in msgs {
+            self.dispatch(m);
+        }
+        for e in act {
+            self.execute(e);
         }
     }
 
@@ -183,13 +196,8 @@ impl App {
                     "kongrade cannot take a backup of this database".into(),
                 ))),
             },
-            Effect::Journal(event) => {
-                if let Some(j) = self.journal.as_mut() {
-                    if let Err(e) = j.append(event) {
-                        tracing::error!("journal: {e:#}");
-                    }
-                }
-            }
+            // Written by `dispatch` before the batch's actions.
+            Effect::Journal(_) => {}
             Effect::Quit => {}
         }
     }
@@ -249,6 +257,54 @@ impl App {
     }
 }
 
+/// Writes a batch's journal entries first, in order (each is fsynced, so it is on disk before
+/// the action it announces). After an entry that cannot be written, the batch's actions do not
+/// happen: kong is not started and no backup is taken, and the messages returned say so.
+/// Returns the effects to carry out and the messages to dispatch.
+fn journal_first(
+    fx: Vec<Effect>,
+    append: &mut dyn FnMut(crate::exec::journal::Event) -> Result<(), String>,
+) -> (Vec<Effect>, Vec<Msg>) {
+    let mut failed: Option<String> = None;
+    let mut msgs = Vec::new();
+    let mut rest = Vec::new();
+    for e in fx {
+        match e {
+            Effect::Journal(ev) => {
+                if failed.is_none() {
+                    if let Err(e) = append(ev) {
+                        tracing::error!("journal: {e}");
+                        msgs.push(Msg::Note {
+                            warn: true,
+                            text: format!("the upgrade journal could not be written: {e}"),
+                        });
+                        failed = Some(e);
+                    }
+                }
+            }
+            other => rest.push(other),
+        }
+    }
+    let Some(why) = failed else {
+        return (rest, msgs);
+    };
+    let not_started = format!("not started: the upgrade journal could not be written ({why})");
+    let mut act = Vec::new();
+    for e in rest {
+        match e {
+            Effect::StartKong(id, _) => msgs.push(Msg::Run(
+                id,
+                RunEvent::SpawnFailed {
+                    message: not_started.clone(),
+                },
+            )),
+            Effect::TakeBackup => msgs.push(Msg::BackupDone(Err(not_started.clone()))),
+            other => act.push(other),
+        }
+    }
+    (act, msgs)
+}
+
 /// Runs the app until the operator leaves. Returns the exit code.
 pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     ensure_terminal()?;
@@ -290,7 +346,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
         backup: rt.backup,
         backup_task: None,
         tx: app_tx,
-        journal: None,
+        journal: rt.journal,
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -376,6 +432,7 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup = backup;
+    let (journal, notes) = open_journal(&ctx, w.read_only, &mut setup)?;
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
     let launcher = launcher::Runner(KongTarget::Process {
@@ -398,17 +455,81 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
         every: w.refresh,
         timeout,
     };
+    let mut model = Model::new(setup, Instant::now());
+    for n in notes {
+        model.log.push(crate::wizard::model::LogKind::Info, n);
+    }
     run(
-        Model::new(setup, Instant::now()),
+        model,
         Runtime {
             launcher: Box::new(launcher),
             poller,
             training: None,
             backup: Some(backup_job),
+            journal,
             tick: TICK,
         },
     )
     .await
+}
+
+/// Opens this database's upgrade journal, or resumes the unfinished one (`setup.resume` then
+/// says what it recorded). Another kongrade holding it refuses the start. Read-only takes no
+/// lock and writes nothing: it only reads what an unfinished journal says. Returns the journal
+/// and lines for the log.
+fn open_journal(
+    ctx: &Context,
+    read_only: bool,
+    setup: &mut Setup,
+) -> Result<(Option<Journal>, Vec<String>)> {
+    use crate::exec::journal;
+    let dir = crate::exec::datadir::sub_dir("journal")?;
+    let id = crate::cmd::backup::identity(&ctx.conf, ctx.db);
+    let mut notes = Vec::new();
+    let (j, rb) = if read_only {
+        let rb = match journal::unfinished(&dir, &id)? {
+            Some(p) => {
+                notes.push(format!(
+                    "read-only: the upgrade journal {} is read, not written",
+                    p.display()
+                ));
+                Some(journal::read(&p)?)
+            }
+            None => None,
+        };
+        (None, rb)
+    } else {
+        let (mut j, rb, resumed) = Journal::open_for(&dir, &id).map_err(|e| {
+            eyre!(
+                "{e:#}
+  `kongrade --read-only` watches the upgrade without taking its journal"
+            )
+        })?;
+        notes.push(format!(
+            "upgrade journal: {} ({})",
+            j.path.display(),
+            if resumed { "resumed" } else { "new" }
+        ));
+        j.append(journal::Event::Note {
+            text: format!(
+                "kongrade wizard: target Kong {} ({}), kong command {}",
+                ctx.target
+                    .version
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "of the Lua tree".into()),
+                ctx.target.source,
+                setup.kong_cmd
+            ),
+        })?;
+        (Some(j), resumed.then_some(rb))
+    };
+    if let Some(rb) = rb {
+        for w in &rb.warnings {
+            notes.push(format!("journal: {w}"));
+        }
+        setup.resume = Resume::from_journal(&rb);
+    }
+    Ok((j, notes))
 }
 
 /// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on
@@ -453,7 +574,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     model.log.push(
         crate::wizard::model::LogKind::Info,
         format!(
-            "kong here is kongrade's stand-in playing Kong {}: Kong's messages, exit codes and migrations lock, bookkeeping only",
+            "kong here is kongrade's stand-in playing Kong {}: Kong's messages, exit codes and migrations lock, bookkeeping only. Training keeps no upgrade journal.",
             training.target_version
         ),
     );
@@ -471,8 +592,67 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
             poller,
             training: Some(training),
             backup: None,
+            journal: None,
             tick: TICK,
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::journal::Event;
+
+    fn note(text: &str) -> Effect {
+        Effect::Journal(Event::Note { text: text.into() })
+    }
+
+    #[test]
+    fn journal_entries_are_written_before_the_actions_they_announce() {
+        let mut written = Vec::new();
+        let fx = vec![
+            note("command"),
+            Effect::StartKong(3, Invocation::new(KongCommand::Up)),
+            Effect::Refresh,
+        ];
+        let (act, msgs) = journal_first(fx, &mut |ev| {
+            written.push(ev);
+            Ok(())
+        });
+        assert_eq!(written.len(), 1);
+        assert!(msgs.is_empty());
+        assert_eq!(
+            act,
+            vec![
+                Effect::StartKong(3, Invocation::new(KongCommand::Up)),
+                Effect::Refresh
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unwritable_journal_starts_nothing_and_says_so() {
+        let fx = vec![
+            note("command"),
+            note("more"),
+            Effect::StartKong(3, Invocation::new(KongCommand::Up)),
+            Effect::TakeBackup,
+            Effect::Refresh,
+        ];
+        let mut tries = 0;
+        let (act, msgs) = journal_first(fx, &mut |_| {
+            tries += 1;
+            Err("disk full".into())
+        });
+        assert_eq!(tries, 1, "nothing more is written after a failure");
+        // Reading the database again is harmless; kong and pg_dump do not start.
+        assert_eq!(act, vec![Effect::Refresh]);
+        assert!(matches!(&msgs[0], Msg::Note { warn: true, text } if text.contains("disk full")));
+        assert!(matches!(
+            &msgs[1],
+            Msg::Run(3, RunEvent::SpawnFailed { message }) if message.contains("journal could not be written")
+        ));
+        assert!(matches!(&msgs[2], Msg::BackupDone(Err(_))));
+    }
 }

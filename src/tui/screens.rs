@@ -323,6 +323,9 @@ fn every_size_renders_without_panicking() {
     h.read();
     h.key(Key::ch('?'));
     models.push(h.m.clone());
+    // A resumed session's banner takes rows from the body.
+    h.m.banner = Some("Resuming the upgrade started then: ".repeat(6));
+    models.push(h.m.clone());
     for m in &models {
         for w in (0..=130).step_by(7).chain([59, 60, 61, 79, 80, 81]) {
             for ht in (0..=45).step_by(3).chain([15, 16, 17, 23, 24]) {
@@ -366,4 +369,46 @@ fn the_log_scrolled_to_the_top_still_fills_the_pane() {
         text.contains("output line 0") && text.contains("output line 4"),
         "{text}"
     );
+}
+
+#[test]
+fn resumed_upgrade_banner() {
+    use crate::exec::journal::{Entry, Event, ReadBack};
+    use crate::wizard::model::Resume;
+    let rb = ReadBack {
+        entries: vec![
+            Entry {
+                seq: 1,
+                at: "2026-11-22T04:00:00Z".into(),
+                event: Event::Note {
+                    text: "opened".into(),
+                },
+            },
+            Entry {
+                seq: 2,
+                at: "2026-11-22T04:00:09Z".into(),
+                event: Event::Backup { record: a_record() },
+            },
+            Entry {
+                seq: 3,
+                at: "2026-11-22T04:01:00Z".into(),
+                event: Event::Step {
+                    step: "up".into(),
+                    phase: "done".into(),
+                    detail: None,
+                },
+            },
+        ],
+        warnings: Vec::new(),
+    };
+    let mut h = H::scenario("unfinished");
+    h.m = Model::new(
+        crate::wizard::Setup {
+            resume: Resume::from_journal(&rb),
+            ..h.m.setup.clone()
+        },
+        h.m.now,
+    );
+    h.read();
+    snap("decommission_resumed", &h.m);
 }

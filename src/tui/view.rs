@@ -85,6 +85,27 @@ pub fn view(m: &Model, f: &mut Frame) {
     let (header, rest) = cut_top(area, 2);
     let (body, footer) = cut_bottom(rest, 1);
     render_header(m, f, header, &t);
+    // A resumed upgrade says so for the whole session, above everything else.
+    let body = match &m.banner {
+        Some(text) => {
+            let mut lines = wrap(text, (body.width as usize).saturating_sub(3));
+            lines.truncate(2);
+            let (strip, body) = cut_top(body, lines.len() as u16);
+            let lines: Vec<Line> = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    Line::styled(
+                        format!(" {} {l}", if i == 0 { "↻" } else { " " }),
+                        t.accent(),
+                    )
+                })
+                .collect();
+            f.render_widget(Paragraph::new(lines), strip);
+            body
+        }
+        None => body,
+    };
     let log_h = (body.height / 3).max(5);
     let (top, log) = cut_bottom(body, log_h);
     let live_w = if top.width >= 110 {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::exec::backup::BackupRecord;
+use crate::exec::journal::{Event, ReadBack};
 use crate::exec::runner::{Invocation, KongCommand, RunId};
 use crate::kong::snapshot::DataPlaneRow;
 use crate::kong::state::{MigState, SchemaState};
@@ -34,6 +35,79 @@ pub struct Setup {
     pub nodes: Vec<Node>,
     /// How the Backup step backs this database up.
     pub backup: BackupMethod,
+    /// What an earlier, unfinished run of this upgrade recorded in the journal.
+    pub resume: Option<Resume>,
+}
+
+/// An unfinished upgrade found in the journal: the database still decides where the wizard
+/// enters; the journal spares the operator what is already done (the backup).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resume {
+    /// When the upgrade's journal was opened (UTC).
+    pub started: String,
+    pub backup: Option<BackupState>,
+    /// Steps the journal records as done, in order, without repeats.
+    pub steps_done: Vec<String>,
+}
+
+impl Resume {
+    /// What an unfinished journal says; None when it holds nothing of an upgrade yet.
+    pub fn from_journal(rb: &ReadBack) -> Option<Resume> {
+        if rb.closed() {
+            return None;
+        }
+        let started = rb.entries.first().map(|e| e.at.clone())?;
+        let mut backup = None;
+        for e in &rb.entries {
+            match &e.event {
+                Event::Backup { record } => backup = Some(BackupState::Taken(record.clone())),
+                Event::OwnBackup { reference } => {
+                    backup = Some(BackupState::Own(reference.clone()))
+                }
+                _ => {}
+            }
+        }
+        let mut steps_done: Vec<String> = Vec::new();
+        for s in rb.completed_steps() {
+            if !steps_done.contains(&s) {
+                steps_done.push(s);
+            }
+        }
+        if backup.is_none() && steps_done.is_empty() {
+            return None;
+        }
+        Some(Resume {
+            started,
+            backup,
+            steps_done,
+        })
+    }
+
+    /// "Resuming the upgrade started <at>: backup done (file), up done".
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        match &self.backup {
+            Some(BackupState::Taken(r)) => {
+                // The file's name finds it in the backups directory; the log has the full path.
+                let name = r
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| r.file.display().to_string());
+                parts.push(format!("backup done ({name})"))
+            }
+            Some(BackupState::Own(r)) => parts.push(format!("backup done (yours: {r})")),
+            _ => {}
+        }
+        for s in self.steps_done.iter().filter(|s| *s != "backup") {
+            parts.push(format!("{s} done"));
+        }
+        format!(
+            "Resuming the upgrade started {}: {}",
+            self.started,
+            parts.join(", ")
+        )
+    }
 }
 
 /// What the Backup step can do here (the runtime knows: a real PostgreSQL, Cassandra, or the
@@ -100,6 +174,7 @@ impl Setup {
             backup: BackupMethod::PgDump {
                 command: "pg_dump -Fc -f kong-backup.dump kong".into(),
             },
+            resume: None,
         }
     }
 }
@@ -161,6 +236,22 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name in the journal.
+    pub fn key(self) -> &'static str {
+        match self {
+            Step::Connecting => "connecting",
+            Step::Waiting => "waiting",
+            Step::Preflight => "preflight",
+            Step::Bootstrap => "bootstrap",
+            Step::Backup => "backup",
+            Step::Review => "review",
+            Step::Up => "up",
+            Step::Decommission => "decommission",
+            Step::Finish => "finish",
+            Step::Done => "done",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Step::Connecting => "Connecting",
@@ -389,6 +480,10 @@ pub struct Model {
     pub notice: Option<Notice>,
     /// Why the wizard entered where it did, when not at Preflight.
     pub entry_note: Option<String>,
+    /// A line across the top for the whole session (resuming an upgrade).
+    pub banner: Option<String>,
+    /// The journal got its Closed entry (the upgrade is done).
+    pub closed: bool,
     pub quit: bool,
     /// Stale snapshots and run events dropped (for tests and the log file).
     pub dropped: u64,
@@ -397,10 +492,35 @@ pub struct Model {
 impl Model {
     pub fn new(setup: Setup, now: Instant) -> Model {
         let checklist = checklist_for(&setup);
+        // A resumed Cassandra backup was every node's snapshot.
+        let resumed_backup = setup.resume.as_ref().is_some_and(|r| r.backup.is_some());
         let snapshots = match &setup.backup {
-            BackupMethod::Cassandra { hosts, .. } => vec![false; hosts.len()],
+            BackupMethod::Cassandra { hosts, .. } => vec![resumed_backup; hosts.len()],
             _ => Vec::new(),
         };
+        let mut log = Log::default();
+        let mut backup = BackupState::Missing;
+        let mut banner = None;
+        if let Some(r) = &setup.resume {
+            // A backup the journal proves is not asked for again.
+            if let Some(b) = &r.backup {
+                backup = b.clone();
+            }
+            let text = r.summary();
+            log.push(LogKind::Info, text.clone());
+            if let Some(BackupState::Taken(rec)) = &r.backup {
+                log.push(
+                    LogKind::Info,
+                    format!(
+                        "the backup: {} ({} bytes, sha256 {})",
+                        rec.file.display(),
+                        rec.bytes,
+                        rec.sha256
+                    ),
+                );
+            }
+            banner = Some(text);
+        }
         Model {
             setup,
             step: Step::Connecting,
@@ -412,16 +532,18 @@ impl Model {
             findings: Vec::new(),
             overlay: None,
             focus: Focus::Step,
-            log: Log::default(),
+            log,
             run: None,
             outcome: None,
             next_run: 1,
-            backup: BackupState::Missing,
+            backup,
             snapshots,
             checklist,
             cursor: 0,
             notice: None,
             entry_note: None,
+            banner,
+            closed: false,
             quit: false,
             dropped: 0,
         }

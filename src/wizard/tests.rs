@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::keys::{Key, KeyCode};
 use super::model::*;
-use super::testkit::H;
+use super::testkit::{actions, H};
 use super::update::{finish_blockers, update, Effect, Msg};
 use crate::exec::journal::Event;
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
@@ -46,12 +46,12 @@ fn clean_upgrade_to_done() {
     );
     let fx = h.enter();
     assert_eq!(
-        fx,
+        actions(&fx),
         vec![Effect::StartKong(1, Invocation::new(KongCommand::Up))]
     );
     assert!(h.m.running());
     let fx = h.perform(&fx);
-    assert_eq!(fx, vec![Effect::Refresh]);
+    assert_eq!(actions(&fx), vec![Effect::Refresh]);
     assert!(h
         .m
         .log
@@ -97,7 +97,7 @@ fn clean_upgrade_to_done() {
     h.typed("h");
     let fx = h.enter();
     assert_eq!(
-        fx,
+        actions(&fx),
         vec![Effect::StartKong(2, Invocation::new(KongCommand::Finish))]
     );
     h.perform(&fx);
@@ -229,7 +229,7 @@ fn kong_failing_shows_the_failure_and_the_reread_state_without_retrying() {
     h.enter();
     h.enter();
     let fx = h.enter();
-    assert_eq!(fx.len(), 1);
+    assert_eq!(actions(&fx).len(), 1);
     h.run(
         1,
         RunEvent::Started {
@@ -263,11 +263,11 @@ fn kong_failing_shows_the_failure_and_the_reread_state_without_retrying() {
             signal: None,
         },
     );
-    assert_eq!(fx, vec![Effect::Refresh]);
+    assert_eq!(actions(&fx), vec![Effect::Refresh]);
     assert!(h.m.outcome.is_none(), "judged only after the re-read");
     h.advance(0.5);
     let fx = h.read();
-    assert!(fx.is_empty(), "no automatic retry");
+    assert!(actions(&fx).is_empty(), "no automatic retry");
     let o = h.m.outcome.clone().expect("judged");
     assert!(!o.success);
     assert!(o.text.contains("exited with code 1"), "{}", o.text);
@@ -611,7 +611,10 @@ fn the_database_judges_a_run_even_when_the_exit_code_disagrees() {
     h.m.step = Step::Up;
     h.enter();
     let fx = h.enter();
-    let Some(Effect::StartKong(id, inv)) = fx.first().cloned() else {
+    let Some((id, inv)) = fx.iter().find_map(|e| match e {
+        Effect::StartKong(id, inv) => Some((*id, inv.clone())),
+        _ => None,
+    }) else {
         panic!("{fx:?}");
     };
     let mut events = super::testkit::run_training_kong(&h.training, &inv, id);
@@ -887,4 +890,215 @@ fn read_only_takes_no_backup() {
     h.enter();
     assert!(h.key(Key::ch('t')).is_empty());
     assert!(h.notice().contains("read-only"), "{}", h.notice());
+}
+
+/// Every decision lands in the journal, each entry before the action it announces, and the
+/// upgrade's journal is closed at Done.
+#[test]
+fn the_journal_records_the_upgrade_before_each_action() {
+    use super::testkit::journal;
+    let mut h = H::scenario("clean");
+    let mut events = Vec::new();
+    let fx = h.read();
+    events.extend(journal(&fx));
+    let fx = h.enter();
+    events.extend(journal(&fx));
+    let fx = h.own_backup("nightly dump");
+    events.extend(journal(&fx));
+    for _ in 0..3 {
+        let fx = h.enter();
+        events.extend(journal(&fx));
+    }
+    // The confirmation of up: confirmed, the state, the command, all before kong starts.
+    let fx = h.enter();
+    let start = fx
+        .iter()
+        .position(|e| matches!(e, Effect::StartKong(..)))
+        .expect("kong starts");
+    let cmd = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Journal(Event::Command { .. })))
+        .expect("the command is journaled");
+    assert!(cmd < start);
+    events.extend(journal(&fx));
+    let fx = h.perform(&fx);
+    events.extend(journal(&fx));
+    h.advance(0.5);
+    let fx = h.read();
+    events.extend(journal(&fx));
+    let fx = h.enter();
+    events.extend(journal(&fx));
+    h.tick_all();
+    h.read();
+    let fx = h.enter();
+    events.extend(journal(&fx));
+    h.enter();
+    h.typed("finish");
+    let fx = h.enter();
+    events.extend(journal(&fx));
+    let fx = h.perform(&fx);
+    events.extend(journal(&fx));
+    h.advance(0.5);
+    let fx = h.read();
+    events.extend(journal(&fx));
+    let fx = h.enter();
+    events.extend(journal(&fx));
+    assert_eq!(h.m.step, Step::Done);
+
+    let step = |s: &str, p: &str| Event::Step {
+        step: s.into(),
+        phase: p.into(),
+        detail: None,
+    };
+    let pos = |e: &Event| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("{e:?} not in {events:#?}"))
+    };
+    let order = [
+        pos(&step("preflight", "entered")),
+        pos(&Event::OwnBackup {
+            reference: "nightly dump".into(),
+        }),
+        pos(&step("backup", "done")),
+        pos(&step("up", "entered")),
+        pos(&Event::Confirmed {
+            what: "run kong migrations up".into(),
+            typed: None,
+        }),
+        pos(&Event::Command {
+            command_line: "kong migrations up".into(),
+        }),
+        pos(&Event::CommandExit {
+            command_line: "kong migrations up".into(),
+            code: Some(0),
+            signal: None,
+        }),
+        pos(&step("up", "done")),
+        pos(&step("decommission", "entered")),
+        pos(&Event::Confirmed {
+            what: "run kong migrations finish".into(),
+            typed: Some("finish".into()),
+        }),
+        pos(&step("finish", "done")),
+        pos(&step("done", "entered")),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert!(matches!(events.last(), Some(Event::Closed { outcome }) if outcome.contains("3.4.2")));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::State { when, state } if when == "after up" && state.pending == 4)
+    ));
+}
+
+fn entry(seq: u64, event: Event) -> crate::exec::journal::Entry {
+    crate::exec::journal::Entry {
+        seq,
+        at: format!("2026-11-22T04:00:0{seq}Z"),
+        event,
+    }
+}
+
+fn opened() -> Event {
+    Event::Opened {
+        database: crate::exec::journal::DbIdentity {
+            kind: "postgres".into(),
+            host: "db".into(),
+            port: 5432,
+            database: "kong".into(),
+            schema: None,
+        },
+        source: None,
+        target: None,
+        kongrade: "0.1.0".into(),
+    }
+}
+
+#[test]
+fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() {
+    use crate::exec::journal::ReadBack;
+    let step = |s: &str, p: &str| Event::Step {
+        step: s.into(),
+        phase: p.into(),
+        detail: None,
+    };
+    let rb = ReadBack {
+        entries: vec![
+            entry(1, opened()),
+            entry(2, Event::Backup { record: record() }),
+            entry(3, step("backup", "done")),
+            entry(
+                4,
+                Event::Command {
+                    command_line: "kong migrations up".into(),
+                },
+            ),
+            entry(5, step("up", "done")),
+        ],
+        warnings: Vec::new(),
+    };
+    let r = Resume::from_journal(&rb).expect("an upgrade under way");
+    assert_eq!(
+        r.summary(),
+        "Resuming the upgrade started 2026-11-22T04:00:01Z: backup done (x.dump), up done"
+    );
+
+    // up ran: the database proves it, the wizard enters at Decommission and says why.
+    let mut h = H::scenario("unfinished");
+    h.m = Model::new(
+        Setup {
+            resume: Some(r.clone()),
+            ..h.m.setup.clone()
+        },
+        h.m.now,
+    );
+    assert_eq!(h.m.banner.as_deref(), Some(r.summary().as_str()));
+    assert!(h.m.log.lines.iter().any(|l| l.text == r.summary()));
+    h.read();
+    assert_eq!(h.m.step, Step::Decommission);
+
+    // Only the backup was done: the database says up is next, the Backup step lets it through.
+    let rb = ReadBack {
+        entries: vec![
+            entry(1, opened()),
+            entry(
+                2,
+                Event::OwnBackup {
+                    reference: "snap-1".into(),
+                },
+            ),
+            entry(3, step("backup", "done")),
+        ],
+        warnings: Vec::new(),
+    };
+    let mut h = H::scenario("clean");
+    h.m = Model::new(
+        Setup {
+            resume: Resume::from_journal(&rb),
+            ..h.m.setup.clone()
+        },
+        h.m.now,
+    );
+    h.read();
+    assert_eq!(h.m.step, Step::Preflight);
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+    assert!(h.m.backup_done());
+    h.enter();
+    assert_eq!(h.m.step, Step::Review, "not asked again");
+
+    // A closed journal, or one with nothing of an upgrade in it, resumes nothing.
+    let mut closed = rb.clone();
+    closed.entries.push(entry(
+        4,
+        Event::Closed {
+            outcome: "done".into(),
+        },
+    ));
+    assert_eq!(Resume::from_journal(&closed), None);
+    let empty = ReadBack {
+        entries: vec![entry(1, opened())],
+        warnings: Vec::new(),
+    };
+    assert_eq!(Resume::from_journal(&empty), None);
 }

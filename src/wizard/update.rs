@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::exec::backup::BackupRecord;
-use crate::exec::journal::Event;
+use crate::exec::journal::{Event, StateSummary};
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
 use crate::kong::state::MigState;
 
@@ -70,6 +70,7 @@ const ABORTED: &str = "aborted: another node is performing database changes";
 
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    let before = m.step;
     match msg {
         Msg::Tick(now) => {
             if now > m.now {
@@ -77,7 +78,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::Resize { width, height } => m.size = (width, height),
-        Msg::Snapshot { seq, result, at } => on_snapshot(m, seq, result, at),
+        Msg::Snapshot { seq, result, at } => on_snapshot(m, seq, result, at, &mut fx),
         Msg::Run(id, ev) => on_run(m, id, ev, &mut fx),
         Msg::Key(k) => on_key(m, k, &mut fx),
         Msg::Note { warn, text } => m
@@ -94,6 +95,25 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::BackupDone(result) => backup_done(m, result, &mut fx),
+    }
+    if m.step != before {
+        // The path the operator took, in the journal (entering a step starts nothing itself).
+        fx.insert(
+            0,
+            Effect::Journal(step_event(m.step.key(), "entered", None)),
+        );
+        if m.step == Step::Done && !m.closed && m.state().is_some_and(|s| s.up_to_date()) {
+            m.closed = true;
+            fx.push(Effect::Journal(Event::Closed {
+                outcome: format!(
+                    "up to date for Kong {}",
+                    m.setup
+                        .target
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "(target)".into())
+                ),
+            }));
+        }
     }
     fx
 }
@@ -191,7 +211,13 @@ fn counts(m: &Model) -> String {
     }
 }
 
-fn on_snapshot(m: &mut Model, seq: u64, result: Result<Box<Reading>, String>, at: Instant) {
+fn on_snapshot(
+    m: &mut Model,
+    seq: u64,
+    result: Result<Box<Reading>, String>,
+    at: Instant,
+    fx: &mut Vec<Effect>,
+) {
     if seq <= m.db.seq {
         m.dropped += 1;
         return;
@@ -221,7 +247,7 @@ fn on_snapshot(m: &mut Model, seq: u64, result: Result<Box<Reading>, String>, at
             m.db.last_ok = Some(at);
             m.findings = reading.findings.clone();
             m.reading = Some(*reading);
-            judge_run(m, at);
+            judge_run(m, at, fx);
             match m.step {
                 Step::Connecting => enter(m),
                 Step::Waiting if !m.state().is_some_and(|s| s.lock_live()) => {
@@ -279,7 +305,7 @@ fn goto(m: &mut Model, step: Step) {
 
 /// Judges the last run on the first good read that started after its exit was seen: the exit
 /// code alone proves nothing (Kong exits 0 when it aborts on a held lock).
-fn judge_run(m: &mut Model, at: Instant) {
+fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
     let Some(run) = &m.run else {
         return;
     };
@@ -339,6 +365,15 @@ fn judge_run(m: &mut Model, at: Instant) {
         format!("{exit}; the database now says: {now_says}.{why} Nothing is retried automatically: read the log, fix the cause, then Enter runs {name} again (it asks first).")
     };
     let command = run.command;
+    fx.push(Effect::Journal(Event::State {
+        when: format!("after {name}"),
+        state: StateSummary::of(state),
+    }));
+    fx.push(Effect::Journal(step_event(
+        name,
+        if success { "done" } else { "failed" },
+        (!success).then(|| text.clone()),
+    )));
     m.log.push(
         if success {
             LogKind::Info
@@ -375,6 +410,11 @@ fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect>) {
             m.log.push(kind, text);
         }
         RunEvent::Exited { code, signal } => {
+            fx.push(Effect::Journal(Event::CommandExit {
+                command_line: run.command_line.clone(),
+                code,
+                signal,
+            }));
             run.state = RunState::Exited {
                 code,
                 signal,
@@ -398,6 +438,16 @@ fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect>) {
             let line = run.command_line.clone();
             let command = run.command;
             run.state = RunState::SpawnFailed(message.clone());
+            fx.push(Effect::Journal(Event::CommandExit {
+                command_line: line.clone(),
+                code: None,
+                signal: None,
+            }));
+            fx.push(Effect::Journal(step_event(
+                command.as_str(),
+                "failed",
+                Some(format!("could not start: {message}")),
+            )));
             let text = format!("could not start `{line}`: {message}. Check --kong-cmd (or KONGRADE_KONG_CMD); nothing ran.");
             m.log.push(LogKind::Error, text.clone());
             m.outcome = Some(Outcome {
@@ -514,7 +564,9 @@ fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
             command,
             command_line,
         } => match key.code {
-            KeyCode::Enter | KeyCode::Char('y') if !key.ctrl => start(m, command, fx),
+            KeyCode::Enter | KeyCode::Char('y') if !key.ctrl => {
+                confirmed(m, command, None, fx);
+            }
             KeyCode::Esc | KeyCode::Char('n' | 'q') if !key.ctrl => {
                 notice(m, NoticeLevel::Info, "cancelled: nothing ran");
             }
@@ -544,7 +596,7 @@ fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
                     return;
                 }
                 KeyCode::Enter if typed == word => {
-                    start(m, command, fx);
+                    confirmed(m, command, Some(typed), fx);
                     return;
                 }
                 KeyCode::Enter => {
@@ -994,8 +1046,27 @@ pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// The operator confirmed `command` (with the word they typed): journaled, then started if the
+/// gate still holds.
+fn confirmed(m: &mut Model, command: KongCommand, typed: Option<String>, fx: &mut Vec<Effect>) {
+    if let Err(why) = gate(m, command) {
+        notice(
+            m,
+            NoticeLevel::Block,
+            format!("{} refused: {why}", command.as_str()),
+        );
+        return;
+    }
+    fx.push(Effect::Journal(Event::Confirmed {
+        what: format!("run {}", m.command_line(command)),
+        typed,
+    }));
+    start(m, command, fx);
+}
+
 /// Starts `command` (the confirmation was given); re-checks the gate, since the database may have
-/// changed while the confirmation was on screen.
+/// changed while the confirmation was on screen. The state and the command line go into the
+/// journal before kong starts.
 fn start(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
     if let Err(why) = gate(m, command) {
         notice(
@@ -1005,6 +1076,15 @@ fn start(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
         );
         return;
     }
+    if let Some(state) = m.state() {
+        fx.push(Effect::Journal(Event::State {
+            when: format!("before {}", command.as_str()),
+            state: StateSummary::of(state),
+        }));
+    }
+    fx.push(Effect::Journal(Event::Command {
+        command_line: m.command_line(command),
+    }));
     let id = m.next_run;
     m.next_run += 1;
     let mut inv = m.setup.invocation.clone();
