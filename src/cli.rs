@@ -42,6 +42,10 @@ pub struct WizardArgs {
     /// Passed to kong as --db-timeout (raise it for big tables)
     #[arg(long, value_name = "SECONDS")]
     pub db_timeout: Option<u64>,
+
+    /// The nodes the Decommission step probes and lists (as `kongrade nodes`)
+    #[command(flatten)]
+    pub nodes: NodeArgs,
 }
 
 fn parse_refresh(s: &str) -> Result<std::time::Duration, String> {
@@ -278,6 +282,17 @@ pub struct NodeArgs {
     /// A data plane counts as serving when seen within this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub dp_window: u64,
+}
+
+impl NodeArgs {
+    pub fn probe_options(&self) -> crate::exec::probe::ProbeOptions {
+        crate::exec::probe::ProbeOptions {
+            timeout: std::time::Duration::from_millis(self.probe_timeout),
+            admin_token: self.admin_token.clone(),
+            verify_tls: !self.admin_insecure,
+            ca_files: self.admin_ca.clone().into_iter().collect(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

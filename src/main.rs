@@ -40,14 +40,9 @@ fn main() -> ExitCode {
             Some(Command::Nodes { nodes, json }) => {
                 let ctx = cmd::context::Context::new(&cli.conn).await?;
                 let args = cmd::nodes::NodesArgs {
-                    admin_urls: nodes.admin_urls,
-                    nodes_file: nodes.nodes_file,
-                    probe: kongrade::exec::probe::ProbeOptions {
-                        timeout: std::time::Duration::from_millis(nodes.probe_timeout),
-                        admin_token: nodes.admin_token,
-                        verify_tls: !nodes.admin_insecure,
-                        ca_files: nodes.admin_ca.into_iter().collect(),
-                    },
+                    admin_urls: nodes.admin_urls.clone(),
+                    nodes_file: nodes.nodes_file.clone(),
+                    probe: nodes.probe_options(),
                     dp_window: nodes.dp_window as f64,
                 };
                 cmd::nodes::run(&ctx, &args, json).await

@@ -571,3 +571,92 @@ fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
     t.keys(&["q"]);
     t.wait_for(&["KONGRADE-EXIT=0"], 10);
 }
+
+/// A loopback server answering every connection with Kong's `GET /` of `version`.
+fn admin_api(version: &str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let body = format!(
+        r#"{{"version":"{version}","hostname":"gw-{version}","node_id":"6a1f9d3c-0b2e-4c8d-9e7f-1a2b3c4d5e6f","tagline":"Welcome to kong"}}"#
+    );
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(answer.as_bytes());
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn decommission_probes_the_admin_apis_and_finish_opens_anyway_only_with_a_reason() {
+    if !tmux_available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let db = TestDb::new("tui_nodes");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    // `up` to 3.4.2 already ran: the wizard enters at Decommission.
+    kong_db::up_to(&db, "3.4.2", None);
+    let old = admin_api("2.8.5");
+    let new = admin_api("3.4.2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kong = write_standin(&db, dir.path());
+    let run = write_runner(
+        &db,
+        dir.path(),
+        &kong,
+        &format!("--admin-url {old} --admin-url {new} --probe-timeout 700"),
+    );
+    let t = Tmux::start("nodes", &run);
+    t.wait_for(
+        &[
+            "5. Decommission",
+            "OLD 2.8.5: still serving",
+            "new 3.4.2",
+            "finish gate closed",
+        ],
+        20,
+    );
+    // The two confirmations; the old node is still answering.
+    t.keys(&["Space", "j", "Space", "Enter", "Enter"]);
+    t.wait_for(
+        &["finish refused", "OLD 2.8.5: still serving", "o override"],
+        5,
+    );
+    t.keys(&["o"]);
+    t.wait_for(&["Open the finish gate anyway"], 5);
+    t.type_text("later");
+    t.keys(&["Enter"]);
+    t.wait_for(&["say why, in a few words"], 5);
+    t.type_text(": the old node is a drained canary, OPS-4411");
+    t.keys(&["Enter"]);
+    t.wait_for(&["node gate opened anyway", "nothing blocks finish"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Type 'finish'"], 5);
+    t.type_text("finish");
+    t.keys(&["Enter"]);
+    t.wait_for(&["finish is done"], 30);
+    assert_eq!(pending_count(&db), 0);
+    t.keys(&["Enter", "q"]);
+    t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    let journal = std::fs::read_dir(dir.path().join("data/journal"))
+        .expect("journal dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal");
+    let text = std::fs::read_to_string(journal).expect("journal");
+    assert!(
+        text.contains("\"event\":\"override\"")
+            && text.contains("later: the old node is a drained canary, OPS-4411"),
+        "{text}"
+    );
+}

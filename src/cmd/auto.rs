@@ -1119,12 +1119,7 @@ async fn old_nodes(ctx: &Context, args: &AutoArgs) -> Result<Vec<String>> {
     let nargs = crate::cmd::nodes::NodesArgs {
         admin_urls: n.admin_urls.clone(),
         nodes_file: n.nodes_file.clone(),
-        probe: crate::exec::probe::ProbeOptions {
-            timeout: std::time::Duration::from_millis(n.probe_timeout),
-            admin_token: n.admin_token.clone(),
-            verify_tls: !n.admin_insecure,
-            ca_files: n.admin_ca.clone().into_iter().collect(),
-        },
+        probe: n.probe_options(),
         dp_window: n.dp_window as f64,
     };
     let inv = crate::cmd::nodes::inventory(ctx, &nargs).await?;

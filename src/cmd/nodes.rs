@@ -58,26 +58,35 @@ pub struct Inventory {
     pub gate: FinishGate,
 }
 
+/// The Admin API URLs (the flags', then the nodes file's, without repeats) and the manual
+/// entries of the nodes file (`--nodes-file`, else the default one when it exists).
+pub fn sources(
+    admin_urls: &[String],
+    nodes_file: Option<&std::path::Path>,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut file = NodesFile::default();
+    let path = nodes_file
+        .map(|p| p.to_path_buf())
+        .or_else(|| NodesFile::default_path().filter(|p| p.exists()));
+    if let Some(p) = path {
+        file = NodesFile::load(&p)?;
+    }
+    let mut urls: Vec<String> = admin_urls.to_vec();
+    for u in file.admin_urls {
+        if !urls.contains(&u) {
+            urls.push(u);
+        }
+    }
+    Ok((urls, file.manual_nodes))
+}
+
 /// Probes every Admin API at once and reads the data planes; never waits longer than one probe
 /// timeout for the probes together.
 pub async fn inventory(ctx: &Context, args: &NodesArgs) -> Result<Inventory> {
     let target = ctx.target.version.ok_or_else(|| {
         eyre!("the target version is needed to tell old nodes from new: pass --target-version")
     })?;
-    let mut file = NodesFile::default();
-    let path = args
-        .nodes_file
-        .clone()
-        .or_else(|| NodesFile::default_path().filter(|p| p.exists()));
-    if let Some(p) = path {
-        file = NodesFile::load(&p)?;
-    }
-    let mut urls: Vec<String> = args.admin_urls.clone();
-    for u in file.admin_urls {
-        if !urls.contains(&u) {
-            urls.push(u);
-        }
-    }
+    let (urls, manual) = sources(&args.admin_urls, args.nodes_file.as_deref())?;
     let probes = urls.iter().map(|u| probe::probe(u, &args.probe));
     let answers = futures::future::join_all(probes).await;
     let mut list: Vec<NodeStatus> = urls
@@ -90,7 +99,7 @@ pub async fn inventory(ctx: &Context, args: &NodesArgs) -> Result<Inventory> {
             checklist: Checklist::default(),
         })
         .collect();
-    for m in file.manual_nodes {
+    for m in manual {
         list.push(NodeStatus {
             name: m,
             kind: "manual".into(),

@@ -208,6 +208,8 @@ pub fn finish_gate(nodes: &[NodeStatus], old_dps: &[String]) -> FinishGate {
                     n.name
                 ));
             }
+            // An Admin API not probed yet may be an old node: unknown is not safe.
+            (None, "admin") => blockers.push(format!("{}: not probed yet", n.name)),
             _ => {}
         }
     }
@@ -309,6 +311,7 @@ mod tests {
         assert!(!finish_gate(&[node("admin", old, false)], &[]).open);
         assert!(finish_gate(&[node("admin", new.clone(), false)], &[]).open);
         assert!(!finish_gate(&[node("manual", None, false)], &[]).open);
+        assert!(!finish_gate(&[node("admin", None, true)], &[]).open);
         assert!(finish_gate(&[node("manual", None, true)], &[]).open);
         let dp = DataPlaneRow {
             id: "d".into(),

@@ -13,6 +13,7 @@ use crate::exec::runner::KongTarget;
 use crate::exec::standin::StandInOptions;
 use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
 use crate::kong::diagnose::Settings;
+use crate::kong::nodes::{classify, Checklist, NodeClass, NodeStatus, ProbeAnswer};
 use crate::kong::snapshot::{DataPlaneRow, SchemaMetaRow};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
@@ -144,6 +145,8 @@ pub struct Training {
     pub nodes: Vec<Node>,
     /// Nodes that ignore their first stop.
     pub stuck: Mutex<HashSet<String>>,
+    /// Nodes stopped: their simulated Admin API no longer answers.
+    pub stopped: Mutex<HashSet<String>>,
     /// The custom plugins' migrations at the target: the stand-in loads them as Kong would from
     /// the plugins' Lua files.
     pub custom: Vec<SubsystemSpec>,
@@ -305,6 +308,7 @@ impl Scenario {
                 name: n.name.clone(),
                 version: n.version.clone(),
                 old: version(&n.version, "node")? < target_version,
+                data_plane: n.data_plane,
             });
         }
         let stuck = self
@@ -320,6 +324,7 @@ impl Scenario {
             target_version,
             nodes,
             stuck: Mutex::new(stuck),
+            stopped: Mutex::new(HashSet::new()),
             custom: custom_at(&self.custom_plugins, target_version)?,
         })
     }
@@ -383,11 +388,59 @@ impl Training {
                 format!("(training) {name} was told to stop, but its supervisor restarted it: it still serves and checks in"),
             );
         }
+        if let Ok(mut s) = self.stopped.lock() {
+            s.insert(name.to_string());
+        }
         let mut t = self.db.lock_tables();
         if let Some(dps) = t.data_planes.as_mut() {
             dps.retain(|d| d.hostname.as_deref() != Some(name));
         }
         (false, format!("(training) {name} stopped"))
+    }
+
+    /// The nodes with an Admin API (not the data planes, which the database shows), as the
+    /// wizard lists them before the first probe.
+    pub fn admin_nodes(&self) -> Vec<NodeStatus> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.data_plane)
+            .map(|n| NodeStatus {
+                name: n.name.clone(),
+                kind: "admin".into(),
+                class: None,
+                checklist: Checklist::default(),
+            })
+            .collect()
+    }
+
+    /// What each simulated Admin API answers now, classified as a real probe's answer would
+    /// be: Kong's `GET /` while it runs, a refused connection once it is stopped.
+    pub fn probe(&self) -> Vec<(String, NodeClass)> {
+        let stopped = self.stopped.lock().map(|s| s.clone()).unwrap_or_default();
+        self.nodes
+            .iter()
+            .filter(|n| !n.data_plane)
+            .map(|n| {
+                let answer = if stopped.contains(&n.name) {
+                    ProbeAnswer::Failed {
+                        error: "connection refused (training: stopped)".into(),
+                    }
+                } else {
+                    let body = serde_json::json!({
+                        "version": n.version,
+                        "hostname": n.name,
+                        "node_id": format!("training-{}", n.name),
+                        "tagline": "Welcome to kong",
+                    });
+                    ProbeAnswer::Http {
+                        status: 200,
+                        body: body.to_string(),
+                        location: None,
+                    }
+                };
+                (n.name.clone(), classify(&answer, self.target_version))
+            })
+            .collect()
     }
 }
 

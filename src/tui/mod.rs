@@ -31,6 +31,7 @@ use crate::exec::journal::Journal;
 use crate::exec::runner::{Invocation, KongCommand, KongTarget, RunEvent, RunId};
 use crate::kong::catalog::{Catalog, Db};
 use crate::kong::conf::KongConf;
+use crate::kong::nodes::{Checklist, NodeStatus};
 use crate::store::cassandra::CassandraOptions;
 use crate::store::postgres::PgOptions;
 use crate::wizard::model::{display_command, shell_quote};
@@ -67,6 +68,8 @@ pub struct Runtime {
     pub backup: Option<BackupJob>,
     /// The upgrade journal this process holds (None: the demo, or --read-only).
     pub journal: Option<Journal>,
+    /// The nodes' Admin APIs to probe (None: none known).
+    pub probes: Option<poller::Probes>,
     pub tick: Duration,
 }
 
@@ -131,6 +134,8 @@ struct App {
     tx: UnboundedSender<Msg>,
     /// The upgrade journal, when one is open.
     journal: Option<Journal>,
+    /// Probes the nodes' Admin APIs in the background.
+    prober: Option<PollerHandle>,
 }
 
 impl App {
@@ -185,6 +190,9 @@ impl App {
                     let (warn, text) = t.stop_node(&name);
                     self.dispatch(Msg::Note { warn, text });
                     self.poller.refresh_now();
+                    if let Some(p) = &self.prober {
+                        p.refresh_now();
+                    }
                 }
             }
             Effect::TakeBackup => match self.backup.clone() {
@@ -320,6 +328,9 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     let mut guard = terminal::enter()?;
     let events = events::spawn(tx.clone(), rt.tick);
     let poller = poller::spawn(rt.poller, tx.clone());
+    let prober = rt
+        .probes
+        .map(|p| poller::spawn_prober(p, poller::PROBE_EVERY, tx.clone()));
     let fwd = tx.clone();
     let app_tx = tx.clone();
     let live: Live = Arc::default();
@@ -347,6 +358,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
         backup_task: None,
         tx: app_tx,
         journal: rt.journal,
+        prober,
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -432,6 +444,29 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup = backup;
+    setup.dp_window = w.nodes.dp_window as f64;
+    // The nodes Decommission lists: as `kongrade nodes` finds them.
+    let (urls, manual) =
+        crate::cmd::nodes::sources(&w.nodes.admin_urls, w.nodes.nodes_file.as_deref())?;
+    setup.nodes = urls
+        .iter()
+        .map(|u| (u, "admin"))
+        .chain(manual.iter().map(|m| (m, "manual")))
+        .map(|(name, kind)| NodeStatus {
+            name: name.clone(),
+            kind: kind.into(),
+            class: None,
+            checklist: Checklist::default(),
+        })
+        .collect();
+    let probes = match (urls.is_empty(), ctx.target.version) {
+        (false, Some(target)) => Some(poller::Probes::Http {
+            urls,
+            opts: w.nodes.probe_options(),
+            target,
+        }),
+        _ => None,
+    };
     let (journal, notes) = open_journal(&ctx, w.read_only, &mut setup)?;
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
@@ -467,6 +502,7 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
             training: None,
             backup: Some(backup_job),
             journal,
+            probes,
             tick: TICK,
         },
     )
@@ -560,7 +596,8 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
         Some(training.target_version),
     );
     setup.training = Some(sc.title.clone());
-    setup.nodes = training.nodes.clone();
+    setup.nodes = training.admin_nodes();
+    setup.dp_window = w.nodes.dp_window as f64;
     setup.read_only = w.read_only;
     setup.color = !no_color();
     setup.refresh = w.refresh;
@@ -578,6 +615,12 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
             training.target_version
         ),
     );
+    if !w.nodes.admin_urls.is_empty() || w.nodes.nodes_file.is_some() {
+        model.log.push(
+            crate::wizard::model::LogKind::Warn,
+            "training: --admin-url and --nodes-file are ignored; the training cluster has its own nodes",
+        );
+    }
     let launcher = demo_launcher(&training, speed);
     let poller = Poller {
         source: Source::Memory(training.db.clone()),
@@ -590,6 +633,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
         Runtime {
             launcher,
             poller,
+            probes: Some(poller::Probes::Training(training.clone())),
             training: Some(training),
             backup: None,
             journal: None,

@@ -9,12 +9,15 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::exec::probe::{probe, ProbeOptions};
 use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Settings};
+use crate::kong::nodes::{classify, NodeClass};
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions};
 use crate::kong::target::Target;
+use crate::kong::version::Version;
 use crate::store::cassandra::{CassandraOptions, CassandraStore};
 use crate::store::memory::MemoryDb;
 use crate::store::postgres::{PgOptions, PgStore};
@@ -236,6 +239,57 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
             }
             tokio::select! {
                 _ = tokio::time::sleep(p.every) => {}
+                _ = wake.notified() => {}
+            }
+        }
+    });
+    PollerHandle { refresh, task }
+}
+
+/// What the node prober asks.
+pub enum Probes {
+    /// Kong Admin APIs: `GET /` on each at once (`exec::probe`, never longer than its timeout),
+    /// classified against the target as `kongrade nodes` does.
+    Http {
+        urls: Vec<String>,
+        opts: ProbeOptions,
+        target: Version,
+    },
+    /// The training cluster's simulated Admin APIs.
+    Training(Arc<crate::tui::demo::Training>),
+}
+
+impl Probes {
+    pub async fn probe(&self) -> Vec<(String, NodeClass)> {
+        match self {
+            Probes::Http { urls, opts, target } => {
+                let answers = futures::future::join_all(urls.iter().map(|u| probe(u, opts))).await;
+                urls.iter()
+                    .zip(answers)
+                    .map(|(u, a)| (u.clone(), classify(&a, *target)))
+                    .collect()
+            }
+            Probes::Training(t) => t.probe(),
+        }
+    }
+}
+
+/// How often the Admin APIs are asked.
+pub const PROBE_EVERY: Duration = Duration::from_secs(3);
+
+/// Probes the nodes every `every` (or at once when woken) and sends [`Msg::Probed`]. Same
+/// handle as the poller's: dropping it stops the task.
+pub fn spawn_prober(p: Probes, every: Duration, tx: UnboundedSender<Msg>) -> PollerHandle {
+    let refresh = Arc::new(Notify::new());
+    let wake = refresh.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let answers = p.probe().await;
+            if tx.send(Msg::Probed(answers)).is_err() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
                 _ = wake.notified() => {}
             }
         }

@@ -4,7 +4,7 @@
 
 use crate::exec::runner::{RunEvent, Stream};
 use crate::wizard::keys::{Key, KeyCode};
-use crate::wizard::model::{LogKind, Model, Step};
+use crate::wizard::model::{DecomRow, LogKind, Model, NodeItem, Step};
 use crate::wizard::testkit::H;
 use crate::wizard::{update, Msg};
 
@@ -235,6 +235,17 @@ fn decommission_and_finish() {
     let mut h = H::scenario("old-node-serving");
     h.through_up();
     snap("decommission", &h.m);
+    // The old control plane's checklist, half done, under the cursor.
+    let cp =
+        h.m.nodes
+            .iter()
+            .position(|n| n.name == "cp-old-1")
+            .expect("node");
+    h.select(&DecomRow::NodeItem(cp, NodeItem::OutOfLb));
+    h.space();
+    h.down();
+    h.space();
+    snap("decommission_old_node_checklist", &h.m);
     h.tick_all();
     h.read();
     snap("decommission_old_node_seen", &h.m);

@@ -16,7 +16,8 @@ use crate::exec::runner::KongCommand;
 use crate::kong::state::MigState;
 use crate::wizard::keys::{keys_label, Action, KEYMAP};
 use crate::wizard::model::{
-    BackupMethod, BackupState, Focus, LogKind, Model, NoticeLevel, Overlay, RunState, Step,
+    dp_key, BackupMethod, BackupState, DecomRow, Focus, LogKind, Model, NoticeLevel, Overlay,
+    RunState, Step,
 };
 use crate::wizard::text::why;
 use crate::wizard::update::finish_blockers;
@@ -490,6 +491,22 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
                     for b in &blockers {
                         push_wrapped(&mut out, &format!("✗ {b}"), w, t.err());
                     }
+                    if m.gate_override.is_none() && !m.node_gate().open && !m.setup.read_only {
+                        push_wrapped(
+                            &mut out,
+                            "o opens the node gate anyway: you say why, and it goes into the journal.",
+                            w,
+                            t.dim(),
+                        );
+                    }
+                }
+                if let Some(reason) = &m.gate_override {
+                    push_wrapped(
+                        &mut out,
+                        &format!("! node gate opened anyway: {reason}"),
+                        w,
+                        t.warn(),
+                    );
                 }
             }
         }
@@ -775,60 +792,134 @@ fn decommission_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Lin
     if let Some(note) = &m.entry_note {
         push_wrapped(out, note, w, t.accent());
     }
-    let evidence = m.old_data_planes_seen();
-    let marked_but_seen = evidence.iter().any(|dp| {
-        m.checklist
-            .iter()
-            .any(|c| c.done && c.node.is_some() && c.node == dp.hostname)
-    });
-    let how = match (m.setup.training.is_some(), marked_but_seen) {
-        (true, true) => {
-            "Marked stopped, yet the database still sees it (untick, tick: stop it again):"
-        }
-        (true, false) => "The database still sees old data planes:",
-        (false, _) => {
-            "The database still sees old data planes (they drop off a minute after they stop):"
-        }
-    };
-    let reserve = if evidence.is_empty() {
-        0
-    } else {
-        wrap(how, w).len() + evidence.len().min(2)
-    };
-    let list_h = h.saturating_sub(out.len() + reserve).max(1);
-    let (start, shown) = window(&m.checklist, m.cursor, list_h);
-    for (i, item) in shown.iter().enumerate() {
+    let gate = m.node_gate();
+    let rows = m.decom_rows();
+    // The gate's line stays at the bottom; the list scrolls above it.
+    let list_h = h.saturating_sub(out.len() + 1).max(1);
+    let (start, shown) = window(&rows, m.cursor, list_h);
+    let dps = m.data_planes();
+    for (i, row) in shown.iter().enumerate() {
         let selected = start + i == m.cursor;
-        let mark = if item.done { "[x] " } else { "[ ] " };
-        let label = truncate(&item.label, w.saturating_sub(6)).into_owned();
-        let mut line = Line::from(vec![
-            Span::raw(if selected { "▸ " } else { "  " }),
-            Span::styled(mark, if item.done { t.ok() } else { t.bold() }),
-            Span::raw(label),
-        ]);
+        let check = |done: bool, label: &str, indent: &str| {
+            vec![
+                Span::raw(indent.to_string()),
+                Span::styled(
+                    if done { "[x] " } else { "[ ] " },
+                    if done { t.ok() } else { t.bold() },
+                ),
+                Span::raw(truncate(label, w.saturating_sub(6 + indent.len())).into_owned()),
+            ]
+        };
+        let spans: Vec<Span> = match row {
+            DecomRow::General(j) => match m.checklist.get(*j) {
+                Some(c) => check(c.done, &c.label, ""),
+                None => continue,
+            },
+            DecomRow::Node(j) => {
+                let Some(n) = m.nodes.get(*j) else { continue };
+                let (blocks, label) = match (&n.class, n.kind.as_str()) {
+                    (_, "manual") => (
+                        !n.checklist.done(),
+                        "manual entry: tick it when taken out".to_string(),
+                    ),
+                    (None, _) => (true, "not probed yet".to_string()),
+                    (Some(c), _) => (c.blocks_finish(), c.label()),
+                };
+                let (mark, style) = if blocks {
+                    ("✗ ", t.err())
+                } else {
+                    ("✓ ", t.ok())
+                };
+                vec![
+                    Span::styled(mark, style),
+                    Span::styled(
+                        truncate(&format!("{}  {label}", n.name), w.saturating_sub(4)).into_owned(),
+                        if blocks { style } else { Style::new() },
+                    ),
+                ]
+            }
+            DecomRow::NodeItem(j, it) => match m.nodes.get(*j) {
+                Some(n) => check(it.get(&n.checklist), it.label(), "    "),
+                None => continue,
+            },
+            DecomRow::DataPlane(k) => {
+                let Some((dp, old, recent)) = dps.iter().find(|(dp, _, _)| dp_key(dp) == *k) else {
+                    continue;
+                };
+                let ago = dp
+                    .last_seen_secs_ago
+                    .map(secs)
+                    .unwrap_or_else(|| "?".into());
+                let v = dp.version.as_deref().unwrap_or("?");
+                let marked = m.dp_checks.get(k).is_some_and(|c| c.stopped);
+                // The database's word on it: a data plane checks in every 30 s.
+                let text = match (old, recent) {
+                    (true, true) if marked => format!(
+                        "{k}  OLD {v} data plane, still seen {ago} ago after its stop: stop it again"
+                    ),
+                    (true, true) => format!("{k}  OLD {v} data plane, seen {ago} ago"),
+                    (true, false) => format!("{k}  old {v} data plane, gone (seen {ago} ago)"),
+                    (false, _) => format!("{k}  new {v} data plane"),
+                };
+                let blocks = *old && *recent;
+                let (mark, style) = if blocks {
+                    ("✗ ", t.err())
+                } else {
+                    ("✓ ", t.ok())
+                };
+                vec![
+                    Span::styled(mark, style),
+                    Span::styled(
+                        truncate(&text, w.saturating_sub(4)).into_owned(),
+                        if blocks { style } else { Style::new() },
+                    ),
+                ]
+            }
+            DecomRow::DataPlaneItem(k, it) => check(
+                it.get(&m.dp_checks.get(k).copied().unwrap_or_default()),
+                it.label(),
+                "    ",
+            ),
+        };
+        let mut spans = spans;
+        spans.insert(0, Span::raw(if selected { "▸ " } else { "  " }));
+        let mut line = Line::from(spans);
         if selected && m.focus == Focus::Step {
             line = line.patch_style(t.selected());
         }
         out.push(line);
     }
-    if !evidence.is_empty() {
-        push_wrapped(out, how, w, t.err());
-        for dp in evidence.iter().take(2) {
-            let name = dp.hostname.clone().unwrap_or_else(|| dp.id.clone());
-            out.push(Line::styled(
-                truncate(
-                    &format!(
-                        "  {name} (Kong {}) {} ago",
-                        dp.version.as_deref().unwrap_or("?"),
-                        secs(dp.last_seen_secs_ago.unwrap_or(0.0))
-                    ),
-                    w,
-                )
-                .into_owned(),
-                t.err(),
-            ));
-        }
-    }
+    let probed = m
+        .probed_at
+        .map(|at| {
+            format!(
+                ", probed {} ago",
+                secs(m.now.saturating_duration_since(at).as_secs_f64())
+            )
+        })
+        .unwrap_or_default();
+    let line = match (&m.gate_override, gate.open) {
+        (Some(reason), _) => Line::styled(
+            truncate(&format!("! finish gate opened anyway: {reason}"), w).into_owned(),
+            t.warn(),
+        ),
+        (None, true) => Line::styled(
+            truncate(&format!("✓ finish gate open: no old node seen{probed}"), w).into_owned(),
+            t.ok(),
+        ),
+        (None, false) => Line::styled(
+            truncate(
+                &format!(
+                    "✗ finish gate closed: {} old node(s) seen{probed}",
+                    gate.blockers.len()
+                ),
+                w,
+            )
+            .into_owned(),
+            t.err(),
+        ),
+    };
+    out.push(line);
 }
 
 fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
@@ -1049,6 +1140,11 @@ fn render_footer(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     let cassandra = matches!(m.setup.backup, BackupMethod::Cassandra { .. });
     let lists = matches!(m.step, Step::Preflight | Step::Review | Step::Decommission)
         || (m.step == Step::Backup && cassandra);
+    let offers_override = m.step == Step::Finish
+        && !m.running()
+        && !m.setup.read_only
+        && m.gate_override.is_none()
+        && !m.node_gate().open;
     let takes_backup = m.step == Step::Backup
         && !m.setup.read_only
         && !m.backup_running()
@@ -1072,6 +1168,8 @@ fn render_footer(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
             Action::Toggle if !toggles => continue,
             Action::Toggle if m.step == Step::Backup && !cassandra => (keys, "own backup"),
             Action::TakeBackup if !takes_backup => continue,
+            Action::AddNode if m.step != Step::Decommission => continue,
+            Action::Override if !offers_override => continue,
             Action::Down if !lists && m.focus == Focus::Step => continue,
             Action::Back if m.running() => ("Ctrl-C", "stop/leave"),
             Action::Back if !back_steps => (keys, "quit"),
@@ -1086,6 +1184,33 @@ fn render_footer(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         spans.push(Span::raw(format!(" {label}  ")));
     }
     f.render_widget(Line::from(spans), area);
+}
+
+/// An overlay's text entry: what to type, the line being typed (its tail stays in view), the
+/// refusal if any, and the keys.
+fn text_entry(
+    intro: &str,
+    typed: &str,
+    error: Option<&str>,
+    inner_w: usize,
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    push_wrapped(&mut lines, intro, inner_w, Style::new());
+    lines.push(Line::raw(""));
+    let room = inner_w.saturating_sub(3);
+    let n = typed.chars().count();
+    let shown: String = typed.chars().skip(n.saturating_sub(room)).collect();
+    lines.push(Line::from(vec![
+        Span::styled("> ", t.accent()),
+        Span::styled(shown, t.bold()),
+        Span::styled("_", t.accent()),
+    ]));
+    if let Some(e) = error {
+        push_wrapped(&mut lines, e, inner_w, t.err());
+    }
+    lines.push(Line::styled("Enter records it, Esc cancels.", t.dim()));
+    lines
 }
 
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
@@ -1188,29 +1313,38 @@ fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme)
             lines.push(Line::styled("Esc cancels.", t.dim()));
             (" Finish: the point of no return ".into(), lines)
         }
-        Overlay::OwnBackup { typed, error } => {
-            let mut lines = Vec::new();
-            push_wrapped(
-                &mut lines,
+        Overlay::OwnBackup { typed, error } => (
+            " Your own backup ".into(),
+            text_entry(
                 "Where is your backup? A file, a snapshot id, a ticket: whatever finds it again to restore. It goes into the upgrade journal.",
+                typed,
+                error.as_deref(),
                 inner_w,
-                Style::new(),
+                t,
+            ),
+        ),
+        Overlay::AddNode { typed, error } => (
+            " A node kongrade cannot probe ".into(),
+            text_entry(
+                "Its name (a host, a container, a pod). It joins the list with its checklist; finish waits until it is ticked out of the load balancer, drained and stopped.",
+                typed,
+                error.as_deref(),
+                inner_w,
+                t,
+            ),
+        ),
+        Overlay::Override { typed, error } => {
+            let mut intro = String::from(
+                "finish breaks every node still on the old version. The gate is closed by:",
             );
-            lines.push(Line::raw(""));
-            // The tail stays in view while the reference grows past the box.
-            let room = inner_w.saturating_sub(3);
-            let n = typed.chars().count();
-            let shown: String = typed.chars().skip(n.saturating_sub(room)).collect();
-            lines.push(Line::from(vec![
-                Span::styled("> ", t.accent()),
-                Span::styled(shown, t.bold()),
-                Span::styled("_", t.accent()),
-            ]));
-            if let Some(e) = error {
-                lines.push(Line::styled(e.clone(), t.err()));
+            for b in m.node_gate().blockers.iter().take(4) {
+                intro.push_str(&format!("\n• {b}"));
             }
-            lines.push(Line::styled("Enter records it, Esc cancels.", t.dim()));
-            (" Your own backup ".into(), lines)
+            intro.push_str("\nOpen it anyway only if you know better than the evidence. Why? It goes into the journal.");
+            (
+                " Open the finish gate anyway ".into(),
+                text_entry(&intro, typed, error.as_deref(), inner_w, t),
+            )
         }
         Overlay::LeaveWhileRunning => {
             let mut lines = Vec::new();

@@ -82,6 +82,10 @@ pub enum Action {
     Toggle,
     /// Backup step: kongrade takes a pg_dump now.
     TakeBackup,
+    /// Decommission: add a node kongrade cannot probe.
+    AddNode,
+    /// Finish: open the node gate anyway, with a typed reason.
+    Override,
     /// Close an overlay, go back one step, or leave.
     Back,
     Up,
@@ -132,6 +136,18 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[Key::ch(' '), Key::ch('x')],
         hint: Some(("Space", "tick")),
         help: "tick or untick the selected checklist item",
+    },
+    Binding {
+        action: Action::AddNode,
+        keys: &[Key::ch('a')],
+        hint: Some(("a", "add node")),
+        help: "add a node kongrade cannot probe (Decommission)",
+    },
+    Binding {
+        action: Action::Override,
+        keys: &[Key::ch('o')],
+        hint: Some(("o", "override")),
+        help: "open the finish gate anyway, saying why (Finish; journaled)",
     },
     Binding {
         action: Action::Up,

@@ -1,11 +1,15 @@
 //! The wizard's state: which step, what the database last said, what kong is doing, what the
 //! operator confirmed. Plain data; only [`super::update`] changes it.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::exec::backup::BackupRecord;
 use crate::exec::journal::{Event, ReadBack};
 use crate::exec::runner::{Invocation, KongCommand, RunId};
+use crate::kong::nodes::{
+    finish_gate, old_data_planes, Checklist, FinishGate, NodeClass, NodeStatus,
+};
 use crate::kong::snapshot::DataPlaneRow;
 use crate::kong::state::{MigState, SchemaState};
 use crate::kong::version::Version;
@@ -30,9 +34,12 @@ pub struct Setup {
     pub color: bool,
     /// How often the poller reads the database.
     pub refresh: Duration,
-    /// Simulated nodes of the training cluster; empty against a real database, where the operator
-    /// confirms by hand and the data planes table is the evidence.
-    pub nodes: Vec<Node>,
+    /// The nodes kongrade knows before the first probe: Admin APIs (`--admin-url`, the nodes
+    /// file; the training cluster's simulated ones), and manual entries. Data planes come from
+    /// the database on every read.
+    pub nodes: Vec<NodeStatus>,
+    /// A data plane seen within this many seconds still serves (`--dp-window`).
+    pub dp_window: f64,
     /// How the Backup step backs this database up.
     pub backup: BackupMethod,
     /// What an earlier, unfinished run of this upgrade recorded in the journal.
@@ -171,6 +178,7 @@ impl Setup {
             color: true,
             refresh: Duration::from_secs(1),
             nodes: Vec::new(),
+            dp_window: DP_WINDOW_SECS,
             backup: BackupMethod::PgDump {
                 command: "pg_dump -Fc -f kong-backup.dump kong".into(),
             },
@@ -179,6 +187,10 @@ impl Setup {
     }
 }
 
+/// A data plane pings its control plane every 30 s: seen within two pings means it still runs
+/// (`kongrade nodes --dp-window`'s default).
+pub const DP_WINDOW_SECS: f64 = 60.0;
+
 /// A node of the training cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -186,6 +198,8 @@ pub struct Node {
     pub version: String,
     /// Runs the version being upgraded from: must be stopped before finish.
     pub old: bool,
+    /// A hybrid-mode data plane: seen through the database, not probed.
+    pub data_plane: bool,
 }
 
 /// One read of the database, interpreted.
@@ -321,6 +335,16 @@ pub enum Overlay {
         typed: String,
         error: Option<String>,
     },
+    /// A node kongrade cannot probe, added by name to the Decommission list.
+    AddNode {
+        typed: String,
+        error: Option<String>,
+    },
+    /// Open the finish gate anyway: why, in the operator's words (journaled as Override).
+    Override {
+        typed: String,
+        error: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -431,12 +455,70 @@ pub struct Outcome {
     pub text: String,
 }
 
+/// One of the operator's confirmations that no node can prove (traffic moved, writes paused).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckItem {
     pub label: String,
-    /// The training node this item stops.
-    pub node: Option<String>,
     pub done: bool,
+}
+
+/// What the operator confirms for each old node: in this order, as a node is taken out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeItem {
+    OutOfLb,
+    Drained,
+    Stopped,
+}
+
+impl NodeItem {
+    pub const ALL: [NodeItem; 3] = [NodeItem::OutOfLb, NodeItem::Drained, NodeItem::Stopped];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            NodeItem::OutOfLb => "out of the load balancer",
+            NodeItem::Drained => "drained (no requests in flight)",
+            NodeItem::Stopped => "stopped",
+        }
+    }
+
+    pub fn get(self, c: &Checklist) -> bool {
+        match self {
+            NodeItem::OutOfLb => c.out_of_lb,
+            NodeItem::Drained => c.drained,
+            NodeItem::Stopped => c.stopped,
+        }
+    }
+
+    pub fn set(self, c: &mut Checklist, v: bool) {
+        match self {
+            NodeItem::OutOfLb => c.out_of_lb = v,
+            NodeItem::Drained => c.drained = v,
+            NodeItem::Stopped => c.stopped = v,
+        }
+    }
+}
+
+impl Overlay {
+    pub fn add_node(typed: String, error: Option<String>) -> Overlay {
+        Overlay::AddNode { typed, error }
+    }
+
+    pub fn override_gate(typed: String, error: Option<String>) -> Overlay {
+        Overlay::Override { typed, error }
+    }
+}
+
+/// A row of the Decommission list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecomRow {
+    /// `checklist[i]`.
+    General(usize),
+    /// `nodes[i]`: its name and what the probe says.
+    Node(usize),
+    NodeItem(usize, NodeItem),
+    /// A data plane the database sees, by hostname (or id).
+    DataPlane(String),
+    DataPlaneItem(String, NodeItem),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -475,6 +557,14 @@ pub struct Model {
     /// Cassandra: the nodes whose snapshot the operator ticked, by index in the method's hosts.
     pub snapshots: Vec<bool>,
     pub checklist: Vec<CheckItem>,
+    /// Every node known, with what its last probe said and the operator's ticks.
+    pub nodes: Vec<NodeStatus>,
+    /// The operator's ticks for data planes, by hostname (or id).
+    pub dp_checks: BTreeMap<String, Checklist>,
+    /// When the last probe of the Admin APIs answered.
+    pub probed_at: Option<Instant>,
+    /// The finish gate opened anyway, with the operator's reason (journaled as Override).
+    pub gate_override: Option<String>,
     /// Selected row of the step's list (findings, migrations, checklist).
     pub cursor: usize,
     pub notice: Option<Notice>,
@@ -492,6 +582,7 @@ pub struct Model {
 impl Model {
     pub fn new(setup: Setup, now: Instant) -> Model {
         let checklist = checklist_for(&setup);
+        let setup_nodes = setup.nodes.clone();
         // A resumed Cassandra backup was every node's snapshot.
         let resumed_backup = setup.resume.as_ref().is_some_and(|r| r.backup.is_some());
         let snapshots = match &setup.backup {
@@ -539,6 +630,10 @@ impl Model {
             backup,
             snapshots,
             checklist,
+            nodes: setup_nodes,
+            dp_checks: BTreeMap::new(),
+            probed_at: None,
+            gate_override: None,
             cursor: 0,
             notice: None,
             entry_note: None,
@@ -605,62 +700,107 @@ impl Model {
             .collect()
     }
 
-    /// Old-version data planes the database saw recently: proof an old node still serves.
-    pub fn old_data_planes_seen(&self) -> Vec<&DataPlaneRow> {
+    /// Data planes the database knows, old ones (older than the target, or of unknown version)
+    /// first: those need taking out. Each with whether it still serves (seen within the window).
+    pub fn data_planes(&self) -> Vec<(&DataPlaneRow, bool, bool)> {
         let (Some(reading), Some(target)) = (&self.reading, self.setup.target) else {
             return Vec::new();
         };
-        reading
+        let mut rows: Vec<(&DataPlaneRow, bool, bool)> = reading
             .data_planes
             .iter()
-            .filter(|dp| {
+            .map(|dp| {
                 let old = dp
                     .version
                     .as_deref()
                     .and_then(Version::find_in)
-                    .is_some_and(|v| v < target);
-                let recent = dp.last_seen_secs_ago.is_some_and(|s| s < RECENT_SECS);
-                old && recent
+                    .is_none_or(|v| v < target);
+                let recent = dp
+                    .last_seen_secs_ago
+                    .is_some_and(|s| s <= self.setup.dp_window);
+                (dp, old, recent)
             })
+            .collect();
+        rows.sort_by_key(|(_, old, _)| !*old);
+        rows
+    }
+
+    /// Old-version data planes the database saw recently: proof an old node still serves.
+    pub fn old_data_planes_seen(&self) -> Vec<&DataPlaneRow> {
+        self.data_planes()
+            .into_iter()
+            .filter(|(_, old, recent)| *old && *recent)
+            .map(|(dp, _, _)| dp)
             .collect()
+    }
+
+    /// `kong::nodes::finish_gate` on what is known now: the probes, the manual entries' ticks,
+    /// and the data planes the database saw within the window.
+    pub fn node_gate(&self) -> FinishGate {
+        let Some(target) = self.setup.target else {
+            return FinishGate {
+                open: false,
+                blockers: vec!["no target version: old and new nodes cannot be told apart".into()],
+            };
+        };
+        let dps = self
+            .reading
+            .as_ref()
+            .map(|r| old_data_planes(&r.data_planes, target, self.setup.dp_window))
+            .unwrap_or_default();
+        finish_gate(&self.nodes, &dps)
+    }
+
+    /// The rows of the Decommission list: the confirmations, then each node (its checklist
+    /// under it unless it runs the new version), then the data planes.
+    pub fn decom_rows(&self) -> Vec<DecomRow> {
+        let mut rows: Vec<DecomRow> = (0..self.checklist.len()).map(DecomRow::General).collect();
+        for (i, n) in self.nodes.iter().enumerate() {
+            rows.push(DecomRow::Node(i));
+            if node_needs_checklist(n) {
+                rows.extend(NodeItem::ALL.iter().map(|it| DecomRow::NodeItem(i, *it)));
+            }
+        }
+        for (dp, old, _) in self.data_planes() {
+            let key = dp_key(dp);
+            rows.push(DecomRow::DataPlane(key.clone()));
+            if old {
+                rows.extend(
+                    NodeItem::ALL
+                        .iter()
+                        .map(|it| DecomRow::DataPlaneItem(key.clone(), *it)),
+                );
+            }
+        }
+        rows
     }
 }
 
-/// A data plane pings its control plane every 30 s: seen within two pings means it still runs.
-pub const RECENT_SECS: f64 = 60.0;
+/// A node on the new version needs no taking out; every other one (old, unreadable,
+/// unreachable, a manual entry) gets its checklist.
+pub fn node_needs_checklist(n: &NodeStatus) -> bool {
+    n.kind == "manual" || !matches!(n.class, Some(NodeClass::New { .. }))
+}
+
+/// How a data plane is named on screen and keyed for its ticks.
+pub fn dp_key(dp: &DataPlaneRow) -> String {
+    dp.hostname.clone().unwrap_or_else(|| dp.id.clone())
+}
 
 fn checklist_for(setup: &Setup) -> Vec<CheckItem> {
-    let item = |label: String, node: Option<String>| CheckItem {
-        label,
-        node,
+    let item = |label: &str| CheckItem {
+        label: label.to_string(),
         done: false,
     };
-    let mut items = Vec::new();
+    let mut items = vec![item("Traffic is shifted to the new-version nodes")];
     if setup.nodes.is_empty() {
+        // No node is known to kongrade: only the operator can say the old ones are gone (the
+        // data planes table still counts).
         items.push(item(
-            "New-version nodes run and take the traffic".into(),
-            None,
+            "Every old-version node is stopped (traditional nodes, control and data planes)",
         ));
-        items.push(item(
-            "Every old-version node is stopped (traditional nodes, control and data planes)".into(),
-            None,
-        ));
-    } else {
-        items.push(item(
-            "Traffic is shifted to the new-version nodes".into(),
-            None,
-        ));
-        for n in setup.nodes.iter().filter(|n| n.old) {
-            items.push(item(
-                format!("Stop {} (Kong {})", n.name, n.version),
-                Some(n.name.clone()),
-            ));
-        }
     }
-    items.push(item(
-        "Admin API writes are paused until finish".into(),
-        None,
-    ));
+    items.push(item("Admin API writes are paused until finish"));
     items
 }
 

@@ -23,7 +23,7 @@ pub struct H {
 fn setup_for(t: &Training, name: &str) -> Setup {
     let mut s = Setup::new(&format!("training:{name}"), Some(t.target_version));
     s.training = Some(name.to_string());
-    s.nodes = t.nodes.clone();
+    s.nodes = t.admin_nodes();
     s.backup = t.backup_method();
     s
 }
@@ -52,8 +52,22 @@ impl H {
         H::from(serde_json::from_str(text).expect("scenario json"), false)
     }
 
-    /// A read of the training database as the poller would send it, started now.
+    /// A read of the training database as the poller would send it, started now, then what
+    /// the training nodes' Admin APIs answer (the runtime's prober, run here in step).
     pub fn read(&mut self) -> Vec<Effect> {
+        let fx = self.read_db();
+        self.probe();
+        fx
+    }
+
+    /// What the training nodes' simulated Admin APIs answer now.
+    pub fn probe(&mut self) -> Vec<Effect> {
+        let answers = self.training.probe();
+        update(&mut self.m, Msg::Probed(answers))
+    }
+
+    /// A read of the training database alone.
+    pub fn read_db(&mut self) -> Vec<Effect> {
         self.seq += 1;
         let result = self
             .training
@@ -124,13 +138,18 @@ impl H {
         out
     }
 
-    /// Stops nodes the way the demo runtime does.
+    /// Stops nodes the way the demo runtime does, which then probes the nodes at once.
     pub fn stop_nodes(&mut self, fx: &[Effect]) {
+        let mut stopped = false;
         for e in fx {
             if let Effect::StopNode(n) = e {
                 let (warn, text) = self.training.stop_node(n);
                 update(&mut self.m, Msg::Note { warn, text });
+                stopped = true;
             }
+        }
+        if stopped {
+            self.probe();
         }
     }
 
@@ -154,16 +173,39 @@ impl H {
             .unwrap_or_default()
     }
 
-    /// Ticks every checklist item.
+    /// Ticks every confirmation, and every old node (and old data plane) out: its own row
+    /// ticks its whole checklist, stopping it in the training cluster.
     pub fn tick_all(&mut self) {
-        self.m.cursor = 0;
-        for i in 0..self.m.checklist.len() {
-            if !self.m.checklist[i].done {
+        let mut i = 0;
+        while let Some(row) = self.m.decom_rows().get(i).cloned() {
+            let undone = match &row {
+                DecomRow::General(j) => !self.m.checklist[*j].done,
+                DecomRow::Node(j) => {
+                    let n = &self.m.nodes[*j];
+                    node_needs_checklist(n) && !n.checklist.done()
+                }
+                DecomRow::DataPlane(k) => self.m.data_planes().iter().any(|(dp, old, _)| {
+                    *old && dp_key(dp) == *k && !self.m.dp_checks.get(k).is_some_and(|c| c.done())
+                }),
+                _ => false,
+            };
+            if undone {
+                self.m.cursor = i;
                 let fx = self.space();
                 self.stop_nodes(&fx);
             }
-            self.down();
+            i += 1;
         }
+    }
+
+    /// Moves the cursor to a Decommission row.
+    pub fn select(&mut self, row: &DecomRow) {
+        self.m.cursor = self
+            .m
+            .decom_rows()
+            .iter()
+            .position(|r| r == row)
+            .unwrap_or_else(|| panic!("no row {row:?} in {:?}", self.m.decom_rows()));
     }
 
     /// From Preflight through a successful up, at Decommission.
@@ -234,17 +276,10 @@ impl H {
                         .filter_map(|dp| dp.hostname.clone())
                         .collect();
                     for name in seen {
-                        if let Some(i) = self
-                            .m
-                            .checklist
-                            .iter()
-                            .position(|c| c.node.as_deref() == Some(name.as_str()))
-                        {
-                            self.m.cursor = i;
-                            self.space();
-                            let fx = self.space();
-                            self.stop_nodes(&fx);
-                        }
+                        self.select(&DecomRow::DataPlane(name));
+                        self.space();
+                        let fx = self.space();
+                        self.stop_nodes(&fx);
                     }
                     self.read();
                     self.enter();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::keys::{Key, KeyCode};
 use super::model::*;
-use super::testkit::{actions, H};
+use super::testkit::{actions, journal, H};
 use super::update::{finish_blockers, update, Effect, Msg};
 use crate::exec::journal::Event;
 use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
@@ -70,14 +70,18 @@ fn clean_upgrade_to_done() {
     h.enter();
     assert_eq!(h.m.step, Step::Decommission);
 
-    // Finish is refused while the checklist is open.
+    // Finish is refused while an old node answers, and while the checklist is open.
     h.enter();
     assert_eq!(h.m.step, Step::Finish);
     assert!(h.enter().is_empty());
     assert!(h.m.overlay.is_none());
     assert!(h.notice().contains("finish refused"), "{}", h.notice());
-    assert!(finish_blockers(&h.m)
-        .contains(&"old node kong-old-1 (Kong 2.8.5) is still serving".to_string()));
+    let b = finish_blockers(&h.m);
+    assert!(
+        b.contains(&"kong-old-1: OLD 2.8.5: still serving".to_string()),
+        "{b:?}"
+    );
+    assert!(b.iter().any(|x| x.starts_with("not confirmed")), "{b:?}");
     h.esc();
     assert_eq!(h.m.step, Step::Decommission);
     h.tick_all();
@@ -502,20 +506,17 @@ fn an_old_node_still_serving_blocks_finish() {
     assert!(h.enter().is_empty());
     assert!(h.m.overlay.is_none(), "finish must not even be offered");
     assert!(h.notice().contains("finish refused"), "{}", h.notice());
+    // The gate's words (kong::nodes, as `kongrade nodes` says them): the data plane the
+    // database saw within the window.
     let b = finish_blockers(&h.m);
     assert_eq!(b.len(), 1, "{b:?}");
     assert!(
-        b[0].contains("dp-old-2") && b[0].contains("still serving"),
+        b[0].contains("data plane dp-old-2") && b[0].contains("on 2.8.5 seen"),
         "{b:?}"
     );
     // Stop it again (untick, tick): now it is gone, and finish is offered.
     h.esc();
-    let i =
-        h.m.checklist
-            .iter()
-            .position(|c| c.node.as_deref() == Some("dp-old-2"))
-            .expect("item");
-    h.m.cursor = i;
+    h.select(&DecomRow::DataPlane("dp-old-2".into()));
     h.space();
     let fx = h.space();
     h.stop_nodes(&fx);
@@ -529,26 +530,153 @@ fn an_old_node_still_serving_blocks_finish() {
     );
 }
 
+/// The gate follows what the nodes answer, not the ticks: an old node left running blocks
+/// finish by name, even with every confirmation given.
 #[test]
-fn an_unticked_training_node_blocks_finish_by_name() {
+fn an_old_node_left_running_blocks_finish_by_name() {
     let mut h = H::scenario("clean");
     h.through_up();
-    h.tick_all();
-    let i =
-        h.m.checklist
+    // The confirmations, and kong-old-1 taken out; kong-old-2 forgotten.
+    for i in 0..h.m.checklist.len() {
+        h.select(&DecomRow::General(i));
+        h.space();
+    }
+    let old1 =
+        h.m.nodes
             .iter()
-            .position(|c| c.node.as_deref() == Some("kong-old-2"))
-            .expect("item");
-    h.m.cursor = i;
-    h.space();
+            .position(|n| n.name == "kong-old-1")
+            .expect("node");
+    h.select(&DecomRow::Node(old1));
+    let fx = h.space();
+    assert!(fx.contains(&Effect::StopNode("kong-old-1".into())));
+    h.stop_nodes(&fx);
+    h.read();
+    assert!(h
+        .m
+        .log
+        .lines
+        .iter()
+        .any(|l| l.text.starts_with("kong-old-1: now unreachable")));
     h.enter();
     h.enter();
     assert!(h.m.overlay.is_none());
     assert!(h.notice().contains("finish refused"), "{}", h.notice());
     assert_eq!(
         finish_blockers(&h.m),
-        vec!["old node kong-old-2 (Kong 2.8.5) is still serving".to_string()]
+        vec!["kong-old-2: OLD 2.8.5: still serving".to_string()]
     );
+    // A node on the new version needs no taking out.
+    let new1 =
+        h.m.nodes
+            .iter()
+            .position(|n| n.name == "kong-new-1")
+            .expect("node");
+    h.esc();
+    h.select(&DecomRow::Node(new1));
+    assert!(h.space().is_empty());
+    assert!(h.notice().contains("new version"), "{}", h.notice());
+}
+
+#[test]
+fn a_manual_node_blocks_finish_until_ticked_out() {
+    let mut h = H::scenario("unfinished");
+    h.read();
+    h.tick_all();
+    assert!(
+        finish_blockers(&h.m).is_empty(),
+        "{:?}",
+        finish_blockers(&h.m)
+    );
+    h.key(Key::ch('a'));
+    assert!(h.enter().is_empty(), "a name is needed");
+    h.typed("kong-legacy-vm");
+    let fx = h.enter();
+    assert_eq!(
+        journal(&fx),
+        vec![Event::Note {
+            text: "manual node added: kong-legacy-vm".into()
+        }]
+    );
+    assert_eq!(
+        finish_blockers(&h.m),
+        vec![
+            "kong-legacy-vm: not confirmed out of the load balancer, drained and stopped"
+                .to_string()
+        ]
+    );
+    let i = h.m.nodes.len() - 1;
+    for it in NodeItem::ALL {
+        h.select(&DecomRow::NodeItem(i, it));
+        let fx = h.space();
+        // Fully ticked out: a confirmation for the journal.
+        assert_eq!(
+            journal(&fx).len(),
+            usize::from(it == NodeItem::Stopped),
+            "{fx:?}"
+        );
+    }
+    assert!(finish_blockers(&h.m).is_empty());
+    // The same name twice is refused.
+    h.key(Key::ch('a'));
+    h.typed("kong-legacy-vm");
+    assert!(h.enter().is_empty());
+    assert!(matches!(
+        &h.m.overlay,
+        Some(Overlay::AddNode { error: Some(e), .. }) if e.contains("already")
+    ));
+}
+
+/// Opening the gate anyway takes a typed reason, goes into the journal, and then finish is
+/// offered (still behind its typed word).
+#[test]
+fn the_gate_opens_anyway_only_with_a_reason_in_the_journal() {
+    let mut h = H::scenario("old-node-serving");
+    h.through_up();
+    for i in 0..h.m.checklist.len() {
+        h.select(&DecomRow::General(i));
+        h.space();
+    }
+    h.enter();
+    assert_eq!(h.m.step, Step::Finish);
+    assert!(h.enter().is_empty());
+    assert!(h.notice().contains("finish refused"));
+    h.key(Key::ch('o'));
+    assert!(matches!(h.m.overlay, Some(Overlay::Override { .. })));
+    h.typed("ok");
+    assert!(h.enter().is_empty(), "a reason of a few words");
+    assert!(h.m.gate_override.is_none());
+    for _ in 0..2 {
+        h.key(Key::plain(KeyCode::Backspace));
+    }
+    h.typed("DPs drained by the platform team, OPS-4411");
+    let fx = h.enter();
+    match &journal(&fx)[..] {
+        [Event::Override { gate, reason }] => {
+            assert_eq!(reason, "DPs drained by the platform team, OPS-4411");
+            assert!(
+                gate.contains("cp-old-1") && gate.contains("dp-old-1"),
+                "{gate}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(finish_blockers(&h.m).is_empty());
+    assert!(h
+        .m
+        .log
+        .lines
+        .iter()
+        .any(|l| l.kind == LogKind::Warn && l.text.contains("opened anyway")));
+    h.enter();
+    assert!(matches!(h.m.overlay, Some(Overlay::Typed { .. })));
+    // With the gate open, there is nothing to override.
+    let mut h = H::scenario("unfinished");
+    h.read();
+    h.tick_all();
+    h.enter();
+    h.key(Key::ch('o'));
+    assert!(h.m.overlay.is_none());
+    assert!(h.notice().contains("nothing to override"), "{}", h.notice());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::kong::state::MigState;
 
 use super::keys::{action_for, Action, Key, KeyCode};
 use super::model::*;
+use crate::kong::nodes::{Checklist, NodeClass, NodeStatus};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Msg {
@@ -43,6 +44,8 @@ pub enum Msg {
     },
     /// kongrade's backup ended: the proven record, or why it failed.
     BackupDone(Result<BackupRecord, String>),
+    /// What each Admin API answered (by its name in the node list), classified.
+    Probed(Vec<(String, NodeClass)>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +98,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
         }
         Msg::BackupDone(result) => backup_done(m, result, &mut fx),
+        Msg::Probed(answers) => on_probed(m, answers),
     }
     if m.step != before {
         // The path the operator took, in the journal (entering a step starts nothing itself).
@@ -150,6 +154,28 @@ fn backup_done(m: &mut Model, result: Result<BackupRecord, String>, fx: &mut Vec
             )));
             m.backup = BackupState::Failed(e);
         }
+    }
+}
+
+fn on_probed(m: &mut Model, answers: Vec<(String, NodeClass)>) {
+    let first = m.probed_at.is_none();
+    m.probed_at = Some(m.now);
+    for (name, class) in answers {
+        let Some(n) = m
+            .nodes
+            .iter_mut()
+            .find(|n| n.name == name && n.kind == "admin")
+        else {
+            continue;
+        };
+        // Changes are worth a line (an old node stopping answering is the point); the first
+        // answers are on screen.
+        let was = n.class.as_ref().map(NodeClass::label);
+        if !first && was.as_deref() != Some(class.label().as_str()) {
+            m.log
+                .push(LogKind::Info, format!("{name}: now {}", class.label()));
+        }
+        n.class = Some(class);
     }
 }
 
@@ -468,7 +494,7 @@ pub fn list_len(m: &Model) -> usize {
         Step::Preflight => m.findings.len(),
         Step::Backup => m.snapshots.len(),
         Step::Review => m.new_migrations().len(),
-        Step::Decommission => m.checklist.len(),
+        Step::Decommission => m.decom_rows().len(),
         _ => 0,
     }
 }
@@ -546,6 +572,15 @@ fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
         Action::Back => back(m, fx),
         Action::Toggle => toggle(m, fx),
         Action::TakeBackup => take_backup(m, fx),
+        Action::AddNode => {
+            if m.step == Step::Decommission {
+                m.overlay = Some(Overlay::AddNode {
+                    typed: String::new(),
+                    error: None,
+                });
+            }
+        }
+        Action::Override => override_gate(m),
         Action::Confirm => confirm(m, fx),
     }
 }
@@ -619,6 +654,24 @@ fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
                 typed,
                 error,
             });
+        }
+        Overlay::AddNode { typed, error } => {
+            let done = |m: &mut Model, text: String, fx: &mut Vec<Effect>| add_node(m, text, fx);
+            text_input(m, key, action, fx, typed, error, Overlay::add_node, done);
+        }
+        Overlay::Override { typed, error } => {
+            let done =
+                |m: &mut Model, text: String, fx: &mut Vec<Effect>| override_done(m, text, fx);
+            text_input(
+                m,
+                key,
+                action,
+                fx,
+                typed,
+                error,
+                Overlay::override_gate,
+                done,
+            );
         }
         Overlay::OwnBackup { mut typed, error } => {
             if action == Some(Action::Cancel) {
@@ -704,6 +757,120 @@ fn back(m: &mut Model, fx: &mut Vec<Effect>) {
     }
 }
 
+/// A one-line text entry in an overlay: typing, Backspace, Esc cancels, Enter hands the trimmed
+/// text to `done`, which may refuse it (returning the reason) and keep the overlay open.
+#[allow(clippy::too_many_arguments)]
+fn text_input(
+    m: &mut Model,
+    key: Key,
+    action: Option<Action>,
+    fx: &mut Vec<Effect>,
+    mut typed: String,
+    error: Option<String>,
+    rebuild: fn(String, Option<String>) -> Overlay,
+    done: impl FnOnce(&mut Model, String, &mut Vec<Effect>) -> Result<(), String>,
+) {
+    if action == Some(Action::Cancel) {
+        on_key(m, key, fx);
+        return;
+    }
+    let mut error = error;
+    match key.code {
+        KeyCode::Esc => {
+            notice(m, NoticeLevel::Info, "cancelled");
+            return;
+        }
+        KeyCode::Enter => match done(m, typed.trim().to_string(), fx) {
+            Ok(()) => return,
+            Err(why) => error = Some(why),
+        },
+        KeyCode::Backspace => {
+            typed.pop();
+            error = None;
+        }
+        KeyCode::Char(c) if !key.ctrl && typed.chars().count() < REFERENCE_MAX => {
+            typed.push(c);
+            error = None;
+        }
+        _ => {}
+    }
+    m.overlay = Some(rebuild(typed, error));
+}
+
+/// A node kongrade cannot probe: the operator ticks its checklist, and finish waits for it.
+fn add_node(m: &mut Model, name: String, fx: &mut Vec<Effect>) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a name, so the node can be told apart".into());
+    }
+    if m.nodes.iter().any(|n| n.name == name) {
+        return Err(format!("{name} is in the list already"));
+    }
+    m.log
+        .push(LogKind::Info, format!("node added by hand: {name}"));
+    fx.push(Effect::Journal(Event::Note {
+        text: format!("manual node added: {name}"),
+    }));
+    m.nodes.push(NodeStatus {
+        name,
+        kind: "manual".into(),
+        class: None,
+        checklist: Checklist::default(),
+    });
+    Ok(())
+}
+
+/// Shortest reason accepted for opening the gate anyway: a few words, not a keystroke.
+pub const REASON_MIN: usize = 8;
+
+/// [o] on Finish: offered only while the node gate is what stops finish.
+fn override_gate(m: &mut Model) {
+    if m.step != Step::Finish {
+        return;
+    }
+    if m.gate_override.is_some() {
+        notice(
+            m,
+            NoticeLevel::Info,
+            "the gate is already open (overridden)",
+        );
+        return;
+    }
+    if m.node_gate().open {
+        notice(
+            m,
+            NoticeLevel::Info,
+            "the finish gate is open: nothing to override",
+        );
+        return;
+    }
+    m.overlay = Some(Overlay::Override {
+        typed: String::new(),
+        error: None,
+    });
+}
+
+fn override_done(m: &mut Model, reason: String, fx: &mut Vec<Effect>) -> Result<(), String> {
+    if reason.chars().count() < REASON_MIN {
+        return Err(format!(
+            "say why, in a few words (at least {REASON_MIN} characters): it goes into the journal"
+        ));
+    }
+    let blockers = m.node_gate().blockers;
+    m.log.push(
+        LogKind::Warn,
+        format!(
+            "finish gate opened anyway: {reason} (it was closed by: {})",
+            blockers.join("; ")
+        ),
+    );
+    fx.push(Effect::Journal(Event::Override {
+        gate: format!("finish: {}", blockers.join("; ")),
+        reason: reason.clone(),
+    }));
+    m.gate_override = Some(reason);
+    Ok(())
+}
+
 /// The longest backup reference kept (a path, a snapshot id, a ticket URL).
 pub const REFERENCE_MAX: usize = 200;
 
@@ -757,23 +924,98 @@ fn toggle_backup(m: &mut Model, fx: &mut Vec<Effect>) {
     }
 }
 
+/// Space on a Decommission row: a confirmation, one item of a node's checklist, or (on the
+/// node's own row) all three at once.
+fn toggle_decom(m: &mut Model, fx: &mut Vec<Effect>) {
+    let Some(row) = m.decom_rows().get(m.cursor).cloned() else {
+        return;
+    };
+    let (name, items, checks): (String, Vec<NodeItem>, Checklist) = match &row {
+        DecomRow::General(i) => {
+            if let Some(item) = m.checklist.get_mut(*i) {
+                item.done = !item.done;
+            }
+            return;
+        }
+        DecomRow::Node(i) | DecomRow::NodeItem(i, _) => {
+            let Some(n) = m.nodes.get(*i) else { return };
+            if !node_needs_checklist(n) {
+                notice(
+                    m,
+                    NoticeLevel::Info,
+                    format!("{} runs the new version: nothing to take out", n.name),
+                );
+                return;
+            }
+            let items = match &row {
+                DecomRow::NodeItem(_, it) => vec![*it],
+                _ => NodeItem::ALL.to_vec(),
+            };
+            (n.name.clone(), items, n.checklist)
+        }
+        DecomRow::DataPlane(k) | DecomRow::DataPlaneItem(k, _) => {
+            let old = m
+                .data_planes()
+                .iter()
+                .any(|(dp, old, _)| *old && dp_key(dp) == *k);
+            if !old {
+                notice(
+                    m,
+                    NoticeLevel::Info,
+                    format!("{k} runs the new version: nothing to take out"),
+                );
+                return;
+            }
+            let items = match &row {
+                DecomRow::DataPlaneItem(_, it) => vec![*it],
+                _ => NodeItem::ALL.to_vec(),
+            };
+            (
+                k.clone(),
+                items,
+                m.dp_checks.get(k).copied().unwrap_or_default(),
+            )
+        }
+    };
+    // One item flips; the node's own row ticks all three, or unticks them when all are ticked.
+    let mut c = checks;
+    let value = if items.len() == 1 {
+        !items[0].get(&c)
+    } else {
+        !c.done()
+    };
+    for it in &items {
+        it.set(&mut c, value);
+    }
+    match &row {
+        DecomRow::DataPlane(k) | DecomRow::DataPlaneItem(k, _) => {
+            m.dp_checks.insert(k.clone(), c);
+        }
+        DecomRow::Node(i) | DecomRow::NodeItem(i, _) => {
+            if let Some(n) = m.nodes.get_mut(*i) {
+                n.checklist = c;
+            }
+        }
+        DecomRow::General(_) => {}
+    }
+    if c.stopped && !checks.stopped {
+        if m.setup.training.is_some() {
+            fx.push(Effect::StopNode(name.clone()));
+        }
+        m.log.push(LogKind::Info, format!("marked stopped: {name}"));
+    }
+    if c.done() && !checks.done() {
+        fx.push(Effect::Journal(Event::Confirmed {
+            what: format!("{name}: out of the load balancer, drained and stopped"),
+            typed: None,
+        }));
+    }
+}
+
 fn toggle(m: &mut Model, fx: &mut Vec<Effect>) {
     match m.step {
         Step::Backup => toggle_backup(m, fx),
-        Step::Decommission => {
-            let training = m.setup.training.is_some();
-            let Some(item) = m.checklist.get_mut(m.cursor) else {
-                return;
-            };
-            item.done = !item.done;
-            if let (true, Some(node)) = (item.done, &item.node) {
-                if training {
-                    fx.push(Effect::StopNode(node.clone()));
-                }
-                let text = format!("marked stopped: {node}");
-                m.log.push(LogKind::Info, text);
-            }
-        }
+        Step::Decommission => toggle_decom(m, fx),
         _ => {}
     }
 }
@@ -957,32 +1199,15 @@ fn finish_step(m: &mut Model) {
     }
 }
 
-/// Why finish must not run now: checklist items not done, and old nodes the database still sees.
+/// Why finish must not run now: the node gate (old nodes probed, old data planes the database
+/// saw, manual entries not ticked) unless the operator opened it anyway, and the confirmations
+/// not given.
 pub fn finish_blockers(m: &Model) -> Vec<String> {
     let mut out = Vec::new();
-    // The database's evidence first: it beats any checkbox.
-    for dp in m.old_data_planes_seen() {
-        let name = dp.hostname.clone().unwrap_or_else(|| dp.id.clone());
-        out.push(format!(
-            "the database saw old data plane {name} (Kong {}) {} s ago: it is still serving",
-            dp.version.as_deref().unwrap_or("?"),
-            dp.last_seen_secs_ago.unwrap_or(0.0).round() as i64
-        ));
+    if m.gate_override.is_none() {
+        out.extend(m.node_gate().blockers);
     }
-    let open = || m.checklist.iter().filter(|i| !i.done);
-    for item in open() {
-        if let Some(node) = &item.node {
-            let version = m
-                .setup
-                .nodes
-                .iter()
-                .find(|n| &n.name == node)
-                .map(|n| n.version.as_str())
-                .unwrap_or("old");
-            out.push(format!("old node {node} (Kong {version}) is still serving"));
-        }
-    }
-    for item in open().filter(|i| i.node.is_none()) {
+    for item in m.checklist.iter().filter(|i| !i.done) {
         out.push(format!("not confirmed: {}", item.label));
     }
     out
