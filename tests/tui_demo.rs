@@ -27,7 +27,14 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     assert_eq!(t.display("#{alternate_on}"), "1");
     t.keys(&["Enter"]);
     t.wait_for(&["2. Backup"], 5);
-    t.keys(&["Space", "Enter"]);
+    // The training cluster has nothing for pg_dump: the own-backup path, with a reference.
+    t.wait_for(&["I have my own backup"], 5);
+    t.keys(&["Space"]);
+    t.wait_for(&["Your own backup"], 5);
+    t.type_text("s3://backups/kong-before-3.4.2.dump");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Your backup: s3://backups/kong-before-3.4.2.dump"], 5);
+    t.keys(&["Enter"]);
     t.wait_for(&["3. Review", "15 migrations will run, 4 two-phase"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["4. Up", "up runs once with the NEW kong"], 5);
@@ -37,13 +44,31 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.wait_for(&["up is done", "4 pend"], 60);
     t.wait_for(&["migrations processed"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["5. Decommission", "every old node"], 5);
-    // Finish before the checklist is ticked is refused.
+    t.wait_for(
+        &[
+            "5. Decommission",
+            "every old node",
+            "kong-old-1  OLD 2.8.5: still serving",
+        ],
+        10,
+    );
+    // Finish while the old nodes still answer is refused.
     t.keys(&["Enter", "Enter"]);
-    t.wait_for(&["not confirmed"], 5);
+    t.wait_for(
+        &["finish refused", "kong-old-1: OLD 2.8.5: still serving"],
+        5,
+    );
+    assert!(!t.screen().contains("Type 'finish'"), "{}", t.screen());
     t.keys(&["Escape"]);
     t.wait_for(&["5. Decommission"], 5);
-    t.keys(&["Space", "j", "Space", "j", "Space", "j", "Space", "Enter"]);
+    // Tick the checklist: stopping a simulated old node makes its Admin API go away, and the
+    // probes (every 3 s) open the gate.
+    t.keys(&[
+        "Space", "j", "Space", "j", "Space", "j", "Space", "j", "Space", "j", "Space", "j",
+        "Space", "j", "Space",
+    ]);
+    t.wait_for(&["finish gate open: no old node seen"], 20);
+    t.keys(&["Enter"]);
     t.wait_for(&["6. Finish", "nothing blocks finish"], 10);
     t.keys(&["Enter"]);
     t.wait_for(&["Type 'finish'"], 5);
