@@ -1,7 +1,6 @@
 //! The real binary in a real terminal: tmux on a private socket at a fixed size, keys sent with
-//! send-keys, the screen read with capture-pane. Against a real PostgreSQL (tests/support) and a
-//! TEST STAND-IN for kong: a shell script written per test that prints Kong's lines and records
-//! migrations with psql exactly as Kong's connector does (engineer A's stand-in replaces it).
+//! send-keys, the screen read with capture-pane. Against a real PostgreSQL (tests/support) with
+//! `kongrade stand-in` as the kong command (Kong cannot be installed on these machines).
 
 mod support;
 
@@ -9,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use kongrade::kong::catalog::{Catalog, Db};
-use support::kong_db::{self, release_version, sql_executed, sql_pending, sql_teardown};
+use support::kong_db;
 use support::pg::{TestDb, KONG_PASSWORD};
 
 fn tmux_available() -> bool {
@@ -123,85 +121,14 @@ fn shq(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The stand-in's psql: as the `kong` role, password in the environment.
-fn psql_fn(db: &TestDb) -> String {
-    format!(
-        "run_sql() {{ PGPASSWORD={} psql -X -q -v ON_ERROR_STOP=1 -h {} -p {} -U kong -d {} -c \"$1\" >/dev/null; }}\n",
-        shq(KONG_PASSWORD),
-        db.server.host,
-        db.server.port,
-        shq(&db.name)
-    )
-}
-
-/// TEST STAND-IN for `kong migrations up|finish` from 2.8.5 to 3.4.2: Kong's lines, Kong's rows.
-fn write_standin(db: &TestDb, dir: &Path) -> PathBuf {
-    let cat = Catalog::embedded();
-    let from = cat.release(release_version("2.8.5")).expect("2.8.5");
-    let to = cat.release(release_version("3.4.2")).expect("3.4.2");
-    let (mut up, mut fin) = (String::new(), String::new());
-    let (mut n, mut executed, mut pending) = (0, 0, 0);
-    for sub in &to.subsystems {
-        let old: Vec<&str> = from
-            .subsystem(&sub.name)
-            .map(|s| s.migrations.iter().map(|m| m.name.as_str()).collect())
-            .unwrap_or_default();
-        let new: Vec<_> = sub
-            .migrations
-            .iter()
-            .filter(|m| !old.contains(&m.name.as_str()))
-            .collect();
-        if new.is_empty() {
-            continue;
-        }
-        up.push_str(&format!(
-            "echo {}\n",
-            shq(&format!("migrating {} on database 'kong'...", sub.name))
-        ));
-        for m in new {
-            n += 1;
-            let two = m.two_phase(Db::Postgres);
-            let (sql, state) = if two {
-                pending += 1;
-                (sql_pending(&sub.name, &m.name), "pending")
-            } else {
-                executed += 1;
-                (sql_executed(&sub.name, &m.name), "executed")
-            };
-            up.push_str(&format!(
-                "sleep 0.05\nrun_sql {}\necho {}\n",
-                shq(&sql),
-                shq(&format!(
-                    "{} migrated up to: {} ({state})",
-                    sub.name, m.name
-                ))
-            ));
-            if two {
-                fin.push_str(&format!(
-                    "sleep 0.05\nrun_sql {}\necho {}\n",
-                    shq(&sql_teardown(&sub.name, &m.name)),
-                    shq(&format!(
-                        "{} migrated up to: {} (executed)",
-                        sub.name, m.name
-                    ))
-                ));
-            }
-        }
-    }
+/// The kong command: the real `kongrade stand-in` for 3.4.2 (Kong's CLI contract, Kong's
+/// bookkeeping, no DDL: Kong itself cannot be installed here), behind a wrapper that records the
+/// arguments kongrade passed it.
+fn write_standin(_db: &TestDb, dir: &Path) -> PathBuf {
     let script = format!(
-        "#!/bin/sh\n\
-         # TEST STAND-IN for kong, written by kongrade's tmux test: prints Kong's lines and records\n\
-         # migrations as Kong's connector does. Not Kong.\n\
-         echo \"$*\" >> {args}\n\
-         {psql}\
-         case \"$1 $2\" in\n\
-         'migrations up')\n{up}echo '{n} migrations processed'\necho '{executed} executed'\necho '{pending} pending'\n\
-         echo \"Database has pending migrations; run 'kong migrations finish' when ready\" ;;\n\
-         'migrations finish')\n{fin}echo '{pending} migrations processed'\necho '{pending} executed'\necho 'Database is up-to-date' ;;\n\
-         *) echo 'Error: the test stand-in knows migrations up and finish only' >&2; exit 1 ;;\n\
-         esac\n",
+        "#!/bin/sh\necho \"$*\" >> {args}\nexec {bin} stand-in --kong-version 3.4.2 --delay-ms 50 -- \"$@\"\n",
         args = shq(&dir.join("args.log").display().to_string()),
-        psql = psql_fn(db),
+        bin = shq(env!("CARGO_BIN_EXE_kongrade")),
     );
     let p = dir.join("kong-standin.sh");
     std::fs::write(&p, script).expect("write stand-in");
