@@ -4,117 +4,14 @@
 
 mod support;
 
+use support::tmux::Tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::kong_db;
 use support::pg::{TestDb, KONG_PASSWORD};
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// A tmux server of its own, killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(tag: &str, script: &Path) -> Tmux {
-        let socket = format!("kongrade-test-{}-{tag}", std::process::id());
-        let t = Tmux { socket };
-        let out = t
-            .cmd(&[
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                "-s",
-                "t",
-            ])
-            .arg(format!("sh {}", script.display()))
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.socket).args(args);
-        c
-    }
-
-    fn screen(&self) -> String {
-        let o = self
-            .cmd(&["capture-pane", "-p", "-t", "t"])
-            .output()
-            .expect("capture");
-        String::from_utf8_lossy(&o.stdout).to_string()
-    }
-
-    fn display(&self, fmt: &str) -> String {
-        let o = self
-            .cmd(&["display", "-p", "-t", "t", fmt])
-            .output()
-            .expect("display");
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let st = self
-                .cmd(&["send-keys", "-t", "t", k])
-                .status()
-                .expect("send-keys");
-            assert!(st.success());
-            // One key at a time, as a person types: each gets its own event.
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        let st = self
-            .cmd(&["send-keys", "-t", "t", "-l", text])
-            .status()
-            .expect("send-keys");
-        assert!(st.success());
-        std::thread::sleep(Duration::from_millis(60));
-    }
-
-    /// Waits until every one of `texts` is on screen; panics with the screen after `secs`.
-    fn wait_for(&self, texts: &[&str], secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if texts.iter().all(|t| s.contains(t)) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("waited {secs} s for {texts:?}; the screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).output();
-    }
-}
 
 /// Quotes for sh.
 fn shq(s: &str) -> String {
@@ -186,7 +83,7 @@ fn pending_count(db: &TestDb) -> usize {
 
 #[test]
 fn the_wizard_takes_a_real_database_from_preflight_to_done() {
-    if !tmux_available() {
+    if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping (the CI installs it)");
         return;
     }
@@ -301,7 +198,7 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
 
 #[test]
 fn ctrl_c_during_up_asks_then_interrupts_kong_and_restores_the_terminal() {
-    if !tmux_available() {
+    if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping");
         return;
     }
@@ -394,7 +291,7 @@ fn demo_list_prints_the_scenarios() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    if !tmux_available() {
+    if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping");
         return;
     }
@@ -424,7 +321,7 @@ fn sigterm_restores_the_terminal() {
 
 #[test]
 fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
-    if !tmux_available() {
+    if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping");
         return;
     }
@@ -524,7 +421,7 @@ fn admin_api(version: &str) -> String {
 
 #[test]
 fn decommission_probes_the_admin_apis_and_finish_opens_anyway_only_with_a_reason() {
-    if !tmux_available() {
+    if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping");
         return;
     }
