@@ -76,7 +76,15 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.keys(&["Enter"]);
     t.wait_for(&["finish is done", "58 exec", "0 pend"], 60);
     t.keys(&["Enter"]);
-    t.wait_for(&["7. Done", "up to date for Kong 3.4.2"], 5);
+    t.wait_for(
+        &[
+            "7. Done",
+            "up to date for Kong 3.4.2",
+            "2 commands run:",
+            "Journal: none (training cluster)",
+        ],
+        5,
+    );
     t.keys(&["q"]);
     let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
     assert_eq!(

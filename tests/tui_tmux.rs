@@ -161,7 +161,18 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
     t.wait_for(&["finish is done"], 30);
     assert_eq!(pending_count(&db), 0);
     t.keys(&["Enter"]);
-    t.wait_for(&["7. Done", "up to date for Kong 3.4.2"], 5);
+    let done = t.wait_for(
+        &["7. Done", "up to date for Kong 3.4.2", "2 commands run:"],
+        5,
+    );
+    assert!(
+        done.contains("Journal: "),
+        "the Done summary names the journal:\n{done}"
+    );
+    assert!(
+        done.contains("migrations up") && done.contains("migrations finish"),
+        "{done}"
+    );
     t.keys(&["q"]);
     let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
     assert_eq!(

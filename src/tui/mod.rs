@@ -546,6 +546,7 @@ fn open_journal(
             j.path.display(),
             if resumed { "resumed" } else { "new" }
         ));
+        setup.journal_path = Some(j.path.display().to_string());
         j.append(journal::Event::Note {
             text: format!(
                 "kongrade wizard: target Kong {} ({}), kong command {}",

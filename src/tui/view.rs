@@ -530,6 +530,31 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
                 ))),
                 None => {}
             }
+            // The summary: what ran, how long it took, where the record is.
+            let ran: Vec<&str> = m
+                .log
+                .lines
+                .iter()
+                .filter(|l| l.kind == LogKind::Command)
+                .map(|l| l.text.as_str())
+                .collect();
+            let mins = m.now.saturating_duration_since(m.began).as_secs() / 60;
+            let secs = m.now.saturating_duration_since(m.began).as_secs() % 60;
+            out.push(Line::raw(format!(
+                "This session: {mins} min {secs} s, {} command{} run:",
+                ran.len(),
+                if ran.len() == 1 { "" } else { "s" }
+            )));
+            for r in ran {
+                push_wrapped(&mut out, &format!("  {r}"), w, t.dim());
+            }
+            match &m.setup.journal_path {
+                Some(p) => push_wrapped(&mut out, &format!("Journal: {p}"), w, t.dim()),
+                None if m.setup.training.is_some() => {
+                    out.push(Line::styled("Journal: none (training cluster)", t.dim()))
+                }
+                None => {}
+            }
             if m.outcome
                 .as_ref()
                 .is_some_and(|o| o.command == KongCommand::Finish && o.success)

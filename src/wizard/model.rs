@@ -44,6 +44,8 @@ pub struct Setup {
     pub backup: BackupMethod,
     /// What an earlier, unfinished run of this upgrade recorded in the journal.
     pub resume: Option<Resume>,
+    /// Where this upgrade's journal is (None: read-only, or the training cluster).
+    pub journal_path: Option<String>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -183,6 +185,7 @@ impl Setup {
                 command: "pg_dump -Fc -f kong-backup.dump kong".into(),
             },
             resume: None,
+            journal_path: None,
         }
     }
 }
@@ -542,6 +545,8 @@ pub struct Model {
     pub path: Path,
     /// The wizard's clock: advanced by ticks, so the model never reads the time itself.
     pub now: Instant,
+    /// When this session began (for the Done summary).
+    pub began: Instant,
     pub size: (u16, u16),
     pub db: DbHealth,
     pub reading: Option<Reading>,
@@ -617,6 +622,7 @@ impl Model {
             step: Step::Connecting,
             path: Path::Upgrade,
             now,
+            began: now,
             size: (80, 24),
             db: DbHealth::default(),
             reading: None,
