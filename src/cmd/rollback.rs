@@ -65,8 +65,7 @@ pub fn guidance(pending: bool, backup: Option<&BackupRecord>, restore: Option<St
                 ));
             }
             _ => {
-                s.push_str("  2. No kongrade backup is recorded for this database: restore your own backup\n");
-                s.push_str("     (pg_restore --clean --if-exists -d <database> <file>).\n");
+                s.push_str("  2. No kongrade backup is recorded for this database: restore your own backup (pg_restore --clean --if-exists -d <database> <file>).\n");
                 s.push_str("  3. Start the old-version nodes.\n\nWhat it loses: every write since that backup.\n");
             }
         }

@@ -445,6 +445,14 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     setup.refresh = w.refresh;
     setup.backup = backup;
     setup.dp_window = w.nodes.dp_window as f64;
+    if ctx.db == Db::Postgres {
+        let opts = pg_options(&ctx.conf);
+        setup.restore_command = Some(
+            crate::exec::backup::restore_command(&opts, std::path::Path::new(""))
+                .trim_end()
+                .to_string(),
+        );
+    }
     // The nodes Decommission lists: as `kongrade nodes` finds them.
     let (urls, manual) =
         crate::cmd::nodes::sources(&w.nodes.admin_urls, w.nodes.nodes_file.as_deref())?;

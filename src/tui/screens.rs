@@ -287,6 +287,17 @@ fn help_and_log_focus() {
 }
 
 #[test]
+fn rollback_guidance() {
+    // Before finish: pending migrations, no restore advised.
+    let mut h = H::scenario("unfinished");
+    h.read();
+    h.key(Key::ch('b'));
+    snap("rollback_before_finish", &h.m);
+    let text = render_to_string(&h.m, 120, 40);
+    assert!(text.contains("has NOT run"), "{text}");
+}
+
+#[test]
 fn stale_database() {
     let mut h = H::scenario("clean");
     h.read();

@@ -1249,6 +1249,33 @@ fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme)
     let w = area.width.saturating_sub(4).min(76);
     let inner_w = w.saturating_sub(2) as usize;
     let (title, lines): (String, Vec<Line>) = match ov {
+        Overlay::Rollback => {
+            let pending = m
+                .reading
+                .as_ref()
+                .is_some_and(|r| r.state.any(MigState::Pending));
+            let record = match &m.backup {
+                crate::wizard::model::BackupState::Taken(rec) => Some(rec),
+                _ => None,
+            };
+            let restore = match (record, &m.setup.restore_command) {
+                (Some(rec), Some(cmd)) => Some(format!("{cmd} {}", rec.file.display())),
+                _ => None,
+            };
+            let mut text = crate::cmd::rollback::guidance(pending, record, restore);
+            if let crate::wizard::model::BackupState::Own(reference) = &m.backup {
+                text.push_str(&format!("Your own backup, as you recorded it: {reference}\n"));
+            }
+            let mut lines = Vec::new();
+            for l in text.lines() {
+                let mut buf = Vec::new();
+                push_wrapped(&mut buf, l, inner_w, Style::default());
+                lines.extend(buf);
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Esc, q or b closes this.", t.dim()));
+            (" Rollback ".into(), lines)
+        }
         Overlay::Help => {
             let key_w = KEYMAP
                 .iter()

@@ -98,6 +98,8 @@ pub enum Action {
     Bottom,
     /// Read the database now instead of at the next refresh.
     Refresh,
+    /// How to roll back from where the database stands.
+    Rollback,
     Help,
     /// Ctrl-C: leave, asking first while kong runs.
     Cancel,
@@ -166,6 +168,13 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[Key::ch('q'), Key::plain(K::Esc)],
         hint: Some(("q/Esc", "back")),
         help: "close, go back a step, or leave (asks while kong runs)",
+    },
+    Binding {
+        action: Action::Rollback,
+        keys: &[Key::ch('b')],
+        hint: None,
+        help:
+            "back out: how to roll back from here (before finish: no restore; after: the restore)",
     },
     Binding {
         action: Action::Help,

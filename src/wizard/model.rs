@@ -46,6 +46,8 @@ pub struct Setup {
     pub resume: Option<Resume>,
     /// Where this upgrade's journal is (None: read-only, or the training cluster).
     pub journal_path: Option<String>,
+    /// `pg_restore ... -d DB` without the file, for the rollback guidance (PostgreSQL only).
+    pub restore_command: Option<String>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -186,6 +188,7 @@ impl Setup {
             },
             resume: None,
             journal_path: None,
+            restore_command: None,
         }
     }
 }
@@ -318,6 +321,8 @@ pub enum Focus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
     Help,
+    /// How to roll back from where the database stands (`kongrade rollback --print`'s text).
+    Rollback,
     /// Run this command? Shows the exact command line.
     Confirm {
         command: KongCommand,

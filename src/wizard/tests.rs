@@ -1230,3 +1230,28 @@ fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() 
     };
     assert_eq!(Resume::from_journal(&empty), None);
 }
+
+#[test]
+fn every_key_has_one_meaning() {
+    use crate::wizard::keys::KEYMAP;
+    let mut seen = Vec::new();
+    for b in KEYMAP {
+        for k in b.keys {
+            assert!(!seen.contains(k), "{k:?} is bound twice");
+            seen.push(*k);
+        }
+    }
+}
+
+#[test]
+fn b_shows_the_way_back_and_runs_nothing() {
+    let mut h = H::scenario("clean");
+    h.read();
+    assert!(h.key(Key::ch('b')).is_empty(), "guidance only: no effect");
+    assert_eq!(h.m.overlay, Some(Overlay::Rollback));
+    h.key(Key::ch('j'));
+    assert_eq!(h.m.overlay, Some(Overlay::Rollback), "stays until closed");
+    h.esc();
+    assert!(h.m.overlay.is_none());
+    assert!(!h.m.quit);
+}

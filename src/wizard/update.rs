@@ -536,6 +536,7 @@ fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
             }
         }
         Action::Help => m.overlay = Some(Overlay::Help),
+        Action::Rollback => m.overlay = Some(Overlay::Rollback),
         Action::Focus => {
             m.focus = match m.focus {
                 Focus::Step => Focus::Log,
@@ -588,6 +589,17 @@ fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
 fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
     let action = action_for(key);
     match ov {
+        Overlay::Rollback => {
+            // Any closing key closes it; Ctrl-C keeps its meaning.
+            if action == Some(Action::Cancel) {
+                on_key(m, key, fx);
+            } else if !matches!(
+                action,
+                Some(Action::Rollback | Action::Back | Action::Confirm)
+            ) {
+                m.overlay = Some(Overlay::Rollback);
+            }
+        }
         Overlay::Help => {
             if action == Some(Action::Cancel) {
                 on_key(m, key, fx);
