@@ -42,10 +42,7 @@ pub fn guidance(pending: bool, backup: Option<&BackupRecord>, restore: Option<St
         s.push_str("To roll back now:\n");
         s.push_str("  1. Move traffic back to the old-version nodes (start them again if you stopped them).\n");
         s.push_str("  2. Stop every new-version node.\n");
-        s.push_str("  3. Do not run `kong migrations finish`. The migrations `up` ran are additive and the old\n");
-        s.push_str(
-            "     version keeps working on them; run `up` and `finish` again when you retry.\n",
-        );
+        s.push_str("  3. Do not run `kong migrations finish`. The migrations `up` ran are additive and the old version keeps working on them; run `up` and `finish` again when you retry.\n");
         s.push_str("No restore is needed, and none is advised: it would lose every write since the backup.\n");
     } else {
         s.push_str("No pending migrations: either `finish` has run (old nodes can no longer start) or no upgrade is under way.\n\n");
