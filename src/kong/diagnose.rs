@@ -903,6 +903,23 @@ fn cassandra(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             why: "Kong deprecated Cassandra in 2.7 and dropped it in 3.4.0. Schema changes on Cassandra wait for schema consensus: raise --db-timeout if migrations time out there.".into(),
             remedy: vec!["kongrade plan --target-version 3.4.2   # shows the move to PostgreSQL at the 2.8 LTS, step by step".into()],
         });
+        if input.state.any(MigState::New) || input.state.any(MigState::Pending) {
+            out.push(Finding {
+                id: "cassandra-schema-consensus",
+                severity: Severity::Info,
+                title: "On Cassandra every schema change waits for the ring to agree: give it time".into(),
+                seen: vec![format!(
+                    "database = cassandra, {} migration(s) still to run",
+                    input.state.total(MigState::New) + input.state.total(MigState::Pending)
+                )],
+                why: "After each DDL statement Kong waits until every node reports the same schema version, for at most cassandra_schema_consensus_timeout (Kong's default 10000 ms). A large or busy ring misses that and the migration fails with a schema consensus timeout, part-way.".into(),
+                remedy: vec![
+                    "nodetool describecluster   # before up: one schema version across the ring, every node up".into(),
+                    "KONG_CASSANDRA_SCHEMA_CONSENSUS_TIMEOUT=120000 kong migrations up --db-timeout 600   # or cassandra_schema_consensus_timeout in kong.conf".into(),
+                    "after a consensus timeout: nodetool describecluster until the versions agree, kongrade status, then run up again (Kong records each migration as it finishes)".into(),
+                ],
+            });
+        }
     }
 }
 
@@ -1619,6 +1636,17 @@ mod tests {
         let f = run(&t, &snap(Db::Cassandra, Some(rows_at("3.2.2"))));
         assert_eq!(get(&f, "cassandra-deprecated").severity, Severity::Info);
         assert!(!ids(&f).contains(&"cassandra-unsupported"));
+        // Migrations still to run on Cassandra: the schema consensus advice, with Kong's setting.
+        let sc = get(&f, "cassandra-schema-consensus");
+        assert!(
+            sc.why.contains("cassandra_schema_consensus_timeout"),
+            "{}",
+            sc.why
+        );
+        assert!(sc.remedy[0].starts_with("nodetool describecluster"));
+        // Up to date on Cassandra: nothing to wait for.
+        let f = run(&t, &snap(Db::Cassandra, Some(rows_at("3.3.1"))));
+        assert!(!ids(&f).contains(&"cassandra-schema-consensus"));
         // PostgreSQL: neither.
         let f = run(
             &target("3.4.2"),
