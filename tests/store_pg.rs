@@ -34,6 +34,11 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Connects and reads, for states that must read cleanly.
+fn read_ok(o: &PgOptions) -> kongrade::kong::snapshot::Snapshot {
+    rt().block_on(async { PgStore::connect(o).await.unwrap().snapshot().await.unwrap() })
+}
+
 fn target(v: &str) -> Target {
     let cat = Catalog::embedded();
     let rel = cat.release(v.parse().unwrap()).unwrap();
@@ -43,14 +48,7 @@ fn target(v: &str) -> Target {
 #[test]
 fn empty_database_has_no_schema_meta() {
     let db = TestDb::new("empty");
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     assert!(snap.schema_meta.is_none());
     assert!(!snap.locks_table);
     assert!(snap.lock.is_none());
@@ -70,14 +68,7 @@ fn reads_rows_bootstrapped_at_2_8_5_and_partly_upgraded_to_3_4_2() {
     kong_db::bootstrap_at(&db, "2.8.5", None);
     let ran = kong_db::up_to(&db, "3.4.2", None);
     assert!(!ran.is_empty());
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     let rows = snap.schema_meta.as_ref().unwrap();
     let core = rows.iter().find(|r| r.subsystem == "core").unwrap();
     assert!(core
@@ -92,14 +83,7 @@ fn reads_rows_bootstrapped_at_2_8_5_and_partly_upgraded_to_3_4_2() {
     // 2.8.5 after bootstrap, nothing else.
     let before = TestDb::new("boot285");
     kong_db::bootstrap_at(&before, "2.8.5", None);
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&before))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&before));
     let st = state::compute(&target("3.4.2"), &snap, Catalog::embedded());
     assert_eq!(st.status_code(), StatusCode::New);
     assert!(st.schema_matches.contains(&"2.8.5".parse().unwrap()));
@@ -112,14 +96,7 @@ fn lock_liveness_follows_kongs_utc_rule_on_a_server_in_another_zone() {
     let db = TestDb::new("lock");
     kong_db::bootstrap_at(&db, "3.4.2", None);
     kong_db::lock(&db, "live-owner", 45);
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     let l = snap.lock.clone().unwrap();
     assert!(l.live, "{l:?}");
     assert_eq!(l.owner.as_deref(), Some("live-owner"));
@@ -131,14 +108,7 @@ fn lock_liveness_follows_kongs_utc_rule_on_a_server_in_another_zone() {
     );
 
     kong_db::lock(&db, "dead-owner", -300);
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     let l = snap.lock.unwrap();
     assert!(!l.live);
     assert!(l.seconds_left.unwrap() < -290.0);
@@ -148,14 +118,7 @@ fn lock_liveness_follows_kongs_utc_rule_on_a_server_in_another_zone() {
 fn legacy_table_and_pg_schema() {
     let db = TestDb::new("legacy");
     kong_db::legacy_014(&db);
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     assert!(snap.schema_meta.is_none());
     let legacy = snap.legacy_migrations.unwrap();
     assert!(legacy.iter().any(|(id, m)| id == "core" && m.len() == 3));
@@ -169,25 +132,11 @@ fn legacy_table_and_pg_schema() {
     db.exec("INSERT INTO kongs.schema_meta VALUES ('schema_meta', 'core', '000_base', ARRAY['000_base'], NULL)");
     let mut o = opts(&db);
     o.schema = Some("kongs".into());
-    let snap = rt().block_on(async {
-        PgStore::connect(&o)
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&o);
     assert_eq!(snap.namespace, "kongs");
     assert_eq!(snap.schema_meta.unwrap().len(), 1);
     // Without pg_schema the search_path (public) has no Kong tables.
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     assert!(snap.schema_meta.is_none());
 
     o.schema = Some("nope".into());
@@ -210,14 +159,7 @@ fn null_arrays_and_data_planes() {
     db.exec("INSERT INTO schema_meta VALUES ('schema_meta', 'core', NULL, NULL, NULL), ('schema_meta', 'acl', '000_base_acl', ARRAY['000_base_acl', NULL], NULL)");
     db.exec("CREATE TABLE clustering_data_planes (id uuid PRIMARY KEY, hostname text, ip text, last_seen timestamptz, config_hash text, ttl timestamptz, version text, sync_status text)");
     db.exec("INSERT INTO clustering_data_planes (id, hostname, ip, last_seen, version, sync_status) VALUES ('3f7e6a2c-8b1d-4e55-9c0a-1d2e3f4a5b6c', 'dp-1', '10.0.0.7', now() - interval '20 seconds', '2.8.5', 'normal')");
-    let snap = rt().block_on(async {
-        PgStore::connect(&opts(&db))
-            .await
-            .unwrap()
-            .snapshot()
-            .await
-            .unwrap()
-    });
+    let snap = read_ok(&opts(&db));
     let rows = snap.schema_meta.as_ref().unwrap();
     let core = rows.iter().find(|r| r.subsystem == "core").unwrap();
     assert_eq!(core.executed, None);
