@@ -285,3 +285,24 @@ fn tls_as_kong_conf_asks() {
     assert_eq!(e.kind, StoreErrorKind::Tls);
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }
+
+#[test]
+fn an_altered_schema_meta_is_named_column_by_column() {
+    let db = TestDb::new("altered");
+    db.exec("CREATE TABLE schema_meta (key text, subsystem text, last_executed text, executed text, pending text[], PRIMARY KEY (key, subsystem)); \
+             INSERT INTO schema_meta VALUES ('schema_meta', 'core', '000_base', '000_base', NULL)");
+    let e = rt().block_on(async {
+        PgStore::connect(&opts(&db))
+            .await
+            .unwrap()
+            .snapshot()
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(e.kind, StoreErrorKind::Malformed, "{e}");
+    assert!(
+        e.to_string().contains("executed is text, not text[]"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("altered by hand"), "{e}");
+}

@@ -140,6 +140,42 @@ fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// What is wrong with schema_meta's columns (`name:type,...` from pg_attribute), if anything:
+/// a wrong type must become a message naming the column, not a parse error later.
+fn schema_meta_columns_problem(cols: &str) -> Option<String> {
+    let have: Vec<(&str, &str)> = cols.split(',').filter_map(|c| c.split_once(':')).collect();
+    let mut problems = Vec::new();
+    for (name, want) in [
+        ("key", "text"),
+        ("subsystem", "text"),
+        ("last_executed", "text"),
+        ("executed", "text[]"),
+        ("pending", "text[]"),
+    ] {
+        match have.iter().find(|(n, _)| *n == name) {
+            None => problems.push(format!("column {name} is missing")),
+            // varchar(n) and varchar(n)[] read the same as text and text[].
+            Some((_, t)) if normalize_type(t) == want => {}
+            Some((_, t)) => problems.push(format!("{name} is {t}, not {want}")),
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+fn normalize_type(t: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in t.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("character varying", "text")
+}
+
 /// Kong's entity tables (and cluster_events) watched for Admin API writes between up and finish.
 const WATCHED_TABLES: &[&str] = &[
     "services",
@@ -319,7 +355,10 @@ impl PgStore {
             "SELECT current_setting('server_version'), coalesce({schema_expr}, ''), {schema_exists}, \
              {sm}, {locks}, {legacy}, {cdp}, \
              (SELECT string_agg(column_name::text, ',') FROM information_schema.columns \
-              WHERE table_schema = {cdp_schema} AND table_name = 'clustering_data_planes')",
+              WHERE table_schema = {cdp_schema} AND table_name = 'clustering_data_planes'), \
+             (SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',') FROM pg_attribute \
+              WHERE attrelid = {sm_oid} AND attnum > 0 AND NOT attisdropped)",
+            sm_oid = reg("schema_meta").trim_end_matches("::text"),
             sm = reg("schema_meta"),
             locks = reg("locks"),
             legacy = reg("schema_migrations"),
@@ -351,6 +390,15 @@ impl PgStore {
         let cdp_cols: Vec<String> = get(7)
             .map(|s| s.split(',').map(str::to_string).collect())
             .unwrap_or_default();
+        if sm.is_some() {
+            if let Some(problem) = schema_meta_columns_problem(get(8).as_deref().unwrap_or("")) {
+                return Err(err(
+                    StoreErrorKind::Malformed,
+                    format!("Kong's schema_meta in {} cannot be read: {problem}", self.opts.describe()),
+                    "Kong creates it as (key text, subsystem text, last_executed text, executed text[], pending text[]); was it altered by hand? Compare with a backup before running any migration",
+                ));
+            }
+        }
 
         let mut parts: Vec<String> = Vec::new();
         if let Some(t) = &sm {
@@ -621,4 +669,25 @@ impl From<RawMeta> for SchemaMetaRow {
 struct RawLegacy {
     id: String,
     migrations: Option<Vec<Option<String>>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schema_meta_columns_problem as problem;
+
+    #[test]
+    fn schema_meta_columns_are_checked_by_name_and_type() {
+        let kong = "key:text,subsystem:text,last_executed:text,executed:text[],pending:text[]";
+        assert_eq!(problem(kong), None);
+        assert_eq!(problem("key:character varying(255),subsystem:text,last_executed:text,executed:character varying(100)[],pending:text[]"), None);
+        assert_eq!(
+            problem("key:text,subsystem:text,last_executed:text,executed:text,pending:text[]")
+                .as_deref(),
+            Some("executed is text, not text[]")
+        );
+        assert_eq!(
+            problem("key:text,subsystem:text,executed:text[],pending:text[]").as_deref(),
+            Some("column last_executed is missing")
+        );
+    }
 }
