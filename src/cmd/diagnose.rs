@@ -8,7 +8,7 @@ use super::context::Context;
 use super::Code;
 use crate::cli::MigrationFlags;
 use crate::kong::catalog::Catalog;
-use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity};
+use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity, WritesSinceUp};
 use crate::kong::plan::database_version;
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
@@ -24,25 +24,35 @@ pub struct Gathered {
     pub settings: Settings,
     /// Entity writes since the journaled `up` finished (when migrations are pending): when, and
     /// rows per table.
-    pub writes_since_up: Option<(u64, Vec<(String, i64)>)>,
+    pub writes_since_up: Option<WritesSinceUp>,
 }
 
 /// Admin API writes since `up`, read only while migrations are pending and the journal knows
 /// when `up` ended. Any failure just leaves the check out: it is advice, not a gate.
-async fn writes_since_up(ctx: &Context, state: &SchemaState) -> Option<(u64, Vec<(String, i64)>)> {
+async fn writes_since_up(ctx: &Context, state: &SchemaState) -> Option<WritesSinceUp> {
     if ctx.db != crate::kong::catalog::Db::Postgres
         || !state.any(crate::kong::state::MigState::Pending)
     {
         return None;
     }
-    let dir = crate::exec::datadir::sub_dir("journal").ok()?;
-    let id = super::backup::identity(&ctx.conf, ctx.db);
-    let since = crate::exec::journal::last_up_finished(&dir, &id).ok()??;
     let store = crate::store::postgres::PgStore::connect(&super::context::pg_options(&ctx.conf))
         .await
         .ok()?;
-    let writes = store.writes_since(since).await.ok()?;
-    Some((since, writes))
+    pg_writes_since_up(&store, &super::backup::identity(&ctx.conf, ctx.db)).await
+}
+
+/// The same read on an open connection (the wizard's poller keeps one).
+pub async fn pg_writes_since_up(
+    store: &crate::store::postgres::PgStore,
+    id: &crate::exec::journal::DbIdentity,
+) -> Option<WritesSinceUp> {
+    let dir = crate::exec::datadir::sub_dir("journal").ok()?;
+    let since = crate::exec::journal::last_up_finished(&dir, id).ok()??;
+    let rows = store.writes_since(since).await.ok()?;
+    Some(WritesSinceUp {
+        since: crate::exec::datadir::utc_stamp(since).0,
+        rows,
+    })
 }
 
 impl Gathered {
@@ -54,6 +64,7 @@ impl Gathered {
             catalog: ctx.catalog,
             row_counts: self.row_counts.as_deref(),
             settings: &self.settings,
+            writes_since_up: self.writes_since_up.as_ref(),
         }
     }
 }
@@ -85,26 +96,6 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
 /// The findings, with a note when the row counts could not be read.
 pub fn findings(g: &Gathered, ctx: &Context) -> Vec<Finding> {
     let mut f = diagnose::diagnose(&g.input(ctx));
-    if let Some((since, writes)) = &g.writes_since_up {
-        if !writes.is_empty() {
-            let total: i64 = writes.iter().map(|(_, n)| n).sum();
-            f.push(Finding {
-                id: "writes-since-up",
-                severity: Severity::Warning,
-                title: format!(
-                    "{total} entity change(s) through the Admin API since `up` finished ({})",
-                    crate::exec::datadir::utc_stamp(*since).0
-                ),
-                seen: writes.iter().map(|(t, n)| format!("{t}: {n} row(s) created or updated")).collect(),
-                why: "Between up and finish, entities written by the old nodes can be missed by the teardowns that finish runs (they migrate the rows that existed at up). Freeze Admin API changes (decK, CI pushes, admins) until finish.".into(),
-                remedy: vec![
-                    "freeze Admin API writes until `kong migrations finish` has run".into(),
-                    "after finish, re-check the entities listed here (or re-apply them from your declarative config: deck gateway sync)".into(),
-                ],
-            });
-            f.sort_by_key(|x| x.severity);
-        }
-    }
     if let Some(e) = &g.count_error {
         f.push(counts_unavailable(e));
     }

@@ -91,6 +91,16 @@ pub struct DiagnoseInput<'a> {
     /// Rows of Kong's big tables that exist (`None`: not counted: Cassandra, or counting failed).
     pub row_counts: Option<&'a [(String, i64)]>,
     pub settings: &'a Settings,
+    /// Entity rows written since the journaled `up` ended (`None`: not known).
+    pub writes_since_up: Option<&'a WritesSinceUp>,
+}
+
+/// Admin API writes since `up`: rows created or updated per table, and when `up` ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WritesSinceUp {
+    /// When `up` ended, as the journal wrote it (UTC).
+    pub since: String,
+    pub rows: Vec<(String, i64)>,
 }
 
 impl DiagnoseInput<'_> {
@@ -277,9 +287,39 @@ pub fn diagnose(input: &DiagnoseInput<'_>) -> Vec<Finding> {
     cassandra(input, &plan, &mut out);
     large_tables(input, &plan, &mut out);
     data_planes(input, &mut out);
+    writes_since_up(input, &mut out);
     anomalies(input, &mut out);
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// Entities written between up and finish can be missed by the teardowns finish runs.
+fn writes_since_up(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
+    let Some(w) = input.writes_since_up else {
+        return;
+    };
+    if w.rows.is_empty() || !input.state.any(MigState::Pending) {
+        return;
+    }
+    let total: i64 = w.rows.iter().map(|(_, n)| n).sum();
+    out.push(Finding {
+        id: "writes-since-up",
+        severity: Severity::Warning,
+        title: format!(
+            "{total} entity change(s) through the Admin API since `up` finished ({})",
+            w.since
+        ),
+        seen: w
+            .rows
+            .iter()
+            .map(|(t, n)| format!("{t}: {n} row(s) created or updated"))
+            .collect(),
+        why: "Between up and finish, entities written by the old nodes can be missed by the teardowns that finish runs (they migrate the rows that existed at up). Freeze Admin API changes (decK, CI pushes, admins) until finish.".into(),
+        remedy: vec![
+            "freeze Admin API writes until `kong migrations finish` has run".into(),
+            "after finish, re-check the entities listed here (or re-apply them from your declarative config: deck gateway sync)".into(),
+        ],
+    });
 }
 
 /// "45 s", "12 min", "3 h".
@@ -1241,6 +1281,7 @@ mod tests {
             catalog: cat(),
             row_counts: counts,
             settings,
+            writes_since_up: None,
         };
         diagnose(&input)
     }
@@ -1692,6 +1733,7 @@ mod tests {
             catalog: cat(),
             row_counts: Some(&counts),
             settings: &settings,
+            writes_since_up: None,
         };
         let p = plan_for(&input);
         let up = p.steps.iter().find(|s| s.kind == StepKind::Up).unwrap();
@@ -1865,6 +1907,7 @@ mod tests {
             catalog: &empty,
             row_counts: Some(&counts),
             settings: &settings,
+            writes_since_up: None,
         };
         let _ = diagnose(&input);
         let _ = plan_for(&input);
@@ -1912,5 +1955,47 @@ mod tests {
         assert_eq!(human_secs(-600.0), "10 min");
         assert_eq!(human_secs(90_000.0), "25 h");
         assert_eq!(human_secs(400_000.0), "4 days");
+    }
+
+    #[test]
+    fn writes_since_up_warn_only_while_migrations_are_pending() {
+        let t = target("3.4.2");
+        let pending = {
+            let mut rows = rows_at("2.8.5");
+            rows[0].pending = Some(vec!["016_280_to_300".into()]);
+            rows
+        };
+        let w = WritesSinceUp {
+            since: "2026-11-22T04:00:00Z".into(),
+            rows: vec![("routes".into(), 2), ("services".into(), 1)],
+        };
+        let go = |rows: Vec<SchemaMetaRow>, w: Option<&WritesSinceUp>| {
+            let s = snap(Db::Postgres, Some(rows));
+            let state = compute(&t, &s, cat());
+            diagnose(&DiagnoseInput {
+                state: &state,
+                snapshot: &s,
+                target: &t,
+                catalog: cat(),
+                row_counts: None,
+                settings: &Settings::default(),
+                writes_since_up: w,
+            })
+        };
+        let f = go(pending.clone(), Some(&w));
+        let x = get(&f, "writes-since-up");
+        assert_eq!(x.severity, Severity::Warning);
+        assert!(x.title.starts_with("3 entity change(s)"), "{}", x.title);
+        assert!(x.title.contains("2026-11-22T04:00:00Z"));
+        assert_eq!(x.seen[0], "routes: 2 row(s) created or updated");
+        // Nothing pending: finish ran (or up did not), so nothing can be missed.
+        assert!(!ids(&go(rows_at("2.8.5"), Some(&w))).contains(&"writes-since-up"));
+        // No writes, or not known: no finding.
+        let none = WritesSinceUp {
+            since: w.since.clone(),
+            rows: vec![],
+        };
+        assert!(!ids(&go(pending.clone(), Some(&none))).contains(&"writes-since-up"));
+        assert!(!ids(&go(pending, None)).contains(&"writes-since-up"));
     }
 }

@@ -492,9 +492,13 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
         conf: ctx.conf.clone(),
         db: ctx.db,
     };
+    let mut interpreter = Interpreter::new(Arc::new(ctx.target), ctx.catalog, settings);
+    if ctx.db == Db::Postgres {
+        interpreter.journal_id = Some(crate::cmd::backup::identity(&ctx.conf, ctx.db));
+    }
     let poller = Poller {
         source,
-        interpreter: Interpreter::new(Arc::new(ctx.target), ctx.catalog, settings),
+        interpreter,
         every: w.refresh,
         timeout,
     };

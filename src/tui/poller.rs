@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::exec::probe::{probe, ProbeOptions};
 use crate::kong::catalog::Catalog;
-use crate::kong::diagnose::{self, DiagnoseInput, Settings};
+use crate::kong::diagnose::{self, DiagnoseInput, Settings, WritesSinceUp};
 use crate::kong::nodes::{classify, NodeClass};
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
@@ -102,6 +102,19 @@ impl Source {
         }
     }
 
+    /// Entity writes since the journaled `up` (PostgreSQL only; None when not known).
+    async fn writes_since_up(
+        &self,
+        id: &crate::exec::journal::DbIdentity,
+    ) -> Option<WritesSinceUp> {
+        match self {
+            Source::Postgres {
+                conn: Some(store), ..
+            } => crate::cmd::diagnose::pg_writes_since_up(store, id).await,
+            _ => None,
+        }
+    }
+
     /// Forgets the connection (after a read that hung).
     fn reset(&mut self) {
         match self {
@@ -125,6 +138,22 @@ pub struct Interpreter {
     pub row_counts: Option<Vec<(String, i64)>>,
     /// Why counting failed, when it did: said as a finding.
     pub count_error: Option<String>,
+    /// Whose journal tells when `up` ended, for the Admin API write watch (PostgreSQL only).
+    pub journal_id: Option<crate::exec::journal::DbIdentity>,
+    /// Entity writes since `up`, refreshed every WRITES_EVERY while migrations are pending.
+    pub writes_since_up: Option<WritesSinceUp>,
+}
+
+/// The write watch counts rows in a dozen tables: every 15 s is plenty for advice, and keeps it
+/// off the 1 s refresh.
+const WRITES_EVERY: Duration = Duration::from_secs(15);
+
+/// Whether a snapshot has pending migrations (the write watch matters only then).
+fn has_pending(snap: &Snapshot) -> bool {
+    snap.schema_meta.as_ref().is_some_and(|rows| {
+        rows.iter()
+            .any(|r| r.pending.as_ref().is_some_and(|p| !p.is_empty()))
+    })
 }
 
 impl Interpreter {
@@ -135,6 +164,8 @@ impl Interpreter {
             settings,
             row_counts: None,
             count_error: None,
+            journal_id: None,
+            writes_since_up: None,
         }
     }
 
@@ -154,6 +185,7 @@ impl Interpreter {
             catalog: self.catalog,
             row_counts: self.row_counts.as_deref(),
             settings: &self.settings,
+            writes_since_up: self.writes_since_up.as_ref(),
         });
         if let Some(e) = &self.count_error {
             findings.push(crate::cmd::diagnose::counts_unavailable(e));
@@ -200,6 +232,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
     let task = tokio::spawn(async move {
         let mut seq: u64 = 0;
         let mut counted = false;
+        let mut writes_checked: Option<Instant> = None;
         loop {
             seq += 1;
             // The read's start time: a run is judged only by reads that started after it ended.
@@ -217,6 +250,19 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                                     "counting did not finish within {} s",
                                     p.timeout.as_secs()
                                 ));
+                            }
+                        }
+                    }
+                    if let Some(id) = p.interpreter.journal_id.clone() {
+                        let due = writes_checked.is_none_or(|t| t.elapsed() >= WRITES_EVERY);
+                        if !has_pending(&snap) {
+                            p.interpreter.writes_since_up = None;
+                        } else if due {
+                            writes_checked = Some(Instant::now());
+                            if let Ok(w) =
+                                tokio::time::timeout(p.timeout, p.source.writes_since_up(&id)).await
+                            {
+                                p.interpreter.writes_since_up = w;
                             }
                         }
                     }

@@ -287,6 +287,28 @@ fn help_and_log_focus() {
 }
 
 #[test]
+fn writes_since_up_are_warned_at_decommission() {
+    let mut h = H::scenario("unfinished");
+    h.read();
+    assert_eq!(h.m.step, Step::Decommission);
+    h.m.findings.push(crate::kong::diagnose::Finding {
+        id: "writes-since-up",
+        severity: crate::kong::diagnose::Severity::Warning,
+        title:
+            "2 entity change(s) through the Admin API since `up` finished (2026-11-22T04:00:00Z)"
+                .into(),
+        seen: vec![],
+        why: String::new(),
+        remedy: vec![],
+    });
+    let text = render_to_string(&h.m, 120, 40);
+    assert!(
+        text.contains("freeze Admin API writes until finish"),
+        "{text}"
+    );
+}
+
+#[test]
 fn rollback_guidance() {
     // Before finish: pending migrations, no restore advised.
     let mut h = H::scenario("unfinished");

@@ -378,6 +378,18 @@ fn window<T>(items: &[T], cursor: usize, height: usize) -> (usize, &[T]) {
     (start, &items[start..end])
 }
 
+/// Between up and finish: Admin API writes the teardowns may miss (diagnose's write watch).
+fn writes_warning(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
+    if let Some(f) = m.findings.iter().find(|f| f.id == "writes-since-up") {
+        push_wrapped(
+            out,
+            &format!("! {}: freeze Admin API writes until finish", f.title),
+            w,
+            t.warn(),
+        );
+    }
+}
+
 fn push_wrapped(out: &mut Vec<Line<'static>>, text: &str, width: usize, style: Style) {
     for l in wrap(text, width) {
         out.push(Line::styled(l, style));
@@ -462,8 +474,12 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
             out.push(Line::raw(""));
             run_status(m, cmd, w, t, &mut out);
         }
-        Step::Decommission => decommission_body(m, w, h, t, &mut out),
+        Step::Decommission => {
+            writes_warning(m, w, t, &mut out);
+            decommission_body(m, w, h, t, &mut out)
+        }
         Step::Finish => {
+            writes_warning(m, w, t, &mut out);
             let pending = state.map(|s| s.total(MigState::Pending)).unwrap_or(0);
             push_wrapped(
                 &mut out,

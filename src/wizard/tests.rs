@@ -837,6 +837,7 @@ fn preflight_findings_are_kong_diagnose_s() {
             catalog: crate::kong::catalog::Catalog::embedded(),
             row_counts: None,
             settings: &h.training.settings(None, None),
+            writes_since_up: None,
         });
         assert_eq!(h.m.findings, expected, "{name}");
     }
