@@ -1,0 +1,188 @@
+//! The live database pane and the log pane.
+
+use super::*;
+
+pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .title(Span::styled(" Database (live) ", t.bold()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let h = inner.height as usize;
+    if w < 8 || h == 0 {
+        return;
+    }
+    let mut out: Vec<Line> = Vec::with_capacity(h);
+    let every = secs(m.setup.refresh.as_secs_f64());
+    match (m.read_age(), m.db.stale()) {
+        (Some(age), false) => out.push(Line::from(vec![
+            Span::styled("● ", t.ok()),
+            Span::raw(format!("read {} ago", secs(age.as_secs_f64()))),
+            Span::styled(format!(" / {every}"), t.dim()),
+        ])),
+        (Some(age), true) => {
+            out.push(Line::styled(
+                truncate(
+                    &format!("● STALE, last read {} ago", secs(age.as_secs_f64())),
+                    w,
+                )
+                .into_owned(),
+                t.err(),
+            ));
+            let e = m.db.last_error.as_deref().unwrap_or("");
+            out.push(Line::styled(
+                truncate(&format!("retry {}: {e}", m.db.failures), w).into_owned(),
+                t.dim(),
+            ));
+        }
+        (None, _) => out.push(Line::styled(
+            truncate(&format!("○ no read yet, retry {}", m.db.failures), w).into_owned(),
+            t.warn(),
+        )),
+    }
+    let Some(state) = m.state() else {
+        f.render_widget(Paragraph::new(out), inner);
+        return;
+    };
+    match &state.lock {
+        None => out.push(Line::styled("lock: free", t.dim())),
+        Some(l) if l.live => {
+            let left = m
+                .lock_seconds_left()
+                .map(|s| format!(", {} left", secs(s)))
+                .unwrap_or_default();
+            let owner = l.owner.clone().unwrap_or_else(|| "?".into());
+            out.push(Line::styled(format!("lock: HELD{left}"), t.warn()));
+            out.push(Line::styled(
+                truncate(&format!("  by {owner}"), w).into_owned(),
+                t.dim(),
+            ));
+        }
+        Some(_) => out.push(Line::styled("lock: expired row (harmless)", t.dim())),
+    }
+    if state.needs_bootstrap {
+        let text = if state.legacy_table {
+            "a pre-1.0 schema: schema_migrations, no schema_meta"
+        } else {
+            "no schema_meta: needs bootstrap"
+        };
+        push_wrapped(&mut out, text, w, t.warn());
+        f.render_widget(Paragraph::new(out), inner);
+        return;
+    }
+    // Gaps have their own column; the totals turn red when there are any.
+    let totals = format!(
+        "{} exec · {} pend · {} new",
+        state.total(MigState::Executed),
+        state.total(MigState::Pending),
+        state.total(MigState::New)
+    );
+    let style = if state.gaps.is_empty() {
+        Style::new()
+    } else {
+        t.err()
+    };
+    out.push(Line::styled(truncate(&totals, w).into_owned(), style));
+    let room = h.saturating_sub(out.len() + 1);
+    if room == 0 {
+        f.render_widget(Paragraph::new(out), inner);
+        return;
+    }
+    // Columns: name, executed/target, pending, new, skipped (gaps).
+    let name_w = w.saturating_sub(18).max(4);
+    out.push(Line::styled(
+        format!(
+            "{:<name_w$} {:>6} {:>3} {:>3} {:>2}",
+            "subsystem", "done", "P", "N", "G"
+        ),
+        t.dim(),
+    ));
+    let gaps_in = |name: &str| {
+        state
+            .gaps
+            .iter()
+            .filter(|g| g.subsystem == name)
+            .map(|g| g.migrations.len())
+            .sum::<usize>()
+    };
+    let gap_of = |name: &str| gaps_in(name) > 0;
+    let busy = |s: &&crate::kong::state::SubsystemState| {
+        s.count(MigState::Pending) > 0 || s.count(MigState::New) > 0 || gap_of(&s.name)
+    };
+    // What still has work comes first; the rest as room allows.
+    let mut rows: Vec<&crate::kong::state::SubsystemState> =
+        state.subsystems.iter().filter(busy).collect();
+    rows.extend(state.subsystems.iter().filter(|s| !busy(s)));
+    let total = rows.len();
+    let fits = if total > room { room - 1 } else { total };
+    for s in rows.iter().take(fits) {
+        let ex = s.count(MigState::Executed);
+        let p = s.count(MigState::Pending);
+        let n = s.count(MigState::New);
+        let style = if gap_of(&s.name) {
+            t.err()
+        } else if p > 0 || n > 0 {
+            t.warn()
+        } else {
+            Style::new()
+        };
+        out.push(Line::styled(
+            format!(
+                "{:<name_w$} {:>6} {:>3} {:>3} {:>2}",
+                truncate(&s.name, name_w),
+                format!("{ex}/{}", s.migrations.len()),
+                p,
+                n,
+                gaps_in(&s.name)
+            ),
+            style,
+        ));
+    }
+    if fits < total {
+        let rest = &rows[fits..];
+        let quiet = rest.iter().filter(|s| !busy(s)).count();
+        let text = if quiet == rest.len() {
+            format!("+{} more, up to date", rest.len())
+        } else {
+            format!("+{} more", rest.len())
+        };
+        out.push(Line::styled(text, t.dim()));
+    }
+    f.render_widget(Paragraph::new(out), inner);
+}
+
+pub(super) fn render_log(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
+    let mut title = String::from(" Log ");
+    if m.log.scroll > 0 {
+        title = format!(" Log (scrolled up {}; End follows) ", m.log.scroll);
+    }
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.border(m.focus == Focus::Log))
+        .title(Span::styled(title, t.bold()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    let w = inner.width as usize;
+    let len = m.log.lines.len();
+    // Scrolled to the very top, the pane still fills from the first line.
+    let end = len.saturating_sub(m.log.scroll).max(h.min(len));
+    let start = end.saturating_sub(h);
+    let lines: Vec<Line> = m.log.lines[start..end]
+        .iter()
+        .map(|l| {
+            let (prefix, style) = match l.kind {
+                LogKind::Command => ("", t.accent()),
+                LogKind::Stdout => ("  ", Style::new()),
+                LogKind::Stderr => ("  ", t.warn()),
+                LogKind::Info => ("· ", t.dim()),
+                LogKind::Warn => ("! ", t.warn()),
+                LogKind::Error => ("✗ ", t.err()),
+            };
+            let text = format!("{prefix}{}", l.text);
+            Line::styled(truncate(&text, w).into_owned(), style)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}

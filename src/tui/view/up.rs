@@ -1,0 +1,58 @@
+//! Up and Bootstrap: the command, then how the run went.
+
+use super::*;
+
+pub(super) fn up_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
+    let cmd = if m.step == Step::Up {
+        KongCommand::Up
+    } else {
+        KongCommand::Bootstrap
+    };
+    push_wrapped(out, &format!("$ {}", m.command_line(cmd)), w, t.accent());
+    out.push(Line::raw(""));
+    run_status(m, cmd, w, t, out);
+}
+
+pub(super) fn run_status(
+    m: &Model,
+    cmd: KongCommand,
+    w: usize,
+    t: &Theme,
+    out: &mut Vec<Line<'static>>,
+) {
+    let run = m.run.as_ref().filter(|r| r.command == cmd);
+    match (run, &m.outcome) {
+        (None, _) => push_wrapped(
+            out,
+            "Enter asks, showing this command, then runs it. Its output goes to the log.",
+            w,
+            t.dim(),
+        ),
+        (Some(r), _) if r.state == RunState::Running => {
+            let secs_run = m.now.saturating_duration_since(r.started).as_secs_f64();
+            out.push(Line::styled(
+                format!("running for {} …", secs(secs_run)),
+                t.warn(),
+            ));
+            if let Some(last) = m
+                .log
+                .lines
+                .iter()
+                .rev()
+                .find(|l| matches!(l.kind, LogKind::Stdout | LogKind::Stderr))
+            {
+                out.push(Line::styled(truncate(&last.text, w).into_owned(), t.dim()));
+            }
+            out.push(Line::styled("Ctrl-C asks before stopping it.", t.dim()));
+        }
+        (Some(_), Some(o)) if o.command == cmd => {
+            let style = if o.success { t.ok() } else { t.err() };
+            let mark = if o.success { "✓ " } else { "✗ " };
+            push_wrapped(out, &format!("{mark}{}", o.text), w, style);
+        }
+        (Some(_), _) => out.push(Line::styled(
+            "kong exited; re-reading the database …",
+            t.warn(),
+        )),
+    }
+}

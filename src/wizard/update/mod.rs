@@ -1,0 +1,190 @@
+//! Everything that happens arrives as one [`Msg`]; [`update`] changes the model and returns the
+//! [`Effect`]s the runtime must carry out. No I/O, no clock: time comes in with the messages.
+
+use std::time::{Duration, Instant};
+
+use crate::exec::backup::BackupRecord;
+use crate::exec::journal::{Event, StateSummary};
+use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
+use crate::kong::state::MigState;
+
+use super::keys::{action_for, Action, Key, KeyCode};
+use super::model::*;
+use crate::kong::nodes::{Checklist, NodeClass, NodeStatus};
+
+// One file per step or concern; each `use super::*` for the shared helpers below.
+mod backup;
+mod decommission;
+mod finish;
+mod input;
+mod overlays;
+mod preflight;
+mod run;
+mod snapshot;
+
+use backup::{backup_done, own_backup, take_backup, toggle_backup};
+use decommission::{add_node, on_probed, toggle_decom};
+use finish::{finish_step, override_done, override_gate};
+use input::on_key;
+use overlays::overlay_key;
+use preflight::preflight_next;
+use run::{confirmed, judge_run, on_run, run_step};
+use snapshot::{counts, on_snapshot};
+
+pub use backup::REFERENCE_MAX;
+pub use finish::{finish_blockers, REASON_MIN};
+pub use run::gate;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Msg {
+    Key(Key),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// The clock: the runtime sends one on a timer and before each batch of messages.
+    Tick(Instant),
+    /// A read of the database by the poller. `at` is when the read started; `seq` grows with
+    /// every read, so an older result arriving late is recognised and dropped.
+    Snapshot {
+        seq: u64,
+        result: Result<Box<Reading>, String>,
+        at: Instant,
+    },
+    /// An event of a kong run; events of any run but the current one are dropped.
+    Run(RunId, RunEvent),
+    /// A note from the runtime for the log (e.g. what a training node did when stopped).
+    Note {
+        warn: bool,
+        text: String,
+    },
+    /// SIGTERM or SIGHUP: leave now (interrupting kong), restoring the terminal.
+    Terminate,
+    /// kongrade's pg_dump is this far.
+    BackupProgress {
+        bytes: u64,
+        elapsed: Duration,
+    },
+    /// kongrade's backup ended: the proven record, or why it failed.
+    BackupDone(Result<BackupRecord, String>),
+    /// What each Admin API answered (by its name in the node list), classified.
+    Probed(Vec<(String, NodeClass)>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Start kong with this invocation, tagging its events with the id.
+    StartKong(RunId, Invocation),
+    /// SIGINT to the run.
+    Interrupt(RunId),
+    /// SIGKILL to the run.
+    Kill(RunId),
+    /// Read the database now.
+    Refresh,
+    /// Training cluster only: stop this simulated node.
+    StopNode(String),
+    /// Restore the terminal and leave (running kong is interrupted first).
+    Quit,
+    /// Take a pg_dump in the background (progress and the end come back as messages).
+    TakeBackup,
+    /// Append to the upgrade journal (fsynced) before carrying out the effects after it: every
+    /// entry comes before the action it announces.
+    Journal(Event),
+}
+
+const ABORTED: &str = "aborted: another node is performing database changes";
+
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    let before = m.step;
+    match msg {
+        Msg::Tick(now) => {
+            if now > m.now {
+                m.now = now;
+            }
+        }
+        Msg::Resize { width, height } => m.size = (width, height),
+        Msg::Snapshot { seq, result, at } => on_snapshot(m, seq, result, at, &mut fx),
+        Msg::Run(id, ev) => on_run(m, id, ev, &mut fx),
+        Msg::Key(k) => on_key(m, k, &mut fx),
+        Msg::Note { warn, text } => m
+            .log
+            .push(if warn { LogKind::Warn } else { LogKind::Info }, text),
+        Msg::Terminate => leave(m, &mut fx),
+        Msg::BackupProgress { bytes, elapsed } => {
+            if let BackupState::Running { started, .. } = m.backup {
+                m.backup = BackupState::Running {
+                    started,
+                    bytes,
+                    elapsed,
+                };
+            }
+        }
+        Msg::BackupDone(result) => backup_done(m, result, &mut fx),
+        Msg::Probed(answers) => on_probed(m, answers),
+    }
+    if m.step != before {
+        // The path the operator took, in the journal (entering a step starts nothing itself).
+        fx.insert(
+            0,
+            Effect::Journal(step_event(m.step.key(), "entered", None)),
+        );
+        if m.step == Step::Done && !m.closed && m.state().is_some_and(|s| s.up_to_date()) {
+            m.closed = true;
+            fx.push(Effect::Journal(Event::Closed {
+                outcome: format!(
+                    "up to date for Kong {}",
+                    m.setup
+                        .target
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "(target)".into())
+                ),
+            }));
+        }
+    }
+    fx
+}
+
+fn step_event(step: &str, phase: &str, detail: Option<String>) -> Event {
+    Event::Step {
+        step: step.to_string(),
+        phase: phase.to_string(),
+        detail,
+    }
+}
+
+fn goto(m: &mut Model, step: Step) {
+    m.step = step;
+    m.cursor = 0;
+    m.focus = Focus::Step;
+}
+
+/// Rows in the current step's list, for the cursor.
+pub fn list_len(m: &Model) -> usize {
+    match m.step {
+        Step::Preflight => m.findings.len(),
+        Step::Backup => m.snapshots.len(),
+        Step::Review => m.new_migrations().len(),
+        Step::Decommission => m.decom_rows().len(),
+        _ => 0,
+    }
+}
+
+fn log_page(m: &Model) -> isize {
+    (m.size.1 as isize / 4).max(1)
+}
+
+fn notice(m: &mut Model, level: NoticeLevel, text: impl Into<String>) {
+    m.notice = Some(Notice {
+        level,
+        text: text.into(),
+    });
+}
+
+fn leave(m: &mut Model, fx: &mut Vec<Effect>) {
+    if let Some(run) = m.run.as_ref().filter(|r| r.active()) {
+        fx.push(Effect::Interrupt(run.id));
+    }
+    m.quit = true;
+    fx.push(Effect::Quit);
+}

@@ -1,0 +1,332 @@
+//! Running kong: the gate, the confirmation, the start, its events, and the judgement
+//! from the database afterwards.
+
+use super::*;
+
+/// Judges the last run on the first good read that started after its exit was seen: the exit
+/// code alone proves nothing (Kong exits 0 when it aborts on a held lock).
+pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
+    let Some(run) = &m.run else {
+        return;
+    };
+    let RunState::Exited { code, signal, seen } = run.state else {
+        return;
+    };
+    if at < seen || m.outcome.is_some() {
+        return;
+    }
+    let Some(state) = m.state() else {
+        return;
+    };
+    let success = match run.command {
+        KongCommand::Up => !state.needs_bootstrap && !state.any(MigState::New),
+        KongCommand::Finish => !state.needs_bootstrap && !state.any(MigState::Pending),
+        KongCommand::Bootstrap => !state.needs_bootstrap && !state.any(MigState::New),
+        _ => code == Some(0),
+    };
+    let exit = match (code, signal) {
+        (Some(c), _) => format!("kong exited with code {c}"),
+        (None, Some(s)) if run.interrupted => format!("kong was interrupted (signal {s})"),
+        (None, Some(s)) => format!("kong was ended by signal {s}"),
+        (None, None) => "kong ended".to_string(),
+    };
+    let now_says = counts(m);
+    let name = run.command.as_str();
+    // The database is the judge; a non-zero exit beside a complete result is still worth saying.
+    let odd_exit = if success && code != Some(0) {
+        format!(" ({exit}, yet the database shows it complete.)")
+    } else {
+        String::new()
+    };
+    let text = if success {
+        let done = match run.command {
+            KongCommand::Up => {
+                let p = state.total(MigState::Pending);
+                if p > 0 {
+                    format!("up is done ({now_says}). {p} two-phase migrations wait for finish; the old nodes keep serving. Enter: Decommission.")
+                } else {
+                    format!("up is done ({now_says}): nothing is pending, finish has nothing to do. Enter: Decommission.")
+                }
+            }
+            KongCommand::Finish => {
+                format!("finish is done ({now_says}). Enter to continue.")
+            }
+            _ => format!("{name} is done ({now_says}). Enter to continue."),
+        };
+        format!("{done}{odd_exit}")
+    } else {
+        let why = if run.aborted {
+            " Kong aborted because another node held the migrations lock, and changed nothing."
+        } else if code == Some(0) {
+            " Kong reported success, but the database disagrees."
+        } else {
+            ""
+        };
+        format!("{exit}; the database now says: {now_says}.{why} Nothing is retried automatically: read the log, fix the cause, then Enter runs {name} again (it asks first).")
+    };
+    let command = run.command;
+    fx.push(Effect::Journal(Event::State {
+        when: format!("after {name}"),
+        state: StateSummary::of(state),
+    }));
+    fx.push(Effect::Journal(step_event(
+        name,
+        if success { "done" } else { "failed" },
+        (!success).then(|| text.clone()),
+    )));
+    m.log.push(
+        if success {
+            LogKind::Info
+        } else {
+            LogKind::Error
+        },
+        text.clone(),
+    );
+    m.outcome = Some(Outcome {
+        command,
+        success,
+        text,
+    });
+}
+
+pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect>) {
+    let now = m.now;
+    let Some(run) = m.run.as_mut().filter(|r| r.id == id && r.active()) else {
+        m.dropped += 1;
+        return;
+    };
+    match ev {
+        RunEvent::Started { command_line } => {
+            m.log.push(LogKind::Command, format!("$ {command_line}"));
+        }
+        RunEvent::Line { stream, text } => {
+            if text.contains(ABORTED) {
+                run.aborted = true;
+            }
+            let kind = match stream {
+                Stream::Stdout => LogKind::Stdout,
+                Stream::Stderr => LogKind::Stderr,
+            };
+            m.log.push(kind, text);
+        }
+        RunEvent::Exited { code, signal } => {
+            fx.push(Effect::Journal(Event::CommandExit {
+                command_line: run.command_line.clone(),
+                code,
+                signal,
+            }));
+            run.state = RunState::Exited {
+                code,
+                signal,
+                seen: now,
+            };
+            let how = match (code, signal) {
+                (Some(c), _) => format!("code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                (None, None) => "no status".into(),
+            };
+            m.log.push(
+                LogKind::Info,
+                format!("kong exited ({how}); re-reading the database to see what it did"),
+            );
+            if m.overlay == Some(Overlay::LeaveWhileRunning) {
+                m.overlay = None;
+            }
+            fx.push(Effect::Refresh);
+        }
+        RunEvent::SpawnFailed { message } => {
+            let line = run.command_line.clone();
+            let command = run.command;
+            run.state = RunState::SpawnFailed(message.clone());
+            fx.push(Effect::Journal(Event::CommandExit {
+                command_line: line.clone(),
+                code: None,
+                signal: None,
+            }));
+            fx.push(Effect::Journal(step_event(
+                command.as_str(),
+                "failed",
+                Some(format!("could not start: {message}")),
+            )));
+            let text = format!("could not start `{line}`: {message}. Check --kong-cmd (or KONGRADE_KONG_CMD); nothing ran.");
+            m.log.push(LogKind::Error, text.clone());
+            m.outcome = Some(Outcome {
+                command,
+                success: false,
+                text,
+            });
+            if m.overlay == Some(Overlay::LeaveWhileRunning) {
+                m.overlay = None;
+            }
+        }
+    }
+}
+
+/// Up and Bootstrap: run (after a confirmation), or go on once it succeeded.
+pub(super) fn run_step(m: &mut Model, command: KongCommand) {
+    let next = if command == KongCommand::Up {
+        Step::Decommission
+    } else {
+        Step::Done
+    };
+    if m.running() {
+        notice(
+            m,
+            NoticeLevel::Info,
+            "kong is running; Ctrl-C asks whether to stop it",
+        );
+        return;
+    }
+    if m.outcome
+        .as_ref()
+        .is_some_and(|o| o.command == command && o.success)
+    {
+        goto(m, next);
+        return;
+    }
+    // Someone else may have done it meanwhile: the database is the judge.
+    let done_already = m.state().is_some_and(|s| match command {
+        KongCommand::Up => !s.needs_bootstrap && !s.any(MigState::New),
+        _ => !s.needs_bootstrap,
+    });
+    if done_already && !m.db.stale() {
+        let text = format!(
+            "the database shows nothing left for {}: continuing",
+            command.as_str()
+        );
+        m.log.push(LogKind::Info, text.clone());
+        goto(m, next);
+        notice(m, NoticeLevel::Info, text);
+        return;
+    }
+    match gate(m, command) {
+        Err(why) => notice(m, NoticeLevel::Block, why),
+        Ok(()) => {
+            m.overlay = Some(Overlay::Confirm {
+                command,
+                command_line: m.command_line(command),
+            })
+        }
+    }
+}
+
+/// Whether kong may be started now for `command`; the reason when not.
+pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
+    if m.setup.read_only {
+        return Err(
+            "read-only (--read-only): kongrade shows the state and findings and runs nothing"
+                .into(),
+        );
+    }
+    if m.running() {
+        return Err("kong is already running".into());
+    }
+    let Some(state) = m.state() else {
+        return Err("the database has not been read yet".into());
+    };
+    if m.db.stale() {
+        return Err(format!(
+            "the database cannot be read right now ({} failed reads): kongrade will not start kong without seeing the state",
+            m.db.failures
+        ));
+    }
+    if state.lock_live() {
+        let owner = state
+            .lock
+            .as_ref()
+            .and_then(|l| l.owner.clone())
+            .unwrap_or_else(|| "unknown".into());
+        return Err(format!(
+            "the migrations lock is held (owner {owner}): another kong is migrating; wait until it is released"
+        ));
+    }
+    match command {
+        KongCommand::Up => {
+            if state.needs_bootstrap {
+                return Err("the database needs bootstrap, not up".into());
+            }
+            if state.any(MigState::Pending) {
+                return Err("migrations are pending: Kong refuses up until 'finish' ran".into());
+            }
+        }
+        KongCommand::Bootstrap => {
+            if state.legacy_table {
+                return Err("a pre-1.0 database must never be bootstrapped: upgrade through Kong 1.5 ('kongrade plan')".into());
+            }
+            if !state.needs_bootstrap {
+                return Err("the database is already bootstrapped".into());
+            }
+        }
+        KongCommand::Finish => {
+            let blockers = finish_blockers(m);
+            if !blockers.is_empty() {
+                return Err(blockers.join("; "));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The operator confirmed `command` (with the word they typed): journaled, then started if the
+/// gate still holds.
+pub(super) fn confirmed(
+    m: &mut Model,
+    command: KongCommand,
+    typed: Option<String>,
+    fx: &mut Vec<Effect>,
+) {
+    if let Err(why) = gate(m, command) {
+        notice(
+            m,
+            NoticeLevel::Block,
+            format!("{} refused: {why}", command.as_str()),
+        );
+        return;
+    }
+    fx.push(Effect::Journal(Event::Confirmed {
+        what: format!("run {}", m.command_line(command)),
+        typed,
+    }));
+    start(m, command, fx);
+}
+
+/// Starts `command` (the confirmation was given); re-checks the gate, since the database may have
+/// changed while the confirmation was on screen. The state and the command line go into the
+/// journal before kong starts.
+pub(super) fn start(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
+    if let Err(why) = gate(m, command) {
+        notice(
+            m,
+            NoticeLevel::Block,
+            format!("{} refused: {why}", command.as_str()),
+        );
+        return;
+    }
+    if let Some(state) = m.state() {
+        fx.push(Effect::Journal(Event::State {
+            when: format!("before {}", command.as_str()),
+            state: StateSummary::of(state),
+        }));
+    }
+    fx.push(Effect::Journal(Event::Command {
+        command_line: m.command_line(command),
+    }));
+    let id = m.next_run;
+    m.next_run += 1;
+    let mut inv = m.setup.invocation.clone();
+    inv.command = command;
+    m.run = Some(Run {
+        id,
+        command,
+        command_line: m.command_line(command),
+        started: m.now,
+        state: RunState::Running,
+        aborted: false,
+        interrupted: false,
+    });
+    m.outcome = None;
+    m.focus = Focus::Step;
+    m.log.scroll = 0;
+    fx.push(Effect::StartKong(id, inv));
+}
