@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod contract;
 pub mod exec;
 pub mod kong;
 pub mod store;
+pub mod training;
 pub mod tui;
 pub mod wizard;

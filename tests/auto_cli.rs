@@ -556,8 +556,9 @@ fn a_database_that_drops_mid_run_is_reported() {
 
 #[tokio::test]
 async fn the_target_comes_from_the_running_kongs_status() {
+    use kongrade::contract::{Invocation, KongCommand};
     use kongrade::exec::kong_target::target_from_kong;
-    use kongrade::exec::runner::{Invocation, KongCommand, KongTarget};
+    use kongrade::exec::runner::KongTarget;
     use kongrade::kong::catalog::{Catalog, Db};
     use kongrade::kong::conf::{self, LoadOptions};
     use kongrade::kong::target::Target;

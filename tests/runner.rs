@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kongrade::exec::runner::{
-    run_to_end, start, Invocation, KongCommand, KongTarget, RunEvent, RunOutcome, Stream,
-};
+use kongrade::contract::{Invocation, KongCommand, RunEvent, RunOutcome, Stream};
+use kongrade::exec::runner::{run_to_end, start, KongTarget};
 use kongrade::exec::standin::{MigrationRef, StandInOptions};
 use kongrade::kong::catalog::{Catalog, Db};
 use kongrade::kong::snapshot::SchemaMetaRow;

@@ -16,11 +16,12 @@ use serde_json::json;
 use super::context::{self, Context};
 use super::Code;
 use crate::cli::ConnArgs;
-use crate::exec::journal::{Event, Journal, StateSummary};
+use crate::contract::journal::Event;
+use crate::contract::StateSummary;
+use crate::contract::{Invocation, KongCommand, RunEvent, RunOutcome, Stream};
+use crate::exec::journal::Journal;
 use crate::exec::kong_target;
-use crate::exec::runner::{
-    start, Invocation, KongCommand, KongTarget, RunEvent, RunOutcome, Stream,
-};
+use crate::exec::runner::{start, KongTarget};
 use crate::exec::standin::NOT_LEADER_MSG;
 use crate::kong::catalog::{Catalog, Db};
 use crate::kong::conf;

@@ -8,9 +8,11 @@ use color_eyre::eyre::{eyre, Result};
 
 use super::context::pg_options;
 use super::Code;
+use crate::contract::journal::Event;
+use crate::contract::DbIdentity;
 use crate::exec::backup;
 use crate::exec::datadir;
-use crate::exec::journal::{DbIdentity, Event, Journal};
+use crate::exec::journal::Journal;
 use crate::kong::catalog::Db;
 use crate::kong::conf::KongConf;
 use crate::store::postgres::{PgOptions, PgStore};
@@ -113,7 +115,7 @@ pub async fn take(
     out: Option<PathBuf>,
     show_progress: bool,
     journal: Option<&mut Journal>,
-) -> Result<backup::BackupRecord> {
+) -> Result<crate::contract::BackupRecord> {
     let (o, out) = prepare(conf, db, out).await?;
     let mut own;
     let journal = match journal {

@@ -44,7 +44,7 @@ async fn writes_since_up(ctx: &Context, state: &SchemaState) -> Option<WritesSin
 /// The same read on an open connection (the wizard's poller keeps one).
 pub async fn pg_writes_since_up(
     store: &crate::store::postgres::PgStore,
-    id: &crate::exec::journal::DbIdentity,
+    id: &crate::contract::DbIdentity,
 ) -> Option<WritesSinceUp> {
     let dir = crate::exec::datadir::sub_dir("journal").ok()?;
     let since = crate::exec::journal::last_up_finished(&dir, id).ok()??;
@@ -97,21 +97,9 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
 pub fn findings(g: &Gathered, ctx: &Context) -> Vec<Finding> {
     let mut f = diagnose::diagnose(&g.input(ctx));
     if let Some(e) = &g.count_error {
-        f.push(counts_unavailable(e));
+        f.push(diagnose::counts_unavailable(e));
     }
     f
-}
-
-/// The note when the big tables' sizes could not be read (the wizard adds it too).
-pub fn counts_unavailable(error: &str) -> Finding {
-    Finding {
-        id: "row-counts-unavailable",
-        severity: Severity::Info,
-        title: "Table sizes could not be read: no advice on timeouts".into(),
-        seen: vec![error.to_string()],
-        why: "kongrade reads the planner's estimates of Kong's big tables, and counts those never analyzed; that failed.".into(),
-        remedy: vec!["kongrade diagnose --pg-timeout 60000   # more time for the counts".into()],
-    }
 }
 
 /// Word-wraps `text` at `width` columns with every line indented by `indent`.

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use color_eyre::eyre::{eyre, Result};
 
 use super::Code;
+use crate::contract::journal::{Entry, Event, ReadBack};
 use crate::exec::datadir;
-use crate::exec::journal::{self, Entry, Event, ReadBack};
+use crate::exec::journal;
 
 fn describe(e: &Entry) -> String {
     match &e.event {

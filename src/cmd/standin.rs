@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::Code;
 use crate::cli::ConnArgs;
-use crate::exec::runner::Stream;
+use crate::contract::Stream;
 use crate::exec::standin::{
     self, error_lines, pg::PgBackend, Ending, KongArgs, KongCall, MigrationRef, Out,
     StandInOptions, MIGRATIONS_USAGE,

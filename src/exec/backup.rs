@@ -4,30 +4,15 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::contract::BackupRecord;
 use crate::store::postgres::PgOptions;
-
-/// What a finished, verified backup is: recorded in the journal and printed by `backup --json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupRecord {
-    pub file: PathBuf,
-    pub bytes: u64,
-    pub sha256: String,
-    /// `host:port/database` (and schema), never the password.
-    pub database: String,
-    pub pg_dump_version: String,
-    /// Entries `pg_restore --list` found in the archive.
-    pub entries: usize,
-    pub elapsed_ms: u64,
-    pub created_at: String,
-}
 
 /// Progress while pg_dump runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use color_eyre::eyre::{eyre, Result, WrapErr};
 use serde::Deserialize;
 
-use super::runner::{run_to_end, Invocation, KongCommand, KongTarget, RunEvent, Stream};
+use super::runner::{run_to_end, KongTarget};
+use crate::contract::{Invocation, KongCommand, RunEvent, Stream};
 use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, Release, SubsystemSpec};
 use crate::kong::conf::KongConf;
 use crate::kong::target::Target;

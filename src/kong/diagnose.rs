@@ -1219,6 +1219,18 @@ fn anomalies(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The note when the big tables' sizes could not be read (the wizard adds it too).
+pub fn counts_unavailable(error: &str) -> Finding {
+    Finding {
+        id: "row-counts-unavailable",
+        severity: Severity::Info,
+        title: "Table sizes could not be read: no advice on timeouts".into(),
+        seen: vec![error.to_string()],
+        why: "kongrade reads the planner's estimates of Kong's big tables, and counts those never analyzed; that failed.".into(),
+        remedy: vec!["kongrade diagnose --pg-timeout 60000   # more time for the counts".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::exec::runner::{self, Invocation, KongTarget, RunEvent, RunHandle, RunId};
+use crate::contract::{Invocation, RunEvent, RunId};
+use crate::exec::runner::{self, KongTarget, RunHandle};
 
 /// Starts kong runs. Events arrive on `tx` tagged with `run`, in order: Started, Lines, then one
 /// Exited or SpawnFailed.
@@ -56,7 +57,7 @@ impl RunControl for RunHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::runner::{KongCommand, Stream};
+    use crate::contract::{KongCommand, Stream};
     use std::time::Duration;
 
     fn process(command_line: &str, env: &[(&str, &str)]) -> Runner {
@@ -83,8 +84,8 @@ mod tests {
         out
     }
 
-    fn training(name: &str, speed: f64) -> crate::tui::demo::Training {
-        crate::tui::demo::scenario(name)
+    fn training(name: &str, speed: f64) -> crate::training::Training {
+        crate::training::scenario(name)
             .and_then(|s| s.build(crate::kong::catalog::Catalog::embedded(), speed))
             .expect("scenario")
     }

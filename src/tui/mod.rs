@@ -5,7 +5,6 @@
 //! `kongrade` runs it against kong.conf's PostgreSQL and a real kong command; `kongrade demo`
 //! against the training cluster (a `MemoryDb`, and the kong stand-in running in-process on it).
 
-pub mod demo;
 pub mod events;
 pub mod launcher;
 pub mod logging;
@@ -26,20 +25,22 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::cli::{ConnArgs, WizardArgs};
 use crate::cmd::context::{pg_options, Context};
+use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::datadir::{now_secs, utc_stamp};
 use crate::exec::journal::Journal;
-use crate::exec::runner::{Invocation, KongCommand, KongTarget, RunEvent, RunId};
+use crate::exec::runner::KongTarget;
 use crate::kong::catalog::{Catalog, Db};
 use crate::kong::conf::KongConf;
 use crate::kong::nodes::{Checklist, NodeStatus};
 use crate::store::cassandra::CassandraOptions;
 use crate::store::postgres::PgOptions;
+use crate::training::{self, Training};
 use crate::wizard::model::{display_command, shell_quote};
 use crate::wizard::model::{BackupMethod, Resume};
-use crate::wizard::{update, Effect, Model, Msg, Setup};
+use crate::wizard::{update, Effect, Interpreter, Model, Msg, Setup};
 
 use launcher::{Launcher, RunControl};
-use poller::{Interpreter, Poller, PollerHandle, Source};
+use poller::{Poller, PollerHandle, Source};
 
 /// Clock tick: drives countdowns and ages on screen.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -63,7 +64,7 @@ pub struct Runtime {
     pub launcher: Box<dyn Launcher>,
     pub poller: Poller,
     /// The training cluster, for `Effect::StopNode`.
-    pub training: Option<Arc<demo::Training>>,
+    pub training: Option<Arc<Training>>,
     /// What `Effect::TakeBackup` dumps (None: kongrade takes no backup here).
     pub backup: Option<BackupJob>,
     /// The upgrade journal this process holds (None: the demo, or --read-only).
@@ -126,7 +127,7 @@ struct App {
     live: Live,
     run_tx: UnboundedSender<(RunId, RunEvent)>,
     poller: PollerHandle,
-    training: Option<Arc<demo::Training>>,
+    training: Option<Arc<Training>>,
     backup: Option<BackupJob>,
     /// The running backup (aborted when the app leaves: pg_dump dies with it).
     backup_task: Option<tokio::task::JoinHandle<()>>,
@@ -271,7 +272,7 @@ impl App {
 /// Returns the effects to carry out and the messages to dispatch.
 fn journal_first(
     fx: Vec<Effect>,
-    append: &mut dyn FnMut(crate::exec::journal::Event) -> Result<(), String>,
+    append: &mut dyn FnMut(crate::contract::journal::Event) -> Result<(), String>,
 ) -> (Vec<Effect>, Vec<Msg>) {
     let mut failed: Option<String> = None;
     let mut msgs = Vec::new();
@@ -559,7 +560,7 @@ fn open_journal(
             if resumed { "resumed" } else { "new" }
         ));
         setup.journal_path = Some(j.path.display().to_string());
-        j.append(journal::Event::Note {
+        j.append(crate::contract::journal::Event::Note {
             text: format!(
                 "kongrade wizard: target Kong {} ({}), kong command {}",
                 ctx.target
@@ -584,23 +585,23 @@ fn open_journal(
 /// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on
 /// the training database. `--speed` shortens each migration; the lock keeps Kong's own timing
 /// (`--lock-timeout`), as the stand-in is Kong's CLI contract, not a cartoon of it.
-pub fn demo_launcher(training: &demo::Training, speed: f64) -> Box<dyn Launcher> {
+pub fn demo_launcher(training: &Training, speed: f64) -> Box<dyn Launcher> {
     Box::new(launcher::Runner(
-        training.kong(demo::MIGRATION_DELAY.div_f64(speed)),
+        training.kong(training::MIGRATION_DELAY.div_f64(speed)),
     ))
 }
 
 /// `kongrade demo`.
 pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs) -> Result<i32> {
     if list {
-        print!("{}", demo::list_text().map_err(|e| eyre!(e))?);
+        print!("{}", training::list_text().map_err(|e| eyre!(e))?);
         return Ok(0);
     }
     if !(speed.is_finite() && (0.05..=100.0).contains(&speed)) {
         bail!("--speed must be between 0.05 and 100 (got {speed})");
     }
-    let name = scenario.unwrap_or(demo::DEFAULT_SCENARIO);
-    let sc = demo::scenario(name).map_err(|e| eyre!(e))?;
+    let name = scenario.unwrap_or(training::DEFAULT_SCENARIO);
+    let sc = training::scenario(name).map_err(|e| eyre!(e))?;
     ensure_terminal()?;
     let catalog = Catalog::embedded();
     let training = Arc::new(sc.build(catalog, speed).map_err(|e| eyre!(e))?);
@@ -659,7 +660,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::journal::Event;
+    use crate::contract::journal::Event;
 
     fn note(text: &str) -> Effect {
         Effect::Journal(Event::Note { text: text.into() })

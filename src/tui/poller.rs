@@ -10,19 +10,16 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::exec::probe::{probe, ProbeOptions};
-use crate::kong::catalog::Catalog;
-use crate::kong::diagnose::{self, DiagnoseInput, Settings, WritesSinceUp};
+use crate::kong::diagnose::WritesSinceUp;
 use crate::kong::nodes::{classify, NodeClass};
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
-use crate::kong::state::{self, describe_versions};
-use crate::kong::target::Target;
 use crate::kong::version::Version;
 use crate::store::cassandra::{CassandraOptions, CassandraStore};
 use crate::store::memory::MemoryDb;
 use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::StoreError;
-use crate::wizard::{Msg, Reading};
+use crate::wizard::{Interpreter, Msg};
 
 /// Where the poller reads from.
 pub enum Source {
@@ -103,10 +100,7 @@ impl Source {
     }
 
     /// Entity writes since the journaled `up` (PostgreSQL only; None when not known).
-    async fn writes_since_up(
-        &self,
-        id: &crate::exec::journal::DbIdentity,
-    ) -> Option<WritesSinceUp> {
+    async fn writes_since_up(&self, id: &crate::contract::DbIdentity) -> Option<WritesSinceUp> {
         match self {
             Source::Postgres {
                 conn: Some(store), ..
@@ -125,25 +119,6 @@ impl Source {
     }
 }
 
-/// Turns a snapshot into what the wizard shows: the state, and `kong::diagnose`'s findings, the
-/// very ones `kongrade diagnose` prints. Pure.
-pub struct Interpreter {
-    pub target: Arc<Target>,
-    pub catalog: &'static Catalog,
-    /// kong.conf's settings that change the advice, with the wizard's --db-timeout and
-    /// --lock-timeout.
-    pub settings: Settings,
-    /// The big tables' rows, counted once at the first good read (they change slowly and an
-    /// estimate is all the advice needs), not on every refresh.
-    pub row_counts: Option<Vec<(String, i64)>>,
-    /// Why counting failed, when it did: said as a finding.
-    pub count_error: Option<String>,
-    /// Whose journal tells when `up` ended, for the Admin API write watch (PostgreSQL only).
-    pub journal_id: Option<crate::exec::journal::DbIdentity>,
-    /// Entity writes since `up`, refreshed every WRITES_EVERY while migrations are pending.
-    pub writes_since_up: Option<WritesSinceUp>,
-}
-
 /// The write watch counts rows in a dozen tables: every 15 s is plenty for advice, and keeps it
 /// off the 1 s refresh.
 const WRITES_EVERY: Duration = Duration::from_secs(15);
@@ -154,49 +129,6 @@ fn has_pending(snap: &Snapshot) -> bool {
         rows.iter()
             .any(|r| r.pending.as_ref().is_some_and(|p| !p.is_empty()))
     })
-}
-
-impl Interpreter {
-    pub fn new(target: Arc<Target>, catalog: &'static Catalog, settings: Settings) -> Interpreter {
-        Interpreter {
-            target,
-            catalog,
-            settings,
-            row_counts: None,
-            count_error: None,
-            journal_id: None,
-            writes_since_up: None,
-        }
-    }
-
-    pub fn reading(&self, snap: &Snapshot) -> Reading {
-        let state = state::compute(&self.target, snap, self.catalog);
-        let schema_label = if !state.schema_matches.is_empty() {
-            Some(describe_versions(self.catalog, &state.schema_matches))
-        } else if !state.core_matches.is_empty() {
-            Some(describe_versions(self.catalog, &state.core_matches))
-        } else {
-            None
-        };
-        let mut findings = diagnose::diagnose(&DiagnoseInput {
-            state: &state,
-            snapshot: snap,
-            target: &self.target,
-            catalog: self.catalog,
-            row_counts: self.row_counts.as_deref(),
-            settings: &self.settings,
-            writes_since_up: self.writes_since_up.as_ref(),
-        });
-        if let Some(e) = &self.count_error {
-            findings.push(crate::cmd::diagnose::counts_unavailable(e));
-        }
-        Reading {
-            state,
-            data_planes: snap.data_planes.clone().unwrap_or_default(),
-            schema_label,
-            findings,
-        }
-    }
 }
 
 pub struct Poller {
@@ -302,7 +234,7 @@ pub enum Probes {
         target: Version,
     },
     /// The training cluster's simulated Admin APIs.
-    Training(Arc<crate::tui::demo::Training>),
+    Training(Arc<crate::training::Training>),
 }
 
 impl Probes {
@@ -346,7 +278,8 @@ pub fn spawn_prober(p: Probes, every: Duration, tx: UnboundedSender<Msg>) -> Pol
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::demo;
+    use crate::kong::catalog::Catalog;
+    use crate::training;
     use crate::tui::view::render_to_string;
     use crate::wizard::{update, Model, Setup, Step};
 
@@ -371,7 +304,7 @@ mod tests {
     #[tokio::test]
     async fn a_database_that_goes_away_shows_stale_then_recovers_by_itself() {
         let cat = Catalog::embedded();
-        let t = demo::scenario("clean")
+        let t = training::scenario("clean")
             .and_then(|s| s.build(cat, 1.0))
             .expect("scenario");
         let db = t.db.clone();
@@ -413,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn refresh_reads_at_once_and_sequence_numbers_grow() {
         let cat = Catalog::embedded();
-        let t = demo::scenario("clean")
+        let t = training::scenario("clean")
             .and_then(|s| s.build(cat, 1.0))
             .expect("scenario");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -2,7 +2,7 @@
 //! plus renders at every small size to prove the view never panics.
 //! Models are driven to each step by messages, the way the app gets there.
 
-use crate::exec::runner::{RunEvent, Stream};
+use crate::contract::{RunEvent, Stream};
 use crate::wizard::keys::{Key, KeyCode};
 use crate::wizard::model::{DecomRow, LogKind, Model, NodeItem, Step};
 use crate::wizard::testkit::H;
@@ -141,8 +141,8 @@ fn backup_and_review() {
     snap("review", &h.m);
 }
 
-fn a_record() -> crate::exec::backup::BackupRecord {
-    crate::exec::backup::BackupRecord {
+fn a_record() -> crate::contract::BackupRecord {
+    crate::contract::BackupRecord {
         file: "/var/lib/kongrade/backups/20261122T040000Z-127.0.0.1-5432-kong.dump".into(),
         bytes: 1_843_200,
         sha256: "9f2c0e5be1d6a3f4c2b1a0e9d8c7b6a5f4e3d2c1b0a99887766554433221100f".into(),
@@ -417,7 +417,7 @@ fn the_log_scrolled_to_the_top_still_fills_the_pane() {
 
 #[test]
 fn resumed_upgrade_banner() {
-    use crate::exec::journal::{Entry, Event, ReadBack};
+    use crate::contract::journal::{Entry, Event, ReadBack};
     use crate::wizard::model::Resume;
     let rb = ReadBack {
         entries: vec![

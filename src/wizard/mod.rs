@@ -8,12 +8,14 @@
 
 pub mod keys;
 pub mod model;
+pub mod reading;
 pub mod text;
 pub mod update;
 
 pub use crate::kong::diagnose::{Finding, Severity};
 pub use keys::{Key, KeyCode};
 pub use model::{blocks, Model, Reading, Setup, Step};
+pub use reading::Interpreter;
 pub use update::{update, Effect, Msg};
 
 #[cfg(test)]

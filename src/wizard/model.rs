@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::exec::backup::BackupRecord;
-use crate::exec::journal::{Event, ReadBack};
-use crate::exec::runner::{Invocation, KongCommand, RunId};
+use crate::contract::journal::{Event, ReadBack};
+use crate::contract::BackupRecord;
+use crate::contract::{Invocation, KongCommand, RunId};
 use crate::kong::nodes::{
     finish_gate, old_data_planes, Checklist, FinishGate, NodeClass, NodeStatus,
 };

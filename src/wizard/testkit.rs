@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use super::keys::{Key, KeyCode};
 use super::model::*;
 use super::update::{update, Effect, Msg};
-use crate::exec::runner::{self, Invocation, RunEvent, RunId};
+use crate::contract::{Invocation, RunEvent, RunId};
+use crate::exec::runner;
 use crate::kong::catalog::Catalog;
-use crate::tui::demo::{scenario, Scenario, Training};
-use crate::tui::poller::Interpreter;
+use crate::training::{scenario, Scenario, Training};
+use crate::wizard::Interpreter;
 
 pub struct H {
     pub m: Model,
@@ -314,7 +315,7 @@ pub fn actions(fx: &[Effect]) -> Vec<Effect> {
 }
 
 /// The journal entries among the effects, in order.
-pub fn journal(fx: &[Effect]) -> Vec<crate::exec::journal::Event> {
+pub fn journal(fx: &[Effect]) -> Vec<crate::contract::journal::Event> {
     fx.iter()
         .filter_map(|e| match e {
             Effect::Journal(ev) => Some(ev.clone()),

@@ -8,10 +8,10 @@ use super::keys::{Key, KeyCode};
 use super::model::*;
 use super::testkit::{actions, journal, H};
 use super::update::{finish_blockers, update, Effect, Msg};
-use crate::exec::journal::Event;
-use crate::exec::runner::{Invocation, KongCommand, RunEvent, Stream};
+use crate::contract::journal::Event;
+use crate::contract::{Invocation, KongCommand, RunEvent, Stream};
 use crate::kong::state::MigState;
-use crate::tui::demo::scenario;
+use crate::training::scenario;
 
 #[test]
 fn clean_upgrade_to_done() {
@@ -771,7 +771,7 @@ fn the_database_judges_a_run_even_when_the_exit_code_disagrees() {
 /// stand-in`): to Done, or to the refusal it trains for.
 #[test]
 fn every_demo_scenario_plays_with_the_stand_in() {
-    for name in crate::tui::demo::names() {
+    for name in crate::training::names() {
         let mut h = H::scenario(name);
         h.read();
         match name {
@@ -825,7 +825,7 @@ fn the_stand_in_migrates_the_custom_plugin_as_kong_would() {
 #[test]
 fn preflight_findings_are_kong_diagnose_s() {
     use crate::kong::diagnose::{diagnose, DiagnoseInput};
-    for name in crate::tui::demo::names() {
+    for name in crate::training::names() {
         let mut h = H::scenario(name);
         h.read();
         let snap = h.training.db.snapshot().expect("readable");
@@ -856,8 +856,8 @@ fn pg_dump_setup(h: &mut H) {
     };
 }
 
-fn record() -> crate::exec::backup::BackupRecord {
-    crate::exec::backup::BackupRecord {
+fn record() -> crate::contract::BackupRecord {
+    crate::contract::BackupRecord {
         file: "/data/backups/x.dump".into(),
         bytes: 4096,
         sha256: "ab".repeat(32),
@@ -1120,8 +1120,8 @@ fn the_journal_records_the_upgrade_before_each_action() {
     ));
 }
 
-fn entry(seq: u64, event: Event) -> crate::exec::journal::Entry {
-    crate::exec::journal::Entry {
+fn entry(seq: u64, event: Event) -> crate::contract::journal::Entry {
+    crate::contract::journal::Entry {
         seq,
         at: format!("2026-11-22T04:00:0{seq}Z"),
         event,
@@ -1130,7 +1130,7 @@ fn entry(seq: u64, event: Event) -> crate::exec::journal::Entry {
 
 fn opened() -> Event {
     Event::Opened {
-        database: crate::exec::journal::DbIdentity {
+        database: crate::contract::DbIdentity {
             kind: "postgres".into(),
             host: "db".into(),
             port: 5432,
@@ -1145,7 +1145,7 @@ fn opened() -> Event {
 
 #[test]
 fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() {
-    use crate::exec::journal::ReadBack;
+    use crate::contract::journal::ReadBack;
     let step = |s: &str, p: &str| Event::Step {
         step: s.into(),
         phase: p.into(),

@@ -11,9 +11,9 @@ use kongrade::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec}
 use kongrade::kong::diagnose::Settings;
 use kongrade::kong::snapshot::{SchemaMetaRow, Snapshot};
 use kongrade::kong::target::Target;
-use kongrade::tui::poller::Interpreter;
 use kongrade::tui::view::view;
 use kongrade::wizard::model::{LogKind, Model, Setup, Step};
+use kongrade::wizard::Interpreter;
 use kongrade::wizard::{update, Msg};
 
 fn model() -> Model {

@@ -24,7 +24,7 @@ use color_eyre::eyre::{eyre, Result};
 
 pub use backend::{Backend, MemoryBackend, Record};
 
-use crate::exec::runner::{Invocation, KongCommand, Stream};
+use crate::contract::{Invocation, KongCommand, Stream};
 use crate::kong::catalog::{Catalog, Db, SubsystemSpec};
 use crate::kong::report;
 use crate::kong::state::{self, MigState, SchemaState};

@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 use ratatui::Frame;
 
-use crate::exec::runner::KongCommand;
+use crate::contract::KongCommand;
 use crate::kong::state::MigState;
 use crate::wizard::keys::{keys_label, Action, KEYMAP};
 use crate::wizard::model::{

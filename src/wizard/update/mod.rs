@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::exec::backup::BackupRecord;
-use crate::exec::journal::{Event, StateSummary};
-use crate::exec::runner::{Invocation, KongCommand, RunEvent, RunId, Stream};
+use crate::contract::journal::Event;
+use crate::contract::{
+    BackupRecord, Invocation, KongCommand, RunEvent, RunId, StateSummary, Stream,
+};
 use crate::kong::state::MigState;
 
 use super::keys::{action_for, Action, Key, KeyCode};
