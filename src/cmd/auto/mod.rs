@@ -1,0 +1,306 @@
+//! `kongrade auto`: the whole procedure unattended, for CD pipelines. It reads the state, runs
+//! `bootstrap`, `up` or `finish` as the state calls for, re-reads the database after every kong
+//! run and reports what moved, until the database is up to date or a gate stops it.
+//!
+//! Progress is only ever what the database says: kong's exit code 0 does not mean migrations ran
+//! (another node may hold the lock), so every step is judged by the state before and after it. A
+//! step that failed or moved nothing is never run again in the same run.
+
+mod backup;
+mod gates;
+mod lock;
+mod next;
+mod nodes;
+mod preflight;
+mod report;
+mod step;
+
+use std::collections::HashMap;
+
+use clap::{Args, ValueEnum};
+use color_eyre::eyre::Result;
+
+use super::Code;
+use crate::cli::ConnArgs;
+use crate::cmd::context::Context;
+use crate::contract::journal::ReadBack;
+use crate::contract::Invocation;
+use crate::exec::journal::Journal;
+use crate::exec::runner::KongTarget;
+use crate::kong::conf;
+use crate::kong::report as state_report;
+use crate::kong::state::SchemaState;
+
+pub use gates::{database_version, fully_applied_version, jump_supported};
+pub use report::{moves, Move};
+
+/// `auto`'s exit codes. Kong's `migrations list` uses 0/1/3/4/5 and `status` adds 6; auto's own
+/// refusals start at 10 so a pipeline can tell them apart.
+pub mod exit {
+    /// The database is up to date for the target.
+    pub const UP_TO_DATE: i32 = 0;
+    /// An error before anything ran (configuration, target).
+    pub const ERROR: i32 = 1;
+    /// An option that cannot work here (`--backup=pg_dump` on Cassandra).
+    pub const NOT_AVAILABLE: i32 = 2;
+    /// Stopped with pending migrations: `finish` remains (as `kong migrations list`'s 4).
+    pub const PENDING: i32 = 4;
+    /// A pre-1.0 database (schema_migrations, no schema_meta).
+    pub const PRE_1_0: i32 = 10;
+    /// Gaps: migrations skipped by an earlier upgrade (`--allow-gaps`).
+    pub const GAPS: i32 = 11;
+    /// Migrations recorded that the target does not know (`--allow-unknown`).
+    pub const UNKNOWN: i32 = 12;
+    /// A version jump Kong does not support (`--allow-unsupported-jump`).
+    pub const UNSUPPORTED_JUMP: i32 = 13;
+    /// The migrations lock is live (and `--wait-lock` did not outlast it), or kong aborted on it.
+    pub const LOCK_HELD: i32 = 14;
+    /// kong could not run, failed, was killed, or changed nothing it should have.
+    pub const KONG_FAILED: i32 = 15;
+    /// The database could not be read (during the run: the state after a step is unknown).
+    pub const DB_UNREADABLE: i32 = 16;
+    /// The backup failed or could not be proven: nothing was migrated.
+    pub const BACKUP_FAILED: i32 = 17;
+    /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+   0  up to date
+   1  error before anything ran (configuration, target)
+   2  option not available here (--backup=pg_dump on Cassandra: use nodetool snapshot)
+   4  stopped after `up`: pending migrations remain, `kong migrations finish` is next
+      (with --finish=when-no-old-nodes: an old node is still seen; the report says which)
+  10  pre-1.0 database: upgrade through Kong 1.5 first
+  11  gaps in the recorded migrations (--allow-gaps)
+  12  migrations recorded that the target does not know (--allow-unknown)
+  13  unsupported version jump (--allow-unsupported-jump)
+  14  the migrations lock is held (--wait-lock SECONDS to wait it out)
+  15  kong failed: could not start, exited non-zero, was killed, or changed nothing
+  16  the database could not be read
+  17  the backup (--backup=pg_dump) failed or could not be proven; nothing was migrated
+ 130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
+      interrupts it), no further step is started
+
+Examples:
+  kongrade auto --kong-cmd 'docker exec -i kong-new kong'
+  kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
+  kongrade auto --backup=skip --finish=always --wait-lock 120 --json";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backup {
+    /// pg_dump the database first, proven with pg_restore --list (kongrade backup)
+    #[value(name = "pg_dump")]
+    PgDump,
+    /// No backup: you took one yourself
+    Skip,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FinishMode {
+    /// Stop after `up` (exit 4) and say what remains
+    Never,
+    /// Run `finish` too: only when no old-version node is running
+    Always,
+    /// Run `finish` only when no old node is seen: Admin API probes (--admin-url, nodes file),
+    /// recent data planes; otherwise stop with exit 4 naming them
+    WhenNoOldNodes,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    about = "The whole upgrade unattended, for CD pipelines: bootstrap, or up (and finish), with safety gates",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct AutoArgs {
+    /// Back up first (pg_dump, proven and journaled) before the first migrating step, or skip
+    #[arg(long, value_enum, default_value_t = Backup::PgDump, value_name = "pg_dump|skip")]
+    pub backup: Backup,
+
+    /// After `up`: `never` stops with exit 4; `always` runs `finish` (every old node must be gone)
+    #[arg(long, value_enum, default_value_t = FinishMode::Never)]
+    pub finish: FinishMode,
+
+    /// Wait up to SECONDS for a live migrations lock to go (another run, or a killed one's row)
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_lock: Option<u64>,
+
+    /// Go on although an earlier upgrade skipped migrations (Kong will run them out of order)
+    #[arg(long)]
+    pub allow_gaps: bool,
+
+    /// Go on although the database records migrations the target does not know
+    #[arg(long)]
+    pub allow_unknown: bool,
+
+    /// Go on although Kong does not support this version jump
+    #[arg(long)]
+    pub allow_unsupported_jump: bool,
+
+    /// Print a JSON report on stdout at the end (progress goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Passed to kong: timeout in seconds for database operations (Kong's default 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub db_timeout: Option<u64>,
+
+    /// Passed to kong: the lock's ttl and how long `up` waits on another node (Kong's default 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+
+    /// Where --backup=pg_dump writes (default: kongrade's data directory)
+    #[arg(long, value_name = "FILE")]
+    pub backup_out: Option<std::path::PathBuf>,
+
+    /// The nodes --finish=when-no-old-nodes checks
+    #[command(flatten)]
+    pub nodes: crate::cli::NodeArgs,
+}
+
+/// The end of a run: an exit code, a machine-readable result and what to do next.
+struct Stopped {
+    code: i32,
+    result: &'static str,
+    message: String,
+}
+
+fn stop(code: i32, result: &'static str, message: impl Into<String>) -> Stopped {
+    Stopped {
+        code,
+        result,
+        message: message.into(),
+    }
+}
+
+/// The `KONG_*` variables that make kong see what kongrade's flags point at (kong reads the same
+/// kong.conf and environment otherwise). Values may be secrets: they go to the child's
+/// environment only.
+pub fn kong_env(conn: &ConnArgs) -> Vec<(String, String)> {
+    conn.overrides()
+        .into_iter()
+        .map(|(k, v)| (conf::env_var_for(&k), v))
+        .collect()
+}
+
+/// A phase of the run goes on with a value, or the run ends with the [`Stopped`].
+type Phase<T> = std::result::Result<T, Stopped>;
+
+/// Unwraps a [`Phase`], returning from the run when it stopped.
+macro_rules! go {
+    ($phase:expr) => {
+        match $phase {
+            Ok(v) => v,
+            Err(stopped) => return Ok(stopped),
+        }
+    };
+}
+
+/// SIGINT and SIGTERM counted so far (see [`step::listen_for_interrupts`]).
+type Interrupts = tokio::sync::watch::Receiver<u32>;
+
+/// What the phases share once the preflight is through.
+struct Session {
+    ctx: Context,
+    kong: KongTarget,
+    /// The kong command line as the journal records it.
+    kong_cmd: String,
+    /// `kong migrations` with the operator's flags; each step sets the command.
+    template: Invocation,
+    journal: Journal,
+    /// What the run being resumed recorded (empty for a new upgrade).
+    earlier: ReadBack,
+    /// The state as last read from the database.
+    state: SchemaState,
+}
+
+pub async fn run(conn: &ConnArgs, args: &AutoArgs) -> Result<Code> {
+    let mut rep = report::Reporter::new(args.json);
+    let stopped = drive(conn, args, &mut rep).await?;
+    rep.say(&format!("\n{}", stopped.message));
+    if args.json {
+        let v = rep.json_report(&stopped, crate::kong::catalog::Catalog::embedded());
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(stopped.code)
+}
+
+/// The procedure: preflight, then rounds of (lock, gates, next command, backup, step) until the
+/// database is up to date or something stops it.
+async fn drive(conn: &ConnArgs, args: &AutoArgs, rep: &mut report::Reporter) -> Result<Stopped> {
+    let mut s = go!(preflight::prepare(conn, args, rep).await?);
+
+    // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).
+    let mut interrupts = step::listen_for_interrupts()?;
+    // Steps that must not run again: they failed, or changed nothing.
+    let mut blocked: HashMap<&'static str, step::Blocked> = HashMap::new();
+    let mut stale_told = false;
+    let mut gated = false;
+    // A backup recorded by the run this one resumes is not taken again.
+    let mut backed_up = backup::taken_earlier(args, &s.earlier, rep);
+    let mut step_no = 0;
+    for round in 1.. {
+        if round > 12 {
+            // Each step moves the state forward, so a few suffice; this only guards a loop.
+            return Ok(stop(
+                exit::KONG_FAILED,
+                "kong_failed",
+                "too many steps without reaching an up-to-date database; stopping",
+            ));
+        }
+        if s.state.lock_live() {
+            go!(lock::wait_out(&mut s, args, rep, &mut interrupts).await);
+            continue;
+        }
+        // The gates judge the state once nothing is migrating it, before the first step.
+        if !gated {
+            gated = true;
+            if let Some(stopped) = gates::gates(&s.state, args, s.ctx.target.version, s.ctx.catalog)
+            {
+                return Ok(stopped);
+            }
+        }
+        if s.state.lock.is_some() && !stale_told {
+            stale_told = true;
+            rep.say(&format!(
+                "Migrations lock: {}",
+                state_report::lock_line(&s.state).unwrap_or_default()
+            ));
+        }
+
+        let command = go!(next::command(&mut s, args).await?);
+        if args.backup == Backup::PgDump && !backed_up && !s.state.needs_bootstrap {
+            // A fresh database has nothing to lose; anything else is dumped once, before the
+            // first step that changes it.
+            backed_up = true;
+            go!(backup::take(&mut s, args, rep).await);
+        }
+        if *interrupts.borrow() > 0 {
+            return Ok(stop(
+                exit::INTERRUPTED,
+                "interrupted",
+                format!(
+                    "Interrupted: no further step started. Next would be 'kong migrations {}'; run kongrade auto again to go on.",
+                    command.as_str()
+                ),
+            ));
+        }
+        if let Some((code, result, why)) = blocked.get(command.as_str()) {
+            return Ok(stop(
+                *code,
+                result,
+                format!(
+                    "Not running 'kong migrations {}' again in this run: {why}",
+                    command.as_str()
+                ),
+            ));
+        }
+
+        step_no += 1;
+        if let Some(why) = go!(step::run(&mut s, command, step_no, rep, &mut interrupts).await?) {
+            blocked.insert(command.as_str(), why);
+        }
+    }
+    unreachable!("the step loop only ends by returning")
+}
