@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use kongrade::exec::catalog_gen::{catalog_json, generate, GenOptions, RockOverlay};
+use kongrade::exec::catalog_gen::{catalog_file, generate, GenOptions, RockOverlay};
 use kongrade::kong::version::Version;
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -115,7 +115,7 @@ fn fixture(dir: &Path) {
     write(
         dir,
         "kong/db/migrations/operations/100_to_110.lua",
-        "local function migrate(entities)\n  return {\n    postgres = { up = \"\", up_f = function() end, teardown = function() end },\n  }\nend\n\
+        "local function migrate(entities)\n  return {\n    postgres = { up = \"\", up_f = function(c) return c:query(\"DELETE FROM alpha\") end, teardown = function() end },\n  }\nend\n\
          return { migrate = migrate }\n",
     );
     write(dir, "kong/plugins/alpha/handler.lua", "return {}\n");
@@ -169,6 +169,12 @@ fn fixture(dir: &Path) {
         "kong/plugins/alpha/migrations/001_100_to_110.lua",
         "local ops = require \"kong.db.migrations.operations.100_to_110\"\nreturn ops.migrate({ \"alpha\" })\n",
     );
+    // Kong edits an old migration now and then: its facts get a second entry.
+    write(
+        dir,
+        "kong/plugins/alpha/migrations/000_base_alpha.lua",
+        "return { postgres = { up = \"CREATE TABLE alpha (id UUID);\" .. [[ CREATE INDEX alpha_idx ON alpha (id) ]] } }\n",
+    );
     commit_and_tag(dir, "1.1.0");
 
     write(dir, "kong/constants.lua", &constants(&["beta", "alpha"]));
@@ -193,7 +199,7 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
     let commit = git(d.path(), &["rev-parse", "1.1.0^{commit}"]);
 
     let generated = generate(&options(d.path())).unwrap();
-    let json = catalog_json(&generated.catalog).unwrap();
+    let json = catalog_file(&generated).unwrap();
     let expected = format!(
         r#"{{"format":1,"source":"Kong git tags 1.0.0..1.1.0 at {commit}, external rocks from test-rocks.json","releases":[
 {{"version":"1.0.0","bundled_plugins":["beta","alpha","rocky"],"plugins_sorted":false,"subsystems":[
@@ -224,6 +230,12 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
   {{"name":"002_rocky_pg_only","postgres":"up"}}
  ]}}
 ]}}
+],"facts":[
+{{"subsystem":"core","migration":"000_base","since":"1.0.0","postgres":{{"up":{{"creates":["services"]}}}},"cassandra":{{"up":{{"creates":["services"]}}}}}},
+{{"subsystem":"core","migration":"001_100_to_110","since":"1.0.0","postgres":{{"up":{{"alters":[{{"table":"services","add":["x"]}}]}},"teardown":{{"writes":[{{"table":"services","update":["x"]}}]}}}},"cassandra":{{}}}},
+{{"subsystem":"alpha","migration":"000_base_alpha","since":"1.0.0","postgres":{{"up":{{"creates":["alpha"]}}}}}},
+{{"subsystem":"alpha","migration":"000_base_alpha","since":"1.1.0","postgres":{{"up":{{"creates":["alpha"],"indexes":[{{"name":"alpha_idx","table":"alpha"}}]}}}}}},
+{{"subsystem":"alpha","migration":"001_100_to_110","since":"1.1.0","postgres":{{"up_f":{{"writes":[{{"table":"alpha","delete":true}}]}}}}}}
 ]}}
 "#
     );

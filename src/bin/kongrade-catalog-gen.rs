@@ -20,7 +20,10 @@ use kongrade::kong::version::Version;
 ///   kong-X.Y.Z-<rev>.rockspec                 only when a bundled plugin is not in the tree:
 ///                                             the rock providing it and its constraint
 ///
-/// Migration modules are read statically, never run. Modules that return what another module
+/// Migration modules are read statically, never run. Besides each migration's phases, the
+/// catalog's "facts" list says what it changes per database and phase (tables created,
+/// altered, dropped, indexes created, rows written), read from the `up` SQL and from the SQL
+/// strings and helper calls in up_f/teardown; one entry per change of the module across tags. Modules that return what another module
 /// computes (operations.ws_migrate_plugin(...), require(...)(...)) are followed within the tag.
 /// A plugin shipped as a separate rock takes its migrations from the overlay (--rocks): the
 /// newest release there that the rockspec's constraint allows, as luarocks would install.
@@ -129,7 +132,7 @@ fn main() -> Result<()> {
             }
         );
     }
-    write(&args.out, &catalog_gen::catalog_json(c)?)?;
+    write(&args.out, &catalog_gen::catalog_file(&generated)?)?;
     eprintln!(
         "{} releases written to {}",
         c.releases.len(),

@@ -13,8 +13,10 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use color_eyre::eyre::{eyre, Result, WrapErr};
 use serde::{Deserialize, Serialize};
 
-use super::lua_tree::read_subsystem;
-use crate::kong::catalog::{Catalog, MigrationSpec, Release, SubsystemSpec, CATALOG_FORMAT};
+use super::lua_tree::{read_subsystem, read_subsystem_with_facts, ModuleFacts};
+use crate::kong::catalog::{
+    Catalog, MigrationFacts, MigrationSpec, Release, SubsystemSpec, CATALOG_FORMAT,
+};
 use crate::kong::lua;
 use crate::kong::version::Version;
 
@@ -373,6 +375,8 @@ pub struct GenOptions {
 /// The catalog and what the generator noticed on the way (for the operator running it).
 pub struct Generated {
     pub catalog: Catalog,
+    /// What each migration of Kong's tree changes (rock migrations have no source here).
+    pub facts: Vec<MigrationFacts>,
     pub notes: Vec<String>,
 }
 
@@ -415,12 +419,40 @@ pub fn generate(opts: &GenOptions) -> Result<Generated> {
     let mut cat = git.cat_file()?;
     let mut notes = Vec::new();
     let mut releases = Vec::with_capacity(tags.len());
+    let mut facts: Vec<MigrationFacts> = Vec::new();
     for (version, tag) in &tags {
-        let rel = release_at(&git, &mut cat, *version, tag, opts, &mut notes)
+        let mut found = Vec::new();
+        let rel = release_at(&git, &mut cat, *version, tag, opts, &mut notes, &mut found)
             .wrap_err_with(|| format!("at tag {tag}"))?;
         releases.push(rel);
+        for (subsystem, (migration, postgres, cassandra)) in found {
+            // A new entry only where the module's facts changed since the last release.
+            let last = facts
+                .iter()
+                .rev()
+                .find(|f| f.subsystem == subsystem && f.migration == migration);
+            if last.is_some_and(|f| f.postgres == postgres && f.cassandra == cassandra) {
+                continue;
+            }
+            facts.push(MigrationFacts {
+                subsystem,
+                migration,
+                since: *version,
+                postgres,
+                cassandra,
+            });
+        }
     }
+    facts.sort_by(|a, b| {
+        (a.subsystem != "core", &a.subsystem, &a.migration, a.since).cmp(&(
+            b.subsystem != "core",
+            &b.subsystem,
+            &b.migration,
+            b.since,
+        ))
+    });
     Ok(Generated {
+        facts,
         catalog: Catalog {
             format: CATALOG_FORMAT,
             source: format!(
@@ -440,6 +472,7 @@ fn release_at(
     tag: &str,
     opts: &GenOptions,
     notes: &mut Vec<String>,
+    facts: &mut Vec<(String, ModuleFacts)>,
 ) -> Result<Release> {
     let constants = cat
         .read(tag, "kong/constants.lua")?
@@ -449,7 +482,14 @@ fn release_at(
     let mut read = |path: &str| cat.read(tag, path);
     let show = |path: &str| format!("{tag}:{path}");
 
-    let mut subsystems = vec![read_subsystem("core", "kong", &mut read, &show)?];
+    let mut with_facts = |name: &str,
+                          read: &mut dyn FnMut(&str) -> Result<Option<String>>|
+     -> Result<SubsystemSpec> {
+        let (spec, found) = read_subsystem_with_facts(name, "kong", read, &show, true)?;
+        facts.extend(found.into_iter().map(|f| (name.to_string(), f)));
+        Ok(spec)
+    };
+    let mut subsystems = vec![with_facts("core", &mut read)?];
     let mut plugins: Vec<SubsystemSpec> = Vec::new();
     let mut external: Vec<&str> = Vec::new();
     for p in &bundled {
@@ -457,7 +497,7 @@ fn release_at(
         let has_index = files.contains(&format!("kong/plugins/{p}/migrations/init.lua"));
         if in_tree {
             if has_index {
-                plugins.push(read_subsystem(p, "kong", &mut read, &show)?);
+                plugins.push(with_facts(p, &mut read)?);
             }
         } else if has_index {
             return Err(eyre!(
@@ -729,6 +769,23 @@ pub fn catalog_json(c: &Catalog) -> Result<String> {
         } else {
             "]}\n"
         });
+    }
+    out.push_str("]}\n");
+    Ok(out)
+}
+
+/// The whole catalog.json: the catalog, then `"facts"`, one line per migration (and change).
+pub fn catalog_file(g: &Generated) -> Result<String> {
+    let mut out = catalog_json(&g.catalog)?;
+    if g.facts.is_empty() {
+        return Ok(out);
+    }
+    // Reopen the object closed by catalog_json's last line.
+    out.truncate(out.len() - "}\n".len());
+    out.push_str(",\"facts\":[\n");
+    for (i, f) in g.facts.iter().enumerate() {
+        out.push_str(&j(f)?);
+        out.push_str(if i + 1 < g.facts.len() { ",\n" } else { "\n" });
     }
     out.push_str("]}\n");
     Ok(out)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
-use crate::kong::catalog::{namespace_of, MigrationSpec, SubsystemSpec};
+use crate::kong::catalog::{namespace_of, DbFacts, MigrationSpec, SubsystemSpec};
 use crate::kong::lua;
 
 /// Reads the subsystem `name` (`core` or a plugin) from a Kong Lua tree. `read` gets a path
@@ -19,6 +19,22 @@ pub fn read_subsystem(
     read: &mut dyn FnMut(&str) -> Result<Option<String>>,
     show: &dyn Fn(&str) -> String,
 ) -> Result<SubsystemSpec> {
+    Ok(read_subsystem_with_facts(name, origin, read, show, false)?.0)
+}
+
+/// A migration's facts per database (postgres, cassandra), from its module's SQL and Lua.
+pub type ModuleFacts = (String, Option<DbFacts>, Option<DbFacts>);
+
+/// [`read_subsystem`], and with `facts` what each migration changes (a migration whose facts
+/// cannot be read is left out of that list: facts are advice, the migrations are not).
+pub fn read_subsystem_with_facts(
+    name: &str,
+    origin: &str,
+    read: &mut dyn FnMut(&str) -> Result<Option<String>>,
+    show: &dyn Fn(&str) -> String,
+    facts: bool,
+) -> Result<(SubsystemSpec, Vec<ModuleFacts>)> {
+    let mut found = Vec::new();
     let namespace = namespace_of(name);
     let (index_path, index) = read_module(&namespace, read)?
         .ok_or_else(|| eyre!("{} not found", show(&lua::module_paths(&namespace)[1])))?;
@@ -49,17 +65,29 @@ pub fn read_subsystem(
             (Err(_), Some(e)) => return Err(e.wrap_err(format!("reading {path}"))),
             (Err(msg), None) => return Err(eyre!("{path}: {msg}")),
         };
+        if facts {
+            let got = lua::migration_facts(&src, |dep| match read_module(dep, read) {
+                Ok(found) => Ok(found.map(|(_, text)| text)),
+                Err(e) => Err(format!("{e:#}")),
+            });
+            if let Ok((pg, cass)) = got {
+                found.push((m.clone(), pg, cass));
+            }
+        }
         migrations.push(MigrationSpec {
             name: m,
             postgres: resolved.sections.postgres,
             cassandra: resolved.sections.cassandra,
         });
     }
-    Ok(SubsystemSpec {
-        name: name.to_string(),
-        origin: origin.to_string(),
-        migrations,
-    })
+    Ok((
+        SubsystemSpec {
+            name: name.to_string(),
+            origin: origin.to_string(),
+            migrations,
+        },
+        found,
+    ))
 }
 
 /// A module's file as `require` would find it: `a/b.lua`, else `a/b/init.lua`.

@@ -118,6 +118,166 @@ impl MigrationSpec {
     }
 }
 
+/// What one phase of a migration does to the schema and to the rows, read by the catalog
+/// generator from the phase's SQL and Lua (heuristics: see `kong::sql_facts`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseFacts {
+    /// Tables created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub creates: Vec<String>,
+    /// Tables altered: columns added or dropped, other changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alters: Vec<TableAlter>,
+    /// Tables dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drops: Vec<String>,
+    /// Indexes created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexFact>,
+    /// Rows written (UPDATE, INSERT, DELETE, TRUNCATE), per table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<RowWrite>,
+    /// Part of the phase is built by code the generator does not follow (a table named at run
+    /// time, SQL assembled by a helper module): the lists may be incomplete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+impl PhaseFacts {
+    pub fn is_empty(&self) -> bool {
+        *self == PhaseFacts::default()
+    }
+
+    /// Every table the phase touches, in the order first named.
+    pub fn tables(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let names = self
+            .creates
+            .iter()
+            .chain(self.alters.iter().map(|a| &a.table))
+            .chain(self.drops.iter())
+            .chain(self.indexes.iter().map(|i| &i.table))
+            .chain(self.writes.iter().map(|w| &w.table));
+        for n in names {
+            if !out.contains(&n.as_str()) {
+                out.push(n);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableAlter {
+    pub table: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+    /// Other changes, in words: `alter column created_at`, `add constraint x`, `rename to y`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexFact {
+    /// `None` for an unnamed index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub table: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowWrite {
+    pub table: String,
+    /// Columns set by UPDATE statements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub update: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insert: bool,
+    /// DELETE or TRUNCATE.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete: bool,
+}
+
+/// One database section's facts, per phase (a phase without facts is left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbFacts {
+    #[serde(default, skip_serializing_if = "PhaseFacts::is_empty")]
+    pub up: PhaseFacts,
+    #[serde(default, skip_serializing_if = "PhaseFacts::is_empty")]
+    pub up_f: PhaseFacts,
+    #[serde(default, skip_serializing_if = "PhaseFacts::is_empty")]
+    pub teardown: PhaseFacts,
+}
+
+impl DbFacts {
+    /// The phases that `kong migrations up` runs (`up`, then `up_f`) or `finish` runs.
+    pub fn phases(&self) -> [(&'static str, &PhaseFacts); 3] {
+        [
+            ("up", &self.up),
+            ("up_f", &self.up_f),
+            ("teardown", &self.teardown),
+        ]
+    }
+}
+
+/// What a migration changes, from the release `since` on (an entry per change of its module:
+/// Kong edits old migrations now and then, e.g. when it dropped Cassandra).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationFacts {
+    pub subsystem: String,
+    pub migration: String,
+    pub since: Version,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<DbFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cassandra: Option<DbFacts>,
+}
+
+impl MigrationFacts {
+    pub fn db(&self, db: Db) -> Option<&DbFacts> {
+        match db {
+            Db::Postgres => self.postgres.as_ref(),
+            Db::Cassandra => self.cassandra.as_ref(),
+        }
+    }
+}
+
+/// The `facts` list of catalog.json (read apart from [`Catalog`], which lists the migrations).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactsBook {
+    #[serde(default)]
+    pub facts: Vec<MigrationFacts>,
+}
+
+static FACTS: OnceLock<FactsBook> = OnceLock::new();
+
+impl FactsBook {
+    /// The facts compiled into this binary (checked by the test suite, like the catalog).
+    pub fn embedded() -> &'static FactsBook {
+        FACTS.get_or_init(|| {
+            serde_json::from_str(EMBEDDED)
+                .expect("assets/catalog.json is checked by the test suite")
+        })
+    }
+
+    /// The facts of a migration as the release `at` ships it (`None`: newest known). Migrations of
+    /// rocks and of `--kong-lua-path` trees have none.
+    pub fn of(
+        &self,
+        subsystem: &str,
+        migration: &str,
+        at: Option<Version>,
+    ) -> Option<&MigrationFacts> {
+        self.facts
+            .iter()
+            .filter(|f| f.subsystem == subsystem && f.migration == migration)
+            .filter(|f| at.is_none_or(|v| f.since <= v))
+            .max_by_key(|f| f.since)
+    }
+}
+
 /// A migration subsystem: `core` or one plugin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubsystemSpec {
@@ -274,6 +434,68 @@ mod tests {
             ..s
         };
         assert_eq!(k.rock(), None);
+    }
+
+    /// Hand-checked against kong/db/migrations/core/016_280_to_300.lua at 3.0.0 and 3.4.2: up
+    /// copies the vault tables and adds columns; up_f rewrites routes.paths (the `~` prefix) with
+    /// one UPDATE per route; the teardown drops vaults_beta and vaults, deletes duplicate targets
+    /// and re-keys the rest.
+    #[test]
+    fn embedded_facts_of_core_016_280_to_300() {
+        let book = FactsBook::embedded();
+        let f = book
+            .of("core", "016_280_to_300", Some(Version::new(3, 4, 2)))
+            .expect("facts for 016");
+        assert_eq!(
+            f.since,
+            Version::new(3, 4, 0),
+            "3.4 dropped the Cassandra section"
+        );
+        assert!(f.cassandra.is_none());
+        let pg = f.db(Db::Postgres).unwrap();
+        assert_eq!(pg.up.creates, ["sm_vaults", "vault_auth_vaults"]);
+        let routes = pg.up.alters.iter().find(|a| a.table == "routes").unwrap();
+        assert_eq!(routes.add, ["expression", "priority"]);
+        assert!(!pg.up.partial && !pg.up_f.partial && !pg.teardown.partial);
+        assert_eq!(
+            pg.up_f.writes,
+            [RowWrite {
+                table: "routes".into(),
+                update: vec!["paths".into()],
+                ..RowWrite::default()
+            }]
+        );
+        assert_eq!(pg.teardown.drops, ["vaults_beta", "vaults"]);
+        assert_eq!(
+            pg.teardown.writes,
+            [RowWrite {
+                table: "targets".into(),
+                update: vec!["cache_key".into()],
+                delete: true,
+                ..RowWrite::default()
+            }]
+        );
+        // 3.0.0 still had the Cassandra section; before 3.0 the migration does not exist.
+        let old = book.of("core", "016_280_to_300", Some(Version::new(3, 0, 0)));
+        assert!(old.is_some_and(|f| f.cassandra.is_some()));
+        assert!(book
+            .of("core", "016_280_to_300", Some(Version::new(2, 8, 5)))
+            .is_none());
+        // Every migration of Kong's own tree has facts, at every release.
+        let cat = Catalog::embedded();
+        for rel in &cat.releases {
+            for s in rel.subsystems.iter().filter(|s| s.origin == "kong") {
+                for m in &s.migrations {
+                    assert!(
+                        book.of(&s.name, &m.name, Some(rel.version)).is_some(),
+                        "{} {}/{}",
+                        rel.version,
+                        s.name,
+                        m.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

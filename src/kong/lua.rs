@@ -18,6 +18,9 @@ use std::rc::Rc;
 
 use super::catalog::Phases;
 
+mod facts;
+pub use facts::migration_facts;
+
 /// A problem reading a Lua file; `line` is 1-based when known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LuaError {
@@ -362,8 +365,11 @@ fn lex(src: &str) -> LResult<Vec<Token>> {
 enum Expr {
     Nil,
     Str(String),
-    /// Numbers, booleans, `...`, operators: a value we never need to know.
+    /// Numbers, booleans, `...`, unary operators: a value we never need to know.
     Opaque,
+    /// A binary operation, kept so that string concatenation folds and the facts reader sees
+    /// both operands.
+    Binary(&'static str, Box<Expr>, Box<Expr>),
     Table(Vec<Field>),
     Func(Rc<FuncBody>),
     Name(String),
@@ -759,9 +765,13 @@ impl Parser {
             if l <= limit {
                 break;
             }
-            self.next();
-            self.sub_expr(r)?;
-            left = Expr::Opaque;
+            let op = match self.next() {
+                Tok::Sym(s) => s,
+                Tok::Kw(k) => k,
+                _ => "?",
+            };
+            let right = self.sub_expr(r)?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
         Ok(left)
     }
@@ -1022,6 +1032,13 @@ impl Eval {
             Expr::Nil => Val::Nil,
             Expr::Str(s) => Val::Str(s.clone()),
             Expr::Opaque => Val::Unknown("a computed value".to_string()),
+            // Lua's `..` on two strings is their concatenation; other operators (and their
+            // operands, which could call functions) are not evaluated.
+            Expr::Binary("..", a, b) => match (self.expr(a, scope)?, self.expr(b, scope)?) {
+                (Val::Str(a), Val::Str(b)) => Val::Str(a + &b),
+                _ => Val::Unknown("a computed value".to_string()),
+            },
+            Expr::Binary(..) => Val::Unknown("a computed value".to_string()),
             Expr::Func(f) => Val::Func(f.clone(), scope.clone()),
             Expr::Name(n) => match scope.find(n) {
                 Some(b) => b.val.borrow().clone(),
@@ -1482,6 +1499,13 @@ pub fn delegated_migration(
     field: Option<&str>,
     call: bool,
 ) -> Result<ModuleShape, LuaError> {
+    let (line, v, what) = delegated_value(src, field, call)?;
+    sections_of(v, line, &what)
+}
+
+/// The value a delegating module gets from `src`: the value at `field` of the table it returns
+/// (or its value itself), called when `call` is set; with the line and words for messages.
+fn delegated_value(src: &str, field: Option<&str>, call: bool) -> LResult<(u32, Val, String)> {
     let (line, mut v) = chunk_value(src)?;
     let mut what = "the value the module returns".to_string();
     if let Some(path) = field {
@@ -1499,7 +1523,7 @@ pub fn delegated_migration(
         what = format!("'{path}' of the module");
     }
     if !call {
-        return sections_of(v, line, &what);
+        return Ok((line, v, what));
     }
     let Val::Func(f, scope) = v else {
         return Err(LuaError::at(
@@ -1516,7 +1540,7 @@ pub fn delegated_migration(
             format!("the function ({what}) does not end with a return statement"),
         )
     })?;
-    sections_of(r, f.line, &format!("the function ({what})"))
+    Ok((f.line, r, format!("the function ({what})")))
 }
 
 /// Kong's file for a Lua module name, as `require` finds it in a Lua tree: `a/b/c.lua`, then

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod report;
 pub mod rewrites;
 pub mod snapshot;
+pub mod sql_facts;
 pub mod state;
 pub mod target;
 pub mod version;

@@ -1,0 +1,635 @@
+//! What a piece of migration SQL (or CQL) does, read without a database: the tables it creates,
+//! alters, drops, the indexes it creates and the rows it writes. A heuristic reader for the catalog
+//! generator, not a SQL parser: it looks at each statement's first words (at the start of the text,
+//! after `;`, and after PL/pgSQL's BEGIN/THEN/ELSE/LOOP), reads `DO $$ ... $$` blocks (they run)
+//! and skips function bodies (they run later, as triggers). A table whose name is not written out
+//! (`$(TABLE)`, `%s`) marks the facts `partial`.
+
+use super::catalog::{IndexFact, PhaseFacts, RowWrite, TableAlter};
+
+#[derive(Clone, Debug, PartialEq)]
+enum T {
+    /// A bare word, upper-cased for keywords; `raw` keeps the spelling for names.
+    Word {
+        up: String,
+        raw: String,
+    },
+    /// `"quoted identifier"`.
+    Quoted(String),
+    /// `$(NAME)` templates, `%s`, `$1`, `?`: a value or name filled in at run time.
+    Hole,
+    /// `'string'`, numbers.
+    Lit,
+    /// `$tag$ ... $tag$`.
+    Dollar(String),
+    Sym(char),
+}
+
+fn lex(sql: &str) -> Vec<T> {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                i += 1;
+            }
+            i += 2;
+        } else if c == b'\'' {
+            i += 1;
+            while i < b.len() {
+                if b[i] == b'\'' {
+                    if b.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push(T::Lit);
+        } else if c == b'"' {
+            let start = i + 1;
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += 1;
+            }
+            out.push(T::Quoted(sql[start..i.min(b.len())].to_string()));
+            i += 1;
+        } else if c == b'$' {
+            // `$(NAME)` template, `$1` parameter, or a dollar quote `$tag$`.
+            if b.get(i + 1) == Some(&b'(') {
+                while i < b.len() && b[i] != b')' {
+                    i += 1;
+                }
+                i += 1;
+                out.push(T::Hole);
+            } else if b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                out.push(T::Hole);
+            } else {
+                let mut j = i + 1;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b'$') {
+                    let tag = &sql[i..=j];
+                    let body_start = j + 1;
+                    match sql[body_start..].find(tag) {
+                        Some(end) => {
+                            out.push(T::Dollar(sql[body_start..body_start + end].to_string()));
+                            i = body_start + end + tag.len();
+                        }
+                        None => {
+                            out.push(T::Dollar(sql[body_start..].to_string()));
+                            i = b.len();
+                        }
+                    }
+                } else {
+                    out.push(T::Sym('$'));
+                    i += 1;
+                }
+            }
+        } else if c == b'%' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+            i += 2;
+            out.push(T::Hole);
+        } else if c == b'?' {
+            i += 1;
+            out.push(T::Hole);
+        } else if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let raw = &sql[start..i];
+            out.push(T::Word {
+                up: raw.to_ascii_uppercase(),
+                raw: raw.to_string(),
+            });
+        } else if c.is_ascii_digit() {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+            out.push(T::Lit);
+        } else {
+            // Any other character (UTF-8 continuation bytes included) is punctuation to us.
+            let ch = sql[i..].chars().next().unwrap_or(' ');
+            i += ch.len_utf8();
+            out.push(T::Sym(ch));
+        }
+    }
+    out
+}
+
+fn is_kw(t: Option<&T>, kw: &str) -> bool {
+    matches!(t, Some(T::Word { up, .. }) if up == kw)
+}
+
+/// A name token: bare or quoted, with a `schema.` prefix dropped.
+fn name_at(toks: &[T], i: &mut usize) -> Option<Result<String, ()>> {
+    let n = match toks.get(*i)? {
+        T::Word { raw, .. } => Ok(raw.to_ascii_lowercase()),
+        // A quoted template (`"$(TABLE)"`, `"%s"`) is filled in at run time.
+        T::Quoted(q) if q.contains(['$', '%']) => Err(()),
+        T::Quoted(q) => Ok(q.clone()),
+        T::Hole => Err(()),
+        _ => return None,
+    };
+    *i += 1;
+    if toks.get(*i) == Some(&T::Sym('.')) {
+        let mut j = *i + 1;
+        if let Some(next) = name_at(toks, &mut j) {
+            *i = j;
+            return Some(next);
+        }
+    }
+    Some(n)
+}
+
+fn skip_kws(toks: &[T], i: &mut usize, kws: &[&str]) {
+    for kw in kws {
+        if is_kw(toks.get(*i), kw) {
+            *i += 1;
+        }
+    }
+}
+
+/// Reads SQL or CQL text into `facts`.
+pub fn read_sql(sql: &str, facts: &mut PhaseFacts) {
+    read_tokens(&lex(sql), facts);
+}
+
+/// The facts of one piece of SQL.
+pub fn of_sql(sql: &str) -> PhaseFacts {
+    let mut f = PhaseFacts::default();
+    read_sql(sql, &mut f);
+    f
+}
+
+fn read_tokens(toks: &[T], facts: &mut PhaseFacts) {
+    let mut start = true;
+    // The first word of the current statement, to tell `DO $$` (runs now) from a function body.
+    let mut first: Option<String> = None;
+    let mut i = 0;
+    while i < toks.len() {
+        if start {
+            start = false;
+            first = match &toks[i] {
+                T::Word { up, .. } => Some(up.clone()),
+                _ => None,
+            };
+            statement(toks, i, facts);
+        }
+        match &toks[i] {
+            T::Sym(';') => {
+                start = true;
+                first = None;
+            }
+            T::Word { up, .. } if matches!(up.as_str(), "BEGIN" | "THEN" | "ELSE" | "LOOP") => {
+                start = true;
+            }
+            T::Dollar(body) if first.as_deref() == Some("DO") => read_sql(body, facts),
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: String) {
+    if !v.contains(&s) {
+        v.push(s);
+    }
+}
+
+fn alter_of<'a>(facts: &'a mut PhaseFacts, table: &str) -> &'a mut TableAlter {
+    if let Some(p) = facts.alters.iter().position(|a| a.table == table) {
+        return &mut facts.alters[p];
+    }
+    facts.alters.push(TableAlter {
+        table: table.to_string(),
+        ..TableAlter::default()
+    });
+    let last = facts.alters.len() - 1;
+    &mut facts.alters[last]
+}
+
+fn write_of<'a>(facts: &'a mut PhaseFacts, table: &str) -> &'a mut RowWrite {
+    if let Some(p) = facts.writes.iter().position(|w| w.table == table) {
+        return &mut facts.writes[p];
+    }
+    facts.writes.push(RowWrite {
+        table: table.to_string(),
+        ..RowWrite::default()
+    });
+    let last = facts.writes.len() - 1;
+    &mut facts.writes[last]
+}
+
+/// One statement starting at `toks[i]`, if it is one we read.
+fn statement(toks: &[T], mut i: usize, facts: &mut PhaseFacts) {
+    let word = |j: usize| match toks.get(j) {
+        Some(T::Word { up, .. }) => up.as_str(),
+        _ => "",
+    };
+    let table = |i: &mut usize, facts: &mut PhaseFacts| -> Option<String> {
+        match name_at(toks, i) {
+            Some(Ok(n)) => Some(n),
+            Some(Err(())) => {
+                facts.partial = true;
+                None
+            }
+            None => None,
+        }
+    };
+    match word(i) {
+        "CREATE" => {
+            i += 1;
+            skip_kws(
+                toks,
+                &mut i,
+                &["OR", "REPLACE", "UNLOGGED", "TEMP", "TEMPORARY"],
+            );
+            skip_kws(toks, &mut i, &["UNIQUE", "CUSTOM"]);
+            match word(i) {
+                "TABLE" => {
+                    i += 1;
+                    skip_kws(toks, &mut i, &["IF", "NOT", "EXISTS"]);
+                    if let Some(t) = table(&mut i, facts) {
+                        push_unique(&mut facts.creates, t);
+                    }
+                }
+                "INDEX" => {
+                    i += 1;
+                    skip_kws(toks, &mut i, &["CONCURRENTLY", "IF", "NOT", "EXISTS"]);
+                    let name = if word(i) == "ON" {
+                        None
+                    } else {
+                        match name_at(toks, &mut i) {
+                            Some(Ok(n)) => Some(n),
+                            _ => {
+                                facts.partial = true;
+                                None
+                            }
+                        }
+                    };
+                    if word(i) != "ON" {
+                        return;
+                    }
+                    i += 1;
+                    skip_kws(toks, &mut i, &["ONLY"]);
+                    if let Some(t) = table(&mut i, facts) {
+                        let ix = IndexFact { name, table: t };
+                        if !facts.indexes.contains(&ix) {
+                            facts.indexes.push(ix);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        "ALTER" if word(i + 1) == "TABLE" => {
+            i += 2;
+            skip_kws(toks, &mut i, &["IF", "EXISTS", "ONLY"]);
+            let Some(t) = table(&mut i, facts) else {
+                return;
+            };
+            alter_actions(toks, i, &t, facts);
+        }
+        "DROP" if word(i + 1) == "TABLE" => {
+            i += 2;
+            skip_kws(toks, &mut i, &["IF", "EXISTS"]);
+            while let Some(t) = table(&mut i, facts) {
+                push_unique(&mut facts.drops, t);
+                if toks.get(i) != Some(&T::Sym(',')) {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        "TRUNCATE" => {
+            i += 1;
+            skip_kws(toks, &mut i, &["TABLE", "ONLY"]);
+            if let Some(t) = table(&mut i, facts) {
+                write_of(facts, &t).delete = true;
+            }
+        }
+        "DELETE" if word(i + 1) == "FROM" => {
+            i += 2;
+            skip_kws(toks, &mut i, &["ONLY"]);
+            if let Some(t) = table(&mut i, facts) {
+                write_of(facts, &t).delete = true;
+            }
+        }
+        "INSERT" if word(i + 1) == "INTO" => {
+            i += 2;
+            if let Some(t) = table(&mut i, facts) {
+                write_of(facts, &t).insert = true;
+            }
+        }
+        "UPDATE" => {
+            i += 1;
+            skip_kws(toks, &mut i, &["ONLY"]);
+            let Some(t) = table(&mut i, facts) else {
+                return;
+            };
+            // An alias, or Cassandra's `USING TTL n`, may come before SET.
+            let mut j = i;
+            while j < toks.len() && j < i + 6 && word(j) != "SET" {
+                j += 1;
+            }
+            if word(j) != "SET" {
+                return;
+            }
+            let cols = set_columns(toks, j + 1);
+            let w = write_of(facts, &t);
+            for c in cols {
+                push_unique(&mut w.update, c);
+            }
+            if w.update.is_empty() {
+                // Known to write, columns unread: still a write.
+                w.update.push("?".into());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `SET a = ..., b = ...`: the column names, up to WHERE/FROM/RETURNING or the statement's end.
+fn set_columns(toks: &[T], mut i: usize) -> Vec<String> {
+    let mut cols = Vec::new();
+    let mut depth = 0i32;
+    let mut expect_col = true;
+    while let Some(t) = toks.get(i) {
+        match t {
+            T::Sym('(') => depth += 1,
+            T::Sym(')') => depth -= 1,
+            T::Sym(';') => break,
+            T::Sym(',') if depth == 0 => expect_col = true,
+            T::Word { up, .. }
+                if depth == 0 && matches!(up.as_str(), "WHERE" | "FROM" | "RETURNING") =>
+            {
+                break
+            }
+            T::Word { raw, .. } | T::Quoted(raw) if expect_col && depth == 0 => {
+                if toks.get(i + 1) == Some(&T::Sym('=')) {
+                    push_unique(&mut cols, raw.to_ascii_lowercase());
+                }
+                expect_col = false;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    cols
+}
+
+/// The actions of `ALTER TABLE t ...`, separated by top-level commas.
+fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) {
+    let word = |j: usize| match toks.get(j) {
+        Some(T::Word { up, .. }) => up.clone(),
+        _ => String::new(),
+    };
+    let col = |j: &mut usize| -> Option<String> {
+        match toks.get(*j) {
+            Some(T::Word { raw, .. }) => {
+                *j += 1;
+                Some(raw.to_ascii_lowercase())
+            }
+            Some(T::Quoted(q)) => {
+                *j += 1;
+                Some(q.clone())
+            }
+            _ => None,
+        }
+    };
+    loop {
+        let action = word(i);
+        match action.as_str() {
+            "ADD" => {
+                i += 1;
+                match word(i).as_str() {
+                    "CONSTRAINT" => {
+                        let n = col(&mut (i + 1)).unwrap_or_default();
+                        push_unique(
+                            &mut alter_of(facts, table).other,
+                            format!("add constraint {n}").trim_end().to_string(),
+                        );
+                    }
+                    "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" => push_unique(
+                        &mut alter_of(facts, table).other,
+                        format!("add {}", word(i).to_ascii_lowercase()),
+                    ),
+                    _ => {
+                        skip_kws(toks, &mut i, &["COLUMN", "IF", "NOT", "EXISTS"]);
+                        if let Some(c) = col(&mut i) {
+                            push_unique(&mut alter_of(facts, table).add, c);
+                        }
+                    }
+                }
+            }
+            "DROP" => {
+                i += 1;
+                if word(i) == "CONSTRAINT" {
+                    i += 1;
+                    skip_kws(toks, &mut i, &["IF", "EXISTS"]);
+                    let n = col(&mut i).unwrap_or_default();
+                    push_unique(
+                        &mut alter_of(facts, table).other,
+                        format!("drop constraint {n}").trim_end().to_string(),
+                    );
+                } else {
+                    skip_kws(toks, &mut i, &["COLUMN", "IF", "EXISTS"]);
+                    if let Some(c) = col(&mut i) {
+                        push_unique(&mut alter_of(facts, table).drop, c);
+                    }
+                }
+            }
+            "ALTER" => {
+                i += 1;
+                skip_kws(toks, &mut i, &["COLUMN"]);
+                if let Some(c) = col(&mut i) {
+                    push_unique(
+                        &mut alter_of(facts, table).other,
+                        format!("alter column {c}"),
+                    );
+                }
+            }
+            "RENAME" => {
+                i += 1;
+                let what = if word(i) == "TO" {
+                    i += 1;
+                    format!("rename to {}", col(&mut i).unwrap_or_default())
+                } else {
+                    skip_kws(toks, &mut i, &["COLUMN"]);
+                    let a = col(&mut i).unwrap_or_default();
+                    skip_kws(toks, &mut i, &["TO"]);
+                    format!("rename column {a} to {}", col(&mut i).unwrap_or_default())
+                };
+                push_unique(&mut alter_of(facts, table).other, what);
+            }
+            "" => return,
+            other => push_unique(
+                &mut alter_of(facts, table).other,
+                other.to_ascii_lowercase(),
+            ),
+        }
+        // On to the next top-level comma, or the end of the statement.
+        let mut depth = 0i32;
+        loop {
+            match toks.get(i) {
+                None | Some(T::Sym(';')) => return,
+                Some(T::Sym('(')) => depth += 1,
+                Some(T::Sym(')')) => depth -= 1,
+                Some(T::Sym(',')) if depth <= 0 => {
+                    i += 1;
+                    break;
+                }
+                // PL/pgSQL: `EXCEPTION WHEN ... THEN` or `END` closes the statement too.
+                Some(T::Word { up, .. })
+                    if depth <= 0 && matches!(up.as_str(), "EXCEPTION" | "END") =>
+                {
+                    return
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Merges `other` into `into`, keeping first-seen order.
+pub fn merge(into: &mut PhaseFacts, other: PhaseFacts) {
+    for t in other.creates {
+        push_unique(&mut into.creates, t);
+    }
+    for a in other.alters {
+        let slot = alter_of(into, &a.table);
+        for c in a.add {
+            push_unique(&mut slot.add, c);
+        }
+        for c in a.drop {
+            push_unique(&mut slot.drop, c);
+        }
+        for c in a.other {
+            push_unique(&mut slot.other, c);
+        }
+    }
+    for t in other.drops {
+        push_unique(&mut into.drops, t);
+    }
+    for ix in other.indexes {
+        if !into.indexes.contains(&ix) {
+            into.indexes.push(ix);
+        }
+    }
+    for w in other.writes {
+        let slot = write_of(into, &w.table);
+        for c in w.update {
+            push_unique(&mut slot.update, c);
+        }
+        slot.insert |= w.insert;
+        slot.delete |= w.delete;
+    }
+    into.partial |= other.partial;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(f: &PhaseFacts) -> String {
+        serde_json::to_string(f).unwrap()
+    }
+
+    #[test]
+    fn ddl_with_do_blocks_quotes_and_comments() {
+        let f = of_sql(
+            r#"
+      DO $$
+        BEGIN
+          IF (SELECT to_regclass('vaults_beta')) IS NOT NULL THEN
+            CREATE TABLE sm_vaults ( LIKE vaults_beta INCLUDING ALL );
+            ALTER TABLE sm_vaults ADD CONSTRAINT sm_vaults_ws_id_fkey FOREIGN KEY(ws_id) REFERENCES workspaces(id);
+            INSERT INTO sm_vaults SELECT * FROM vaults_beta;
+          END IF;
+        END;
+      $$;
+      -- DROP TABLE commented_out;
+      DO $$
+        BEGIN
+          ALTER TABLE IF EXISTS ONLY "targets" ADD COLUMN "cache_key" TEXT UNIQUE;
+        EXCEPTION WHEN duplicate_column THEN
+          -- Do nothing
+        END;
+      $$;
+      ALTER TABLE upstreams ADD hash_on_query_arg TEXT, ADD COLUMN IF NOT EXISTS b INT, DROP COLUMN old;
+      ALTER TABLE plugins ALTER COLUMN created_at TYPE TIMESTAMP WITH TIME ZONE USING created_at AT TIME ZONE 'UTC';
+      CREATE INDEX IF NOT EXISTS "routes_ws_id_idx" ON "routes" ("ws_id");
+      CREATE UNIQUE INDEX ON only_unnamed (a);
+      CREATE INDEX CONCURRENTLY x_idx ON x USING GIN(tags);
+      DROP TABLE IF EXISTS vaults_beta, "vaults" CASCADE;
+      CREATE OR REPLACE FUNCTION f() RETURNS TRIGGER AS $f$
+        BEGIN INSERT INTO tags VALUES (1); END;
+      $f$ LANGUAGE plpgsql;
+      "#,
+        );
+        assert_eq!(
+            json(&f),
+            r#"{"creates":["sm_vaults"],"alters":[{"table":"sm_vaults","other":["add constraint sm_vaults_ws_id_fkey"]},{"table":"targets","add":["cache_key"]},{"table":"upstreams","add":["hash_on_query_arg","b"],"drop":["old"]},{"table":"plugins","other":["alter column created_at"]}],"drops":["vaults_beta","vaults"],"indexes":[{"name":"routes_ws_id_idx","table":"routes"},{"table":"only_unnamed"},{"name":"x_idx","table":"x"}],"writes":[{"table":"sm_vaults","insert":true}]}"#
+        );
+    }
+
+    #[test]
+    fn writes_templates_and_cql() {
+        let f = of_sql("UPDATE routes SET paths = $(NORMALIZED_PATH) WHERE id = '$(ID)'");
+        assert_eq!(
+            json(&f),
+            r#"{"writes":[{"table":"routes","update":["paths"]}]}"#
+        );
+        let f = of_sql(
+            "DELETE FROM targets t1 USING targets t2 WHERE t1.created_at < t2.created_at;\n\
+             UPDATE targets SET cache_key = CONCAT('targets:', upstream_id), \"x\" = f(a, b) WHERE 1 = 1;",
+        );
+        assert_eq!(
+            json(&f),
+            r#"{"writes":[{"table":"targets","update":["cache_key","x"],"delete":true}]}"#
+        );
+        let f = of_sql("UPDATE routes SET paths = ? WHERE partition = 'routes' AND id = ?");
+        assert_eq!(
+            json(&f),
+            r#"{"writes":[{"table":"routes","update":["paths"]}]}"#
+        );
+        let f = of_sql("ALTER TABLE IF EXISTS ONLY \"$(TABLE)\" ADD \"ws_id\" UUID");
+        assert_eq!(json(&f), r#"{"partial":true}"#);
+        // Reads and prose are not writes.
+        let f = of_sql("SELECT id, paths FROM routes WHERE paths IS NOT NULL");
+        assert!(f.is_empty());
+        assert!(of_sql("could not update routes: %s").is_empty());
+    }
+
+    #[test]
+    fn merge_keeps_first_order_and_unions() {
+        let mut a = of_sql("UPDATE t SET a = 1; CREATE TABLE x (id int)");
+        merge(
+            &mut a,
+            of_sql("UPDATE t SET b = 1; DELETE FROM t; CREATE TABLE x (id int)"),
+        );
+        assert_eq!(
+            json(&a),
+            r#"{"creates":["x"],"writes":[{"table":"t","update":["a","b"],"delete":true}]}"#
+        );
+        assert_eq!(a.tables(), ["x", "t"]);
+    }
+}
