@@ -13,8 +13,9 @@ use support::pg::{self, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
 
+/// The stand-in as `--kong-cmd`, taking kong's arguments as any kong does (no `--`).
 fn standin(v: &str, extra: &str) -> String {
-    format!("'{BIN}' stand-in --kong-version {v} {extra} --")
+    format!("'{BIN}' stand-in --kong-version {v} {extra}")
 }
 
 fn auto_cmd(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Command {

@@ -2,6 +2,7 @@
 //! PostgreSQL database of kong.conf / `KONG_*`, printing what Kong prints.
 
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,10 +11,10 @@ use super::Code;
 use crate::cli::ConnArgs;
 use crate::contract::Stream;
 use crate::exec::standin::{
-    self, error_lines, pg::PgBackend, Ending, KongArgs, KongCall, MigrationRef, Out,
-    StandInOptions, MIGRATIONS_USAGE,
+    self, error_lines, pg::PgBackend, prefix, Ending, KongArgs, KongCall, Log, MigrationRef,
+    OffBackend, Out, StandInOptions, MIGRATIONS_USAGE,
 };
-use crate::kong::conf::DatabaseKind;
+use crate::kong::conf::{DatabaseKind, KongConf, Origin};
 use crate::kong::version::Version;
 
 const ABOUT: &str =
@@ -31,14 +32,19 @@ Everything else it does is print what Kong 3.x prints and exit with Kong's exit 
 It reads kong.conf (-c FILE, else /etc/kong/kong.conf, /etc/kong.conf) and KONG_* variables as
 Kong does; kongrade's own connection flags do not apply to it. PostgreSQL only.
 
-Kong's commands, after `--`:
+`database = off` is answered as Kong's DB-less connector answers: every migration executed,
+nothing to do. A prefix (-p, KONG_PREFIX or kong.conf `prefix`) is prepared as Kong prepares it
+(the directory, logs/, pids/ and the empty log files; no certificates); Kong's default prefix
+/usr/local/kong is left alone when none is given.
+
+Kong's commands, after the stand-in's own options (`--` before them is optional):
   migrations bootstrap|up|finish|list|status|reset
       [-c FILE] [-p PREFIX] [-y] [-q] [-f|--force] [--db-timeout S] [--lock-timeout S] [--v|--vv]
   version [-a]
 
 Examples:
-  kongrade stand-in --kong-version 3.4.2 -- migrations up -c /etc/kong/kong.conf
-  kongrade auto --kong-cmd 'kongrade stand-in --kong-version 3.4.2 --delay-ms 200 --' --backup=skip";
+  kongrade stand-in --kong-version 3.4.2 migrations up -c /etc/kong/kong.conf
+  kongrade auto --kong-cmd 'kongrade stand-in --kong-version 3.4.2 --delay-ms 200' --backup=skip";
 
 #[derive(Args, Debug, Clone)]
 #[command(about = ABOUT, long_about = LONG_ABOUT)]
@@ -61,8 +67,14 @@ pub struct StandInArgs {
     #[arg(long, value_name = "SUBSYSTEM/NAME")]
     pub die_at: Option<MigrationRef>,
 
-    /// Kong's own arguments, after `--`
-    #[arg(last = true, value_name = "KONG ARGS")]
+    /// Kong's own arguments (`migrations up -c FILE ...`), with or without `--` before them:
+    /// everything from the first of them on is Kong's, so `--kong-cmd 'kongrade stand-in
+    /// --kong-version X'` takes kong's arguments as any kong does
+    #[arg(
+        value_name = "KONG ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub kong_args: Vec<String>,
 }
 
@@ -147,27 +159,45 @@ pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
         Ok(c) => c,
         Err(e) => return Ok(kong_error(&mut out, &format!("{e:#}"), kargs.verbosity)),
     };
-    if conf.database != DatabaseKind::Postgres {
-        let msg = format!(
-            "the kongrade stand-in keeps Kong's bookkeeping in PostgreSQL only (database = {})",
-            conf.database.as_str()
-        );
-        return Ok(kong_error(&mut out, &msg, kargs.verbosity));
+    // Kong prepares the prefix before it touches the database: a bad one stops it here.
+    if let Some(prefix) = prefix_of(&kargs, &conf) {
+        let r = prefix::prepare(&prefix, &mut Log::new(&mut out, kargs.verbosity));
+        if let Err(msg) = r {
+            return Ok(kong_error(&mut out, &msg, kargs.verbosity));
+        }
     }
-    let mut pg = super::context::pg_options(&conf);
-    // Kong's migrations commands replace pg_timeout with --db-timeout.
-    pg.timeout = Duration::from_secs(kargs.db_timeout.max(1));
-    let mut backend = match PgBackend::connect(&pg).await {
-        Ok(b) => b,
-        Err(e) => {
-            return Ok(kong_error(
-                &mut out,
-                &format!("[PostgreSQL error] {e:#}"),
-                kargs.verbosity,
-            ))
+    let ending = match conf.database {
+        DatabaseKind::Off => {
+            // DB-less: Kong's `off` connector, which has every migration executed.
+            let target = match standin::target_for(opts.kong_version, &conf.plugins, &[]) {
+                Ok(t) => t,
+                Err(e) => return Ok(kong_error(&mut out, &format!("{e}"), kargs.verbosity)),
+            };
+            let mut backend = OffBackend::new(&target);
+            standin::run(&mut backend, &mut out, &opts, &conf.plugins, &kargs).await
+        }
+        DatabaseKind::Cassandra => {
+            let msg = "the kongrade stand-in keeps Kong's bookkeeping in PostgreSQL only (database = cassandra)";
+            return Ok(kong_error(&mut out, msg, kargs.verbosity));
+        }
+        DatabaseKind::Postgres => {
+            let mut pg = super::context::pg_options(&conf);
+            // Kong's migrations commands replace pg_timeout with --db-timeout.
+            pg.timeout = Duration::from_secs(kargs.db_timeout.max(1));
+            let mut backend = match PgBackend::connect(&pg).await {
+                Ok(b) => b,
+                Err(e) => {
+                    // Kong's connector init: its first query is `SHOW server_version_num`.
+                    let msg = format!(
+                        "[PostgreSQL error] failed to retrieve PostgreSQL server_version_num: {e}"
+                    );
+                    return Ok(kong_error(&mut out, &msg, kargs.verbosity));
+                }
+            };
+            standin::run(&mut backend, &mut out, &opts, &conf.plugins, &kargs).await
         }
     };
-    match standin::run(&mut backend, &mut out, &opts, &conf.plugins, &kargs).await {
+    match ending {
         Ending::Code(c) => Ok(c),
         Ending::Die => {
             // As `kill -9`: no destructor, no lock release, no connection goodbye.
@@ -178,4 +208,16 @@ pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
             std::process::exit(137)
         }
     }
+}
+
+/// The prefix to prepare: `-p`, else a `prefix` set in kong.conf or KONG_PREFIX. Kong's default
+/// (/usr/local/kong) is not touched: a stand-in run must not create it on the machine.
+fn prefix_of(kargs: &KongArgs, conf: &KongConf) -> Option<PathBuf> {
+    let given = match &kargs.prefix {
+        Some(p) => p.clone(),
+        None if conf.origin("prefix").is_some_and(|o| *o != Origin::Default) => conf.prefix.clone(),
+        None => return None,
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    Some(prefix::absolute(&given, &cwd))
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{eyre, Result};
 
+use crate::kong::catalog::Db;
 use crate::kong::snapshot::{SchemaMetaRow, Snapshot};
+use crate::kong::target::Target;
 use crate::store::memory::{MemoryDb, MemoryLock};
 
 /// How one migration is recorded (Kong's `record_migration` states).
@@ -24,6 +26,22 @@ pub enum Record {
 pub trait Backend: Send {
     /// The database name Kong prints in `migrating core on database 'NAME'...`.
     fn db_name(&self) -> String;
+
+    /// What Kong calls the store in that line (`infos.db_desc`): `database`, DB-less `cache`.
+    fn db_desc(&self) -> &'static str {
+        "database"
+    }
+
+    /// kong/db/init.lua prefixes its errors with the strategy's name: `[PostgreSQL error] `.
+    fn error_prefix(&self) -> &'static str {
+        "[PostgreSQL error] "
+    }
+
+    /// The strategy a migration module would need and lacks (DB-less: Kong's migrations have no
+    /// `off` part, so running one fails); None where migrations run.
+    fn missing_strategy(&self) -> Option<&'static str> {
+        None
+    }
 
     /// What Kong's `schema_state()` reads: schema_meta and the lock.
     fn snapshot(&mut self) -> impl Future<Output = Result<Snapshot>> + Send;
@@ -176,6 +194,82 @@ impl Backend for MemoryBackend {
         let mut t = self.db.lock_tables();
         t.schema_meta = None;
         t.lock = None;
+        Ok(())
+    }
+}
+
+/// `database = off` (DB-less), as Kong's `off` connector answers the migrations commands: every
+/// migration of the target counts as executed, the lock is always granted, and writes (lock,
+/// reset) do nothing.
+pub struct OffBackend {
+    rows: Vec<SchemaMetaRow>,
+}
+
+impl OffBackend {
+    pub fn new(target: &Target) -> OffBackend {
+        let rows = target
+            .subsystems
+            .iter()
+            .map(|s| {
+                let names: Vec<String> = s.migrations.iter().map(|m| m.name.clone()).collect();
+                SchemaMetaRow {
+                    key: "schema_meta".into(),
+                    subsystem: s.name.clone(),
+                    last_executed: names.last().cloned(),
+                    executed: Some(names),
+                    pending: Some(Vec::new()),
+                }
+            })
+            .collect();
+        OffBackend { rows }
+    }
+}
+
+impl Backend for OffBackend {
+    fn db_name(&self) -> String {
+        "in memory".to_string()
+    }
+
+    fn db_desc(&self) -> &'static str {
+        "cache"
+    }
+
+    fn error_prefix(&self) -> &'static str {
+        "[off error] "
+    }
+
+    fn missing_strategy(&self) -> Option<&'static str> {
+        Some("off")
+    }
+
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        let mut s = Snapshot::empty(Db::Postgres, "");
+        s.schema_meta = Some(self.rows.clone());
+        s.locks_table = true;
+        Ok(s)
+    }
+
+    async fn bootstrap_tables(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn insert_lock(&mut self, _owner: &str, _ttl: Duration) -> Result<bool> {
+        Ok(true)
+    }
+
+    async fn read_lock(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+
+    async fn remove_lock(&mut self, _owner: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn record(&mut self, _subsystem: &str, _name: &str, _how: Record) -> Result<()> {
+        Err(eyre!("cannot perform queries without a database"))
+    }
+
+    async fn reset(&mut self) -> Result<()> {
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod pg;
+pub mod prefix;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{eyre, Result};
 
-pub use backend::{Backend, MemoryBackend, Record};
+pub use backend::{Backend, MemoryBackend, OffBackend, Record};
 
 use crate::contract::{Invocation, KongCommand, Stream};
 use crate::kong::catalog::{Catalog, Db, SubsystemSpec};
@@ -40,8 +41,6 @@ If you still have 'apis' entities, you can convert them to Routes and Services\n
 using the 'kong migrations migrate-apis' command in Kong 1.5.0.\n\n";
 pub const PENDING_MSG: &str = "Database has pending migrations; run 'kong migrations finish'";
 pub const VERBOSE_HINT: &str = "  Run with --v (verbose) or --vv (debug) for more details";
-/// kong/db/init.lua prefixes its errors with the connector's strategy name.
-const PG_ERR: &str = "[PostgreSQL error] ";
 
 /// A migration named as `SUBSYSTEM/NAME` (e.g. `core/016_280_to_300`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,16 +366,26 @@ const VERBOSE: u8 = 2;
 const INFO: u8 = 3;
 const WARN: u8 = 4;
 const ERROR: u8 = 5;
-const QUIET: u8 = 6;
 
 /// kong/cmd/utils/log.lua: info and below to stdout, warn and error to stderr with a date; with
-/// --v or --vv every line is dated.
-struct Log<'a, O: Out> {
+/// --v or --vv every line is dated. There is no quiet level: Kong's `-q` disables the log, but
+/// loading the configuration switches it back on, so real Kong prints everything with `-q` too.
+pub struct Log<'a, O: Out> {
     out: &'a mut O,
     level: u8,
 }
 
-impl<O: Out> Log<'_, O> {
+impl<'a, O: Out> Log<'a, O> {
+    /// The log of a run with `--v` (1) or `--vv` (2) given, or neither (0).
+    pub fn new(out: &'a mut O, verbosity: u8) -> Self {
+        let level = match verbosity {
+            0 => INFO,
+            1 => VERBOSE,
+            _ => DEBUG,
+        };
+        Log { out, level }
+    }
+
     fn emit(&mut self, lvl: u8, msg: &str) {
         if lvl < self.level {
             return;
@@ -402,10 +411,10 @@ impl<O: Out> Log<'_, O> {
             self.out.line(stream, line);
         }
     }
-    fn info(&mut self, msg: &str) {
+    pub fn info(&mut self, msg: &str) {
         self.emit(INFO, msg)
     }
-    fn verbose(&mut self, msg: &str) {
+    pub fn verbose(&mut self, msg: &str) {
         self.emit(VERBOSE, msg)
     }
     fn debug(&mut self, msg: &str) {
@@ -511,9 +520,27 @@ pub fn target_for(
     ))
 }
 
+/// The sleeps of Kong's wait on another node's lock (kong/db/init.lua `cluster_mutex`): 0.1 s,
+/// then three times longer each time up to 2 s, until their sum reaches the lock timeout. The
+/// lock is read after every sleep but the last, which ends in the timeout error; so a wait can
+/// run up to ~2 s past `--lock-timeout`.
+pub fn lock_wait_sleeps(limit_secs: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut step = 0.1_f64;
+    let mut elapsed = 0.0_f64;
+    while elapsed < limit_secs {
+        out.push(step);
+        elapsed += step;
+        step = (step * 3.0).min(2.0);
+    }
+    out
+}
+
 struct Engine<'a, B: Backend, O: Out> {
     b: &'a mut B,
     log: Log<'a, O>,
+    /// The backend's error prefix (`[PostgreSQL error] `).
+    pe: &'static str,
     opts: &'a StandInOptions,
     args: &'a KongArgs,
     target: Target,
@@ -541,18 +568,11 @@ pub async fn run<B: Backend, O: Out>(
     let result = match target_for(opts.kong_version, plugins, &opts.custom) {
         Err(e) => Err(fail(format!("{e}"))),
         Ok(target) => {
-            let level = if args.quiet {
-                QUIET
-            } else {
-                match verbosity {
-                    0 => INFO,
-                    1 => VERBOSE,
-                    _ => DEBUG,
-                }
-            };
+            let pe = backend.error_prefix();
             let mut e = Engine {
                 b: backend,
-                log: Log { out, level },
+                log: Log::new(out, verbosity),
+                pe,
                 opts,
                 args,
                 target,
@@ -604,13 +624,14 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
     }
 
     async fn state(&mut self) -> Step<SchemaState> {
+        let pe = self.pe;
         self.log.debug("loading subsystems migrations...");
         self.log.verbose("retrieving database schema state...");
         let snap = self
             .b
             .snapshot()
             .await
-            .map_err(|e| fail(format!("{PG_ERR}{e}")))?;
+            .map_err(|e| fail(format!("{pe}{e}")))?;
         self.log.verbose("schema state retrieved");
         Ok(state::compute(&self.target, &snap, Catalog::embedded()))
     }
@@ -618,49 +639,49 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
     /// The first half of Kong's `cluster_mutex`: take the lock, or wait while another holds it
     /// (unless `no_wait`), polling with Kong's steps (0.1 s, x3, at most 2 s).
     async fn acquire(&mut self, no_wait: bool) -> Step<Mutex> {
+        let pe = self.pe;
         let ttl = Duration::from_secs(self.args.lock_timeout);
         let got = self
             .b
             .insert_lock(&self.owner, ttl)
             .await
-            .map_err(|e| fail(format!("{PG_ERR}failed to insert cluster lock: {e}")))?;
+            .map_err(|e| fail(format!("{pe}failed to insert cluster lock: {e}")))?;
         if got {
             return Ok(Mutex::Acquired);
         }
         if no_wait {
             return Ok(Mutex::NotLeader);
         }
-        let limit = ttl.as_secs_f64();
-        let mut step = 0.1_f64;
-        let mut elapsed = 0.0_f64;
-        while elapsed < limit {
+        let sleeps = lock_wait_sleeps(ttl.as_secs_f64());
+        let last = sleeps.len().saturating_sub(1);
+        for (i, step) in sleeps.into_iter().enumerate() {
             tokio::time::sleep(Duration::from_secs_f64(step)).await;
-            elapsed += step;
-            if elapsed >= limit {
+            if i == last {
                 break;
             }
             let locked = self
                 .b
                 .read_lock()
                 .await
-                .map_err(|e| fail(format!("{PG_ERR}failed to read cluster lock: {e}")))?;
+                .map_err(|e| fail(format!("{pe}failed to read cluster lock: {e}")))?;
+            // Gone, or expired while we waited: either way Kong counts it as released.
             if !locked {
                 return Ok(Mutex::NotLeader);
             }
-            step = (step * 3.0).min(2.0);
         }
-        Err(fail(format!("{PG_ERR}timeout")))
+        Err(fail(format!("{pe}timeout")))
     }
 
     /// The second half: the callback's outcome. An error releases the lock and is wrapped as
     /// Kong wraps it; a death leaves the lock row where it is.
     async fn release(&mut self, r: Step<()>, cleanup: bool) -> Step<()> {
+        let pe = self.pe;
         match r {
             Err(Stop::Die) => Err(Stop::Die),
             Err(Stop::Error(m)) => {
                 let _ = self.b.remove_lock(&self.owner).await;
                 Err(fail(format!(
-                    "{PG_ERR}cluster_mutex callback threw an error: {m}"
+                    "{pe}cluster_mutex callback threw an error: {m}"
                 )))
             }
             Ok(()) => {
@@ -682,12 +703,20 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
         skip_teardown: &HashSet<(String, String)>,
     ) -> Step<()> {
         let db_name = self.b.db_name();
+        let db_desc = self.b.db_desc();
+        let missing = self.b.missing_strategy();
+        let pe = self.pe;
         let mut n_migrations = 0usize;
         let mut n_pending = 0usize;
         for (sub, migs) in groups {
             self.log
-                .info(&format!("migrating {sub} on database '{db_name}'..."));
+                .info(&format!("migrating {sub} on {db_desc} '{db_name}'..."));
             for (name, two_phase) in migs {
+                if let Some(strategy) = missing {
+                    return Err(fail(format!(
+                        "{pe}missing {strategy} strategy for migration '{name}'"
+                    )));
+                }
                 self.log.debug(&format!("running migration: {name}"));
                 if !self.opts.delay.is_zero() {
                     tokio::time::sleep(self.opts.delay).await;
@@ -702,11 +731,11 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
                 if here(&self.opts.fail_at) {
                     let phase = if run_up { "up" } else { "teardown" };
                     return Err(fail(format!(
-                        "{PG_ERR}failed to run migration '{name}' {phase}: ERROR: kongrade stand-in: failure requested with --fail-at {sub}/{name}"
+                        "{pe}failed to run migration '{name}' {phase}: ERROR: kongrade stand-in: failure requested with --fail-at {sub}/{name}"
                     )));
                 }
                 let record_err = |e: color_eyre::Report| {
-                    fail(format!("{PG_ERR}failed to record migration '{name}': {e}"))
+                    fail(format!("{pe}failed to record migration '{name}': {e}"))
                 };
                 if run_up {
                     let how = if *two_phase {
@@ -793,6 +822,7 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
     }
 
     async fn bootstrap(&mut self) -> Step<i32> {
+        let pe = self.pe;
         let mut st = self.state().await?;
         if self.args.force {
             self.reset_database(&st).await?;
@@ -806,7 +836,7 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
         self.b
             .bootstrap_tables()
             .await
-            .map_err(|e| fail(format!("{PG_ERR}failed to bootstrap database: {e}")))?;
+            .map_err(|e| fail(format!("{pe}failed to bootstrap database: {e}")))?;
         match self.acquire(true).await? {
             Mutex::NotLeader => {
                 self.log.info(NOT_LEADER_MSG);
@@ -962,11 +992,17 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
 
     fn confirm(&mut self, q: &str) -> bool {
         for _ in 0..3 {
-            match self.log.out.ask(&format!("> {q} [y/n] ")).as_deref() {
+            // Kong 2.x asked `[Y/n]`, 3.x `[y/n]`; both want an answer typed, no default.
+            let choices = if self.opts.kong_version < Version::new(3, 0, 0) {
+                "[Y/n]"
+            } else {
+                "[y/n]"
+            };
+            match self.log.out.ask(&format!("> {q} {choices} ")).as_deref() {
                 Some("y" | "Y" | "yes" | "YES") => return true,
                 Some("n" | "N" | "no" | "NO") => return false,
-                Some(_) => {}
-                None => return false,
+                // An unknown answer, or none (stdin closed): Kong asks again, three times in all.
+                Some(_) | None => {}
             }
         }
         false
@@ -975,6 +1011,7 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
     /// kong/cmd/utils/migrations.lua `reset`: under the lock (no wait, no cleanup: the table
     /// goes with it); if the lock cannot even be tried, reset without it, as Kong does.
     async fn reset_database(&mut self, st: &SchemaState) -> Step<bool> {
+        let pe = self.pe;
         if st.needs_bootstrap {
             self.log.info("Database not bootstrapped, nothing to reset");
             return Ok(false);
@@ -985,10 +1022,7 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
                 self.log
                     .error(&format!("{e} - retrying without cluster lock"));
                 self.log.info("Resetting database...");
-                self.b
-                    .reset()
-                    .await
-                    .map_err(|e| fail(format!("{PG_ERR}{e}")))?;
+                self.b.reset().await.map_err(|e| fail(format!("{pe}{e}")))?;
                 self.log.info("Database successfully reset");
                 Ok(true)
             }
@@ -998,11 +1032,7 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
             }
             Ok(Mutex::Acquired) => {
                 self.log.info("Resetting database...");
-                let r = self
-                    .b
-                    .reset()
-                    .await
-                    .map_err(|e| fail(format!("{PG_ERR}{e}")));
+                let r = self.b.reset().await.map_err(|e| fail(format!("{pe}{e}")));
                 self.release(r, false).await?;
                 self.log.info("Database successfully reset");
                 Ok(true)
@@ -1045,6 +1075,21 @@ mod tests {
             .unwrap_err()
             .contains("--bogus"));
         assert!(args("start").is_err());
+    }
+
+    #[test]
+    fn the_lock_wait_sleeps_as_kongs() {
+        let round =
+            |v: Vec<f64>| -> Vec<u32> { v.iter().map(|s| (s * 10.0).round() as u32).collect() };
+        assert_eq!(round(lock_wait_sleeps(2.0)), vec![1, 3, 9, 20]);
+        assert_eq!(round(lock_wait_sleeps(5.0)), vec![1, 3, 9, 20, 20]);
+        assert_eq!(round(lock_wait_sleeps(1.0)), vec![1, 3, 9]);
+        // Up to ~2 s past the timeout, never short of it.
+        for limit in [1.0, 2.0, 5.0, 60.0] {
+            let total: f64 = lock_wait_sleeps(limit).iter().sum();
+            assert!(total >= limit && total < limit + 2.0, "{limit}: {total}");
+        }
+        assert!(lock_wait_sleeps(0.0).is_empty());
     }
 
     #[test]

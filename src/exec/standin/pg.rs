@@ -11,7 +11,7 @@ use super::backend::{Backend, Record};
 use crate::kong::catalog::Db;
 use crate::kong::snapshot::Snapshot;
 use crate::store::postgres::{PgOptions, PgStore};
-use crate::store::StoreErrorKind;
+use crate::store::{StoreError, StoreErrorKind};
 
 pub struct PgBackend {
     store: PgStore,
@@ -26,6 +26,27 @@ fn pg_err(e: tokio_postgres::Error) -> color_eyre::Report {
     }
 }
 
+/// The driver's own words for a failed connection, as Kong prints pgmoon's (`FATAL: ...` from
+/// the server, the socket error otherwise), without kongrade's framing and advice.
+fn driver_text(e: &StoreError, opts: &PgOptions) -> String {
+    let target = opts.describe();
+    let after = |marker: &str| e.message.split_once(marker).map(|(_, m)| m.to_string());
+    let text = match e.kind {
+        StoreErrorKind::Auth => after("refused the login: ").map(|m| format!("FATAL: {m}")),
+        StoreErrorKind::MissingDatabase => Some(format!(
+            "FATAL: database \"{}\" does not exist",
+            opts.database
+        )),
+        StoreErrorKind::Unreachable if e.message.contains("did not answer within") => {
+            Some("timeout".to_string())
+        }
+        StoreErrorKind::Unreachable => after(&format!("cannot reach PostgreSQL at {target}: ")),
+        StoreErrorKind::Tls => after(&format!("TLS with PostgreSQL at {target} failed: ")),
+        _ => None,
+    };
+    text.unwrap_or_else(|| e.message.clone())
+}
+
 fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -34,7 +55,7 @@ impl PgBackend {
     pub async fn connect(opts: &PgOptions) -> Result<PgBackend> {
         let store = PgStore::connect_writable(opts)
             .await
-            .map_err(|e| eyre!("{}", e.message))?;
+            .map_err(|e| eyre!("{}", driver_text(&e, opts)))?;
         let b = PgBackend {
             store,
             opts: opts.clone(),
