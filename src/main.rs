@@ -75,7 +75,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             // Kong's own error shape: `Error: <message>` on stderr, exit 1.
-            eprintln!("Error: {e:#}");
+            // kong.conf values and database contents end up in messages: no raw escapes.
+            eprintln!(
+                "Error: {}",
+                kongrade::text::terminal_safe(&format!("{e:#}"))
+            );
             ExitCode::from(1)
         }
     }

@@ -141,8 +141,22 @@ fn not_utf8_names_the_line() {
     let e = load_err(&opts(Some(path.clone()), vec![]), &[]);
     assert_eq!(
         e.to_string(),
-        format!("{} line 2: is not UTF-8 text", path.display())
+        format!(
+            "{} line 2: the value of pg_password is not UTF-8 text; kongrade needs it as text (save the file as UTF-8)",
+            path.display()
+        )
     );
+    // Kong reads bytes: a Latin-1 comment, or a key kongrade does not use, is no reason to
+    // refuse the file. A byte-order mark does not hide the first key.
+    if let Err(e) = std::fs::write(
+        &path,
+        b"\xef\xbb\xbfpg_host = db\n# caf\xe9\nadmin_gui_path = /caf\xe9\npg_port = 5433\n",
+    ) {
+        panic!("{e}");
+    }
+    let c = load_ok(&opts(Some(path.clone()), vec![]), &[]);
+    assert_eq!(c.pg.host, "db");
+    assert_eq!(c.pg.port, 5433);
 }
 
 #[test]

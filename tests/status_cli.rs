@@ -134,6 +134,21 @@ fn exit_code_6_with_a_live_lock_and_a_stale_lock_reported() {
     assert_eq!(code(&o), 0);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("expired 10 min ago"), "{out}");
+    // An expired row blocks nothing: said in words and in the JSON.
+    assert!(out.contains("blocks nothing"), "{out}");
+    assert!(out.contains("no action needed"), "{out}");
+    let o = kongrade(
+        Some(&db),
+        &["status", "--json", "--target-version", "3.4.2"],
+    );
+    let v = json(&o);
+    assert_eq!(v["lock"]["live"], false);
+    assert_eq!(v["lock"]["blocks"], false);
+    assert_eq!(v["lock"]["action_needed"], false);
+    assert!(v["lock"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("deletes it itself"));
 }
 
 #[test]

@@ -104,7 +104,7 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
             "15 new",
             "● read",
             "left a stale lock",
-            "SET TIME ZONE 'UTC'; DELETE FROM locks",
+            "blocks nothing",
         ],
         20,
     );

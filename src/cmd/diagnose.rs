@@ -209,7 +209,8 @@ pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Co
         });
         serde_json::to_string_pretty(&v)? + "\n"
     } else {
-        render_text(&f, &g.state, ctx.catalog, &ctx.header())
+        crate::text::terminal_safe(&render_text(&f, &g.state, ctx.catalog, &ctx.header()))
+            .into_owned()
     };
     print!("{out}");
     Ok(code)

@@ -9,6 +9,14 @@ use crate::contract::journal::{Entry, Event, ReadBack};
 use crate::exec::datadir;
 use crate::exec::journal;
 
+/// Human output: journal and database contents (names, owners, notes) must not drive the terminal.
+macro_rules! say {
+    ($($t:tt)*) => { println!("{}", crate::text::terminal_safe(&format!($($t)*))) };
+}
+macro_rules! esay {
+    ($($t:tt)*) => { eprintln!("{}", crate::text::terminal_safe(&format!($($t)*))) };
+}
+
 fn describe(e: &Entry) -> String {
     match &e.event {
         Event::Opened {
@@ -146,12 +154,12 @@ pub fn run(show: Option<String>, json: bool) -> Result<Code> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if all.is_empty() {
-                println!("No upgrade journals yet in {}", dir.display());
+                say!("No upgrade journals yet in {}", dir.display());
             } else {
                 for p in &all {
                     match journal::read(p) {
-                        Ok(rb) => println!("{}", summary_line(p, &rb)),
-                        Err(e) => println!("{}  unreadable: {e}", p.display()),
+                        Ok(rb) => say!("{}", summary_line(p, &rb)),
+                        Err(e) => say!("{}  unreadable: {e}", p.display()),
                     }
                 }
             }
@@ -160,14 +168,14 @@ pub fn run(show: Option<String>, json: bool) -> Result<Code> {
             let path = find(&dir, &id)?;
             let rb = journal::read(&path)?;
             for w in &rb.warnings {
-                eprintln!("warning: {w}");
+                esay!("warning: {w}");
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&rb.entries)?);
             } else {
-                println!("{}", path.display());
+                say!("{}", path.display());
                 for e in &rb.entries {
-                    println!("{:>4}  {}  {}", e.seq, e.at, describe(e));
+                    say!("{:>4}  {}  {}", e.seq, e.at, describe(e));
                 }
             }
         }

@@ -11,6 +11,11 @@ use super::Code;
 use crate::exec::probe::{self, ProbeOptions};
 use crate::kong::nodes::{self, Checklist, FinishGate, NodeStatus};
 
+/// Human output: journal and database contents (names, owners, notes) must not drive the terminal.
+macro_rules! say {
+    ($($t:tt)*) => { println!("{}", crate::text::terminal_safe(&format!($($t)*))) };
+}
+
 /// Exit code when the finish gate is closed.
 pub const GATE_CLOSED: Code = 7;
 
@@ -133,7 +138,7 @@ pub async fn run(ctx: &Context, args: &NodesArgs, json: bool) -> Result<Code> {
         println!("{}", serde_json::to_string_pretty(&inv)?);
     } else {
         if inv.nodes.is_empty() && inv.old_data_planes.is_empty() {
-            println!(
+            say!(
                 "No nodes known: pass --admin-url URL (repeatable) or list them in {}",
                 NodesFile::default_path()
                     .map(|p| p.display().to_string())
@@ -146,20 +151,20 @@ pub async fn run(ctx: &Context, args: &NodesArgs, json: bool) -> Result<Code> {
                 None => "manual entry: confirm it is out of the load balancer, drained and stopped"
                     .into(),
             };
-            println!("{:<40} {:<7} {}", n.name, n.kind, label);
+            say!("{:<40} {:<7} {}", n.name, n.kind, label);
         }
         for d in &inv.old_data_planes {
-            println!("{d}");
+            say!("{d}");
         }
         if let Some(r) = &inv.data_planes_read {
-            println!("{r}");
+            say!("{r}");
         }
         if inv.gate.open {
-            println!("\nFinish gate: OPEN (no old node seen)");
+            say!("\nFinish gate: OPEN (no old node seen)");
         } else {
-            println!("\nFinish gate: CLOSED. `kong migrations finish` would break:");
+            say!("\nFinish gate: CLOSED. `kong migrations finish` would break:");
             for b in &inv.gate.blockers {
-                println!("  - {b}");
+                say!("  - {b}");
             }
         }
     }

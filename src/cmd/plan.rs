@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Co
     let out = if json {
         serde_json::to_string_pretty(&plan)? + "\n"
     } else {
-        render_text(&plan, &ctx.header())
+        crate::text::terminal_safe(&render_text(&plan, &ctx.header())).into_owned()
     };
     print!("{out}");
     Ok(code)

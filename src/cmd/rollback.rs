@@ -86,6 +86,9 @@ pub async fn run(conf: &KongConf, db: Db) -> Result<Code> {
     });
     let backup = latest_backup(conf, db)?;
     let restore = backup.as_ref().map(|b| restore_command(&o, &b.file));
-    print!("{}", guidance(pending, backup.as_ref(), restore));
+    print!(
+        "{}",
+        crate::text::terminal_safe(&guidance(pending, backup.as_ref(), restore))
+    );
     Ok(0)
 }

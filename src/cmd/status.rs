@@ -30,7 +30,8 @@ pub async fn run(ctx: &Context, json: bool) -> Result<Code> {
                 "Plugin '{p}' is in `plugins` but its migrations were not found: pass --kong-lua-path to the installed Kong's Lua tree\n"
             ));
         }
-        text
+        // Database contents (subsystem names, the lock owner) must not drive the terminal.
+        crate::text::terminal_safe(&text).into_owned()
     };
     print!("{out}");
     Ok(code)

@@ -245,6 +245,8 @@ pub struct Entry {
     /// Kong's reader took the value for a number and wrote it back differently
     /// (`0123` -> `123`, `1e3` -> `1000`).
     pub number_rewritten: bool,
+    /// The line held bytes that are not UTF-8 (read lossily here; Kong passes the bytes on).
+    pub not_utf8: bool,
 }
 
 impl fmt::Debug for Entry {
@@ -259,6 +261,7 @@ impl fmt::Debug for Entry {
             .field("value", &value)
             .field("line", &self.line)
             .field("number_rewritten", &self.number_rewritten)
+            .field("not_utf8", &self.not_utf8)
             .finish()
     }
 }
@@ -274,6 +277,43 @@ fn trim(s: &str) -> &str {
 
 /// Parses kong.conf text as Kong does. `file_label` names the file in errors.
 pub fn parse_str(text: &str, file_label: &str) -> Result<Vec<Entry>, ConfError> {
+    parse_lines(
+        text.strip_prefix('\u{feff}').unwrap_or(text),
+        file_label,
+        &[],
+    )
+}
+
+/// Parses kong.conf bytes as Kong does: Lua reads bytes, so a byte that is not UTF-8 (a Latin-1
+/// comment) does not make the file unreadable. Such a line is read lossily and its entry marked
+/// [`Entry::not_utf8`]; [`build`] refuses it only for a key kongrade uses. A UTF-8 byte-order
+/// mark at the start is dropped (an editor's, not part of the first key).
+pub fn parse_bytes(bytes: &[u8], file_label: &str) -> Result<Vec<Entry>, ConfError> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_lines(text, file_label, &[]),
+        Err(_) => {
+            let mut bad = Vec::new();
+            let mut text = String::with_capacity(bytes.len() + 16);
+            for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                if i > 0 {
+                    text.push('\n');
+                }
+                match std::str::from_utf8(line) {
+                    Ok(l) => text.push_str(l),
+                    Err(_) => {
+                        bad.push(i + 1);
+                        text.push_str(&String::from_utf8_lossy(line));
+                    }
+                }
+            }
+            parse_lines(&text, file_label, &bad)
+        }
+    }
+}
+
+/// `bad`: the (1-based, ascending) lines that were not UTF-8.
+fn parse_lines(text: &str, file_label: &str, bad: &[usize]) -> Result<Vec<Entry>, ConfError> {
     let mut entries = Vec::new();
     // A line ending in `\` waits here for the next kept line: (first line, text so far).
     let mut pending: Option<(usize, String)> = None;
@@ -297,7 +337,18 @@ pub fn parse_str(text: &str, file_label: &str) -> Result<Vec<Entry>, ConfError> 
             }
             _ => (line_no, raw.to_string()),
         };
-        if let Some(entry) = parse_logical_line(&logical, first, file_label)? {
+        if let Some(mut entry) = parse_logical_line(&logical, first, file_label)? {
+            entry.not_utf8 = bad
+                .binary_search_by(|b| {
+                    if *b < first {
+                        std::cmp::Ordering::Less
+                    } else if *b > line_no {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .is_ok();
             entries.push(entry);
         }
     }
@@ -316,7 +367,7 @@ fn parse_logical_line(
             message: format!(
                 "'{}' starts a section, and kong.conf has none (Kong 3.2+ cannot load the file, \
                  older Kong ignores every setting after it)",
-                trim(line)
+                crate::text::echo(trim(line))
             ),
         });
     }
@@ -354,6 +405,7 @@ fn parse_logical_line(
         value,
         line: line_no,
         number_rewritten,
+        not_utf8: false,
     }))
 }
 
@@ -626,24 +678,27 @@ pub fn find_conf_file(opts: &LoadOptions) -> Result<Option<PathBuf>, ConfError> 
     Ok(opts.default_paths.iter().find(|p| p.exists()).cloned())
 }
 
-/// Reads and parses one kong.conf.
+/// Reads and parses one kong.conf: a regular file (a FIFO or `/dev/zero` would block or never
+/// end) of at most [`crate::bounded::CONF_MAX`] bytes.
 pub fn read_conf_file(path: &Path) -> Result<ConfFile, ConfError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfError::Unreadable {
+    use crate::bounded::{self, ReadError};
+    let bytes = bounded::read(path, bounded::CONF_MAX).map_err(|e| ConfError::Unreadable {
         path: path.to_path_buf(),
-        source,
+        source: match e {
+            ReadError::Io(_, e) => e,
+            ReadError::NotRegular(_, kind) => {
+                io::Error::other(format!("it is not a regular file (it is {kind})"))
+            }
+            ReadError::TooBig(_, cap) => io::Error::other(format!(
+                "it is larger than {} KB, far more than a kong.conf holds; is it the right file?",
+                cap >> 10
+            )),
+        },
     })?;
     let label = path.display().to_string();
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        ConfError::Syntax {
-            file: label.clone(),
-            line: good.iter().filter(|&&b| b == b'\n').count() + 1,
-            message: "is not UTF-8 text".to_string(),
-        }
-    })?;
     Ok(ConfFile {
         path: path.to_path_buf(),
-        entries: parse_str(&text, &label)?,
+        entries: parse_bytes(&bytes, &label)?,
     })
 }
 
@@ -819,6 +874,16 @@ pub fn build(
                     ));
                 }
                 continue;
+            }
+            if entry.not_utf8 {
+                return Err(ConfError::Syntax {
+                    file: file.path.display().to_string(),
+                    line: entry.line,
+                    message: format!(
+                        "the value of {} is not UTF-8 text; kongrade needs it as text (save the file as UTF-8)",
+                        entry.key
+                    ),
+                });
             }
             if let Some(previous) = seen.insert(entry.key.clone(), entry.line) {
                 warnings.push(format!(
@@ -1305,7 +1370,11 @@ impl fmt::Display for ConfError {
                 value: Some(value),
                 origin,
                 problem,
-            } => write!(f, "{origin}: {key} = '{value}' {problem}"),
+            } => write!(
+                f,
+                "{origin}: {key} = '{}' {problem}",
+                crate::text::echo(value)
+            ),
             ConfError::Invalid {
                 key,
                 value: None,
@@ -1317,7 +1386,11 @@ impl fmt::Display for ConfError {
                 reference,
                 origin,
                 problem,
-            } => write!(f, "{origin}: {key} = '{reference}' {problem}"),
+            } => write!(
+                f,
+                "{origin}: {key} = '{}' {problem}",
+                crate::text::echo(reference)
+            ),
             ConfError::UnknownOverride { key } => {
                 write!(f, "kongrade has no setting named '{key}' to override")
             }

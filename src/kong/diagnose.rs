@@ -345,6 +345,10 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         let left = l
             .seconds_left
             .map(|s| format!("expires in {}", human_secs(s.max(0.0))))
+            .or_else(|| {
+                (l.ttl.as_deref() == Some("infinity"))
+                    .then(|| "never expires: its ttl is 'infinity'".to_string())
+            })
             .unwrap_or_else(|| {
                 "expires within --lock-timeout (Cassandra drops the row itself)".into()
             });
@@ -367,17 +371,16 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .map(|s| format!("expired {} ago", human_secs(s)))
             .unwrap_or_else(|| "expired".into());
         seen.push(ago.clone());
+        // Information, not a warning: an expired row blocks nothing and Kong removes it itself.
+        // Only a LIVE lock with no run behind it needs waiting (see lock-live).
         out.push(Finding {
             id: "lock-stale",
-            severity: Severity::Warning,
-            title: format!("A killed migration run left a stale lock ({ago})"),
+            severity: Severity::Info,
+            title: format!("A killed migration run left a stale lock ({ago}): it blocks nothing, no action needed"),
             seen,
-            why: "A run that ends, even with an error, deletes its lock row; this one was killed or lost its connection, so its last migration may be half applied. PostgreSQL keeps the expired row until the next run deletes it (Kong does that itself, so it blocks nothing). The lock's ttl is written in UTC: delete it from a UTC session.".into(),
+            why: "A run that ends, even with an error, deletes its lock row; this one was killed or lost its connection, so its last migration may be half applied. PostgreSQL keeps the expired row, and it blocks nothing: the next bootstrap/up/finish deletes it itself when it takes the lock. Do not delete it by hand.".into(),
             remedy: vec![
-                format!(
-                    "SET TIME ZONE 'UTC'; DELETE FROM {} WHERE key = 'migrations' AND ttl < CURRENT_TIMESTAMP AT TIME ZONE 'UTC';",
-                    input.table("locks")
-                ),
+                "Nothing to do for the row: Kong deletes an expired lock itself on the next run.".into(),
                 "kongrade status   # what the killed run left: pending migrations, or a 'relation ... already exists' on the next up".into(),
             ],
         });
@@ -652,6 +655,7 @@ fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         });
     }
     // Names on loaded subsystems that no release lists: a build kongrade does not know.
+    let index = super::plan::introduced_index(input.catalog);
     let foreign: Vec<String> = input
         .state
         .unknown
@@ -660,7 +664,7 @@ fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         .flat_map(|u| {
             u.migrations
                 .iter()
-                .filter(|m| introduced_in(input.catalog, &u.subsystem, m).is_none())
+                .filter(|m| !index.contains_key(&(u.subsystem.as_str(), m.as_str())))
                 .map(move |m| format!("{} {m}", u.subsystem))
         })
         .collect();
@@ -1386,7 +1390,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_lock_gets_the_exact_delete() {
+    fn a_stale_lock_is_information_and_never_told_to_be_deleted() {
         let t = target("3.4.2");
         let mut s = snap(Db::Postgres, Some(rows_at("3.4.2")));
         s.lock = Some(LockRow {
@@ -1397,17 +1401,12 @@ mod tests {
         });
         let f = run(&t, &s);
         let l = get(&f, "lock-stale");
-        assert_eq!(l.severity, Severity::Warning);
+        assert_eq!(l.severity, Severity::Info);
         assert!(l.title.contains("expired 10 min ago"));
-        assert_eq!(
-            l.remedy[0],
-            "SET TIME ZONE 'UTC'; DELETE FROM locks WHERE key = 'migrations' AND ttl < CURRENT_TIMESTAMP AT TIME ZONE 'UTC';"
-        );
-        // With pg_schema the table is qualified.
-        let mut settings = Settings::default();
-        settings.connection.schema = Some("kong".into());
-        let f = run_with(&t, &s, None, &settings);
-        assert!(get(&f, "lock-stale").remedy[0].contains("DELETE FROM \"kong\".locks WHERE"));
+        assert!(l.title.contains("blocks nothing"), "{}", l.title);
+        assert!(l.remedy[0].starts_with("Nothing to do"), "{:?}", l.remedy);
+        assert!(l.remedy.iter().all(|r| !r.contains("DELETE")));
+        assert_eq!(exit_code(&f), 0);
         // No lock row: no lock finding.
         let f = run(&t, &snap(Db::Postgres, Some(rows_at("3.4.2"))));
         assert!(!ids(&f).iter().any(|i| i.starts_with("lock")));

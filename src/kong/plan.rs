@@ -186,6 +186,22 @@ pub fn floor_version(state: &SchemaState, catalog: &Catalog) -> Option<Version> 
         .max()
 }
 
+/// [`introduced_in`] for every (subsystem, migration) of the catalog at once: for lookups of many
+/// names (a database can record 100k unknown ones), built once instead of scanning per name.
+pub fn introduced_index(catalog: &Catalog) -> HashMap<(&str, &str), Version> {
+    let mut map: HashMap<(&str, &str), Version> = HashMap::new();
+    for r in &catalog.releases {
+        for s in &r.subsystems {
+            for m in &s.migrations {
+                map.entry((s.name.as_str(), m.name.as_str()))
+                    .and_modify(|v| *v = (*v).min(r.version))
+                    .or_insert(r.version);
+            }
+        }
+    }
+    map
+}
+
 /// The first release that lists `migration` in `subsystem`.
 pub fn introduced_in(catalog: &Catalog, subsystem: &str, migration: &str) -> Option<Version> {
     catalog
@@ -754,9 +770,10 @@ pub fn newer_than_target(
         return Vec::new();
     };
     let mut out = Vec::new();
+    let index = introduced_index(catalog);
     for u in &state.unknown {
         for m in &u.migrations {
-            if let Some(v) = introduced_in(catalog, &u.subsystem, m) {
+            if let Some(&v) = index.get(&(u.subsystem.as_str(), m.as_str())) {
                 if v > to {
                     out.push((u.subsystem.clone(), m.clone(), v));
                 }

@@ -52,7 +52,14 @@ pub fn status_json(state: &SchemaState, catalog: &Catalog) -> Value {
         json!(state.target_version.map(|v| v.to_string())),
     );
     o.insert("database".into(), json!(state.db));
-    o.insert("lock".into(), json!(state.lock));
+    let mut lock = json!(state.lock);
+    if let (Some(obj), Some(l)) = (lock.as_object_mut(), state.lock.as_ref()) {
+        // What the row means, for a pipeline: an expired row blocks nothing.
+        obj.insert("blocks".into(), json!(l.live));
+        obj.insert("action_needed".into(), json!(l.live));
+        obj.insert("note".into(), json!(lock_note(l)));
+    }
+    o.insert("lock".into(), lock);
     o.insert("gaps".into(), json!(state.gaps));
     o.insert("unknown_migrations".into(), json!(state.unknown));
     o.insert(
@@ -80,15 +87,29 @@ fn secs(n: f64) -> String {
     }
 }
 
+/// What a lock row means for the next run, in one sentence.
+pub fn lock_note(l: &crate::kong::snapshot::LockRow) -> &'static str {
+    if l.live && l.ttl.as_deref() == Some("infinity") {
+        "a ttl of 'infinity' never expires: no kong migrations run can take the lock until the row is deleted (once no run is going)"
+    } else if l.live {
+        "blocks every bootstrap/up/finish until it expires: a run is going now, or a killed one left it"
+    } else {
+        "expired: blocks nothing and needs no action; Kong deletes it itself on the next run"
+    }
+}
+
 /// One line about the migrations lock, or None when there is no lock row.
 pub fn lock_line(state: &SchemaState) -> Option<String> {
     let l = state.lock.as_ref()?;
     let owner = l.owner.clone().unwrap_or_else(|| "unknown owner".into());
+    let infinite = |t: &str| l.ttl.as_deref() == Some(t);
     Some(match (l.live, l.seconds_left) {
+        (true, _) if infinite("infinity") => format!("LIVE: held by {owner}, never expires (ttl 'infinity'): no run can take the lock until the row is deleted; make sure no kong migrations run is going, then delete it"),
         (true, Some(s)) => format!("LIVE: held by {owner}, expires in {}: migrations are running now, or a killed run left it", secs(s)),
         (true, None) => format!("LIVE: held by {owner}: migrations are running now"),
-        (false, Some(s)) => format!("expired {} ago (owner {owner}): a stale row a killed run left; the next kong migrations run removes it", secs(s)),
-        (false, None) => format!("expired (owner {owner})"),
+        (false, _) if infinite("-infinity") => format!("expired long ago (ttl '-infinity', owner {owner}): it blocks nothing, no action needed: Kong deletes it itself on the next run"),
+        (false, Some(s)) => format!("expired {} ago (owner {owner}): a stale row a killed run left; it blocks nothing, no action needed: Kong deletes it itself on the next run", secs(s)),
+        (false, None) => format!("expired (owner {owner}): it blocks nothing, no action needed: Kong deletes it itself on the next run"),
     })
 }
 

@@ -168,45 +168,6 @@ impl SchemaState {
     }
 }
 
-/// Membership in a list that is usually walked in its own order (Kong records migrations in the
-/// order it runs them): the next element is tried first, a full scan only on a miss. This keeps
-/// the state computation linear in the common case without hashing every name.
-struct InOrder<'a, T> {
-    list: &'a [T],
-    next: usize,
-    hits: usize,
-}
-
-impl<'a, T: AsRef<str>> InOrder<'a, T> {
-    fn new(list: &'a [T]) -> Self {
-        InOrder {
-            list,
-            next: 0,
-            hits: 0,
-        }
-    }
-
-    /// Callers ask for distinct names, so once every element was found the rest are misses.
-    fn contains(&mut self, name: &str) -> bool {
-        if self.list.get(self.next).is_some_and(|x| x.as_ref() == name) {
-            self.next += 1;
-            self.hits += 1;
-            return true;
-        }
-        if self.hits >= self.list.len() {
-            return false;
-        }
-        match self.list.iter().position(|x| x.as_ref() == name) {
-            Some(i) => {
-                self.next = i + 1;
-                self.hits += 1;
-                true
-            }
-            None => false,
-        }
-    }
-}
-
 /// FNV-1a: migration names are short, and SipHash's setup cost dominated the state benchmark.
 #[derive(Default)]
 struct Fnv(u64);
@@ -231,7 +192,8 @@ impl std::hash::Hasher for Fnv {
 
 type FastSet<'a> = HashSet<&'a str, std::hash::BuildHasherDefault<Fnv>>;
 
-/// A set of migration names.
+/// A set of migration names. Every membership test goes through one: a `schema_meta` array can
+/// hold 100k names, and scanning it per name was quadratic (issue 13).
 struct NameSet<'a>(FastSet<'a>);
 
 impl<'a> NameSet<'a> {
@@ -239,6 +201,17 @@ impl<'a> NameSet<'a> {
         let mut set = FastSet::default();
         set.extend(names.map(String::as_str));
         NameSet(set)
+    }
+
+    fn of(names: &'a [String]) -> Self {
+        let mut set = FastSet::with_capacity_and_hasher(names.len(), Default::default());
+        set.extend(names.iter().map(String::as_str));
+        NameSet(set)
+    }
+
+    /// Adds a name; false when it was already there.
+    fn insert(&mut self, name: &'a str) -> bool {
+        self.0.insert(name)
     }
 
     fn contains(&self, name: &str) -> bool {
@@ -307,8 +280,8 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
             }
             Some(row) => {
                 let v = view(row);
-                let mut executed = InOrder::new(v.executed);
-                let mut pending = InOrder::new(v.pending);
+                let executed = NameSet::of(v.executed);
+                let pending = NameSet::of(v.pending);
                 // `n` as in state.lua: the index just after last_executed once it is seen.
                 let mut n: Option<usize> = None;
                 for (i, m) in spec.migrations.iter().enumerate() {
@@ -334,9 +307,10 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
                     gaps.push(g);
                 }
                 let mut extra: Vec<String> = Vec::new();
-                let mut known = InOrder::new(&spec.migrations);
+                let known = NameSet::new(spec.migrations.iter().map(|m| &m.name));
+                let mut seen = NameSet(FastSet::default());
                 for name in v.executed.iter().chain(v.pending.iter()) {
-                    if !known.contains(name) && !extra.contains(name) {
+                    if !known.contains(name) && seen.insert(name) {
                         extra.push(name.clone());
                     }
                 }
@@ -365,8 +339,9 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
             if !loaded.contains(row.subsystem.as_str()) {
                 let v = view(row);
                 let mut names: Vec<String> = Vec::new();
+                let mut seen = NameSet(FastSet::default());
                 for n in v.executed.iter().chain(v.pending.iter()) {
-                    if !names.contains(n) {
+                    if seen.insert(n) {
                         names.push(n.clone());
                     }
                 }
@@ -465,8 +440,9 @@ fn anomalies_of(rows: &[SchemaMetaRow]) -> Vec<Anomaly> {
             }
         }
         let v = view(row);
+        let executed = NameSet::of(v.executed);
         for p in v.pending {
-            if v.executed.contains(p) {
+            if executed.contains(p) {
                 out.push(Anomaly::ExecutedAndPending {
                     subsystem: sub.clone(),
                     migration: p.clone(),
@@ -474,10 +450,7 @@ fn anomalies_of(rows: &[SchemaMetaRow]) -> Vec<Anomaly> {
             }
         }
         if let Some(le) = v.last_executed {
-            if !le.is_empty()
-                && !v.executed.iter().any(|e| e == le)
-                && !v.pending.iter().any(|p| p == le)
-            {
+            if !le.is_empty() && !executed.contains(le) && !v.pending.iter().any(|p| p == le) {
                 out.push(Anomaly::LastExecutedUnrecorded {
                     subsystem: sub.clone(),
                     migration: le.to_string(),
@@ -780,6 +753,44 @@ mod tests {
         s.lock.as_mut().unwrap().live = false;
         let st = compute(&target(vec![core()]), &s, &empty_catalog());
         assert_eq!(st.status_code(), StatusCode::NeedsBootstrap);
+    }
+
+    /// 100k names in one array took tens of seconds when membership was by scanning (issue 13):
+    /// every check is by set now. Waits with a generous deadline instead of timing it.
+    #[test]
+    fn huge_arrays_take_linear_time() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut exec: Vec<String> = core().migrations.iter().map(|m| m.name.clone()).collect();
+            exec.extend((0..100_000).map(|i| format!("900_unknown_{i}")));
+            let pend: Vec<String> = (0..50_000).map(|i| format!("800_pending_{i}")).collect();
+            let ghost: Vec<String> = (0..100_000).map(|i| format!("000_ghost_{i}")).collect();
+            let rows = vec![
+                SchemaMetaRow {
+                    key: "schema_meta".into(),
+                    subsystem: "core".into(),
+                    last_executed: Some("003_c".into()),
+                    executed: Some(exec),
+                    pending: Some(pend),
+                },
+                SchemaMetaRow {
+                    key: "schema_meta".into(),
+                    subsystem: "ghost".into(),
+                    last_executed: None,
+                    executed: Some(ghost.clone()),
+                    pending: Some(ghost),
+                },
+            ];
+            let st = compute(&target(vec![core()]), &snap(Some(rows)), &empty_catalog());
+            let _ = tx.send(st);
+        });
+        let st = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("state of 250k names not computed within 2 minutes: quadratic again?");
+        let u = |s: &str| st.unknown.iter().find(|u| u.subsystem == s).unwrap();
+        assert_eq!(u("core").migrations.len(), 150_000);
+        assert_eq!(u("ghost").migrations.len(), 100_000);
+        assert_eq!(st.total(MigState::Executed), 4);
     }
 
     #[test]

@@ -402,18 +402,28 @@ impl PgStore {
 
         let mut parts: Vec<String> = Vec::new();
         if let Some(t) = &sm {
+            // Kong writes one-dimensional lists; a row with a deeper array is set aside and
+            // named (table, row, column) instead of failing the whole read on its JSON.
+            let flat =
+                "coalesce(array_ndims(executed), 1) = 1 AND coalesce(array_ndims(pending), 1) = 1";
             parts.push(format!(
                 "'schema_meta', (SELECT coalesce(json_agg(json_build_object('key', key, 'subsystem', subsystem, \
-                 'last_executed', last_executed, 'executed', executed, 'pending', pending) ORDER BY subsystem, key), '[]'::json) FROM {t})"
+                 'last_executed', last_executed, 'executed', executed, 'pending', pending) ORDER BY subsystem, key), '[]'::json) FROM {t} WHERE {flat}), \
+                 'deep_arrays', (SELECT json_agg(json_build_object('key', key, 'subsystem', subsystem, \
+                 'executed', array_ndims(executed), 'pending', array_ndims(pending))) FROM {t} WHERE NOT ({flat}))"
             ));
         }
         if let Some(t) = &locks {
             // Kong's liveness rule, verbatim: ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC'.
+            // 'infinity' and '-infinity' are valid ttls: shown as such (no seconds), and a year
+            // before the common era keeps its "BC".
             parts.push(format!(
                 "'lock', (SELECT json_build_object('owner', owner, \
-                 'ttl', to_char(ttl AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                 'ttl', CASE WHEN NOT isfinite(ttl) THEN ttl::text \
+                   ELSE to_char(ttl AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                   || CASE WHEN ttl < '0001-01-01 00:00:00+00'::timestamptz THEN ' BC' ELSE '' END END, \
                  'live', coalesce(ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC', false), \
-                 'seconds_left', extract(epoch FROM (ttl - CURRENT_TIMESTAMP))::float8) \
+                 'seconds_left', CASE WHEN isfinite(ttl) THEN extract(epoch FROM (ttl - CURRENT_TIMESTAMP))::float8 END) \
                  FROM {t} WHERE key = 'migrations' LIMIT 1)"
             ));
         }
@@ -475,6 +485,34 @@ impl PgStore {
                 "",
             )
         })?;
+        if let Some(deep) = raw.deep_arrays.as_ref().filter(|d| !d.is_empty()) {
+            let rows: Vec<String> = deep
+                .iter()
+                .map(|d| {
+                    let mut cols = Vec::new();
+                    for (name, n) in [("executed", d.executed), ("pending", d.pending)] {
+                        if let Some(n) = n.filter(|n| *n > 1) {
+                            cols.push(format!("{name} is a {n}-dimensional array"));
+                        }
+                    }
+                    format!(
+                        "row subsystem '{}' (key '{}'): {}",
+                        crate::text::echo(d.subsystem.as_deref().unwrap_or("")),
+                        crate::text::echo(d.key.as_deref().unwrap_or("")),
+                        cols.join(", ")
+                    )
+                })
+                .collect();
+            return Err(err(
+                StoreErrorKind::Malformed,
+                format!(
+                    "Kong's schema_meta in {} cannot be read: {}",
+                    self.opts.describe(),
+                    rows.join("; ")
+                ),
+                "Kong writes executed and pending as one-dimensional lists of names; was the row edited by hand? Compare with a backup before running any migration",
+            ));
+        }
         if sm.is_some() {
             snap.schema_meta = Some(
                 raw.schema_meta
@@ -638,6 +676,7 @@ impl PgStore {
 #[derive(Deserialize)]
 struct RawRead {
     schema_meta: Option<Vec<RawMeta>>,
+    deep_arrays: Option<Vec<RawDeep>>,
     lock: Option<LockRow>,
     legacy: Option<Vec<RawLegacy>>,
     data_planes: Option<Vec<DataPlaneRow>>,
@@ -663,6 +702,15 @@ impl From<RawMeta> for SchemaMetaRow {
             pending: r.pending.map(|v| v.into_iter().flatten().collect()),
         }
     }
+}
+
+/// A schema_meta row with an array of more than one dimension: which one, and how deep.
+#[derive(Deserialize)]
+struct RawDeep {
+    key: Option<String>,
+    subsystem: Option<String>,
+    executed: Option<i32>,
+    pending: Option<i32>,
 }
 
 #[derive(Deserialize)]

@@ -82,13 +82,10 @@ fn root_store(trusted: &[String]) -> Result<RootCertStore> {
 }
 
 fn add_pem(roots: &mut RootCertStore, path: &Path) -> Result<()> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .wrap_err_with(|| {
-            format!(
-                "lua_ssl_trusted_certificate: cannot read {}",
-                path.display()
-            )
-        })?
+    // Bounded: `/dev/zero` or a FIFO named here would hang the connection forever.
+    let bytes = crate::bounded::read(path, crate::bounded::CA_MAX)
+        .map_err(|e| eyre!("lua_ssl_trusted_certificate: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .wrap_err_with(|| {
             format!(

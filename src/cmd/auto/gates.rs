@@ -31,8 +31,9 @@ pub fn database_version(state: &SchemaState) -> Option<Version> {
 /// interrupted upgrade core may match an intermediate release while plugins still match the old
 /// one; this is the old one.
 pub fn fully_applied_version(state: &SchemaState, catalog: &Catalog) -> Option<Version> {
-    let recorded = |sub: &str| -> Option<Vec<&str>> {
-        let mut names: Vec<&str> = Vec::new();
+    // A set: the lists can hold 100k names, checked once per migration of every release.
+    let recorded = |sub: &str| -> Option<std::collections::HashSet<&str>> {
+        let mut names: std::collections::HashSet<&str> = Default::default();
         let mut any = false;
         if let Some(s) = state.subsystem(sub) {
             any |= s.recorded;

@@ -85,6 +85,8 @@ impl Reporter {
     }
 
     pub fn say(&self, s: &str) {
+        // kong's output and the database's names pass through here: no raw escapes.
+        let s = crate::text::terminal_safe(s);
         if self.json {
             eprintln!("{s}");
         } else {

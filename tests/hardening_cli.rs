@@ -1,0 +1,310 @@
+//! What a reliability probe found (issue 13), each against the real binary and a real
+//! PostgreSQL: terminal escapes from the database and kong.conf, unbounded reads, kong.conf as
+//! Kong reads it, odd lock rows and arrays, and an expired lock that needs no action.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::kong_db;
+use support::pg::TestDb;
+
+fn base(data: Option<&Path>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kongrade"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    if let Some(d) = data {
+        c.env("KONGRADE_DATA_DIR", d);
+    }
+    c
+}
+
+fn kongrade(db: Option<&TestDb>, args: &[&str]) -> Output {
+    let mut c = base(None);
+    if let Some(db) = db {
+        c.envs(db.kong_env());
+    }
+    c.args(args).output().expect("run kongrade")
+}
+
+/// Runs with a deadline: a command that must end (it used to hang) is killed after `limit`, and
+/// the test fails naming it rather than hanging the suite.
+fn kongrade_within(mut c: Command, limit: Duration) -> Output {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start kongrade");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("poll kongrade").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kongrade {:?} did not end within {limit:?}", c.get_args());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// No byte a terminal acts on: C0 controls other than newline and tab, DEL, and C1 (as UTF-8).
+fn assert_no_controls(what: &str, s: &str) {
+    for c in s.chars() {
+        assert!(
+            !(c.is_control() && c != '\n' && c != '\t'),
+            "{what} holds a raw control character {c:?}:\n{s}"
+        );
+    }
+}
+
+const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+
+#[test]
+fn database_contents_reach_human_output_escaped() {
+    let db = TestDb::new("hd_escape");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    // A subsystem no release knows, named with escapes, and a lock owner with them.
+    db.exec(&format!(
+        "INSERT INTO schema_meta (key, subsystem, last_executed, executed) VALUES ('schema_meta', E'evil{0}', E'000_x{0}', ARRAY[E'000_x{0}'])",
+        "\\x1b]0;pwned\\x07\\x1b[2J\\u009b31m"
+    ));
+    db.exec("SET TIME ZONE 'UTC'; INSERT INTO locks (key, owner, ttl) VALUES ('migrations', E'own\\x1b]0;pwned\\x07', CURRENT_TIMESTAMP AT TIME ZONE 'UTC' - interval '600 seconds')");
+    for cmd in ["status", "diagnose", "plan"] {
+        let o = kongrade(Some(&db), &[cmd, "--target-version", "3.4.2"]);
+        let text = out(&o);
+        assert_no_controls(&format!("{cmd} stdout"), &text);
+        assert_no_controls(&format!("{cmd} stderr"), &err(&o));
+        if cmd != "plan" {
+            assert!(text.contains("evil\\x1b]0;pwned\\x07"), "{cmd}: {text}");
+        }
+    }
+    // JSON keeps the value itself (serde escapes it as \u001b).
+    let o = kongrade(
+        Some(&db),
+        &["status", "--json", "--target-version", "3.4.2"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["lock"]["owner"], "own\x1b]0;pwned\x07");
+    let _ = EVIL;
+}
+
+#[test]
+fn kong_conf_values_reach_error_messages_escaped_and_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("e.conf");
+    std::fs::write(&conf, format!("pg_port = {EVIL}\n")).unwrap();
+    let o = kongrade(
+        None,
+        &[
+            "status",
+            "-c",
+            conf.to_str().unwrap(),
+            "--target-version",
+            "3.4.2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert_no_controls("stderr", &e);
+    assert!(e.contains("pg_port = '\\x1b]0;pwned\\x07"), "{e}");
+    // A huge value is echoed cut, with its size.
+    std::fs::write(&conf, format!("pg_port = x{}\n", "9".repeat(99_999))).unwrap();
+    let o = kongrade(
+        None,
+        &[
+            "status",
+            "-c",
+            conf.to_str().unwrap(),
+            "--target-version",
+            "3.4.2",
+        ],
+    );
+    let e = err(&o);
+    assert!(e.len() < 2_000, "{} bytes of error", e.len());
+    assert!(e.contains("... (100000 bytes)"), "{e}");
+}
+
+#[test]
+fn a_conf_that_is_not_a_regular_file_or_too_big_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |p: &str| {
+        let mut c = base(None);
+        c.args([
+            "status",
+            "-c",
+            p,
+            "--target-version",
+            "3.4.2",
+            "--pg-port",
+            "1",
+        ]);
+        c
+    };
+    let o = kongrade_within(args("/dev/zero"), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+
+    let fifo = dir.path().join("fifo.conf");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let o = kongrade_within(args(fifo.to_str().unwrap()), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+
+    let o = kongrade_within(args(dir.path().to_str().unwrap()), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+
+    let big = dir.path().join("big.conf");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    let o = kongrade_within(args(big.to_str().unwrap()), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("larger than"), "{}", err(&o));
+}
+
+#[test]
+fn a_ca_file_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("tls.conf");
+    std::fs::write(
+        &conf,
+        "pg_ssl = on\npg_ssl_verify = on\nlua_ssl_trusted_certificate = /dev/zero\npg_host = 127.0.0.1\n",
+    )
+    .unwrap();
+    let mut c = base(None);
+    c.args([
+        "status",
+        "-c",
+        conf.to_str().unwrap(),
+        "--target-version",
+        "3.4.2",
+    ]);
+    let o = kongrade_within(c, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("not a regular file"), "{}", err(&o));
+}
+
+#[test]
+fn kong_conf_is_read_as_kong_reads_bytes_and_bom() {
+    let db = TestDb::new("hd_bytes");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    let dir = tempfile::tempdir().unwrap();
+    // A Latin-1 comment: Kong reads bytes and ignores comments.
+    let conf = db.write_kong_conf(dir.path(), "");
+    let mut body = std::fs::read(&conf).unwrap();
+    body.extend_from_slice(b"# caf\xe9\n");
+    std::fs::write(&conf, &body).unwrap();
+    let mut c = base(None);
+    c.args([
+        "status",
+        "-c",
+        conf.to_str().unwrap(),
+        "--target-version",
+        "3.4.2",
+    ]);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+
+    // A byte-order mark does not hide the first key: pg_port = 1 is read, so the connection
+    // fails on port 1 (not on the default 5432 or the test server).
+    let mut bom = b"\xef\xbb\xbfpg_port = 1\n".to_vec();
+    bom.extend_from_slice(&body[..]);
+    let text =
+        String::from_utf8_lossy(&bom).replace(&format!("pg_port = {}\n", db.server.port), "");
+    std::fs::write(&conf, text.as_bytes()).unwrap();
+    let mut c = base(None);
+    c.args([
+        "status",
+        "-c",
+        conf.to_str().unwrap(),
+        "--target-version",
+        "3.4.2",
+    ]);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(err(&o).contains(":1/"), "{}", err(&o));
+
+    // A non-UTF-8 value of a key kongrade needs is named with its line.
+    std::fs::write(&conf, b"database = postgres\npg_host = caf\xe9\n").unwrap();
+    let mut c = base(None);
+    c.args([
+        "status",
+        "-c",
+        conf.to_str().unwrap(),
+        "--target-version",
+        "3.4.2",
+    ]);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(e.contains("line 2") && e.contains("pg_host"), "{e}");
+    assert!(e.contains("UTF-8"), "{e}");
+}
+
+#[test]
+fn odd_lock_ttls_are_reported_not_failed_on() {
+    let db = TestDb::new("hd_ttl");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    let set = |ttl: &str| {
+        db.exec(&format!(
+            "INSERT INTO locks (key, owner, ttl) VALUES ('migrations', 'node-x', '{ttl}') \
+             ON CONFLICT (key) DO UPDATE SET ttl = EXCLUDED.ttl"
+        ))
+    };
+    let status = |json: bool| {
+        let mut a = vec!["status", "--target-version", "3.4.2"];
+        if json {
+            a.push("--json");
+        }
+        kongrade(Some(&db), &a)
+    };
+    // 'infinity': live for ever, exit 6 (locked), and said so.
+    set("infinity");
+    let o = status(false);
+    assert_eq!(o.status.code(), Some(6), "{}", err(&o));
+    assert!(out(&o).contains("never expires"), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(v["lock"]["ttl"], "infinity");
+    assert_eq!(v["lock"]["live"], true);
+    // '-infinity': expired since ever, blocks nothing.
+    set("-infinity");
+    let o = status(false);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(out(&o).contains("expired long ago"), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(v["lock"]["ttl"], "-infinity");
+    assert_eq!(v["lock"]["live"], false);
+    // A ttl before the common era keeps its era.
+    set("4000-01-01 00:00:00+00 BC");
+    let v: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(v["lock"]["ttl"], "4000-01-01T00:00:00Z BC");
+}
+
+#[test]
+fn a_two_dimensional_array_is_named_by_table_column_and_row() {
+    let db = TestDb::new("hd_2d");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    db.exec("UPDATE schema_meta SET pending = ARRAY[ARRAY['a','b'],ARRAY['c','d']] WHERE subsystem = 'core'");
+    let o = kongrade(Some(&db), &["status", "--target-version", "3.4.2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(
+        e.contains("schema_meta") && e.contains("pending") && e.contains("core"),
+        "{e}"
+    );
+    assert!(e.contains("2-dimensional"), "{e}");
+}
