@@ -130,6 +130,11 @@ fn fixture(dir: &Path) {
         "return { postgres = { up = \"CREATE TABLE alpha (id UUID)\" } }\n",
     );
     write(dir, "kong/plugins/beta/handler.lua", "return {}\n");
+    write(
+        dir,
+        "kong/templates/kong_defaults.lua",
+        "return [[\nprefix = /usr/local/kong/\nold_key = on\nheaders = server_tokens, latency_tokens\n]]\n",
+    );
     commit_and_tag(dir, "1.0.0");
 
     // A release candidate with a plugin that never makes it into a release.
@@ -168,6 +173,11 @@ fn fixture(dir: &Path) {
         dir,
         "kong/plugins/alpha/migrations/001_100_to_110.lua",
         "local ops = require \"kong.db.migrations.operations.100_to_110\"\nreturn ops.migrate({ \"alpha\" })\n",
+    );
+    write(
+        dir,
+        "kong/templates/kong_defaults.lua",
+        "return [[\nprefix = /usr/local/kong/\nheaders = off\n\nnew_key =\n]]\n",
     );
     // Kong edits an old migration now and then: its facts get a second entry.
     write(
@@ -241,6 +251,14 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
     );
     assert_eq!(json, expected);
     assert!(generated.notes.is_empty(), "{:?}", generated.notes);
+    let conf = format!(
+        r#"{{"source":"kong/templates/kong_defaults.lua at Kong git tags 1.0.0..1.1.0 at {commit}","releases":[
+{{"version":"1.0.0","set":{{"headers":"server_tokens, latency_tokens","old_key":"on","prefix":"/usr/local/kong/"}}}},
+{{"version":"1.1.0","set":{{"headers":"off","new_key":""}},"unset":["old_key"]}}
+]}}
+"#
+    );
+    assert_eq!(generated.conf.to_json().unwrap(), conf);
 
     // The binary writes the same file.
     let out = d.path().join("out/catalog.json");
@@ -256,7 +274,7 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
             "--out",
             "out/catalog.json",
         ])
-        .args(["--rocks", "test-rocks.json"])
+        .args(["--rocks", "test-rocks.json", "--conf-out", "out/conf.json"])
         .output()
         .unwrap();
     assert!(
@@ -265,6 +283,10 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
         String::from_utf8_lossy(&status.stderr)
     );
     assert_eq!(std::fs::read_to_string(out).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("out/conf.json")).unwrap(),
+        conf
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use kongrade::kong::version::Version;
 ///   kong/db/migrations/core/init.lua          the core migrations, then each listed module
 ///   kong/plugins/<name>/migrations/init.lua   for each bundled plugin whose handler.lua is in
 ///                                             the tree, then each listed module
+///   kong/templates/kong_defaults.lua         kong.conf keys and defaults (--conf-out)
 ///   kong-X.Y.Z-<rev>.rockspec                 only when a bundled plugin is not in the tree:
 ///                                             the rock providing it and its constraint
 ///
@@ -51,6 +52,11 @@ struct Args {
     /// Where to write the catalog.
     #[arg(long, value_name = "FILE", default_value = "assets/catalog.json")]
     out: PathBuf,
+
+    /// Where to write kong.conf's keys and defaults per release (from each tag's
+    /// kong/templates/kong_defaults.lua).
+    #[arg(long, value_name = "FILE", default_value = "assets/kong-conf.json")]
+    conf_out: PathBuf,
 
     /// The external rocks overlay: rock name -> plugins -> releases with their migrations.
     #[arg(
@@ -133,6 +139,12 @@ fn main() -> Result<()> {
         );
     }
     write(&args.out, &catalog_gen::catalog_file(&generated)?)?;
+    write(&args.conf_out, &generated.conf.to_json()?)?;
+    eprintln!(
+        "kong.conf defaults of {} releases written to {}",
+        generated.conf.releases.len(),
+        args.conf_out.display()
+    );
     eprintln!(
         "{} releases written to {}",
         c.releases.len(),

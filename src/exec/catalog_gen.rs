@@ -17,6 +17,7 @@ use super::lua_tree::{read_subsystem, read_subsystem_with_facts, ModuleFacts};
 use crate::kong::catalog::{
     Catalog, MigrationFacts, MigrationSpec, Release, SubsystemSpec, CATALOG_FORMAT,
 };
+use crate::kong::kong_facts::{parse_defaults, ConfBook};
 use crate::kong::lua;
 use crate::kong::version::Version;
 
@@ -377,6 +378,8 @@ pub struct Generated {
     pub catalog: Catalog,
     /// What each migration of Kong's tree changes (rock migrations have no source here).
     pub facts: Vec<MigrationFacts>,
+    /// kong.conf keys and defaults per release, from `kong/templates/kong_defaults.lua`.
+    pub conf: ConfBook,
     pub notes: Vec<String>,
 }
 
@@ -404,6 +407,9 @@ pub fn release_tags(git: &Git, from: Version, to: Version) -> Result<Vec<(Versio
     Ok(tags)
 }
 
+/// Kong's effective kong.conf keys and defaults (kong.conf.default is only the documented copy).
+const DEFAULTS_PATH: &str = "kong/templates/kong_defaults.lua";
+
 pub fn generate(opts: &GenOptions) -> Result<Generated> {
     let git = Git::open(&opts.kong_repo)?;
     let tags = release_tags(&git, opts.from, opts.to)?;
@@ -420,7 +426,16 @@ pub fn generate(opts: &GenOptions) -> Result<Generated> {
     let mut notes = Vec::new();
     let mut releases = Vec::with_capacity(tags.len());
     let mut facts: Vec<MigrationFacts> = Vec::new();
+    let mut defaults: Vec<(Version, BTreeMap<String, String>)> = Vec::new();
     for (version, tag) in &tags {
+        match cat.read(tag, DEFAULTS_PATH)? {
+            Some(text) => {
+                let text =
+                    lua::returned_string(&text).map_err(|e| eyre!("{tag}:{DEFAULTS_PATH}: {e}"))?;
+                defaults.push((*version, parse_defaults(&text).into_iter().collect()));
+            }
+            None => notes.push(format!("{tag}: no {DEFAULTS_PATH}; no kong.conf defaults")),
+        }
         let mut found = Vec::new();
         let rel = release_at(&git, &mut cat, *version, tag, opts, &mut notes, &mut found)
             .wrap_err_with(|| format!("at tag {tag}"))?;
@@ -451,7 +466,12 @@ pub fn generate(opts: &GenOptions) -> Result<Generated> {
             b.since,
         ))
     });
+    let conf = ConfBook::from_full(
+        format!("{DEFAULTS_PATH} at Kong git tags {first}..{last} at {commit}"),
+        &defaults,
+    );
     Ok(Generated {
+        conf,
         facts,
         catalog: Catalog {
             format: CATALOG_FORMAT,

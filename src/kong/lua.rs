@@ -1340,6 +1340,17 @@ fn chunk_value(src: &str) -> LResult<(u32, Val)> {
 // What callers ask
 // ---------------------------------------------------------------------------------------------
 
+/// A module that returns one string (`kong/templates/kong_defaults.lua`: `return [[ ... ]]`).
+pub fn returned_string(src: &str) -> Result<String, LuaError> {
+    match chunk_value(src)? {
+        (_, Val::Str(s)) => Ok(s),
+        (line, other) => Err(LuaError::at(
+            line,
+            format!("expected a string, found {}", other.describe()),
+        )),
+    }
+}
+
 /// `migrations/init.lua`: `return { "000_base", ... }`.
 pub fn migration_index(src: &str) -> Result<Vec<String>, LuaError> {
     let (line, v) = chunk_value(src)?;
