@@ -63,10 +63,11 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.wait_for(&["5. Decommission"], 5);
     // Tick the checklist: stopping a simulated old node makes its Admin API go away, and the
     // probes (every 3 s) open the gate.
-    t.keys(&[
-        "Space", "j", "Space", "j", "Space", "j", "Space", "j", "Space", "j", "Space", "j",
-        "Space", "j", "Space",
-    ]);
+    // The two confirmations, then the old node's row: Space ticks its items one by one, in the
+    // order a node is taken out (out of the load balancer, drained, stopped).
+    t.keys(&["Space", "j", "Space", "j", "Space", "Space", "Space"]);
+    t.wait_for(&["(training) kong-old-1 stopped"], 10);
+    t.keys(&["j", "j", "j", "j", "Space", "Space", "Space"]);
     t.wait_for(&["finish gate open: no old node seen"], 20);
     t.keys(&["Enter"]);
     t.wait_for(&["6. Finish", "nothing blocks finish"], 10);

@@ -249,9 +249,9 @@ fn ctrl_c_during_up_asks_then_interrupts_kong_and_restores_the_terminal() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(t.screen().contains("running for"));
     assert!(!signals.exists(), "nothing was signalled yet");
-    // Ctrl-C, then q: leave, interrupting kong first.
+    // Ctrl-C, then q: leave, interrupting kong first; leaving kong unfinished exits non-zero.
     t.keys(&["C-c", "q"]);
-    let s = t.wait_for(&["KONGRADE-EXIT=0"], 15);
+    let s = t.wait_for(&["KONGRADE-EXIT=130"], 15);
     assert_eq!(t.display("#{alternate_on}"), "0", "{s}");
     let got = std::fs::read_to_string(&signals).unwrap_or_default();
     assert!(got.contains("INT"), "kong got SIGINT: {got:?}\n{s}");
@@ -403,7 +403,10 @@ fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
     let _ = t.cmd(&["kill-window", "-t", "t:1"]).output();
 
     t.wait_for(&["5. Decommission"], 5);
-    t.keys(&["q"]);
+    // Leaving after up asks first.
+    t.keys(&["C-c"]);
+    t.wait_for(&["Leave kongrade?", "The journal remembers"], 5);
+    t.keys(&["y"]);
     t.wait_for(&["KONGRADE-EXIT=0"], 10);
 }
 

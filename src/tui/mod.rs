@@ -381,7 +381,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     app.stop_runs().await;
     forward.abort();
     tracing::info!("wizard done: step {:?}", app.model.step);
-    result.map(|()| 0)
+    result.map(|()| app.model.exit_code)
 }
 
 /// `pg_dump` of Kong's database for the Backup step (the password comes from PGPASSWORD or

@@ -1,10 +1,21 @@
-//! Keys as the wizard sees them, and the one key table that drives both the dispatch and the
-//! on-screen hints (footer and `?` help), so what the screen says is what the keys do.
+//! Keys as the wizard sees them, and the one key table: [`available`] is a pure function of the
+//! model, and `update` (what a key does), the footer and the `?` help all read it, so what the
+//! screen says is what the keys do.
 //!
 //! The key type is kongrade's own: the model stays independent of crossterm, and tests type keys
 //! without a terminal.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use super::model::{
+    dp_key, finding_gate, node_needs_checklist, BackupMethod, BackupState, DecomRow, Focus, Model,
+    NodeItem, NoticeLevel, Overlay, Step, WizardGate,
+};
+use super::update::{finish_blockers, gate, list_len};
+use crate::exec::runner::KongCommand;
+use crate::kong::diagnose::Finding;
+use crate::kong::state::MigState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyCode {
@@ -73,20 +84,26 @@ impl fmt::Display for Key {
     }
 }
 
-/// What a key means outside of text entry.
+/// What a key means. Each context (a step, an overlay, the too-small screen) binds its own keys
+/// to these; [`available`] says which are bound now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Continue, run (after a confirmation), accept.
     Confirm,
-    /// Tick or untick the selected checklist item.
+    /// Tick or untick the selected item.
     Toggle,
-    /// Backup step: kongrade takes a pg_dump now.
+    /// Backup step: kongrade takes a pg_dump now (in the training cluster: a simulated one).
     TakeBackup,
     /// Decommission: add a node kongrade cannot probe.
     AddNode,
-    /// Finish: open the node gate anyway, with a typed reason.
+    /// Decommission: remove a node added by hand (asks).
+    RemoveNode,
+    /// Open a gate anyway with a typed reason: an Error finding at Preflight, the node gate at
+    /// Finish.
     Override,
-    /// Close an overlay, go back one step, or leave.
+    /// The selected finding, row or log line in full.
+    Detail,
+    /// Go back one step; where there is none, leave (asking when something happened).
     Back,
     Up,
     Down,
@@ -101,149 +118,936 @@ pub enum Action {
     /// How to roll back from where the database stands.
     Rollback,
     Help,
-    /// Ctrl-C: leave, asking first while kong runs.
+    /// Ctrl-C: leave, asking first when something happened or kong runs.
     Cancel,
+    /// Training: the scenario menu.
+    Scenarios,
+    /// Overlays: close it (a question: the answer "no").
+    Close,
+    /// Overlays: the answer "yes" (run, leave, remove, kill).
+    Yes,
+    /// Text entry: a printable character.
+    Type,
+    /// Text entry: delete the last character.
+    Erase,
+    /// kong is running: interrupt it (SIGINT) and stay.
+    Interrupt,
+    /// kong is running: kill it (SIGKILL), after its own confirmation.
+    Kill,
+    /// A choice in a list of answers (checkpoints, the scenario menu), by its number.
+    Choose,
 }
 
-/// One entry of the key table.
-#[derive(Debug)]
-pub struct Binding {
+/// One key binding as it stands now: gitui's idea of a command that is shown and either acts or
+/// says why not. The footer shows the acting ones that fit, in order; `?` shows them all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hint {
     pub action: Action,
     pub keys: &'static [Key],
-    /// Footer keys and label; `None` keeps it out of the footer (still in `?` help). The footer
-    /// shows hints in table order and drops what does not fit, so the table order is priority.
-    pub hint: Option<(&'static str, &'static str)>,
+    /// The keys as the footer and help name them (`↑↓/jk`).
+    pub keys_text: &'static str,
+    /// Short, for the footer.
+    pub label: Cow<'static, str>,
     /// The line in the help overlay.
-    pub help: &'static str,
+    pub help: Cow<'static, str>,
+    /// Offered in the footer (the rest are in the help only).
+    pub footer: bool,
+    /// Why the key does nothing now: `update` says this and changes nothing else.
+    pub refused: Option<(NoticeLevel, String)>,
+}
+
+impl Hint {
+    pub fn enabled(&self) -> bool {
+        self.refused.is_none()
+    }
+
+    pub fn matches(&self, key: Key) -> bool {
+        match self.action {
+            // Any printable character, typed into the entry.
+            Action::Type => !key.ctrl && matches!(key.code, KeyCode::Char(_)),
+            Action::Choose => {
+                !key.ctrl && matches!(key.code, KeyCode::Char(c) if c.is_ascii_digit() && c != '0')
+            }
+            _ => self.keys.contains(&key),
+        }
+    }
+}
+
+fn hint(
+    action: Action,
+    keys: &'static [Key],
+    keys_text: &'static str,
+    label: impl Into<Cow<'static, str>>,
+    help: impl Into<Cow<'static, str>>,
+) -> Hint {
+    Hint {
+        action,
+        keys,
+        keys_text,
+        label: label.into(),
+        help: help.into(),
+        footer: true,
+        refused: None,
+    }
+}
+
+impl Hint {
+    fn help_only(mut self) -> Hint {
+        self.footer = false;
+        self
+    }
+
+    fn refuse(mut self, level: NoticeLevel, why: impl Into<String>) -> Hint {
+        self.refused = Some((level, why.into()));
+        self
+    }
+
+    fn refuse_if(self, cond: bool, level: NoticeLevel, why: impl Into<String>) -> Hint {
+        if cond {
+            self.refuse(level, why)
+        } else {
+            self
+        }
+    }
 }
 
 use KeyCode as K;
 
-/// The key table. Dispatch is a lookup in it; the footer and the help overlay are printed from it.
-pub const KEYMAP: &[Binding] = &[
-    Binding {
-        action: Action::Confirm,
-        keys: &[Key::plain(K::Enter)],
-        hint: Some(("Enter", "continue")),
-        help: "continue, or run the step (asks first, showing the command)",
-    },
-    Binding {
-        action: Action::TakeBackup,
-        keys: &[Key::ch('t')],
-        hint: Some(("t", "take backup")),
-        help: "take a pg_dump now (Backup step), verified before it counts",
-    },
-    Binding {
-        action: Action::Toggle,
-        keys: &[Key::ch(' '), Key::ch('x')],
-        hint: Some(("Space", "tick")),
-        help: "tick or untick the selected checklist item",
-    },
-    Binding {
-        action: Action::AddNode,
-        keys: &[Key::ch('a')],
-        hint: Some(("a", "add node")),
-        help: "add a node kongrade cannot probe (Decommission)",
-    },
-    Binding {
-        action: Action::Override,
-        keys: &[Key::ch('o')],
-        hint: Some(("o", "override")),
-        help: "open the finish gate anyway, saying why (Finish; journaled)",
-    },
-    Binding {
-        action: Action::Up,
-        keys: &[Key::plain(K::Up), Key::ch('k')],
-        hint: None,
-        help: "move up (or scroll the log when it has focus)",
-    },
-    Binding {
-        action: Action::Down,
-        keys: &[Key::plain(K::Down), Key::ch('j')],
-        hint: Some(("↑↓/jk", "move")),
-        help: "move down (or scroll the log when it has focus)",
-    },
-    Binding {
-        action: Action::Back,
-        keys: &[Key::ch('q'), Key::plain(K::Esc)],
-        hint: Some(("q/Esc", "back")),
-        help: "close, go back a step, or leave (asks while kong runs)",
-    },
-    Binding {
-        action: Action::Rollback,
-        keys: &[Key::ch('b')],
-        hint: None,
-        help:
-            "back out: how to roll back from here (before finish: no restore; after: the restore)",
-    },
-    Binding {
-        action: Action::Help,
-        keys: &[Key::ch('?')],
-        hint: Some(("?", "help")),
-        help: "this help",
-    },
-    Binding {
-        action: Action::Focus,
-        keys: &[Key::plain(K::Tab), Key::plain(K::BackTab)],
-        hint: Some(("Tab", "focus")),
-        help: "switch focus between the step and the log",
-    },
-    Binding {
-        action: Action::LogPageUp,
-        keys: &[Key::plain(K::PageUp)],
-        hint: None,
-        help: "scroll the log up a page",
-    },
-    Binding {
-        action: Action::LogPageDown,
-        keys: &[Key::plain(K::PageDown)],
-        hint: Some(("PgUp/PgDn", "log")),
-        help: "scroll the log down a page",
-    },
-    Binding {
-        action: Action::Top,
-        keys: &[Key::plain(K::Home), Key::ch('g')],
-        hint: None,
-        help: "to the top of the list or log",
-    },
-    Binding {
-        action: Action::Bottom,
-        keys: &[Key::plain(K::End), Key::ch('G')],
-        hint: None,
-        help: "to the bottom (the log follows new lines again)",
-    },
-    Binding {
-        action: Action::Refresh,
-        keys: &[Key::ch('r')],
-        hint: None,
-        help: "read the database now",
-    },
-    Binding {
-        action: Action::Cancel,
-        keys: &[Key::ctrl('c')],
-        hint: None,
-        help: "leave (while kong runs: asks, offers to interrupt it)",
-    },
-];
-
-pub fn action_for(key: Key) -> Option<Action> {
-    KEYMAP
-        .iter()
-        .find(|b| b.keys.contains(&key))
-        .map(|b| b.action)
+/// A `'static` slice of keys built by const fns.
+macro_rules! keys {
+    ($($k:expr),* $(,)?) => {{
+        const KEYS: &[Key] = &[$($k),*];
+        KEYS
+    }};
 }
 
-pub fn binding(action: Action) -> Option<&'static Binding> {
-    KEYMAP.iter().find(|b| b.action == action)
+const ENTER: &[Key] = keys![Key::plain(K::Enter)];
+const SPACE: &[Key] = keys![Key::ch(' '), Key::ch('x')];
+const BACK: &[Key] = keys![Key::ch('q'), Key::plain(K::Esc)];
+const UP: &[Key] = keys![Key::plain(K::Up), Key::ch('k')];
+const DOWN: &[Key] = keys![Key::plain(K::Down), Key::ch('j')];
+const CTRL_C: &[Key] = keys![Key::ctrl('c')];
+const YES: &[Key] = keys![Key::plain(K::Enter), Key::ch('y')];
+const NO: &[Key] = keys![Key::plain(K::Esc), Key::ch('n')];
+
+/// Below this the layout cannot hold the step and the live pane: the screen says so and only
+/// quitting acts (nothing may happen that cannot be read).
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+pub fn too_small(m: &Model) -> bool {
+    m.size.0 < MIN_WIDTH || m.size.1 < MIN_HEIGHT
 }
 
-/// `q/Esc`, `↓/j`: the keys of a binding as the screen names them.
-pub fn keys_label(b: &Binding) -> String {
-    b.keys
+/// Something the operator would lose or leave half-done by leaving: a step past Preflight, a
+/// run, a backup, a tick. Leaving then asks.
+pub fn something_happened(m: &Model) -> bool {
+    !matches!(m.step, Step::Connecting | Step::Waiting | Step::Preflight)
+        || m.run.is_some()
+        || m.backup != BackupState::Missing
+        || m.gate_override.is_some()
+        || !m.finding_overrides.is_empty()
+}
+
+/// Where q/Esc goes from this step: the step before it on the path (Done and the steps before
+/// the first have none: q leaves there, asking first).
+pub fn back_target(m: &Model) -> Option<Step> {
+    if m.running() {
+        return None;
+    }
+    match m.step {
+        Step::Backup => Some(Step::Preflight),
+        Step::Review => Some(Step::Backup),
+        Step::Up => Some(Step::Review),
+        Step::Bootstrap => Some(Step::Preflight),
+        // After up nothing undoes it: back shows the step before, where up's result is.
+        Step::Decommission => Some(Step::Up),
+        Step::Finish => Some(Step::Decommission),
+        _ => None,
+    }
+}
+
+/// The keys bound now, in footer priority order. `update` acts on a key only through this, the
+/// footer and the help print it: what the screen says is what the keys do.
+pub fn available(m: &Model) -> Vec<Hint> {
+    if too_small(m) {
+        return too_small_keys(m);
+    }
+    match &m.overlay {
+        Some(ov) => overlay_keys(m, ov),
+        None => step_keys(m),
+    }
+}
+
+fn leave_keys(m: &Model) -> Vec<Hint> {
+    let label = if m.running() || something_happened(m) {
+        "quit (asks)"
+    } else {
+        "quit"
+    };
+    vec![
+        hint(
+            Action::Back,
+            keys![Key::ch('q')],
+            "q",
+            label,
+            "leave kongrade",
+        ),
+        hint(Action::Cancel, CTRL_C, "Ctrl-C", label, "leave kongrade").help_only(),
+    ]
+}
+
+/// Nothing can be read: only leaving acts, and its question is answered here too.
+pub fn too_small_keys(m: &Model) -> Vec<Hint> {
+    match &m.overlay {
+        Some(Overlay::Leave) => leave_question_keys(),
+        Some(Overlay::LeaveWhileRunning) => vec![
+            hint(
+                Action::Yes,
+                keys![Key::ch('y'), Key::ch('q'), Key::ctrl('c')],
+                "y",
+                "leave (interrupts kong)",
+                "leave: kong is interrupted first, kongrade exits non-zero",
+            ),
+            hint(Action::Close, NO, "n/Esc", "stay", "keep kong running"),
+        ],
+        _ => leave_keys(m),
+    }
+}
+
+fn leave_question_keys() -> Vec<Hint> {
+    vec![
+        hint(
+            Action::Yes,
+            keys![Key::ch('y'), Key::plain(K::Enter), Key::ctrl('c')],
+            "y",
+            "leave",
+            "leave kongrade",
+        ),
+        hint(
+            Action::Close,
+            keys![Key::ch('n'), Key::plain(K::Esc), Key::ch('q')],
+            "n/Esc",
+            "stay",
+            "stay",
+        ),
+    ]
+}
+
+fn scroll_keys() -> [Hint; 2] {
+    [
+        hint(Action::Down, DOWN, "↑↓/jk", "scroll", "scroll down"),
+        hint(Action::Up, UP, "↑/k", "", "scroll up").help_only(),
+    ]
+}
+
+fn text_entry_keys(submit: &'static str) -> Vec<Hint> {
+    vec![
+        hint(
+            Action::Confirm,
+            ENTER,
+            "Enter",
+            submit,
+            "record what you typed",
+        ),
+        hint(
+            Action::Close,
+            keys![Key::plain(K::Esc)],
+            "Esc",
+            "cancel",
+            "cancel",
+        ),
+        hint(
+            Action::Erase,
+            keys![Key::plain(K::Backspace)],
+            "Backspace",
+            "erase",
+            "erase a character",
+        )
+        .help_only(),
+        hint(Action::Type, &[], "a-z…", "type", "type the text").help_only(),
+        hint(
+            Action::Cancel,
+            CTRL_C,
+            "Ctrl-C",
+            "quit",
+            "leave kongrade (asks)",
+        )
+        .help_only(),
+    ]
+}
+
+fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
+    let ctrl_c = || {
+        hint(
+            Action::Cancel,
+            CTRL_C,
+            "Ctrl-C",
+            "quit",
+            "leave kongrade (asks)",
+        )
+        .help_only()
+    };
+    match ov {
+        Overlay::Help { .. } => {
+            let mut v = vec![hint(
+                Action::Close,
+                keys![
+                    Key::plain(K::Esc),
+                    Key::ch('q'),
+                    Key::ch('?'),
+                    Key::plain(K::Enter)
+                ],
+                "Esc/?",
+                "close",
+                "close this help",
+            )];
+            v.extend(scroll_keys());
+            v.push(ctrl_c());
+            v
+        }
+        Overlay::Rollback { .. } => {
+            let mut v = vec![hint(
+                Action::Close,
+                keys![
+                    Key::plain(K::Esc),
+                    Key::ch('q'),
+                    Key::ch('b'),
+                    Key::plain(K::Enter)
+                ],
+                "Esc/b",
+                "close",
+                "close the rollback guidance",
+            )];
+            v.extend(scroll_keys());
+            v.push(ctrl_c());
+            v
+        }
+        Overlay::Detail { .. } | Overlay::StepInFull { .. } => {
+            let mut v = vec![hint(
+                Action::Close,
+                keys![
+                    Key::plain(K::Esc),
+                    Key::ch('q'),
+                    Key::ch('v'),
+                    Key::plain(K::Enter)
+                ],
+                "Esc/v",
+                "close",
+                "close the full text",
+            )];
+            v.extend(scroll_keys());
+            v.push(ctrl_c());
+            v
+        }
+        Overlay::Confirm { command, .. } => vec![
+            hint(
+                Action::Yes,
+                YES,
+                "Enter/y",
+                format!("run {}", command.as_str()),
+                "run it",
+            ),
+            hint(
+                Action::Close,
+                keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
+                "Esc/n",
+                "cancel",
+                "cancel: nothing runs",
+            ),
+            ctrl_c(),
+        ],
+        Overlay::Typed { .. } => text_entry_keys("run"),
+        Overlay::OwnBackup { .. } | Overlay::AddNode { .. } | Overlay::Override { .. } => {
+            text_entry_keys("record")
+        }
+        Overlay::Leave => leave_question_keys(),
+        Overlay::LeaveWhileRunning => {
+            vec![
+            hint(
+                Action::Interrupt,
+                keys![Key::ch('i')],
+                "i",
+                "interrupt, stay",
+                "interrupt kong (SIGINT) and stay",
+            )
+            .refuse_if(
+                m.run.as_ref().is_some_and(|r| r.interrupted),
+                NoticeLevel::Info,
+                "kong was interrupted already; it is finishing what it started",
+            ),
+            hint(
+                Action::Yes,
+                keys![Key::ch('q'), Key::ch('y'), Key::ctrl('c')],
+                "q",
+                "leave",
+                "leave: kong is interrupted first, kongrade exits non-zero",
+            ),
+            hint(
+                Action::Kill,
+                keys![Key::ch('K')],
+                "K",
+                "kill (asks)",
+                "kill kong (SIGKILL), after a confirmation: its lock stays until the lock timeout",
+            ),
+            hint(Action::Close, NO, "Esc/n", "keep running", "keep kong running"),
+        ]
+        }
+        Overlay::ConfirmKill => vec![
+            hint(
+                Action::Yes,
+                keys![Key::ch('y')],
+                "y",
+                "kill kong",
+                "kill kong (SIGKILL) now",
+            ),
+            hint(
+                Action::Close,
+                keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
+                "n/Esc",
+                "do not kill",
+                "keep kong running",
+            ),
+        ],
+        Overlay::RemoveNode { .. } => vec![
+            hint(
+                Action::Yes,
+                keys![Key::ch('y')],
+                "y",
+                "remove it",
+                "remove the node from the list",
+            ),
+            hint(
+                Action::Close,
+                keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
+                "n/Esc",
+                "keep it",
+                "keep it",
+            ),
+        ],
+    }
+}
+
+/// The finding the wizard stops at Preflight for, and whether a typed reason may lift it.
+pub fn preflight_block(m: &Model) -> Option<(&Finding, WizardGate)> {
+    if let Some(f) = m
+        .findings
         .iter()
-        .map(|k| k.to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+        .find(|f| finding_gate(f) == WizardGate::Block)
+    {
+        return Some((f, WizardGate::Block));
+    }
+    m.findings
+        .iter()
+        .find(|f| {
+            finding_gate(f) == WizardGate::AllowWithReason
+                && !m.finding_overrides.contains_key(f.id)
+        })
+        .map(|f| (f, WizardGate::AllowWithReason))
+}
+
+/// The Error finding `o` would override at Preflight: the selected one if it can be, else the
+/// first that can.
+pub fn overridable_finding(m: &Model) -> Option<&Finding> {
+    let open = |f: &&Finding| {
+        finding_gate(f) == WizardGate::AllowWithReason && !m.finding_overrides.contains_key(f.id)
+    };
+    m.findings
+        .get(m.cursor)
+        .filter(open)
+        .or_else(|| m.findings.iter().find(open))
+}
+
+/// What Space does on the selected Decommission row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// Flip `checklist[i]`.
+    General(usize),
+    /// Set one item of a node's (or data plane's) checklist.
+    Item {
+        row: DecomRow,
+        name: String,
+        item: NodeItem,
+        value: bool,
+    },
+}
+
+/// Space on the selected Decommission row, or why it does nothing. The checklist is the order a
+/// node is taken out in: each item waits for the one before it (and comes off in reverse); on a
+/// node's own row Space ticks its next item.
+pub fn tick_target(m: &Model) -> Result<Tick, String> {
+    let Some(row) = m.decom_rows().get(m.cursor).cloned() else {
+        return Err("nothing selected".into());
+    };
+    let (name, checks, item) = match &row {
+        DecomRow::General(i) => return Ok(Tick::General(*i)),
+        DecomRow::Node(i) | DecomRow::NodeItem(i, _) => {
+            let Some(n) = m.nodes.get(*i) else {
+                return Err("nothing selected".into());
+            };
+            if !node_needs_checklist(n) {
+                return Err(format!(
+                    "{} runs the new version: nothing to take out",
+                    n.name
+                ));
+            }
+            let item = match &row {
+                DecomRow::NodeItem(_, it) => Some(*it),
+                _ => None,
+            };
+            (n.name.clone(), n.checklist, item)
+        }
+        DecomRow::DataPlane(k) | DecomRow::DataPlaneItem(k, _) => {
+            let old = m
+                .data_planes()
+                .iter()
+                .any(|(dp, old, _)| *old && dp_key(dp) == *k);
+            if !old {
+                return Err(format!("{k} runs the new version: nothing to take out"));
+            }
+            let item = match &row {
+                DecomRow::DataPlaneItem(_, it) => Some(*it),
+                _ => None,
+            };
+            (
+                k.clone(),
+                m.dp_checks.get(k).copied().unwrap_or_default(),
+                item,
+            )
+        }
+    };
+    let (item, value) = match item {
+        Some(it) => (it, !it.get(&checks)),
+        // The node's own row: its next item, or (all ticked) the last one comes off.
+        None => match NodeItem::ALL.iter().find(|it| !it.get(&checks)) {
+            Some(it) => (*it, true),
+            None => (NodeItem::Stopped, false),
+        },
+    };
+    let idx = NodeItem::ALL.iter().position(|x| *x == item).unwrap_or(0);
+    if value {
+        if let Some(before) = NodeItem::ALL[..idx].iter().find(|b| !b.get(&checks)) {
+            let cost = match item {
+                NodeItem::Stopped => {
+                    " Stopping a node the load balancer still sends to drops its requests."
+                }
+                _ => "",
+            };
+            return Err(format!(
+                "{name}: first {}, then {}.{cost}",
+                before.label(),
+                item.label()
+            ));
+        }
+    } else if let Some(after) = NodeItem::ALL[idx + 1..].iter().find(|a| a.get(&checks)) {
+        return Err(format!(
+            "{name}: untick '{}' first (the items come off in the reverse order)",
+            after.label()
+        ));
+    }
+    Ok(Tick::Item {
+        row,
+        name,
+        item,
+        value,
+    })
+}
+
+fn confirm_hint(m: &Model) -> Hint {
+    use NoticeLevel::{Block, Info, Warn};
+    let h = |label: &'static str| hint(Action::Confirm, ENTER, "Enter", label, "");
+    let ran_ok = |c| {
+        m.outcome
+            .as_ref()
+            .is_some_and(|o| o.command == c && o.success)
+    };
+    let running = "kong is running; Ctrl-C asks whether to stop it";
+    let mut out = match m.step {
+        Step::Connecting => h("continue").refuse(Info, "waiting for the first read of the database"),
+        Step::Waiting => h("continue").refuse(
+            Info,
+            "the wizard continues by itself once the lock is released",
+        ),
+        Step::Preflight => match (m.state(), preflight_block(m)) {
+            (None, _) => h("continue").refuse(Info, "waiting for a read of the database"),
+            (_, Some((f, WizardGate::Block))) => h("continue").refuse(
+                Block,
+                format!(
+                    "The wizard stops here: {}. The finding above says what to do instead.",
+                    f.title
+                ),
+            ),
+            (_, Some((f, _))) => h("continue").refuse(
+                Block,
+                format!(
+                    "The wizard stops here: {}. Follow the path the finding names, or o overrides it with your reason (journaled).",
+                    f.title
+                ),
+            ),
+            _ => h("continue"),
+        },
+        Step::Backup if m.backup_done() => h("continue"),
+        Step::Backup if m.backup_running() => h("continue").refuse(
+            Info,
+            "the backup is running: the step goes on once it is written and verified",
+        ),
+        Step::Backup => {
+            let how = match m.setup.backup {
+                BackupMethod::PgDump { .. } => {
+                    "a backup first: t takes one now, Space records your own"
+                }
+                BackupMethod::OwnOnly { .. } if m.setup.training.is_some() => {
+                    "a backup first: t takes a simulated one (training), Space records your own"
+                }
+                BackupMethod::OwnOnly { .. } => "a backup first: Space records your own",
+                BackupMethod::Cassandra { .. } => {
+                    "a snapshot on every node first: run each command, then tick it (Space)"
+                }
+            };
+            h("continue").refuse(Warn, how)
+        }
+        Step::Review => h("continue"),
+        Step::Up | Step::Bootstrap => {
+            let cmd = if m.step == Step::Up {
+                KongCommand::Up
+            } else {
+                KongCommand::Bootstrap
+            };
+            let done_already = m.state().is_some_and(|s| match cmd {
+                KongCommand::Up => !s.needs_bootstrap && !s.any(MigState::New),
+                _ => !s.needs_bootstrap,
+            });
+            if m.running() {
+                h("continue").refuse(Info, running)
+            } else if ran_ok(cmd) || (done_already && !m.db.stale()) {
+                h("continue")
+            } else {
+                let label = if cmd == KongCommand::Up {
+                    "run up"
+                } else {
+                    "run bootstrap"
+                };
+                match gate(m, cmd) {
+                    Err(why) => h(label).refuse(Block, why),
+                    Ok(()) => h(label),
+                }
+            }
+        }
+        Step::Decommission => h("continue"),
+        Step::Finish => {
+            let nothing_pending = m
+                .state()
+                .is_some_and(|s| !s.needs_bootstrap && !s.any(MigState::Pending));
+            if m.running() {
+                h("continue").refuse(Info, running)
+            } else if ran_ok(KongCommand::Finish) || (nothing_pending && !m.db.stale()) {
+                h("continue")
+            } else if !m.setup.read_only && !finish_blockers(m).is_empty() {
+                h("finish").refuse(
+                    Block,
+                    "finish refused: see what blocks it above. Esc goes back to Decommission.",
+                )
+            } else {
+                match gate(m, KongCommand::Finish) {
+                    Err(why) => h("finish").refuse(Block, format!("finish refused: {why}")),
+                    Ok(()) => h("finish"),
+                }
+            }
+        }
+        Step::Done => h("leave"),
+    };
+    out.help = match out.label.as_ref() {
+        "run up" | "run bootstrap" | "finish" => {
+            "run the step: asks first, showing the exact command".into()
+        }
+        "leave" => "leave kongrade".into(),
+        _ => "continue to the next step".into(),
+    };
+    out
+}
+
+/// The keys of the step on screen (no overlay), in footer priority order.
+pub fn step_keys(m: &Model) -> Vec<Hint> {
+    use NoticeLevel::{Block, Info};
+    let mut v = vec![confirm_hint(m)];
+    let read_only = "read-only (--read-only): nothing runs and no gate is opened";
+    match m.step {
+        Step::Backup => {
+            let t = hint(
+                Action::TakeBackup,
+                keys![Key::ch('t')],
+                "t",
+                "take backup",
+                "kongrade takes a pg_dump now, verified before it counts",
+            );
+            let t = match &m.setup.backup {
+                _ if m.setup.read_only => t.refuse(
+                    Info,
+                    "read-only (--read-only): kongrade takes no backup; Space records your own",
+                ),
+                _ if m.backup_running() => {
+                    t.refuse(Info, "the backup is running; its progress is above")
+                }
+                BackupMethod::OwnOnly { .. } if m.setup.training.is_some() => {
+                    let mut t = t;
+                    t.label = "take backup (simulated)".into();
+                    t.help = "training: a simulated pg_dump (nothing is written), as t does on a real database".into();
+                    t
+                }
+                BackupMethod::OwnOnly { why } => {
+                    t.refuse(Info, format!("{why}; Space records your own backup"))
+                }
+                BackupMethod::Cassandra { .. } => t.refuse(
+                    Info,
+                    "Cassandra has no single dump: run the snapshot on every node below and tick it",
+                ),
+                BackupMethod::PgDump { .. } => t,
+            };
+            v.push(t);
+            let cassandra = matches!(m.setup.backup, BackupMethod::Cassandra { .. });
+            let (label, help) = if cassandra {
+                ("tick", "tick the selected node's snapshot as taken")
+            } else {
+                ("own backup", "record your own backup: say where it is")
+            };
+            v.push(hint(Action::Toggle, SPACE, "Space", label, help).refuse_if(
+                m.backup_running(),
+                Info,
+                "the backup is running; its progress is above",
+            ));
+        }
+        Step::Decommission => {
+            let mut tick = hint(
+                Action::Toggle,
+                SPACE,
+                "Space",
+                "tick",
+                "tick or untick the selected item: out of the load balancer, then drained, then stopped",
+            );
+            if let Err(why) = tick_target(m) {
+                tick = tick.refuse(NoticeLevel::Warn, why);
+            }
+            v.push(tick);
+        }
+        _ => {}
+    }
+    match m.step {
+        Step::Preflight
+            if m.findings
+                .iter()
+                .any(|f| finding_gate(f) == WizardGate::AllowWithReason) =>
+        {
+            let o = hint(
+                Action::Override,
+                keys![Key::ch('o')],
+                "o",
+                "override",
+                "go on past an Error finding anyway, saying why (journaled)",
+            );
+            let o = if m.setup.read_only {
+                o.refuse(Info, read_only)
+            } else if overridable_finding(m).is_none() {
+                o.refuse(Info, "overridden already: the reason is in the journal")
+            } else {
+                o
+            };
+            v.push(o);
+        }
+        Step::Finish => {
+            let o = hint(
+                Action::Override,
+                keys![Key::ch('o')],
+                "o",
+                "override",
+                "open the node gate anyway, saying why (journaled)",
+            );
+            let o = if m.setup.read_only {
+                o.refuse(Info, read_only)
+            } else if m.running() {
+                o.refuse(Info, "kong is running")
+            } else if m.gate_override.is_some() {
+                o.refuse(Info, "the gate is already open (overridden)")
+            } else if m.node_gate().open {
+                o.refuse(Info, "the finish gate is open: nothing to override")
+            } else {
+                o
+            };
+            v.push(o);
+        }
+        _ => {}
+    }
+    if m.step == Step::Decommission {
+        v.push(hint(
+            Action::AddNode,
+            keys![Key::ch('a')],
+            "a",
+            "add node",
+            "add a node kongrade cannot probe",
+        ));
+        let manual = match m.decom_rows().get(m.cursor) {
+            Some(DecomRow::Node(i) | DecomRow::NodeItem(i, _)) => {
+                m.nodes.get(*i).filter(|n| n.kind == "manual")
+            }
+            _ => None,
+        };
+        let d = hint(
+            Action::RemoveNode,
+            keys![Key::ch('d')],
+            "d",
+            "remove node",
+            "remove a node you added by hand (asks)",
+        );
+        v.push(match manual {
+            Some(_) => d,
+            None => d
+                .refuse(Info, "only a node added by hand (a) can be removed")
+                .help_only(),
+        });
+    }
+    let moves = match m.focus {
+        Focus::Log => m.log.lines.len() > 1,
+        Focus::Step => list_len(m) > 1,
+    };
+    if moves {
+        v.push(hint(
+            Action::Down,
+            DOWN,
+            "↑↓/jk",
+            "move",
+            "move down (or scroll the log when it has focus)",
+        ));
+        v.push(
+            hint(
+                Action::Up,
+                UP,
+                "↑/k",
+                "",
+                "move up (or scroll the log when it has focus)",
+            )
+            .help_only(),
+        );
+    }
+    let back = match back_target(m) {
+        Some(s) => hint(
+            Action::Back,
+            BACK,
+            "q/Esc",
+            "back",
+            format!("back to {}", s.title()),
+        ),
+        None if m.step == Step::Done => hint(Action::Back, BACK, "q", "leave", "leave kongrade"),
+        None if m.running() => hint(
+            Action::Back,
+            BACK,
+            "q",
+            "quit (asks)",
+            "leave: asks, offers to interrupt kong",
+        ),
+        None if something_happened(m) => hint(
+            Action::Back,
+            BACK,
+            "q",
+            "quit (asks)",
+            "leave kongrade (asks first)",
+        ),
+        None => hint(Action::Back, BACK, "q", "quit", "leave kongrade"),
+    };
+    v.push(back);
+    v.push(hint(
+        Action::Help,
+        keys![Key::ch('?')],
+        "?",
+        "help",
+        "this help: the step, what can go wrong, the keys",
+    ));
+    let detail_of = match (m.focus, m.step) {
+        (Focus::Log, _) => !m.log.lines.is_empty(),
+        (_, Step::Preflight | Step::Review | Step::Decommission) => list_len(m) > 0,
+        _ => true,
+    };
+    if detail_of {
+        v.push(hint(
+            Action::Detail,
+            keys![Key::ch('v')],
+            "v",
+            "full text",
+            "the selected finding, row or log line in full (the step in full where it has no list)",
+        ));
+    }
+    v.push(hint(
+        Action::Focus,
+        keys![Key::plain(K::Tab), Key::plain(K::BackTab)],
+        "Tab",
+        "focus",
+        "switch focus between the step and the log",
+    ));
+    if m.log.lines.len() > 1 {
+        v.push(hint(
+            Action::LogPageDown,
+            keys![Key::plain(K::PageDown)],
+            "PgUp/PgDn",
+            "log",
+            "scroll the log down a page",
+        ));
+        v.push(
+            hint(
+                Action::LogPageUp,
+                keys![Key::plain(K::PageUp)],
+                "PgUp",
+                "",
+                "scroll the log up a page",
+            )
+            .help_only(),
+        );
+    }
+    v.push(
+        hint(
+            Action::Top,
+            keys![Key::plain(K::Home), Key::ch('g')],
+            "Home/g",
+            "",
+            "to the top of the list or log",
+        )
+        .help_only(),
+    );
+    v.push(
+        hint(
+            Action::Bottom,
+            keys![Key::plain(K::End), Key::ch('G')],
+            "End/G",
+            "",
+            "to the bottom (the log follows new lines again)",
+        )
+        .help_only(),
+    );
+    v.push(
+        hint(
+            Action::Refresh,
+            keys![Key::ch('r')],
+            "r",
+            "",
+            "read the database now",
+        )
+        .help_only(),
+    );
+    v.push(
+        hint(
+            Action::Rollback,
+            keys![Key::ch('b')],
+            "b",
+            "",
+            "back out: how to roll back from here",
+        )
+        .help_only(),
+    );
+    let cancel = if m.running() || something_happened(m) {
+        "leave kongrade (asks first; while kong runs, offers to interrupt it)"
+    } else {
+        "leave kongrade"
+    };
+    v.push(hint(Action::Cancel, CTRL_C, "Ctrl-C", "", cancel).help_only());
+    let _ = Block;
+    v
 }
 
 #[cfg(test)]
@@ -251,22 +1055,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_key_has_one_meaning() {
-        let mut seen = std::collections::HashSet::new();
-        for b in KEYMAP {
-            for k in b.keys {
-                assert!(seen.insert(*k), "{k} is bound twice");
-            }
-        }
-    }
-
-    #[test]
-    fn lookup_and_labels() {
-        assert_eq!(action_for(Key::ch('j')), Some(Action::Down));
-        assert_eq!(action_for(Key::ctrl('c')), Some(Action::Cancel));
-        assert_eq!(action_for(Key::ch('c')), None);
-        let back = binding(Action::Back).expect("back is bound");
-        assert_eq!(keys_label(back), "q/Esc");
+    fn labels() {
         assert_eq!(Key::ctrl('c').to_string(), "Ctrl-C");
+        assert_eq!(Key::ch(' ').to_string(), "Space");
     }
 }

@@ -235,8 +235,36 @@ pub const BLOCKING: &[&str] = &[
     "cassandra-unsupported",
 ];
 
+/// Errors the wizard's own steps handle: a live lock is waited out (Waiting), an unfinished
+/// upgrade is the Decommission/Finish path.
+const HANDLED_BY_A_STEP: &[&str] = &["lock-live", "unfinished-upgrade"];
+
 pub fn blocks(f: &Finding) -> bool {
-    BLOCKING.contains(&f.id)
+    finding_gate(f) == WizardGate::Block
+}
+
+/// What the wizard does with a finding at Preflight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WizardGate {
+    /// Stops the wizard: no step after Preflight would be right.
+    Block,
+    /// Shown; the wizard goes on.
+    Warn,
+    /// An error: stops the wizard until the operator overrides it with a typed reason
+    /// (journaled), or follows the path that fixes it.
+    AllowWithReason,
+}
+
+pub fn finding_gate(f: &Finding) -> WizardGate {
+    if BLOCKING.contains(&f.id) {
+        WizardGate::Block
+    } else if f.severity == crate::kong::diagnose::Severity::Error
+        && !HANDLED_BY_A_STEP.contains(&f.id)
+    {
+        WizardGate::AllowWithReason
+    } else {
+        WizardGate::Warn
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -320,9 +348,25 @@ pub enum Focus {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
-    Help,
+    /// The step's help and keys; `scroll` lines down.
+    Help { scroll: usize },
     /// How to roll back from where the database stands (`kongrade rollback --print`'s text).
-    Rollback,
+    Rollback { scroll: usize },
+    /// A finding, a row or a log line in full.
+    Detail {
+        title: String,
+        text: String,
+        scroll: usize,
+    },
+    /// The whole step as the screen would show it with room to spare (`v` where the step has no
+    /// list to pick from).
+    StepInFull { scroll: usize },
+    /// Leaving when something has happened: asks.
+    Leave,
+    /// Kill kong (SIGKILL)? Its own question, so no key kills at once.
+    ConfirmKill,
+    /// Remove a node added by hand (`nodes[index]`, named so a changed list is noticed)?
+    RemoveNode { index: usize, name: String },
     /// Run this command? Shows the exact command line.
     Confirm {
         command: KongCommand,
@@ -348,11 +392,21 @@ pub enum Overlay {
         typed: String,
         error: Option<String>,
     },
-    /// Open the finish gate anyway: why, in the operator's words (journaled as Override).
+    /// Open a gate anyway: why, in the operator's words (journaled as Override).
     Override {
+        target: OverrideTarget,
         typed: String,
         error: Option<String>,
     },
+}
+
+/// What an override opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OverrideTarget {
+    /// An Error finding at Preflight, by its id.
+    Finding { id: String, title: String },
+    /// The finish gate's node check.
+    FinishGate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -511,8 +565,12 @@ impl Overlay {
         Overlay::AddNode { typed, error }
     }
 
-    pub fn override_gate(typed: String, error: Option<String>) -> Overlay {
-        Overlay::Override { typed, error }
+    pub fn help() -> Overlay {
+        Overlay::Help { scroll: 0 }
+    }
+
+    pub fn rollback() -> Overlay {
+        Overlay::Rollback { scroll: 0 }
     }
 }
 
@@ -575,6 +633,10 @@ pub struct Model {
     pub probed_at: Option<Instant>,
     /// The finish gate opened anyway, with the operator's reason (journaled as Override).
     pub gate_override: Option<String>,
+    /// Error findings gone past anyway at Preflight: id -> the operator's reason (journaled).
+    pub finding_overrides: BTreeMap<String, String>,
+    /// What the process exits with once `quit` is set: non-zero when leaving interrupted kong.
+    pub exit_code: i32,
     /// Selected row of the step's list (findings, migrations, checklist).
     pub cursor: usize,
     pub notice: Option<Notice>,
@@ -645,6 +707,8 @@ impl Model {
             dp_checks: BTreeMap::new(),
             probed_at: None,
             gate_override: None,
+            finding_overrides: BTreeMap::new(),
+            exit_code: 0,
             cursor: 0,
             notice: None,
             entry_note: None,
@@ -784,6 +848,78 @@ impl Model {
             }
         }
         rows
+    }
+}
+
+impl Model {
+    /// A Decommission row's whole text (the screen cuts it to fit; `v` shows it all).
+    pub fn decom_row_text(&self, row: &DecomRow) -> String {
+        let tick = |done: bool, label: &str| format!("[{}] {label}", if done { "x" } else { " " });
+        match row {
+            DecomRow::General(j) => self
+                .checklist
+                .get(*j)
+                .map(|c| tick(c.done, &c.label))
+                .unwrap_or_default(),
+            DecomRow::Node(j) => {
+                let Some(n) = self.nodes.get(*j) else {
+                    return String::new();
+                };
+                let label = match (&n.class, n.kind.as_str()) {
+                    (_, "manual") => "manual entry: tick it when taken out".to_string(),
+                    (None, _) => "not probed yet".to_string(),
+                    (Some(c), _) => c.label(),
+                };
+                format!("{}  {label}", n.name)
+            }
+            DecomRow::NodeItem(j, it) => self
+                .nodes
+                .get(*j)
+                .map(|n| tick(it.get(&n.checklist), it.label()))
+                .unwrap_or_default(),
+            DecomRow::DataPlane(k) => self.data_plane_text(k),
+            DecomRow::DataPlaneItem(k, it) => tick(
+                it.get(&self.dp_checks.get(k).copied().unwrap_or_default()),
+                it.label(),
+            ),
+        }
+    }
+
+    /// What the database says of a data plane, by its key.
+    pub fn data_plane_text(&self, k: &str) -> String {
+        let dps = self.data_planes();
+        let Some((dp, old, recent)) = dps.iter().find(|(dp, _, _)| dp_key(dp) == k) else {
+            return String::new();
+        };
+        let ago = dp
+            .last_seen_secs_ago
+            .map(secs_text)
+            .unwrap_or_else(|| "?".into());
+        let v = dp.version.as_deref().unwrap_or("?");
+        let marked = self.dp_checks.get(k).is_some_and(|c| c.stopped);
+        // The database's word on it: a data plane checks in every 30 s.
+        match (old, recent) {
+            (true, true) if marked => format!(
+                "{k}  OLD {v} data plane, still seen {ago} ago after its stop: stop it again"
+            ),
+            (true, true) => format!("{k}  OLD {v} data plane, seen {ago} ago"),
+            (true, false) => format!("{k}  old {v} data plane, gone (seen {ago} ago)"),
+            (false, _) => format!("{k}  new {v} data plane"),
+        }
+    }
+}
+
+/// `3.0 s`, `42 s`, `5 min`, `2 h`: an age or a duration as the screen says it.
+pub fn secs_text(d: f64) -> String {
+    let n = d.max(0.0);
+    if n < 10.0 {
+        format!("{n:.1} s")
+    } else if n < 120.0 {
+        format!("{} s", n.round() as u64)
+    } else if n < 7200.0 {
+        format!("{} min", (n / 60.0).round() as u64)
+    } else {
+        format!("{} h", (n / 3600.0).round() as u64)
     }
 }
 

@@ -547,6 +547,10 @@ fn an_old_node_left_running_blocks_finish_by_name() {
             .position(|n| n.name == "kong-old-1")
             .expect("node");
     h.select(&DecomRow::Node(old1));
+    // The node's row ticks its items one by one, in the order a node is taken out.
+    assert!(!h.space().contains(&Effect::StopNode("kong-old-1".into())));
+    assert!(h.m.nodes[old1].checklist.out_of_lb && !h.m.nodes[old1].checklist.drained);
+    assert!(!h.space().contains(&Effect::StopNode("kong-old-1".into())));
     let fx = h.space();
     assert!(fx.contains(&Effect::StopNode("kong-old-1".into())));
     h.stop_nodes(&fx);
@@ -723,9 +727,13 @@ fn keys_move_focus_scroll_and_help() {
     h.key(Key::plain(KeyCode::End));
     assert_eq!(h.m.log.scroll, 0);
     h.key(Key::ch('?'));
-    assert_eq!(h.m.overlay, Some(Overlay::Help));
+    assert_eq!(h.m.overlay, Some(Overlay::Help { scroll: 0 }));
     h.key(Key::ch('j'));
-    assert_eq!(h.m.overlay, Some(Overlay::Help), "help stays until closed");
+    assert_eq!(
+        h.m.overlay,
+        Some(Overlay::Help { scroll: 1 }),
+        "help scrolls and stays until closed"
+    );
     h.esc();
     assert!(h.m.overlay.is_none());
     assert!(!h.m.quit);
@@ -841,13 +849,55 @@ fn preflight_findings_are_kong_diagnose_s() {
         });
         assert_eq!(h.m.findings, expected, "{name}");
     }
-    // Blocking is by diagnose's ids: a 0.x database stops the wizard, an unsupported jump is
-    // the operator's call (shown first, as an error).
+    // An unsupported jump is an error: the wizard stops until the operator overrides it with a
+    // typed reason (journaled), never on one Enter.
     let mut h = H::scenario("custom-plugin");
     h.read();
     assert!(h.m.findings.iter().any(|f| f.id == "unsupported-jump"));
+    assert!(h.enter().is_empty());
+    assert_eq!(h.m.step, Step::Preflight);
+    assert!(h.notice().contains("o overrides it"), "{}", h.notice());
+    h.key(Key::ch('o'));
+    assert!(matches!(
+        &h.m.overlay,
+        Some(Overlay::Override {
+            target: OverrideTarget::Finding { id, .. },
+            ..
+        }) if id == "unsupported-jump"
+    ));
+    h.typed("short");
+    assert!(h.enter().is_empty(), "a few letters are no reason");
+    assert!(h.m.overlay.is_some());
+    for _ in 0..5 {
+        h.key(Key::plain(KeyCode::Backspace));
+    }
+    h.typed("vendor tested 3.4 -> 3.9 on staging");
+    let fx = h.enter();
+    assert_eq!(
+        journal(&fx),
+        vec![Event::Override {
+            gate: format!(
+                "preflight: unsupported-jump: {}",
+                h.m.findings
+                    .iter()
+                    .find(|f| f.id == "unsupported-jump")
+                    .map(|f| f.title.clone())
+                    .unwrap_or_default()
+            ),
+            reason: "vendor tested 3.4 -> 3.9 on staging".into(),
+        }]
+    );
+    assert!(h.m.overlay.is_none());
     h.enter();
     assert_eq!(h.m.step, Step::Backup);
+    // The Up confirmation no longer promises that old nodes keep serving.
+    h.own_backup("snap-1");
+    h.enter();
+    h.enter();
+    h.enter();
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("You went past"), "{screen}");
+    assert!(!screen.contains("Old nodes keep serving"), "{screen}");
 }
 
 fn pg_dump_setup(h: &mut H) {
@@ -940,7 +990,8 @@ fn an_own_backup_needs_a_reference_and_goes_into_the_journal() {
     let mut h = H::scenario("clean");
     h.read();
     h.enter();
-    // The training cluster has no pg_dump: t explains, and starts nothing.
+    // A database kongrade cannot dump: t explains, and starts nothing.
+    h.m.setup.training = None;
     assert!(h.key(Key::ch('t')).is_empty());
     assert!(
         h.notice().contains("Space records your own"),
@@ -1233,26 +1284,304 @@ fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() 
 }
 
 #[test]
-fn every_key_has_one_meaning() {
-    use crate::wizard::keys::KEYMAP;
-    let mut seen = Vec::new();
-    for b in KEYMAP {
-        for k in b.keys {
-            assert!(!seen.contains(k), "{k:?} is bound twice");
-            seen.push(*k);
-        }
-    }
-}
-
-#[test]
 fn b_shows_the_way_back_and_runs_nothing() {
     let mut h = H::scenario("clean");
     h.read();
     assert!(h.key(Key::ch('b')).is_empty(), "guidance only: no effect");
-    assert_eq!(h.m.overlay, Some(Overlay::Rollback));
+    assert_eq!(h.m.overlay, Some(Overlay::Rollback { scroll: 0 }));
     h.key(Key::ch('j'));
-    assert_eq!(h.m.overlay, Some(Overlay::Rollback), "stays until closed");
+    assert_eq!(
+        h.m.overlay,
+        Some(Overlay::Rollback { scroll: 1 }),
+        "scrolls and stays until closed"
+    );
     h.esc();
     assert!(h.m.overlay.is_none());
     assert!(!h.m.quit);
+}
+
+/// What a key press changed, in the fields a key can change (the notice aside: a refused key
+/// says why and changes nothing else).
+fn fingerprint(m: &Model) -> String {
+    format!(
+        "{:?}|{:?}|{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{}",
+        m.step,
+        m.overlay,
+        m.cursor,
+        m.focus,
+        m.log.scroll,
+        m.log.lines.len(),
+        m.backup,
+        m.run.as_ref().map(|r| (r.id, r.interrupted)),
+        m.checklist,
+        m.nodes
+            .iter()
+            .map(|n| (&n.name, n.checklist))
+            .collect::<Vec<_>>(),
+        m.dp_checks,
+        m.gate_override,
+        m.finding_overrides,
+        m.snapshots,
+        m.quit,
+        m.path,
+        m.exit_code,
+    )
+}
+
+fn key_universe() -> Vec<Key> {
+    let mut keys: Vec<Key> = "abcdefghijklmnopqrstuvwxyzGKS0123456789 ?-"
+        .chars()
+        .map(Key::ch)
+        .collect();
+    keys.extend(
+        [
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Backspace,
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+        ]
+        .map(Key::plain),
+    );
+    keys.push(Key::ctrl('c'));
+    keys.push(Key::ctrl('d'));
+    keys
+}
+
+/// Whether pressing `k` on a copy of `m` acts (changes what a key can change, or asks the
+/// runtime for something).
+fn acts(m: &Model, k: Key) -> bool {
+    let mut c = m.clone();
+    let before = fingerprint(&c);
+    let fx = update(&mut c, Msg::Key(k));
+    !fx.is_empty() || fingerprint(&c) != before
+}
+
+/// Models at every step of every scenario, as operator and trainee, read-only, with the log
+/// focused, kong running, and one key further (overlays open).
+fn many_states() -> Vec<Model> {
+    let mut base: Vec<Model> = Vec::new();
+    for name in crate::tui::demo::names() {
+        let mut h = H::scenario(name);
+        h.read();
+        base.push(h.m.clone());
+        for _ in 0..40 {
+            if matches!(h.m.step, Step::Done | Step::Waiting | Step::Connecting) {
+                break;
+            }
+            // kong running at Up and Finish.
+            if matches!(h.m.step, Step::Up | Step::Finish) {
+                let mut r = H::scenario(name);
+                r.m = h.m.clone();
+                r.enter();
+                let mut fx = r.enter();
+                if h.m.step == Step::Finish {
+                    r.typed("finish");
+                    fx = r.enter();
+                }
+                if fx.iter().any(|e| matches!(e, Effect::StartKong(..))) {
+                    assert!(r.m.running());
+                    base.push(r.m.clone());
+                }
+            }
+            let step = h.m.step;
+            match step {
+                Step::Decommission => {
+                    h.tick_all();
+                    h.read();
+                }
+                Step::Backup if !h.m.backup_done() => {
+                    h.own_backup("snap-1");
+                }
+                Step::Finish if !finish_blockers(&h.m).is_empty() => {
+                    h.key(Key::ch('o'));
+                    h.typed("old node is being replaced");
+                    h.enter();
+                }
+                _ => {}
+            }
+            base.push(h.m.clone());
+            let before = fingerprint(&h.m);
+            // One move of the operator's play.
+            h.play_one();
+            if fingerprint(&h.m) == before {
+                break;
+            }
+        }
+        base.push(h.m.clone());
+    }
+    let mut variants = Vec::new();
+    for m in &base {
+        let mut ro = m.clone();
+        ro.setup.read_only = true;
+        variants.push(ro);
+        let mut real = m.clone();
+        real.setup.training = None;
+        real.setup.journal_path = Some("/var/lib/kongrade/journal".into());
+        variants.push(real);
+        let mut log = m.clone();
+        log.focus = Focus::Log;
+        variants.push(log);
+        let mut small = m.clone();
+        small.size = (50, 12);
+        variants.push(small);
+    }
+    base.extend(variants);
+    // One key further: the overlays and what the keys lead to.
+    let mut deeper = Vec::new();
+    for m in &base {
+        for k in key_universe() {
+            let mut c = m.clone();
+            update(&mut c, Msg::Key(k));
+            if c.overlay.is_some() && c.overlay != m.overlay {
+                deeper.push(c);
+            }
+        }
+    }
+    base.extend(deeper);
+    base
+}
+
+#[test]
+fn the_footer_the_help_and_update_read_one_key_table() {
+    use crate::wizard::keys::{available, step_keys, Action};
+    let states = many_states();
+    assert!(states.len() > 200, "{} states", states.len());
+    let mut overlays = std::collections::BTreeSet::new();
+    for m in &states {
+        if let Some(ov) = &m.overlay {
+            overlays.insert(
+                format!("{ov:?}")
+                    .split([' ', '{', '('])
+                    .next()
+                    .map(String::from),
+            );
+        }
+        let hints = available(m);
+        // One meaning per key in each context.
+        for (i, a) in hints.iter().enumerate() {
+            for b in &hints[i + 1..] {
+                for k in a.keys {
+                    assert!(
+                        !b.matches(*k),
+                        "{k} is bound twice on {:?}: {a:?} {b:?}",
+                        m.step
+                    );
+                }
+            }
+        }
+        // Every key update acts on is a hint that acts now, shown in the footer or the help.
+        for k in key_universe() {
+            if !acts(m, k) {
+                continue;
+            }
+            let h = hints.iter().find(|h| h.matches(k)).unwrap_or_else(|| {
+                panic!(
+                    "{k} acts on {:?} / {:?} but is not in the key table",
+                    m.step, m.overlay
+                )
+            });
+            assert!(h.enabled(), "{k} acts though refused: {h:?}");
+            let in_help = m.overlay.is_none() && step_keys(m).iter().any(|s| s.matches(k));
+            // ↑ is named by the ↓ hint's "↑↓", typing by the entry itself, Ctrl-C by every help.
+            let named = matches!(
+                h.action,
+                Action::Up | Action::LogPageUp | Action::Type | Action::Cancel | Action::Erase
+            );
+            assert!(
+                h.footer || in_help || named,
+                "{k} acts on {:?} / {:?} but is shown nowhere",
+                m.step,
+                m.overlay
+            );
+            if crate::wizard::keys::too_small(m) {
+                let mut c = m.clone();
+                let fx = update(&mut c, Msg::Key(k));
+                assert_eq!(c.step, m.step, "{k} moved the wizard behind 'too small'");
+                assert!(
+                    fx.iter()
+                        .all(|e| matches!(e, Effect::Quit | Effect::Interrupt(_))),
+                    "{k} behind 'too small': {fx:?}"
+                );
+            }
+        }
+        // Every key the footer shows acts.
+        for h in crate::tui::view::footer_hints(m) {
+            let mut keys: Vec<Key> = h.keys.to_vec();
+            match h.action {
+                Action::Down => keys.extend([Key::ch('k'), Key::plain(KeyCode::Up)]),
+                Action::LogPageDown => keys.push(Key::plain(KeyCode::PageUp)),
+                Action::Type | Action::Choose => keys.push(Key::ch('1')),
+                _ => {}
+            }
+            assert!(
+                keys.iter().any(|k| acts(m, *k)),
+                "the footer shows {} {} on {:?} / {:?}, and it does nothing",
+                h.keys_text,
+                h.label,
+                m.step,
+                m.overlay
+            );
+        }
+    }
+    for ov in [
+        "Some(\"Help\")",
+        "Some(\"Rollback\")",
+        "Some(\"Confirm\")",
+        "Some(\"Typed\")",
+        "Some(\"OwnBackup\")",
+        "Some(\"AddNode\")",
+        "Some(\"Override\")",
+        "Some(\"Leave\")",
+        "Some(\"LeaveWhileRunning\")",
+        "Some(\"Detail\")",
+        "Some(\"StepInFull\")",
+    ] {
+        assert!(
+            overlays.iter().any(|o| format!("{o:?}") == ov),
+            "no state with overlay {ov}: {overlays:?}"
+        );
+    }
+}
+
+#[test]
+fn demo_backup_keys_do_something_and_say_it() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+    // Enter without a backup says how to get one, naming t.
+    assert!(h.enter().is_empty());
+    assert!(
+        h.notice().contains("t takes a simulated one"),
+        "{}",
+        h.notice()
+    );
+    // t in training records a simulated backup and says so; Enter then goes on.
+    let fx = h.key(Key::ch('t'));
+    assert!(matches!(
+        journal(&fx).first(),
+        Some(Event::OwnBackup { reference }) if reference.contains("simulated")
+    ));
+    assert!(
+        h.notice().contains("simulated backup recorded"),
+        "{}",
+        h.notice()
+    );
+    assert!(h
+        .m
+        .log
+        .lines
+        .iter()
+        .any(|l| l.text.contains("on a real database kongrade runs pg_dump")));
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
 }

@@ -35,7 +35,11 @@ pub(super) fn finish_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'st
             if m.gate_override.is_none() && !m.node_gate().open && !m.setup.read_only {
                 push_wrapped(
                     out,
-                    "o opens the node gate anyway: you say why, and it goes into the journal.",
+                    if m.setup.journal_path.is_some() {
+                        "o opens the node gate anyway: you say why, and it goes into the journal."
+                    } else {
+                        "o opens the node gate anyway: you say why (kept in the log)."
+                    },
                     w,
                     t.dim(),
                 );

@@ -14,14 +14,15 @@ use ratatui::Frame;
 
 use crate::contract::KongCommand;
 use crate::kong::state::MigState;
-use crate::wizard::keys::{keys_label, Action, KEYMAP};
+use crate::wizard::keys::{available, step_keys, Hint};
+pub use crate::wizard::keys::{MIN_HEIGHT, MIN_WIDTH};
 use crate::wizard::model::{
     dp_key, BackupMethod, BackupState, DecomRow, Focus, LogKind, Model, NoticeLevel, Overlay,
-    RunState, Step,
+    OverrideTarget, RunState, Step,
 };
 use crate::wizard::text::why;
 use crate::wizard::update::finish_blockers;
-use crate::wizard::{blocks, Severity};
+use crate::wizard::Severity;
 
 // One file per step or overlay; each `use super::*` for the theme and the text helpers here.
 mod backup;
@@ -40,6 +41,7 @@ use backup::backup_body;
 use decommission::decommission_body;
 use done::done_body;
 use finish::finish_body;
+pub use footer::footer_hints;
 use footer::render_footer;
 use live::{render_live, render_log};
 use overlays::render_overlay;
@@ -47,10 +49,6 @@ use preflight::preflight_body;
 use review::review_body;
 use up::{run_status, up_body};
 use waiting::{connecting_body, waiting_body};
-
-/// Below this the layout cannot hold the step and the live pane: say so instead.
-pub const MIN_WIDTH: u16 = 60;
-pub const MIN_HEIGHT: u16 = 16;
 
 /// Styles, with colour or (NO_COLOR) with attributes only.
 struct Theme {
@@ -105,7 +103,7 @@ pub fn view(m: &Model, f: &mut Frame) {
         color: m.setup.color,
     };
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        too_small(f, area, &t);
+        too_small(m, f, area, &t);
         return;
     }
     let (header, rest) = cut_top(area, 2);
@@ -167,16 +165,40 @@ pub fn render_to_string(m: &Model, width: u16, height: u16) -> String {
     out
 }
 
-fn too_small(f: &mut Frame, area: Rect, t: &Theme) {
-    let text = vec![
+/// Nothing else fits: the size, what quitting does, and the leaving question when it is open.
+fn too_small(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
+    let mut text = vec![
         Line::styled("Terminal too small", t.warn()),
         Line::raw(format!(
             "{}x{}; need {MIN_WIDTH}x{MIN_HEIGHT}",
             area.width, area.height
         )),
     ];
-    let h = area.height.min(2);
+    let question = match &m.overlay {
+        Some(Overlay::Leave) => Some("Leave kongrade?"),
+        Some(Overlay::LeaveWhileRunning) => Some("kong runs. Leave (interrupts it)?"),
+        _ => None,
+    };
+    // The keys of this screen, whatever size the model last heard of.
+    let hints = crate::wizard::keys::too_small_keys(m);
+    if let Some(q) = question {
+        text.push(Line::styled(q, t.bold()));
+    }
+    let keys: Vec<String> = hints
+        .iter()
+        .filter(|h| h.footer && h.enabled())
+        .map(|h| format!("{} {}", h.keys_text, h.label))
+        .collect();
+    text.push(Line::styled(keys.join("  "), t.dim()));
+    let h = area.height.min(text.len() as u16);
     let y = area.y + area.height.saturating_sub(h) / 2;
+    let text: Vec<Line> = text
+        .into_iter()
+        .map(|l| {
+            let s: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            Line::styled(truncate(&s, area.width as usize).into_owned(), l.style)
+        })
+        .collect();
     f.render_widget(
         Paragraph::new(text).centered(),
         Rect::new(area.x, y, area.width, h),
@@ -265,16 +287,7 @@ fn truncate(s: &str, width: usize) -> Cow<'_, str> {
 }
 
 fn secs(d: f64) -> String {
-    let n = d.max(0.0);
-    if n < 10.0 {
-        format!("{n:.1} s")
-    } else if n < 120.0 {
-        format!("{} s", n.round() as u64)
-    } else if n < 7200.0 {
-        format!("{} min", (n / 60.0).round() as u64)
-    } else {
-        format!("{} h", (n / 3600.0).round() as u64)
-    }
+    crate::wizard::model::secs_text(d)
 }
 
 fn render_header(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
@@ -389,7 +402,16 @@ fn render_step(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     if !notice.is_empty() {
         f.render_widget(Paragraph::new(notice), notice_a);
     }
-    let lines = step_body(m, body.width as usize, body.height as usize, t);
+    let h = body.height as usize;
+    let mut lines = step_body(m, body.width as usize, h, t);
+    // Never cut without saying so: the last row says more is below, and how to read it.
+    if lines.len() > h && h > 0 {
+        lines.truncate(h - 1);
+        lines.push(Line::styled(
+            truncate("▼ more below: v shows it in full", body.width as usize).into_owned(),
+            t.accent(),
+        ));
+    }
     f.render_widget(Paragraph::new(lines), body);
 }
 

@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// The overlay's keys from the key table, on one line.
+fn keys_line(m: &Model, t: &Theme) -> Vec<Line<'static>> {
+    let mut spans = Vec::new();
+    for h in available(m).iter().filter(|h| h.footer && h.enabled()) {
+        spans.push(Span::styled(h.keys_text, t.accent()));
+        spans.push(Span::raw(format!(" {}   ", h.label)));
+    }
+    vec![Line::from(spans)]
+}
+
+/// Where what the operator types is kept: the journal, or (demo, read-only) only the log.
+fn recorded_where(m: &Model) -> &'static str {
+    if m.setup.journal_path.is_some() {
+        "It goes into the upgrade journal."
+    } else if m.setup.training.is_some() {
+        "Training keeps no journal: it goes into the log."
+    } else {
+        "It goes into the log."
+    }
+}
+
 /// An overlay's text entry: what to type, the line being typed (its tail stays in view), the
 /// refusal if any, and the keys.
 pub(super) fn text_entry(
@@ -36,11 +57,78 @@ pub(super) fn popup(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
+/// Lines of a reading overlay (help, rollback, a full text) from `scroll`, with a marker for
+/// what is above and below, to fit `room` rows.
+fn scroll_window(
+    mut lines: Vec<Line<'static>>,
+    scroll: usize,
+    room: usize,
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    if lines.len() <= room || room < 3 {
+        return lines;
+    }
+    let max = lines.len() - (room - 1);
+    let start = scroll.min(max);
+    let more_above = start > 0;
+    let body = room - 1 - usize::from(more_above);
+    let end = (start + body).min(lines.len());
+    let below = lines.len() - end;
+    let mut out: Vec<Line<'static>> = Vec::with_capacity(room);
+    if more_above {
+        out.push(Line::styled(
+            format!("▲ {start} more above (↑/k)"),
+            t.accent(),
+        ));
+    }
+    out.extend(lines.drain(start..end));
+    if below > 0 {
+        out.push(Line::styled(
+            format!("▼ {below} more below (↓/j)"),
+            t.accent(),
+        ));
+    } else {
+        out.push(Line::styled("(end)", t.dim()));
+    }
+    out
+}
+
+/// Each hint as a help line: keys, what they do, and why not now when they do nothing.
+fn help_lines(hints: &[Hint], inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
+    let key_w = hints
+        .iter()
+        .map(|h| h.keys_text.chars().count())
+        .max()
+        .unwrap_or(8);
+    let mut lines = Vec::new();
+    for h in hints {
+        let mut text = h.help.to_string();
+        if let Some((_, why)) = &h.refused {
+            text.push_str(&format!(" (not now: {why})"));
+        }
+        let style = if h.enabled() { Style::new() } else { t.dim() };
+        let pad = " ".repeat(key_w + 2);
+        for (i, l) in wrap(&text, inner_w.saturating_sub(key_w + 2))
+            .into_iter()
+            .enumerate()
+        {
+            let head = if i == 0 {
+                Span::styled(format!("{:<key_w$}  ", h.keys_text), t.accent())
+            } else {
+                Span::raw(pad.clone())
+            };
+            lines.push(Line::from(vec![head, Span::styled(l, style)]));
+        }
+    }
+    lines
+}
+
 pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme) {
     let w = area.width.saturating_sub(4).min(76);
     let inner_w = w.saturating_sub(2) as usize;
+    let room = area.height.saturating_sub(4) as usize;
     let (title, lines): (String, Vec<Line>) = match ov {
-        Overlay::Rollback => {
+        Overlay::Rollback { scroll } => {
             let pending = m
                 .reading
                 .as_ref()
@@ -59,35 +147,102 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             }
             let mut lines = Vec::new();
             for l in text.lines() {
-                let mut buf = Vec::new();
-                push_wrapped(&mut buf, l, inner_w, Style::default());
-                lines.extend(buf);
+                push_wrapped(&mut lines, l, inner_w, Style::default());
             }
             lines.push(Line::raw(""));
             lines.push(Line::styled("Esc, q or b closes this.", t.dim()));
-            (" Rollback ".into(), lines)
+            (" Rollback ".into(), scroll_window(lines, *scroll, room, t))
         }
-        Overlay::Help => {
-            let key_w = KEYMAP
-                .iter()
-                .map(|b| keys_label(b).chars().count())
-                .max()
-                .unwrap_or(8);
-            let mut lines: Vec<Line> = KEYMAP
-                .iter()
-                .map(|b| {
-                    Line::from(vec![
-                        Span::styled(format!("{:<key_w$}  ", keys_label(b)), t.accent()),
-                        Span::raw(truncate(b.help, inner_w.saturating_sub(key_w + 2)).into_owned()),
-                    ])
-                })
-                .collect();
+        Overlay::Help { scroll } => {
+            let (what, wrong) = crate::wizard::text::step_help(m.step);
+            let mut lines = Vec::new();
+            push_wrapped(&mut lines, what, inner_w, Style::new());
+            push_hanging(&mut lines, "Can go wrong: ", wrong, inner_w, t.warn());
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(format!("Keys on {}:", m.step.title()), t.bold()));
+            lines.extend(help_lines(&step_keys(m), inner_w, t));
             lines.push(Line::raw(""));
             if m.setup.read_only {
                 lines.push(Line::styled("Read-only: nothing runs.", t.warn()));
             }
+            if m.setup.training.is_some() {
+                lines.push(Line::styled(
+                    "Training cluster: nothing real runs; no journal is kept.",
+                    t.warn(),
+                ));
+            }
             lines.push(Line::styled("Esc, q or ? closes this help.", t.dim()));
-            (" Keys ".into(), lines)
+            (
+                format!(" Help: {} ", m.step.title()),
+                scroll_window(lines, *scroll, room, t),
+            )
+        }
+        Overlay::StepInFull { scroll } => {
+            let mut lines = step_body(m, inner_w, usize::MAX / 4, t);
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Esc, q or v closes this.", t.dim()));
+            (
+                format!(" {} in full ", m.step.title()),
+                scroll_window(lines, *scroll, room, t),
+            )
+        }
+        Overlay::Detail {
+            title,
+            text,
+            scroll,
+        } => {
+            let mut lines = Vec::new();
+            for l in text.lines() {
+                push_wrapped(&mut lines, l, inner_w, Style::new());
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("Esc, q or v closes this.", t.dim()));
+            (
+                format!(" {} ", truncate(title, inner_w.saturating_sub(2))),
+                scroll_window(lines, *scroll, room, t),
+            )
+        }
+        Overlay::Leave => {
+            let mut lines = Vec::new();
+            let what = if m.setup.training.is_some() {
+                "This training session is lost: the training cluster lives only while kongrade runs."
+                    .to_string()
+            } else if m.setup.journal_path.is_some() {
+                format!(
+                    "The upgrade stands at {}. The journal remembers it: start kongrade again to go on.",
+                    m.step.title()
+                )
+            } else {
+                format!("The upgrade stands at {}.", m.step.title())
+            };
+            push_wrapped(&mut lines, &what, inner_w, Style::new());
+            lines.push(Line::raw(""));
+            lines.extend(keys_line(m, t));
+            (" Leave kongrade? ".into(), lines)
+        }
+        Overlay::ConfirmKill => {
+            let mut lines = Vec::new();
+            push_wrapped(
+                &mut lines,
+                "SIGKILL stops kong where it stands: the migrations lock stays until its timeout, and the migration it was running may be half-applied.",
+                inner_w,
+                t.warn(),
+            );
+            lines.push(Line::raw(""));
+            lines.extend(keys_line(m, t));
+            (" Kill kong? ".into(), lines)
+        }
+        Overlay::RemoveNode { name, .. } => {
+            let mut lines = Vec::new();
+            push_wrapped(
+                &mut lines,
+                &format!("{name} leaves the list, with its ticks. Finish no longer waits for it."),
+                inner_w,
+                Style::new(),
+            );
+            lines.push(Line::raw(""));
+            lines.extend(keys_line(m, t));
+            (" Remove the node? ".into(), lines)
         }
         Overlay::Confirm {
             command,
@@ -105,18 +260,35 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             );
             lines.push(Line::raw(""));
             let what = match command {
+                KongCommand::Up if !m.finding_overrides.is_empty() => {
+                    let titles: Vec<String> = m
+                        .findings
+                        .iter()
+                        .filter(|f| m.finding_overrides.contains_key(f.id))
+                        .map(|f| f.title.clone())
+                        .collect();
+                    push_wrapped(
+                        &mut lines,
+                        &format!(
+                            "! You went past: {} (your reason is recorded).",
+                            if titles.is_empty() {
+                                m.finding_overrides.keys().cloned().collect::<Vec<_>>().join(", ")
+                            } else {
+                                titles.join("; ")
+                            }
+                        ),
+                        inner_w,
+                        t.warn(),
+                    );
+                    "Kong does not promise this path: old nodes may not keep serving once up changes the schema, and the backup is the way back. Make no Admin API changes until finish."
+                }
                 KongCommand::Up => "Old nodes keep serving; two-phase migrations stay pending until finish. Make no Admin API changes until then.",
                 KongCommand::Bootstrap => "Creates every table of the target version in this empty database.",
                 _ => "",
             };
             push_wrapped(&mut lines, what, inner_w, Style::new());
             lines.push(Line::raw(""));
-            lines.push(Line::from(vec![
-                Span::styled("Enter/y", t.accent()),
-                Span::raw(" run   "),
-                Span::styled("Esc/n", t.accent()),
-                Span::raw(" cancel"),
-            ]));
+            lines.extend(keys_line(m, t));
             (format!(" Run {}? ", command.as_str()), lines)
         }
         Overlay::Typed {
@@ -159,7 +331,10 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
         Overlay::OwnBackup { typed, error } => (
             " Your own backup ".into(),
             text_entry(
-                "Where is your backup? A file, a snapshot id, a ticket: whatever finds it again to restore. It goes into the upgrade journal.",
+                &format!(
+                    "Where is your backup? A file, a snapshot id, a ticket: whatever finds it again to restore. {}",
+                    recorded_where(m)
+                ),
                 typed,
                 error.as_deref(),
                 inner_w,
@@ -176,16 +351,32 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 t,
             ),
         ),
-        Overlay::Override { typed, error } => {
-            let mut intro = String::from(
-                "finish breaks every node still on the old version. The gate is closed by:",
-            );
-            for b in m.node_gate().blockers.iter().take(4) {
-                intro.push_str(&format!("\n• {b}"));
-            }
-            intro.push_str("\nOpen it anyway only if you know better than the evidence. Why? It goes into the journal.");
+        Overlay::Override {
+            target,
+            typed,
+            error,
+        } => {
+            let (title, mut intro) = match target {
+                OverrideTarget::Finding { title, .. } => (
+                    " Go past an error anyway ",
+                    format!(
+                        "{title}.\nThe wizard stops here because Kong does not promise this works. Go on only if you know better than the finding; the backup is your way back."
+                    ),
+                ),
+                OverrideTarget::FinishGate => {
+                    let mut intro = String::from(
+                        "finish breaks every old traditional node and old control plane still running. The gate is closed by:",
+                    );
+                    for b in m.node_gate().blockers.iter().take(4) {
+                        intro.push_str(&format!("\n• {b}"));
+                    }
+                    intro.push_str("\nOpen it anyway only if you know better than the evidence.");
+                    (" Open the finish gate anyway ", intro)
+                }
+            };
+            intro.push_str(&format!(" Why? {}", recorded_where(m)));
             (
-                " Open the finish gate anyway ".into(),
+                title.into(),
                 text_entry(&intro, typed, error.as_deref(), inner_w, t),
             )
         }
@@ -207,24 +398,12 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 Style::new(),
             );
             lines.push(Line::raw(""));
-            lines.push(Line::from(vec![
-                Span::styled("i", t.accent()),
-                Span::raw(" interrupt kong (SIGINT) and stay"),
-            ]));
-            if m.run.as_ref().is_some_and(|r| r.interrupted) {
+            for h in available(m).iter().filter(|h| h.enabled()) {
                 lines.push(Line::from(vec![
-                    Span::styled("k", t.accent()),
-                    Span::raw(" kill kong (SIGKILL)"),
+                    Span::styled(h.keys_text, t.accent()),
+                    Span::raw(format!(" {}", h.help)),
                 ]));
             }
-            lines.push(Line::from(vec![
-                Span::styled("q", t.accent()),
-                Span::raw(" leave (interrupts kong first)"),
-            ]));
-            lines.push(Line::from(vec![
-                Span::styled("Esc", t.accent()),
-                Span::raw(" keep it running"),
-            ]));
             (" kong is running ".into(), lines)
         }
     };

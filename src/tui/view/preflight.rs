@@ -49,7 +49,6 @@ pub(super) fn preflight_body(
         out.push(line);
     }
     if let Some(f) = m.findings.get(m.cursor) {
-        let room = h.saturating_sub(out.len());
         // As `kongrade diagnose` prints it: the commands first, then what was seen and why.
         let mut detail = Vec::new();
         for r in &f.remedy {
@@ -57,6 +56,7 @@ pub(super) fn preflight_body(
         }
         push_hanging(&mut detail, "seen: ", &f.seen.join("; "), w, t.dim());
         push_wrapped(&mut detail, &f.why, w, t.dim());
-        out.extend(detail.into_iter().take(room));
+        // What does not fit is marked below the step; v shows the finding in full.
+        out.extend(detail);
     }
 }

@@ -46,21 +46,25 @@ pub(super) fn take_backup(m: &mut Model, fx: &mut Vec<Effect>) {
     if m.step != Step::Backup {
         return;
     }
-    let why_not = match &m.setup.backup {
-        _ if m.setup.read_only => Some(
-            "read-only (--read-only): kongrade takes no backup; Space records your own".to_string(),
-        ),
-        BackupMethod::OwnOnly { why } => Some(format!("{why}; Space records your own backup")),
-        BackupMethod::Cassandra { .. } => Some(
-            "Cassandra has no single dump: run the snapshot on every node below and tick it".into(),
-        ),
-        BackupMethod::PgDump { .. } if m.backup_running() => {
-            Some("the backup is running; its progress is above".into())
+    // The key table refused t where kongrade cannot take one; the training cluster has no
+    // pg_dump, so it says what would happen and records a simulated one.
+    if matches!(m.setup.backup, BackupMethod::OwnOnly { .. }) {
+        if m.setup.training.is_some() {
+            m.log.push(
+                LogKind::Info,
+                "training: on a real database kongrade runs pg_dump --format=custom here and proves the file with pg_restore --list",
+            );
+            own_backup(
+                m,
+                "simulated pg_dump (training: nothing was written)".into(),
+                fx,
+            );
+            notice(
+                m,
+                NoticeLevel::Info,
+                "simulated backup recorded (training). Enter goes on to Review.",
+            );
         }
-        BackupMethod::PgDump { .. } => None,
-    };
-    if let Some(why) = why_not {
-        notice(m, NoticeLevel::Info, why);
         return;
     }
     m.backup = BackupState::Running {

@@ -2,6 +2,8 @@
 
 use super::*;
 
+use crate::wizard::keys::{tick_target, Tick};
+
 pub(super) fn on_probed(m: &mut Model, answers: Vec<(String, NodeClass)>) {
     let first = m.probed_at.is_none();
     m.probed_at = Some(m.now);
@@ -24,69 +26,38 @@ pub(super) fn on_probed(m: &mut Model, answers: Vec<(String, NodeClass)>) {
     }
 }
 
-/// Space on a Decommission row: a confirmation, one item of a node's checklist, or (on the
-/// node's own row) all three at once.
+/// Space on a Decommission row: a confirmation, or one item of a node's checklist, in order
+/// ([`tick_target`] says which, or why not).
 pub(super) fn toggle_decom(m: &mut Model, fx: &mut Vec<Effect>) {
-    let Some(row) = m.decom_rows().get(m.cursor).cloned() else {
-        return;
-    };
-    let (name, items, checks): (String, Vec<NodeItem>, Checklist) = match &row {
-        DecomRow::General(i) => {
-            if let Some(item) = m.checklist.get_mut(*i) {
+    let (row, name, item, value) = match tick_target(m) {
+        Ok(Tick::General(i)) => {
+            if let Some(item) = m.checklist.get_mut(i) {
                 item.done = !item.done;
             }
             return;
         }
-        DecomRow::Node(i) | DecomRow::NodeItem(i, _) => {
-            let Some(n) = m.nodes.get(*i) else { return };
-            if !node_needs_checklist(n) {
-                notice(
-                    m,
-                    NoticeLevel::Info,
-                    format!("{} runs the new version: nothing to take out", n.name),
-                );
-                return;
-            }
-            let items = match &row {
-                DecomRow::NodeItem(_, it) => vec![*it],
-                _ => NodeItem::ALL.to_vec(),
-            };
-            (n.name.clone(), items, n.checklist)
+        Ok(Tick::Item {
+            row,
+            name,
+            item,
+            value,
+        }) => (row, name, item, value),
+        Err(why) => {
+            notice(m, NoticeLevel::Warn, why);
+            return;
         }
+    };
+    let checks = match &row {
         DecomRow::DataPlane(k) | DecomRow::DataPlaneItem(k, _) => {
-            let old = m
-                .data_planes()
-                .iter()
-                .any(|(dp, old, _)| *old && dp_key(dp) == *k);
-            if !old {
-                notice(
-                    m,
-                    NoticeLevel::Info,
-                    format!("{k} runs the new version: nothing to take out"),
-                );
-                return;
-            }
-            let items = match &row {
-                DecomRow::DataPlaneItem(_, it) => vec![*it],
-                _ => NodeItem::ALL.to_vec(),
-            };
-            (
-                k.clone(),
-                items,
-                m.dp_checks.get(k).copied().unwrap_or_default(),
-            )
+            m.dp_checks.get(k).copied().unwrap_or_default()
         }
+        DecomRow::Node(i) | DecomRow::NodeItem(i, _) => {
+            m.nodes.get(*i).map(|n| n.checklist).unwrap_or_default()
+        }
+        DecomRow::General(_) => return,
     };
-    // One item flips; the node's own row ticks all three, or unticks them when all are ticked.
     let mut c = checks;
-    let value = if items.len() == 1 {
-        !items[0].get(&c)
-    } else {
-        !c.done()
-    };
-    for it in &items {
-        it.set(&mut c, value);
-    }
+    item.set(&mut c, value);
     match &row {
         DecomRow::DataPlane(k) | DecomRow::DataPlaneItem(k, _) => {
             m.dp_checks.insert(k.clone(), c);
@@ -98,11 +69,14 @@ pub(super) fn toggle_decom(m: &mut Model, fx: &mut Vec<Effect>) {
         }
         DecomRow::General(_) => {}
     }
-    if c.stopped && !checks.stopped {
-        if m.setup.training.is_some() {
-            fx.push(Effect::StopNode(name.clone()));
-        }
+    if value && item == NodeItem::Stopped {
         m.log.push(LogKind::Info, format!("marked stopped: {name}"));
+    } else if value {
+        m.log
+            .push(LogKind::Info, format!("{name}: {}", item.label()));
+    }
+    if c.stopped && !checks.stopped && m.setup.training.is_some() {
+        fx.push(Effect::StopNode(name.clone()));
     }
     if c.done() && !checks.done() {
         fx.push(Effect::Journal(Event::Confirmed {
@@ -132,4 +106,22 @@ pub(super) fn add_node(m: &mut Model, name: String, fx: &mut Vec<Effect>) -> Res
         checklist: Checklist::default(),
     });
     Ok(())
+}
+
+/// A node added by hand, removed again (a typo, a node that never existed): journaled.
+pub(super) fn remove_node(m: &mut Model, index: usize, name: &str, fx: &mut Vec<Effect>) {
+    if !m
+        .nodes
+        .get(index)
+        .is_some_and(|n| n.name == name && n.kind == "manual")
+    {
+        return;
+    }
+    m.nodes.remove(index);
+    m.log
+        .push(LogKind::Info, format!("node removed from the list: {name}"));
+    fx.push(Effect::Journal(Event::Note {
+        text: format!("manual node removed: {name}"),
+    }));
+    m.cursor = m.cursor.min(list_len(m).saturating_sub(1));
 }

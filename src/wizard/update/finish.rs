@@ -75,28 +75,22 @@ pub fn finish_blockers(m: &Model) -> Vec<String> {
 /// Shortest reason accepted for opening the gate anyway: a few words, not a keystroke.
 pub const REASON_MIN: usize = 8;
 
-/// [o] on Finish: offered only while the node gate is what stops finish.
+/// [o]: an Error finding at Preflight, or the node gate at Finish (the key table offers it
+/// only where there is something to open).
 pub(super) fn override_gate(m: &mut Model) {
-    if m.step != Step::Finish {
-        return;
-    }
-    if m.gate_override.is_some() {
-        notice(
-            m,
-            NoticeLevel::Info,
-            "the gate is already open (overridden)",
-        );
-        return;
-    }
-    if m.node_gate().open {
-        notice(
-            m,
-            NoticeLevel::Info,
-            "the finish gate is open: nothing to override",
-        );
-        return;
-    }
+    let target = match m.step {
+        Step::Preflight => match crate::wizard::keys::overridable_finding(m) {
+            Some(f) => OverrideTarget::Finding {
+                id: f.id.to_string(),
+                title: f.title.clone(),
+            },
+            None => return,
+        },
+        Step::Finish => OverrideTarget::FinishGate,
+        _ => return,
+    };
     m.overlay = Some(Overlay::Override {
+        target,
         typed: String::new(),
         error: None,
     });
@@ -104,26 +98,47 @@ pub(super) fn override_gate(m: &mut Model) {
 
 pub(super) fn override_done(
     m: &mut Model,
+    target: &OverrideTarget,
     reason: String,
     fx: &mut Vec<Effect>,
 ) -> Result<(), String> {
     if reason.chars().count() < REASON_MIN {
         return Err(format!(
-            "say why, in a few words (at least {REASON_MIN} characters): it goes into the journal"
+            "say why, in a few words (at least {REASON_MIN} characters): {}",
+            if m.setup.journal_path.is_some() {
+                "it goes into the upgrade journal"
+            } else {
+                "it is kept in the log"
+            }
         ));
     }
-    let blockers = m.node_gate().blockers;
-    m.log.push(
-        LogKind::Warn,
-        format!(
-            "finish gate opened anyway: {reason} (it was closed by: {})",
-            blockers.join("; ")
-        ),
-    );
-    fx.push(Effect::Journal(Event::Override {
-        gate: format!("finish: {}", blockers.join("; ")),
-        reason: reason.clone(),
-    }));
-    m.gate_override = Some(reason);
+    match target {
+        OverrideTarget::Finding { id, title } => {
+            m.log.push(
+                LogKind::Warn,
+                format!("{title}: overridden at Preflight: {reason}"),
+            );
+            fx.push(Effect::Journal(Event::Override {
+                gate: format!("preflight: {id}: {title}"),
+                reason: reason.clone(),
+            }));
+            m.finding_overrides.insert(id.clone(), reason);
+        }
+        OverrideTarget::FinishGate => {
+            let blockers = m.node_gate().blockers;
+            m.log.push(
+                LogKind::Warn,
+                format!(
+                    "finish gate opened anyway: {reason} (it was closed by: {})",
+                    blockers.join("; ")
+                ),
+            );
+            fx.push(Effect::Journal(Event::Override {
+                gate: format!("finish: {}", blockers.join("; ")),
+                reason: reason.clone(),
+            }));
+            m.gate_override = Some(reason);
+        }
+    }
     Ok(())
 }

@@ -1,26 +1,42 @@
-//! Keys outside overlays: the table's action, then what it does on this step.
+//! Keys: [`keys::available`](super::super::keys::available) says what a key means now or why
+//! it does nothing; this carries the meaning out, on the step or on the overlay open.
 
 use super::*;
 
+use crate::wizard::keys::{available, back_target, something_happened, too_small};
+
 pub(super) fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
-    if let Some(ov) = m.overlay.take() {
-        overlay_key(m, ov, key, fx);
-        return;
-    }
-    let Some(action) = action_for(key) else {
+    let Some(hint) = available(m).into_iter().find(|h| h.matches(key)) else {
         return;
     };
-    m.notice = None;
-    match action {
-        Action::Cancel => {
-            if m.running() {
-                m.overlay = Some(Overlay::LeaveWhileRunning);
-            } else {
-                leave(m, fx);
-            }
+    if let Some((level, why)) = hint.refused {
+        notice(m, level, why);
+        return;
+    }
+    if too_small(m) {
+        // Nothing on screen can be read: only leaving, and its question, act.
+        match (hint.action, m.overlay.take()) {
+            (Action::Yes, Some(Overlay::LeaveWhileRunning)) => leave_interrupting(m, fx),
+            (Action::Yes, _) => leave(m, fx),
+            (Action::Close, _) => {}
+            _ => ask_leave(m, fx),
         }
-        Action::Help => m.overlay = Some(Overlay::Help),
-        Action::Rollback => m.overlay = Some(Overlay::Rollback),
+        return;
+    }
+    match m.overlay.take() {
+        Some(ov) => overlay_key(m, ov, hint.action, key, fx),
+        None => {
+            m.notice = None;
+            step_key(m, hint.action, fx);
+        }
+    }
+}
+
+fn step_key(m: &mut Model, action: Action, fx: &mut Vec<Effect>) {
+    match action {
+        Action::Cancel => ask_leave(m, fx),
+        Action::Help => m.overlay = Some(Overlay::help()),
+        Action::Rollback => m.overlay = Some(Overlay::rollback()),
         Action::Focus => {
             m.focus = match m.focus {
                 Focus::Step => Focus::Log,
@@ -58,37 +74,52 @@ pub(super) fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
         Action::Toggle => toggle(m, fx),
         Action::TakeBackup => take_backup(m, fx),
         Action::AddNode => {
-            if m.step == Step::Decommission {
-                m.overlay = Some(Overlay::AddNode {
-                    typed: String::new(),
-                    error: None,
-                });
-            }
+            m.overlay = Some(Overlay::AddNode {
+                typed: String::new(),
+                error: None,
+            });
         }
+        Action::RemoveNode => ask_remove_node(m),
         Action::Override => override_gate(m),
+        Action::Detail => open_detail(m),
         Action::Confirm => confirm(m, fx),
+        // Overlay actions: not bound on a step.
+        Action::Close
+        | Action::Yes
+        | Action::Type
+        | Action::Erase
+        | Action::Interrupt
+        | Action::Kill
+        | Action::Choose
+        | Action::Scenarios => {}
     }
 }
 
+/// Leaving: at once when nothing would be lost, else a question (kong running: the question
+/// that offers to interrupt it).
+pub(super) fn ask_leave(m: &mut Model, fx: &mut Vec<Effect>) {
+    if m.running() {
+        m.overlay = Some(Overlay::LeaveWhileRunning);
+    } else if something_happened(m) && m.step != Step::Done {
+        m.overlay = Some(Overlay::Leave);
+    } else {
+        leave(m, fx);
+    }
+}
+
+/// The operator chose to leave while kong runs: kong is interrupted as the runtime does
+/// (interrupt, grace, kill), and kongrade exits non-zero.
+pub(super) fn leave_interrupting(m: &mut Model, fx: &mut Vec<Effect>) {
+    m.log
+        .push(LogKind::Warn, "leaving: interrupting kong first");
+    leave(m, fx);
+}
+
 pub(super) fn back(m: &mut Model, fx: &mut Vec<Effect>) {
-    let ran_ok = |c: KongCommand, m: &Model| {
-        m.outcome
-            .as_ref()
-            .is_some_and(|o| o.command == c && o.success)
-    };
-    let prev = match m.step {
-        _ if m.running() => None,
-        Step::Backup => Some(Step::Preflight),
-        Step::Review => Some(Step::Backup),
-        Step::Up if !ran_ok(KongCommand::Up, m) => Some(Step::Review),
-        Step::Bootstrap if !ran_ok(KongCommand::Bootstrap, m) => Some(Step::Preflight),
-        Step::Finish if !ran_ok(KongCommand::Finish, m) => Some(Step::Decommission),
-        _ => None,
-    };
-    match prev {
+    match back_target(m) {
         Some(s) => goto(m, s),
-        None if m.running() => m.overlay = Some(Overlay::LeaveWhileRunning),
-        None => leave(m, fx),
+        None if m.step == Step::Done => leave(m, fx),
+        None => ask_leave(m, fx),
     }
 }
 
@@ -100,46 +131,105 @@ pub(super) fn toggle(m: &mut Model, fx: &mut Vec<Effect>) {
     }
 }
 
+/// Enter on a step; the key table refused it already where it cannot act.
 pub(super) fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
     match m.step {
-        Step::Connecting => notice(
-            m,
-            NoticeLevel::Info,
-            "waiting for the first read of the database",
-        ),
-        Step::Waiting => notice(
-            m,
-            NoticeLevel::Info,
-            "the wizard continues by itself once the lock is released",
-        ),
+        Step::Connecting | Step::Waiting => {}
         Step::Preflight => preflight_next(m),
-        Step::Backup => {
-            if m.backup_done() {
-                goto(m, Step::Review);
-            } else if m.backup_running() {
-                notice(
-                    m,
-                    NoticeLevel::Info,
-                    "the backup is running: the step goes on once it is written and verified",
-                );
-            } else {
-                let how = match m.setup.backup {
-                    BackupMethod::PgDump { .. } => {
-                        "a backup first: t takes one now, Space records your own"
-                    }
-                    BackupMethod::OwnOnly { .. } => "a backup first: Space records your own",
-                    BackupMethod::Cassandra { .. } => {
-                        "a snapshot on every node first: run each command, then tick it (Space)"
-                    }
-                };
-                notice(m, NoticeLevel::Warn, how);
-            }
-        }
+        Step::Backup => goto(m, Step::Review),
         Step::Review => goto(m, Step::Up),
         Step::Up => run_step(m, KongCommand::Up),
         Step::Bootstrap => run_step(m, KongCommand::Bootstrap),
         Step::Decommission => goto(m, Step::Finish),
         Step::Finish => finish_step(m),
         Step::Done => leave(m, fx),
+    }
+}
+
+/// `v`: the selected finding, row or log line, in full.
+fn open_detail(m: &mut Model) {
+    let (title, text) = if m.focus == Focus::Log {
+        let len = m.log.lines.len();
+        let Some(l) = len
+            .checked_sub(1 + m.log.scroll)
+            .and_then(|i| m.log.lines.get(i))
+        else {
+            return;
+        };
+        ("Log line".to_string(), l.text.clone())
+    } else {
+        match m.step {
+            Step::Preflight => {
+                let Some(f) = m.findings.get(m.cursor) else {
+                    return;
+                };
+                (f.title.clone(), finding_text(m, f))
+            }
+            Step::Review => {
+                let migs = m.new_migrations();
+                let Some((sub, name, two)) = migs.get(m.cursor) else {
+                    return;
+                };
+                let what = if *two {
+                    "Two-phase: up runs its first half; the rest stays pending until finish, so old nodes keep working meanwhile."
+                } else {
+                    "Runs completely during up."
+                };
+                (
+                    format!("{sub}/{name}"),
+                    format!("{sub} migration {name}\n\n{what}"),
+                )
+            }
+            Step::Decommission => {
+                let Some(row) = m.decom_rows().get(m.cursor).cloned() else {
+                    return;
+                };
+                ("Decommission".to_string(), m.decom_row_text(&row))
+            }
+            _ => {
+                m.overlay = Some(Overlay::StepInFull { scroll: 0 });
+                return;
+            }
+        }
+    };
+    m.overlay = Some(Overlay::Detail {
+        title,
+        text,
+        scroll: 0,
+    });
+}
+
+/// A finding as `kongrade diagnose` prints it, and what the wizard does with it.
+pub fn finding_text(m: &Model, f: &crate::kong::diagnose::Finding) -> String {
+    let mut s = format!("{:?}: {}\n", f.severity, f.title);
+    for r in &f.remedy {
+        s.push_str(&format!("› {r}\n"));
+    }
+    if !f.seen.is_empty() {
+        s.push_str(&format!("seen: {}\n", f.seen.join("; ")));
+    }
+    s.push_str(&format!("\n{}\n", f.why));
+    let rule = match finding_gate(f) {
+        WizardGate::Block => "The wizard stops here: no step after Preflight would be right.".to_string(),
+        WizardGate::AllowWithReason => match m.finding_overrides.get(f.id) {
+            Some(reason) => format!("Overridden, with your reason (journaled): {reason}"),
+            None => "The wizard stops here until you follow the path the finding names, or override it with your reason (o; journaled).".to_string(),
+        },
+        WizardGate::Warn => "The wizard goes on; keep it in mind.".to_string(),
+    };
+    s.push_str(&format!("\n{rule}"));
+    s
+}
+
+fn ask_remove_node(m: &mut Model) {
+    let i = match m.decom_rows().get(m.cursor) {
+        Some(DecomRow::Node(i) | DecomRow::NodeItem(i, _)) => *i,
+        _ => return,
+    };
+    if let Some(n) = m.nodes.get(i).filter(|n| n.kind == "manual") {
+        m.overlay = Some(Overlay::RemoveNode {
+            index: i,
+            name: n.name.clone(),
+        });
     }
 }

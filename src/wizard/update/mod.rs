@@ -9,7 +9,7 @@ use crate::contract::{
 };
 use crate::kong::state::MigState;
 
-use super::keys::{action_for, Action, Key, KeyCode};
+use super::keys::{Action, Key, KeyCode};
 use super::model::*;
 use crate::kong::nodes::{Checklist, NodeClass, NodeStatus};
 
@@ -24,7 +24,7 @@ mod run;
 mod snapshot;
 
 use backup::{backup_done, own_backup, take_backup, toggle_backup};
-use decommission::{add_node, on_probed, toggle_decom};
+use decommission::{add_node, on_probed, remove_node, toggle_decom};
 use finish::{finish_step, override_done, override_gate};
 use input::on_key;
 use overlays::overlay_key;
@@ -182,9 +182,13 @@ fn notice(m: &mut Model, level: NoticeLevel, text: impl Into<String>) {
     });
 }
 
+/// Exit status after leaving while kong ran (it was interrupted): like a shell's for SIGINT.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
 fn leave(m: &mut Model, fx: &mut Vec<Effect>) {
     if let Some(run) = m.run.as_ref().filter(|r| r.active()) {
         fx.push(Effect::Interrupt(run.id));
+        m.exit_code = EXIT_INTERRUPTED;
     }
     m.quit = true;
     fx.push(Effect::Quit);

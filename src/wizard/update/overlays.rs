@@ -1,77 +1,82 @@
-//! Keys while an overlay is open: each overlay decides what its keys mean.
+//! Keys while an overlay is open (taken out of the model; put back unless the key closes it).
 
 use super::*;
 
-pub(super) fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Effect>) {
-    let action = action_for(key);
+use super::input::{ask_leave, leave_interrupting};
+
+pub(super) fn overlay_key(
+    m: &mut Model,
+    ov: Overlay,
+    action: Action,
+    key: Key,
+    fx: &mut Vec<Effect>,
+) {
+    if action == Action::Cancel {
+        // Ctrl-C keeps its meaning in every overlay: leaving, asked.
+        ask_leave(m, fx);
+        return;
+    }
     match ov {
-        Overlay::Rollback => {
-            // Any closing key closes it; Ctrl-C keeps its meaning.
-            if action == Some(Action::Cancel) {
-                on_key(m, key, fx);
-            } else if !matches!(
-                action,
-                Some(Action::Rollback | Action::Back | Action::Confirm)
-            ) {
-                m.overlay = Some(Overlay::Rollback);
+        Overlay::Help { scroll } => {
+            if let Some(scroll) = scrolled(action, scroll) {
+                m.overlay = Some(Overlay::Help { scroll });
             }
         }
-        Overlay::Help => {
-            if action == Some(Action::Cancel) {
-                on_key(m, key, fx);
-            } else if !matches!(action, Some(Action::Help | Action::Back | Action::Confirm)) {
-                m.overlay = Some(Overlay::Help);
+        Overlay::Rollback { scroll } => {
+            if let Some(scroll) = scrolled(action, scroll) {
+                m.overlay = Some(Overlay::Rollback { scroll });
             }
         }
-        Overlay::Confirm {
-            command,
-            command_line,
-        } => match key.code {
-            KeyCode::Enter | KeyCode::Char('y') if !key.ctrl => {
-                confirmed(m, command, None, fx);
+        Overlay::StepInFull { scroll } => {
+            if let Some(scroll) = scrolled(action, scroll) {
+                m.overlay = Some(Overlay::StepInFull { scroll });
             }
-            KeyCode::Esc | KeyCode::Char('n' | 'q') if !key.ctrl => {
-                notice(m, NoticeLevel::Info, "cancelled: nothing ran");
+        }
+        Overlay::Detail {
+            title,
+            text,
+            scroll,
+        } => {
+            if let Some(scroll) = scrolled(action, scroll) {
+                m.overlay = Some(Overlay::Detail {
+                    title,
+                    text,
+                    scroll,
+                });
             }
-            _ if action == Some(Action::Cancel) => on_key(m, key, fx),
-            _ => {
-                m.overlay = Some(Overlay::Confirm {
-                    command,
-                    command_line,
-                })
-            }
+        }
+        Overlay::Confirm { command, .. } => match action {
+            Action::Yes => confirmed(m, command, None, fx),
+            _ => notice(m, NoticeLevel::Info, "cancelled: nothing ran"),
         },
         Overlay::Typed {
             command,
             command_line,
             word,
             mut typed,
-            error,
+            mut error,
         } => {
-            if action == Some(Action::Cancel) {
-                on_key(m, key, fx);
-                return;
-            }
-            let mut error = error;
-            match key.code {
-                KeyCode::Esc => {
+            match action {
+                Action::Close => {
                     notice(m, NoticeLevel::Info, "cancelled: nothing ran");
                     return;
                 }
-                KeyCode::Enter if typed == word => {
+                Action::Confirm if typed == word => {
                     confirmed(m, command, Some(typed), fx);
                     return;
                 }
-                KeyCode::Enter => {
-                    error = Some(format!("type '{word}' exactly to run it"));
-                }
-                KeyCode::Backspace => {
+                Action::Confirm => error = Some(format!("type '{word}' exactly to run it")),
+                Action::Erase => {
                     typed.pop();
                     error = None;
                 }
-                KeyCode::Char(c) if !key.ctrl && typed.chars().count() < 32 => {
-                    typed.push(c);
-                    error = None;
+                Action::Type => {
+                    if let KeyCode::Char(c) = key.code {
+                        if typed.chars().count() < 32 {
+                            typed.push(c);
+                            error = None;
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -84,59 +89,69 @@ pub(super) fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Eff
             });
         }
         Overlay::AddNode { typed, error } => {
-            let done = |m: &mut Model, text: String, fx: &mut Vec<Effect>| add_node(m, text, fx);
-            text_input(m, key, action, fx, typed, error, Overlay::add_node, done);
-        }
-        Overlay::Override { typed, error } => {
-            let done =
-                |m: &mut Model, text: String, fx: &mut Vec<Effect>| override_done(m, text, fx);
             text_input(
                 m,
-                key,
                 action,
+                key,
                 fx,
                 typed,
                 error,
-                Overlay::override_gate,
-                done,
+                &|typed, error| Overlay::AddNode { typed, error },
+                add_node,
             );
         }
-        Overlay::OwnBackup { mut typed, error } => {
-            if action == Some(Action::Cancel) {
-                on_key(m, key, fx);
-                return;
+        Overlay::Override {
+            target,
+            typed,
+            error,
+        } => {
+            let t = target.clone();
+            text_input(
+                m,
+                action,
+                key,
+                fx,
+                typed,
+                error,
+                &|typed, error| Overlay::Override {
+                    target: t.clone(),
+                    typed,
+                    error,
+                },
+                |m: &mut Model, reason: String, fx: &mut Vec<Effect>| {
+                    override_done(m, &target, reason, fx)
+                },
+            );
+        }
+        Overlay::OwnBackup { typed, error } => {
+            text_input(
+                m,
+                action,
+                key,
+                fx,
+                typed,
+                error,
+                &|typed, error| Overlay::OwnBackup { typed, error },
+                |m: &mut Model, reference: String, fx: &mut Vec<Effect>| {
+                    if reference.is_empty() {
+                        return Err("say where the backup is, so it can be found to restore".into());
+                    }
+                    own_backup(m, reference, fx);
+                    Ok(())
+                },
+            );
+        }
+        Overlay::Leave => {
+            if action == Action::Yes {
+                leave(m, fx);
             }
-            let mut error = error;
-            match key.code {
-                KeyCode::Esc => {
-                    notice(m, NoticeLevel::Info, "cancelled: no backup recorded");
-                    return;
-                }
-                KeyCode::Enter if !typed.trim().is_empty() => {
-                    own_backup(m, typed.trim().to_string(), fx);
-                    return;
-                }
-                KeyCode::Enter => {
-                    error = Some("say where the backup is, so it can be found to restore".into());
-                }
-                KeyCode::Backspace => {
-                    typed.pop();
-                    error = None;
-                }
-                KeyCode::Char(c) if !key.ctrl && typed.chars().count() < REFERENCE_MAX => {
-                    typed.push(c);
-                    error = None;
-                }
-                _ => {}
-            }
-            m.overlay = Some(Overlay::OwnBackup { typed, error });
         }
         Overlay::LeaveWhileRunning => {
             let Some(id) = m.run.as_ref().filter(|r| r.active()).map(|r| r.id) else {
                 return;
             };
-            match key.code {
-                KeyCode::Char('i') if !key.ctrl => {
+            match action {
+                Action::Interrupt => {
                     if let Some(r) = m.run.as_mut() {
                         r.interrupted = true;
                     }
@@ -144,22 +159,38 @@ pub(super) fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Eff
                         .push(LogKind::Warn, "interrupting kong (SIGINT) at your request");
                     fx.push(Effect::Interrupt(id));
                 }
-                KeyCode::Char('k') if !key.ctrl => {
-                    m.log.push(LogKind::Warn, "killing kong (SIGKILL) at your request: its lock stays until the lock timeout");
-                    fx.push(Effect::Kill(id));
-                }
-                // A second Ctrl-C means it: leave.
-                KeyCode::Char('q' | 'y') | KeyCode::Char('c')
-                    if key.ctrl == (key.code == KeyCode::Char('c')) =>
-                {
-                    m.log
-                        .push(LogKind::Warn, "leaving: interrupting kong first");
-                    leave(m, fx);
-                }
-                KeyCode::Esc | KeyCode::Char('n') => {}
-                _ => m.overlay = Some(Overlay::LeaveWhileRunning),
+                Action::Yes => leave_interrupting(m, fx),
+                Action::Kill => m.overlay = Some(Overlay::ConfirmKill),
+                _ => {}
             }
         }
+        Overlay::ConfirmKill => {
+            let Some(id) = m.run.as_ref().filter(|r| r.active()).map(|r| r.id) else {
+                return;
+            };
+            if action == Action::Yes {
+                m.log.push(
+                    LogKind::Warn,
+                    "killing kong (SIGKILL) at your request: its lock stays until the lock timeout",
+                );
+                fx.push(Effect::Kill(id));
+            }
+        }
+        Overlay::RemoveNode { index, name } => {
+            if action == Action::Yes {
+                remove_node(m, index, &name, fx);
+            }
+        }
+    }
+}
+
+/// Scrolling keys move a reading overlay; the closing ones close it (None).
+fn scrolled(action: Action, scroll: usize) -> Option<usize> {
+    match action {
+        Action::Up => Some(scroll.saturating_sub(1)),
+        Action::Down => Some(scroll + 1),
+        Action::Close => None,
+        _ => Some(scroll),
     }
 }
 
@@ -168,35 +199,35 @@ pub(super) fn overlay_key(m: &mut Model, ov: Overlay, key: Key, fx: &mut Vec<Eff
 #[allow(clippy::too_many_arguments)]
 pub(super) fn text_input(
     m: &mut Model,
+    action: Action,
     key: Key,
-    action: Option<Action>,
     fx: &mut Vec<Effect>,
     mut typed: String,
     error: Option<String>,
-    rebuild: fn(String, Option<String>) -> Overlay,
+    rebuild: &dyn Fn(String, Option<String>) -> Overlay,
     done: impl FnOnce(&mut Model, String, &mut Vec<Effect>) -> Result<(), String>,
 ) {
-    if action == Some(Action::Cancel) {
-        on_key(m, key, fx);
-        return;
-    }
     let mut error = error;
-    match key.code {
-        KeyCode::Esc => {
+    match action {
+        Action::Close => {
             notice(m, NoticeLevel::Info, "cancelled");
             return;
         }
-        KeyCode::Enter => match done(m, typed.trim().to_string(), fx) {
+        Action::Confirm => match done(m, typed.trim().to_string(), fx) {
             Ok(()) => return,
             Err(why) => error = Some(why),
         },
-        KeyCode::Backspace => {
+        Action::Erase => {
             typed.pop();
             error = None;
         }
-        KeyCode::Char(c) if !key.ctrl && typed.chars().count() < REFERENCE_MAX => {
-            typed.push(c);
-            error = None;
+        Action::Type => {
+            if let KeyCode::Char(c) = key.code {
+                if typed.chars().count() < REFERENCE_MAX {
+                    typed.push(c);
+                    error = None;
+                }
+            }
         }
         _ => {}
     }

@@ -3,12 +3,8 @@
 use super::*;
 
 pub(super) fn preflight_next(m: &mut Model) {
-    if let Some(b) = m.findings.iter().find(|f| blocks(f)) {
-        let text = format!(
-            "The wizard stops here: {}. The finding above says what to do instead.",
-            b.title
-        );
-        notice(m, NoticeLevel::Block, text);
+    // The key table refuses Enter while a finding stops the wizard; this is the step.
+    if crate::wizard::keys::preflight_block(m).is_some() {
         return;
     }
     let Some(state) = m.state() else {
