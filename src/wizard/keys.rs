@@ -13,7 +13,7 @@ use super::model::{
     NodeItem, NoticeLevel, Overlay, Step, WizardGate,
 };
 use super::update::{finish_blockers, gate, list_len};
-use crate::exec::runner::KongCommand;
+use crate::contract::KongCommand;
 use crate::kong::diagnose::Finding;
 use crate::kong::state::MigState;
 

@@ -1369,7 +1369,7 @@ fn acts(m: &Model, k: Key) -> bool {
 /// focused, kong running, and one key further (overlays open).
 fn many_states() -> Vec<Model> {
     let mut base: Vec<Model> = Vec::new();
-    for name in crate::tui::demo::names() {
+    for name in crate::training::names() {
         let mut h = H::scenario(name);
         h.read();
         base.push(h.m.clone());
