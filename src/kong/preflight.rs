@@ -1,0 +1,986 @@
+//! Preflight for the target: what the target Kong will break that the database, kong.conf and the
+//! custom plugins show before the upgrade (issue 15 point 2). Pure: the caller reads kong.conf, the
+//! `KONG_*` names, the routes, the configured plugins, the custom plugins' `require`s, the server
+//! and the data planes; the per-version facts come from `kong_facts` and the catalog.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::catalog::Catalog;
+use super::diagnose::{Finding, Severity};
+use super::kong_facts::{ConfBook, HandFacts};
+use super::plan::plural;
+use super::version::Version;
+
+/// Paths and routes listed in a finding; the rest are counted.
+pub const LIST_MAX: usize = 20;
+
+/// A route's paths, as read from `routes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoutePaths {
+    pub id: String,
+    pub name: Option<String>,
+    pub paths: Vec<String>,
+}
+
+/// A custom plugin's Lua, as found under `--kong-lua-path`: the modules it requires, by file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomPlugin {
+    pub name: String,
+    /// (file, module required).
+    pub requires: Vec<(String, String)>,
+}
+
+/// A hybrid data plane seen by the control plane.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataPlane {
+    pub hostname: String,
+    pub version: Option<Version>,
+}
+
+/// Everything the preflight looks at. `None` (or empty) inputs leave their checks out.
+#[derive(Clone, Copy, Debug)]
+pub struct PreflightInput<'a> {
+    /// The Kong version the database is at (`None`: unknown, e.g. not bootstrapped).
+    pub from: Option<Version>,
+    pub target: Version,
+    /// The Kong versions the plan runs, in order (the target last).
+    pub hops: &'a [Version],
+    /// kong.conf's file, for the remedies.
+    pub conf_path: Option<&'a str>,
+    /// Keys set in kong.conf, with their values.
+    pub conf_keys: &'a [(String, String)],
+    /// Names of `KONG_*` environment variables set for Kong.
+    pub env_names: &'a [String],
+    /// The raw `plugins` setting.
+    pub plugins_setting: &'a [String],
+    /// Routes whose paths carry regex characters and no `~` (or every route: the rest are
+    /// ignored), at most as many as the store lists.
+    pub regex_routes: Option<&'a [RoutePaths]>,
+    /// How many routes have such a path (the list may be cut short); `None`: the list's length.
+    pub regex_route_count: Option<i64>,
+    /// Distinct plugin names in the `plugins` table.
+    pub db_plugins: Option<&'a [String]>,
+    pub custom_plugins: &'a [CustomPlugin],
+    /// `server_version_num` (e.g. 150004).
+    pub server_version_num: Option<u32>,
+    /// The server asks this role for SCRAM-SHA-256.
+    pub scram: Option<bool>,
+    pub data_planes: Option<&'a [DataPlane]>,
+    pub catalog: &'a Catalog,
+    pub conf: &'a ConfBook,
+    pub facts: &'a HandFacts,
+}
+
+/// Every preflight finding, errors first.
+pub fn preflight(input: &PreflightInput<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    conf_keys(input, &mut out);
+    changed_defaults(input, &mut out);
+    regex_routes(input, &mut out);
+    plugins(input, &mut out);
+    custom_modules(input, &mut out);
+    postgres(input, &mut out);
+    scram(input, &mut out);
+    data_planes(input, &mut out);
+    out.sort_by_key(|f| f.severity);
+    out
+}
+
+fn conf_arg(input: &PreflightInput<'_>) -> String {
+    input
+        .conf_path
+        .map(|c| format!(" {}", super::plan::shell_word(c)))
+        .unwrap_or_else(|| " /etc/kong/kong.conf".into())
+}
+
+fn env_key(name: &str) -> Option<String> {
+    name.strip_prefix("KONG_")
+        .filter(|k| !k.is_empty())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Keys Kong reads by prefix (injected Nginx directives, plugin servers): never "unknown".
+fn dynamic_key(key: &str) -> bool {
+    key.starts_with("nginx_") || key.starts_with("pluginserver_") || key.starts_with("vault_")
+}
+
+fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    let Some(target_keys) = input.conf.defaults_at(input.target) else {
+        return;
+    };
+    let from_keys = input.from.and_then(|f| input.conf.defaults_at(f));
+    // Every key the operator sets, with where.
+    let mut set: Vec<(String, String)> = input
+        .conf_keys
+        .iter()
+        .map(|(k, _)| (k.to_ascii_lowercase(), format!("kong.conf: {k}")))
+        .collect();
+    set.extend(
+        input
+            .env_names
+            .iter()
+            .filter_map(|n| env_key(n).map(|k| (k, format!("environment: {n}")))),
+    );
+    let mut removed = Vec::new();
+    let mut remedy = Vec::new();
+    let mut deprecated = Vec::new();
+    let mut unknown = Vec::new();
+    for (key, whence) in &set {
+        if target_keys.contains_key(key) {
+            continue;
+        }
+        if let Some(r) = input.facts.renamed(key) {
+            let instead = if r.use_instead.is_empty() {
+                "delete it".to_string()
+            } else {
+                format!("use {}", r.use_instead.join(" / "))
+            };
+            let note = if r.note.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", r.note)
+            };
+            match r.dropped_in {
+                Some(d) if d <= input.target => {
+                    removed.push(format!(
+                        "{whence}: Kong {} silently ignores it (dropped in {d}): {instead}{note}",
+                        input.target
+                    ));
+                    remedy.push(rename_remedy(key, whence, &r.use_instead, &conf_arg(input)));
+                }
+                _ => deprecated.push(format!(
+                    "{whence}: renamed in {}, still read as {} with a deprecation warning{note}",
+                    r.renamed_in,
+                    r.use_instead.join(" / ")
+                )),
+            }
+            continue;
+        }
+        if from_keys.as_ref().is_some_and(|f| f.contains_key(key)) {
+            removed.push(format!(
+                "{whence}: known to Kong {}, silently ignored by Kong {}",
+                input.from.map(|v| v.to_string()).unwrap_or_default(),
+                input.target
+            ));
+            remedy.push(format!(
+                "delete {key} from kong.conf and the environment (no replacement)"
+            ));
+            continue;
+        }
+        // An environment name that was never a key is likely not meant for kong.conf.
+        if !dynamic_key(key) && whence.starts_with("kong.conf") {
+            unknown.push(format!(
+                "{whence}: no Kong release from {} on knows it",
+                input
+                    .from
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "the oldest".into())
+            ));
+        }
+    }
+    let check = format!(
+        "kong check{}   # with the Kong {} binary, after editing",
+        conf_arg(input),
+        input.target
+    );
+    if !removed.is_empty() {
+        let mut r = remedy;
+        r.dedup();
+        r.push(check.clone());
+        out.push(Finding {
+            id: "conf-key-removed",
+            severity: Severity::Error,
+            title: format!(
+                "{} the target Kong {} no longer knows",
+                plural(removed.len() as i64, "kong.conf setting", "kong.conf settings"),
+                input.target
+            ),
+            seen: removed,
+            why: "Kong merges kong.conf, the KONG_* environment and its defaults, then keeps only the keys its defaults know: a removed or renamed key is dropped without an error, and the setting silently falls back to the default (kong check does not catch it).".into(),
+            remedy: r,
+        });
+    }
+    if !deprecated.is_empty() {
+        out.push(Finding {
+            id: "conf-key-deprecated",
+            severity: Severity::Warning,
+            title: format!("{} under an old name", plural(deprecated.len() as i64, "kong.conf setting", "kong.conf settings")),
+            seen: deprecated,
+            why: "The target still maps the old name to the new one, with a warning at every start; a later release drops it silently.".into(),
+            remedy: vec!["rename the keys in kong.conf (and the KONG_* variables) to the names shown".into(), check.clone()],
+        });
+    }
+    if !unknown.is_empty() {
+        out.push(Finding {
+            id: "conf-key-unknown",
+            severity: Severity::Warning,
+            title: format!("{} no Kong release knows", plural(unknown.len() as i64, "kong.conf key", "kong.conf keys")),
+            seen: unknown,
+            why: "Kong drops keys it does not know without a word: a misspelt key never takes effect.".into(),
+            remedy: vec!["fix the spelling against kong.conf.default of the target release, or delete the line".into(), check],
+        });
+    }
+}
+
+fn rename_remedy(key: &str, whence: &str, instead: &[String], conf: &str) -> String {
+    let upper = key.to_ascii_uppercase();
+    match (whence.starts_with("environment"), instead.first()) {
+        (false, Some(new)) => {
+            format!("sed -i 's/^\\s*{key}\\s*=/{new} =/'{conf}   # {key} -> {new}")
+        }
+        (false, None) => format!("sed -i '/^\\s*{key}\\s*=/d'{conf}   # no replacement"),
+        (true, Some(new)) => format!(
+            "export KONG_{}=\"$KONG_{upper}\"; unset KONG_{upper}",
+            new.to_ascii_uppercase()
+        ),
+        (true, None) => format!("unset KONG_{upper}"),
+    }
+}
+
+/// Defaults that change between the database's version and the target, for keys the operator
+/// does not set.
+fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    let Some(from) = input.from.filter(|f| *f < input.target) else {
+        return;
+    };
+    let (Some(old), Some(new)) = (
+        input.conf.defaults_at(from),
+        input.conf.defaults_at(input.target),
+    ) else {
+        return;
+    };
+    let set: BTreeSet<String> = input
+        .conf_keys
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .chain(input.env_names.iter().filter_map(|n| env_key(n)))
+        .collect();
+    let shown = |v: &str| {
+        if v.is_empty() {
+            "(none)".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut seen = Vec::new();
+    for (k, nv) in &new {
+        if set.contains(k) {
+            continue;
+        }
+        if let Some(ov) = old.get(k) {
+            if ov != nv {
+                let when = input
+                    .conf
+                    .changed_in(k, from, input.target)
+                    .map(|v| format!(" ({v})"))
+                    .unwrap_or_default();
+                seen.push(format!("{k}: {} -> {}{when}", shown(ov), shown(nv)));
+            }
+        }
+    }
+    if seen.is_empty() {
+        return;
+    }
+    let n = seen.len();
+    out.push(Finding {
+        id: "conf-defaults-changed",
+        severity: Severity::Warning,
+        title: format!("{} change between Kong {from} and {}", plural(n as i64, "kong.conf default", "kong.conf defaults"), input.target),
+        seen,
+        why: "These keys are not set in kong.conf or the environment, so the target runs with its new defaults; some change behaviour (listeners, keepalive pools, TLS protocols), even in patch releases.".into(),
+        remedy: vec![
+            format!("pin the old value where you rely on it, e.g. echo 'key = old value' >> {}", conf_arg(input).trim()),
+            format!("kong check{}   # with the Kong {} binary", conf_arg(input), input.target),
+        ],
+    });
+}
+
+/// 2.x treats a path with any character but these as a regex; 3.x only paths starting with `~`.
+pub fn is_regex_path(p: &str) -> bool {
+    !p.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~' | b'/' | b'%'))
+}
+
+/// What 3.x's default router (traditional_compatible, Rust's regex crate) refuses: look-around,
+/// backreferences and other PCRE-only syntax. Returns the construct found.
+pub fn incompatible_regex(p: &str) -> Option<&'static str> {
+    const BAD: &[(&str, &str)] = &[
+        ("(?<=", "look-behind"),
+        ("(?<!", "negative look-behind"),
+        ("(?=", "look-ahead"),
+        ("(?!", "negative look-ahead"),
+        ("(?>", "atomic group"),
+        ("\\k<", "named backreference"),
+        ("\\K", "\\K"),
+        ("*+", "possessive quantifier"),
+        ("++", "possessive quantifier"),
+        ("?+", "possessive quantifier"),
+    ];
+    if let Some((_, what)) = BAD.iter().find(|(pat, _)| p.contains(pat)) {
+        return Some(what);
+    }
+    let b = p.as_bytes();
+    b.windows(2)
+        .any(|w| w[0] == b'\\' && (b'1'..=b'9').contains(&w[1]))
+        .then_some("backreference")
+}
+
+fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    // Only when crossing into 3.x.
+    let crossing = input.target.major >= 3 && input.from.is_none_or(|f| f.major < 3);
+    let Some(routes) = input.regex_routes.filter(|_| crossing) else {
+        return;
+    };
+    let flavor = input
+        .conf_keys
+        .iter()
+        .find(|(k, _)| k == "router_flavor")
+        .map(|(_, v)| v.trim().to_string());
+    let mut listed = Vec::new();
+    let mut bad = Vec::new();
+    let mut encoded = 0usize;
+    let mut n_routes = 0i64;
+    for r in routes {
+        let who = match &r.name {
+            Some(n) => format!("route {n} ({})", r.id),
+            None => format!("route {}", r.id),
+        };
+        let mut any = false;
+        for p in r
+            .paths
+            .iter()
+            .filter(|p| is_regex_path(p) && !p.starts_with('~'))
+        {
+            any = true;
+            if listed.len() < LIST_MAX {
+                listed.push(format!("{who}: {p}"));
+            }
+            if let Some(what) = incompatible_regex(p) {
+                bad.push(format!("{who}: {p}   ({what})"));
+            }
+            if p.as_bytes()
+                .windows(3)
+                .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+            {
+                encoded += 1;
+            }
+        }
+        n_routes += i64::from(any);
+    }
+    let total = input.regex_route_count.unwrap_or(n_routes).max(n_routes);
+    if total == 0 {
+        return;
+    }
+    if (listed.len() as i64) < total {
+        listed.push(format!("... {} in all", plural(total, "route", "routes")));
+    }
+    if encoded > 0 {
+        listed.push(format!(
+            "{} with percent-encoding: 3.0's up decodes it once (unreserved characters become literal)",
+            plural(encoded as i64, "path", "paths")
+        ));
+    }
+    out.push(Finding {
+        id: "routes-regex-unprefixed",
+        severity: Severity::Warning,
+        title: format!(
+            "{} with regex paths written the 2.x way (no leading ~)",
+            plural(total, "route", "routes")
+        ),
+        seen: listed,
+        why: format!(
+            "Kong {} treats a path as a regex only when it starts with ~. The database's paths are converted by 3.0's `up` (core 016_280_to_300, one UPDATE per route), but decK files, scripts and CI that keep writing 2.x-style paths store them as plain prefixes and break regex routing.",
+            input.target
+        ),
+        remedy: vec![
+            "deck file convert --from kong-gateway-2.x --to kong-gateway-3.x --input-file kong.yaml --output-file kong3.yaml".into(),
+            "SELECT r.id, r.name, p FROM routes r, unnest(r.paths) p WHERE p !~ '^[-a-zA-Z0-9._~/%]*$' AND left(p, 1) <> '~';   # the full list".into(),
+            "after up: re-check the routes with a request per regex route".into(),
+        ],
+    });
+    if !bad.is_empty() && flavor.as_deref() != Some("traditional") {
+        let n = bad.len();
+        out.push(Finding {
+            id: "routes-regex-incompatible",
+            severity: Severity::Error,
+            title: format!(
+                "{} that Kong {}'s default router refuses (look-around, backreferences)",
+                plural(n as i64, "regex path", "regex paths"),
+                input.target
+            ),
+            seen: bad,
+            why: "3.x's default router_flavor (traditional_compatible) compiles route regexes with Rust's regex crate, which has no look-around, backreferences, atomic groups or possessive quantifiers: the router fails to build these routes.".into(),
+            remedy: vec![
+                "curl -X PATCH http://localhost:8001/routes/<id> --data 'paths[]=~/rewritten-without-lookaround'   # per route".into(),
+                format!("or keep PCRE: echo 'router_flavor = traditional' >> {}", conf_arg(input).trim()),
+            ],
+        });
+    }
+}
+
+/// The plugins a node loads with `plugins` at `version`: (bundled by Kong, named custom ones).
+fn loaded(input: &PreflightInput<'_>, version: Version) -> (BTreeSet<String>, BTreeSet<String>) {
+    let bundled: BTreeSet<String> = input
+        .catalog
+        .release(version)
+        .map(|r| r.bundled_plugins.iter().cloned().collect())
+        .unwrap_or_default();
+    if input.plugins_setting.first().is_some_and(|p| p == "off") {
+        return (BTreeSet::new(), BTreeSet::new());
+    }
+    let mut b = BTreeSet::new();
+    let mut named = BTreeSet::new();
+    for p in input.plugins_setting {
+        if p == "bundled" {
+            b.extend(bundled.iter().cloned());
+        } else {
+            named.insert(p.clone());
+        }
+    }
+    (b, named)
+}
+
+fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    let Some(db) = input.db_plugins else {
+        return;
+    };
+    let Some(rel) = input.catalog.release(input.target) else {
+        return;
+    };
+    let bundled: BTreeSet<&str> = rel.bundled_plugins.iter().map(String::as_str).collect();
+    let (loaded_bundled, named) = loaded(input, input.target);
+    let custom: BTreeSet<&str> = input
+        .custom_plugins
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut not_shipped = Vec::new();
+    let mut not_loaded = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for p in db {
+        let shipped = bundled.contains(p.as_str());
+        let is_loaded = loaded_bundled.contains(p) || named.contains(p);
+        if !shipped && !named.contains(p) && !custom.contains(p.as_str()) {
+            not_shipped.push(format!(
+                "plugins rows named {p}: Kong {} does not bundle it",
+                input.target
+            ));
+        } else if !is_loaded {
+            not_loaded.push(format!(
+                "plugins rows named {p}: not in plugins = {}",
+                input.plugins_setting.join(",")
+            ));
+            missing.push(p.clone());
+        }
+    }
+    if !not_shipped.is_empty() {
+        out.push(Finding {
+            id: "plugins-not-shipped",
+            severity: Severity::Error,
+            title: format!("{} configured in the database that Kong {} does not ship", plural(not_shipped.len() as i64, "plugin", "plugins"), input.target),
+            seen: not_shipped,
+            why: "Kong refuses to start when a plugin configured in the database is not installed and enabled; its migrations never run either.".into(),
+            remedy: vec![
+                "luarocks install <the plugin's rock> on every target node, then add it to plugins = bundled,<name>".into(),
+                "or delete its rows first: curl -X DELETE http://localhost:8001/plugins/<id>".into(),
+            ],
+        });
+    }
+    if !not_loaded.is_empty() {
+        // The setting that loads them all: bundled, the names already listed, the missing ones.
+        let mut wanted: Vec<String> = vec!["bundled".into()];
+        for p in named.iter().cloned().chain(missing) {
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
+        out.push(Finding {
+            id: "plugins-not-loaded",
+            severity: Severity::Error,
+            title: format!("{} configured in the database that the plugins setting does not load", plural(not_loaded.len() as i64, "plugin", "plugins")),
+            seen: not_loaded,
+            why: "Kong refuses to start when a plugin in use is not enabled, and `kong migrations` skips the migrations of plugins it does not load.".into(),
+            remedy: vec![format!(
+                "plugins = {}   # in kong.conf, or KONG_PLUGINS with the same list",
+                wanted.join(",")
+            )],
+        });
+    }
+}
+
+fn custom_modules(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    let from = input.from.unwrap_or(Version::new(0, 0, 0));
+    let mut seen = Vec::new();
+    let mut remedy: BTreeMap<String, String> = BTreeMap::new();
+    for p in input.custom_plugins {
+        for (file, module) in &p.requires {
+            if let Some(r) = input.facts.removed_module(module, from, input.target) {
+                seen.push(format!(
+                    "{} ({file}): require \"{module}\", removed in Kong {}",
+                    p.name, r.removed_in
+                ));
+                remedy.insert(r.module.clone(), format!("{}: {}", r.module, r.instead));
+            }
+        }
+    }
+    if seen.is_empty() {
+        return;
+    }
+    let mut r = vec!["grep -rn 'require' <plugin dir>   # then edit each line listed".to_string()];
+    r.extend(remedy.into_values());
+    out.push(Finding {
+        id: "custom-plugin-removed-module",
+        severity: Severity::Error,
+        title: format!("Custom plugins require {} Kong {} removed", plural(seen.len() as i64, "module", "modules"), input.target),
+        seen,
+        why: "A require of a module that is gone fails when the plugin loads, and Kong does not start.".into(),
+        remedy: r,
+    });
+}
+
+fn postgres(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    let Some(num) = input.server_version_num else {
+        return;
+    };
+    let shown = if num >= 100_000 {
+        format!("{}.{}", num / 10_000, num % 10_000)
+    } else {
+        format!("{}.{}.{}", num / 10_000, num / 100 % 100, num % 100)
+    };
+    // 9.6 is 90600, 15.4 is 150004: the major is the ten-thousands either way.
+    let major = num / 10_000;
+    if num < input.facts.postgres_minimum_num {
+        out.push(Finding {
+            id: "postgres-too-old",
+            severity: Severity::Error,
+            title: format!("PostgreSQL {shown}: every Kong release needs 9.5 or newer"),
+            seen: vec![format!("server_version_num = {num}")],
+            why: format!("Kong refuses to start: \"Kong requires PostgreSQL 9.5 or greater\" ({}).", input.facts.postgres_minimum_source),
+            remedy: vec![
+                "pg_dump the Kong database, then upgrade PostgreSQL (pg_upgrade, or a new 13+ server and pg_restore)".into(),
+                "kongrade diagnose   # again, pointed at the new server".into(),
+            ],
+        });
+        return;
+    }
+    let Some(t) = input.facts.tested_postgres(input.target) else {
+        return;
+    };
+    let outside = major < t.min_major || t.max_major.is_some_and(|m| major > m);
+    if outside {
+        let range = match t.max_major {
+            Some(m) => format!("{}-{m}", t.min_major),
+            None => format!("{}+", t.min_major),
+        };
+        out.push(Finding {
+            id: "postgres-untested",
+            severity: Severity::Warning,
+            title: format!("PostgreSQL {shown} is outside what Kong tested {} with ({range})", input.target),
+            seen: vec![format!("server_version_num = {num}")],
+            why: format!("Kong supports the PostgreSQL versions its support table lists; others may work but are not tested ({}).", t.source),
+            remedy: vec![format!("plan a PostgreSQL upgrade to {range} (pg_upgrade), before or after this Kong upgrade")],
+        });
+    }
+}
+
+fn scram(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    if input.scram != Some(true) {
+        return;
+    }
+    let bad: Vec<String> = input
+        .hops
+        .iter()
+        .filter_map(|v| {
+            let r = input.facts.scram(*v)?;
+            (!r.works).then(|| format!("Kong {v} in the plan: {}", r.failure))
+        })
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    out.push(Finding {
+        id: "scram-old-kong",
+        severity: Severity::Error,
+        title: "The server asks this role for SCRAM-SHA-256, which a Kong of the plan cannot answer".into(),
+        seen: bad,
+        why: "PostgreSQL 14+ stores new passwords as SCRAM by default and then asks for SCRAM whatever pg_hba.conf says; Kong 2.6 and older have no SCRAM, and packaged 2.7.0 to 2.8.3 fail on it for lack of luaossl.".into(),
+        remedy: vec![
+            "psql -c \"SET password_encryption = 'md5'\" -c \"\\password kong\"   # store an md5 password for the Kong role (and md5 in pg_hba.conf)".into(),
+            "or go through Kong 2.8.4+ first (--target-version 2.8.5), whose driver speaks SCRAM".into(),
+        ],
+    });
+}
+
+fn data_planes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    let Some(dps) = input.data_planes else {
+        return;
+    };
+    let other: Vec<String> = dps
+        .iter()
+        .filter_map(|d| {
+            let v = d.version?;
+            (v.major != input.target.major).then(|| format!("data plane {}: Kong {v}", d.hostname))
+        })
+        .collect();
+    if other.is_empty() {
+        return;
+    }
+    out.push(Finding {
+        id: "hybrid-dp-major",
+        severity: Severity::Warning,
+        title: format!("{} on another major than the target control plane {}", plural(other.len() as i64, "data plane", "data planes"), input.target),
+        seen: other,
+        why: "A control plane serves data planes of its own major only: after the upgrade these keep running their last configuration and receive no changes until they are upgraded.".into(),
+        remedy: vec![format!("upgrade the data planes to Kong {} one by one after the control plane (rolling), then check /clustering/data-planes", input.target)],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        s.parse().unwrap()
+    }
+
+    struct Case {
+        from: Option<Version>,
+        target: Version,
+        hops: Vec<Version>,
+        conf_keys: Vec<(String, String)>,
+        env: Vec<String>,
+        plugins_setting: Vec<String>,
+        routes: Option<Vec<RoutePaths>>,
+        count: Option<i64>,
+        db_plugins: Option<Vec<String>>,
+        custom: Vec<CustomPlugin>,
+        server: Option<u32>,
+        scram: Option<bool>,
+        dps: Option<Vec<DataPlane>>,
+    }
+
+    /// A clean 2.8.5 -> 3.4.2 upgrade: everything read, nothing wrong.
+    fn clean() -> Case {
+        Case {
+            from: Some(v("2.8.5")),
+            target: v("3.4.2"),
+            hops: vec![v("3.4.2")],
+            conf_keys: vec![
+                ("pg_host".into(), "db".into()),
+                ("upstream_keepalive_pool_size".into(), "60".into()),
+            ],
+            env: vec!["KONG_PG_PASSWORD".into()],
+            plugins_setting: vec!["bundled".into()],
+            routes: Some(vec![RoutePaths {
+                id: "r1".into(),
+                name: Some("plain".into()),
+                paths: vec!["/api/v1".into(), "~/already/\\d+".into()],
+            }]),
+            count: None,
+            db_plugins: Some(vec!["key-auth".into(), "rate-limiting".into()]),
+            custom: vec![CustomPlugin {
+                name: "my-auth".into(),
+                requires: vec![("handler.lua".into(), "kong.plugins.my-auth.access".into())],
+            }],
+            server: Some(150004),
+            scram: Some(false),
+            dps: Some(vec![DataPlane {
+                hostname: "dp1".into(),
+                version: Some(v("3.4.1")),
+            }]),
+        }
+    }
+
+    fn run(c: &Case) -> Vec<Finding> {
+        preflight(&PreflightInput {
+            from: c.from,
+            target: c.target,
+            hops: &c.hops,
+            conf_path: Some("/etc/kong/kong.conf"),
+            conf_keys: &c.conf_keys,
+            env_names: &c.env,
+            plugins_setting: &c.plugins_setting,
+            regex_routes: c.routes.as_deref(),
+            regex_route_count: c.count,
+            db_plugins: c.db_plugins.as_deref(),
+            custom_plugins: &c.custom,
+            server_version_num: c.server,
+            scram: c.scram,
+            data_planes: c.dps.as_deref(),
+            catalog: Catalog::embedded(),
+            conf: ConfBook::embedded(),
+            facts: HandFacts::embedded(),
+        })
+    }
+
+    fn get<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
+        f.iter().find(|x| x.id == id).unwrap_or_else(|| {
+            panic!(
+                "no {id} in {:?}",
+                f.iter().map(|x| x.id).collect::<Vec<_>>()
+            )
+        })
+    }
+
+    fn ids(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|x| x.id).collect()
+    }
+
+    #[test]
+    fn clean_input_has_only_the_changed_defaults() {
+        let f = run(&clean());
+        assert_eq!(ids(&f), ["conf-defaults-changed"]);
+        let d = get(&f, "conf-defaults-changed");
+        assert!(
+            d.seen
+                .iter()
+                .any(|s| s == "worker_consistency: strict -> eventual (3.0.0)"),
+            "{:?}",
+            d.seen
+        );
+        assert!(
+            d.seen
+                .iter()
+                .any(|s| s.starts_with("lua_ssl_trusted_certificate: NONE -> system")),
+            "{:?}",
+            d.seen
+        );
+        // Set by the operator: not a changed default.
+        assert!(
+            !d.seen
+                .iter()
+                .any(|s| s.starts_with("upstream_keepalive_pool_size")),
+            "{:?}",
+            d.seen
+        );
+        // A patch upgrade with nothing changed says nothing.
+        let mut c = clean();
+        c.from = Some(v("3.4.2"));
+        assert!(run(&c).is_empty(), "{:?}", ids(&run(&c)));
+    }
+
+    #[test]
+    fn removed_renamed_deprecated_and_unknown_keys() {
+        let mut c = clean();
+        c.conf_keys.push(("upstream_keepalive".into(), "60".into()));
+        c.conf_keys
+            .push(("router_consistency".into(), "strict".into()));
+        c.conf_keys.push(("pg_hots".into(), "x".into()));
+        c.conf_keys.push(("nginx_http_gzip".into(), "on".into()));
+        c.env.push("KONG_CLIENT_MAX_BODY_SIZE".into());
+        c.env.push("KONG_DOCKER_THING".into());
+        let f = run(&c);
+        let r = get(&f, "conf-key-removed");
+        assert_eq!(r.severity, Severity::Error);
+        assert!(
+            r.seen[0].contains("kong.conf: upstream_keepalive")
+                && r.seen[0].contains("use upstream_keepalive_pool_size"),
+            "{:?}",
+            r.seen
+        );
+        assert!(
+            r.seen[1].contains("environment: KONG_CLIENT_MAX_BODY_SIZE")
+                && r.seen[1].contains("nginx_http_client_max_body_size"),
+            "{:?}",
+            r.seen
+        );
+        assert!(
+            r.remedy[0].starts_with("sed -i")
+                && r.remedy[0].contains("upstream_keepalive_pool_size ="),
+            "{:?}",
+            r.remedy
+        );
+        assert!(
+            r.remedy
+                .iter()
+                .any(|x| x.starts_with("export KONG_NGINX_HTTP_CLIENT_MAX_BODY_SIZE=")),
+            "{:?}",
+            r.remedy
+        );
+        assert!(r
+            .remedy
+            .last()
+            .unwrap()
+            .starts_with("kong check /etc/kong/kong.conf"));
+        let d = get(&f, "conf-key-deprecated");
+        assert!(
+            d.seen[0].contains("router_consistency") && d.seen[0].contains("worker_consistency")
+        );
+        let u = get(&f, "conf-key-unknown");
+        assert_eq!(u.seen.len(), 1, "{:?}", u.seen);
+        assert!(u.seen[0].contains("pg_hots"));
+        // privileged_agent at 3.5.
+        let mut c = clean();
+        c.from = Some(v("3.4.2"));
+        c.target = v("3.5.0");
+        c.conf_keys.push(("privileged_agent".into(), "on".into()));
+        let f = run(&c);
+        assert!(get(&f, "conf-key-removed").seen[0].contains("dedicated_config_processing"));
+    }
+
+    #[test]
+    fn regex_routes_counted_listed_and_incompatible_ones_flagged() {
+        let mut c = clean();
+        c.routes = Some(vec![
+            RoutePaths {
+                id: "r1".into(),
+                name: Some("users".into()),
+                paths: vec!["/users/\\d+".into(), "/plain".into()],
+            },
+            RoutePaths {
+                id: "r2".into(),
+                name: None,
+                paths: vec!["/(?!admin).*".into()],
+            },
+            RoutePaths {
+                id: "r3".into(),
+                name: None,
+                paths: vec!["/a%2Fb(x)".into()],
+            },
+        ]);
+        c.count = Some(1500);
+        let f = run(&c);
+        let r = get(&f, "routes-regex-unprefixed");
+        assert_eq!(r.severity, Severity::Warning);
+        assert!(r.title.starts_with("1500 routes"), "{}", r.title);
+        assert_eq!(r.seen[0], "route users (r1): /users/\\d+");
+        assert!(
+            r.seen.iter().any(|s| s == "... 1500 routes in all"),
+            "{:?}",
+            r.seen
+        );
+        assert!(
+            r.seen.iter().any(|s| s.contains("percent-encoding")),
+            "{:?}",
+            r.seen
+        );
+        assert!(r.remedy[0].starts_with("deck file convert"));
+        let bad = get(&f, "routes-regex-incompatible");
+        assert_eq!(bad.severity, Severity::Error);
+        assert_eq!(bad.seen, ["route r2: /(?!admin).*   (negative look-ahead)"]);
+        // router_flavor = traditional keeps PCRE: no error.
+        c.conf_keys
+            .push(("router_flavor".into(), "traditional".into()));
+        assert!(!ids(&run(&c)).contains(&"routes-regex-incompatible"));
+        // Not crossing into 3.x: nothing.
+        let mut c2 = c;
+        c2.from = Some(v("3.0.0"));
+        assert!(!ids(&run(&c2)).contains(&"routes-regex-unprefixed"));
+        assert_eq!(incompatible_regex("/x/(\\w+)/\\1"), Some("backreference"));
+        assert_eq!(incompatible_regex("/(?<name>\\w+)"), None);
+        assert!(is_regex_path("/a(b)") && !is_regex_path("/a-b_c.d~/%20"));
+    }
+
+    #[test]
+    fn plugins_not_shipped_and_not_loaded() {
+        let mut c = clean();
+        c.db_plugins = Some(vec![
+            "key-auth".into(),
+            "my-auth".into(),
+            "gone-plugin".into(),
+        ]);
+        c.plugins_setting = vec!["bundled".into()];
+        let f = run(&c);
+        let s = get(&f, "plugins-not-shipped");
+        assert_eq!(
+            s.seen,
+            ["plugins rows named gone-plugin: Kong 3.4.2 does not bundle it"]
+        );
+        let l = get(&f, "plugins-not-loaded");
+        assert_eq!(
+            l.seen,
+            ["plugins rows named my-auth: not in plugins = bundled"]
+        );
+        // Listed: loaded; `off` loads nothing.
+        c.plugins_setting = vec!["bundled".into(), "my-auth".into(), "gone-plugin".into()];
+        assert!(!ids(&run(&c)).iter().any(|i| i.starts_with("plugins-")));
+        c.plugins_setting = vec!["off".into()];
+        c.db_plugins = Some(vec!["key-auth".into()]);
+        assert!(get(&run(&c), "plugins-not-loaded").seen[0].contains("key-auth"));
+    }
+
+    #[test]
+    fn custom_plugins_requiring_removed_modules() {
+        let mut c = clean();
+        c.custom[0]
+            .requires
+            .push(("handler.lua".into(), "kong.plugins.base_plugin".into()));
+        let f = run(&c);
+        let m = get(&f, "custom-plugin-removed-module");
+        assert_eq!(m.seen, ["my-auth (handler.lua): require \"kong.plugins.base_plugin\", removed in Kong 3.0.0"]);
+        assert!(m.remedy.iter().any(|r| r.contains("PRIORITY and VERSION")));
+        // Already on 3.x: the module was gone before; not this upgrade's doing.
+        c.from = Some(v("3.0.0"));
+        assert!(!ids(&run(&c)).contains(&"custom-plugin-removed-module"));
+    }
+
+    #[test]
+    fn postgres_versions() {
+        let mut c = clean();
+        c.server = Some(90_424);
+        let f = run(&c);
+        assert_eq!(get(&f, "postgres-too-old").severity, Severity::Error);
+        assert!(get(&f, "postgres-too-old").title.contains("9.4.24"));
+        assert!(!ids(&f).contains(&"postgres-untested"));
+        c.server = Some(110_005);
+        let u = run(&c);
+        let u = get(&u, "postgres-untested");
+        assert!(
+            u.title.contains("PostgreSQL 11.5") && u.title.contains("12-16"),
+            "{}",
+            u.title
+        );
+        c.server = Some(170_000);
+        assert!(ids(&run(&c)).contains(&"postgres-untested"));
+        c.target = v("3.9.3");
+        c.hops = vec![v("3.4.2"), v("3.9.3")];
+        assert!(!ids(&run(&c)).contains(&"postgres-untested"));
+    }
+
+    #[test]
+    fn scram_with_old_kong_hops() {
+        let mut c = clean();
+        c.from = Some(v("2.5.0"));
+        c.hops = vec![v("2.8.1"), v("3.0.2"), v("3.4.2")];
+        c.scram = Some(true);
+        let f = run(&c);
+        let s = get(&f, "scram-old-kong");
+        assert_eq!(s.severity, Severity::Error);
+        assert_eq!(s.seen.len(), 1);
+        assert!(
+            s.seen[0].starts_with("Kong 2.8.1 in the plan") && s.seen[0].contains("luaossl"),
+            "{:?}",
+            s.seen
+        );
+        assert!(s.remedy[0].starts_with("psql -c \"SET password_encryption = 'md5'\""));
+        c.hops = vec![v("2.8.5"), v("3.4.2")];
+        assert!(!ids(&run(&c)).contains(&"scram-old-kong"));
+        c.hops = vec![v("2.6.1")];
+        c.scram = Some(false);
+        assert!(!ids(&run(&c)).contains(&"scram-old-kong"));
+    }
+
+    #[test]
+    fn data_planes_of_another_major() {
+        let mut c = clean();
+        c.dps = Some(vec![
+            DataPlane {
+                hostname: "dp-old".into(),
+                version: Some(v("2.8.5")),
+            },
+            DataPlane {
+                hostname: "dp-new".into(),
+                version: Some(v("3.4.2")),
+            },
+            DataPlane {
+                hostname: "dp-unknown".into(),
+                version: None,
+            },
+        ]);
+        let f = run(&c);
+        assert_eq!(
+            get(&f, "hybrid-dp-major").seen,
+            ["data plane dp-old: Kong 2.8.5"]
+        );
+    }
+}
