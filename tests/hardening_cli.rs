@@ -308,3 +308,128 @@ fn a_two_dimensional_array_is_named_by_table_column_and_row() {
     );
     assert!(e.contains("2-dimensional"), "{e}");
 }
+
+/// `kongrade auto` with the stand-in as kong, wrapped: after `migrations up` ends, `sabotage`
+/// runs (a shell line; $J is the journal directory). Returns the output.
+fn auto_with_sabotage(db: &TestDb, data: &Path, sabotage: &str) -> Output {
+    let bin = env!("CARGO_BIN_EXE_kongrade");
+    let script = data.join("kong.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nJ='{}'\n'{bin}' stand-in --kong-version 3.4.2 \"$@\"\nrc=$?\nif [ \"$2\" = up ]; then {sabotage}; fi\nexit $rc\n",
+            data.join("journal").display()
+        ),
+    )
+    .unwrap();
+    let mut c = base(Some(data));
+    c.envs(db.kong_env()).args([
+        "auto",
+        "--kong-cmd",
+        &format!("sh {}", script.display()),
+        "--target-version",
+        "3.4.2",
+        "--backup=skip",
+        "--finish=always",
+    ]);
+    kongrade_within(c, Duration::from_secs(300))
+}
+
+fn pending(db: &TestDb) -> String {
+    db.exec(
+        "SELECT coalesce(array_length(pending, 1), 0) FROM schema_meta WHERE subsystem = 'core'",
+    )
+}
+
+#[test]
+fn a_journal_deleted_under_auto_stops_it_before_the_next_step() {
+    let db = TestDb::new("hd_jdel");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let data = tempfile::tempdir().unwrap();
+    let o = auto_with_sabotage(&db, data.path(), "rm -f \"$J\"/*.jsonl");
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(18), "{text}");
+    assert!(text.contains("was deleted"), "{text}");
+    assert!(text.contains("1 kong step(s) ran"), "{text}");
+    // `up` ran, `finish` did not: the two-phase migrations are still pending.
+    assert_ne!(pending(&db).trim(), "0");
+}
+
+#[test]
+fn a_journal_lock_deleted_under_auto_stops_it_before_the_next_step() {
+    let db = TestDb::new("hd_jlock");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let data = tempfile::tempdir().unwrap();
+    let o = auto_with_sabotage(&db, data.path(), "rm -f \"$J\"/*.lock");
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(18), "{text}");
+    assert!(text.contains("lost its lock file"), "{text}");
+    assert_ne!(pending(&db).trim(), "0");
+}
+
+#[test]
+fn a_journal_made_immutable_after_up_names_the_cause_and_says_a_step_ran() {
+    let data = tempfile::tempdir().unwrap();
+    // chattr +i needs root and a file system that has it: without them there is nothing to test.
+    let probe = data.path().join("probe");
+    std::fs::write(&probe, "x").unwrap();
+    let can = Command::new("chattr")
+        .arg("+i")
+        .arg(&probe)
+        .status()
+        .is_ok_and(|s| s.success());
+    let _ = Command::new("chattr").arg("-i").arg(&probe).status();
+    if !can {
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    }
+    let db = TestDb::new("hd_jro");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let o = auto_with_sabotage(&db, data.path(), "chattr +i \"$J\"/*.jsonl");
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "chattr -i '{}'/journal/*.jsonl",
+            data.path().display()
+        ))
+        .status();
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(18), "{text}");
+    assert!(text.contains("permission denied"), "{text}");
+    assert!(!text.contains("disk full"), "{text}");
+    assert!(text.contains("1 kong step(s) ran"), "{text}");
+}
+
+#[test]
+fn a_journal_lock_path_that_is_a_directory_is_an_io_error_not_a_held_lock() {
+    let db = TestDb::new("hd_jlockdir");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let data = tempfile::tempdir().unwrap();
+    let jdir = data.path().join("journal");
+    std::fs::create_dir_all(&jdir).unwrap();
+    let entry = serde_json::json!({
+        "seq": 1, "at": "2026-01-01T00:00:00Z", "event": "opened",
+        "database": {"kind": "postgres", "host": db.server.host, "port": db.server.port,
+                     "database": db.name, "schema": null},
+        "source": null, "target": null, "kongrade": "0.1.0"
+    });
+    std::fs::write(jdir.join("20260101T000000Z-x.jsonl"), format!("{entry}\n")).unwrap();
+    std::fs::create_dir(jdir.join("20260101T000000Z-x.lock")).unwrap();
+    let mut c = base(Some(data.path()));
+    c.envs(db.kong_env()).args([
+        "auto",
+        "--kong-cmd",
+        &format!(
+            "{} stand-in --kong-version 3.4.2",
+            env!("CARGO_BIN_EXE_kongrade")
+        ),
+        "--target-version",
+        "3.4.2",
+        "--backup=skip",
+    ]);
+    let o = kongrade_within(c, Duration::from_secs(300));
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("is a directory"), "{text}");
+    assert!(!text.contains("another kongrade"), "{text}");
+}

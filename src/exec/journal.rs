@@ -3,7 +3,7 @@
 //! laptop. Never holds a password. One process at a time: a lock file held with flock(2).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -13,44 +13,128 @@ use color_eyre::eyre::{eyre, Result, WrapErr};
 use super::datadir::{now_secs, utc_stamp};
 use crate::contract::journal::{DbIdentity, Entry, Event, ReadBack};
 
+/// The longest journal line read: entries are a few hundred bytes; a longer line is damage.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Reads a journal, skipping (with a warning) lines that are truncated or corrupt: a crash
-/// mid-write must not lose the rest.
+/// mid-write must not lose the rest. Only a regular file (not a FIFO or a device).
 pub fn read(path: &Path) -> Result<ReadBack> {
     let f =
-        File::open(path).wrap_err_with(|| format!("cannot open the journal {}", path.display()))?;
+        crate::bounded::open_regular(path).map_err(|e| eyre!("cannot open the journal: {e}"))?;
+    read_from(BufReader::new(f), &path.display().to_string())
+        .wrap_err_with(|| format!("cannot read the journal {}", path.display()))
+}
+
+/// [`read`] of any reader; `label` names it in warnings. Lines longer than [`MAX_LINE`] are
+/// skipped without being held in memory whole.
+pub fn read_from(mut r: impl BufRead, label: &str) -> std::io::Result<ReadBack> {
     let mut rb = ReadBack::default();
-    for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line = match line {
-            Ok(l) => l,
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = r
+            .by_ref()
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.len() > MAX_LINE {
+            // Skip to the end of this line, a chunk at a time.
+            let mut total = buf.len();
+            while buf.last() != Some(&b'\n') {
+                buf.clear();
+                if r.by_ref().take(1 << 16).read_until(b'\n', &mut buf)? == 0 {
+                    break;
+                }
+                total += buf.len();
+            }
+            rb.warnings.push(format!(
+                "{label} line {line_no}: {total} bytes, longer than any journal entry, skipped"
+            ));
+            continue;
+        }
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t,
             Err(e) => {
-                rb.warnings.push(format!(
-                    "{} line {}: unreadable ({e}), skipped",
-                    path.display(),
-                    i + 1
-                ));
+                rb.warnings
+                    .push(format!("{label} line {line_no}: unreadable ({e}), skipped"));
                 continue;
             }
         };
-        if line.trim().is_empty() {
+        if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Entry>(&line) {
+        match serde_json::from_str::<Entry>(text) {
             Ok(e) => rb.entries.push(e),
             Err(e) => rb.warnings.push(format!(
-                "{} line {}: not a journal entry ({e}), skipped",
-                path.display(),
-                i + 1
+                "{label} line {line_no}: not a journal entry ({e}), skipped"
             )),
         }
     }
     Ok(rb)
 }
 
+/// Why the journal failed, with the cause named: `auto` tells a held lock (exit 14) from an
+/// I/O error, and a failure after a step ran from one before.
+#[derive(Debug)]
+pub enum JournalError {
+    /// Another process holds the journal's lock.
+    Held { path: PathBuf, holder: String },
+    /// Reading or writing failed.
+    Io {
+        what: String,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    /// The journal or its lock file is no longer the one this process opened.
+    Gone { path: PathBuf, why: String },
+}
+
+/// The OS error in words an operator acts on.
+pub fn io_cause(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => "the disk is full".into(),
+        Some(libc::EDQUOT) => "the disk quota is used up".into(),
+        Some(libc::EACCES) | Some(libc::EPERM) => format!(
+            "permission denied ({e}): was it made read-only (chmod, chattr +i) or its owner changed?"
+        ),
+        Some(libc::EROFS) => "the file system is mounted read-only".into(),
+        Some(libc::EISDIR) => "it is a directory, not a file".into(),
+        _ => e.to_string(),
+    }
+}
+
+impl std::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalError::Held { path, holder } => write!(
+                f,
+                "another kongrade ({}) has this upgrade's journal open: {}\n  finish or quit it first; `kongrade journal show` reads it without taking it",
+                holder.trim(),
+                path.display()
+            ),
+            JournalError::Io { what, path, cause } => {
+                write!(f, "cannot {what} {}: {}", path.display(), io_cause(cause))
+            }
+            JournalError::Gone { path, why } => write!(
+                f,
+                "the upgrade journal {} {why}; stopped so that no step runs unrecorded. The database is the truth: run `kongrade status`, then kongrade again (a new journal is started)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
 /// An open journal this process writes to.
 pub struct Journal {
     pub path: PathBuf,
     file: File,
-    _lock: File,
+    lock: File,
     seq: u64,
 }
 
@@ -58,29 +142,44 @@ fn lock_path(path: &Path) -> PathBuf {
     path.with_extension("lock")
 }
 
-/// Takes the journal's lock file, or says which process holds it.
-fn take_lock(path: &Path) -> Result<File> {
+/// Takes the journal's lock file, or says which process holds it (or why it cannot be taken).
+fn take_lock(path: &Path) -> Result<File, JournalError> {
     let lp = lock_path(path);
+    let io = |what: &str, cause| JournalError::Io {
+        what: what.to_string(),
+        path: lp.clone(),
+        cause,
+    };
     let mut f = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&lp)
-        .wrap_err_with(|| format!("cannot open {}", lp.display()))?;
+        .map_err(|e| io("open the journal's lock file", e))?;
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(io("lock", e));
+        }
         let holder = fs::read_to_string(&lp).unwrap_or_default();
-        return Err(eyre!(
-            "another kongrade ({}) has this upgrade's journal open: {}\n  finish or quit it first; `kongrade journal show` reads it without taking it",
-            holder.trim(),
-            path.display()
-        ));
+        return Err(JournalError::Held {
+            path: path.to_path_buf(),
+            holder: crate::text::echo(holder.trim()),
+        });
     }
     f.set_len(0).ok();
     let _ = writeln!(f, "pid {}", std::process::id());
     Ok(f)
+}
+
+/// Same file: device and inode.
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 impl Journal {
@@ -108,7 +207,7 @@ impl Journal {
                 Journal {
                     path,
                     file,
-                    _lock: lock,
+                    lock,
                     seq,
                 },
                 rb,
@@ -132,7 +231,7 @@ impl Journal {
         let mut j = Journal {
             path,
             file,
-            _lock: lock,
+            lock,
             seq: 0,
         };
         // The first entry names the database, so the journal can be found again to resume.
@@ -145,8 +244,52 @@ impl Journal {
         Ok((j, ReadBack::default(), false))
     }
 
+    /// The journal is still the file at its path and its lock file still the one this process
+    /// holds. A deleted journal takes appends without a word and loses them; a deleted lock
+    /// lets a second kongrade in. Checked before every append (so before every step).
+    pub fn check_intact(&self) -> Result<(), JournalError> {
+        let gone = |why: String| JournalError::Gone {
+            path: self.path.clone(),
+            why,
+        };
+        let open = self.file.metadata().map_err(|e| JournalError::Io {
+            what: "check".into(),
+            path: self.path.clone(),
+            cause: e,
+        })?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            if open.nlink() == 0 {
+                return Err(gone("was deleted while this run had it open".into()));
+            }
+        }
+        match fs::symlink_metadata(&self.path) {
+            Ok(m) if same_file(&m, &open) => {}
+            Ok(_) => return Err(gone("was replaced by another file".into())),
+            Err(e) => return Err(gone(format!("is no longer there ({e})"))),
+        }
+        let lp = lock_path(&self.path);
+        let held = self.lock.metadata().map_err(|e| JournalError::Io {
+            what: "check".into(),
+            path: lp.clone(),
+            cause: e,
+        })?;
+        match fs::symlink_metadata(&lp) {
+            Ok(m) if same_file(&m, &held) => Ok(()),
+            Ok(_) => Err(gone(format!(
+                "has a new lock file {}: another kongrade may have taken it",
+                lp.display()
+            ))),
+            Err(_) => Err(gone(format!(
+                "lost its lock file {} (deleted): a second kongrade would not be refused",
+                lp.display()
+            ))),
+        }
+    }
+
     /// Appends and fsyncs one entry: when this returns, the entry is on disk.
     pub fn append(&mut self, event: Event) -> Result<Entry> {
+        self.check_intact()?;
         self.seq += 1;
         let entry = Entry {
             seq: self.seq,
@@ -158,11 +301,10 @@ impl Journal {
         self.file
             .write_all(line.as_bytes())
             .and_then(|_| self.file.sync_all())
-            .wrap_err_with(|| {
-                format!(
-                    "cannot write the journal {} (disk full?)",
-                    self.path.display()
-                )
+            .map_err(|e| JournalError::Io {
+                what: "write the journal".into(),
+                path: self.path.clone(),
+                cause: e,
             })?;
         Ok(entry)
     }
@@ -268,5 +410,30 @@ mod tests {
         let (_j, rb, resumed) = Journal::open_for(dir.path(), &id()).unwrap();
         assert!(!resumed && rb.entries.is_empty());
         assert_eq!(list(dir.path()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_overlong_or_binary_line_is_skipped_and_the_rest_kept() {
+        let good = r#"{"seq":1,"at":"x","event":"note","text":"a"}"#;
+        let mut input = format!("{good}\n").into_bytes();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        input.extend_from_slice(b"\n\xff\xfe\n");
+        input.extend_from_slice(format!("{good}\n").as_bytes());
+        let rb = read_from(&input[..], "j").unwrap();
+        assert_eq!(rb.entries.len(), 2);
+        assert_eq!(rb.warnings.len(), 2, "{:?}", rb.warnings);
+        assert!(rb.warnings[0].contains("line 2") && rb.warnings[0].contains("longer"));
+        // A FIFO or a device is refused, not read for ever.
+        let e = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(format!("{e:#}").contains("not a regular file"), "{e:#}");
+    }
+
+    #[test]
+    fn io_causes_are_named() {
+        let c = |n| io_cause(&std::io::Error::from_raw_os_error(n));
+        assert!(c(libc::EACCES).contains("permission denied"));
+        assert!(c(libc::EPERM).contains("read-only"));
+        assert_eq!(c(libc::ENOSPC), "the disk is full");
+        assert!(c(libc::EISDIR).contains("directory"));
     }
 }

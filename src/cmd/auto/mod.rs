@@ -61,6 +61,9 @@ pub mod exit {
     pub const DB_UNREADABLE: i32 = 16;
     /// The backup failed or could not be proven: nothing was migrated.
     pub const BACKUP_FAILED: i32 = 17;
+    /// The journal could not be written, or was deleted or lost its lock, once the run had
+    /// begun: a step may have run (the message says which); the database says what it did.
+    pub const JOURNAL_FAILED: i32 = 18;
     /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -80,6 +83,8 @@ Exit codes:
   15  kong failed: could not start, exited non-zero, was killed, or changed nothing
   16  the database could not be read
   17  the backup (--backup=pg_dump) failed or could not be proven; nothing was migrated
+  18  the journal failed after the run began (unwritable, deleted, or its lock file gone):
+      a step may have run, the message says which; `kongrade status` shows the database
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
 
@@ -217,7 +222,29 @@ struct Session {
 
 pub async fn run(conn: &ConnArgs, args: &AutoArgs) -> Result<Code> {
     let mut rep = report::Reporter::new(args.json);
-    let stopped = drive(conn, args, &mut rep).await?;
+    let stopped = match drive(conn, args, &mut rep).await {
+        Ok(s) => s,
+        // The journal failing mid-run is not "an error before anything ran" (exit 1).
+        Err(e)
+            if e.downcast_ref::<crate::exec::journal::JournalError>()
+                .is_some() =>
+        {
+            let ran = rep.steps.len() + usize::from(rep.kong_running);
+            stop(
+                exit::JOURNAL_FAILED,
+                "journal_failed",
+                format!(
+                    "{e:#}\n{}",
+                    if ran == 0 {
+                        "No kong step had run.".to_string()
+                    } else {
+                        format!("{ran} kong step(s) ran in this run; their effect is in the database, not all of it in the journal.")
+                    }
+                ),
+            )
+        }
+        Err(e) => return Err(e),
+    };
     rep.say(&format!("\n{}", stopped.message));
     if args.json {
         let v = rep.json_report(&stopped, crate::kong::catalog::Catalog::embedded());

@@ -100,12 +100,21 @@ pub(super) async fn prepare(
     let (mut journal, earlier, resumed) =
         match Journal::open_for(&jdir, &crate::cmd::backup::identity(&ctx.conf, db)) {
             Ok(j) => j,
+            // Only another kongrade holding it is "lock held"; an I/O error is named as such.
             Err(e) => {
-                return Ok(Err(stop(
-                    exit::LOCK_HELD,
-                    "journal_locked",
-                    format!("{e:#}"),
-                )))
+                let held = matches!(
+                    e.downcast_ref::<crate::exec::journal::JournalError>(),
+                    Some(crate::exec::journal::JournalError::Held { .. })
+                );
+                return Ok(Err(if held {
+                    stop(exit::LOCK_HELD, "journal_locked", format!("{e:#}"))
+                } else {
+                    stop(
+                        exit::ERROR,
+                        "journal_unusable",
+                        format!("The upgrade journal cannot be used, so nothing ran: {e:#}"),
+                    )
+                }));
             }
         };
     if resumed {

@@ -72,6 +72,8 @@ pub(super) struct Reporter {
     pub final_state: Option<SchemaState>,
     /// `target` and `database`, once known.
     pub header: serde_json::Value,
+    /// A kong step started and is not in `steps` yet (so a failure now comes after it ran).
+    pub kong_running: bool,
 }
 
 impl Reporter {
@@ -81,6 +83,7 @@ impl Reporter {
             steps: Vec::new(),
             final_state: None,
             header: json!({}),
+            kong_running: false,
         }
     }
 

@@ -41,6 +41,9 @@ pub(super) async fn run(
     s.journal.append(Event::Command {
         command_line: format!("{} {}", s.kong_cmd, inv.kong_args().join(" ")),
     })?;
+    // Before each step: the journal must still be there to record it (its lock too).
+    s.journal.check_intact()?;
+    rep.kong_running = true;
     let (events, outcome, command_line) = run_step(&s.kong, &inv, step_no, rep, interrupts).await;
     let (code, signal) = match &outcome {
         RunOutcome::Exited { code, signal } => (*code, *signal),
@@ -71,6 +74,7 @@ pub(super) async fn run(
             after
         }
         Err(e) => {
+            rep.kong_running = false;
             rep.steps.push(StepRecord {
                 command,
                 command_line,
@@ -111,6 +115,7 @@ pub(super) async fn run(
             report::lock_line(&after).unwrap_or_default()
         ));
     }
+    rep.kong_running = false;
     rep.steps.push(StepRecord {
         command,
         command_line,
