@@ -132,6 +132,17 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
+    /// The flags as plain values, for [`crate::cmd::context::Connection::resolve`].
+    pub fn options(&self) -> crate::cmd::context::ConnOptions {
+        crate::cmd::context::ConnOptions {
+            conf: self.conf.clone(),
+            target_version: self.target_version.clone(),
+            kong_lua_path: self.kong_lua_path.clone(),
+            kong_cmd: self.kong_cmd.clone(),
+            overrides: self.overrides(),
+        }
+    }
+
     /// The flags given, as kong.conf keys and values.
     pub fn overrides(&self) -> Vec<(String, String)> {
         let pairs = [

@@ -22,23 +22,21 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // kong.conf + KONG_* + the flags, resolved once for the commands that reach the database.
+    let conn = || cmd::context::Connection::resolve(&cli.conn.options());
     let result = rt.block_on(async {
         match cli.command {
             Some(Command::Status { json }) => {
-                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::status::run(&ctx, json).await
             }
-            Some(Command::Backup { out, json }) => {
-                let conf = cmd::context::load_conf(&cli.conn)?;
-                let db = cmd::context::db_of(&conf)?;
-                cmd::backup::run(&conf, db, out, json).await
-            }
+            Some(Command::Backup { out, json }) => cmd::backup::run(&conn()?, out, json).await,
             Some(Command::Journal { action, json }) => match action {
                 None | Some(JournalAction::List) => cmd::journal::run(None, json),
                 Some(JournalAction::Show { id }) => cmd::journal::run(Some(id), json),
             },
             Some(Command::Nodes { nodes, json }) => {
-                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                let ctx = cmd::context::Context::new(conn()?).await?;
                 let args = cmd::nodes::NodesArgs {
                     admin_urls: nodes.admin_urls.clone(),
                     nodes_file: nodes.nodes_file.clone(),
@@ -47,20 +45,16 @@ fn main() -> ExitCode {
                 };
                 cmd::nodes::run(&ctx, &args, json).await
             }
-            Some(Command::Rollback { .. }) => {
-                let conf = cmd::context::load_conf(&cli.conn)?;
-                let db = cmd::context::db_of(&conf)?;
-                cmd::rollback::run(&conf, db).await
-            }
+            Some(Command::Rollback { .. }) => cmd::rollback::run(&conn()?).await,
             Some(Command::Diagnose { json, flags }) => {
-                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::diagnose::run(&ctx, json, &flags).await
             }
             Some(Command::Plan { json, flags }) => {
-                let ctx = cmd::context::Context::new(&cli.conn).await?;
+                let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::plan::run(&ctx, json, &flags).await
             }
-            Some(Command::Auto(args)) => cmd::auto::run(&cli.conn, &args).await,
+            Some(Command::Auto(args)) => cmd::auto::run(conn()?, &args).await,
             Some(Command::StandIn(args)) => cmd::standin::run(&args).await,
             Some(Command::Demo {
                 scenario,
@@ -68,7 +62,7 @@ fn main() -> ExitCode {
                 list,
                 wizard,
             }) => kongrade::tui::demo(scenario.as_deref(), speed, list, &wizard).await,
-            None => kongrade::tui::wizard(&cli.conn, &cli.wizard).await,
+            None => kongrade::tui::wizard(conn()?, &cli.wizard).await,
         }
     });
     match result {

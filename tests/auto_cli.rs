@@ -572,7 +572,11 @@ async fn the_target_comes_from_the_running_kongs_status() {
     let c = conf::load(&LoadOptions::new(None).clone(), &lookup).unwrap();
     let kong = KongTarget::Process {
         command_line: standin("3.4.2", ""),
-        env: db.kong_env(),
+        env: db
+            .kong_env()
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect(),
     };
     let info = target_from_kong(
         &kong,
@@ -593,7 +597,11 @@ async fn the_target_comes_from_the_running_kongs_status() {
     // Before 3.0 there is no `migrations status`: the catalog, said so.
     let kong = KongTarget::Process {
         command_line: standin("2.8.5", ""),
-        env: db.kong_env(),
+        env: db
+            .kong_env()
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect(),
     };
     let info = target_from_kong(
         &kong,

@@ -6,38 +6,13 @@ use std::path::PathBuf;
 
 use color_eyre::eyre::{eyre, Result};
 
-use super::context::pg_options;
+use super::context::Connection;
 use super::Code;
 use crate::contract::journal::Event;
-use crate::contract::DbIdentity;
 use crate::exec::backup;
 use crate::exec::datadir;
 use crate::exec::journal::Journal;
-use crate::kong::catalog::Db;
-use crate::kong::conf::KongConf;
 use crate::store::postgres::{PgOptions, PgStore};
-
-pub fn identity(conf: &KongConf, db: Db) -> DbIdentity {
-    match db {
-        Db::Postgres => {
-            let o = pg_options(conf);
-            DbIdentity {
-                kind: "postgres".into(),
-                host: o.host,
-                port: o.port,
-                database: o.database,
-                schema: o.schema,
-            }
-        }
-        Db::Cassandra => DbIdentity {
-            kind: "cassandra".into(),
-            host: conf.cassandra.contact_points.join(","),
-            port: conf.cassandra.port,
-            database: conf.cassandra.keyspace.clone(),
-            schema: None,
-        },
-    }
-}
 
 /// Where a backup goes by default: the data directory's `backups/`.
 pub fn default_out(o: &PgOptions) -> Result<PathBuf> {
@@ -58,12 +33,9 @@ pub fn default_out(o: &PgOptions) -> Result<PathBuf> {
 
 /// What a backup needs before pg_dump starts: the connection and the file, refused up front
 /// (Cassandra, or a disk that cannot hold the dump) rather than halfway.
-pub async fn prepare(
-    conf: &KongConf,
-    db: Db,
-    out: Option<PathBuf>,
-) -> Result<(PgOptions, PathBuf)> {
-    if db == Db::Cassandra {
+pub async fn prepare(conn: &Connection, out: Option<PathBuf>) -> Result<(PgOptions, PathBuf)> {
+    let conf = &conn.conf;
+    let Some(o) = conn.pg() else {
         let tag = format!("kongrade-{}", datadir::utc_stamp(datadir::now_secs()).1);
         let cmds = backup::cassandra_snapshot_commands(
             &conf.cassandra.contact_points,
@@ -75,15 +47,14 @@ pub async fn prepare(
             conf.cassandra.contact_points.join(", "),
             cmds.join("\n  ")
         ));
-    }
-    let o = pg_options(conf);
+    };
     let out = match out {
         Some(p) => p,
-        None => default_out(&o)?,
+        None => default_out(o)?,
     };
     // Refuse before starting, not halfway: the dump must fit (custom format compresses, but
     // plan for the worst).
-    let store = PgStore::connect(&o).await?;
+    let store = PgStore::connect(o).await?;
     let size = store.database_size().await?;
     let dir = out
         .parent()
@@ -103,25 +74,24 @@ pub async fn prepare(
             ));
         }
     }
-    Ok((o, out))
+    Ok((o.clone(), out))
 }
 
 /// Takes, proves and journals a backup. Progress goes to stderr when `show_progress`.
 /// `journal`: the caller's open journal (auto), else this opens the database's own. (The wizard
 /// runs [`prepare`] and `exec::backup::pg_dump` itself, journaling through its model.)
 pub async fn take(
-    conf: &KongConf,
-    db: Db,
+    conn: &Connection,
     out: Option<PathBuf>,
     show_progress: bool,
     journal: Option<&mut Journal>,
 ) -> Result<crate::contract::BackupRecord> {
-    let (o, out) = prepare(conf, db, out).await?;
+    let (o, out) = prepare(conn, out).await?;
     let mut own;
     let journal = match journal {
         Some(j) => j,
         None => {
-            own = Journal::open_for(&datadir::sub_dir("journal")?, &identity(conf, db))?.0;
+            own = Journal::open_for(&datadir::sub_dir("journal")?, &conn.endpoint.identity())?.0;
             &mut own
         }
     };
@@ -167,8 +137,8 @@ pub async fn take(
     }
 }
 
-pub async fn run(conf: &KongConf, db: Db, out: Option<PathBuf>, json: bool) -> Result<Code> {
-    let rec = take(conf, db, out, !json, None).await?;
+pub async fn run(conn: &Connection, out: Option<PathBuf>, json: bool) -> Result<Code> {
+    let rec = take(conn, out, !json, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
     } else {
@@ -180,7 +150,9 @@ pub async fn run(conf: &KongConf, db: Db, out: Option<PathBuf>, json: bool) -> R
         );
         println!(
             "  restore with: {}",
-            backup::restore_command(&pg_options(conf), &rec.file)
+            conn.pg()
+                .map(|o| backup::restore_command(o, &rec.file))
+                .unwrap_or_default()
         );
     }
     Ok(0)

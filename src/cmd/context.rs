@@ -1,76 +1,138 @@
 //! Turns the command line, kong.conf and the environment into what every command needs: the
 //! database to read and the target's migrations.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
-use crate::cli::ConnArgs;
+use crate::exec::runner::KongTarget;
 use crate::exec::{kong_version, lua_tree};
 use crate::kong::catalog::{Catalog, Db};
-use crate::kong::conf::{self, DatabaseKind, KongConf, LoadOptions};
+use crate::kong::conf::{self, DatabaseKind, KongConf, LoadOptions, Secret};
 use crate::kong::diagnose::Settings;
 use crate::kong::plan::BackupTarget;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, SchemaState};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
-use crate::store::cassandra::{CassandraOptions, CassandraStore};
-use crate::store::postgres::{PgOptions, PgStore};
+use crate::store::cassandra::CassandraOptions;
+use crate::store::postgres::PgOptions;
+use crate::store::{Endpoint, Store};
+
+/// kongrade's connection flags as plain values (`cli` turns the parsed command line into this).
+#[derive(Debug, Clone, Default)]
+pub struct ConnOptions {
+    /// `-c FILE`: kong.conf to read (kong is given the same).
+    pub conf: Option<PathBuf>,
+    /// `--target-version`.
+    pub target_version: Option<String>,
+    /// `--kong-lua-path`.
+    pub kong_lua_path: Option<PathBuf>,
+    /// `--kong-cmd`: the new Kong's command line.
+    pub kong_cmd: Option<String>,
+    /// kong.conf keys set by flags (`--pg-host` is `pg_host`), applied over the file and `KONG_*`.
+    pub overrides: Vec<(String, String)>,
+}
+
+/// Kong's database and kong itself, as kong.conf, `KONG_*` and the flags say: resolved once at
+/// the top and handed down to the store, the backup, the journal and kong's environment.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub conf: KongConf,
+    /// Where the database is (PostgreSQL or Cassandra).
+    pub endpoint: Endpoint,
+    /// `-c FILE` as given: kong reads the same file.
+    pub conf_path: Option<PathBuf>,
+    /// The new Kong's command line (`kong` when not given).
+    pub kong_cmd: String,
+    /// `KONG_*` for kong's environment, so kong sees what kongrade's flags point at (it reads
+    /// the same kong.conf and environment otherwise). Values may be secrets.
+    pub kong_env: Vec<(String, Secret)>,
+    /// Where the target's migrations come from (`--target-version`, `--kong-lua-path`).
+    pub target_version: Option<String>,
+    pub kong_lua_path: Option<PathBuf>,
+    /// `--kong-cmd` was given (else the target may come from `kong` on the PATH).
+    pub kong_cmd_given: bool,
+}
+
+impl Connection {
+    pub fn resolve(o: &ConnOptions) -> Result<Connection> {
+        let conf = load_conf(o)?;
+        let endpoint = match conf.database {
+            DatabaseKind::Postgres => Endpoint::Postgres(PgOptions::from_conf(&conf.pg)),
+            DatabaseKind::Cassandra => {
+                Endpoint::Cassandra(CassandraOptions::from_conf(&conf.cassandra))
+            }
+            DatabaseKind::Off => return Err(eyre!(
+                "database = off: a DB-less Kong has no migrations to run. Point kongrade at the database (kong.conf `database`, KONG_DATABASE or --database)"
+            )),
+        };
+        Ok(Connection {
+            conf,
+            endpoint,
+            conf_path: o.conf.clone(),
+            kong_cmd: o.kong_cmd.clone().unwrap_or_else(|| "kong".to_string()),
+            kong_env: o
+                .overrides
+                .iter()
+                .map(|(k, v)| (conf::env_var_for(k), Secret::new(v.as_str())))
+                .collect(),
+            target_version: o.target_version.clone(),
+            kong_lua_path: o.kong_lua_path.clone(),
+            kong_cmd_given: o.kong_cmd.is_some(),
+        })
+    }
+
+    pub fn db(&self) -> Db {
+        self.endpoint.db()
+    }
+
+    /// kong as a child process, with the flags in its environment.
+    pub fn kong(&self) -> KongTarget {
+        KongTarget::Process {
+            command_line: self.kong_cmd.clone(),
+            env: self.kong_env.clone(),
+        }
+    }
+
+    /// PostgreSQL's options (None on Cassandra): for pg_dump and its restore command.
+    pub fn pg(&self) -> Option<&PgOptions> {
+        match &self.endpoint {
+            Endpoint::Postgres(o) => Some(o),
+            _ => None,
+        }
+    }
+}
 
 pub struct Context {
-    pub conf: KongConf,
+    pub conn: Connection,
     pub catalog: &'static Catalog,
     pub target: Target,
     pub db: Db,
 }
 
 /// Reads kong.conf (with `KONG_*` variables and the flags on top).
-pub fn load_conf(args: &ConnArgs) -> Result<KongConf> {
-    let mut opts = LoadOptions::new(args.conf.clone());
-    opts.overrides = args.overrides();
+pub fn load_conf(o: &ConnOptions) -> Result<KongConf> {
+    let mut opts = LoadOptions::new(o.conf.clone());
+    opts.overrides = o.overrides.clone();
     conf::load(&opts, &|k| std::env::var(k).ok()).map_err(|e| eyre!("{e}"))
-}
-
-pub fn db_of(conf: &KongConf) -> Result<Db> {
-    match conf.database {
-        DatabaseKind::Postgres => Ok(Db::Postgres),
-        DatabaseKind::Cassandra => Ok(Db::Cassandra),
-        DatabaseKind::Off => Err(eyre!(
-            "database = off: a DB-less Kong has no migrations to run. Point kongrade at the database (kong.conf `database`, KONG_DATABASE or --database)"
-        )),
-    }
-}
-
-pub fn pg_options(conf: &KongConf) -> PgOptions {
-    let pg = &conf.pg;
-    PgOptions {
-        host: pg.host.clone(),
-        port: pg.port,
-        user: pg.user.clone(),
-        password: pg.password.as_ref().map(|s| s.expose().to_string()),
-        database: pg.database.clone(),
-        schema: pg.schema.clone(),
-        timeout: Duration::from_millis(pg.timeout_ms),
-        ssl: pg.ssl,
-        ssl_verify: pg.ssl_verify,
-        trusted_certificates: pg.trusted_certificates.clone(),
-    }
 }
 
 /// Where the target's migrations come from, best first: the installed Lua tree, the embedded
 /// catalog for `--target-version` or for what `kong version` answers.
-pub async fn resolve_target(args: &ConnArgs, conf: &KongConf, db: Db) -> Result<Target> {
+pub async fn resolve_target(conn: &Connection) -> Result<Target> {
+    let (conf, db) = (&conn.conf, conn.db());
     let catalog = Catalog::embedded();
-    let scanned = match &args.kong_lua_path {
+    let scanned = match &conn.kong_lua_path {
         Some(dir) => {
             lua_tree::scan(dir).wrap_err_with(|| format!("--kong-lua-path {}", dir.display()))?
         }
         None => Vec::new(),
     };
-    let version: Option<Version> = match &args.target_version {
+    let version: Option<Version> = match &conn.target_version {
         Some(v) => Some(v.parse().map_err(|e| eyre!("--target-version: {e}"))?),
-        None => match &args.kong_cmd {
+        None => match conn.kong_cmd_given.then_some(&conn.kong_cmd) {
             Some(cmd) => Some(
                 kong_version::kong_version(cmd, Duration::from_secs(30))
                     .await
@@ -87,7 +149,7 @@ pub async fn resolve_target(args: &ConnArgs, conf: &KongConf, db: Db) -> Result<
             },
         },
     };
-    let source = match (&args.kong_lua_path, version) {
+    let source = match (&conn.kong_lua_path, version) {
         (Some(dir), _) => format!("lua tree {} + catalog", dir.display()),
         (None, _) => "catalog".to_string(),
     };
@@ -131,34 +193,14 @@ pub async fn resolve_target(args: &ConnArgs, conf: &KongConf, db: Db) -> Result<
     }
 }
 
-/// Rows of the given tables that exist: the planner's estimate (instant on huge tables), or an
-/// exact count where the table was never analyzed.
-pub async fn pg_row_counts(store: &PgStore, tables: &[&str]) -> Result<Vec<(String, i64)>> {
-    let estimates = store.estimate_rows(tables).await?;
-    let exact_for: Vec<&str> = estimates
-        .iter()
-        .filter(|(_, n)| n.is_none_or(|n| n <= 0))
-        .map(|(t, _)| t.as_str())
-        .collect();
-    let mut out: Vec<(String, i64)> = estimates
-        .iter()
-        .filter_map(|(t, n)| n.filter(|n| *n > 0).map(|n| (t.clone(), n)))
-        .collect();
-    out.extend(store.count_rows(&exact_for).await?);
-    out.sort();
-    Ok(out)
-}
-
 impl Context {
-    pub async fn new(args: &ConnArgs) -> Result<Context> {
-        let conf = load_conf(args)?;
-        let db = db_of(&conf)?;
-        let target = resolve_target(args, &conf, db).await?;
+    pub async fn new(conn: Connection) -> Result<Context> {
+        let target = resolve_target(&conn).await?;
         Ok(Context {
-            conf,
+            db: conn.db(),
+            conn,
             catalog: Catalog::embedded(),
             target,
-            db,
         })
     }
 
@@ -188,15 +230,7 @@ impl Context {
     }
 
     pub fn describe_db(&self) -> String {
-        match self.db {
-            Db::Postgres => pg_options(&self.conf).describe(),
-            Db::Cassandra => format!(
-                "{}:{} keyspace {}",
-                self.conf.cassandra.contact_points.join(","),
-                self.conf.cassandra.port,
-                self.conf.cassandra.keyspace
-            ),
-        }
+        self.conn.endpoint.describe()
     }
 
     pub fn header(&self) -> String {
@@ -212,50 +246,37 @@ impl Context {
         )
     }
 
-    pub async fn snapshot(&self) -> Result<Snapshot> {
-        match self.db {
-            Db::Postgres => {
-                let store = PgStore::connect(&pg_options(&self.conf)).await?;
-                Ok(store.snapshot().await?)
-            }
-            Db::Cassandra => {
-                let store =
-                    CassandraStore::connect(&CassandraOptions::from_conf(&self.conf.cassandra))
-                        .await?;
-                Ok(store.snapshot().await?)
-            }
-        }
+    /// Opens the database.
+    pub async fn store(&self) -> Result<Box<dyn Store>> {
+        Ok(self.conn.endpoint.connect().await?)
     }
 
-    /// Rows of the given tables that exist: the planner's estimate (instant on huge tables), or
-    /// an exact count where the table was never analyzed. `None` on Cassandra: not counted.
-    pub async fn row_counts(&self, tables: &[&str]) -> Result<Option<Vec<(String, i64)>>> {
-        match self.db {
-            Db::Postgres => {
-                let store = PgStore::connect(&pg_options(&self.conf)).await?;
-                Ok(Some(pg_row_counts(&store, tables).await?))
-            }
-            Db::Cassandra => Ok(None),
-        }
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        Ok(self.store().await?.snapshot().await?)
     }
 
     /// What the diagnosis and the plan need from kong.conf, plus the `kong migrations` flags
     /// the operator will pass.
     pub fn settings(&self, db_timeout_s: Option<u64>, lock_timeout_s: Option<u64>) -> Settings {
-        let pg = &self.conf.pg;
+        let pg = &self.conn.conf.pg;
         Settings {
-            conf_path: self.conf.path.as_ref().map(|p| p.display().to_string()),
+            conf_path: self
+                .conn
+                .conf
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string()),
             pg_timeout_ms: pg.timeout_ms,
             db_timeout_s,
             lock_timeout_s,
-            plugins: self.conf.plugins.clone(),
+            plugins: self.conn.conf.plugins.clone(),
             connection: BackupTarget {
                 host: pg.host.clone(),
                 port: pg.port,
                 user: pg.user.clone(),
                 database: pg.database.clone(),
                 schema: pg.schema.clone(),
-                keyspace: self.conf.cassandra.keyspace.clone(),
+                keyspace: self.conn.conf.cassandra.keyspace.clone(),
             },
         }
     }
@@ -263,5 +284,44 @@ impl Context {
     pub async fn read_state(&self) -> Result<SchemaState> {
         let snap = self.snapshot().await?;
         Ok(state::compute(&self.target, &snap, self.catalog))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resolved_connection_hands_the_password_to_the_driver_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kong.conf");
+        std::fs::write(
+            &path,
+            "database = postgres\npg_host = db1\npg_password = hunter2\n",
+        )
+        .expect("write kong.conf");
+        let conn = Connection::resolve(&ConnOptions {
+            conf: Some(path),
+            overrides: vec![
+                ("pg_port".into(), "5433".into()),
+                ("pg_password".into(), "flag-pw".into()),
+            ],
+            ..ConnOptions::default()
+        })
+        .expect("resolves");
+        let shown = format!("{conn:?} {:?} {:?}", conn.kong(), conn.endpoint);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("flag-pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert_eq!(conn.endpoint.describe(), "kong@db1:5433/kong");
+        // The flag wins over the file, and the driver gets it.
+        let pg = conn.pg().expect("postgres");
+        assert_eq!(pg.password.as_ref().map(Secret::expose), Some("flag-pw"));
+        // kong is given the flags as Kong's own variables.
+        let names: Vec<&str> = conn.kong_env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["KONG_PG_PORT", "KONG_PG_PASSWORD"]);
+        assert_eq!(conn.endpoint.identity().port, 5433);
     }
 }

@@ -7,12 +7,14 @@ use serde_json::json;
 use super::context::Context;
 use super::Code;
 use crate::cli::MigrationFlags;
+use crate::contract::DbIdentity;
 use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity, WritesSinceUp};
 use crate::kong::plan::database_version;
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions, SchemaState};
+use crate::store::Store;
 
 /// Everything read from the database for a diagnosis or a plan.
 pub struct Gathered {
@@ -27,28 +29,13 @@ pub struct Gathered {
     pub writes_since_up: Option<WritesSinceUp>,
 }
 
-/// Admin API writes since `up`, read only while migrations are pending and the journal knows
-/// when `up` ended. Any failure just leaves the check out: it is advice, not a gate.
-async fn writes_since_up(ctx: &Context, state: &SchemaState) -> Option<WritesSinceUp> {
-    if ctx.db != crate::kong::catalog::Db::Postgres
-        || !state.any(crate::kong::state::MigState::Pending)
-    {
-        return None;
-    }
-    let store = crate::store::postgres::PgStore::connect(&super::context::pg_options(&ctx.conf))
-        .await
-        .ok()?;
-    pg_writes_since_up(&store, &super::backup::identity(&ctx.conf, ctx.db)).await
-}
-
-/// The same read on an open connection (the wizard's poller keeps one).
-pub async fn pg_writes_since_up(
-    store: &crate::store::postgres::PgStore,
-    id: &crate::contract::DbIdentity,
-) -> Option<WritesSinceUp> {
+/// Admin API writes since the journaled `up` ended, read only while migrations are pending and
+/// the journal knows when `up` ended, on an open store (the wizard's poller keeps one). Any
+/// failure just leaves the check out: it is advice, not a gate.
+pub async fn writes_since_up(store: &dyn Store, id: &DbIdentity) -> Option<WritesSinceUp> {
     let dir = crate::exec::datadir::sub_dir("journal").ok()?;
     let since = crate::exec::journal::last_up_finished(&dir, id).ok()??;
-    let rows = store.writes_since(since).await.ok()?;
+    let rows = store.writes_since(since).await.ok()??;
     Some(WritesSinceUp {
         since: crate::exec::datadir::utc_stamp(since).0,
         rows,
@@ -72,17 +59,22 @@ impl Gathered {
 /// Reads the state and the big tables' sizes. A failure to count is not fatal: the diagnosis
 /// goes on without the large-table advice and says so.
 pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
-    let snapshot = ctx.snapshot().await?;
+    let store = ctx.store().await?;
+    let snapshot = store.snapshot().await?;
     let state = state::compute(&ctx.target, &snapshot, ctx.catalog);
     let mut tables: Vec<&str> = BIG_TABLES.to_vec();
     if snapshot.legacy_migrations.is_some() {
         tables.push("apis");
     }
-    let (row_counts, count_error) = match ctx.row_counts(&tables).await {
+    let (row_counts, count_error) = match store.row_counts(&tables).await {
         Ok(c) => (c, None),
-        Err(e) => (None, Some(format!("{e:#}"))),
+        Err(e) => (None, Some(e.to_string())),
     };
-    let writes = writes_since_up(ctx, &state).await;
+    let writes = if state.any(crate::kong::state::MigState::Pending) {
+        writes_since_up(store.as_ref(), &ctx.conn.endpoint.identity()).await
+    } else {
+        None
+    };
     Ok(Gathered {
         writes_since_up: writes,
         snapshot,

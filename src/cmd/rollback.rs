@@ -3,22 +3,19 @@
 
 use color_eyre::eyre::{eyre, Result};
 
-use super::backup::identity;
-use super::context::pg_options;
+use super::context::Connection;
 use super::Code;
 use crate::contract::journal::Event;
 use crate::contract::BackupRecord;
 use crate::exec::backup::restore_command;
 use crate::exec::datadir;
 use crate::exec::journal;
-use crate::kong::catalog::Db;
-use crate::kong::conf::KongConf;
 use crate::store::postgres::PgStore;
 
 /// The newest verified backup recorded for this database, in any journal.
-pub fn latest_backup(conf: &KongConf, db: Db) -> Result<Option<BackupRecord>> {
+pub fn latest_backup(conn: &Connection) -> Result<Option<BackupRecord>> {
     let dir = datadir::sub_dir("journal")?;
-    let id = identity(conf, db);
+    let id = conn.endpoint.identity();
     for p in journal::list(&dir)? {
         let Ok(rb) = journal::read(&p) else { continue };
         if rb.identity() != Some(&id) {
@@ -72,20 +69,19 @@ pub fn guidance(pending: bool, backup: Option<&BackupRecord>, restore: Option<St
     s
 }
 
-pub async fn run(conf: &KongConf, db: Db) -> Result<Code> {
-    if db == Db::Cassandra {
+pub async fn run(conn: &Connection) -> Result<Code> {
+    let Some(o) = conn.pg() else {
         return Err(eyre!(
             "rollback guidance for Cassandra: before finish stop the new nodes; after finish restore each node's `nodetool snapshot` (see Cassandra's documentation for restoring snapshots)"
         ));
-    }
-    let o = pg_options(conf);
-    let snap = PgStore::connect(&o).await?.snapshot().await?;
+    };
+    let snap = PgStore::connect(o).await?.snapshot().await?;
     let pending = snap.schema_meta.as_ref().is_some_and(|rows| {
         rows.iter()
             .any(|r| r.pending.as_ref().is_some_and(|p| !p.is_empty()))
     });
-    let backup = latest_backup(conf, db)?;
-    let restore = backup.as_ref().map(|b| restore_command(&o, &b.file));
+    let backup = latest_backup(conn)?;
+    let restore = backup.as_ref().map(|b| restore_command(o, &b.file));
     print!(
         "{}",
         crate::text::terminal_safe(&guidance(pending, backup.as_ref(), restore))

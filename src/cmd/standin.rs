@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::Code;
-use crate::cli::ConnArgs;
 use crate::contract::Stream;
 use crate::exec::standin::{
     self, error_lines, pg::PgBackend, prefix, Ending, KongArgs, KongCall, Log, MigrationRef,
@@ -151,9 +150,9 @@ pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
         }
         return Ok(0);
     }
-    let conn = ConnArgs {
+    let conn = super::context::ConnOptions {
         conf: kargs.conf.clone(),
-        ..ConnArgs::default()
+        ..Default::default()
     };
     let conf = match super::context::load_conf(&conn) {
         Ok(c) => c,
@@ -181,7 +180,7 @@ pub async fn run(args: &StandInArgs) -> color_eyre::Result<Code> {
             return Ok(kong_error(&mut out, msg, kargs.verbosity));
         }
         DatabaseKind::Postgres => {
-            let mut pg = super::context::pg_options(&conf);
+            let mut pg = crate::store::postgres::PgOptions::from_conf(&conf.pg);
             // Kong's migrations commands replace pg_timeout with --db-timeout.
             pg.timeout = Duration::from_secs(kargs.db_timeout.max(1));
             let mut backend = match PgBackend::connect(&pg).await {

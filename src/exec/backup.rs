@@ -37,7 +37,7 @@ pub fn libpq_env(o: &PgOptions) -> Vec<(String, String)> {
         ("PGSERVICEFILE".to_string(), "/dev/null".to_string()),
     ];
     if let Some(p) = &o.password {
-        env.push(("PGPASSWORD".to_string(), p.clone()));
+        env.push(("PGPASSWORD".to_string(), p.expose().to_string()));
     }
     let sslmode = match (o.ssl, o.ssl_verify) {
         (false, _) => "disable",

@@ -2,42 +2,26 @@
 //! the stand-in running in-process for `demo`.
 
 use crate::contract::{shell_quote, Invocation, RunEvent, RunId, RunOutcome, Stream};
+use crate::kong::conf::Secret;
 
 // ---------------------------------------------------------------------------------------------
 // Running a kong invocation
 
 /// Where `kong` runs.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub enum KongTarget {
     /// A real command line such as `docker exec -i kong-new kong` (split without a shell), with
     /// extra environment for the child. Secrets (e.g. `KONG_PG_PASSWORD`) travel only here: never
     /// in argv, never in `Started.command_line`.
     Process {
         command_line: String,
-        env: Vec<(String, String)>,
+        env: Vec<(String, Secret)>,
     },
     /// The stand-in as a tokio task against the training database (`kongrade demo`).
     InProcess {
         db: crate::store::memory::MemoryDb,
         opts: crate::exec::standin::StandInOptions,
     },
-}
-
-impl std::fmt::Debug for KongTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // Environment values may be passwords: names only.
-            KongTarget::Process { command_line, env } => f
-                .debug_struct("Process")
-                .field("command_line", command_line)
-                .field("env", &env.iter().map(|(k, _)| k).collect::<Vec<_>>())
-                .finish(),
-            KongTarget::InProcess { opts, .. } => f
-                .debug_struct("InProcess")
-                .field("kong_version", &opts.kong_version)
-                .finish(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -172,7 +156,7 @@ fn finish(
 
 fn start_process(
     command_line: &str,
-    env: &[(String, String)],
+    env: &[(String, Secret)],
     inv: &Invocation,
     run: RunId,
     tx: EventTx,
@@ -216,7 +200,7 @@ fn start_process(
 
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.expose())))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::future::{BoxFuture, FutureExt};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -22,20 +23,21 @@ use scylla::statement::unprepared::Statement;
 use scylla::statement::Consistency;
 use scylla::value::{CqlValue, Row};
 
-use super::{StoreError, StoreErrorKind};
+use super::{Counted, Store, StoreError, StoreErrorKind};
 use crate::kong::catalog::Db;
-use crate::kong::conf::CassandraConf;
+use crate::kong::conf::{CassandraConf, Secret};
 use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
 
 /// How to reach Kong's Cassandra cluster, as kong.conf's cassandra_* keys say.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CassandraOptions {
     /// Host names or addresses, without ports (kong.conf refuses `host:port`).
     pub contact_points: Vec<String>,
     pub port: u16,
     pub keyspace: String,
     pub username: String,
-    pub password: Option<String>,
+    /// Shown by `Debug` as `<redacted>`; exposed only to the driver.
+    pub password: Option<Secret>,
     /// `cassandra_timeout`: connecting, and every request.
     pub timeout: Duration,
     pub ssl: bool,
@@ -50,25 +52,6 @@ pub struct CassandraOptions {
     pub read_consistency: String,
 }
 
-impl fmt::Debug for CassandraOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CassandraOptions")
-            .field("contact_points", &self.contact_points)
-            .field("port", &self.port)
-            .field("keyspace", &self.keyspace)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .field("ssl", &self.ssl)
-            .field("ssl_verify", &self.ssl_verify)
-            .field("trusted_certificates", &self.trusted_certificates)
-            .field("local_datacenter", &self.local_datacenter)
-            .field("lb_policy", &self.lb_policy)
-            .field("read_consistency", &self.read_consistency)
-            .finish()
-    }
-}
-
 impl CassandraOptions {
     pub fn from_conf(c: &CassandraConf) -> CassandraOptions {
         CassandraOptions {
@@ -76,7 +59,7 @@ impl CassandraOptions {
             port: c.port,
             keyspace: c.keyspace.clone(),
             username: c.username.clone(),
-            password: c.password.as_ref().map(|s| s.expose().to_string()),
+            password: c.password.clone(),
             timeout: Duration::from_millis(c.timeout_ms),
             ssl: c.ssl,
             ssl_verify: c.ssl_verify,
@@ -443,7 +426,7 @@ impl CassandraStore {
             .default_execution_profile_handle(profile.build().into_handle());
         // Kong logs in only when both are set; so does kongrade.
         if let Some(pw) = &opts.password {
-            builder = builder.user(opts.username.clone(), pw.clone());
+            builder = builder.user(opts.username.clone(), pw.expose().to_string());
         }
         if opts.ssl {
             let tls =
@@ -841,6 +824,25 @@ fn kong_table(e: StoreError, what: &str) -> StoreError {
         )
     } else {
         e
+    }
+}
+
+impl Store for CassandraStore {
+    fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+        CassandraStore::snapshot(self).boxed()
+    }
+
+    /// Cassandra tables are not counted (a full scan per table; nor does `kongrade diagnose`).
+    fn row_counts<'a>(&'a self, _tables: &'a [&'a str]) -> Counted<'a> {
+        async { Ok(None) }.boxed()
+    }
+
+    fn writes_since(&self, _since: u64) -> Counted<'_> {
+        async { Ok(None) }.boxed()
+    }
+
+    fn describe(&self) -> String {
+        self.options().describe()
     }
 }
 

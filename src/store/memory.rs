@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::future::{BoxFuture, FutureExt};
+
+use super::{Counted, Store, StoreError};
 use crate::kong::catalog::Db;
 use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
 
@@ -42,10 +45,10 @@ impl MemoryDb {
     }
 
     /// What a store would read now.
-    pub fn snapshot(&self) -> Result<Snapshot, super::StoreError> {
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
         let t = self.lock_tables();
         if t.unavailable {
-            return Err(super::StoreError {
+            return Err(StoreError {
                 kind: super::StoreErrorKind::Unreachable,
                 message: "the training database is down (simulated outage)".into(),
                 hint: "it comes back by itself; the live pane keeps retrying".into(),
@@ -83,5 +86,74 @@ impl MemoryDb {
             owner: owner.to_string(),
             expires: Instant::now() + ttl,
         }
+    }
+}
+
+impl MemoryDb {
+    pub fn describe(&self) -> String {
+        "training cluster".to_string()
+    }
+}
+
+/// The training cluster has no tables beyond Kong's bookkeeping: nothing to count, no writes.
+impl Store for MemoryDb {
+    fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+        let snap = MemoryDb::snapshot(self);
+        async move { snap }.boxed()
+    }
+
+    fn row_counts<'a>(&'a self, _tables: &'a [&'a str]) -> Counted<'a> {
+        async { Ok(None) }.boxed()
+    }
+
+    fn writes_since(&self, _since: u64) -> Counted<'_> {
+        async { Ok(None) }.boxed()
+    }
+
+    fn describe(&self) -> String {
+        MemoryDb::describe(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Endpoint;
+
+    #[tokio::test]
+    async fn the_training_database_reads_through_the_store_seam() {
+        let db = MemoryDb::new(MemoryTables {
+            schema_meta: Some(BTreeMap::from([(
+                "core".to_string(),
+                SchemaMetaRow {
+                    key: "schema_meta".into(),
+                    subsystem: "core".into(),
+                    executed: Some(vec!["000_base".into()]),
+                    ..SchemaMetaRow::default()
+                },
+            )])),
+            lock: Some(MemoryDb::lock_for("node-1", Duration::from_secs(60))),
+            ..MemoryTables::default()
+        });
+        let endpoint = Endpoint::Memory(db.clone());
+        let store = endpoint.connect().await.expect("memory connects");
+        let snap = store.snapshot().await.expect("readable");
+        let rows = snap.schema_meta.expect("bootstrapped");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            rows[0].executed.as_deref(),
+            Some(&["000_base".to_string()][..])
+        );
+        assert!(snap.lock.is_some_and(|l| l.live));
+        assert_eq!(store.row_counts(&["services"]).await, Ok(None));
+        assert_eq!(store.writes_since(0).await, Ok(None));
+        assert_eq!(store.describe(), endpoint.describe());
+
+        // The same handle sees the stand-in's writes, and an outage is the store's error.
+        db.lock_tables().lock = None;
+        assert!(store.snapshot().await.expect("readable").lock.is_none());
+        db.lock_tables().unavailable = true;
+        let e = store.snapshot().await.expect_err("down");
+        assert_eq!(e.kind, crate::store::StoreErrorKind::Unreachable);
     }
 }

@@ -1,5 +1,7 @@
 //! Reading Kong's database. Stores know tables and drivers, nothing of upgrade steps; each returns
-//! a raw [`crate::kong::snapshot::Snapshot`].
+//! a raw [`crate::kong::snapshot::Snapshot`]. [`Endpoint`] says where a database is (resolved once
+//! from kong.conf, `KONG_*` and the flags, or the training cluster); [`Endpoint::connect`] opens
+//! it as a [`Store`], the one interface the commands and the wizard's poller read through.
 
 pub mod cassandra;
 pub mod memory;
@@ -7,6 +9,16 @@ pub mod postgres;
 pub mod tls;
 
 use std::fmt;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::contract::DbIdentity;
+use crate::kong::catalog::Db;
+use crate::kong::snapshot::Snapshot;
+use cassandra::{CassandraOptions, CassandraStore};
+use memory::MemoryDb;
+use postgres::{PgOptions, PgStore};
 
 /// Why a database could not be read, sorted by what the operator has to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,3 +59,104 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+/// Rows per table, as counted or estimated.
+pub type TableRows = Vec<(String, i64)>;
+
+/// A store's answer in rows per table; `None`: this store does not tell.
+pub type Counted<'a> = BoxFuture<'a, Result<Option<TableRows>, StoreError>>;
+
+/// An open store: one connection (or session) that later reads reuse. Object safe, so callers
+/// hold a `Box<dyn Store>` whatever the backend.
+pub trait Store: Send + Sync {
+    /// Kong's bookkeeping as it is now.
+    fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, StoreError>>;
+
+    /// Rows of the given tables that exist: the planner's estimate where it has one (instant on
+    /// huge tables), else an exact count. `None`: this store does not count.
+    fn row_counts<'a>(&'a self, tables: &'a [&'a str]) -> Counted<'a>;
+
+    /// Entity rows written after `since` (seconds since the epoch), per table. `None`: this
+    /// store cannot tell.
+    fn writes_since(&self, since: u64) -> Counted<'_>;
+
+    /// The database for the operator (`kong@host:5432/kong`), never a password.
+    fn describe(&self) -> String;
+}
+
+/// Where Kong's database is and how to reach it: the typed connection every command and the
+/// wizard are handed (built once, by `cmd::context::Connection::resolve` or the training
+/// cluster). Passwords stay [`crate::kong::conf::Secret`]s inside the options.
+#[derive(Clone, Debug)]
+pub enum Endpoint {
+    Postgres(PgOptions),
+    /// Kong up to 3.3.x.
+    Cassandra(CassandraOptions),
+    /// The training cluster's in-memory tables.
+    Memory(MemoryDb),
+}
+
+impl Endpoint {
+    /// The database kind Kong's migrations are chosen for (the training cluster plays
+    /// PostgreSQL).
+    pub fn db(&self) -> Db {
+        match self {
+            Endpoint::Postgres(_) | Endpoint::Memory(_) => Db::Postgres,
+            Endpoint::Cassandra(_) => Db::Cassandra,
+        }
+    }
+
+    /// Opens it.
+    pub async fn connect(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
+            Endpoint::Postgres(o) => Box::new(PgStore::connect(o).await?),
+            Endpoint::Cassandra(o) => Box::new(CassandraStore::connect(o).await?),
+            Endpoint::Memory(db) => Box::new(db.clone()),
+        })
+    }
+
+    /// `kong@127.0.0.1:5432/kong`, `10.0.0.1,10.0.0.2:9042 keyspace kong`; never the password.
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Postgres(o) => o.describe(),
+            Endpoint::Cassandra(o) => o.describe(),
+            Endpoint::Memory(db) => db.describe(),
+        }
+    }
+
+    /// How long the driver waits on the server (`pg_timeout`, `cassandra_timeout`).
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Endpoint::Postgres(o) => o.timeout,
+            Endpoint::Cassandra(o) => o.timeout,
+            Endpoint::Memory(_) => Duration::from_secs(5),
+        }
+    }
+
+    /// Which database an upgrade journal is about (never the password).
+    pub fn identity(&self) -> DbIdentity {
+        match self {
+            Endpoint::Postgres(o) => DbIdentity {
+                kind: "postgres".into(),
+                host: o.host.clone(),
+                port: o.port,
+                database: o.database.clone(),
+                schema: o.schema.clone(),
+            },
+            Endpoint::Cassandra(o) => DbIdentity {
+                kind: "cassandra".into(),
+                host: o.contact_points.join(","),
+                port: o.port,
+                database: o.keyspace.clone(),
+                schema: None,
+            },
+            Endpoint::Memory(_) => DbIdentity {
+                kind: "training".into(),
+                host: "memory".into(),
+                port: 0,
+                database: "training".into(),
+                schema: None,
+            },
+        }
+    }
+}

@@ -2,25 +2,28 @@
 //! server version in two round trips (one to learn which tables exist, one to read them).
 //! Read-only: no write, no lock taken.
 
-use std::fmt;
 use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt};
 
 use serde::Deserialize;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, SimpleQueryMessage};
 
-use super::{StoreError, StoreErrorKind};
+use super::{Counted, Store, StoreError, StoreErrorKind};
 use crate::kong::catalog::Db;
+use crate::kong::conf::{PgConf, Secret};
 use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
 
 /// How to reach Kong's PostgreSQL database, as kong.conf's pg_* keys say.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PgOptions {
     pub host: String,
     pub port: u16,
     pub user: String,
-    pub password: Option<String>,
+    /// Shown by `Debug` as `<redacted>`; exposed only to the driver and libpq's environment.
+    pub password: Option<Secret>,
     pub database: String,
     pub schema: Option<String>,
     pub timeout: Duration,
@@ -29,23 +32,22 @@ pub struct PgOptions {
     pub trusted_certificates: Vec<String>,
 }
 
-impl fmt::Debug for PgOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgOptions")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("database", &self.database)
-            .field("schema", &self.schema)
-            .field("timeout", &self.timeout)
-            .field("ssl", &self.ssl)
-            .field("ssl_verify", &self.ssl_verify)
-            .finish()
-    }
-}
-
 impl PgOptions {
+    pub fn from_conf(pg: &PgConf) -> PgOptions {
+        PgOptions {
+            host: pg.host.clone(),
+            port: pg.port,
+            user: pg.user.clone(),
+            password: pg.password.clone(),
+            database: pg.database.clone(),
+            schema: pg.schema.clone(),
+            timeout: Duration::from_millis(pg.timeout_ms),
+            ssl: pg.ssl,
+            ssl_verify: pg.ssl_verify,
+            trusted_certificates: pg.trusted_certificates.clone(),
+        }
+    }
+
     /// `kong@127.0.0.1:5432/kong` (schema appended when set); never the password.
     pub fn describe(&self) -> String {
         let mut s = format!(
@@ -244,7 +246,7 @@ impl PgStore {
                 "-c TimeZone=UTC"
             });
         if let Some(p) = &opts.password {
-            cfg.password(p);
+            cfg.password(p.expose());
         }
         let fut = async {
             if opts.ssl {
@@ -670,6 +672,42 @@ impl PgStore {
             }
         }
         Ok(out)
+    }
+
+    /// Rows of the given tables that exist: the planner's estimate (instant on huge tables), or
+    /// an exact count where the table was never analyzed.
+    pub async fn row_counts(&self, tables: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
+        let estimates = self.estimate_rows(tables).await?;
+        let exact_for: Vec<&str> = estimates
+            .iter()
+            .filter(|(_, n)| n.is_none_or(|n| n <= 0))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        let mut out: Vec<(String, i64)> = estimates
+            .iter()
+            .filter_map(|(t, n)| n.filter(|n| *n > 0).map(|n| (t.clone(), n)))
+            .collect();
+        out.extend(self.count_rows(&exact_for).await?);
+        out.sort();
+        Ok(out)
+    }
+}
+
+impl Store for PgStore {
+    fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
+        PgStore::snapshot(self).boxed()
+    }
+
+    fn row_counts<'a>(&'a self, tables: &'a [&'a str]) -> Counted<'a> {
+        async move { PgStore::row_counts(self, tables).await.map(Some) }.boxed()
+    }
+
+    fn writes_since(&self, since: u64) -> Counted<'_> {
+        async move { PgStore::writes_since(self, since).await.map(Some) }.boxed()
+    }
+
+    fn describe(&self) -> String {
+        self.opts.describe()
     }
 }
 

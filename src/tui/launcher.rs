@@ -65,7 +65,7 @@ mod tests {
             command_line: command_line.into(),
             env: env
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.to_string(), (*v).into()))
                 .collect(),
         })
     }

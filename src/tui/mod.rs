@@ -23,17 +23,15 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{bail, eyre, Result};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use crate::cli::{ConnArgs, WizardArgs};
-use crate::cmd::context::{pg_options, Context};
+use crate::cli::WizardArgs;
+use crate::cmd::context::{Connection, Context};
 use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::datadir::{now_secs, utc_stamp};
 use crate::exec::journal::Journal;
-use crate::exec::runner::KongTarget;
-use crate::kong::catalog::{Catalog, Db};
-use crate::kong::conf::KongConf;
+use crate::kong::catalog::Catalog;
 use crate::kong::nodes::{Checklist, NodeStatus};
-use crate::store::cassandra::CassandraOptions;
 use crate::store::postgres::PgOptions;
+use crate::store::Endpoint;
 use crate::training::{self, Training};
 use crate::wizard::model::{display_command, shell_quote};
 use crate::wizard::model::{BackupMethod, Resume};
@@ -77,8 +75,7 @@ pub struct Runtime {
 /// The database a backup is taken of.
 #[derive(Clone)]
 pub struct BackupJob {
-    pub conf: KongConf,
-    pub db: Db,
+    pub conn: Connection,
 }
 
 impl BackupJob {
@@ -97,7 +94,7 @@ impl BackupJob {
         }
         let progress = tx.clone();
         let result = async {
-            let (o, out) = crate::cmd::backup::prepare(&self.conf, self.db, None).await?;
+            let (o, out) = crate::cmd::backup::prepare(&self.conn, None).await?;
             let mut partial = Partial(Some(out.clone()));
             let rec = crate::exec::backup::pg_dump(&o, &out, move |p| {
                 let _ = progress.send(Msg::BackupProgress {
@@ -401,59 +398,66 @@ pub fn pg_dump_command(o: &PgOptions) -> String {
     s
 }
 
-fn invocation(conn: &ConnArgs, w: &WizardArgs) -> Invocation {
+fn invocation(conf_path: Option<std::path::PathBuf>, w: &WizardArgs) -> Invocation {
     let mut inv = Invocation::new(KongCommand::Up);
-    inv.conf = conn.conf.clone();
+    inv.conf = conf_path;
     inv.db_timeout = w.db_timeout;
     inv.lock_timeout = w.lock_timeout;
     inv
 }
 
-/// `kongrade`: the wizard against kong.conf's database and a real kong command.
-pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
-    // Before any slow work: a pipe gets the pointer to `status` at once.
-    ensure_terminal()?;
-    let ctx = Context::new(conn).await?;
-    let kong_cmd = conn.kong_cmd.clone().unwrap_or_else(|| "kong".into());
-    // A command line that cannot be split (an unclosed quote) is said now, not at `up`.
-    crate::exec::kong_version::split_command(&kong_cmd)?;
-    let (source, backup, database, timeout) = match ctx.db {
-        Db::Postgres => {
-            let opts = pg_options(&ctx.conf);
-            let backup = BackupMethod::PgDump {
-                command: pg_dump_command(&opts),
-            };
-            let (database, timeout) = (opts.describe(), opts.timeout);
-            (Source::postgres(opts), backup, database, timeout)
-        }
-        Db::Cassandra => {
-            let c = &ctx.conf.cassandra;
-            let backup = BackupMethod::Cassandra {
+/// How the Backup step backs this database up, and the restore command for the rollback
+/// guidance (PostgreSQL only).
+fn backup_method(endpoint: &Endpoint) -> (BackupMethod, Option<String>) {
+    match endpoint {
+        Endpoint::Postgres(opts) => (
+            BackupMethod::PgDump {
+                command: pg_dump_command(opts),
+            },
+            Some(
+                crate::exec::backup::restore_command(opts, std::path::Path::new(""))
+                    .trim_end()
+                    .to_string(),
+            ),
+        ),
+        Endpoint::Cassandra(c) => (
+            BackupMethod::Cassandra {
                 keyspace: c.keyspace.clone(),
                 tag: format!("kongrade-{}", utc_stamp(now_secs()).1),
                 hosts: c.contact_points.clone(),
-            };
-            let opts = CassandraOptions::from_conf(c);
-            let timeout = opts.timeout;
-            (Source::cassandra(opts), backup, ctx.describe_db(), timeout)
-        }
-    };
+            },
+            None,
+        ),
+        Endpoint::Memory(_) => (
+            BackupMethod::OwnOnly {
+                why: "this database lives in memory: there is nothing for pg_dump to read".into(),
+            },
+            None,
+        ),
+    }
+}
+
+/// `kongrade`: the wizard against kong.conf's database and a real kong command.
+pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
+    // Before any slow work: a pipe gets the pointer to `status` at once.
+    ensure_terminal()?;
+    let ctx = Context::new(conn).await?;
+    let kong_cmd = ctx.conn.kong_cmd.clone();
+    // A command line that cannot be split (an unclosed quote) is said now, not at `up`.
+    crate::exec::kong_version::split_command(&kong_cmd)?;
+    let endpoint = ctx.conn.endpoint.clone();
+    let (backup, restore_command) = backup_method(&endpoint);
+    let (database, timeout) = (endpoint.describe(), endpoint.timeout());
+    let source = Source::new(endpoint);
     let mut setup = Setup::new(&database, ctx.target.version);
     setup.kong_cmd = kong_cmd.clone();
-    setup.invocation = invocation(conn, w);
+    setup.invocation = invocation(ctx.conn.conf_path.clone(), w);
     setup.read_only = w.read_only;
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup = backup;
     setup.dp_window = w.nodes.dp_window as f64;
-    if ctx.db == Db::Postgres {
-        let opts = pg_options(&ctx.conf);
-        setup.restore_command = Some(
-            crate::exec::backup::restore_command(&opts, std::path::Path::new(""))
-                .trim_end()
-                .to_string(),
-        );
-    }
+    setup.restore_command = restore_command;
     // The nodes Decommission lists: as `kongrade nodes` finds them.
     let (urls, manual) =
         crate::cmd::nodes::sources(&w.nodes.admin_urls, w.nodes.nodes_file.as_deref())?;
@@ -479,10 +483,7 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     let (journal, notes) = open_journal(&ctx, w.read_only, &mut setup)?;
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
-    let launcher = launcher::Runner(KongTarget::Process {
-        command_line: kong_cmd.clone(),
-        env: crate::cmd::auto::kong_env(conn),
-    });
+    let launcher = launcher::Runner(ctx.conn.kong());
     tracing::debug!(
         "kong command: {}",
         display_command(&kong_cmd, &setup.invocation)
@@ -490,13 +491,12 @@ pub async fn wizard(conn: &ConnArgs, w: &WizardArgs) -> Result<i32> {
     let timeout = (timeout * 2).max(Duration::from_secs(5));
     let settings = ctx.settings(w.db_timeout, w.lock_timeout);
     let backup_job = BackupJob {
-        conf: ctx.conf.clone(),
-        db: ctx.db,
+        conn: ctx.conn.clone(),
     };
+    let journal_id = ctx.conn.endpoint.identity();
     let mut interpreter = Interpreter::new(Arc::new(ctx.target), ctx.catalog, settings);
-    if ctx.db == Db::Postgres {
-        interpreter.journal_id = Some(crate::cmd::backup::identity(&ctx.conf, ctx.db));
-    }
+    // The write watch: the store says whether it can count writes (PostgreSQL can).
+    interpreter.journal_id = Some(journal_id);
     let poller = Poller {
         source,
         interpreter,
@@ -533,7 +533,7 @@ fn open_journal(
 ) -> Result<(Option<Journal>, Vec<String>)> {
     use crate::exec::journal;
     let dir = crate::exec::datadir::sub_dir("journal")?;
-    let id = crate::cmd::backup::identity(&ctx.conf, ctx.db);
+    let id = ctx.conn.endpoint.identity();
     let mut notes = Vec::new();
     let (j, rb) = if read_only {
         let rb = match journal::unfinished(&dir, &id)? {
@@ -616,7 +616,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup = training.backup_method();
-    setup.invocation = invocation(&ConnArgs::default(), w);
+    setup.invocation = invocation(None, w);
     let mut model = Model::new(setup, Instant::now());
     model.log.push(
         crate::wizard::model::LogKind::Info,
@@ -637,7 +637,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     }
     let launcher = demo_launcher(&training, speed);
     let poller = Poller {
-        source: Source::Memory(training.db.clone()),
+        source: Source::new(Endpoint::Memory(training.db.clone())),
         interpreter: training.interpreter(training.settings(w.db_timeout, w.lock_timeout)),
         every: w.refresh,
         timeout: Duration::from_secs(5),

@@ -9,113 +9,64 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::contract::DbIdentity;
 use crate::exec::probe::{probe, ProbeOptions};
 use crate::kong::diagnose::WritesSinceUp;
 use crate::kong::nodes::{classify, NodeClass};
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::version::Version;
-use crate::store::cassandra::{CassandraOptions, CassandraStore};
-use crate::store::memory::MemoryDb;
-use crate::store::postgres::{PgOptions, PgStore};
-use crate::store::StoreError;
+use crate::store::{Endpoint, Store, StoreError};
 use crate::wizard::{Interpreter, Msg};
 
-/// Where the poller reads from.
-pub enum Source {
-    /// Kong's PostgreSQL; `conn` is kept between reads and dropped after an error.
-    Postgres {
-        opts: Box<PgOptions>,
-        conn: Option<Box<PgStore>>,
-    },
-    /// Kong's Cassandra keyspace (Kong up to 3.3.x); the session is kept likewise.
-    Cassandra {
-        opts: Box<CassandraOptions>,
-        conn: Option<Box<CassandraStore>>,
-    },
-    /// The training cluster.
-    Memory(MemoryDb),
+/// Where the poller reads from: the database, and the store kept open between reads (dropped
+/// after an error or a read that hung, so the next read reconnects).
+pub struct Source {
+    endpoint: Endpoint,
+    conn: Option<Box<dyn Store>>,
 }
 
 impl Source {
-    pub fn postgres(opts: PgOptions) -> Source {
-        Source::Postgres {
-            opts: Box::new(opts),
-            conn: None,
-        }
-    }
-
-    pub fn cassandra(opts: CassandraOptions) -> Source {
-        Source::Cassandra {
-            opts: Box::new(opts),
+    pub fn new(endpoint: Endpoint) -> Source {
+        Source {
+            endpoint,
             conn: None,
         }
     }
 
     pub async fn read(&mut self) -> Result<Snapshot, StoreError> {
-        match self {
-            Source::Memory(db) => db.snapshot(),
-            Source::Cassandra { opts, conn } => {
-                let store = match conn.take() {
-                    Some(s) => s,
-                    None => Box::new(CassandraStore::connect(opts).await?),
-                };
-                let snap = store.snapshot().await?;
-                *conn = Some(store);
-                Ok(snap)
-            }
-            Source::Postgres { opts, conn } => {
-                let store = match conn.take() {
-                    Some(s) => s,
-                    None => Box::new(PgStore::connect(opts).await?),
-                };
-                let snap = store.snapshot().await?;
-                // Only a connection that just worked is kept: an error reconnects next time.
-                *conn = Some(store);
-                Ok(snap)
-            }
-        }
+        let store = match self.conn.take() {
+            Some(s) => s,
+            None => self.endpoint.connect().await?,
+        };
+        let snap = store.snapshot().await?;
+        // Only a connection that just worked is kept: an error reconnects next time.
+        self.conn = Some(store);
+        Ok(snap)
     }
 
     /// Rows of Kong's big tables (for diagnose's timeout advice). `Ok(None)`: not counted here
-    /// (the training cluster has no tables beyond Kong's bookkeeping).
+    /// (Cassandra, and the training cluster, which has no tables beyond Kong's bookkeeping).
     async fn row_counts(&mut self) -> Result<Option<Vec<(String, i64)>>, String> {
-        match self {
-            // Cassandra tables are not counted (nor are they by `kongrade diagnose`).
-            Source::Memory(_) | Source::Cassandra { .. } => Ok(None),
-            Source::Postgres { conn, .. } => {
-                let Some(store) = conn.as_ref() else {
-                    return Err("no connection to count with".into());
-                };
-                // `apis` matters only to a pre-1.0 database; counting a table that is not
-                // there costs nothing.
-                let mut tables: Vec<&str> = BIG_TABLES.to_vec();
-                tables.push("apis");
-                crate::cmd::context::pg_row_counts(store, &tables)
-                    .await
-                    .map(Some)
-                    .map_err(|e| format!("{e:#}"))
-            }
-        }
+        let Some(store) = self.conn.as_ref() else {
+            return Err("no connection to count with".into());
+        };
+        // `apis` matters only to a pre-1.0 database; counting a table that is not there costs
+        // nothing.
+        let mut tables: Vec<&str> = BIG_TABLES.to_vec();
+        tables.push("apis");
+        store.row_counts(&tables).await.map_err(|e| e.to_string())
     }
 
-    /// Entity writes since the journaled `up` (PostgreSQL only; None when not known).
-    async fn writes_since_up(&self, id: &crate::contract::DbIdentity) -> Option<WritesSinceUp> {
-        match self {
-            Source::Postgres {
-                conn: Some(store), ..
-            } => crate::cmd::diagnose::pg_writes_since_up(store, id).await,
-            _ => None,
-        }
+    /// Entity writes since the journaled `up` (None when not known, or not told by this store).
+    async fn writes_since_up(&self, id: &DbIdentity) -> Option<WritesSinceUp> {
+        let store = self.conn.as_ref()?;
+        crate::cmd::diagnose::writes_since_up(store.as_ref(), id).await
     }
 
     /// Forgets the connection (after a read that hung).
     fn reset(&mut self) {
-        match self {
-            Source::Postgres { conn, .. } => *conn = None,
-            Source::Cassandra { conn, .. } => *conn = None,
-            Source::Memory(_) => {}
-        }
+        self.conn = None;
     }
 }
 
@@ -311,7 +262,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let handle = spawn(
             Poller {
-                source: Source::Memory(db.clone()),
+                source: Source::new(Endpoint::Memory(db.clone())),
                 interpreter: t.interpreter(t.settings(None, None)),
                 every: Duration::from_millis(10),
                 timeout: Duration::from_secs(1),
@@ -352,7 +303,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let handle = spawn(
             Poller {
-                source: Source::Memory(t.db.clone()),
+                source: Source::new(Endpoint::Memory(t.db.clone())),
                 interpreter: t.interpreter(t.settings(None, None)),
                 every: Duration::from_secs(3600),
                 timeout: Duration::from_secs(1),

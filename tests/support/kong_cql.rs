@@ -513,7 +513,7 @@ impl Cluster {
                 .as_ref()
                 .map(|c| c.0.clone())
                 .unwrap_or_else(|| "kong".into()),
-            password: self.credentials.as_ref().map(|c| c.1.clone()),
+            password: self.credentials.as_ref().map(|c| c.1.as_str().into()),
             timeout: Duration::from_secs(5),
             ssl: false,
             ssl_verify: false,

@@ -26,8 +26,7 @@ pub(super) fn taken_earlier(args: &AutoArgs, earlier: &ReadBack, rep: &Reporter)
 pub(super) async fn take(s: &mut Session, args: &AutoArgs, rep: &Reporter) -> Phase<()> {
     rep.say("Backup: pg_dump of the database before any migration runs");
     match crate::cmd::backup::take(
-        &s.ctx.conf,
-        s.ctx.db,
+        &s.ctx.conn,
         args.backup_out.clone(),
         !args.json,
         Some(&mut s.journal),

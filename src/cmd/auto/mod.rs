@@ -21,13 +21,11 @@ use clap::{Args, ValueEnum};
 use color_eyre::eyre::Result;
 
 use super::Code;
-use crate::cli::ConnArgs;
-use crate::cmd::context::Context;
+use crate::cmd::context::{Connection, Context};
 use crate::contract::journal::ReadBack;
 use crate::contract::Invocation;
 use crate::exec::journal::Journal;
 use crate::exec::runner::KongTarget;
-use crate::kong::conf;
 use crate::kong::report as state_report;
 use crate::kong::state::SchemaState;
 
@@ -179,16 +177,6 @@ fn stop(code: i32, result: &'static str, message: impl Into<String>) -> Stopped 
     }
 }
 
-/// The `KONG_*` variables that make kong see what kongrade's flags point at (kong reads the same
-/// kong.conf and environment otherwise). Values may be secrets: they go to the child's
-/// environment only.
-pub fn kong_env(conn: &ConnArgs) -> Vec<(String, String)> {
-    conn.overrides()
-        .into_iter()
-        .map(|(k, v)| (conf::env_var_for(&k), v))
-        .collect()
-}
-
 /// A phase of the run goes on with a value, or the run ends with the [`Stopped`].
 type Phase<T> = std::result::Result<T, Stopped>;
 
@@ -209,8 +197,6 @@ type Interrupts = tokio::sync::watch::Receiver<u32>;
 struct Session {
     ctx: Context,
     kong: KongTarget,
-    /// The kong command line as the journal records it.
-    kong_cmd: String,
     /// `kong migrations` with the operator's flags; each step sets the command.
     template: Invocation,
     journal: Journal,
@@ -220,7 +206,7 @@ struct Session {
     state: SchemaState,
 }
 
-pub async fn run(conn: &ConnArgs, args: &AutoArgs) -> Result<Code> {
+pub async fn run(conn: Connection, args: &AutoArgs) -> Result<Code> {
     let mut rep = report::Reporter::new(args.json);
     let stopped = match drive(conn, args, &mut rep).await {
         Ok(s) => s,
@@ -255,7 +241,7 @@ pub async fn run(conn: &ConnArgs, args: &AutoArgs) -> Result<Code> {
 
 /// The procedure: preflight, then rounds of (lock, gates, next command, backup, step) until the
 /// database is up to date or something stops it.
-async fn drive(conn: &ConnArgs, args: &AutoArgs, rep: &mut report::Reporter) -> Result<Stopped> {
+async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) -> Result<Stopped> {
     let mut s = go!(preflight::prepare(conn, args, rep).await?);
 
     // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).

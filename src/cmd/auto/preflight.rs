@@ -5,24 +5,21 @@ use color_eyre::eyre::{eyre, Result};
 use serde_json::json;
 
 use super::report::{summary, Reporter};
-use super::{exit, kong_env, stop, AutoArgs, Backup, Phase, Session};
-use crate::cli::ConnArgs;
-use crate::cmd::context::{self, Context};
+use super::{exit, stop, AutoArgs, Backup, Phase, Session};
+use crate::cmd::context::{self, Connection, Context};
 use crate::contract::journal::Event;
 use crate::contract::{Invocation, KongCommand};
 use crate::exec::journal::Journal;
 use crate::exec::kong_target;
-use crate::exec::runner::KongTarget;
 use crate::kong::catalog::{Catalog, Db};
 
 /// Everything a run needs, or why it stops before its first step.
 pub(super) async fn prepare(
-    conn: &ConnArgs,
+    conn: Connection,
     args: &AutoArgs,
     rep: &mut Reporter,
 ) -> Result<Phase<Session>> {
-    let conf = context::load_conf(conn)?;
-    let db = context::db_of(&conf)?;
+    let db = conn.db();
     // Options that cannot work here are refused before anything is touched.
     if args.backup == Backup::PgDump && db == Db::Cassandra {
         return Ok(Err(stop(
@@ -33,14 +30,10 @@ pub(super) async fn prepare(
         )));
     }
     let catalog = Catalog::embedded();
-    let kong_cmd = conn.kong_cmd.clone().unwrap_or_else(|| "kong".to_string());
-    let kong = KongTarget::Process {
-        command_line: kong_cmd.clone(),
-        env: kong_env(conn),
-    };
+    let kong = conn.kong();
     let template = Invocation {
         command: KongCommand::Up,
-        conf: conn.conf.clone(),
+        conf: conn.conf_path.clone(),
         db_timeout: args.db_timeout,
         lock_timeout: args.lock_timeout,
         force: false,
@@ -49,7 +42,7 @@ pub(super) async fn prepare(
     // The target: kongrade's own sources when given (checked against what kong says it is),
     // else the running kong itself.
     let target = if conn.target_version.is_some() || conn.kong_lua_path.is_some() {
-        let target = context::resolve_target(conn, &conf, db).await?;
+        let target = context::resolve_target(&conn).await?;
         let kv = match kong_target::version_of(&kong).await {
             Ok(v) => v,
             Err(e) => {
@@ -71,7 +64,7 @@ pub(super) async fn prepare(
         }
         target
     } else {
-        match kong_target::target_from_kong(&kong, &template, &conf, db).await {
+        match kong_target::target_from_kong(&kong, &template, &conn.conf, db).await {
             Ok(info) => {
                 if let Some(why) = &info.fallback {
                     rep.say(&format!("Target from the catalog: {why}"));
@@ -88,7 +81,7 @@ pub(super) async fn prepare(
         }
     };
     let ctx = Context {
-        conf,
+        conn,
         catalog,
         target,
         db,
@@ -98,7 +91,7 @@ pub(super) async fn prepare(
     // this upgrade stops here, not halfway.
     let jdir = crate::exec::datadir::sub_dir("journal")?;
     let (mut journal, earlier, resumed) =
-        match Journal::open_for(&jdir, &crate::cmd::backup::identity(&ctx.conf, db)) {
+        match Journal::open_for(&jdir, &ctx.conn.endpoint.identity()) {
             Ok(j) => j,
             // Only another kongrade holding it is "lock held"; an I/O error is named as such.
             Err(e) => {
@@ -162,7 +155,6 @@ pub(super) async fn prepare(
     Ok(Ok(Session {
         ctx,
         kong,
-        kong_cmd,
         template,
         journal,
         earlier,

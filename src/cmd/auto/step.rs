@@ -39,7 +39,7 @@ pub(super) async fn run(
         state: StateSummary::of(&s.state),
     })?;
     s.journal.append(Event::Command {
-        command_line: format!("{} {}", s.kong_cmd, inv.kong_args().join(" ")),
+        command_line: format!("{} {}", s.ctx.conn.kong_cmd, inv.kong_args().join(" ")),
     })?;
     // Before each step: the journal must still be there to record it (its lock too).
     s.journal.check_intact()?;
