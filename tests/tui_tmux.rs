@@ -498,3 +498,61 @@ fn decommission_probes_the_admin_apis_and_finish_opens_anyway_only_with_a_reason
         "{text}"
     );
 }
+
+#[test]
+fn a_panicking_poller_stops_kong_restores_the_terminal_and_says_why() {
+    if !support::tmux::available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let db = TestDb::new("tui_supervise");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signals = dir.path().join("signals.log");
+    let kong = dir.path().join("kong-slow.sh");
+    std::fs::write(
+        &kong,
+        format!(
+            "#!/bin/sh\n# TEST STAND-IN for kong: an up that never ends, noting the signals it gets.\n\
+             trap 'echo INT >> {s}; exit 130' INT\n\
+             echo \"migrating core on database 'kong'...\"\n\
+             while :; do sleep 0.1; done\n",
+            s = shq(&signals.display().to_string())
+        ),
+    )
+    .expect("write");
+    make_executable(&kong);
+    // The test hook of debug builds: the poller panics once this file exists.
+    let trigger = dir.path().join("panic-now");
+    let line = kongrade_line(&db, dir.path(), &kong, "").replacen(
+        "env -i ",
+        &format!(
+            "env -i KONGRADE_TEST_PANIC=poller:{} ",
+            shq(&trigger.display().to_string())
+        ),
+        1,
+    );
+    let run = dir.path().join("run.sh");
+    std::fs::write(&run, format!("{line}exec sh\n")).expect("write runner");
+    let t = Tmux::start("supervise", &run);
+    t.wait_for(&["1. Preflight", "15 new"], 20);
+    t.keys(&["Enter", "Space"]);
+    t.wait_for(&["Your own backup"], 5);
+    t.type_text("nightly dump");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Your backup: nightly dump"], 5);
+    t.keys(&["Enter", "Enter", "Enter"]);
+    t.wait_for(&["Run up?"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["running for", "migrating core"], 10);
+    assert!(!signals.exists(), "nothing was signalled yet");
+
+    std::fs::write(&trigger, "").expect("arm the hook");
+    // Leaving as on quit: kong interrupted (it obeys), the terminal back, the reason printed.
+    let s = t.wait_for(&["KONGRADE-EXIT=1"], 30);
+    assert_eq!(t.display("#{alternate_on}"), "0", "{s}");
+    assert!(s.contains("database poller stopped"), "{s}");
+    assert!(s.contains("panicked"), "{s}");
+    let got = std::fs::read_to_string(&signals).unwrap_or_default();
+    assert!(got.contains("INT"), "kong got SIGINT: {got:?}\n{s}");
+}

@@ -212,11 +212,30 @@ impl App {
         &mut self,
         terminal: &mut terminal::Term,
         rx: &mut UnboundedReceiver<Msg>,
+        others: &mut Others,
     ) -> Result<()> {
         loop {
             terminal.draw(|f| view::view(&self.model, f))?;
-            let Some(first) = rx.recv().await else {
-                return Ok(());
+            let mut watched = vec![
+                Watched::any_end("database poller", &mut self.poller.task),
+                Watched::any_end("kong event forwarder", &mut others.forward),
+                Watched::panic_only("terminal input task", &mut others.events),
+            ];
+            if let Some(p) = self.prober.as_mut() {
+                watched.push(Watched::any_end("node prober", &mut p.task));
+            }
+            let first = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => return Ok(()),
+                },
+                (name, why) = first_to_die(watched) => {
+                    tracing::error!("the {name} stopped: {why}");
+                    return Err(eyre!(
+                        "the wizard's {name} stopped ({why}), so the screen could no longer be trusted: kongrade left as on quit (kong, if it ran, was interrupted, given {} s, then killed). The log has the details",
+                        LEAVE_GRACE.as_secs()
+                    ));
+                }
             };
             // The model's clock is set before each batch, so a run's exit is stamped no earlier
             // than it really happened (reads that started before it never judge it).
@@ -261,6 +280,89 @@ impl App {
             r.kill();
         }
     }
+}
+
+/// The app's background tasks besides the poller and the prober (which the app holds).
+struct Others {
+    forward: tokio::task::JoinHandle<()>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+/// A background task the screen stands on, watched while the app runs.
+struct Watched<'a> {
+    name: &'static str,
+    task: &'a mut tokio::task::JoinHandle<()>,
+    /// Any end is a death (the poller, the prober and the forwarder end only with the app);
+    /// else only a panic is (terminal input ends by itself when the terminal goes).
+    any_end: bool,
+}
+
+impl<'a> Watched<'a> {
+    fn any_end(name: &'static str, task: &'a mut tokio::task::JoinHandle<()>) -> Self {
+        Watched {
+            name,
+            task,
+            any_end: true,
+        }
+    }
+
+    fn panic_only(name: &'static str, task: &'a mut tokio::task::JoinHandle<()>) -> Self {
+        Watched {
+            name,
+            task,
+            any_end: false,
+        }
+    }
+}
+
+/// Waits until one of the tasks dies, and says which and how. A task that already ended is not
+/// polled again (a finished JoinHandle must not be).
+async fn first_to_die(tasks: Vec<Watched<'_>>) -> (&'static str, String) {
+    use futures::FutureExt;
+    let waits: Vec<_> = tasks
+        .into_iter()
+        .map(|w| {
+            async move {
+                if w.task.is_finished() && !w.any_end {
+                    // Ended earlier without a panic (it was awaited then): nothing to watch.
+                    return std::future::pending().await;
+                }
+                let why = match (&mut *w.task).await {
+                    Ok(()) if w.any_end => "it ended".to_string(),
+                    Ok(()) => return std::future::pending().await,
+                    Err(e) if e.is_panic() => {
+                        let p = e.into_panic();
+                        let text = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "a panic".into());
+                        format!("panicked: {text}")
+                    }
+                    Err(e) => e.to_string(),
+                };
+                (w.name, why)
+            }
+            .boxed()
+        })
+        .collect();
+    futures::future::select_all(waits).await.0
+}
+
+/// Test builds only: `KONGRADE_TEST_PANIC=TASK:FILE` makes that background task (`poller`,
+/// `prober`, `forwarder`) panic once FILE exists, so a test can prove the supervision
+/// (tests/tui_tmux.rs). Release builds never read it.
+pub(crate) fn test_panic(task: &str) {
+    #[cfg(debug_assertions)]
+    if let Ok(v) = std::env::var("KONGRADE_TEST_PANIC") {
+        if let Some((t, file)) = v.split_once(':') {
+            if t == task && std::path::Path::new(file).exists() {
+                panic!("test hook KONGRADE_TEST_PANIC: the {task} panics");
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = task;
 }
 
 /// Writes a batch's journal entries first, in order (each is fsynced, so it is on disk before
@@ -335,6 +437,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     let ended = live.clone();
     let forward = tokio::spawn(async move {
         while let Some((id, ev)) = run_rx.recv().await {
+            test_panic("forwarder");
             if matches!(ev, RunEvent::Exited { .. } | RunEvent::SpawnFailed { .. }) {
                 ended.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             }
@@ -364,8 +467,11 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
             height: size.height,
         });
     }
-    let result = app.main_loop(&mut guard.terminal, &mut rx).await;
-    events.abort();
+    let mut others = Others { forward, events };
+    let result = app
+        .main_loop(&mut guard.terminal, &mut rx, &mut others)
+        .await;
+    others.events.abort();
     // The terminal comes back before anything else is printed.
     drop(guard);
     if let Some(h) = app.backup_task.take() {
@@ -376,7 +482,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
         h.abort();
     }
     app.stop_runs().await;
-    forward.abort();
+    others.forward.abort();
     tracing::info!("wizard done: step {:?}", app.model.step);
     result.map(|()| app.model.exit_code)
 }

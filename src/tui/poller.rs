@@ -117,6 +117,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
         let mut counted = false;
         let mut writes_checked: Option<Instant> = None;
         loop {
+            super::test_panic("poller");
             seq += 1;
             // The read's start time: a run is judged only by reads that started after it ended.
             let at = Instant::now();
@@ -213,6 +214,7 @@ pub fn spawn_prober(p: Probes, every: Duration, tx: UnboundedSender<Msg>) -> Pol
     let wake = refresh.clone();
     let task = tokio::spawn(async move {
         loop {
+            super::test_panic("prober");
             let answers = p.probe().await;
             if tx.send(Msg::Probed(answers)).is_err() {
                 break;
