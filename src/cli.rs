@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exec::standin::MigrationRef;
+use crate::kong::version::Version;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,6 +49,19 @@ pub struct WizardArgs {
     /// The nodes the Decommission step probes and lists (as `kongrade nodes`)
     #[command(flatten)]
     pub nodes: NodeArgs,
+}
+
+impl WizardArgs {
+    /// The flags as plain values, for the wizard.
+    pub fn options(&self) -> crate::tui::WizardArgs {
+        crate::tui::WizardArgs {
+            read_only: self.read_only,
+            refresh: self.refresh,
+            lock_timeout: self.lock_timeout,
+            db_timeout: self.db_timeout,
+            nodes: self.nodes.options(),
+        }
+    }
 }
 
 fn parse_refresh(s: &str) -> Result<std::time::Duration, String> {
@@ -173,13 +189,22 @@ impl ConnArgs {
 
 /// The flags `kong migrations` will be given, so that advice accounts for them.
 #[derive(Args, Debug, Clone, Default)]
-pub struct MigrationFlags {
+pub struct MigrationArgs {
     /// The --db-timeout you will pass to kong migrations (seconds; Kong's default is 60)
     #[arg(long, value_name = "S")]
     pub db_timeout: Option<u64>,
     /// The --lock-timeout you will pass to kong migrations (seconds; Kong's default is 60)
     #[arg(long, value_name = "S")]
     pub lock_timeout: Option<u64>,
+}
+
+impl MigrationArgs {
+    pub fn options(&self) -> crate::cmd::diagnose::MigrationFlags {
+        crate::cmd::diagnose::MigrationFlags {
+            db_timeout: self.db_timeout,
+            lock_timeout: self.lock_timeout,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -226,7 +251,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        flags: MigrationFlags,
+        flags: MigrationArgs,
     },
     /// The steps from the database's state to up to date on the target, with exact commands
     #[command(
@@ -237,12 +262,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        flags: MigrationFlags,
+        flags: MigrationArgs,
     },
     // About texts live on the argument structs (cmd::auto, cmd::standin).
-    Auto(crate::cmd::auto::AutoArgs),
+    Auto(AutoFlags),
     #[command(hide = true)]
-    StandIn(crate::cmd::standin::StandInArgs),
+    StandIn(StandInFlags),
     /// The wizard against the built-in training cluster: no database or Kong needed
     Demo {
         /// The training scenario (see --list)
@@ -296,6 +321,16 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// The flags as plain values, for `nodes`, `auto` and the wizard.
+    pub fn options(&self) -> crate::cmd::nodes::NodesArgs {
+        crate::cmd::nodes::NodesArgs {
+            admin_urls: self.admin_urls.clone(),
+            nodes_file: self.nodes_file.clone(),
+            probe: self.probe_options(),
+            dp_window: self.dp_window as f64,
+        }
+    }
+
     pub fn probe_options(&self) -> crate::exec::probe::ProbeOptions {
         crate::exec::probe::ProbeOptions {
             timeout: std::time::Duration::from_millis(self.probe_timeout),
@@ -312,4 +347,182 @@ pub enum JournalAction {
     List,
     /// One journal's entries (ID: a file name prefix from `list`, or a path)
     Show { id: String },
+}
+
+// ---------------------------------------------------------------------------------------------
+// `auto`
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackupFlag {
+    /// pg_dump the database first, proven with pg_restore --list (kongrade backup)
+    #[value(name = "pg_dump")]
+    PgDump,
+    /// No backup: you took one yourself
+    Skip,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FinishFlag {
+    /// Stop after `up` (exit 4) and say what remains
+    Never,
+    /// Run `finish` too: only when no old-version node is running
+    Always,
+    /// Run `finish` only when no old node is seen: Admin API probes (--admin-url, nodes file),
+    /// recent data planes; otherwise stop with exit 4 naming them
+    WhenNoOldNodes,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    about = "The whole upgrade unattended, for CD pipelines: bootstrap, or up (and finish), with safety gates",
+    after_help = crate::cmd::auto::EXIT_CODES_HELP
+)]
+pub struct AutoFlags {
+    /// Back up first (pg_dump, proven and journaled) before the first migrating step, or skip
+    #[arg(long, value_enum, default_value_t = BackupFlag::PgDump, value_name = "pg_dump|skip")]
+    pub backup: BackupFlag,
+
+    /// After `up`: `never` stops with exit 4; `always` runs `finish` (every old node must be gone)
+    #[arg(long, value_enum, default_value_t = FinishFlag::Never)]
+    pub finish: FinishFlag,
+
+    /// Wait up to SECONDS for a live migrations lock to go (another run, or a killed one's row)
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_lock: Option<u64>,
+
+    /// Go on although an earlier upgrade skipped migrations (Kong will run them out of order)
+    #[arg(long)]
+    pub allow_gaps: bool,
+
+    /// Go on although the database records migrations the target does not know
+    #[arg(long)]
+    pub allow_unknown: bool,
+
+    /// Go on although Kong does not support this version jump
+    #[arg(long)]
+    pub allow_unsupported_jump: bool,
+
+    /// Print a JSON report on stdout at the end (progress goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Passed to kong: timeout in seconds for database operations (Kong's default 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub db_timeout: Option<u64>,
+
+    /// Passed to kong: the lock's ttl and how long `up` waits on another node (Kong's default 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+
+    /// Where --backup=pg_dump writes (default: kongrade's data directory)
+    #[arg(long, value_name = "FILE")]
+    pub backup_out: Option<std::path::PathBuf>,
+
+    /// The nodes --finish=when-no-old-nodes checks
+    #[command(flatten)]
+    pub nodes: NodeArgs,
+}
+
+impl AutoFlags {
+    /// The flags as plain values, for `cmd::auto`.
+    pub fn options(&self) -> crate::cmd::auto::AutoArgs {
+        use crate::cmd::auto::{Backup, FinishMode};
+        crate::cmd::auto::AutoArgs {
+            backup: match self.backup {
+                BackupFlag::PgDump => Backup::PgDump,
+                BackupFlag::Skip => Backup::Skip,
+            },
+            finish: match self.finish {
+                FinishFlag::Never => FinishMode::Never,
+                FinishFlag::Always => FinishMode::Always,
+                FinishFlag::WhenNoOldNodes => FinishMode::WhenNoOldNodes,
+            },
+            wait_lock: self.wait_lock,
+            allow_gaps: self.allow_gaps,
+            allow_unknown: self.allow_unknown,
+            allow_unsupported_jump: self.allow_unsupported_jump,
+            json: self.json,
+            db_timeout: self.db_timeout,
+            lock_timeout: self.lock_timeout,
+            backup_out: self.backup_out.clone(),
+            nodes: self.nodes.options(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `stand-in`
+
+const STANDIN_ABOUT: &str =
+    "A stand-in for `kong` for tests and training. NOT Kong: it runs no migration DDL.";
+
+const STANDIN_LONG_ABOUT: &str = "\
+A stand-in for the `kong` command, for tests and training. It is NOT Kong.
+
+It runs NO Kong DDL: no table, column or index of Kong's schema is created, changed or dropped.
+Its only effect on the database is Kong's bookkeeping: the schema_meta and locks tables
+(created by `bootstrap`, dropped by `reset`), the `migrations` lock taken and released as Kong
+takes it, and one schema_meta record per migration, written right after the migration \"ran\".
+Everything else it does is print what Kong 3.x prints and exit with Kong's exit codes.
+
+It reads kong.conf (-c FILE, else /etc/kong/kong.conf, /etc/kong.conf) and KONG_* variables as
+Kong does; kongrade's own connection flags do not apply to it. PostgreSQL only.
+
+`database = off` is answered as Kong's DB-less connector answers: every migration executed,
+nothing to do. A prefix (-p, KONG_PREFIX or kong.conf `prefix`) is prepared as Kong prepares it
+(the directory, logs/, pids/ and the empty log files; no certificates); Kong's default prefix
+/usr/local/kong is left alone when none is given.
+
+Kong's commands, after the stand-in's own options (`--` before them is optional):
+  migrations bootstrap|up|finish|list|status|reset
+      [-c FILE] [-p PREFIX] [-y] [-q] [-f|--force] [--db-timeout S] [--lock-timeout S] [--v|--vv]
+  version [-a]
+
+Examples:
+  kongrade stand-in --kong-version 3.4.2 migrations up -c /etc/kong/kong.conf
+  kongrade auto --kong-cmd 'kongrade stand-in --kong-version 3.4.2 --delay-ms 200' --backup=skip";
+
+#[derive(Args, Debug, Clone)]
+#[command(about = STANDIN_ABOUT, long_about = STANDIN_LONG_ABOUT)]
+pub struct StandInFlags {
+    /// The Kong release to play (its migrations come from kongrade's catalog)
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kong_version: Version,
+
+    /// Milliseconds each migration takes (to watch progress)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
+
+    /// Make this migration fail (its up; its teardown in `finish`): Kong's error text, exit 1,
+    /// the lock released, the earlier migrations recorded
+    #[arg(long, value_name = "SUBSYSTEM/NAME")]
+    pub fail_at: Option<MigrationRef>,
+
+    /// Die here as a killed Kong would (SIGKILL on itself): the earlier migrations recorded, the
+    /// lock row left until its ttl passes
+    #[arg(long, value_name = "SUBSYSTEM/NAME")]
+    pub die_at: Option<MigrationRef>,
+
+    /// Kong's own arguments (`migrations up -c FILE ...`), with or without `--` before them:
+    /// everything from the first of them on is Kong's, so `--kong-cmd 'kongrade stand-in
+    /// --kong-version X'` takes kong's arguments as any kong does
+    #[arg(
+        value_name = "KONG ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub kong_args: Vec<String>,
+}
+
+impl StandInFlags {
+    /// The flags as plain values, for `cmd::standin`.
+    pub fn options(&self) -> crate::cmd::standin::StandInArgs {
+        crate::cmd::standin::StandInArgs {
+            kong_version: self.kong_version,
+            delay_ms: self.delay_ms,
+            fail_at: self.fail_at.clone(),
+            die_at: self.die_at.clone(),
+            kong_args: self.kong_args.clone(),
+        }
+    }
 }

@@ -37,32 +37,26 @@ fn main() -> ExitCode {
             },
             Some(Command::Nodes { nodes, json }) => {
                 let ctx = cmd::context::Context::new(conn()?).await?;
-                let args = cmd::nodes::NodesArgs {
-                    admin_urls: nodes.admin_urls.clone(),
-                    nodes_file: nodes.nodes_file.clone(),
-                    probe: nodes.probe_options(),
-                    dp_window: nodes.dp_window as f64,
-                };
-                cmd::nodes::run(&ctx, &args, json).await
+                cmd::nodes::run(&ctx, &nodes.options(), json).await
             }
             Some(Command::Rollback { .. }) => cmd::rollback::run(&conn()?).await,
             Some(Command::Diagnose { json, flags }) => {
                 let ctx = cmd::context::Context::new(conn()?).await?;
-                cmd::diagnose::run(&ctx, json, &flags).await
+                cmd::diagnose::run(&ctx, json, &flags.options()).await
             }
             Some(Command::Plan { json, flags }) => {
                 let ctx = cmd::context::Context::new(conn()?).await?;
-                cmd::plan::run(&ctx, json, &flags).await
+                cmd::plan::run(&ctx, json, &flags.options()).await
             }
-            Some(Command::Auto(args)) => cmd::auto::run(conn()?, &args).await,
-            Some(Command::StandIn(args)) => cmd::standin::run(&args).await,
+            Some(Command::Auto(args)) => cmd::auto::run(conn()?, &args.options()).await,
+            Some(Command::StandIn(args)) => cmd::standin::run(&args.options()).await,
             Some(Command::Demo {
                 scenario,
                 speed,
                 list,
                 wizard,
-            }) => kongrade::tui::demo(scenario.as_deref(), speed, list, &wizard).await,
-            None => kongrade::tui::wizard(conn()?, &cli.wizard).await,
+            }) => kongrade::tui::demo(scenario.as_deref(), speed, list, &wizard.options()).await,
+            None => kongrade::tui::wizard(conn()?, &cli.wizard.options()).await,
         }
     });
     match result {

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::context::Context;
 use super::Code;
-use crate::cli::MigrationFlags;
 use crate::contract::DbIdentity;
 use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity, WritesSinceUp};
@@ -15,6 +14,15 @@ use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions, SchemaState};
 use crate::store::Store;
+
+/// The flags `kong migrations` will be given, so that advice accounts for them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MigrationFlags {
+    /// `--db-timeout` (seconds).
+    pub db_timeout: Option<u64>,
+    /// `--lock-timeout` (seconds).
+    pub lock_timeout: Option<u64>,
+}
 
 /// Everything read from the database for a diagnosis or a plan.
 pub struct Gathered {

@@ -7,7 +7,7 @@ use color_eyre::eyre::Result;
 use super::context::Context;
 use super::diagnose::{gather, wrap};
 use super::Code;
-use crate::cli::MigrationFlags;
+use crate::cmd::diagnose::MigrationFlags;
 use crate::kong::diagnose::plan_for;
 use crate::kong::plan::{Plan, Step};
 

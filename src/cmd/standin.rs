@@ -5,8 +5,6 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
-
 use super::Code;
 use crate::contract::Stream;
 use crate::exec::standin::{
@@ -16,64 +14,18 @@ use crate::exec::standin::{
 use crate::kong::conf::{DatabaseKind, KongConf, Origin};
 use crate::kong::version::Version;
 
-const ABOUT: &str =
-    "A stand-in for `kong` for tests and training. NOT Kong: it runs no migration DDL.";
-
-const LONG_ABOUT: &str = "\
-A stand-in for the `kong` command, for tests and training. It is NOT Kong.
-
-It runs NO Kong DDL: no table, column or index of Kong's schema is created, changed or dropped.
-Its only effect on the database is Kong's bookkeeping: the schema_meta and locks tables
-(created by `bootstrap`, dropped by `reset`), the `migrations` lock taken and released as Kong
-takes it, and one schema_meta record per migration, written right after the migration \"ran\".
-Everything else it does is print what Kong 3.x prints and exit with Kong's exit codes.
-
-It reads kong.conf (-c FILE, else /etc/kong/kong.conf, /etc/kong.conf) and KONG_* variables as
-Kong does; kongrade's own connection flags do not apply to it. PostgreSQL only.
-
-`database = off` is answered as Kong's DB-less connector answers: every migration executed,
-nothing to do. A prefix (-p, KONG_PREFIX or kong.conf `prefix`) is prepared as Kong prepares it
-(the directory, logs/, pids/ and the empty log files; no certificates); Kong's default prefix
-/usr/local/kong is left alone when none is given.
-
-Kong's commands, after the stand-in's own options (`--` before them is optional):
-  migrations bootstrap|up|finish|list|status|reset
-      [-c FILE] [-p PREFIX] [-y] [-q] [-f|--force] [--db-timeout S] [--lock-timeout S] [--v|--vv]
-  version [-a]
-
-Examples:
-  kongrade stand-in --kong-version 3.4.2 migrations up -c /etc/kong/kong.conf
-  kongrade auto --kong-cmd 'kongrade stand-in --kong-version 3.4.2 --delay-ms 200' --backup=skip";
-
-#[derive(Args, Debug, Clone)]
-#[command(about = ABOUT, long_about = LONG_ABOUT)]
+/// What `kongrade stand-in` was asked to play (the command line's flags, as plain values).
+#[derive(Debug, Clone)]
 pub struct StandInArgs {
-    /// The Kong release to play (its migrations come from kongrade's catalog)
-    #[arg(long, value_name = "X.Y.Z")]
+    /// The Kong release to play (its migrations come from kongrade's catalog).
     pub kong_version: Version,
-
-    /// Milliseconds each migration takes (to watch progress)
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Milliseconds each migration takes.
     pub delay_ms: u64,
-
-    /// Make this migration fail (its up; its teardown in `finish`): Kong's error text, exit 1,
-    /// the lock released, the earlier migrations recorded
-    #[arg(long, value_name = "SUBSYSTEM/NAME")]
+    /// This migration fails (its up; its teardown in `finish`).
     pub fail_at: Option<MigrationRef>,
-
-    /// Die here as a killed Kong would (SIGKILL on itself): the earlier migrations recorded, the
-    /// lock row left until its ttl passes
-    #[arg(long, value_name = "SUBSYSTEM/NAME")]
+    /// Die here as a killed Kong would.
     pub die_at: Option<MigrationRef>,
-
-    /// Kong's own arguments (`migrations up -c FILE ...`), with or without `--` before them:
-    /// everything from the first of them on is Kong's, so `--kong-cmd 'kongrade stand-in
-    /// --kong-version X'` takes kong's arguments as any kong does
-    #[arg(
-        value_name = "KONG ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// Kong's own arguments (`migrations up -c FILE ...`).
     pub kong_args: Vec<String>,
 }
 

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use color_eyre::eyre::{bail, eyre, Result};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
-use crate::cli::WizardArgs;
 use crate::cmd::context::{Connection, Context};
 use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::datadir::{now_secs, utc_stamp};
@@ -39,6 +38,20 @@ use crate::wizard::{update, Effect, Interpreter, Model, Msg, Setup};
 
 use launcher::{Launcher, RunControl};
 use poller::{Poller, PollerHandle, Source};
+
+/// How the wizard runs (the command line's flags, as plain values).
+#[derive(Debug, Clone)]
+pub struct WizardArgs {
+    /// Show the state and findings only: run nothing.
+    pub read_only: bool,
+    /// How often the live pane reads the database.
+    pub refresh: Duration,
+    /// Passed to kong.
+    pub lock_timeout: Option<u64>,
+    pub db_timeout: Option<u64>,
+    /// The nodes the Decommission step probes and lists.
+    pub nodes: crate::cmd::nodes::NodesArgs,
+}
 
 /// Clock tick: drives countdowns and ages on screen.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -562,7 +575,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup = backup;
-    setup.dp_window = w.nodes.dp_window as f64;
+    setup.dp_window = w.nodes.dp_window;
     setup.restore_command = restore_command;
     // The nodes Decommission lists: as `kongrade nodes` finds them.
     let (urls, manual) =
@@ -581,7 +594,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
     let probes = match (urls.is_empty(), ctx.target.version) {
         (false, Some(target)) => Some(poller::Probes::Http {
             urls,
-            opts: w.nodes.probe_options(),
+            opts: w.nodes.probe.clone(),
             target,
         }),
         _ => None,
@@ -717,7 +730,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     );
     setup.training = Some(sc.title.clone());
     setup.nodes = training.admin_nodes();
-    setup.dp_window = w.nodes.dp_window as f64;
+    setup.dp_window = w.nodes.dp_window;
     setup.read_only = w.read_only;
     setup.color = !no_color();
     setup.refresh = w.refresh;

@@ -17,7 +17,6 @@ mod step;
 
 use std::collections::HashMap;
 
-use clap::{Args, ValueEnum};
 use color_eyre::eyre::Result;
 
 use super::Code;
@@ -66,7 +65,8 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
-const EXIT_CODES_HELP: &str = "\
+/// `kongrade auto --help`'s exit codes and examples.
+pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
    0  up to date
    1  error before anything ran (configuration, target)
@@ -91,75 +91,45 @@ Examples:
   kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
   kongrade auto --backup=skip --finish=always --wait-lock 120 --json";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// `--backup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backup {
-    /// pg_dump the database first, proven with pg_restore --list (kongrade backup)
-    #[value(name = "pg_dump")]
+    /// pg_dump the database first, proven with pg_restore --list (kongrade backup).
     PgDump,
-    /// No backup: you took one yourself
+    /// No backup: the operator took one.
     Skip,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// `--finish`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishMode {
-    /// Stop after `up` (exit 4) and say what remains
+    /// Stop after `up` (exit 4) and say what remains.
     Never,
-    /// Run `finish` too: only when no old-version node is running
+    /// Run `finish` too.
     Always,
-    /// Run `finish` only when no old node is seen: Admin API probes (--admin-url, nodes file),
-    /// recent data planes; otherwise stop with exit 4 naming them
+    /// Run `finish` only when no old node is seen.
     WhenNoOldNodes,
 }
 
-#[derive(Args, Debug, Clone)]
-#[command(
-    about = "The whole upgrade unattended, for CD pipelines: bootstrap, or up (and finish), with safety gates",
-    after_help = EXIT_CODES_HELP
-)]
+/// What `kongrade auto` was asked to do (the command line's `auto` flags, as plain values).
+#[derive(Debug, Clone)]
 pub struct AutoArgs {
-    /// Back up first (pg_dump, proven and journaled) before the first migrating step, or skip
-    #[arg(long, value_enum, default_value_t = Backup::PgDump, value_name = "pg_dump|skip")]
     pub backup: Backup,
-
-    /// After `up`: `never` stops with exit 4; `always` runs `finish` (every old node must be gone)
-    #[arg(long, value_enum, default_value_t = FinishMode::Never)]
     pub finish: FinishMode,
-
-    /// Wait up to SECONDS for a live migrations lock to go (another run, or a killed one's row)
-    #[arg(long, value_name = "SECONDS")]
+    /// Wait up to this many seconds for a live migrations lock to go.
     pub wait_lock: Option<u64>,
-
-    /// Go on although an earlier upgrade skipped migrations (Kong will run them out of order)
-    #[arg(long)]
     pub allow_gaps: bool,
-
-    /// Go on although the database records migrations the target does not know
-    #[arg(long)]
     pub allow_unknown: bool,
-
-    /// Go on although Kong does not support this version jump
-    #[arg(long)]
     pub allow_unsupported_jump: bool,
-
-    /// Print a JSON report on stdout at the end (progress goes to stderr)
-    #[arg(long)]
+    /// A JSON report on stdout at the end (progress goes to stderr).
     pub json: bool,
-
-    /// Passed to kong: timeout in seconds for database operations (Kong's default 60)
-    #[arg(long, value_name = "SECONDS")]
+    /// Passed to kong.
     pub db_timeout: Option<u64>,
-
-    /// Passed to kong: the lock's ttl and how long `up` waits on another node (Kong's default 60)
-    #[arg(long, value_name = "SECONDS")]
     pub lock_timeout: Option<u64>,
-
-    /// Where --backup=pg_dump writes (default: kongrade's data directory)
-    #[arg(long, value_name = "FILE")]
+    /// Where --backup=pg_dump writes (default: kongrade's data directory).
     pub backup_out: Option<std::path::PathBuf>,
-
-    /// The nodes --finish=when-no-old-nodes checks
-    #[command(flatten)]
-    pub nodes: crate::cli::NodeArgs,
+    /// The nodes --finish=when-no-old-nodes checks.
+    pub nodes: crate::cmd::nodes::NodesArgs,
 }
 
 /// The end of a run: an exit code, a machine-readable result and what to do next.

@@ -7,13 +7,6 @@ use crate::cmd::context::Context;
 
 /// What keeps `--finish=when-no-old-nodes` from finishing: the same gate as `kongrade nodes`.
 pub(super) async fn old_nodes(ctx: &Context, args: &AutoArgs) -> Result<Vec<String>> {
-    let n = &args.nodes;
-    let nargs = crate::cmd::nodes::NodesArgs {
-        admin_urls: n.admin_urls.clone(),
-        nodes_file: n.nodes_file.clone(),
-        probe: n.probe_options(),
-        dp_window: n.dp_window as f64,
-    };
-    let inv = crate::cmd::nodes::inventory(ctx, &nargs).await?;
+    let inv = crate::cmd::nodes::inventory(ctx, &args.nodes).await?;
     Ok(inv.gate.blockers)
 }
