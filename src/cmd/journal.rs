@@ -51,6 +51,9 @@ fn describe(e: &Entry) -> String {
                 .unwrap_or_default()
         ),
         Event::Command { command_line } => format!("running: {command_line}"),
+        Event::CommandStarted {
+            command_line, pid, ..
+        } => format!("started as pid {pid}: {command_line}"),
         Event::CommandExit {
             command_line,
             code,

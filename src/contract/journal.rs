@@ -92,6 +92,14 @@ pub enum Event {
     Command {
         command_line: String,
     },
+    /// The announced command's process is running: its pid and start time (`/proc/PID/stat`
+    /// starttime, clock ticks since boot), so a later run can tell whether it still runs without
+    /// mistaking a reused pid for it. Written as soon as it has started.
+    CommandStarted {
+        command_line: String,
+        pid: u32,
+        start_time: Option<u64>,
+    },
     CommandExit {
         command_line: String,
         code: Option<i32>,
@@ -151,6 +159,39 @@ impl ReadBack {
         })
     }
 
+    /// The last command announced that has no recorded end: the run that wrote it was killed
+    /// (or crashed) while that kong may still be running. With its process, when recorded.
+    pub fn unended_command(&self) -> Option<UnendedCommand> {
+        let (i, seq, command_line) =
+            self.entries
+                .iter()
+                .enumerate()
+                .rev()
+                .find_map(|(i, e)| match &e.event {
+                    Event::Command { command_line } => Some((i, e.seq, command_line.clone())),
+                    _ => None,
+                })?;
+        let mut cmd = UnendedCommand {
+            seq,
+            command_line,
+            pid: None,
+            start_time: None,
+        };
+        for e in &self.entries[i + 1..] {
+            match &e.event {
+                Event::CommandExit { .. } => return None,
+                Event::CommandStarted {
+                    pid, start_time, ..
+                } => {
+                    cmd.pid = Some(*pid);
+                    cmd.start_time = *start_time;
+                }
+                _ => {}
+            }
+        }
+        Some(cmd)
+    }
+
     /// Steps that completed, in order.
     pub fn completed_steps(&self) -> Vec<String> {
         self.entries
@@ -160,5 +201,81 @@ impl ReadBack {
                 _ => None,
             })
             .collect()
+    }
+}
+
+/// A command the journal announced and never saw end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnendedCommand {
+    /// The `Command` entry's sequence number (it names the run: see `exec::journal::run_marker`).
+    pub seq: u64,
+    pub command_line: String,
+    pub pid: Option<u32>,
+    pub start_time: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, event: Event) -> Entry {
+        Entry {
+            seq,
+            at: String::new(),
+            event,
+        }
+    }
+
+    #[test]
+    fn the_last_command_without_an_exit_is_unended() {
+        let cmd = |c: &str| Event::Command {
+            command_line: c.into(),
+        };
+        let exit = Event::CommandExit {
+            command_line: "kong migrations up".into(),
+            code: Some(0),
+            signal: None,
+        };
+        let started = Event::CommandStarted {
+            command_line: "kong migrations finish".into(),
+            pid: 42,
+            start_time: Some(7),
+        };
+        let rb = |events: Vec<Event>| ReadBack {
+            entries: events
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| entry(i as u64 + 1, e))
+                .collect(),
+            warnings: Vec::new(),
+        };
+        assert_eq!(rb(vec![]).unended_command(), None);
+        assert_eq!(
+            rb(vec![cmd("kong migrations up"), exit.clone()]).unended_command(),
+            None
+        );
+        // Killed before the process was recorded: no pid.
+        assert_eq!(
+            rb(vec![
+                cmd("kong migrations up"),
+                exit.clone(),
+                cmd("kong migrations finish")
+            ])
+            .unended_command(),
+            Some(UnendedCommand {
+                seq: 3,
+                command_line: "kong migrations finish".into(),
+                pid: None,
+                start_time: None
+            })
+        );
+        let u = rb(vec![cmd("kong migrations finish"), started.clone()])
+            .unended_command()
+            .unwrap();
+        assert_eq!((u.seq, u.pid, u.start_time), (1, Some(42), Some(7)));
+        assert_eq!(
+            rb(vec![cmd("kong migrations finish"), started, exit]).unended_command(),
+            None
+        );
     }
 }

@@ -130,6 +130,17 @@ impl std::fmt::Display for JournalError {
 
 impl std::error::Error for JournalError {}
 
+/// The marker of the kong run announced by entry `seq` of the journal at `path`: set in that
+/// kong's environment ([`super::process::RUN_MARKER_ENV`]), so a later run finds it, and all it
+/// started, while it still runs.
+pub fn run_marker(path: &Path, seq: u64) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}#{seq}")
+}
+
 /// An open journal this process writes to.
 pub struct Journal {
     pub path: PathBuf,

@@ -8,5 +8,6 @@ pub mod kong_target;
 pub mod kong_version;
 pub mod lua_tree;
 pub mod probe;
+pub mod process;
 pub mod runner;
 pub mod standin;

@@ -13,6 +13,7 @@ mod next;
 mod nodes;
 mod preflight;
 mod report;
+mod resume;
 mod step;
 
 use std::collections::HashMap;

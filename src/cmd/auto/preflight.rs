@@ -139,6 +139,9 @@ pub(super) async fn prepare(
         "database": ctx.describe_db(),
     });
     rep.say(&format!("kongrade auto\n{}", ctx.header()));
+    if let Err(stopped) = super::resume::wait_for_earlier_kong(&mut journal, &earlier, rep).await? {
+        return Ok(Err(stopped));
+    }
 
     let state = match ctx.read_state().await {
         Ok(s) => s,

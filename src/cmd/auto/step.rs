@@ -10,6 +10,8 @@ use super::report::{moves, print_moves, summary, Reporter, StepRecord};
 use super::{exit, stop, Interrupts, Phase, Session};
 use crate::contract::journal::Event;
 use crate::contract::{Invocation, KongCommand, RunEvent, RunOutcome, StateSummary, Stream};
+use crate::exec::journal::run_marker;
+use crate::exec::process::{self, RUN_MARKER_ENV};
 use crate::exec::runner::{start, KongTarget};
 use crate::exec::standin::NOT_LEADER_MSG;
 use crate::kong::report;
@@ -38,13 +40,25 @@ pub(super) async fn run(
         when: format!("before {}", command.as_str()),
         state: StateSummary::of(&s.state),
     })?;
-    s.journal.append(Event::Command {
-        command_line: format!("{} {}", s.ctx.conn.kong_cmd, inv.kong_args().join(" ")),
+    let announced = format!("{} {}", s.ctx.conn.kong_cmd, inv.kong_args().join(" "));
+    let entry = s.journal.append(Event::Command {
+        command_line: announced.clone(),
     })?;
     // Before each step: the journal must still be there to record it (its lock too).
     s.journal.check_intact()?;
     rep.kong_running = true;
-    let (events, outcome, command_line) = run_step(&s.kong, &inv, step_no, rep, interrupts).await;
+    // The run's marker in kong's environment, and its pid once it has one: a restart after
+    // auto is killed waits for this kong (and whatever it started) instead of racing it.
+    let kong = marked(&s.kong, &run_marker(&s.journal.path, entry.seq));
+    let journal = &mut s.journal;
+    let (events, outcome, command_line) = run_step(&kong, &inv, step_no, rep, interrupts, |pid| {
+        journal.append(Event::CommandStarted {
+            command_line: announced,
+            pid,
+            start_time: process::start_time(pid),
+        })
+    })
+    .await?;
     let (code, signal) = match &outcome {
         RunOutcome::Exited { code, signal } => (*code, *signal),
         RunOutcome::SpawnFailed { .. } => (None, None),
@@ -199,15 +213,24 @@ pub(super) fn listen_for_interrupts() -> Result<Interrupts> {
 /// Runs one kong step, printing its output live, prefixed. On a first interrupt kong is let
 /// finish (killed mid-migration it can leave a step half done, and dying with auto it would get
 /// SIGPIPE at its next line anyway); on a second it gets SIGINT, then SIGKILL after 10 s.
-async fn run_step(
+async fn run_step<T>(
     kong: &KongTarget,
     inv: &Invocation,
     step_no: u64,
     rep: &Reporter,
     interrupts: &mut Interrupts,
-) -> (Vec<RunEvent>, RunOutcome, String) {
+    started: impl FnOnce(u32) -> Result<T>,
+) -> Result<(Vec<RunEvent>, RunOutcome, String)> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let handle = start(kong, inv, step_no, tx);
+    if let Some(pid) = handle.pid() {
+        if let Err(e) = started(pid) {
+            // Unjournaled, it must not run on: a restart could not know of it.
+            handle.kill();
+            let _ = handle.wait().await;
+            return Err(e);
+        }
+    }
     let mut events = Vec::new();
     let mut command_line = String::new();
     let mut signals_open = true;
@@ -248,5 +271,20 @@ async fn run_step(
         }
     }
     let outcome = handle.wait().await;
-    (events, outcome, command_line)
+    Ok((events, outcome, command_line))
+}
+
+/// `kong` with the run's marker added to the child's environment.
+fn marked(kong: &KongTarget, marker: &str) -> KongTarget {
+    match kong {
+        KongTarget::Process { command_line, env } => {
+            let mut env = env.clone();
+            env.push((RUN_MARKER_ENV.to_string(), marker.into()));
+            KongTarget::Process {
+                command_line: command_line.clone(),
+                env,
+            }
+        }
+        other => other.clone(),
+    }
 }
