@@ -7,7 +7,6 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use support::kong_db;
 use support::pg::TestDb;
@@ -89,8 +88,7 @@ fn the_gate_follows_every_kind_of_node() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("OLD 2.8.5") && out.contains("CLOSED"), "{out}");
 
-    // Only new nodes, one hanging, one not Kong, a redirect: open, and fast despite the hang.
-    let start = Instant::now();
+    // Only new nodes, one hanging, one not Kong, a redirect: open, the hang cut by a timeout.
     let o = nodes(
         &db,
         &[
@@ -107,7 +105,6 @@ fn the_gate_follows_every_kind_of_node() {
             "not a url",
         ],
     );
-    assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -126,6 +123,8 @@ fn the_gate_follows_every_kind_of_node() {
         vec!["new", "unreachable", "not_kong", "not_kong", "unreachable"]
     );
     assert_eq!(v["gate"]["open"], true);
+    // The hang ended by the probe's own timeout, not by waiting for the node.
+    assert!(v.to_string().contains("no answer within"), "{v}");
 
     // A Kong whose version cannot be read is treated as possibly old.
     let o = nodes(&db, &["--admin-url", &weird]);
