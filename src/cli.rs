@@ -221,6 +221,9 @@ pub enum Command {
         /// Where to write the dump (default: the data directory's backups/)
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
+        /// Replace an existing file at --out (never a symbolic link: that is always refused)
+        #[arg(long)]
+        force: bool,
         /// Print the backup record (file, bytes, sha256) as JSON
         #[arg(long)]
         json: bool,

@@ -30,7 +30,9 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::status::run(&ctx, json).await
             }
-            Some(Command::Backup { out, json }) => cmd::backup::run(&conn()?, out, json).await,
+            Some(Command::Backup { out, force, json }) => {
+                cmd::backup::run(&conn()?, out, force, json).await
+            }
             Some(Command::Journal { action, json }) => match action {
                 None | Some(JournalAction::List) => cmd::journal::run(None, json),
                 Some(JournalAction::Show { id }) => cmd::journal::run(Some(id), json),

@@ -433,3 +433,122 @@ fn a_journal_lock_path_that_is_a_directory_is_an_io_error_not_a_held_lock() {
     assert!(text.contains("is a directory"), "{text}");
     assert!(!text.contains("another kongrade"), "{text}");
 }
+
+fn backup(db: &TestDb, data: &Path, extra: &[&str]) -> Output {
+    let mut c = base(Some(data));
+    c.envs(db.kong_env()).arg("backup").args(extra);
+    kongrade_within(c, Duration::from_secs(300))
+}
+
+#[test]
+fn backup_out_never_follows_a_symlink_never_overwrites_silently_and_makes_private_dirs() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new("hd_bkout");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    let data = tempfile::tempdir().unwrap();
+    let victim = data.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = data.path().join("link.dump");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let o = backup(&db, data.path(), &["--out", link.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("symbolic link"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // Even with --force.
+    let o = backup(
+        &db,
+        data.path(),
+        &["--out", link.to_str().unwrap(), "--force"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+
+    // An existing file is refused without --force, replaced with it.
+    let o = backup(&db, data.path(), &["--out", victim.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("--force"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let o = backup(
+        &db,
+        data.path(),
+        &["--out", victim.to_str().unwrap(), "--force"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_ne!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Missing directories are created 0700; no temporary file is left beside the dump.
+    let nested = data.path().join("a/b/c.dump");
+    let o = backup(&db, data.path(), &["--out", nested.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    for d in ["a", "a/b"] {
+        let mode = std::fs::metadata(data.path().join(d))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{d}");
+    }
+    let left: Vec<_> = std::fs::read_dir(data.path().join("a/b"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("c.dump")]);
+}
+
+#[test]
+fn a_recorded_backup_that_is_gone_or_changed_does_not_count() {
+    for (tag, damage) in [("gone", 0), ("truncated", 1), ("garbage", 2)] {
+        let db = TestDb::new(&format!("hd_bk_{tag}"));
+        kong_db::bootstrap_at(&db, "2.8.5", None);
+        let data = tempfile::tempdir().unwrap();
+        let o = backup(&db, data.path(), &["--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let rec: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let file = std::path::PathBuf::from(rec["file"].as_str().unwrap());
+        let len = std::fs::metadata(&file).unwrap().len() as usize;
+        match damage {
+            0 => std::fs::remove_file(&file).unwrap(),
+            1 => std::fs::write(&file, b"PGDMP").unwrap(),
+            _ => std::fs::write(&file, vec![b'x'; len]).unwrap(),
+        }
+        // rollback --print says so, and does not offer the file.
+        let mut c = base(Some(data.path()));
+        c.envs(db.kong_env()).args(["rollback", "--print"]);
+        let o = kongrade_within(c, Duration::from_secs(120));
+        let text = out(&o);
+        assert!(
+            text.contains("WARNING: the recorded backup"),
+            "{tag}: {text}"
+        );
+        assert!(
+            !text.contains("Check the file is the one recorded"),
+            "{tag}: {text}"
+        );
+        // auto takes a new one, saying why.
+        let mut c = base(Some(data.path()));
+        c.envs(db.kong_env()).args([
+            "auto",
+            "--kong-cmd",
+            &format!(
+                "{} stand-in --kong-version 3.4.2",
+                env!("CARGO_BIN_EXE_kongrade")
+            ),
+            "--target-version",
+            "3.4.2",
+            "--backup=pg_dump",
+        ]);
+        let o = kongrade_within(c, Duration::from_secs(300));
+        let text = out(&o);
+        assert!(!text.contains("Backup already taken"), "{tag}: {text}");
+        assert!(
+            text.contains("cannot be used: the recorded backup"),
+            "{tag}: {text}"
+        );
+        assert!(text.contains("Backup verified:"), "{tag}: {text}");
+        assert_eq!(o.status.code(), Some(4), "{tag}: {text}{}", err(&o));
+    }
+}

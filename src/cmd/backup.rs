@@ -28,12 +28,28 @@ pub fn default_out(o: &PgOptions) -> Result<PathBuf> {
             }
         })
         .collect();
-    Ok(dir.join(format!("{stamp}-{name}.dump")))
+    // Never an existing file: two backups in the same second get -2, -3...
+    let mut path = dir.join(format!("{stamp}-{name}.dump"));
+    let mut n = 1;
+    while std::fs::symlink_metadata(&path).is_ok() {
+        n += 1;
+        path = dir.join(format!("{stamp}-{name}-{n}.dump"));
+    }
+    Ok(path)
 }
 
 /// What a backup needs before pg_dump starts: the connection and the file, refused up front
 /// (Cassandra, or a disk that cannot hold the dump) rather than halfway.
 pub async fn prepare(conn: &Connection, out: Option<PathBuf>) -> Result<(PgOptions, PathBuf)> {
+    prepare_with(conn, out, false).await
+}
+
+/// [`prepare`]; `force` allows replacing an existing file at `out`.
+pub async fn prepare_with(
+    conn: &Connection,
+    out: Option<PathBuf>,
+    force: bool,
+) -> Result<(PgOptions, PathBuf)> {
     let conf = &conn.conf;
     let Some(o) = conn.pg() else {
         let tag = format!("kongrade-{}", datadir::utc_stamp(datadir::now_secs()).1);
@@ -52,6 +68,12 @@ pub async fn prepare(conn: &Connection, out: Option<PathBuf>) -> Result<(PgOptio
         Some(p) => p,
         None => default_out(o)?,
     };
+    // The target is judged before anything starts: no symlink, no silent overwrite, missing
+    // directories created 0700.
+    if let Some(dir) = out.parent() {
+        backup::ensure_dir(dir)?;
+    }
+    backup::check_target(&out, force)?;
     // Refuse before starting, not halfway: the dump must fit (custom format compresses, but
     // plan for the worst).
     let store = PgStore::connect(o).await?;
@@ -83,10 +105,11 @@ pub async fn prepare(conn: &Connection, out: Option<PathBuf>) -> Result<(PgOptio
 pub async fn take(
     conn: &Connection,
     out: Option<PathBuf>,
+    force: bool,
     show_progress: bool,
     journal: Option<&mut Journal>,
 ) -> Result<crate::contract::BackupRecord> {
-    let (o, out) = prepare(conn, out).await?;
+    let (o, out) = prepare_with(conn, out, force).await?;
     let mut own;
     let journal = match journal {
         Some(j) => j,
@@ -100,7 +123,7 @@ pub async fn take(
         phase: "started".into(),
         detail: Some(format!("pg_dump --format=custom --file {}", out.display())),
     })?;
-    let res = backup::pg_dump(&o, &out, |p| {
+    let res = backup::pg_dump_to(&o, &out, force, |p| {
         if show_progress {
             eprint!(
                 "\r  pg_dump: {:>8} KB, {:>5.1} s",
@@ -137,8 +160,8 @@ pub async fn take(
     }
 }
 
-pub async fn run(conn: &Connection, out: Option<PathBuf>, json: bool) -> Result<Code> {
-    let rec = take(conn, out, !json, None).await?;
+pub async fn run(conn: &Connection, out: Option<PathBuf>, force: bool, json: bool) -> Result<Code> {
+    let rec = take(conn, out, force, !json, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rec)?);
     } else {

@@ -80,11 +80,23 @@ pub async fn run(conn: &Connection) -> Result<Code> {
         rows.iter()
             .any(|r| r.pending.as_ref().is_some_and(|p| !p.is_empty()))
     });
-    let backup = latest_backup(conn)?;
+    let mut backup = latest_backup(conn)?;
+    // The journal's word is not enough: the file must still be the dump it recorded.
+    let mut problem = None;
+    if let Some(b) = &backup {
+        if let Err(why) = crate::exec::backup::recheck(b).await {
+            problem = Some(why);
+            backup = None;
+        }
+    }
     let restore = backup.as_ref().map(|b| restore_command(o, &b.file));
-    print!(
-        "{}",
-        crate::text::terminal_safe(&guidance(pending, backup.as_ref(), restore))
-    );
+    let mut text = String::new();
+    if let Some(why) = problem {
+        text.push_str(&format!(
+            "WARNING: {why}. It cannot be restored; the steps below do not use it.\n\n"
+        ));
+    }
+    text.push_str(&guidance(pending, backup.as_ref(), restore));
+    print!("{}", crate::text::terminal_safe(&text));
     Ok(0)
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -83,34 +83,132 @@ fn explain_pg_dump_failure(stderr: &str) -> String {
     }
 }
 
+/// Creates the missing directories of `dir`, each 0700 (a dump is the whole database).
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .wrap_err_with(|| format!("cannot create the directory {}", dir.display()))
+}
+
+/// Refuses a target kongrade must not write: a symbolic link (writing through it would replace
+/// what it points to), anything but a regular file, or an existing file without `force`.
+pub fn check_target(out: &Path, force: bool) -> Result<()> {
+    match fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(eyre!("cannot check {}: {e}", out.display())),
+        Ok(m) if m.file_type().is_symlink() => Err(eyre!(
+            "{} is a symbolic link: kongrade does not write a backup through one (it would replace what it points to); name the real file",
+            out.display()
+        )),
+        Ok(m) if !m.is_file() => Err(eyre!(
+            "{} exists and is not a regular file: name another --out",
+            out.display()
+        )),
+        Ok(_) if !force => Err(eyre!(
+            "{} already exists: pass --force to replace it, or name another --out",
+            out.display()
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// Runs pg_dump into `out` (mode 0600), calling `progress` about five times a second, then
-/// verifies the archive. A failed or unproven dump is removed: a broken file must not look like
-/// a backup.
+/// verifies the archive. An existing `out` is refused (see [`pg_dump_to`] for `force`).
 pub async fn pg_dump(
     o: &PgOptions,
     out: &Path,
+    progress: impl FnMut(Progress),
+) -> Result<BackupRecord> {
+    pg_dump_to(o, out, false, progress).await
+}
+
+/// [`pg_dump`], replacing an existing regular file when `force`. The dump goes to a new file
+/// in the target's directory (O_EXCL, 0600), is proven and fsynced there, then renamed into
+/// place: `out` is never a half-written or unproven dump, and a symlink at `out` is never
+/// followed. A failed or unproven dump is removed; `out` is left as it was.
+pub async fn pg_dump_to(
+    o: &PgOptions,
+    out: &Path,
+    force: bool,
     mut progress: impl FnMut(Progress),
 ) -> Result<BackupRecord> {
     let version = tool_version("pg_dump")?;
-    if let Some(dir) = out.parent() {
-        if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-        }
-    }
-    // Create it 0600 first so the dump is never readable by others, even for a moment.
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    ensure_dir(&dir)?;
+    check_target(out, force)?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| eyre!("--out {} names no file", out.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.kongrade-{}-{}.part",
+        name.to_string_lossy(),
+        std::process::id(),
+        super::datadir::now_secs()
+    ));
     {
         use std::os::unix::fs::OpenOptionsExt;
         fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
-            .open(out)
-            .wrap_err_with(|| format!("cannot write the backup file {}", out.display()))?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .wrap_err_with(|| format!("cannot create the backup file {}", tmp.display()))?;
     }
+    let res = dump_into(o, &tmp, &mut progress).await;
+    let (entries, elapsed) = match res {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600));
+    // On disk before it takes the target's name, and the name on disk too.
+    let synced = fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|_| check_target(out, force).map_err(std::io::Error::other))
+        .and_then(|_| fs::rename(&tmp, out))
+        .and_then(|_| fs::File::open(&dir).and_then(|d| d.sync_all()));
+    if let Err(e) = synced {
+        let _ = fs::remove_file(&tmp);
+        return Err(eyre!(
+            "cannot put the backup in place at {}: {e}",
+            out.display()
+        ));
+    }
+    let bytes = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    progress(Progress { bytes, elapsed });
+    Ok(BackupRecord {
+        file: out.to_path_buf(),
+        bytes,
+        sha256: sha256_file(out)?,
+        database: o.describe(),
+        pg_dump_version: version,
+        entries,
+        elapsed_ms: elapsed.as_millis() as u64,
+        created_at: super::datadir::utc_stamp(super::datadir::now_secs()).0,
+    })
+}
+
+/// pg_dump into `file`, watched, then proven: (archive entries, time taken).
+async fn dump_into(
+    o: &PgOptions,
+    file: &Path,
+    progress: &mut impl FnMut(Progress),
+) -> Result<(usize, Duration)> {
     let mut cmd = tokio::process::Command::new("pg_dump");
     cmd.args(["--format=custom", "--no-password", "--file"])
-        .arg(out)
+        .arg(file)
         .envs(libpq_env(o))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -134,39 +232,69 @@ pub async fn pg_dump(
         tokio::select! {
             st = child.wait() => break st.wrap_err("waiting for pg_dump")?,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                let bytes = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+                let bytes = fs::metadata(file).map(|m| m.len()).unwrap_or(0);
                 progress(Progress { bytes, elapsed: started.elapsed() });
             }
         }
     };
     let stderr = err_task.await.unwrap_or_default();
     if !status.success() {
-        let _ = fs::remove_file(out);
         return Err(eyre!(explain_pg_dump_failure(&stderr)));
     }
-    let entries = match verify(out).await {
-        Ok(n) => n,
+    let entries = verify(file).await?;
+    Ok((entries, started.elapsed()))
+}
+
+/// Why a backup the journal records can no longer count as one, if it cannot: the file must
+/// still be the regular file kongrade wrote (not gone, not a symlink now), of the recorded
+/// size and sha256, and `pg_restore --list` must read it. The journal alone proves nothing:
+/// the dump may have been deleted, truncated or overwritten since.
+pub async fn recheck(rec: &BackupRecord) -> Result<(), String> {
+    let f = &rec.file;
+    let meta = match fs::symlink_metadata(f) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("the recorded backup {} is gone", f.display()))
+        }
         Err(e) => {
-            let _ = fs::remove_file(out);
-            return Err(e);
+            return Err(format!(
+                "the recorded backup {} cannot be read: {e}",
+                f.display()
+            ))
         }
     };
-    let _ = fs::set_permissions(out, fs::Permissions::from_mode(0o600));
-    let bytes = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-    progress(Progress {
-        bytes,
-        elapsed: started.elapsed(),
-    });
-    Ok(BackupRecord {
-        file: out.to_path_buf(),
-        bytes,
-        sha256: sha256_file(out)?,
-        database: o.describe(),
-        pg_dump_version: version,
-        entries,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        created_at: super::datadir::utc_stamp(super::datadir::now_secs()).0,
-    })
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "the recorded backup {} is now a symbolic link, not the file kongrade wrote",
+            f.display()
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "the recorded backup {} is no longer a regular file",
+            f.display()
+        ));
+    }
+    if meta.len() != rec.bytes {
+        return Err(format!(
+            "the recorded backup {} has changed: {} bytes, the journal recorded {}",
+            f.display(),
+            meta.len(),
+            rec.bytes
+        ));
+    }
+    match sha256_file(f) {
+        Ok(h) if h == rec.sha256 => {}
+        Ok(h) => {
+            return Err(format!(
+                "the recorded backup {} has changed: sha256 {h}, the journal recorded {}",
+                f.display(),
+                rec.sha256
+            ))
+        }
+        Err(e) => return Err(format!("{e:#}")),
+    }
+    verify(f).await.map(|_| ()).map_err(|e| format!("{e:#}"))
 }
 
 /// `pg_restore --list` must read the archive and it must hold Kong's schema_meta.
@@ -204,7 +332,12 @@ pub async fn verify(file: &Path) -> Result<usize> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .wrap_err_with(|| format!("cannot read {}", path.display()))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

@@ -74,6 +74,8 @@ pub fn target_from_status_json(
 
     // subsystem -> (names, names reported pending)
     let mut subs: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    // Membership by set: a node can report 100k names (issue 13).
+    let mut seen: std::collections::HashSet<(String, String)> = Default::default();
     for (list, pending) in [
         (&parsed.executed_migrations, false),
         (&parsed.pending_migrations, true),
@@ -83,7 +85,7 @@ pub fn target_from_status_json(
         for e in list {
             let slot = subs.entry(e.subsystem.clone()).or_default();
             for n in e.migrations.iter().filter_map(entry_name) {
-                if !slot.0.contains(&n) {
+                if seen.insert((e.subsystem.clone(), n.clone())) {
                     slot.0.push(n.clone());
                 }
                 if pending {
@@ -130,6 +132,7 @@ fn order_subsystem(
         }
     }
     names.sort();
+    let pending: std::collections::HashSet<&String> = pending.iter().collect();
     let migrations = names
         .into_iter()
         .map(|n| {

@@ -600,6 +600,15 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         _ => None,
     };
     let (journal, notes) = open_journal(&ctx, w.read_only, &mut setup)?;
+    // A backup the journal records counts only if the file is still that dump.
+    if let Some(r) = setup.resume.as_mut() {
+        if let Some(crate::wizard::model::BackupState::Taken(rec)) = &r.backup {
+            if let Err(why) = crate::exec::backup::recheck(rec).await {
+                r.backup = None;
+                r.backup_problem = Some(why);
+            }
+        }
+    }
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
     let launcher = launcher::Runner(ctx.conn.kong());

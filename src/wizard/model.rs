@@ -57,6 +57,9 @@ pub struct Resume {
     /// When the upgrade's journal was opened (UTC).
     pub started: String,
     pub backup: Option<BackupState>,
+    /// Why the backup the journal records no longer counts (the file is gone or changed): set by
+    /// the runtime after checking the file again; the Backup step then asks for a new one.
+    pub backup_problem: Option<String>,
     /// Steps the journal records as done, in order, without repeats.
     pub steps_done: Vec<String>,
 }
@@ -90,6 +93,7 @@ impl Resume {
         Some(Resume {
             started,
             backup,
+            backup_problem: None,
             steps_done,
         })
     }
@@ -108,6 +112,7 @@ impl Resume {
                 parts.push(format!("backup done ({name})"))
             }
             Some(BackupState::Own(r)) => parts.push(format!("backup done (yours: {r})")),
+            _ if self.backup_problem.is_some() => parts.push("backup to take again".into()),
             _ => {}
         }
         for s in self.steps_done.iter().filter(|s| *s != "backup") {
@@ -680,6 +685,12 @@ impl Model {
                         rec.bytes,
                         rec.sha256
                     ),
+                );
+            }
+            if let Some(why) = &r.backup_problem {
+                log.push(
+                    LogKind::Warn,
+                    format!("{why}: it no longer counts as the backup; the Backup step asks for a new one"),
                 );
             }
             banner = Some(text);

@@ -5,13 +5,21 @@ use super::report::Reporter;
 use super::{exit, stop, AutoArgs, Backup, Phase, Session};
 use crate::contract::journal::{Event, ReadBack};
 
-/// Whether the run this one resumes recorded a backup (then it is not taken again).
-pub(super) fn taken_earlier(args: &AutoArgs, earlier: &ReadBack, rep: &Reporter) -> bool {
+/// Whether the run this one resumes recorded a backup that is still good (then it is not taken
+/// again). The file is checked again (there, same size and sha256, readable by pg_restore): a
+/// deleted or damaged dump is said so and a new one taken.
+pub(super) async fn taken_earlier(args: &AutoArgs, earlier: &ReadBack, rep: &Reporter) -> bool {
     let earlier_backup = earlier.entries.iter().rev().find_map(|e| match &e.event {
         Event::Backup { record } => Some(record.clone()),
         _ => None,
     });
     if let (true, Some(rec)) = (args.backup == Backup::PgDump, &earlier_backup) {
+        if let Err(why) = crate::exec::backup::recheck(rec).await {
+            rep.say(&format!(
+                "The backup recorded by the run being resumed cannot be used: {why}. A new one is taken."
+            ));
+            return false;
+        }
         rep.say(&format!(
             "Backup already taken by the run being resumed: {} (sha256 {})",
             rec.file.display(),
@@ -28,6 +36,7 @@ pub(super) async fn take(s: &mut Session, args: &AutoArgs, rep: &Reporter) -> Ph
     match crate::cmd::backup::take(
         &s.ctx.conn,
         args.backup_out.clone(),
+        false,
         !args.json,
         Some(&mut s.journal),
     )

@@ -222,7 +222,7 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
     let mut stale_told = false;
     let mut gated = false;
     // A backup recorded by the run this one resumes is not taken again.
-    let mut backed_up = backup::taken_earlier(args, &s.earlier, rep);
+    let mut backed_up = backup::taken_earlier(args, &s.earlier, rep).await;
     let mut step_no = 0;
     for round in 1.. {
         if round > 12 {
