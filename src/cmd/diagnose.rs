@@ -195,7 +195,13 @@ pub fn render_text(
 
 pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
     let g = gather(ctx, flags).await?;
-    let f = findings(&g, ctx);
+    let mut f = findings(&g, ctx);
+    let env: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    let pre = super::preflight::gather(ctx, &g, &env).await;
+    f.extend(super::preflight::findings(ctx, &g, &pre));
+    f.sort_by_key(|x| x.severity);
     let code = diagnose::exit_code(&f);
     let out = if json {
         let v = json!({

@@ -4,6 +4,7 @@ pub mod auto;
 pub mod context;
 pub mod diagnose;
 pub mod plan;
+pub mod preflight;
 pub mod standin;
 pub mod status;
 

@@ -71,6 +71,53 @@ pub struct PreflightInput<'a> {
     pub facts: &'a HandFacts,
 }
 
+/// The inputs the caller read, owned (the store, kong.conf, the environment, the Lua tree).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreflightData {
+    pub conf_path: Option<String>,
+    pub conf_keys: Vec<(String, String)>,
+    pub env_names: Vec<String>,
+    pub plugins_setting: Vec<String>,
+    pub regex_routes: Option<Vec<RoutePaths>>,
+    pub regex_route_count: Option<i64>,
+    pub db_plugins: Option<Vec<String>>,
+    pub custom_plugins: Vec<CustomPlugin>,
+    pub server_version_num: Option<u32>,
+    pub scram: Option<bool>,
+    pub data_planes: Option<Vec<DataPlane>>,
+}
+
+impl PreflightData {
+    /// The findings for an upgrade from `from` to `target` through the Kong versions `hops`.
+    pub fn findings(
+        &self,
+        from: Option<Version>,
+        target: Version,
+        hops: &[Version],
+        catalog: &Catalog,
+    ) -> Vec<Finding> {
+        preflight(&PreflightInput {
+            from,
+            target,
+            hops,
+            conf_path: self.conf_path.as_deref(),
+            conf_keys: &self.conf_keys,
+            env_names: &self.env_names,
+            plugins_setting: &self.plugins_setting,
+            regex_routes: self.regex_routes.as_deref(),
+            regex_route_count: self.regex_route_count,
+            db_plugins: self.db_plugins.as_deref(),
+            custom_plugins: &self.custom_plugins,
+            server_version_num: self.server_version_num,
+            scram: self.scram,
+            data_planes: self.data_planes.as_deref(),
+            catalog,
+            conf: ConfBook::embedded(),
+            facts: HandFacts::embedded(),
+        })
+    }
+}
+
 /// Every preflight finding, errors first.
 pub fn preflight(input: &PreflightInput<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -284,7 +331,7 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let n = seen.len();
     out.push(Finding {
         id: "conf-defaults-changed",
-        severity: Severity::Warning,
+        severity: Severity::Info,
         title: format!("{} change between Kong {from} and {}", plural(n as i64, "kong.conf default", "kong.conf defaults"), input.target),
         seen,
         why: "These keys are not set in kong.conf or the environment, so the target runs with its new defaults; some change behaviour (listeners, keepalive pools, TLS protocols), even in patch releases.".into(),
@@ -731,6 +778,7 @@ mod tests {
         let f = run(&clean());
         assert_eq!(ids(&f), ["conf-defaults-changed"]);
         let d = get(&f, "conf-defaults-changed");
+        assert_eq!(d.severity, Severity::Info);
         assert!(
             d.seen
                 .iter()

@@ -12,9 +12,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, SimpleQueryMessage};
 
 use super::{Counted, Store, StoreError, StoreErrorKind};
+
+mod preflight;
 use crate::kong::catalog::Db;
 use crate::kong::conf::{PgConf, Secret};
 use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
+pub use preflight::{auth_asked, AuthAsked, PreflightRead};
 
 /// How to reach Kong's PostgreSQL database, as kong.conf's pg_* keys say.
 #[derive(Clone, Debug, PartialEq, Eq)]

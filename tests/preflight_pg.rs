@@ -1,0 +1,229 @@
+//! The preflight in `kongrade diagnose`, end to end: the real binary and a real PostgreSQL, each
+//! finding from a state built for it (routes with regex paths, plugins rows, the test server's
+//! SCRAM login, a kong.conf with removed keys), and absent on a clean one.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::kong_db;
+use support::pg::TestDb;
+
+fn kongrade(db: &TestDb, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kongrade"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.args(args).output().expect("run kongrade")
+}
+
+fn diagnose(db: &TestDb, target: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["diagnose", "--json", "--target-version", target];
+    args.extend_from_slice(extra);
+    let o = kongrade(db, &args);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert_eq!(v["exit_code"], o.status.code().unwrap_or(-1), "{v}");
+    v["findings"].as_array().cloned().unwrap_or_default()
+}
+
+fn ids(f: &[Value]) -> Vec<String> {
+    f.iter()
+        .map(|x| x["id"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn find<'a>(f: &'a [Value], id: &str) -> &'a Value {
+    f.iter()
+        .find(|x| x["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {:?}", ids(f)))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+const PREFLIGHT_IDS: &[&str] = &[
+    "conf-key-removed",
+    "conf-key-deprecated",
+    "conf-key-unknown",
+    "routes-regex-unprefixed",
+    "routes-regex-incompatible",
+    "plugins-not-shipped",
+    "plugins-not-loaded",
+    "postgres-too-old",
+    "postgres-untested",
+    "scram-old-kong",
+    "hybrid-dp-major",
+];
+
+fn kong_tables(db: &TestDb) {
+    db.exec(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text[]);\
+         CREATE TABLE plugins (id uuid PRIMARY KEY, name text);",
+    );
+}
+
+#[test]
+fn findings_from_routes_plugins_and_a_kong_conf_with_removed_keys() {
+    let db = TestDb::new("pf_dirty");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_tables(&db);
+    db.exec(
+        "INSERT INTO routes VALUES \
+         ('00000000-0000-0000-0000-000000000001', 'users', ARRAY['/users/\\d+', '/plain']),\
+         ('00000000-0000-0000-0000-000000000002', NULL, ARRAY['/(?!admin).*']),\
+         ('00000000-0000-0000-0000-000000000003', 'ok', ARRAY['/ok', '~/already/(\\d+)']);\
+         INSERT INTO plugins VALUES \
+         ('00000000-0000-0000-0000-00000000000a', 'key-auth'),\
+         ('00000000-0000-0000-0000-00000000000b', 'my-custom'),\
+         ('00000000-0000-0000-0000-00000000000c', 'key-auth');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = db.write_kong_conf(
+        dir.path(),
+        "upstream_keepalive = 60\nnginx_optimizations = on\n",
+    );
+    let conf = conf.to_str().unwrap();
+    let f = diagnose(&db, "3.4.2", &["-c", conf]);
+
+    let r = find(&f, "conf-key-removed");
+    assert_eq!(r["severity"], "error");
+    let seen = strings(&r["seen"]);
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("kong.conf: upstream_keepalive")
+                && s.contains("upstream_keepalive_pool_size")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.contains("nginx_optimizations")),
+        "{seen:?}"
+    );
+    assert!(strings(&r["remedy"])[0].starts_with("sed -i"), "{r}");
+
+    let u = find(&f, "routes-regex-unprefixed");
+    assert_eq!(u["severity"], "warning");
+    assert!(
+        u["title"].as_str().unwrap_or("").starts_with("2 routes"),
+        "{u}"
+    );
+    let seen = strings(&u["seen"]);
+    assert!(
+        seen.contains(
+            &"route users (00000000-0000-0000-0000-000000000001): /users/\\d+".to_string()
+        ),
+        "{seen:?}"
+    );
+    let bad = find(&f, "routes-regex-incompatible");
+    assert_eq!(bad["severity"], "error");
+    assert_eq!(
+        strings(&bad["seen"]),
+        ["route 00000000-0000-0000-0000-000000000002: /(?!admin).*   (negative look-ahead)"]
+    );
+    let p = find(&f, "plugins-not-shipped");
+    assert_eq!(
+        strings(&p["seen"]),
+        ["plugins rows named my-custom: Kong 3.4.2 does not bundle it"]
+    );
+    // The server is PostgreSQL 12+ and every hop speaks SCRAM: neither is a finding.
+    for id in ["postgres-too-old", "scram-old-kong", "plugins-not-loaded"] {
+        assert!(!ids(&f).contains(&id.to_string()), "{id} in {:?}", ids(&f));
+    }
+    assert_eq!(find(&f, "conf-defaults-changed")["severity"], "info");
+}
+
+#[test]
+fn a_clean_database_has_no_preflight_warnings() {
+    let db = TestDb::new("pf_clean");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_tables(&db);
+    db.exec(
+        "INSERT INTO routes VALUES ('00000000-0000-0000-0000-000000000001', 'a', ARRAY['/api/v1', '~/x/\\d+']);\
+         INSERT INTO plugins VALUES ('00000000-0000-0000-0000-00000000000a', 'rate-limiting');",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = db.write_kong_conf(dir.path(), "upstream_keepalive_pool_size = 60\n");
+    let f = diagnose(&db, "3.4.2", &["-c", conf.to_str().unwrap()]);
+    for id in PREFLIGHT_IDS {
+        assert!(!ids(&f).contains(&id.to_string()), "{id} in {:?}", ids(&f));
+    }
+}
+
+/// The test server asks every TCP login for SCRAM (initdb --auth-host=scram-sha-256): a plan
+/// that runs Kong 2.8.3 cannot log in.
+#[test]
+fn scram_login_with_an_old_kong_hop() {
+    let db = TestDb::new("pf_scram");
+    kong_db::bootstrap_at(&db, "2.7.2", None);
+    let f = diagnose(&db, "2.8.3", &[]);
+    let s = find(&f, "scram-old-kong");
+    assert_eq!(s["severity"], "error");
+    let seen = strings(&s["seen"]);
+    assert!(seen[0].starts_with("Kong 2.8.3 in the plan"), "{seen:?}");
+    // Through 2.8.5 instead: nothing to say.
+    let f = diagnose(&db, "2.8.5", &[]);
+    assert!(
+        !ids(&f).contains(&"scram-old-kong".to_string()),
+        "{:?}",
+        ids(&f)
+    );
+}
+
+/// The handshake reader on a server that asks for md5 (a few bytes on a local socket), and on
+/// the real test server (SCRAM).
+#[test]
+fn auth_request_is_read_from_the_handshake() {
+    use kongrade::store::postgres::{auth_asked, AuthAsked, PgOptions};
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut rest = vec![0u8; i32::from_be_bytes(len) as usize - 4];
+        s.read_exact(&mut rest).unwrap();
+        // AuthenticationMD5Password with a salt.
+        s.write_all(&[b'R', 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4])
+            .unwrap();
+        rest
+    });
+    let db = TestDb::new("pf_auth");
+    let env: std::collections::HashMap<String, String> = db.kong_env().into_iter().collect();
+    let opts = |host: &str, port: u16| PgOptions {
+        host: host.to_string(),
+        port,
+        user: "kong".into(),
+        password: None,
+        database: env["KONG_PG_DATABASE"].clone(),
+        schema: None,
+        timeout: std::time::Duration::from_secs(20),
+        ssl: false,
+        ssl_verify: false,
+        trusted_certificates: vec![],
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(
+        rt.block_on(auth_asked(&opts("127.0.0.1", port))),
+        Some(AuthAsked::Md5)
+    );
+    let startup = fake.join().unwrap();
+    assert!(startup.windows(5).any(|w| w == b"kong\0"), "{startup:?}");
+    let real = opts(&env["KONG_PG_HOST"], env["KONG_PG_PORT"].parse().unwrap());
+    assert_eq!(rt.block_on(auth_asked(&real)), Some(AuthAsked::Scram));
+}
