@@ -81,8 +81,8 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
         &[
             "7. Done",
             "up to date for Kong 3.4.2",
-            "2 commands run:",
-            "Journal: none (training cluster)",
+            "2 kong runs:",
+            "✓ kong migrations up: up is done",
         ],
         5,
     );

@@ -27,6 +27,9 @@ pub struct MemoryTables {
     pub data_planes: Option<Vec<DataPlaneRow>>,
     /// When set, reads fail as if the server were down (for training on outages).
     pub unavailable: bool,
+    /// Data planes that stopped checking in, by hostname, and when: their row stays (Kong keeps
+    /// it until its purge delay) and its `last_seen` ages, as in a real database.
+    pub dp_stopped: BTreeMap<String, Instant>,
 }
 
 /// A handle on the shared tables; clones share them.
@@ -76,7 +79,15 @@ impl MemoryDb {
             }
         });
         s.legacy_migrations = t.legacy_migrations.clone();
-        s.data_planes = t.data_planes.clone();
+        s.data_planes = t.data_planes.clone().map(|mut rows| {
+            for r in &mut rows {
+                let stopped = r.hostname.as_ref().and_then(|h| t.dp_stopped.get(h));
+                if let (Some(at), Some(seen)) = (stopped, r.last_seen_secs_ago.as_mut()) {
+                    *seen += now.saturating_duration_since(*at).as_secs_f64();
+                }
+            }
+            rows
+        });
         Ok(s)
     }
 

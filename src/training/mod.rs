@@ -89,7 +89,7 @@ impl Training {
         }
     }
 
-    /// The operator stopped a node: its data-plane row goes (it no longer checks in), unless the
+    /// The operator stopped a node: its data-plane row stops checking in (and ages), unless the
     /// node is stuck, which survives its first stop. Returns a note for the log and whether it
     /// is a warning.
     pub fn stop_node(&self, name: &str) -> (bool, String) {
@@ -108,8 +108,15 @@ impl Training {
             s.insert(name.to_string());
         }
         let mut t = self.db.lock_tables();
-        if let Some(dps) = t.data_planes.as_mut() {
-            dps.retain(|d| d.hostname.as_deref() != Some(name));
+        let is_dp = t
+            .data_planes
+            .as_ref()
+            .is_some_and(|dps| dps.iter().any(|d| d.hostname.as_deref() == Some(name)));
+        if is_dp {
+            // It stops checking in: its row stays and ages past the --dp-window, as in Kong.
+            t.dp_stopped
+                .entry(name.to_string())
+                .or_insert_with(std::time::Instant::now);
         }
         (false, format!("(training) {name} stopped"))
     }
@@ -214,7 +221,22 @@ mod tests {
         // The stuck node survives its first stop only.
         assert!(t.stop_node("dp-old-2").0);
         assert!(!t.stop_node("dp-old-2").0);
+        // Stopped, its row stays (Kong keeps it) and its last_seen ages from the stop.
+        std::thread::sleep(std::time::Duration::from_millis(50));
         let snap = t.db.snapshot().expect("readable");
-        assert_eq!(snap.data_planes.as_ref().map(Vec::len), Some(2));
+        assert_eq!(snap.data_planes.as_ref().map(Vec::len), Some(3));
+        let seen = |snap: &crate::kong::snapshot::Snapshot| {
+            snap.data_planes
+                .iter()
+                .flatten()
+                .find(|d| d.hostname.as_deref() == Some("dp-old-2"))
+                .and_then(|d| d.last_seen_secs_ago)
+                .expect("dp-old-2 seen")
+        };
+        let first = seen(&snap);
+        assert!(first > 3.0, "{first}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let later = seen(&t.db.snapshot().expect("readable"));
+        assert!(later > first, "{later} > {first}");
     }
 }

@@ -248,7 +248,14 @@ fn decommission_and_finish() {
     snap("decommission_old_node_checklist", &h.m);
     h.tick_all();
     h.read();
+    // Just stopped: both data planes are within the window, dp-old-1 ageing.
+    snap("decommission_dp_ageing", &h.m);
+    // 10 s on: dp-old-1 still ages, the stuck dp-old-2 checked in after its stop.
+    h.wait(10.0);
+    h.read();
     snap("decommission_old_node_seen", &h.m);
+    h.age_out();
+    h.read();
     h.enter();
     h.enter();
     snap("finish_refused_old_node", &h.m);

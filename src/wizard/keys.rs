@@ -242,7 +242,10 @@ pub fn too_small(m: &Model) -> bool {
 /// Something the operator would lose or leave half-done by leaving: a step past Preflight, a
 /// run, a backup, a tick. Leaving then asks.
 pub fn something_happened(m: &Model) -> bool {
-    !matches!(m.step, Step::Connecting | Step::Waiting | Step::Preflight)
+    let past_preflight =
+        |s: &Step| !matches!(s, Step::Connecting | Step::Waiting | Step::Preflight);
+    past_preflight(&m.step)
+        || m.visited.iter().any(past_preflight)
         || m.run.is_some()
         || m.backup != BackupState::Missing
         || m.gate_override.is_some()

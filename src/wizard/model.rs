@@ -522,6 +522,15 @@ pub struct Outcome {
     pub text: String,
 }
 
+/// A kong run as the Done summary tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub command_line: String,
+    pub success: bool,
+    /// The outcome's first sentence.
+    pub summary: String,
+}
+
 /// One of the operator's confirmations that no node can prove (traffic moved, writes paused).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckItem {
@@ -638,6 +647,13 @@ pub struct Model {
     pub probed_at: Option<Instant>,
     /// The finish gate opened anyway, with the operator's reason (journaled as Override).
     pub gate_override: Option<String>,
+    /// When the operator marked each data plane stopped (to tell one ageing out from one that
+    /// checked in again after its stop).
+    pub dp_stopped_at: BTreeMap<String, Instant>,
+    /// Steps entered this session (a tick for Review means it was seen).
+    pub visited: Vec<Step>,
+    /// Every kong run this session and what the database said of it afterwards.
+    pub history: Vec<RunRecord>,
     /// Error findings gone past anyway at Preflight: id -> the operator's reason (journaled).
     pub finding_overrides: BTreeMap<String, String>,
     /// What the process exits with once `quit` is set: non-zero when leaving interrupted kong.
@@ -719,6 +735,9 @@ impl Model {
             probed_at: None,
             gate_override: None,
             finding_overrides: BTreeMap::new(),
+            visited: Vec::new(),
+            dp_stopped_at: BTreeMap::new(),
+            history: Vec::new(),
             exit_code: 0,
             cursor: 0,
             notice: None,
@@ -762,6 +781,24 @@ impl Model {
         Some(left - age)
     }
 
+    /// This session's last run, when it was interrupted, killed or ended by a signal while the
+    /// lock is held: that lock is the one it left, not another kong's.
+    pub fn own_lock_run(&self) -> Option<&Run> {
+        let live = self.state()?.lock_live();
+        self.run.as_ref().filter(|r| {
+            live && !r.active()
+                && (r.interrupted
+                    || matches!(
+                        r.state,
+                        RunState::Exited {
+                            signal: Some(_),
+                            ..
+                        }
+                    )
+                    || matches!(r.state, RunState::Exited { code: Some(c), .. } if c != 0))
+        })
+    }
+
     /// The command line kongrade shows and runs for `command`.
     pub fn command_line(&self, command: KongCommand) -> String {
         let mut inv = self.setup.invocation.clone();
@@ -786,15 +823,35 @@ impl Model {
             .collect()
     }
 
-    /// Data planes the database knows, old ones (older than the target, or of unknown version)
-    /// first: those need taking out. Each with whether it still serves (seen within the window).
-    pub fn data_planes(&self) -> Vec<(&DataPlaneRow, bool, bool)> {
-        let (Some(reading), Some(target)) = (&self.reading, self.setup.target) else {
+    /// The data planes of the last read, their `last_seen` aged by the time since that read:
+    /// "seen 3 s ago" grows with the clock, and a stopped one ages out over the window.
+    pub fn aged_data_planes(&self) -> Vec<DataPlaneRow> {
+        let Some(reading) = &self.reading else {
             return Vec::new();
         };
-        let mut rows: Vec<(&DataPlaneRow, bool, bool)> = reading
+        let age = self.read_age().map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        reading
             .data_planes
             .iter()
+            .cloned()
+            .map(|mut dp| {
+                if let Some(s) = dp.last_seen_secs_ago.as_mut() {
+                    *s += age;
+                }
+                dp
+            })
+            .collect()
+    }
+
+    /// Data planes the database knows, old ones (older than the target, or of unknown version)
+    /// first: those need taking out. Each with whether it still serves (seen within the window).
+    pub fn data_planes(&self) -> Vec<(DataPlaneRow, bool, bool)> {
+        let Some(target) = self.setup.target else {
+            return Vec::new();
+        };
+        let mut rows: Vec<(DataPlaneRow, bool, bool)> = self
+            .aged_data_planes()
+            .into_iter()
             .map(|dp| {
                 let old = dp
                     .version
@@ -812,7 +869,7 @@ impl Model {
     }
 
     /// Old-version data planes the database saw recently: proof an old node still serves.
-    pub fn old_data_planes_seen(&self) -> Vec<&DataPlaneRow> {
+    pub fn old_data_planes_seen(&self) -> Vec<DataPlaneRow> {
         self.data_planes()
             .into_iter()
             .filter(|(_, old, recent)| *old && *recent)
@@ -829,11 +886,7 @@ impl Model {
                 blockers: vec!["no target version: old and new nodes cannot be told apart".into()],
             };
         };
-        let dps = self
-            .reading
-            .as_ref()
-            .map(|r| old_data_planes(&r.data_planes, target, self.setup.dp_window))
-            .unwrap_or_default();
+        let dps = old_data_planes(&self.aged_data_planes(), target, self.setup.dp_window);
         finish_gate(&self.nodes, &dps)
     }
 
@@ -848,7 +901,7 @@ impl Model {
             }
         }
         for (dp, old, _) in self.data_planes() {
-            let key = dp_key(dp);
+            let key = dp_key(&dp);
             rows.push(DecomRow::DataPlane(key.clone()));
             if old {
                 rows.extend(
@@ -908,10 +961,20 @@ impl Model {
             .unwrap_or_else(|| "?".into());
         let v = dp.version.as_deref().unwrap_or("?");
         let marked = self.dp_checks.get(k).is_some_and(|c| c.stopped);
-        // The database's word on it: a data plane checks in every 30 s.
+        let since_stop = self
+            .dp_stopped_at
+            .get(k)
+            .map(|at| self.now.saturating_duration_since(*at).as_secs_f64());
+        let seen = dp.last_seen_secs_ago.unwrap_or(f64::MAX);
+        // The database's word on it: a data plane checks in every 30 s. Stopped, its row stays
+        // and ages; seen more recently than its stop, it still runs.
         match (old, recent) {
-            (true, true) if marked => format!(
+            (true, true) if marked && since_stop.is_some_and(|s| seen < s) => format!(
                 "{k}  OLD {v} data plane, still seen {ago} ago after its stop: stop it again"
+            ),
+            (true, true) if marked => format!(
+                "{k}  OLD {v} data plane, stopped: not seen for {ago}; it stops counting once unseen for {} (--dp-window)",
+                secs_text(self.setup.dp_window)
             ),
             (true, true) => format!("{k}  OLD {v} data plane, seen {ago} ago"),
             (true, false) => format!("{k}  old {v} data plane, gone (seen {ago} ago)"),
@@ -931,6 +994,47 @@ pub fn secs_text(d: f64) -> String {
         format!("{} min", (n / 60.0).round() as u64)
     } else {
         format!("{} h", (n / 3600.0).round() as u64)
+    }
+}
+
+/// How a step behind the current one is marked in the progress line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// It is done, and the database or the journal shows it.
+    Done,
+    /// Gone past with an override.
+    Overridden,
+    /// Passed without being done (no backup taken or recorded; entered past it).
+    NotDone,
+}
+
+/// Whether a step the wizard is past is really done: ticks only when true.
+pub fn step_mark(m: &Model, step: Step) -> Mark {
+    let state = m.state();
+    let done = match step {
+        Step::Preflight => {
+            if !m.finding_overrides.is_empty() {
+                return Mark::Overridden;
+            }
+            true
+        }
+        Step::Backup => m.backup_done(),
+        Step::Review => m.visited.contains(&Step::Review),
+        Step::Up => state.is_some_and(|s| !s.needs_bootstrap && !s.any(MigState::New)),
+        Step::Bootstrap => state.is_some_and(|s| !s.needs_bootstrap),
+        Step::Decommission => {
+            if m.gate_override.is_some() {
+                return Mark::Overridden;
+            }
+            m.node_gate().open && m.checklist.iter().all(|c| c.done)
+        }
+        Step::Finish => state.is_some_and(|s| !s.any(MigState::Pending)),
+        Step::Connecting | Step::Waiting | Step::Done => true,
+    };
+    if done {
+        Mark::Done
+    } else {
+        Mark::NotDone
     }
 }
 

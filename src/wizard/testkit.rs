@@ -202,6 +202,26 @@ impl H {
         }
     }
 
+    /// Lets time pass beyond the --dp-window for the data planes stopped so far: the training
+    /// database backdates their stop and the wizard's clock moves on as far (both clocks agree).
+    pub fn age_out(&mut self) {
+        self.wait(self.m.setup.dp_window + 1.0);
+    }
+
+    /// `secs` pass for the training database's stopped data planes and the wizard's clock alike.
+    pub fn wait(&mut self, secs: f64) {
+        let by = Duration::from_secs_f64(secs);
+        {
+            let mut t = self.training.db.lock_tables();
+            for at in t.dp_stopped.values_mut() {
+                if let Some(earlier) = at.checked_sub(by) {
+                    *at = earlier;
+                }
+            }
+        }
+        self.advance(by.as_secs_f64());
+    }
+
     /// Moves the cursor to a Decommission row.
     pub fn select(&mut self, row: &DecomRow) {
         self.m.cursor = self
@@ -302,6 +322,8 @@ impl H {
                         let fx = self.space();
                         self.stop_nodes(&fx);
                     }
+                    // A stopped data plane's row ages out over the window.
+                    self.age_out();
                     self.read();
                     self.enter();
                 }

@@ -375,6 +375,295 @@ fn ctrl_c_during_up_asks_first() {
     h.key(ctrl_c);
     assert_eq!(h.key(ctrl_c), vec![Effect::Interrupt(1), Effect::Quit]);
     assert!(h.m.quit);
+    assert_eq!(h.m.exit_code, 130, "leaving while kong runs exits non-zero");
+}
+
+#[test]
+fn kill_has_its_own_key_and_its_own_question() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.m.step = Step::Up;
+    h.enter();
+    h.enter();
+    h.key(Key::ctrl('c'));
+    // k is "up" among the vim keys: in this dialog it does nothing.
+    assert!(h.key(Key::ch('k')).is_empty());
+    assert_eq!(h.m.overlay, Some(Overlay::LeaveWhileRunning));
+    // K asks; only y kills.
+    assert!(h.key(Key::ch('K')).is_empty());
+    assert_eq!(h.m.overlay, Some(Overlay::ConfirmKill));
+    assert!(h.key(Key::ch('n')).is_empty());
+    assert!(h.m.overlay.is_none() && h.m.running());
+    h.key(Key::ctrl('c'));
+    h.key(Key::ch('K'));
+    assert_eq!(h.key(Key::ch('y')), vec![Effect::Kill(1)]);
+}
+
+#[test]
+fn leaving_asks_whenever_something_happened() {
+    // Nothing happened yet: q and Ctrl-C leave at once.
+    let mut h = H::scenario("clean");
+    h.read();
+    assert_eq!(h.key(Key::ch('q')), vec![Effect::Quit]);
+    // Past Preflight: q goes back, and at Preflight leaving asks.
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+    assert!(actions(&h.key(Key::ch('q'))).is_empty());
+    assert_eq!(h.m.step, Step::Preflight);
+    assert!(actions(&h.key(Key::ch('q'))).is_empty());
+    assert_eq!(h.m.overlay, Some(Overlay::Leave));
+    assert!(h.key(Key::ch('n')).is_empty());
+    assert!(!h.m.quit && h.m.overlay.is_none());
+    // After up: q on Decommission is back to Up (its result on screen), never leaving.
+    let mut h = H::scenario("clean");
+    h.through_up();
+    assert!(actions(&h.key(Key::ch('q'))).is_empty());
+    assert_eq!(h.m.step, Step::Up);
+    assert!(h.m.outcome.as_ref().is_some_and(|o| o.success));
+    assert!(actions(&h.key(Key::ch('q'))).is_empty());
+    assert_eq!(h.m.step, Step::Review);
+    // Ctrl-C asks; y leaves, exit 0 (nothing runs).
+    assert!(h.key(Key::ctrl('c')).is_empty());
+    assert_eq!(h.m.overlay, Some(Overlay::Leave));
+    assert_eq!(h.key(Key::ch('y')), vec![Effect::Quit]);
+    assert_eq!(h.m.exit_code, 0);
+}
+
+#[test]
+fn behind_terminal_too_small_only_quitting_acts() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    h.own_backup("snap-1");
+    h.enter();
+    h.enter();
+    assert_eq!(h.m.step, Step::Up);
+    update(
+        &mut h.m,
+        Msg::Resize {
+            width: 50,
+            height: 12,
+        },
+    );
+    // Enter, y, Space, t: nothing moves, nothing starts.
+    for k in [
+        Key::plain(KeyCode::Enter),
+        Key::ch('y'),
+        Key::ch(' '),
+        Key::ch('t'),
+        Key::ch('j'),
+        Key::plain(KeyCode::Esc),
+    ] {
+        assert!(h.key(k).is_empty(), "{k}");
+        assert_eq!(h.m.step, Step::Up);
+        assert!(h.m.overlay.is_none());
+    }
+    // q asks, as everywhere; the question is answered here too.
+    assert!(h.key(Key::ch('q')).is_empty());
+    assert_eq!(h.m.overlay, Some(Overlay::Leave));
+    let screen = crate::tui::view::render_to_string(&h.m, 50, 12);
+    assert!(
+        screen.contains("Terminal too small") && screen.contains("Leave kongrade?"),
+        "{screen}"
+    );
+    assert!(h.key(Key::ch('n')).is_empty());
+    assert!(h.m.overlay.is_none() && !h.m.quit);
+    // Back to a readable size: the keys act again.
+    update(
+        &mut h.m,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    h.enter();
+    assert!(matches!(h.m.overlay, Some(Overlay::Confirm { .. })));
+}
+
+#[test]
+fn the_lock_an_interrupted_run_left_is_named_as_yours() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.m.step = Step::Up;
+    h.enter();
+    h.enter();
+    h.key(Key::ctrl('c'));
+    assert_eq!(h.key(Key::ch('i')), vec![Effect::Interrupt(1)]);
+    // Kong ended by the signal, its lock row left behind with 40 s to live.
+    h.training.db.lock_tables().lock = Some(crate::store::memory::MemoryDb::lock_for(
+        "kong-run-1",
+        Duration::from_secs(40),
+    ));
+    h.run(
+        1,
+        RunEvent::Exited {
+            code: None,
+            signal: Some(2),
+        },
+    );
+    h.advance(0.1);
+    h.read();
+    assert!(h.enter().is_empty());
+    let n = h.notice();
+    assert!(
+        n.contains("your own up left when it was interrupted"),
+        "{n}"
+    );
+    assert!(n.contains("expires in"), "{n}");
+    assert!(!n.contains("another kong"), "{n}");
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("left by your stopped run"), "{screen}");
+}
+
+#[test]
+fn an_expired_lock_row_is_called_what_diagnose_calls_it() {
+    let mut h = H::scenario("clean");
+    h.training.db.lock_tables().lock = Some(crate::store::memory::MemoryLock {
+        owner: "old".into(),
+        expires: Instant::now() - Duration::from_secs(5),
+    });
+    h.read();
+    let f =
+        h.m.findings
+            .iter()
+            .find(|f| f.id == "lock-stale")
+            .expect("the stale-lock finding");
+    assert_eq!(f.severity, crate::kong::diagnose::Severity::Info);
+    assert!(f.title.contains("blocks nothing"), "{}", f.title);
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(screen.contains("blocks nothing"), "{screen}");
+    assert!(!screen.contains("harmless"), "{screen}");
+}
+
+#[test]
+fn ticks_only_when_true() {
+    // Resumed at Decommission with no backup taken or recorded: no tick for Backup.
+    let mut h = H::scenario("unfinished");
+    h.read();
+    assert_eq!(h.m.step, Step::Decommission);
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(screen.contains("– Backup"), "{screen}");
+    assert!(!screen.contains("✓ Backup"), "{screen}");
+    // The Decommission gate line agrees with Finish: confirmations open means not open.
+    let mut h = H::scenario("clean");
+    h.through_up();
+    for i in 0..h.m.nodes.len() {
+        let name = h.m.nodes[i].name.clone();
+        if name.starts_with("kong-old") {
+            h.select(&DecomRow::Node(i));
+            for _ in 0..3 {
+                let fx = h.space();
+                h.stop_nodes(&fx);
+            }
+        }
+    }
+    h.read();
+    assert!(h.m.node_gate().open);
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(
+        screen.contains("finish waits for 2 confirmation(s)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("finish gate open"), "{screen}");
+    // After an override, Finish says it can run only because of it, naming what still serves.
+    let mut h = H::scenario("clean");
+    h.through_up();
+    for i in 0..h.m.checklist.len() {
+        h.select(&DecomRow::General(i));
+        h.space();
+    }
+    h.enter();
+    h.key(Key::ch('o'));
+    h.typed("canary, drained by hand");
+    h.enter();
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(!screen.contains("✓ nothing blocks finish"), "{screen}");
+    assert!(
+        screen.contains("only because you opened the node gate"),
+        "{screen}"
+    );
+    assert!(screen.contains("kong-old-1"), "{screen}");
+    // Done: each run once, with its outcome, and the override.
+    h.play_to_done();
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert_eq!(h.m.history.len(), 2, "{:?}", h.m.history);
+    assert!(
+        screen.contains("✓ kong migrations up: up is done"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✓ kong migrations finish: finish is done"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches("kong migrations up:").count(), 1, "{screen}");
+    assert!(
+        screen.contains("opened the finish gate anyway: canary"),
+        "{screen}"
+    );
+    // The debrief is below the fold at 120x40 (marked); a tall terminal shows it whole.
+    assert!(
+        screen.contains("▼ more below: v shows it in full"),
+        "{screen}"
+    );
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 90);
+    assert!(
+        screen.contains("Decommission: gone past with an override"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_manual_node_can_be_removed() {
+    let mut h = H::scenario("clean");
+    h.through_up();
+    h.key(Key::ch('a'));
+    h.typed("kong-ld-3");
+    h.enter();
+    let i =
+        h.m.nodes
+            .iter()
+            .position(|n| n.name == "kong-ld-3")
+            .expect("added");
+    h.select(&DecomRow::Node(i));
+    assert!(h.key(Key::ch('d')).is_empty());
+    assert!(matches!(h.m.overlay, Some(Overlay::RemoveNode { .. })));
+    let fx = h.key(Key::ch('y'));
+    assert!(journal(&fx)
+        .iter()
+        .any(|e| matches!(e, Event::Note { text } if text.contains("removed: kong-ld-3"))));
+    assert!(!h.m.nodes.iter().any(|n| n.name == "kong-ld-3"));
+    // A probed node cannot be removed: d says why.
+    h.select(&DecomRow::Node(0));
+    assert!(h.key(Key::ch('d')).is_empty());
+    assert!(h.m.overlay.is_none());
+    assert!(
+        h.notice().contains("only a node added by hand"),
+        "{}",
+        h.notice()
+    );
+}
+
+#[test]
+fn stopping_waits_for_out_of_the_load_balancer() {
+    let mut h = H::scenario("clean");
+    h.through_up();
+    let i =
+        h.m.nodes
+            .iter()
+            .position(|n| n.name == "kong-old-1")
+            .expect("node");
+    h.select(&DecomRow::NodeItem(i, NodeItem::Stopped));
+    let fx = h.space();
+    assert!(!fx.contains(&Effect::StopNode("kong-old-1".into())));
+    assert!(!h.m.nodes[i].checklist.stopped);
+    assert!(
+        h.notice().contains("first out of the load balancer"),
+        "{}",
+        h.notice()
+    );
+    assert!(h.notice().contains("drops its requests"), "{}", h.notice());
 }
 
 #[test]
@@ -493,7 +782,9 @@ fn an_old_node_still_serving_blocks_finish() {
     let mut h = H::scenario("old-node-serving");
     h.through_up();
     h.tick_all();
-    // The stuck data plane ignored its stop: the database still sees it.
+    // The stopped data planes age out over the window; the stuck one ignored its stop and
+    // still checks in.
+    h.age_out();
     assert!(h
         .m
         .log
@@ -521,6 +812,31 @@ fn an_old_node_still_serving_blocks_finish() {
     let fx = h.space();
     h.stop_nodes(&fx);
     h.read();
+    // Stopped, it is not gone at once: its row stays and ages, seen longer ago with the clock.
+    assert!(h
+        .m
+        .decom_rows()
+        .contains(&DecomRow::DataPlane("dp-old-2".into())));
+    assert!(!finish_blockers(&h.m).is_empty(), "seen within the window");
+    let text = h.m.data_plane_text("dp-old-2");
+    h.advance(20.0);
+    assert_ne!(
+        h.m.data_plane_text("dp-old-2"),
+        text,
+        "the age grows: {text}"
+    );
+    // Past the --dp-window it no longer serves: its row is still listed, the gate opens.
+    h.age_out();
+    h.read();
+    assert!(h
+        .m
+        .decom_rows()
+        .contains(&DecomRow::DataPlane("dp-old-2".into())));
+    assert!(
+        h.m.data_plane_text("dp-old-2").contains("gone"),
+        "{}",
+        h.m.data_plane_text("dp-old-2")
+    );
     h.enter();
     h.enter();
     assert!(

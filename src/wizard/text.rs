@@ -64,3 +64,41 @@ pub fn step_help(step: Step) -> (&'static str, &'static str) {
         ),
     }
 }
+
+/// Demo's Done: each step the trainee went through, what they did there, and what a mistake at
+/// that step would have cost.
+pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static str)> {
+    use super::model::{step_mark, Mark};
+    let mut out = Vec::new();
+    for step in m.path.steps() {
+        if *step == Step::Done {
+            continue;
+        }
+        let mark = step_mark(m, *step);
+        let did = match (step, mark) {
+            (_, Mark::Overridden) => "gone past with an override (your reason is in the log).",
+            (Step::Preflight, _) => "read the database and weighed the findings.",
+            (Step::Backup, Mark::Done) => "a backup taken or recorded before anything changed.",
+            (Step::Backup, _) => "passed without a backup.",
+            (Step::Review, Mark::Done) => "read what up would run.",
+            (Step::Review, _) => "not seen this session.",
+            (Step::Up, Mark::Done) => "ran up with the new kong while the old nodes served.",
+            (Step::Bootstrap, Mark::Done) => "bootstrapped the empty database.",
+            (Step::Decommission, Mark::Done) => "took every old node out, in order.",
+            (Step::Finish, Mark::Done) => "ran finish once nothing old was left.",
+            _ => "not done.",
+        };
+        let cost = match step {
+            Step::Preflight => "Skipping it: an ERR (a jump Kong does not support, a pre-1.0 schema) found only when up fails.",
+            Step::Backup => "Without it: after finish, nothing brings the old schema back.",
+            Step::Review => "Unread: two-phase migrations and Admin API writes lost between up and finish surprise you.",
+            Step::Up => "With the old kong: nothing happens; interrupted: a held lock and a half-applied migration.",
+            Step::Bootstrap => "On a database with Kong's tables: the installation is wrecked.",
+            Step::Decommission => "Stopping before out of the load balancer: dropped requests. A node left running: it fails after finish.",
+            Step::Finish => "Too early: every old traditional node and old control plane breaks; only the backup goes back.",
+            _ => "",
+        };
+        out.push((step.title(), did.to_string(), cost));
+    }
+    out
+}

@@ -16,10 +16,23 @@ pub(super) fn decommission_body(
     let rows = m.decom_rows();
     // The gate's line stays at the bottom; the list scrolls above it.
     let list_h = h.saturating_sub(out.len() + 1).max(1);
-    let (start, shown) = window(&rows, m.cursor, list_h);
+    // Each row's lines (a row may wrap); then the rows around the cursor that fit.
+    let mut row_lines: Vec<Vec<Line<'static>>> = Vec::with_capacity(rows.len());
     let dps = m.data_planes();
-    for (i, row) in shown.iter().enumerate() {
-        let selected = start + i == m.cursor;
+    for (i, row) in rows.iter().enumerate() {
+        let selected = i == m.cursor;
+        let mut lines: Vec<Line<'static>> = Vec::new();
+        // A node's or data plane's word is wrapped, never cut: it may be the instruction.
+        let mut cont: Vec<(String, Style)> = Vec::new();
+        let mut wrapped = |text: &str, style: Style| -> String {
+            if text.chars().count() <= w.saturating_sub(4) {
+                return text.to_string();
+            }
+            let mut lines = wrap(text, w.saturating_sub(4)).into_iter();
+            let first = lines.next().unwrap_or_default();
+            cont.extend(lines.map(|l| (format!("    {l}"), style)));
+            first
+        };
         let check = |done: bool, label: &str, indent: &str| {
             vec![
                 Span::raw(indent.to_string()),
@@ -33,10 +46,16 @@ pub(super) fn decommission_body(
         let spans: Vec<Span> = match row {
             DecomRow::General(j) => match m.checklist.get(*j) {
                 Some(c) => check(c.done, &c.label, ""),
-                None => continue,
+                None => {
+                    row_lines.push(lines);
+                    continue;
+                }
             },
             DecomRow::Node(j) => {
-                let Some(n) = m.nodes.get(*j) else { continue };
+                let Some(n) = m.nodes.get(*j) else {
+                    row_lines.push(lines);
+                    continue;
+                };
                 let (blocks, label) = match (&n.class, n.kind.as_str()) {
                     (_, "manual") => (
                         !n.checklist.done(),
@@ -50,49 +69,34 @@ pub(super) fn decommission_body(
                 } else {
                     ("✓ ", t.ok())
                 };
+                let style_t = if blocks { style } else { Style::new() };
                 vec![
                     Span::styled(mark, style),
-                    Span::styled(
-                        truncate(&format!("{}  {label}", n.name), w.saturating_sub(4)).into_owned(),
-                        if blocks { style } else { Style::new() },
-                    ),
+                    Span::styled(wrapped(&format!("{}  {label}", n.name), style_t), style_t),
                 ]
             }
             DecomRow::NodeItem(j, it) => match m.nodes.get(*j) {
                 Some(n) => check(it.get(&n.checklist), it.label(), "    "),
-                None => continue,
+                None => {
+                    row_lines.push(lines);
+                    continue;
+                }
             },
             DecomRow::DataPlane(k) => {
-                let Some((dp, old, recent)) = dps.iter().find(|(dp, _, _)| dp_key(dp) == *k) else {
+                let Some((_, old, recent)) = dps.iter().find(|(dp, _, _)| dp_key(dp) == *k) else {
                     continue;
                 };
-                let ago = dp
-                    .last_seen_secs_ago
-                    .map(secs)
-                    .unwrap_or_else(|| "?".into());
-                let v = dp.version.as_deref().unwrap_or("?");
-                let marked = m.dp_checks.get(k).is_some_and(|c| c.stopped);
-                // The database's word on it: a data plane checks in every 30 s.
-                let text = match (old, recent) {
-                    (true, true) if marked => format!(
-                        "{k}  OLD {v} data plane, still seen {ago} ago after its stop: stop it again"
-                    ),
-                    (true, true) => format!("{k}  OLD {v} data plane, seen {ago} ago"),
-                    (true, false) => format!("{k}  old {v} data plane, gone (seen {ago} ago)"),
-                    (false, _) => format!("{k}  new {v} data plane"),
-                };
+                let text = m.data_plane_text(k);
                 let blocks = *old && *recent;
                 let (mark, style) = if blocks {
                     ("✗ ", t.err())
                 } else {
                     ("✓ ", t.ok())
                 };
+                let style_t = if blocks { style } else { Style::new() };
                 vec![
                     Span::styled(mark, style),
-                    Span::styled(
-                        truncate(&text, w.saturating_sub(4)).into_owned(),
-                        if blocks { style } else { Style::new() },
-                    ),
+                    Span::styled(wrapped(&text, style_t), style_t),
                 ]
             }
             DecomRow::DataPlaneItem(k, it) => check(
@@ -107,8 +111,40 @@ pub(super) fn decommission_body(
         if selected && m.focus == Focus::Step {
             line = line.patch_style(t.selected());
         }
-        out.push(line);
+        lines.push(line);
+        for (l, style) in cont {
+            lines.push(Line::styled(l, style));
+        }
+        row_lines.push(lines);
     }
+    let cursor = m.cursor.min(rows.len().saturating_sub(1));
+    let size = |r: usize| row_lines.get(r).map_or(0, Vec::len);
+    let (mut first, mut last) = (cursor, cursor);
+    let mut used = size(cursor);
+    while first > 0 && used + size(first - 1) <= list_h {
+        first -= 1;
+        used += size(first);
+    }
+    while last + 1 < rows.len() && used + size(last + 1) <= list_h {
+        last += 1;
+        used += size(last);
+    }
+    let mut list: Vec<Line<'static>> = row_lines
+        .into_iter()
+        .skip(first)
+        .take(last + 1 - first)
+        .flatten()
+        .collect();
+    if last + 1 < rows.len() {
+        if list.len() >= list_h {
+            list.pop();
+        }
+        list.push(Line::styled(
+            format!("▼ {} more row(s) below (↓/j)", rows.len() - last - 1),
+            t.accent(),
+        ));
+    }
+    out.extend(list);
     let probed = m
         .probed_at
         .map(|at| {
@@ -118,10 +154,20 @@ pub(super) fn decommission_body(
             )
         })
         .unwrap_or_default();
+    let unconfirmed = m.checklist.iter().filter(|c| !c.done).count();
     let line = match (&m.gate_override, gate.open) {
         (Some(reason), _) => Line::styled(
             truncate(&format!("! finish gate opened anyway: {reason}"), w).into_owned(),
             t.warn(),
+        ),
+        // The gate's word agrees with Finish's: open only when nothing at all blocks finish.
+        (None, true) if unconfirmed > 0 => Line::styled(
+            truncate(
+                &format!("✗ finish waits for {unconfirmed} confirmation(s) above{probed}"),
+                w,
+            )
+            .into_owned(),
+            t.err(),
         ),
         (None, true) => Line::styled(
             truncate(&format!("✓ finish gate open: no old node seen{probed}"), w).into_owned(),

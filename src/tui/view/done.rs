@@ -23,23 +23,45 @@ pub(super) fn done_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'stat
         ))),
         None => {}
     }
-    // The summary: what ran, how long it took, where the record is.
-    let ran: Vec<&str> = m
-        .log
-        .lines
-        .iter()
-        .filter(|l| l.kind == LogKind::Command)
-        .map(|l| l.text.as_str())
-        .collect();
+    // The summary: what ran and what the database said of it, how long, where the record is.
     let mins = m.now.saturating_duration_since(m.began).as_secs() / 60;
     let secs = m.now.saturating_duration_since(m.began).as_secs() % 60;
+    let n = m.history.len();
     out.push(Line::raw(format!(
-        "This session: {mins} min {secs} s, {} command{} run:",
-        ran.len(),
-        if ran.len() == 1 { "" } else { "s" }
+        "This session: {mins} min {secs} s, {n} kong run{}:",
+        if n == 1 { "" } else { "s" }
     )));
-    for r in ran {
-        push_wrapped(out, &format!("  {r}"), w, t.dim());
+    for r in &m.history {
+        let (mark, style) = if r.success {
+            ("✓", t.ok())
+        } else {
+            ("✗", t.err())
+        };
+        push_hanging(
+            out,
+            &format!("  {mark} "),
+            &format!("{}: {}", r.command_line, r.summary),
+            w,
+            style,
+        );
+    }
+    for (id, reason) in &m.finding_overrides {
+        push_hanging(
+            out,
+            "  ! ",
+            &format!("went past {id} at Preflight: {reason}"),
+            w,
+            t.warn(),
+        );
+    }
+    if let Some(reason) = &m.gate_override {
+        push_hanging(
+            out,
+            "  ! ",
+            &format!("opened the finish gate anyway: {reason}"),
+            w,
+            t.warn(),
+        );
     }
     match &m.setup.journal_path {
         Some(p) => push_wrapped(out, &format!("Journal: {p}"), w, t.dim()),
@@ -58,6 +80,22 @@ pub(super) fn done_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'stat
             w,
             Style::new(),
         );
+    }
+    if m.setup.training.is_some() {
+        out.push(Line::raw(""));
+        out.push(Line::styled(
+            "What you did, and what a mistake would have cost:",
+            t.bold(),
+        ));
+        for (step, did, cost) in crate::wizard::text::debrief(m) {
+            push_hanging(
+                out,
+                &format!("{step}: "),
+                &format!("{did} {cost}"),
+                w,
+                Style::new(),
+            );
+        }
     }
     out.push(Line::styled("Enter or q leaves.", t.dim()));
 }

@@ -24,7 +24,18 @@ pub(super) fn finish_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'st
         run_status(m, KongCommand::Finish, w, t, out);
     } else {
         let blockers = finish_blockers(m);
-        if blockers.is_empty() {
+        let still = m.node_gate().blockers;
+        if blockers.is_empty() && m.gate_override.is_some() && !still.is_empty() {
+            // Not a tick: finish can run only because the operator opened the gate.
+            out.push(Line::styled(
+                "! finish can run only because you opened the node gate; still seen:",
+                t.warn(),
+            ));
+            for b in &still {
+                push_wrapped(out, &format!("! {b}"), w, t.warn());
+            }
+            out.push(Line::styled("Enter asks you to type 'finish'.", t.dim()));
+        } else if blockers.is_empty() {
             out.push(Line::styled("✓ nothing blocks finish", t.ok()));
             out.push(Line::styled("Enter asks you to type 'finish'.", t.dim()));
         } else {

@@ -54,12 +54,17 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
                 .unwrap_or_default();
             let owner = l.owner.clone().unwrap_or_else(|| "?".into());
             out.push(Line::styled(format!("lock: HELD{left}"), t.warn()));
-            out.push(Line::styled(
-                truncate(&format!("  by {owner}"), w).into_owned(),
-                t.dim(),
-            ));
+            let by = match m.own_lock_run() {
+                Some(_) => "  left by your stopped run".to_string(),
+                None => format!("  by {owner}"),
+            };
+            out.push(Line::styled(truncate(&by, w).into_owned(), t.dim()));
         }
-        Some(_) => out.push(Line::styled("lock: expired row (harmless)", t.dim())),
+        // As diagnose says (lock-stale, Info): it blocks nothing and Kong deletes it itself.
+        Some(_) => out.push(Line::styled(
+            truncate("lock: expired row (blocks nothing; Kong deletes it)", w).into_owned(),
+            t.dim(),
+        )),
     }
     if state.needs_bootstrap {
         let text = if state.legacy_table {

@@ -332,8 +332,13 @@ fn progress(m: &Model, width: usize, t: &Theme) -> Line<'static> {
             spans.push(Span::styled(" › ", t.dim()));
             len += 3;
         }
+        // A tick only for what is true: a step passed but not done (no backup) says so.
         let (mark, style) = match cur {
-            Some(c) if i < c => ("✓ ", t.ok()),
+            Some(c) if i < c => match crate::wizard::model::step_mark(m, *s) {
+                crate::wizard::model::Mark::Done => ("✓ ", t.ok()),
+                crate::wizard::model::Mark::Overridden => ("! ", t.warn()),
+                crate::wizard::model::Mark::NotDone => ("– ", t.dim()),
+            },
             Some(c) if i == c => ("▸ ", t.accent()),
             _ => ("", t.dim()),
         };

@@ -75,6 +75,13 @@ pub(super) fn toggle_decom(m: &mut Model, fx: &mut Vec<Effect>) {
         m.log
             .push(LogKind::Info, format!("{name}: {}", item.label()));
     }
+    if let DecomRow::DataPlane(k) | DecomRow::DataPlaneItem(k, _) = &row {
+        if c.stopped {
+            m.dp_stopped_at.insert(k.clone(), m.now);
+        } else {
+            m.dp_stopped_at.remove(k);
+        }
+    }
     if c.stopped && !checks.stopped && m.setup.training.is_some() {
         fx.push(Effect::StopNode(name.clone()));
     }

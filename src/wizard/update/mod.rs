@@ -156,6 +156,9 @@ fn step_event(step: &str, phase: &str, detail: Option<String>) -> Event {
 
 fn goto(m: &mut Model, step: Step) {
     m.step = step;
+    if !m.visited.contains(&step) {
+        m.visited.push(step);
+    }
     m.cursor = 0;
     m.focus = Focus::Step;
 }

@@ -82,11 +82,29 @@ pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
         },
         text.clone(),
     );
+    let command_line = m
+        .run
+        .as_ref()
+        .map(|r| r.command_line.clone())
+        .unwrap_or_default();
+    m.history.push(RunRecord {
+        command_line,
+        success,
+        summary: first_sentence(&text),
+    });
     m.outcome = Some(Outcome {
         command,
         success,
         text,
     });
+}
+
+/// Up to the first ". " (the rest of an outcome is the advice that follows it).
+fn first_sentence(text: &str) -> String {
+    match text.find(". ") {
+        Some(i) => text[..=i].to_string(),
+        None => text.to_string(),
+    }
 }
 
 pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect>) {
@@ -150,6 +168,11 @@ pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect
             )));
             let text = format!("could not start `{line}`: {message}. Check --kong-cmd (or KONGRADE_KONG_CMD); nothing ran.");
             m.log.push(LogKind::Error, text.clone());
+            m.history.push(RunRecord {
+                command_line: line.clone(),
+                success: false,
+                summary: first_sentence(&text),
+            });
             m.outcome = Some(Outcome {
                 command,
                 success: false,
@@ -236,8 +259,19 @@ pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
             .as_ref()
             .and_then(|l| l.owner.clone())
             .unwrap_or_else(|| "unknown".into());
+        let left = m
+            .lock_seconds_left()
+            .map(|s| format!("it expires in {}", secs_text(s)))
+            .unwrap_or_else(|| "it expires by itself".into());
+        if let Some(r) = m.own_lock_run() {
+            return Err(format!(
+                "the migrations lock is the one your own {} left when it was {} (owner {owner}): {left}, and Kong deletes it on the next run. Enter works once it is released; kongrade never deletes it",
+                r.command.as_str(),
+                if r.interrupted { "interrupted" } else { "stopped" }
+            ));
+        }
         return Err(format!(
-            "the migrations lock is held (owner {owner}): another kong is migrating; wait until it is released"
+            "the migrations lock is held (owner {owner}): another kong is migrating; {left}. Wait until it is released"
         ));
     }
     match command {
