@@ -405,6 +405,10 @@ pub struct AutoFlags {
     #[arg(long)]
     pub allow_unsupported_jump: bool,
 
+    /// Go on although the preflight says the target breaks something (exit 20 otherwise)
+    #[arg(long)]
+    pub allow_breaking: bool,
+
     /// Print a JSON report on stdout at the end (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
@@ -444,6 +448,7 @@ impl AutoFlags {
             allow_gaps: self.allow_gaps,
             allow_unknown: self.allow_unknown,
             allow_unsupported_jump: self.allow_unsupported_jump,
+            allow_breaking: self.allow_breaking,
             json: self.json,
             db_timeout: self.db_timeout,
             lock_timeout: self.lock_timeout,

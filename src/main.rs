@@ -41,7 +41,10 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::nodes::run(&ctx, &nodes.options(), json).await
             }
-            Some(Command::Rollback { .. }) => cmd::rollback::run(&conn()?).await,
+            Some(Command::Rollback { .. }) => {
+                let ctx = cmd::rollback::context(conn()?).await?;
+                cmd::rollback::run(&ctx).await
+            }
             Some(Command::Diagnose { json, flags }) => {
                 let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::diagnose::run(&ctx, json, &flags.options()).await

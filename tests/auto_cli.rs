@@ -77,6 +77,14 @@ fn lock_owner(db: &TestDb) -> String {
         .to_string()
 }
 
+/// The recorded migrations as sets: a finish run before an up changes only their order.
+fn sorted(d: &TestDb) -> String {
+    d.exec(
+        "SELECT subsystem, array(SELECT unnest(executed) ORDER BY 1)::text, coalesce(cardinality(pending), 0) \
+         FROM schema_meta ORDER BY subsystem",
+    )
+}
+
 fn live_locks(db: &TestDb) -> String {
     db.exec("SET TIME ZONE 'UTC'; SELECT count(*) FROM locks WHERE ttl >= CURRENT_TIMESTAMP AT TIME ZONE 'UTC'")
 }
@@ -315,12 +323,6 @@ fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
         ]
     );
     kong_db::finish(&reference);
-    let sorted = |d: &TestDb| {
-        d.exec(
-            "SELECT subsystem, array(SELECT unnest(executed) ORDER BY 1)::text, coalesce(cardinality(pending), 0) \
-             FROM schema_meta ORDER BY subsystem",
-        )
-    };
     assert_eq!(sorted(&db), sorted(&reference));
     assert_eq!(live_locks(&db), "0\n");
 }
@@ -446,7 +448,7 @@ fn refusals_have_their_exit_codes() {
     let before = rows(&newer);
     let o = auto(&newer, &standin("2.8.5", ""), STEP_TIMEOUT);
     assert_eq!(code(&o), 12, "{}", both(&o));
-    assert!(out(&o).contains("core: 016_280_to_300"), "{}", out(&o));
+    assert!(out(&o).contains("core 016_280_to_300"), "{}", out(&o));
     assert_eq!(rows(&newer), before);
 
     // An unsupported jump: 2.8 straight to 3.9.
@@ -454,7 +456,7 @@ fn refusals_have_their_exit_codes() {
     kong_db::bootstrap_at(&jump, "2.8.5", None);
     let o = auto(&jump, &standin("3.9.3", ""), STEP_TIMEOUT);
     assert_eq!(code(&o), 13, "{}", both(&o));
-    assert!(out(&o).contains("from 2.8.5"), "{}", out(&o));
+    assert!(out(&o).contains("upgrade from Kong 2.8.5"), "{}", out(&o));
     let o = auto(
         &jump,
         &standin("3.9.3", ""),
@@ -1150,4 +1152,96 @@ fn admin_api_writes_between_up_and_finish_are_reported() {
     let v = diagnose();
     assert!(has(&v), "{v}");
     assert!(v.to_string().contains("services: 1 row(s)"), "{v}");
+}
+
+/// Another kongrade command against the same database and data directory (journal) as `auto`.
+fn kongrade_same_data(db: &TestDb, args: &[&str]) -> Output {
+    let mut c = auto_cmd(db, "kong", &[]);
+    // auto_cmd names the subcommand; start again with the same environment.
+    let mut k = Command::new(BIN);
+    k.env_clear();
+    for (key, val) in c.get_envs() {
+        if let Some(val) = val {
+            k.env(key, val);
+        }
+    }
+    c.stdin(Stdio::null());
+    k.args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kongrade")
+}
+
+/// Issue 11's first case: a 2.8.5 database, auto to 3.4.2 with a kong that fails at
+/// core/018_310_to_320. diagnose, plan, rollback and a second auto then agree: 3.4.2 ran `up`
+/// (the journal says so), so 3.4.2 finishes it, no jump is unsupported, the old nodes still work.
+#[test]
+fn after_a_failed_up_every_command_agrees_on_where_it_stands() {
+    let db = TestDb::new("au_agree");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let reference = TestDb::new("au_agree_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", None);
+    kong_db::up_to(&reference, "3.4.2", None);
+    kong_db::finish(&reference);
+
+    let o = auto(
+        &db,
+        &standin("3.4.2", "--fail-at core/018_310_to_320"),
+        &["--backup=skip"],
+    );
+    assert_eq!(code(&o), 15, "{}", both(&o));
+
+    let o = kongrade_same_data(&db, &["diagnose", "--json", "--target-version", "3.4.2"]);
+    let d: Value = serde_json::from_slice(&o.stdout).expect("diagnose JSON");
+    let ids: Vec<&str> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"unsupported-jump"), "{ids:?}");
+    let unfinished = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "unfinished-upgrade")
+        .expect("unfinished-upgrade");
+    let title = unfinished["title"].as_str().unwrap();
+    assert!(
+        title.contains("Kong 3.4.2") && !title.contains("3.1.1"),
+        "{title}"
+    );
+    assert_eq!(d["upgrade"]["position"]["position"], "up_partial", "{d:#}");
+    assert_eq!(d["upgrade"]["position"]["kong_version"], "3.4.2");
+    assert_eq!(d["upgrade"]["rollback"]["rollback"], "stop_new_nodes");
+
+    let o = kongrade_same_data(&db, &["plan", "--json", "--target-version", "3.4.2"]);
+    let p: Value = serde_json::from_slice(&o.stdout).expect("plan JSON");
+    assert_eq!(p["path"], serde_json::json!(["3.4.2"]), "{p:#}");
+    let fin = p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "finish_previous")
+        .expect("finish first");
+    assert_eq!(fin["kong_version"], "3.4.2");
+    // No backup recorded: that comes first, exported with the kong that still serves.
+    assert_eq!(p["next"]["kind"], "backup", "{p:#}");
+    assert_eq!(p["next"]["kong_version"], "2.8.5", "{p:#}");
+
+    let o = kongrade_same_data(&db, &["rollback", "--target-version", "3.4.2"]);
+    let text = out(&o);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(text.contains("the old nodes still work"), "{text}");
+    assert!(!text.contains("Stop every Kong node"), "{text}");
+
+    // And auto goes on with 3.4.2 itself, to the reference state (016's teardown ran before
+    // 018's up, so only the order of `executed` differs).
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &["--backup=skip", "--finish=always"],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_eq!(sorted(&db), sorted(&reference));
 }

@@ -129,13 +129,16 @@ fn the_live_pane_goes_stale_when_postgresql_stops_and_recovers_when_it_is_back()
     );
     // The app does not wait on the database: keys still work.
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup", "STALE"], &[], 5);
+    t.wait_for(&["2. Backup", "STALE"], &[], 30);
 
     restart_server(&db.server).expect("pg_ctl start");
     let s = t.wait_for(&["● read", "answers again"], &["STALE"], 30);
     assert!(s.contains("15 new"), "{s}");
+    // q goes back to Preflight; leaving from there asks first.
     t.keys(&["q", "q"]);
-    t.wait_for(&["KONGRADE-EXIT=0"], &[], 10);
+    t.wait_for(&["Leave kongrade?"], &[], 30);
+    t.keys(&["y"]);
+    t.wait_for(&["KONGRADE-EXIT=0"], &[], 30);
     let alt = t
         .cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
         .output()

@@ -10,6 +10,7 @@ use crate::contract::DbIdentity;
 use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity, WritesSinceUp};
 use crate::kong::plan::database_version;
+use crate::kong::policy::{self, Assessment, History, PolicyInput};
 use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions, SchemaState};
@@ -35,6 +36,14 @@ pub struct Gathered {
     /// Entity writes since the journaled `up` finished (when migrations are pending): when, and
     /// rows per table.
     pub writes_since_up: Option<WritesSinceUp>,
+    /// This database's open upgrade, from its journal.
+    pub history: Option<History>,
+}
+
+/// The history of this database's open upgrade, from its journal (None: no open journal, or it
+/// cannot be read: the policy then judges from the database alone).
+pub fn history(ctx: &Context) -> Option<History> {
+    crate::exec::journal::open_history(&ctx.conn.endpoint.identity())
 }
 
 /// Admin API writes since the journaled `up` ended, read only while migrations are pending and
@@ -60,6 +69,7 @@ impl Gathered {
             row_counts: self.row_counts.as_deref(),
             settings: &self.settings,
             writes_since_up: self.writes_since_up.as_ref(),
+            history: self.history.as_ref(),
         }
     }
 }
@@ -85,6 +95,7 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
     };
     Ok(Gathered {
         writes_since_up: writes,
+        history: history(ctx),
         snapshot,
         state,
         row_counts,
@@ -93,13 +104,45 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
     })
 }
 
-/// The findings, with a note when the row counts could not be read.
-pub fn findings(g: &Gathered, ctx: &Context) -> Vec<Finding> {
-    let mut f = diagnose::diagnose(&g.input(ctx));
+/// The policy's answer for what was read (the nodes are not probed here), with a note when the
+/// row counts could not be read.
+pub fn assess(g: &Gathered, ctx: &Context) -> Assessment {
+    let mut a = policy::assess(&PolicyInput {
+        diagnose: g.input(ctx),
+        nodes: None,
+        running: false,
+    });
     if let Some(e) = &g.count_error {
-        f.push(diagnose::counts_unavailable(e));
+        a.findings.push(diagnose::counts_unavailable(e));
     }
-    f
+    a
+}
+
+/// Where the upgrade stands and what is next, as the header lines of every report.
+pub fn position_text(a: &Assessment) -> String {
+    let mut s = format!(
+        "Position: {}
+",
+        a.position.describe()
+    );
+    s.push_str(&format!("Next:     {}", a.next.title));
+    if let Some(v) = a.next.kong_version {
+        s.push_str(&format!("   [with Kong {v}]"));
+    }
+    s.push('\n');
+    if let Some(c) = &a.next.command {
+        s.push_str(&format!("          $ {c}\n"));
+    }
+    s
+}
+
+/// The policy's answer as JSON keys (added to each command's report).
+pub fn policy_json(a: &Assessment) -> serde_json::Value {
+    json!({
+        "position": a.position,
+        "next": a.next,
+        "rollback": a.rollback,
+    })
 }
 
 /// Word-wraps `text` at `width` columns with every line indented by `indent`.
@@ -195,14 +238,15 @@ pub fn render_text(
 
 pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
     let g = gather(ctx, flags).await?;
-    let mut f = findings(&g, ctx);
+    let mut a = assess(&g, ctx);
     let env: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .collect();
     let pre = super::preflight::gather(ctx, &g, &env).await;
-    f.extend(super::preflight::findings(ctx, &g, &pre));
-    f.sort_by_key(|x| x.severity);
-    let code = diagnose::exit_code(&f);
+    a.findings.extend(super::preflight::findings(ctx, &g, &pre));
+    a.findings.sort_by_key(|x| x.severity);
+    let f = &a.findings;
+    let code = diagnose::exit_code(f);
     let out = if json {
         let v = json!({
             "target_version": ctx.target.version.map(|v| v.to_string()),
@@ -212,11 +256,17 @@ pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Co
             "row_counts": g.row_counts,
             "exit_code": code,
             "findings": f,
+            "upgrade": policy_json(&a),
         });
         serde_json::to_string_pretty(&v)? + "\n"
     } else {
-        crate::text::terminal_safe(&render_text(&f, &g.state, ctx.catalog, &ctx.header()))
-            .into_owned()
+        crate::text::terminal_safe(&render_text(
+            f,
+            &g.state,
+            ctx.catalog,
+            &format!("{}\n{}", ctx.header(), position_text(&a).trim_end()),
+        ))
+        .into_owned()
     };
     print!("{out}");
     Ok(code)

@@ -50,7 +50,13 @@ fn describe(e: &Entry) -> String {
                 .map(|t| format!(" (typed '{t}')"))
                 .unwrap_or_default()
         ),
-        Event::Command { command_line } => format!("running: {command_line}"),
+        Event::Command {
+            command_line,
+            kong_version,
+        } => match kong_version {
+            Some(v) => format!("running (Kong {v}): {command_line}"),
+            None => format!("running: {command_line}"),
+        },
         Event::CommandStarted {
             command_line, pid, ..
         } => format!("started as pid {pid}: {command_line}"),

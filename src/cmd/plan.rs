@@ -5,10 +5,9 @@
 use color_eyre::eyre::Result;
 
 use super::context::Context;
-use super::diagnose::{gather, wrap};
+use super::diagnose::{assess, gather, policy_json, position_text, wrap};
 use super::Code;
 use crate::cmd::diagnose::MigrationFlags;
-use crate::kong::diagnose::plan_for;
 use crate::kong::plan::{Plan, Step};
 
 fn step_text(i: usize, s: &Step) -> String {
@@ -45,8 +44,12 @@ fn step_text(i: usize, s: &Step) -> String {
 /// The human rendering of a plan.
 pub fn render_text(plan: &Plan, header: &str) -> String {
     let mut out = format!("{header}\n");
-    if let Some(f) = plan.from {
-        out.push_str(&format!("Schema:   Kong {f}\n"));
+    match (plan.from, plan.origin) {
+        (Some(f), Some(o)) if f != o => out.push_str(&format!(
+            "Schema:   Kong {f} (core); the upgrade is judged from Kong {o}\n"
+        )),
+        (Some(f), _) => out.push_str(&format!("Schema:   Kong {f}\n")),
+        _ => {}
     }
     out.push('\n');
     if let Some(b) = &plan.blocked {
@@ -88,12 +91,21 @@ pub fn render_text(plan: &Plan, header: &str) -> String {
 
 pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
     let g = gather(ctx, flags).await?;
-    let plan = plan_for(&g.input(ctx));
+    let a = assess(&g, ctx);
+    let plan = &a.plan;
     let code = if plan.blocked.is_some() { 1 } else { 0 };
     let out = if json {
-        serde_json::to_string_pretty(&plan)? + "\n"
+        let mut v = serde_json::to_value(plan)?;
+        if let (Some(o), serde_json::Value::Object(p)) = (v.as_object_mut(), policy_json(&a)) {
+            o.extend(p);
+        }
+        serde_json::to_string_pretty(&v)? + "\n"
     } else {
-        crate::text::terminal_safe(&render_text(&plan, &ctx.header())).into_owned()
+        crate::text::terminal_safe(&render_text(
+            plan,
+            &format!("{}\n{}", ctx.header(), position_text(&a).trim_end()),
+        ))
+        .into_owned()
     };
     print!("{out}");
     Ok(code)

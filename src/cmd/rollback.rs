@@ -3,14 +3,17 @@
 
 use color_eyre::eyre::{eyre, Result};
 
-use super::context::Connection;
+use super::context::{Connection, Context};
+use super::diagnose::{assess, gather, position_text};
 use super::Code;
+use crate::cmd::diagnose::MigrationFlags;
 use crate::contract::journal::Event;
 use crate::contract::BackupRecord;
 use crate::exec::backup::restore_command;
 use crate::exec::datadir;
 use crate::exec::journal;
-use crate::store::postgres::PgStore;
+use crate::kong::catalog::Catalog;
+use crate::kong::policy::{BackupRef, Rollback};
 
 /// The newest verified backup recorded for this database, in any journal.
 pub fn latest_backup(conn: &Connection) -> Result<Option<BackupRecord>> {
@@ -31,72 +34,71 @@ pub fn latest_backup(conn: &Connection) -> Result<Option<BackupRecord>> {
     Ok(None)
 }
 
-/// The guidance text, pure given its inputs.
-pub fn guidance(pending: bool, backup: Option<&BackupRecord>, restore: Option<String>) -> String {
-    let mut s = String::new();
-    if pending {
-        s.push_str(
-            "The database has pending migrations: `finish` has NOT run. Old nodes still work.\n\n",
-        );
-        s.push_str("To roll back now:\n");
-        s.push_str("  1. Move traffic back to the old-version nodes (start them again if you stopped them).\n");
-        s.push_str("  2. Stop every new-version node.\n");
-        s.push_str("  3. Do not run `kong migrations finish`. The migrations `up` ran are additive and the old version keeps working on them; run `up` and `finish` again when you retry.\n");
-        s.push_str("No restore is needed, and none is advised: it would lose every write since the backup.\n");
-    } else {
-        s.push_str("No pending migrations: either `finish` has run (old nodes can no longer start) or no upgrade is under way.\n\n");
-        s.push_str("Rolling back after finish means restoring the backup taken before `up`:\n");
-        s.push_str("  1. Stop every Kong node (writes now would be lost anyway).\n");
-        match (backup, restore) {
-            (Some(b), Some(cmd)) => {
-                s.push_str(&format!(
-                    "  2. Check the file is the one recorded: sha256sum {}  (expect {})\n",
-                    b.file.display(),
-                    b.sha256
-                ));
-                s.push_str(&format!("  3. {cmd}\n"));
-                s.push_str(&format!(
-                    "  4. Start the old-version nodes.\n\nWhat it loses: every write to Kong's database since {} (the backup's time).\n",
-                    b.created_at
-                ));
-            }
-            _ => {
-                s.push_str("  2. No kongrade backup is recorded for this database: restore your own backup (pg_restore --clean --if-exists -d <database> <file>).\n");
-                s.push_str("  3. Start the old-version nodes.\n\nWhat it loses: every write since that backup.\n");
-            }
+/// The context for rollback: the target as every command resolves it; when none can be had (no
+/// --target-version, no kong to ask), the release the database's recorded schema matches,
+/// pending migrations included: that is the release whose `up` ran.
+pub async fn context(conn: Connection) -> Result<Context> {
+    let given =
+        conn.target_version.is_some() || conn.kong_lua_path.is_some() || conn.kong_cmd_given;
+    if given {
+        return Context::new(conn).await;
+    }
+    let fallback = conn.clone();
+    match Context::new(conn).await {
+        Ok(c) => Ok(c),
+        Err(_) => {
+            let newest = Catalog::embedded()
+                .newest()
+                .ok_or_else(|| eyre!("the embedded catalog is empty"))?;
+            let mut probe = fallback.clone();
+            probe.target_version = Some(newest.to_string());
+            let state = Context::new(probe).await?.read_state().await?;
+            let v = crate::kong::plan::database_version(&state).ok_or_else(|| {
+                eyre!("no target version, and the database's schema matches no Kong release: pass --target-version X.Y.Z (the version you are upgrading to)")
+            })?;
+            let mut at = fallback;
+            at.target_version = Some(v.to_string());
+            Context::new(at).await
         }
     }
-    s
 }
 
-pub async fn run(conn: &Connection) -> Result<Code> {
-    let Some(o) = conn.pg() else {
+/// Prints the policy's rollback from where the upgrade stands (kongrade never restores by
+/// itself).
+pub async fn run(ctx: &Context) -> Result<Code> {
+    let Some(pg) = ctx.conn.pg() else {
         return Err(eyre!(
             "rollback guidance for Cassandra: before finish stop the new nodes; after finish restore each node's `nodetool snapshot` (see Cassandra's documentation for restoring snapshots)"
         ));
     };
-    let snap = PgStore::connect(o).await?.snapshot().await?;
-    let pending = snap.schema_meta.as_ref().is_some_and(|rows| {
-        rows.iter()
-            .any(|r| r.pending.as_ref().is_some_and(|p| !p.is_empty()))
-    });
-    let mut backup = latest_backup(conn)?;
+    let g = gather(ctx, &MigrationFlags::default()).await?;
+    let a = assess(&g, ctx);
+    // The newest backup recorded for this database (a finished upgrade's journal is closed).
     // The journal's word is not enough: the file must still be the dump it recorded.
-    let mut problem = None;
-    if let Some(b) = &backup {
+    let mut record = latest_backup(&ctx.conn)?;
+    let mut text = String::new();
+    if let Some(b) = &record {
         if let Err(why) = crate::exec::backup::recheck(b).await {
-            problem = Some(why);
-            backup = None;
+            text.push_str(&format!(
+                "WARNING: {why}. It cannot be restored; the steps below do not use it.\n\n"
+            ));
+            record = None;
         }
     }
-    let restore = backup.as_ref().map(|b| restore_command(o, &b.file));
-    let mut text = String::new();
-    if let Some(why) = problem {
-        text.push_str(&format!(
-            "WARNING: {why}. It cannot be restored; the steps below do not use it.\n\n"
-        ));
+    let mut rb = a.rollback.clone();
+    if let Rollback::RestoreBackup { backup, .. } = &mut rb {
+        *backup = record.map(|r| BackupRef {
+            restore: Some(restore_command(pg, &r.file)),
+            file: r.file.display().to_string(),
+            sha256: r.sha256,
+            created_at: r.created_at,
+            verified: true,
+        });
     }
-    text.push_str(&guidance(pending, backup.as_ref(), restore));
+    text.push_str(&position_text(&a));
+    text.push('\n');
+    text.push_str(&rb.guidance());
+    // Database contents (the backup's path among them) must not drive the terminal.
     print!("{}", crate::text::terminal_safe(&text));
     Ok(0)
 }

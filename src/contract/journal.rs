@@ -91,6 +91,9 @@ pub enum Event {
     /// Announced before the command runs.
     Command {
         command_line: String,
+        /// The Kong version of the kong that runs it, when known (the policy's "who ran up").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kong_version: Option<String>,
     },
     /// The announced command's process is running: its pid and start time (`/proc/PID/stat`
     /// starttime, clock ticks since boot), so a later run can tell whether it still runs without
@@ -146,6 +149,57 @@ pub struct ReadBack {
 }
 
 impl ReadBack {
+    /// This upgrade's history as the policy reads it: the kong runs with their versions and
+    /// ends, the backup, the overrides, where the database stood at the start. `verify` checks
+    /// a recorded backup file again (true: it still matches its record).
+    pub fn history(&self, verify: impl Fn(&BackupRecord) -> bool) -> crate::kong::policy::History {
+        use crate::kong::policy::{BackupRef, History, Run, RunEnd};
+        let mut h = History::default();
+        for e in &self.entries {
+            match &e.event {
+                Event::Command {
+                    command_line,
+                    kong_version,
+                } => h.runs.push(Run {
+                    command: run_command(command_line),
+                    kong_version: kong_version.as_deref().and_then(|v| v.parse().ok()),
+                    end: RunEnd::Unknown,
+                }),
+                Event::CommandExit { code, signal, .. } => {
+                    if let Some(r) = h.runs.last_mut().filter(|r| r.end == RunEnd::Unknown) {
+                        r.end = match (code, signal) {
+                            (_, Some(_)) => RunEnd::Signalled,
+                            (Some(0), None) => RunEnd::Succeeded,
+                            _ => RunEnd::Failed,
+                        };
+                    }
+                }
+                Event::State { state, .. } if h.runs.is_empty() && h.started_from.is_none() => {
+                    h.started_from = state
+                        .schema_matches
+                        .iter()
+                        .filter_map(|v| v.parse().ok())
+                        .max();
+                }
+                Event::Backup { record } => {
+                    h.backup = Some(BackupRef {
+                        file: record.file.display().to_string(),
+                        sha256: record.sha256.clone(),
+                        created_at: record.created_at.clone(),
+                        restore: None,
+                        verified: verify(record),
+                    })
+                }
+                Event::OwnBackup { reference } => h.own_backup = Some(reference.clone()),
+                Event::Override { gate, reason } => {
+                    h.overrides.push((gate.clone(), reason.clone()))
+                }
+                _ => {}
+            }
+        }
+        h
+    }
+
     pub fn closed(&self) -> bool {
         self.entries
             .iter()
@@ -168,7 +222,7 @@ impl ReadBack {
                 .enumerate()
                 .rev()
                 .find_map(|(i, e)| match &e.event {
-                    Event::Command { command_line } => Some((i, e.seq, command_line.clone())),
+                    Event::Command { command_line, .. } => Some((i, e.seq, command_line.clone())),
                     _ => None,
                 })?;
         let mut cmd = UnendedCommand {
@@ -214,6 +268,19 @@ pub struct UnendedCommand {
     pub start_time: Option<u64>,
 }
 
+/// Which kong command a journaled command line runs (`... migrations up ...`).
+fn run_command(line: &str) -> crate::kong::policy::RunCommand {
+    use crate::kong::policy::RunCommand;
+    let mut words = line.split_whitespace().skip_while(|w| *w != "migrations");
+    match words.nth(1) {
+        Some("up") => RunCommand::Up,
+        Some("finish") => RunCommand::Finish,
+        Some("bootstrap") => RunCommand::Bootstrap,
+        Some("reset") => RunCommand::Reset,
+        _ => RunCommand::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +297,7 @@ mod tests {
     fn the_last_command_without_an_exit_is_unended() {
         let cmd = |c: &str| Event::Command {
             command_line: c.into(),
+            kong_version: None,
         };
         let exit = Event::CommandExit {
             command_line: "kong migrations up".into(),

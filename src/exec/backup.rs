@@ -14,6 +14,12 @@ use sha2::{Digest, Sha256};
 use crate::contract::BackupRecord;
 use crate::store::postgres::PgOptions;
 
+/// Whether a recorded backup's file is still there with its recorded size: a deleted or
+/// truncated dump must not count as the backup a rollback relies on.
+pub fn record_still_matches(rec: &BackupRecord) -> bool {
+    std::fs::symlink_metadata(&rec.file).is_ok_and(|m| m.is_file() && m.len() == rec.bytes)
+}
+
 /// Progress while pg_dump runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {

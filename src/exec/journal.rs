@@ -338,6 +338,15 @@ pub fn last_up_finished(dir: &Path, id: &DbIdentity) -> Result<Option<u64>> {
     }))
 }
 
+/// The history of this database's open upgrade (None: no open journal, or it cannot be read:
+/// the policy then judges from the database alone).
+pub fn open_history(id: &DbIdentity) -> Option<crate::kong::policy::History> {
+    let dir = super::datadir::sub_dir("journal").ok()?;
+    let path = unfinished(&dir, id).ok()??;
+    let rb = read(&path).ok()?;
+    Some(rb.history(super::backup::record_still_matches))
+}
+
 /// Journal files in the directory, newest first.
 pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.exists() {

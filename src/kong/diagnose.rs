@@ -11,6 +11,7 @@ use super::plan::{
     self, database_version, floor_version, introduced_in, newer_than_target, plural, shell_word,
     supported_jump, BackupTarget, Plan, PlanOptions, StepKind,
 };
+use super::policy::{FindingId, History};
 use super::rewrites::{self, Phase, Work};
 use super::snapshot::Snapshot;
 use super::state::{describe_versions, Anomaly, MigState, SchemaState};
@@ -39,8 +40,8 @@ pub enum Severity {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Stable identifier, e.g. `lock-stale`.
-    pub id: &'static str,
+    /// Stable identifier (JSON shows it as e.g. `lock-stale`); its rule is in `policy::RULES`.
+    pub id: FindingId,
     pub severity: Severity,
     pub title: String,
     /// The rows and values observed.
@@ -93,6 +94,8 @@ pub struct DiagnoseInput<'a> {
     pub settings: &'a Settings,
     /// Entity rows written since the journaled `up` ended (`None`: not known).
     pub writes_since_up: Option<&'a WritesSinceUp>,
+    /// This upgrade's journal (`None`: none): who ran `up`, where the upgrade began.
+    pub history: Option<&'a History>,
 }
 
 /// Admin API writes since `up`: rows created or updated per table, and when `up` ended.
@@ -141,6 +144,8 @@ impl DiagnoseInput<'_> {
             lock_timeout,
             backup: self.settings.connection.clone(),
             legacy_apis: self.count("apis"),
+            ran_up: self.history.and_then(|h| h.ran_up()),
+            started_from: self.history.and_then(|h| h.started_from),
         }
     }
 }
@@ -294,7 +299,7 @@ fn writes_since_up(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     let total: i64 = w.rows.iter().map(|(_, n)| n).sum();
     out.push(Finding {
-        id: "writes-since-up",
+        id: FindingId::WritesSinceUp,
         severity: Severity::Warning,
         title: format!(
             "{total} entity change(s) through the Admin API since `up` finished ({})",
@@ -354,7 +359,7 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             });
         seen.push(left.clone());
         out.push(Finding {
-            id: "lock-live",
+            id: FindingId::LockLive,
             severity: Severity::Error,
             title: format!("Migrations are running now, or a killed run left the lock ({left})"),
             seen,
@@ -374,7 +379,7 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         // Information, not a warning: an expired row blocks nothing and Kong removes it itself.
         // Only a LIVE lock with no run behind it needs waiting (see lock-live).
         out.push(Finding {
-            id: "lock-stale",
+            id: FindingId::LockStale,
             severity: Severity::Info,
             title: format!("A killed migration run left a stale lock ({ago}): it blocks nothing, no action needed"),
             seen,
@@ -427,7 +432,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         ));
         remedy.push("kongrade plan   # the rest of the way, step by step".into());
         out.push(Finding {
-            id: "legacy-database",
+            id: FindingId::LegacyDatabase,
             severity: Severity::Error,
             title: format!("Kong 0.x database: never bootstrap it; import it with Kong {via}"),
             seen,
@@ -448,7 +453,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             let mut seen = vec!["no schema_meta table".to_string()];
             seen.extend(present);
             out.push(Finding {
-                id: "tables-without-schema-meta",
+                id: FindingId::TablesWithoutSchemaMeta,
                 severity: Severity::Error,
                 title: "Kong's tables are here but schema_meta is not: do not bootstrap".into(),
                 seen,
@@ -461,7 +466,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             return;
         }
         out.push(Finding {
-            id: "needs-bootstrap",
+            id: FindingId::NeedsBootstrap,
             severity: Severity::Info,
             title: "Empty database: bootstrap it".into(),
             seen: vec![format!(
@@ -491,7 +496,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         .is_some_and(|r| r.iter().all(|r| r.key != "schema_meta"))
     {
         out.push(Finding {
-            id: "interrupted-bootstrap",
+            id: FindingId::InterruptedBootstrap,
             severity: Severity::Warning,
             title: "schema_meta records nothing: a bootstrap was interrupted".into(),
             seen: vec!["schema_meta exists with no 'schema_meta' row".into()],
@@ -501,7 +506,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     if st.legacy_table {
         out.push(Finding {
-            id: "legacy-table-left",
+            id: FindingId::LegacyTableLeft,
             severity: Severity::Info,
             title: "A pre-1.0 schema_migrations table is still here".into(),
             seen: vec!["schema_migrations beside schema_meta".into()],
@@ -524,7 +529,15 @@ fn pending(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     if st.needs_bootstrap || !st.any(MigState::Pending) {
         return;
     }
-    let ran_up = database_version(st);
+    // The plan's finish step carries the kong version that must run it: the journal's, else the
+    // release the recorded schema matches.
+    let ran_up = plan
+        .steps
+        .iter()
+        .find(|s| matches!(s.kind, StepKind::FinishPrevious))
+        .and_then(|s| s.kong_version)
+        .or_else(|| input.history.and_then(|h| h.ran_up()))
+        .or_else(|| database_version(st));
     let mut seen = vec![format!(
         "pending: {}",
         subsystem_lines(st, MigState::Pending).join("; ")
@@ -552,7 +565,7 @@ fn pending(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             }
         }
         out.push(Finding {
-            id: "unfinished-upgrade",
+            id: FindingId::UnfinishedUpgrade,
             severity: Severity::Error,
             title: format!("An earlier upgrade never finished: run `kong migrations finish` with {} first", ran_up.map(|v| format!("Kong {v}")).unwrap_or_else(|| "the version that ran up".into())),
             seen,
@@ -561,7 +574,7 @@ fn pending(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         });
     } else {
         out.push(Finding {
-            id: "pending-finish",
+            id: FindingId::PendingFinish,
             severity: Severity::Warning,
             title: "Upgrade half way: `kong migrations finish` is still to run".into(),
             seen,
@@ -618,7 +631,7 @@ fn gaps(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         }
     }
     out.push(Finding {
-        id: "skipped-migrations",
+        id: FindingId::SkippedMigrations,
         severity: Severity::Warning,
         title: format!(
             "Migrations were skipped: {} never recorded before later ones",
@@ -643,7 +656,7 @@ fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .map(|(v, names)| format!("Kong {v}: {}", names.join(", ")))
             .collect();
         out.push(Finding {
-            id: "database-newer",
+            id: FindingId::DatabaseNewer,
             severity: Severity::Error,
             title: format!("The database is newer than Kong {to}: Kong {max} or later migrated it"),
             seen,
@@ -670,7 +683,7 @@ fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         .collect();
     if !foreign.is_empty() {
         out.push(Finding {
-            id: "unknown-migrations",
+            id: FindingId::UnknownMigrations,
             severity: Severity::Warning,
             title: "Recorded migrations that no Kong release lists".into(),
             seen: foreign,
@@ -722,7 +735,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     if !not_loaded.is_empty() {
         out.push(Finding {
-            id: "plugin-not-loaded",
+            id: FindingId::PluginNotLoaded,
             severity: Severity::Warning,
             title: "Plugins with recorded migrations are not in `plugins`".into(),
             seen: not_loaded,
@@ -739,7 +752,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     if !retired.is_empty() {
         out.push(Finding {
-            id: "plugin-retired",
+            id: FindingId::PluginRetired,
             severity: Severity::Info,
             title: format!(
                 "Plugins an older Kong bundled, gone from {}",
@@ -770,7 +783,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             })
             .collect();
         out.push(Finding {
-            id: "plugin-unresolved",
+            id: FindingId::PluginUnresolved,
             severity: Severity::Warning,
             title: "Custom plugins in `plugins` whose migrations kongrade cannot find".into(),
             seen,
@@ -802,7 +815,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .collect();
         if !never.is_empty() {
             out.push(Finding {
-                id: "plugin-never-migrated",
+                id: FindingId::PluginNeverMigrated,
                 severity: Severity::Warning,
                 title: "Custom plugins whose migrations never ran".into(),
                 seen: never,
@@ -824,7 +837,7 @@ fn jump(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
     if database_version(st).is_none() && st.subsystems.iter().any(|s| s.recorded) {
         let floor = floor_version(st, input.catalog);
         out.push(Finding {
-            id: "schema-unrecognized",
+            id: FindingId::SchemaUnrecognized,
             severity: Severity::Info,
             title: "The recorded schema matches no Kong release".into(),
             seen: vec![match floor {
@@ -835,7 +848,8 @@ fn jump(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             remedy: vec!["kongrade status   # the migrations Kong sees as pending or new".into()],
         });
     }
-    let (Some(from), Some(to)) = (database_version(st), input.target.version) else {
+    // One rule for every command: the jump is judged from the plan's origin.
+    let (Some(from), Some(to)) = (plan.origin, input.target.version) else {
         return;
     };
     if to <= from || supported_jump(input.catalog, from, to) {
@@ -853,17 +867,25 @@ fn jump(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             .to_string(),
     ];
     for v in &via {
-        let cmds: Vec<&str> = plan
-            .steps
-            .iter()
-            .filter(|s| s.kong_version == Some(*v))
-            .filter(|s| matches!(s.kind, StepKind::Up | StepKind::Finish))
-            .filter_map(|s| s.commands.first().map(String::as_str))
-            .collect();
-        remedy.push(format!("Kong {v}: {}", cmds.join(", new nodes, then ")));
+        let first = |k: StepKind| {
+            plan.steps
+                .iter()
+                .find(|s| s.kong_version == Some(*v) && s.kind == k)
+                .and_then(|s| s.commands.first().cloned())
+        };
+        // Every hop changes the nodes, whether or not it has teardowns to finish.
+        let mut line = format!("Kong {v}: ");
+        if let Some(up) = first(StepKind::Up) {
+            line.push_str(&format!("{up}, "));
+        }
+        line.push_str("new nodes");
+        if let Some(fin) = first(StepKind::Finish) {
+            line.push_str(&format!(", then {fin}"));
+        }
+        remedy.push(line);
     }
     out.push(Finding {
-        id: "unsupported-jump",
+        id: FindingId::UnsupportedJump,
         severity: Severity::Error,
         title: format!(
             "Kong does not support {from} -> {to} in one step: go through {}",
@@ -875,7 +897,7 @@ fn jump(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         ),
         seen: vec![
             format!(
-                "database: Kong {} (recorded schema matches {})",
+                "upgrade from Kong {} (recorded schema matches {})",
                 from,
                 describe_versions(
                     input.catalog,
@@ -916,7 +938,7 @@ fn cassandra(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
             .unwrap_or_else(|| "2.8.x".into());
         let conf = input.conf();
         out.push(Finding {
-            id: "cassandra-unsupported",
+            id: FindingId::CassandraUnsupported,
             severity: Severity::Error,
             title: format!("Kong {to} cannot use Cassandra: move to PostgreSQL at Kong {p} first"),
             seen: vec![format!("database = cassandra, keyspace {}", input.settings.connection.keyspace), format!("target: Kong {to}")],
@@ -931,7 +953,7 @@ fn cassandra(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         });
     } else {
         out.push(Finding {
-            id: "cassandra-deprecated",
+            id: FindingId::CassandraDeprecated,
             severity: Severity::Info,
             title: "Cassandra ends with Kong 3.3: plan the move to PostgreSQL".into(),
             seen: vec![format!("database = cassandra, target Kong {to}")],
@@ -940,7 +962,7 @@ fn cassandra(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
         });
         if input.state.any(MigState::New) || input.state.any(MigState::Pending) {
             out.push(Finding {
-                id: "cassandra-schema-consensus",
+                id: FindingId::CassandraSchemaConsensus,
                 severity: Severity::Info,
                 title: "On Cassandra every schema change waits for the ring to agree: give it time".into(),
                 seen: vec![format!(
@@ -1030,7 +1052,7 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
         ];
         remedy.push(timeout_note);
         out.push(Finding {
-            id: "large-tables",
+            id: FindingId::LargeTables,
             severity: Severity::Warning,
             title: format!("Big tables: pass{flags} to kong migrations"),
             seen,
@@ -1039,7 +1061,7 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
         });
     } else {
         out.push(Finding {
-            id: "large-tables",
+            id: FindingId::LargeTables,
             severity: Severity::Info,
             title: "Big tables the coming migrations rewrite: the default timeouts should do"
                 .into(),
@@ -1102,7 +1124,7 @@ fn data_planes(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         why.push_str(" Data planes on another major version are refused by the new control plane: replace them as soon as it runs.");
     }
     out.push(Finding {
-        id: "data-planes-old",
+        id: FindingId::DataPlanesOld,
         severity,
         title: format!("Data planes older than Kong {to} are still reporting"),
         seen,
@@ -1149,7 +1171,7 @@ fn anomalies(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     let sm = input.table("schema_meta");
     if !both.is_empty() {
         out.push(Finding {
-            id: "executed-and-pending",
+            id: FindingId::ExecutedAndPending,
             severity: Severity::Warning,
             title: "Migrations recorded both executed and pending".into(),
             seen: both.iter().map(|(s, m)| format!("{s}: {m}")).collect(),
@@ -1166,7 +1188,7 @@ fn anomalies(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     if !last.is_empty() {
         out.push(Finding {
-            id: "last-executed-unrecorded",
+            id: FindingId::LastExecutedUnrecorded,
             severity: Severity::Warning,
             title: "last_executed names a migration recorded nowhere".into(),
             seen: last.iter().map(|(s, m)| format!("{s}: last_executed = {m}")).collect(),
@@ -1183,7 +1205,7 @@ fn anomalies(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     if !dup.is_empty() {
         out.push(Finding {
-            id: "duplicate-migrations",
+            id: FindingId::DuplicateMigrations,
             severity: Severity::Info,
             title: "The same migration recorded twice".into(),
             seen: dup
@@ -1202,7 +1224,7 @@ fn anomalies(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     if !foreign.is_empty() {
         out.push(Finding {
-            id: "foreign-schema-meta-rows",
+            id: FindingId::ForeignSchemaMetaRows,
             severity: Severity::Info,
             title: "schema_meta rows that are not Kong's".into(),
             seen: foreign,
@@ -1217,7 +1239,7 @@ fn anomalies(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
 /// The note when the big tables' sizes could not be read (the wizard adds it too).
 pub fn counts_unavailable(error: &str) -> Finding {
     Finding {
-        id: "row-counts-unavailable",
+        id: FindingId::RowCountsUnavailable,
         severity: Severity::Info,
         title: "Table sizes could not be read: no advice on timeouts".into(),
         seen: vec![error.to_string()],
@@ -1289,6 +1311,7 @@ mod tests {
             row_counts: counts,
             settings,
             writes_since_up: None,
+            history: None,
         };
         diagnose(&input)
     }
@@ -1298,12 +1321,12 @@ mod tests {
     }
 
     fn ids(f: &[Finding]) -> Vec<&'static str> {
-        f.iter().map(|f| f.id).collect()
+        f.iter().map(|f| f.id.as_str()).collect()
     }
 
     fn get<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
         f.iter()
-            .find(|x| x.id == id)
+            .find(|x| x.id.as_str() == id)
             .unwrap_or_else(|| panic!("no {id} in {:?}", ids(f)))
     }
 
@@ -1645,8 +1668,8 @@ mod tests {
             "Kong 2.1.4: kong migrations up -c /etc/kong/kong.conf, new nodes, then kong migrations finish -c /etc/kong/kong.conf"
         );
         assert_eq!(
-            j.remedy[4],
-            "Kong 3.2.2: kong migrations up -c /etc/kong/kong.conf"
+            j.remedy[4], "Kong 3.2.2: kong migrations up -c /etc/kong/kong.conf, new nodes",
+            "every hop changes the nodes, teardowns or not"
         );
         let f = run(
             &target("3.9.3"),
@@ -1736,6 +1759,7 @@ mod tests {
             row_counts: Some(&counts),
             settings: &settings,
             writes_since_up: None,
+            history: None,
         };
         let p = plan_for(&input);
         let up = p.steps.iter().find(|s| s.kind == StepKind::Up).unwrap();
@@ -1798,6 +1822,7 @@ mod tests {
                 row_counts: Some(counts),
                 settings: &settings,
                 writes_since_up: None,
+                history: None,
             };
             timeout_advice(&input, &plan_for(&input))
         };
@@ -1961,6 +1986,7 @@ mod tests {
             row_counts: Some(&counts),
             settings: &settings,
             writes_since_up: None,
+            history: None,
         };
         let _ = diagnose(&input);
         let _ = plan_for(&input);
@@ -1985,7 +2011,7 @@ mod tests {
     #[test]
     fn exit_codes() {
         let f = |s| Finding {
-            id: "x",
+            id: FindingId::LockLive,
             severity: s,
             title: String::new(),
             seen: vec![],
@@ -2033,6 +2059,7 @@ mod tests {
                 row_counts: None,
                 settings: &Settings::default(),
                 writes_since_up: w,
+                history: None,
             })
         };
         let f = go(pending.clone(), Some(&w));

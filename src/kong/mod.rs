@@ -8,6 +8,7 @@ pub mod kong_facts;
 pub mod lua;
 pub mod nodes;
 pub mod plan;
+pub mod policy;
 pub mod preflight;
 pub mod report;
 pub mod rewrites;

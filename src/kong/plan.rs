@@ -56,6 +56,13 @@ pub struct PlanOptions {
     pub backup: BackupTarget,
     /// Rows of the 0.x `apis` table, when counted: `Some(0)` leaves out `migrate-apis`.
     pub legacy_apis: Option<i64>,
+    /// The kong version that ran this upgrade's `up`, from its journal: it finishes what that
+    /// `up` left pending (the database alone cannot tell an interrupted `up` of a newer release
+    /// from a complete one of an older).
+    pub ran_up: Option<Version>,
+    /// The database's version when this upgrade began, from its journal: the jump is judged from
+    /// it.
+    pub started_from: Option<Version>,
 }
 
 impl Default for PlanOptions {
@@ -66,6 +73,8 @@ impl Default for PlanOptions {
             lock_timeout: None,
             backup: BackupTarget::default(),
             legacy_apis: None,
+            ran_up: None,
+            started_from: None,
         }
     }
 }
@@ -127,6 +136,8 @@ pub struct Plan {
     pub db: Db,
     /// The database's version as far as the recorded schema tells.
     pub from: Option<Version>,
+    /// Where this upgrade is judged from (see [`origin`]): the jump and the path start here.
+    pub origin: Option<Version>,
     pub target: Option<Version>,
     /// The Kong releases whose `up` runs, in order (the target last).
     pub path: Vec<Version>,
@@ -200,6 +211,67 @@ pub fn introduced_index(catalog: &Catalog) -> HashMap<(&str, &str), Version> {
         }
     }
     map
+}
+
+/// The newest release whose migrations are all recorded (gaps aside), on every subsystem it has
+/// that the database records: the level the least advanced part of the schema has reached. After an
+/// interrupted upgrade core may match an intermediate release while plugins still match the old
+/// one; this is the old one.
+pub fn fully_applied_version(state: &SchemaState, catalog: &Catalog) -> Option<Version> {
+    // Per subsystem with a row (or unknown names): every name it records.
+    let mut rec: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for s in state.subsystems.iter().filter(|s| s.recorded) {
+        rec.entry(s.name.as_str()).or_default().extend(
+            s.migrations
+                .iter()
+                .filter(|m| matches!(m.state, MigState::Executed | MigState::Pending))
+                .map(|m| m.name.as_str()),
+        );
+    }
+    for u in &state.unknown {
+        rec.entry(u.subsystem.as_str())
+            .or_default()
+            .extend(u.migrations.iter().map(String::as_str));
+    }
+    // A gap (skipped, yet later ones recorded) does not pull the level down: it is its own
+    // finding, and the next `up` runs it.
+    for g in &state.gaps {
+        rec.entry(g.subsystem.as_str())
+            .or_default()
+            .extend(g.migrations.iter().map(String::as_str));
+    }
+    catalog
+        .releases
+        .iter()
+        .filter(|r| r.supports(state.db))
+        .filter(|r| {
+            r.subsystems.iter().all(|s| match rec.get(s.name.as_str()) {
+                Some(names) => s.migrations.iter().all(|m| names.contains(m.name.as_str())),
+                // Only core must be there; a plugin the database never had is not behind.
+                None => s.name != "core",
+            })
+        })
+        .map(|r| r.version)
+        .max()
+}
+
+/// Where an upgrade is judged from, one rule for every command: the version its journal says
+/// the database had when it began; else the recorded schema's release when it matches one on
+/// every subsystem; else the release every subsystem has reached (an interrupted `up` leaves
+/// core ahead of the plugins: continuing it with a release that runs the same migrations in
+/// the same order is the jump from there); else core's match.
+pub fn origin(
+    state: &SchemaState,
+    catalog: &Catalog,
+    started_from: Option<Version>,
+) -> Option<Version> {
+    if state.needs_bootstrap {
+        return None;
+    }
+    started_from
+        .or_else(|| state.schema_matches.iter().max().copied())
+        .or_else(|| fully_applied_version(state, catalog))
+        .or_else(|| database_version(state))
 }
 
 /// The first release that lists `migration` in `subsystem`.
@@ -806,9 +878,11 @@ pub fn plan_with(
         notes: Vec::new(),
         path: Vec::new(),
     };
+    let origin = origin(state, catalog, opts.started_from);
     let mut plan = Plan {
         db,
         from,
+        origin,
         target: to,
         path: Vec::new(),
         steps: Vec::new(),
@@ -862,7 +936,8 @@ pub fn plan_with(
         return finish_plan(plan, b);
     }
 
-    b.backup(from, to);
+    // The export runs with the kong that serves now: the release the upgrade starts from.
+    b.backup(origin.or(from), to);
 
     // Where the walk starts: the imported 1.5 for a 0.x database, the version that ran `up`
     // once its pending migrations are finished, else the recorded schema's version.
@@ -887,7 +962,21 @@ pub fn plan_with(
             }
             return finish_plan(plan, b);
         }
-        b.finish(StepKind::FinishPrevious, from, pending);
+        // The kong that ran this upgrade's `up` finishes what it left; without a journal, the
+        // release the recorded schema matches.
+        b.finish(StepKind::FinishPrevious, opts.ran_up.or(from), pending);
+    }
+    // The walk starts where the upgrade is judged from (an interrupted `up` is continued, not
+    // re-walked from core's intermediate release), so the path and the jump finding agree.
+    if !state.needs_bootstrap && origin.is_some() {
+        if start != origin && state.schema_matches.is_empty() {
+            if let Some(o) = origin {
+                b.notes.push(format!(
+                    "The recorded schema matches no release exactly; every subsystem has reached Kong {o} (or this upgrade's journal says it began there), so the path starts there."
+                ));
+            }
+        }
+        start = origin;
     }
     if start.is_none() {
         start = floor_version(state, catalog);

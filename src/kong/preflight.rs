@@ -9,6 +9,7 @@ use super::catalog::Catalog;
 use super::diagnose::{Finding, Severity};
 use super::kong_facts::{ConfBook, HandFacts};
 use super::plan::plural;
+use super::policy::FindingId;
 use super::version::Version;
 
 /// Paths and routes listed in a finding; the rest are counted.
@@ -235,7 +236,7 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         r.dedup();
         r.push(check.clone());
         out.push(Finding {
-            id: "conf-key-removed",
+            id: FindingId::ConfKeyRemoved,
             severity: Severity::Error,
             title: format!(
                 "{} the target Kong {} no longer knows",
@@ -249,7 +250,7 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     }
     if !deprecated.is_empty() {
         out.push(Finding {
-            id: "conf-key-deprecated",
+            id: FindingId::ConfKeyDeprecated,
             severity: Severity::Warning,
             title: format!("{} under an old name", plural(deprecated.len() as i64, "kong.conf setting", "kong.conf settings")),
             seen: deprecated,
@@ -259,7 +260,7 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     }
     if !unknown.is_empty() {
         out.push(Finding {
-            id: "conf-key-unknown",
+            id: FindingId::ConfKeyUnknown,
             severity: Severity::Warning,
             title: format!("{} no Kong release knows", plural(unknown.len() as i64, "kong.conf key", "kong.conf keys")),
             seen: unknown,
@@ -330,7 +331,7 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     }
     let n = seen.len();
     out.push(Finding {
-        id: "conf-defaults-changed",
+        id: FindingId::ConfDefaultsChanged,
         severity: Severity::Info,
         title: format!("{} change between Kong {from} and {}", plural(n as i64, "kong.conf default", "kong.conf defaults"), input.target),
         seen,
@@ -428,7 +429,7 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         ));
     }
     out.push(Finding {
-        id: "routes-regex-unprefixed",
+        id: FindingId::RoutesRegexUnprefixed,
         severity: Severity::Warning,
         title: format!(
             "{} with regex paths written the 2.x way (no leading ~)",
@@ -448,7 +449,7 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     if !bad.is_empty() && flavor.as_deref() != Some("traditional") {
         let n = bad.len();
         out.push(Finding {
-            id: "routes-regex-incompatible",
+            id: FindingId::RoutesRegexIncompatible,
             severity: Severity::Error,
             title: format!(
                 "{} that Kong {}'s default router refuses (look-around, backreferences)",
@@ -522,7 +523,7 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     }
     if !not_shipped.is_empty() {
         out.push(Finding {
-            id: "plugins-not-shipped",
+            id: FindingId::PluginsNotShipped,
             severity: Severity::Error,
             title: format!("{} configured in the database that Kong {} does not ship", plural(not_shipped.len() as i64, "plugin", "plugins"), input.target),
             seen: not_shipped,
@@ -542,7 +543,7 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             }
         }
         out.push(Finding {
-            id: "plugins-not-loaded",
+            id: FindingId::PluginsNotLoaded,
             severity: Severity::Error,
             title: format!("{} configured in the database that the plugins setting does not load", plural(not_loaded.len() as i64, "plugin", "plugins")),
             seen: not_loaded,
@@ -576,7 +577,7 @@ fn custom_modules(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let mut r = vec!["grep -rn 'require' <plugin dir>   # then edit each line listed".to_string()];
     r.extend(remedy.into_values());
     out.push(Finding {
-        id: "custom-plugin-removed-module",
+        id: FindingId::CustomPluginRemovedModule,
         severity: Severity::Error,
         title: format!("Custom plugins require {} Kong {} removed", plural(seen.len() as i64, "module", "modules"), input.target),
         seen,
@@ -598,7 +599,7 @@ fn postgres(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let major = num / 10_000;
     if num < input.facts.postgres_minimum_num {
         out.push(Finding {
-            id: "postgres-too-old",
+            id: FindingId::PostgresTooOld,
             severity: Severity::Error,
             title: format!("PostgreSQL {shown}: every Kong release needs 9.5 or newer"),
             seen: vec![format!("server_version_num = {num}")],
@@ -620,7 +621,7 @@ fn postgres(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             None => format!("{}+", t.min_major),
         };
         out.push(Finding {
-            id: "postgres-untested",
+            id: FindingId::PostgresUntested,
             severity: Severity::Warning,
             title: format!("PostgreSQL {shown} is outside what Kong tested {} with ({range})", input.target),
             seen: vec![format!("server_version_num = {num}")],
@@ -646,7 +647,7 @@ fn scram(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         return;
     }
     out.push(Finding {
-        id: "scram-old-kong",
+        id: FindingId::ScramOldKong,
         severity: Severity::Error,
         title: "The server asks this role for SCRAM-SHA-256, which a Kong of the plan cannot answer".into(),
         seen: bad,
@@ -673,7 +674,7 @@ fn data_planes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         return;
     }
     out.push(Finding {
-        id: "hybrid-dp-major",
+        id: FindingId::HybridDpMajor,
         severity: Severity::Warning,
         title: format!("{} on another major than the target control plane {}", plural(other.len() as i64, "data plane", "data planes"), input.target),
         seen: other,
@@ -761,16 +762,16 @@ mod tests {
     }
 
     fn get<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
-        f.iter().find(|x| x.id == id).unwrap_or_else(|| {
+        f.iter().find(|x| x.id.as_str() == id).unwrap_or_else(|| {
             panic!(
                 "no {id} in {:?}",
-                f.iter().map(|x| x.id).collect::<Vec<_>>()
+                f.iter().map(|x| x.id.as_str()).collect::<Vec<_>>()
             )
         })
     }
 
     fn ids(f: &[Finding]) -> Vec<&'static str> {
-        f.iter().map(|x| x.id).collect()
+        f.iter().map(|x| x.id.as_str()).collect()
     }
 
     #[test]

@@ -138,6 +138,8 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                         }
                     }
                     if let Some(id) = p.interpreter.journal_id.clone() {
+                        // Small and local: who ran `up` must be as fresh as the state.
+                        p.interpreter.history = crate::exec::journal::open_history(&id);
                         let due = writes_checked.is_none_or(|t| t.elapsed() >= WRITES_EVERY);
                         if !has_pending(&snap) {
                             p.interpreter.writes_since_up = None;

@@ -112,7 +112,11 @@ fn preflight() {
         }
     }
     h.read();
-    assert!(h.m.findings.iter().any(|f| f.id == "skipped-migrations"));
+    assert!(h
+        .m
+        .findings
+        .iter()
+        .any(|f| f.id == crate::kong::policy::FindingId::SkippedMigrations));
     snap("preflight_gap", &h.m);
 }
 
@@ -299,7 +303,7 @@ fn writes_since_up_are_warned_at_decommission() {
     h.read();
     assert_eq!(h.m.step, Step::Decommission);
     h.m.findings.push(crate::kong::diagnose::Finding {
-        id: "writes-since-up",
+        id: crate::kong::policy::FindingId::WritesSinceUp,
         severity: crate::kong::diagnose::Severity::Warning,
         title:
             "2 entity change(s) through the Admin API since `up` finished (2026-11-22T04:00:00Z)"

@@ -543,17 +543,17 @@ pub fn preflight_block(m: &Model) -> Option<(&Finding, WizardGate)> {
     m.findings
         .iter()
         .find(|f| {
-            finding_gate(f) == WizardGate::AllowWithReason
-                && !m.finding_overrides.contains_key(f.id)
+            finding_gate(f) == WizardGate::Override
+                && !m.finding_overrides.contains_key(f.id.as_str())
         })
-        .map(|f| (f, WizardGate::AllowWithReason))
+        .map(|f| (f, WizardGate::Override))
 }
 
 /// The Error finding `o` would override at Preflight: the selected one if it can be, else the
 /// first that can.
 pub fn overridable_finding(m: &Model) -> Option<&Finding> {
     let open = |f: &&Finding| {
-        finding_gate(f) == WizardGate::AllowWithReason && !m.finding_overrides.contains_key(f.id)
+        finding_gate(f) == WizardGate::Override && !m.finding_overrides.contains_key(f.id.as_str())
     };
     m.findings
         .get(m.cursor)
@@ -838,7 +838,7 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
         Step::Preflight
             if m.findings
                 .iter()
-                .any(|f| finding_gate(f) == WizardGate::AllowWithReason) =>
+                .any(|f| finding_gate(f) == WizardGate::Override) =>
         {
             let o = hint(
                 Action::Override,

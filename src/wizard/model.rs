@@ -223,53 +223,23 @@ pub struct Reading {
     pub schema_label: Option<String>,
     /// `kong::diagnose` on this read: what `kongrade diagnose` would say now.
     pub findings: Vec<Finding>,
+    /// The policy on this read (with the journal): where the upgrade stands, what is next, how
+    /// to roll back. The model adds what only it knows (its own running kong).
+    pub position: crate::kong::policy::Position,
+    pub next: crate::kong::policy::NextStep,
+    pub rollback: crate::kong::policy::Rollback,
 }
 
-/// Findings that stop the wizard at Preflight: every step after it would be wrong. Other errors
-/// are shown first but do not stop it: a live lock has its own step (Waiting), an unfinished
-/// upgrade is the Decommission/Finish path, and an unsupported jump is the operator's call
-/// (the finding says what goes through the versions in between).
-pub const BLOCKING: &[&str] = &[
-    // A 0.x database: bootstrap would wreck it, up cannot read it; the way is through Kong 1.5.
-    "legacy-database",
-    // Kong's tables without schema_meta: bootstrap would run over existing tables.
-    "tables-without-schema-meta",
-    // The database is ahead of the target: up has nothing to do, and the target kong is old.
-    "database-newer",
-    // Kong 3.4+ on Cassandra: the target cannot run on this database at all.
-    "cassandra-unsupported",
-];
+pub use crate::kong::policy::WizardGate;
 
-/// Errors the wizard's own steps handle: a live lock is waited out (Waiting), an unfinished
-/// upgrade is the Decommission/Finish path.
-const HANDLED_BY_A_STEP: &[&str] = &["lock-live", "unfinished-upgrade"];
+/// What the wizard does with a finding: the policy's rule table decides (`kong::policy::RULES`).
+pub fn finding_gate(f: &Finding) -> WizardGate {
+    crate::kong::policy::wizard_gate(f)
+}
 
+/// Whether a finding stops the wizard outright.
 pub fn blocks(f: &Finding) -> bool {
     finding_gate(f) == WizardGate::Block
-}
-
-/// What the wizard does with a finding at Preflight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WizardGate {
-    /// Stops the wizard: no step after Preflight would be right.
-    Block,
-    /// Shown; the wizard goes on.
-    Warn,
-    /// An error: stops the wizard until the operator overrides it with a typed reason
-    /// (journaled), or follows the path that fixes it.
-    AllowWithReason,
-}
-
-pub fn finding_gate(f: &Finding) -> WizardGate {
-    if BLOCKING.contains(&f.id) {
-        WizardGate::Block
-    } else if f.severity == crate::kong::diagnose::Severity::Error
-        && !HANDLED_BY_A_STEP.contains(&f.id)
-    {
-        WizardGate::AllowWithReason
-    } else {
-        WizardGate::Warn
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

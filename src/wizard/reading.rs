@@ -8,6 +8,7 @@ use super::model::Reading;
 use crate::contract::DbIdentity;
 use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Settings, WritesSinceUp};
+use crate::kong::policy::{self, History, PolicyInput};
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions};
 use crate::kong::target::Target;
@@ -29,6 +30,8 @@ pub struct Interpreter {
     pub journal_id: Option<DbIdentity>,
     /// Entity writes since `up`, refreshed every WRITES_EVERY while migrations are pending.
     pub writes_since_up: Option<WritesSinceUp>,
+    /// This upgrade's journal as the policy reads it, re-read with every snapshot.
+    pub history: Option<History>,
 }
 
 impl Interpreter {
@@ -41,6 +44,7 @@ impl Interpreter {
             count_error: None,
             journal_id: None,
             writes_since_up: None,
+            history: None,
         }
     }
 
@@ -53,23 +57,32 @@ impl Interpreter {
         } else {
             None
         };
-        let mut findings = diagnose::diagnose(&DiagnoseInput {
-            state: &state,
-            snapshot: snap,
-            target: &self.target,
-            catalog: self.catalog,
-            row_counts: self.row_counts.as_deref(),
-            settings: &self.settings,
-            writes_since_up: self.writes_since_up.as_ref(),
+        // The one policy: the findings, where the upgrade stands, how to roll back.
+        let mut a = policy::assess(&PolicyInput {
+            diagnose: DiagnoseInput {
+                state: &state,
+                snapshot: snap,
+                target: &self.target,
+                catalog: self.catalog,
+                row_counts: self.row_counts.as_deref(),
+                settings: &self.settings,
+                writes_since_up: self.writes_since_up.as_ref(),
+                history: self.history.as_ref(),
+            },
+            nodes: None,
+            running: false,
         });
         if let Some(e) = &self.count_error {
-            findings.push(diagnose::counts_unavailable(e));
+            a.findings.push(diagnose::counts_unavailable(e));
         }
         Reading {
             state,
             data_planes: snap.data_planes.clone().unwrap_or_default(),
             schema_label,
-            findings,
+            findings: a.findings,
+            position: a.position,
+            next: a.next,
+            rollback: a.rollback,
         }
     }
 }

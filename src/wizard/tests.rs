@@ -124,7 +124,11 @@ fn bootstrap_path_on_an_empty_database() {
     h.read();
     assert_eq!(h.m.step, Step::Preflight);
     assert_eq!(h.m.path, Path::Bootstrap);
-    assert!(h.m.findings.iter().any(|f| f.id == "needs-bootstrap"));
+    assert!(h
+        .m
+        .findings
+        .iter()
+        .any(|f| f.id == crate::kong::policy::FindingId::NeedsBootstrap));
     h.enter();
     assert_eq!(h.m.step, Step::Bootstrap);
     h.enter();
@@ -163,7 +167,7 @@ fn a_pre_1_0_database_is_never_bootstrapped() {
     let f =
         h.m.findings
             .iter()
-            .find(|f| f.id == "legacy-database")
+            .find(|f| f.id == crate::kong::policy::FindingId::LegacyDatabase)
             .expect("finding");
     assert!(
         f.remedy.iter().any(|r| r.contains("with Kong 1.5")),
@@ -204,7 +208,11 @@ fn a_live_lock_waits_and_continues_when_released() {
     let mut h = H::scenario("stale-lock");
     h.read();
     assert_eq!(h.m.step, Step::Waiting);
-    assert!(h.m.findings.iter().any(|f| f.id == "lock-live"));
+    assert!(h
+        .m
+        .findings
+        .iter()
+        .any(|f| f.id == crate::kong::policy::FindingId::LockLive));
     let left = h.m.lock_seconds_left().expect("countdown");
     h.advance(5.0);
     let later = h.m.lock_seconds_left().expect("countdown");
@@ -220,7 +228,11 @@ fn a_live_lock_waits_and_continues_when_released() {
     });
     h.read();
     assert_eq!(h.m.step, Step::Preflight);
-    assert!(h.m.findings.iter().any(|f| f.id == "lock-stale"));
+    assert!(h
+        .m
+        .findings
+        .iter()
+        .any(|f| f.id == crate::kong::policy::FindingId::LockStale));
 }
 
 #[test]
@@ -528,7 +540,7 @@ fn an_expired_lock_row_is_called_what_diagnose_calls_it() {
     let f =
         h.m.findings
             .iter()
-            .find(|f| f.id == "lock-stale")
+            .find(|f| f.id == crate::kong::policy::FindingId::LockStale)
             .expect("the stale-lock finding");
     assert_eq!(f.severity, crate::kong::diagnose::Severity::Info);
     assert!(f.title.contains("blocks nothing"), "{}", f.title);
@@ -1162,6 +1174,7 @@ fn preflight_findings_are_kong_diagnose_s() {
             row_counts: None,
             settings: &h.training.settings(None, None),
             writes_since_up: None,
+            history: None,
         });
         assert_eq!(h.m.findings, expected, "{name}");
     }
@@ -1169,7 +1182,11 @@ fn preflight_findings_are_kong_diagnose_s() {
     // typed reason (journaled), never on one Enter.
     let mut h = H::scenario("custom-plugin");
     h.read();
-    assert!(h.m.findings.iter().any(|f| f.id == "unsupported-jump"));
+    assert!(h
+        .m
+        .findings
+        .iter()
+        .any(|f| f.id == crate::kong::policy::FindingId::UnsupportedJump));
     assert!(h.enter().is_empty());
     assert_eq!(h.m.step, Step::Preflight);
     assert!(h.notice().contains("o overrides it"), "{}", h.notice());
@@ -1196,7 +1213,7 @@ fn preflight_findings_are_kong_diagnose_s() {
                 "preflight: unsupported-jump: {}",
                 h.m.findings
                     .iter()
-                    .find(|f| f.id == "unsupported-jump")
+                    .find(|f| f.id == crate::kong::policy::FindingId::UnsupportedJump)
                     .map(|f| f.title.clone())
                     .unwrap_or_default()
             ),
@@ -1465,6 +1482,7 @@ fn the_journal_records_the_upgrade_before_each_action() {
         }),
         pos(&Event::Command {
             command_line: "kong migrations up".into(),
+            kong_version: h.m.setup.target.map(|v| v.to_string()),
         }),
         pos(&Event::CommandExit {
             command_line: "kong migrations up".into(),
@@ -1527,6 +1545,7 @@ fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() 
                 4,
                 Event::Command {
                     command_line: "kong migrations up".into(),
+                    kong_version: None,
                 },
             ),
             entry(5, step("up", "done")),

@@ -29,42 +29,11 @@ use crate::exec::runner::KongTarget;
 use crate::kong::report as state_report;
 use crate::kong::state::SchemaState;
 
-pub use gates::{database_version, fully_applied_version, jump_supported};
 pub use report::{moves, Move};
 
-/// `auto`'s exit codes. Kong's `migrations list` uses 0/1/3/4/5 and `status` adds 6; auto's own
-/// refusals start at 10 so a pipeline can tell them apart.
-pub mod exit {
-    /// The database is up to date for the target.
-    pub const UP_TO_DATE: i32 = 0;
-    /// An error before anything ran (configuration, target).
-    pub const ERROR: i32 = 1;
-    /// An option that cannot work here (`--backup=pg_dump` on Cassandra).
-    pub const NOT_AVAILABLE: i32 = 2;
-    /// Stopped with pending migrations: `finish` remains (as `kong migrations list`'s 4).
-    pub const PENDING: i32 = 4;
-    /// A pre-1.0 database (schema_migrations, no schema_meta).
-    pub const PRE_1_0: i32 = 10;
-    /// Gaps: migrations skipped by an earlier upgrade (`--allow-gaps`).
-    pub const GAPS: i32 = 11;
-    /// Migrations recorded that the target does not know (`--allow-unknown`).
-    pub const UNKNOWN: i32 = 12;
-    /// A version jump Kong does not support (`--allow-unsupported-jump`).
-    pub const UNSUPPORTED_JUMP: i32 = 13;
-    /// The migrations lock is live (and `--wait-lock` did not outlast it), or kong aborted on it.
-    pub const LOCK_HELD: i32 = 14;
-    /// kong could not run, failed, was killed, or changed nothing it should have.
-    pub const KONG_FAILED: i32 = 15;
-    /// The database could not be read (during the run: the state after a step is unknown).
-    pub const DB_UNREADABLE: i32 = 16;
-    /// The backup failed or could not be proven: nothing was migrated.
-    pub const BACKUP_FAILED: i32 = 17;
-    /// The journal could not be written, or was deleted or lost its lock, once the run had
-    /// begun: a step may have run (the message says which); the database says what it did.
-    pub const JOURNAL_FAILED: i32 = 18;
-    /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
-    pub const INTERRUPTED: i32 = 130;
-}
+/// `auto`'s exit codes live with the policy's rules (Kong's `migrations list` uses 0/1/3/4/5 and
+/// `status` adds 6; auto's own refusals start at 10 so a pipeline can tell them apart).
+pub use crate::kong::policy::exit;
 
 /// `kongrade auto --help`'s exit codes and examples.
 pub const EXIT_CODES_HELP: &str = "\
@@ -84,6 +53,10 @@ Exit codes:
   17  the backup (--backup=pg_dump) failed or could not be proven; nothing was migrated
   18  the journal failed after the run began (unwritable, deleted, or its lock file gone):
       a step may have run, the message says which; `kongrade status` shows the database
+  19  the database's state forbids every step: Kong's tables without schema_meta
+      (bootstrap would run over them)
+  20  the target will break something (a removed kong.conf key, regex routes 3.x refuses,
+      a plugin it does not ship, SCRAM with an old Kong...) (--allow-breaking)
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
 
@@ -122,6 +95,8 @@ pub struct AutoArgs {
     pub allow_gaps: bool,
     pub allow_unknown: bool,
     pub allow_unsupported_jump: bool,
+    /// Go on although the preflight says the target breaks something (exit 20 otherwise).
+    pub allow_breaking: bool,
     /// A JSON report on stdout at the end (progress goes to stderr).
     pub json: bool,
     /// Passed to kong.
@@ -215,6 +190,8 @@ pub async fn run(conn: Connection, args: &AutoArgs) -> Result<Code> {
 async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) -> Result<Stopped> {
     let mut s = go!(preflight::prepare(conn, args, rep).await?);
 
+    // What the journal being resumed says: who ran `up`, where the upgrade began.
+    let history = s.earlier.history(crate::exec::backup::record_still_matches);
     // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).
     let mut interrupts = step::listen_for_interrupts()?;
     // Steps that must not run again: they failed, or changed nothing.
@@ -240,8 +217,7 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
         // The gates judge the state once nothing is migrating it, before the first step.
         if !gated {
             gated = true;
-            if let Some(stopped) = gates::gates(&s.state, args, s.ctx.target.version, s.ctx.catalog)
-            {
+            if let Some(stopped) = gates::gates(&mut s, args, &history).await? {
                 return Ok(stopped);
             }
         }

@@ -43,6 +43,8 @@ pub(super) async fn run(
     let announced = format!("{} {}", s.ctx.conn.kong_cmd, inv.kong_args().join(" "));
     let entry = s.journal.append(Event::Command {
         command_line: announced.clone(),
+        // The kong command was checked to be the target's version before anything ran.
+        kong_version: s.ctx.target.version.map(|v| v.to_string()),
     })?;
     // Before each step: the journal must still be there to record it (its lock too).
     s.journal.check_intact()?;

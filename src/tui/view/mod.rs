@@ -432,7 +432,11 @@ fn window<T>(items: &[T], cursor: usize, height: usize) -> (usize, &[T]) {
 
 /// Between up and finish: Admin API writes the teardowns may miss (diagnose's write watch).
 fn writes_warning(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
-    if let Some(f) = m.findings.iter().find(|f| f.id == "writes-since-up") {
+    if let Some(f) = m
+        .findings
+        .iter()
+        .find(|f| f.id == crate::kong::policy::FindingId::WritesSinceUp)
+    {
         push_wrapped(
             out,
             &format!("! {}: freeze Admin API writes until finish", f.title),

@@ -123,28 +123,57 @@ fn help_lines(hints: &[Hint], inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
+/// The policy's rollback from here, with what only the wizard knows: its own running kong and
+/// the backup it took (the training cluster keeps no journal).
+fn rollback_text(m: &Model) -> String {
+    use crate::kong::policy::{BackupRef, Rollback};
+    let mut rb = match &m.reading {
+        Some(r) => r.rollback.clone(),
+        None => Rollback::NothingToUndo,
+    };
+    if let Some(run) = m.run.as_ref().filter(|r| r.active()) {
+        if run.command == crate::contract::KongCommand::Finish {
+            // Teardowns are running: whatever ends it, old nodes may be broken.
+            rb = Rollback::RestoreBackup {
+                backup: None,
+                ran_here: true,
+            };
+        } else if matches!(rb, Rollback::NothingToUndo | Rollback::StopNewNodes) {
+            rb = Rollback::WaitThenStopNewNodes;
+        }
+    }
+    if let Rollback::RestoreBackup { backup, .. } = &mut rb {
+        if let crate::wizard::model::BackupState::Taken(rec) = &m.backup {
+            if backup.is_none() {
+                *backup = Some(BackupRef {
+                    file: rec.file.display().to_string(),
+                    sha256: rec.sha256.clone(),
+                    created_at: rec.created_at.clone(),
+                    restore: None,
+                    verified: true,
+                });
+            }
+        }
+        if let (Some(b), Some(cmd)) = (backup.as_mut(), &m.setup.restore_command) {
+            b.restore = Some(format!("{cmd} {}", b.file));
+        }
+    }
+    let mut text = rb.guidance();
+    if let crate::wizard::model::BackupState::Own(reference) = &m.backup {
+        text.push_str(&format!(
+            "Your own backup, as you recorded it: {reference}\n"
+        ));
+    }
+    text
+}
+
 pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme) {
     let w = area.width.saturating_sub(4).min(76);
     let inner_w = w.saturating_sub(2) as usize;
     let room = area.height.saturating_sub(4) as usize;
     let (title, lines): (String, Vec<Line>) = match ov {
         Overlay::Rollback { scroll } => {
-            let pending = m
-                .reading
-                .as_ref()
-                .is_some_and(|r| r.state.any(MigState::Pending));
-            let record = match &m.backup {
-                crate::wizard::model::BackupState::Taken(rec) => Some(rec),
-                _ => None,
-            };
-            let restore = match (record, &m.setup.restore_command) {
-                (Some(rec), Some(cmd)) => Some(format!("{cmd} {}", rec.file.display())),
-                _ => None,
-            };
-            let mut text = crate::cmd::rollback::guidance(pending, record, restore);
-            if let crate::wizard::model::BackupState::Own(reference) = &m.backup {
-                text.push_str(&format!("Your own backup, as you recorded it: {reference}\n"));
-            }
+            let text = rollback_text(m);
             let mut lines = Vec::new();
             for l in text.lines() {
                 push_wrapped(&mut lines, l, inner_w, Style::default());
@@ -264,7 +293,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                     let titles: Vec<String> = m
                         .findings
                         .iter()
-                        .filter(|f| m.finding_overrides.contains_key(f.id))
+                        .filter(|f| m.finding_overrides.contains_key(f.id.as_str()))
                         .map(|f| f.title.clone())
                         .collect();
                     push_wrapped(

@@ -211,11 +211,13 @@ pub fn finding_text(m: &Model, f: &crate::kong::diagnose::Finding) -> String {
     s.push_str(&format!("\n{}\n", f.why));
     let rule = match finding_gate(f) {
         WizardGate::Block => "The wizard stops here: no step after Preflight would be right.".to_string(),
-        WizardGate::AllowWithReason => match m.finding_overrides.get(f.id) {
+        WizardGate::Override => match m.finding_overrides.get(f.id.as_str()) {
             Some(reason) => format!("Overridden, with your reason (journaled): {reason}"),
             None => "The wizard stops here until you follow the path the finding names, or override it with your reason (o; journaled).".to_string(),
         },
-        WizardGate::Warn => "The wizard goes on; keep it in mind.".to_string(),
+        WizardGate::Wait => "The wizard waits until it clears (it watches the database).".to_string(),
+        WizardGate::Path => "The wizard's own steps deal with it: follow them.".to_string(),
+        WizardGate::Warn | WizardGate::Inform => "The wizard goes on; keep it in mind.".to_string(),
     };
     s.push_str(&format!("\n{rule}"));
     s

@@ -345,6 +345,7 @@ pub(super) fn start(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
     }
     fx.push(Effect::Journal(Event::Command {
         command_line: m.command_line(command),
+        kong_version: m.setup.target.map(|v| v.to_string()),
     }));
     let id = m.next_run;
     m.next_run += 1;
