@@ -75,7 +75,69 @@ fn big_case() -> (Target, Snapshot, Catalog) {
     (target, snap, catalog)
 }
 
+/// A 2.8.5 database whose `core.executed` also holds 100,000 names no release knows (issue 13's
+/// quadratic case), read against the embedded catalog for Kong 3.4.2.
+fn hundred_k_names() -> (Target, Snapshot) {
+    let catalog = Catalog::embedded();
+    let v = |s: &str| {
+        s.parse::<kongrade::kong::version::Version>()
+            .expect("version")
+    };
+    let old = catalog.release(v("2.8.5")).expect("2.8.5");
+    let mut rows: Vec<SchemaMetaRow> = old
+        .subsystems
+        .iter()
+        .map(|s| SchemaMetaRow {
+            key: "schema_meta".into(),
+            subsystem: s.name.clone(),
+            last_executed: s.migrations.last().map(|m| m.name.clone()),
+            executed: Some(s.migrations.iter().map(|m| m.name.clone()).collect()),
+            pending: Some(vec![]),
+        })
+        .collect();
+    if let Some(core) = rows.iter_mut().find(|r| r.subsystem == "core") {
+        if let Some(e) = core.executed.as_mut() {
+            e.extend((0..100_000).map(|i| format!("{i:06}_unknown_to_kong")));
+        }
+    }
+    let mut snap = Snapshot::empty(Db::Postgres, "public");
+    snap.schema_meta = Some(rows);
+    let target = Target::from_release(
+        catalog.release(v("3.4.2")).expect("3.4.2"),
+        Db::Postgres,
+        &["bundled".to_string()],
+        &[],
+        "catalog",
+    );
+    (target, snap)
+}
+
 fn bench(c: &mut Criterion) {
+    // What `status --json` computes after its one read: state, findings, plan and the policy.
+    // Target: 100k names under 100 ms.
+    let (t100k, s100k) = hundred_k_names();
+    c.bench_function("policy::assess, 100k names in core.executed", |b| {
+        b.iter(|| {
+            let st = state::compute(&t100k, &s100k, Catalog::embedded());
+            let settings = kongrade::kong::diagnose::Settings::default();
+            kongrade::kong::policy::assess(&kongrade::kong::policy::PolicyInput {
+                diagnose: kongrade::kong::diagnose::DiagnoseInput {
+                    state: &st,
+                    snapshot: &s100k,
+                    target: &t100k,
+                    catalog: Catalog::embedded(),
+                    row_counts: None,
+                    settings: &settings,
+                    writes_since_up: None,
+                    history: None,
+                },
+                nodes: None,
+                running: false,
+            })
+            .findings
+            .len()
+        })
+    });
     let (target, snap, catalog) = big_case();
     c.bench_function("state::compute 200 subsystems x 30 migrations", |b| {
         b.iter(|| state::compute(&target, &snap, &catalog))
