@@ -138,7 +138,13 @@ async fn ready(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(u64, RunEvent)>) {
 async fn interrupt_and_cancel_with_a_grace_period() {
     // A child that dies on SIGINT: ended by the signal, not by running its 600 s out.
     let (tx, mut rx) = unbounded_channel();
-    let h = start(&sh("echo ready; sleep 600"), &inv(), 1, tx);
+    // One process that says ready and then sleeps (perl, not `sh -c '...; sleep'`): a signal
+    // that reaches a shell's fork before its `sleep` execs is lost, and the run would last 600 s.
+    let one_process = KongTarget::Process {
+        command_line: "perl -e '$|=1; print qq(ready\\n); sleep 600'".into(),
+        env: vec![],
+    };
+    let h = start(&one_process, &inv(), 1, tx);
     ready(&mut rx).await;
     h.interrupt();
     let o = h.wait().await;

@@ -178,7 +178,12 @@ mod tests {
 
     #[tokio::test]
     async fn interrupt_reaches_the_process_group() {
-        let l = process("sh -c 'echo ready; sleep 30; echo never'", &[]);
+        // One process (perl, not `sh -c '...; sleep'`): a signal that reaches a shell's fork
+        // before its `sleep` execs is lost on a busy machine.
+        let l = process(
+            "perl -e '$|=1; print qq(ready\\n); sleep 30; print qq(never\\n)'",
+            &[],
+        );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let ctl = l.start(&Invocation::new(KongCommand::Up), 1, tx);
         // Wait for the script to be running before signalling it.
