@@ -134,6 +134,35 @@ async fn ready(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(u64, RunEvent)>) {
         .expect("the child never said it was ready");
 }
 
+/// kongrade started with SIGINT ignored (a background job of a script, as CI may start it):
+/// its kong must still end on the interrupt, since exec keeps an ignored signal ignored.
+#[tokio::test]
+async fn an_interrupt_reaches_kong_even_when_kongrade_ignores_sigint() {
+    // SAFETY: sets this test process's SIGINT disposition; no memory involved. The other tests
+    // of this binary start children, which the runner resets to the defaults anyway.
+    let before = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let (tx, mut rx) = unbounded_channel();
+    let one_process = KongTarget::Process {
+        command_line: "perl -e '$|=1; print qq(ready\\n); sleep 600'".into(),
+        env: vec![],
+    };
+    let h = start(&one_process, &inv(), 9, tx);
+    // SAFETY: as above: the disposition is restored once the child has started.
+    unsafe { libc::signal(libc::SIGINT, before) };
+    ready(&mut rx).await;
+    h.interrupt();
+    let o = tokio::time::timeout(Duration::from_secs(120), h.wait())
+        .await
+        .expect("kong ignored the interrupt");
+    assert_eq!(
+        o,
+        RunOutcome::Exited {
+            code: None,
+            signal: Some(libc::SIGINT)
+        }
+    );
+}
+
 #[tokio::test]
 async fn interrupt_and_cancel_with_a_grace_period() {
     // A child that dies on SIGINT: ended by the signal, not by running its 600 s out.

@@ -207,6 +207,18 @@ fn start_process(
         // Its own group: the terminal's Ctrl-C goes to kongrade's group only, and a signal to
         // the group reaches everything the command started (a shell, docker exec...).
         .process_group(0);
+    // A kongrade started in the background (`cmd &` in a script, some CI runners) inherits
+    // SIGINT and SIGQUIT ignored, and exec keeps an ignored signal ignored: kong would then
+    // never end on the interrupt kongrade sends. The child gets the default dispositions back.
+    // SAFETY: only signal(2) runs between fork and exec, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
