@@ -271,17 +271,22 @@ pub fn plan_for(input: &DiagnoseInput<'_>) -> Plan {
 
 /// Every finding, errors first.
 pub fn diagnose(input: &DiagnoseInput<'_>) -> Vec<Finding> {
-    let plan = plan_for(input);
+    diagnose_with(input, &plan_for(input))
+}
+
+/// Every finding, errors first, judged against a plan the caller already made with
+/// [`plan_for`] (the policy needs both: one plan, not two, on the poller's every read).
+pub fn diagnose_with(input: &DiagnoseInput<'_>, plan: &Plan) -> Vec<Finding> {
     let mut out = Vec::new();
     lock(input, &mut out);
     bootstrap(input, &mut out);
-    pending(input, &plan, &mut out);
+    pending(input, plan, &mut out);
     gaps(input, &mut out);
     unknown(input, &mut out);
     plugins(input, &mut out);
-    jump(input, &plan, &mut out);
-    cassandra(input, &plan, &mut out);
-    large_tables(input, &plan, &mut out);
+    jump(input, plan, &mut out);
+    cassandra(input, plan, &mut out);
+    large_tables(input, plan, &mut out);
     data_planes(input, &mut out);
     writes_since_up(input, &mut out);
     anomalies(input, &mut out);

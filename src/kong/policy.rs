@@ -911,7 +911,7 @@ pub fn assess(input: &PolicyInput<'_>) -> Assessment {
     let empty = History::default();
     let history = d.history.unwrap_or(&empty);
     let plan = diagnose::plan_for(d);
-    let findings = diagnose::diagnose(d);
+    let findings = diagnose::diagnose_with(d, &plan);
     let position = position(input, history, &findings, &plan);
     let next = next_step(input, history, &position, &findings, &plan);
     let rollback = rollback(&position, history);
