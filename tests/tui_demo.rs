@@ -5,6 +5,135 @@ mod support;
 
 use support::tmux::{available, Tmux};
 
+/// `kongrade demo ARGS` in a w x h tmux session; the script prints the exit code and waits.
+fn demo(tag: &str, dir: &std::path::Path, args: &str, w: u16, h: u16) -> Tmux {
+    let script = dir.join(format!("{tag}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "KONGRADE_DATA_DIR={} {} demo {args}\necho KONGRADE-EXIT=$?\nsleep 60\n",
+            dir.join("data").display(),
+            env!("CARGO_BIN_EXE_kongrade")
+        ),
+    )
+    .unwrap();
+    Tmux::start_sized(tag, &script, w, h)
+}
+
+/// The column (in characters) where `needle` ends on `line`.
+fn end_col(line: &str, needle: &str) -> Option<usize> {
+    let i = line.find(needle)?;
+    Some(line[..i].chars().count() + needle.chars().count())
+}
+
+/// The live pane's part of a screen line: right of the step pane's border.
+fn live_part(line: &str) -> &str {
+    match line.find("││") {
+        Some(i) => &line[i..],
+        None => line,
+    }
+}
+
+/// Issue 12 point 9: at 60x16 the TRAINING badge stays, the live pane's columns stand under
+/// their header, and up's result is on screen.
+#[test]
+fn at_60x16_the_badge_the_columns_and_the_result_of_up_stay_visible() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = demo("narrow", dir.path(), "--speed 4", 60, 16);
+    let s = t.wait_for(&["Preflight", "TRAINING", "15 new", "core"], 20);
+    let lines: Vec<&str> = s.lines().collect();
+    let head = lines
+        .iter()
+        .map(|l| live_part(l))
+        .find(|l| l.contains(" done ") || l.contains(" done"))
+        .unwrap_or_else(|| panic!("no column header:\n{s}"));
+    let core = lines
+        .iter()
+        .map(|l| live_part(l))
+        .find(|l| l.contains("│core "))
+        .unwrap_or_else(|| panic!("no core row:\n{s}"));
+    // core is 14/19 done, 0 pending, 5 new at 2.8.5 -> 3.4.2.
+    assert_eq!(end_col(head, "done"), end_col(core, "14/19"), "{s}");
+    let head_n = end_col(head, " N").expect("N column");
+    let core_n = end_col(core, " 5").expect("core's new count");
+    assert_eq!(head_n, core_n, "{s}");
+    assert!(!s.contains("TRAININ\n") && !s.contains("TRAIN…"), "{s}");
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Backup", "TRAINING"], 5);
+    t.keys(&["Space"]);
+    t.wait_for(&["Your own backup"], 5);
+    t.type_text("s3://b/k.dump");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Your backup: s3://b/k.dump"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["3. Review"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Up"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?"], 5);
+    t.keys(&["Enter"]);
+    // The whole result, to its last words, on the 60x16 screen.
+    let s = t.wait_for(&["✓ up is done", "Decommission.", "TRAINING", "4 pend"], 60);
+    assert!(!s.contains("more below"), "{s}");
+    t.keys(&["q", "q", "q", "q", "y"]);
+    t.wait_for(&["KONGRADE-EXIT="], 10);
+}
+
+/// Issue 12 point 5: a finding cut at 80x24 and at 100x30 says more is below, and `v` shows it
+/// in full.
+#[test]
+fn cut_text_has_a_marker_and_v_opens_it_in_full() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // custom-plugin at 80x24: the ERR's reason does not fit.
+    let t = demo("cut80", dir.path(), "--scenario custom-plugin", 80, 24);
+    let s = t.wait_for(&["ERR", "▼ more below: v shows it in full"], 20);
+    assert!(!s.contains("skipping releases fails"), "{s}");
+    t.keys(&["v"]);
+    t.wait_for(
+        &[
+            "Error: Kong does not support 3.4.2 -> 3.9.3 in one step",
+            "skipping releases fails",
+            "override it with your reason",
+        ],
+        5,
+    );
+    t.keys(&["Escape"]);
+    t.wait_for(&["▼ more below"], 5);
+    t.keys(&["q"]);
+    t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    drop(t);
+    // pre-1.0 at 100x30: why bootstrap is wrong is below the fold.
+    let t = demo("cut100", dir.path(), "--scenario pre-1.0", 100, 30);
+    let s = t.wait_for(
+        &[
+            "ERR",
+            "Kong 0.x database",
+            "▼ more below: v shows it in full",
+        ],
+        20,
+    );
+    assert!(!s.contains("take it for an empty database"), "{s}");
+    t.keys(&["v"]);
+    t.wait_for(
+        &[
+            "take it for an empty database",
+            "bootstrap would then fail",
+            "no step after Preflight would be right",
+        ],
+        5,
+    );
+    t.keys(&["Escape", "q"]);
+    t.wait_for(&["KONGRADE-EXIT=0"], 10);
+}
+
 #[test]
 fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     if !available() {

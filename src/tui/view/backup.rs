@@ -16,20 +16,39 @@ pub(super) fn bytes(n: u64) -> String {
 }
 
 pub(super) fn backup_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
-    let key = |k: &str, text: &str| {
-        Line::from(vec![
-            Span::styled(format!("{k:<6}"), t.accent()),
-            Span::raw(text.to_string()),
-        ])
+    // A key and what it does, wrapped under the text (never cut on a narrow screen).
+    let key = |out: &mut Vec<Line<'static>>, k: &str, text: &str| {
+        for (i, l) in wrap(text, w.saturating_sub(6).max(1))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 {
+                format!("{k:<6}")
+            } else {
+                " ".repeat(6)
+            };
+            out.push(Line::from(vec![
+                Span::styled(lead, t.accent()),
+                Span::raw(l),
+            ]));
+        }
     };
+    // Once there is a backup, where it is comes first: on a short screen it stays in view.
+    let status_first = m.backup_done();
+    let mut status = Vec::new();
+    backup_status(m, w, t, &mut status);
+    if status_first {
+        out.append(&mut status);
+        out.push(Line::raw(""));
+    }
     match &m.setup.backup {
         BackupMethod::PgDump { .. } => {
-            out.push(key("t", "take one now: pg_dump, verified"));
-            out.push(key("Space", "I have my own backup (say where)"));
+            key(out, "t", "take one now: pg_dump, verified");
+            key(out, "Space", "I have my own backup (say where)");
         }
         BackupMethod::OwnOnly { why } => {
             push_wrapped(out, why, w, t.dim());
-            out.push(key("Space", "I have my own backup (say where)"));
+            key(out, "Space", "I have my own backup (say where)");
         }
         BackupMethod::Cassandra {
             keyspace,
@@ -63,7 +82,24 @@ pub(super) fn backup_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
             }
         }
     }
-    out.push(Line::raw(""));
+    if !status_first {
+        out.push(Line::raw(""));
+        out.append(&mut status);
+    }
+    if let (BackupMethod::PgDump { command }, false) = (&m.setup.backup, m.backup_done()) {
+        out.push(Line::styled("Taking it yourself:", t.dim()));
+        push_wrapped(out, &format!("$ {command}"), w, t.accent());
+        push_wrapped(
+            out,
+            "and a declarative export: kong config db_export kong.yaml",
+            w,
+            t.dim(),
+        );
+    }
+}
+
+/// Where the backup stands: running, written and verified, failed, or the operator's own.
+fn backup_status(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
     match &m.backup {
         BackupState::Missing => {}
         BackupState::Running {
@@ -100,15 +136,5 @@ pub(super) fn backup_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
             }
         }
         BackupState::Own(r) => push_hanging(out, "✓ ", &format!("Your backup: {r}"), w, t.ok()),
-    }
-    if let (BackupMethod::PgDump { command }, false) = (&m.setup.backup, m.backup_done()) {
-        out.push(Line::styled("Taking it yourself:", t.dim()));
-        push_wrapped(out, &format!("$ {command}"), w, t.accent());
-        push_wrapped(
-            out,
-            "and a declarative export: kong config db_export kong.yaml",
-            w,
-            t.dim(),
-        );
     }
 }

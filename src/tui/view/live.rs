@@ -16,11 +16,16 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     let mut out: Vec<Line> = Vec::with_capacity(h);
     let every = secs(m.setup.refresh.as_secs_f64());
     match (m.read_age(), m.db.stale()) {
-        (Some(age), false) => out.push(Line::from(vec![
-            Span::styled("● ", t.ok()),
-            Span::raw(format!("read {} ago", secs(age.as_secs_f64()))),
-            Span::styled(format!(" / {every}"), t.dim()),
-        ])),
+        (Some(age), false) => {
+            let read = format!("read {} ago", secs(age.as_secs_f64()));
+            let every = format!(" / {every}");
+            let mut spans = vec![Span::styled("● ", t.ok()), Span::raw(read.clone())];
+            // The refresh interval is the first thing to go on a narrow pane.
+            if 2 + read.chars().count() + every.chars().count() <= w {
+                spans.push(Span::styled(every, t.dim()));
+            }
+            out.push(Line::from(spans))
+        }
         (Some(age), true) => {
             out.push(Line::styled(
                 truncate(
@@ -77,12 +82,15 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         return;
     }
     // Gaps have their own column; the totals turn red when there are any.
-    let totals = format!(
-        "{} exec · {} pend · {} new",
+    let (e, p, n) = (
         state.total(MigState::Executed),
         state.total(MigState::Pending),
-        state.total(MigState::New)
+        state.total(MigState::New),
     );
+    let mut totals = format!("{e} exec · {p} pend · {n} new");
+    if totals.chars().count() > w {
+        totals = format!("{e} exec {p} pend {n} new");
+    }
     let style = if state.gaps.is_empty() {
         Style::new()
     } else {
@@ -94,13 +102,28 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         f.render_widget(Paragraph::new(out), inner);
         return;
     }
-    // Columns: name, executed/target, pending, new, skipped (gaps).
-    let name_w = w.saturating_sub(18).max(4);
+    // Columns: name, executed/target, pending, new, skipped (gaps). A narrow pane drops the
+    // gaps column while there are none (the totals turn red when there are), and the header
+    // is cut to the columns' widths, so every value stands under its header.
+    let show_gaps = !state.gaps.is_empty() || w >= 30;
+    let numbers_w = if show_gaps { 18 } else { 15 };
+    let name_w = w.saturating_sub(numbers_w).max(4);
+    let name_head = if name_w >= 9 { "subsystem" } else { "name" };
+    let row_text = |name: &str, done: &str, p: &str, n: &str, g: &str| {
+        let mut s = format!(
+            "{:<name_w$} {:>6} {:>3} {:>3}",
+            truncate(name, name_w),
+            done,
+            p,
+            n
+        );
+        if show_gaps {
+            s.push_str(&format!(" {g:>2}"));
+        }
+        s
+    };
     out.push(Line::styled(
-        format!(
-            "{:<name_w$} {:>6} {:>3} {:>3} {:>2}",
-            "subsystem", "done", "P", "N", "G"
-        ),
+        row_text(name_head, "done", "P", "N", "G"),
         t.dim(),
     ));
     let gaps_in = |name: &str| {
@@ -133,13 +156,12 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
             Style::new()
         };
         out.push(Line::styled(
-            format!(
-                "{:<name_w$} {:>6} {:>3} {:>3} {:>2}",
-                truncate(&s.name, name_w),
-                format!("{ex}/{}", s.migrations.len()),
-                p,
-                n,
-                gaps_in(&s.name)
+            row_text(
+                &s.name,
+                &format!("{ex}/{}", s.migrations.len()),
+                &p.to_string(),
+                &n.to_string(),
+                &gaps_in(&s.name).to_string(),
             ),
             style,
         ));

@@ -130,7 +130,8 @@ pub fn view(m: &Model, f: &mut Frame) {
         }
         None => body,
     };
-    let log_h = (body.height / 3).max(5);
+    // A short terminal gives the log one row less, so the step keeps room for its result.
+    let log_h = (body.height / 3).max(if body.height < 16 { 4 } else { 5 });
     let (top, log) = cut_bottom(body, log_h);
     let live_w = if top.width >= 110 {
         44
@@ -302,20 +303,41 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         .target
         .map(|v| v.to_string())
         .unwrap_or_else(|| "?".into());
+    let mut badges = Vec::new();
+    if m.setup.training.is_some() {
+        badges.push(Span::styled("  TRAINING", t.warn()));
+    }
+    if m.setup.read_only {
+        badges.push(Span::styled("  READ-ONLY", t.warn()));
+    }
+    // The badges say what kind of session this is: they always fit; the database's name gives
+    // way first (with a marker), then the word "schema".
+    let width = area.width as usize;
+    let fixed = |schema: &str| {
+        " kongrade ".len()
+            + schema.chars().count()
+            + from.chars().count()
+            + " → Kong ".chars().count()
+            + target.chars().count()
+            + badges
+                .iter()
+                .map(|b| b.content.chars().count())
+                .sum::<usize>()
+    };
+    let mut schema = "  schema ";
+    if fixed(schema) + m.setup.database.chars().count() > width && fixed("  ") + 4 <= width {
+        schema = "  ";
+    }
+    let room = width.saturating_sub(fixed(schema));
     let mut spans = vec![
         Span::styled(" kongrade ", t.accent()),
-        Span::raw(m.setup.database.clone()),
-        Span::styled("  schema ", t.dim()),
+        Span::raw(truncate(&m.setup.database, room).into_owned()),
+        Span::styled(schema, t.dim()),
         Span::styled(from, t.bold()),
         Span::styled(" → Kong ", t.dim()),
         Span::styled(target, t.bold()),
     ];
-    if m.setup.training.is_some() {
-        spans.push(Span::styled("  TRAINING", t.warn()));
-    }
-    if m.setup.read_only {
-        spans.push(Span::styled("  READ-ONLY", t.warn()));
-    }
+    spans.extend(badges);
     let (l1, l2) = cut_top(area, 1);
     f.render_widget(Line::from(spans), l1);
     f.render_widget(progress(m, area.width as usize, t), l2);
@@ -378,7 +400,13 @@ fn render_step(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         return;
     }
     let w = inner.width as usize;
-    let mut why_lines = wrap(why(m.step), w);
+    // The step's purpose goes first when room is short (help, ?, has it in full): what the
+    // step shows and says (up's result) must stay visible.
+    let mut why_lines = if inner.height < 10 {
+        Vec::new()
+    } else {
+        wrap(why(m.step), w)
+    };
     why_lines.truncate(3);
     let notice: Vec<Line> = match &m.notice {
         Some(n) => {
@@ -395,7 +423,11 @@ fn render_step(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
         }
         None => Vec::new(),
     };
-    let why_h = why_lines.len() as u16 + 1;
+    let why_h = if why_lines.is_empty() {
+        0
+    } else {
+        why_lines.len() as u16 + 1
+    };
     let notice_h = notice.len() as u16;
     let (why_a, rest) = cut_top(inner, why_h);
     let (body, notice_a) = cut_bottom(rest, notice_h);
