@@ -272,19 +272,7 @@ pub enum Command {
     #[command(hide = true)]
     StandIn(StandInFlags),
     /// The wizard against the built-in training cluster: no database or Kong needed
-    Demo {
-        /// The training scenario (see --list)
-        #[arg(long, value_name = "NAME")]
-        scenario: Option<String>,
-        /// Speed of the simulated kong and lock timers (2 = twice as fast)
-        #[arg(long, value_name = "X", default_value_t = 1.0)]
-        speed: f64,
-        /// List the scenarios and exit
-        #[arg(long)]
-        list: bool,
-        #[command(flatten)]
-        wizard: WizardArgs,
-    },
+    Demo(DemoArgs),
     /// How to roll back from where the database stands, with the exact commands
     Rollback {
         /// Print the guidance (kongrade never restores by itself)
@@ -532,5 +520,178 @@ impl StandInFlags {
             die_at: self.die_at.clone(),
             kong_args: self.kong_args.clone(),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `demo`: its own surface. The database flags are global for every other command; demo has its
+// own cluster, so it is parsed by a parser that does not know them, and refuses them by name.
+
+/// `kongrade demo`'s flags: the scenario and the wizard's own, nothing of a real database.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// The training scenario (see --list)
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Option<String>,
+    /// Speed of the simulated kong and lock timers, 0.05 to 100 (2 = twice as fast)
+    #[arg(long, value_name = "X", default_value = "1", value_parser = parse_speed)]
+    pub speed: f64,
+    /// List the scenarios and exit
+    #[arg(long)]
+    pub list: bool,
+    /// Show the state and findings only: run nothing
+    #[arg(long)]
+    pub read_only: bool,
+    /// How often the live pane reads the training database, in seconds
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_refresh)]
+    pub refresh: std::time::Duration,
+    /// Passed to the training kong as --lock-timeout (Kong's default: 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// Passed to the training kong as --db-timeout
+    #[arg(long, value_name = "SECONDS")]
+    pub db_timeout: Option<u64>,
+    /// A data plane counts as serving when seen within this many seconds
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub dp_window: u64,
+}
+
+/// The slowest and fastest `--speed`.
+pub const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.05..=100.0;
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !(x.is_finite() && SPEED_RANGE.contains(&x)) {
+        return Err(format!(
+            "between {} and {} (1 is real time, 2 twice as fast)",
+            SPEED_RANGE.start(),
+            SPEED_RANGE.end()
+        ));
+    }
+    Ok(x)
+}
+
+impl DemoArgs {
+    /// The wizard's flags as plain values (the training cluster has its own nodes).
+    pub fn options(&self) -> crate::tui::WizardArgs {
+        let nodes = NodeArgs {
+            dp_window: self.dp_window,
+            probe_timeout: 3000,
+            ..NodeArgs::default()
+        };
+        crate::tui::WizardArgs {
+            read_only: self.read_only,
+            refresh: self.refresh,
+            lock_timeout: self.lock_timeout,
+            db_timeout: self.db_timeout,
+            nodes: nodes.options(),
+        }
+    }
+}
+
+/// `kongrade demo ...` parsed alone, so its help and errors are demo's.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kongrade demo",
+    about = "The wizard against the built-in training cluster: no database or Kong needed",
+    after_help = "The training cluster is built in (an in-memory database, simulated nodes, and kongrade's kong stand-in), so demo takes no database, kong.conf, Kong version or Admin API flags."
+)]
+struct DemoCli {
+    #[command(flatten)]
+    args: DemoArgs,
+}
+
+/// Why a flag is refused after `demo`: it is for a real database.
+fn not_for_demo(cmd: &mut clap::Command, flag: &str) -> clap::Error {
+    cmd.error(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!(
+            "{flag} is not a demo flag: demo runs its own built-in training cluster (an in-memory database and a stand-in kong), so it takes no database, kong.conf, Kong version or Admin API flags. For a real database run `kongrade` without `demo`; `kongrade demo --help` lists demo's flags."
+        ),
+    )
+}
+
+/// The long and short names of the connection flags, as typed (`--pg-host`, `-c`).
+fn conn_flag_names() -> Vec<String> {
+    let c = ConnArgs::augment_args(clap::Command::new("conn"));
+    let c = NodeArgs::augment_args(c);
+    c.get_arguments()
+        .flat_map(|a| {
+            let mut names: Vec<String> = a
+                .get_long_and_visible_aliases()
+                .into_iter()
+                .flatten()
+                .map(|l| format!("--{l}"))
+                .collect();
+            names.extend(a.get_short().map(|s| format!("-{s}")));
+            names
+        })
+        .collect()
+}
+
+impl Cli {
+    /// The command line of this process (exits on an error or `--help`, as clap does).
+    pub fn parse_args() -> Cli {
+        Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses a command line. `demo` first is parsed by demo's own parser (its help, its
+    /// errors); a database flag given with demo anywhere is refused by name.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        if args.get(1).is_some_and(|a| a == "demo") {
+            let rest = std::iter::once(std::ffi::OsString::from("kongrade demo"))
+                .chain(args.iter().skip(2).cloned());
+            let demo = DemoCli::try_parse_from(rest).map_err(|e| {
+                let bad = match e.get(clap::error::ContextKind::InvalidArg) {
+                    Some(clap::error::ContextValue::String(s)) => Some(s.clone()),
+                    _ => None,
+                };
+                match bad {
+                    Some(flag)
+                        if e.kind() == clap::error::ErrorKind::UnknownArgument
+                            && conn_flag_names()
+                                .contains(&flag.split('=').next().unwrap_or("").to_string()) =>
+                    {
+                        not_for_demo(&mut DemoCli::command(), &flag)
+                    }
+                    _ => e,
+                }
+            })?;
+            let mut cli = Cli::try_parse_from(["kongrade"])?;
+            cli.command = Some(Command::Demo(demo.args));
+            return Ok(cli);
+        }
+        let mut cmd = Cli::command();
+        let matches = cmd.try_get_matches_from_mut(&args)?;
+        if let Some(("demo", sub)) = matches.subcommand() {
+            // Flags before `demo` (kongrade -c FILE demo): the top level's and the globals.
+            let ids: Vec<(String, bool)> = cmd
+                .get_arguments()
+                .map(|a| (a.get_id().to_string(), a.is_global_set()))
+                .collect();
+            let typed = |m: &clap::ArgMatches, id: &str| {
+                m.try_get_raw(id).is_ok_and(|v| v.is_some())
+                    && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            };
+            for (id, global) in ids {
+                // A global flag after `demo` lands in demo's matches too.
+                let given = typed(&matches, &id) || (global && typed(sub, &id));
+                if given {
+                    let flag = cmd
+                        .get_arguments()
+                        .find(|a| a.get_id() == id.as_str())
+                        .and_then(|a| a.get_long().map(|l| format!("--{l}")))
+                        .unwrap_or(id);
+                    return Err(not_for_demo(&mut DemoCli::command(), &flag));
+                }
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
     }
 }

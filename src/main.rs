@@ -1,7 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use kongrade::cli::{Cli, Command, JournalAction};
 use kongrade::cmd;
 
@@ -11,7 +9,7 @@ fn main() -> ExitCode {
         eprintln!("Error: {e}");
         return ExitCode::from(1);
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,12 +53,9 @@ fn main() -> ExitCode {
             }
             Some(Command::Auto(args)) => cmd::auto::run(conn()?, &args.options()).await,
             Some(Command::StandIn(args)) => cmd::standin::run(&args.options()).await,
-            Some(Command::Demo {
-                scenario,
-                speed,
-                list,
-                wizard,
-            }) => kongrade::tui::demo(scenario.as_deref(), speed, list, &wizard.options()).await,
+            Some(Command::Demo(d)) => {
+                kongrade::tui::demo(d.scenario.as_deref(), d.speed, d.list, &d.options()).await
+            }
             None => kongrade::tui::wizard(conn()?, &cli.wizard.options()).await,
         }
     });

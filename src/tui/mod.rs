@@ -757,12 +757,6 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
             training.target_version
         ),
     );
-    if !w.nodes.admin_urls.is_empty() || w.nodes.nodes_file.is_some() {
-        model.log.push(
-            crate::wizard::model::LogKind::Warn,
-            "training: --admin-url and --nodes-file are ignored; the training cluster has its own nodes",
-        );
-    }
     let launcher = demo_launcher(&training, speed);
     let poller = Poller {
         source: Source::new(Endpoint::Memory(training.db.clone())),
