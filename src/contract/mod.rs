@@ -4,6 +4,7 @@
 //! any layer can name these types without importing another's machinery.
 
 pub mod backup;
+pub mod clone;
 pub mod invocation;
 pub mod journal;
 pub mod run;

@@ -61,7 +61,7 @@ pub fn libpq_env(o: &PgOptions) -> Vec<(String, String)> {
     env
 }
 
-fn tool_version(tool: &str) -> Result<String> {
+pub(crate) fn tool_version(tool: &str) -> Result<String> {
     let out = std::process::Command::new(tool)
         .arg("--version")
         .output()
@@ -74,7 +74,7 @@ fn tool_version(tool: &str) -> Result<String> {
 }
 
 /// Turns pg_dump's complaints into what to do.
-fn explain_pg_dump_failure(stderr: &str) -> String {
+pub(crate) fn explain_pg_dump_failure(stderr: &str) -> String {
     if stderr.contains("server version mismatch") {
         format!(
             "pg_dump is older than the server: {}\n  install the client tools of the server's major version (e.g. apt-get install postgresql-client-16) and put its pg_dump first on PATH",

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod catalog_gen;
+pub mod clone;
 pub mod datadir;
 pub mod journal;
 pub mod kong_target;

@@ -17,3 +17,4 @@ pub mod sql_facts;
 pub mod state;
 pub mod target;
 pub mod version;
+pub mod write_guard;

@@ -13,10 +13,12 @@ use tokio_postgres::{Client, Config, SimpleQueryMessage};
 
 use super::{Counted, Store, StoreError, StoreErrorKind};
 
+mod marks;
 mod preflight;
 use crate::kong::catalog::Db;
 use crate::kong::conf::{PgConf, Secret};
 use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
+pub use marks::{schema_meta_text, table_marks};
 pub use preflight::{auth_asked, AuthAsked, PreflightRead};
 
 /// How to reach Kong's PostgreSQL database, as kong.conf's pg_* keys say.
@@ -79,7 +81,7 @@ fn err(kind: StoreErrorKind, message: String, hint: &str) -> StoreError {
 }
 
 /// Sorts a driver error into what the operator must do. `what` names the database.
-fn classify(e: &tokio_postgres::Error, opts: &PgOptions) -> StoreError {
+pub(crate) fn classify(e: &tokio_postgres::Error, opts: &PgOptions) -> StoreError {
     let target = opts.describe();
     if let Some(db) = e.as_db_error() {
         let code = db.code();
@@ -136,12 +138,12 @@ fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Quotes a string as an SQL literal. Used only for names from kong.conf in the simple query
 /// protocol, which has no parameters; standard_conforming_strings is on since PostgreSQL 9.1.
-fn literal(s: &str) -> String {
+pub(crate) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Quotes an identifier.
-fn ident(s: &str) -> String {
+pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

@@ -1,0 +1,234 @@
+//! What a clone and a rehearsal leave behind: the proof of a clone (the tables it was checked
+//! on) and a rehearsal's timings, as journaled and printed by `--json`. Never a password.
+
+use serde::{Deserialize, Serialize};
+
+/// One table as the write guard and the clone's proof see it: its rows and the newest
+/// `created_at`/`updated_at` (UTC text, `None` when the table has neither column or no rows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableMark {
+    pub table: String,
+    pub rows: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<String>,
+}
+
+/// A proven clone: what was copied where, at which snapshot, and what it was proven on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneRecord {
+    /// `user@host:port/db` of the source and of the clone.
+    pub source: String,
+    pub clone: String,
+    /// The clone's connection facts (kong on the new cluster is pointed at them).
+    pub clone_host: String,
+    pub clone_port: u16,
+    pub clone_database: String,
+    /// The clone database was created by this clone (else it existed, empty or replaced).
+    pub created: bool,
+    pub replaced: bool,
+    /// The PostgreSQL major of both servers (`15`, `9.6`).
+    pub server_major: String,
+    /// The source's exported snapshot the dump and the counts were taken at.
+    pub snapshot: String,
+    /// Every table of the source at that snapshot (the clone was proven to hold the same).
+    pub tables: Vec<TableMark>,
+    /// Rows of `schema_meta` compared (identical on both).
+    pub schema_meta_rows: usize,
+    pub elapsed_ms: u64,
+    pub created_at: String,
+}
+
+impl CloneRecord {
+    pub fn total_rows(&self) -> i64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// How long one migration took in a rehearsal (from the previous one's appearance in
+/// `schema_meta`, or the run's start, to its own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationTiming {
+    pub subsystem: String,
+    pub migration: String,
+    pub ms: u64,
+}
+
+/// One kong step of a rehearsal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RehearsedStep {
+    /// `up` or `finish`.
+    pub command: String,
+    pub ms: u64,
+    pub ok: bool,
+    /// kong's exit (`exit code 0`, `killed by signal 9`...).
+    pub outcome: String,
+    pub migrations: Vec<MigrationTiming>,
+    /// kong's output when the step failed (the last lines), else empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
+}
+
+/// A rehearsal: the clone, each step with its migrations' times, the outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RehearsalRecord {
+    /// When it ran (UTC, `2026-12-01T12:00:00Z`).
+    pub at: String,
+    pub target: Option<String>,
+    pub kong_cmd: String,
+    pub clone: CloneRecord,
+    pub steps: Vec<RehearsedStep>,
+    pub ok: bool,
+    /// The scratch database was kept (`--keep`), else dropped.
+    pub kept: bool,
+}
+
+/// `3 min 12 s`, `41 s`, `850 ms`, `1 h 2 min`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms} ms");
+    }
+    let s = (ms + 500) / 1000;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+impl RehearsalRecord {
+    /// The slowest migration of the whole rehearsal.
+    pub fn slowest(&self) -> Option<&MigrationTiming> {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.migrations)
+            .max_by_key(|m| m.ms)
+    }
+
+    /// One line for the wizard's Review and Up: "rehearsed on 2026-12-01: up 3 min 12 s,
+    /// finish 41 s; slowest core/016_280_to_300 2 min 50 s" (a failed step says so).
+    pub fn summary(&self) -> String {
+        let date = self.at.get(..10).unwrap_or(&self.at);
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| {
+                if s.ok {
+                    format!("{} {}", s.command, human_ms(s.ms))
+                } else {
+                    format!(
+                        "{} FAILED after {} ({})",
+                        s.command,
+                        human_ms(s.ms),
+                        s.outcome
+                    )
+                }
+            })
+            .collect();
+        let mut line = format!("rehearsed on {date}: {}", steps.join(", "));
+        if self.steps.is_empty() {
+            line.push_str("nothing ran");
+        }
+        if let Some(m) = self.slowest() {
+            line.push_str(&format!(
+                "; slowest {}/{} {}",
+                m.subsystem,
+                m.migration,
+                human_ms(m.ms)
+            ));
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(steps: Vec<RehearsedStep>) -> RehearsalRecord {
+        RehearsalRecord {
+            at: "2026-12-01T12:30:00Z".into(),
+            target: Some("3.4.2".into()),
+            kong_cmd: "kong".into(),
+            clone: CloneRecord {
+                source: "kong@db:5432/kong".into(),
+                clone: "kong@db:5432/kong_rehearsal".into(),
+                clone_host: "db".into(),
+                clone_port: 5432,
+                clone_database: "kong_rehearsal".into(),
+                created: true,
+                replaced: false,
+                server_major: "15".into(),
+                snapshot: "00000003-1".into(),
+                tables: vec![],
+                schema_meta_rows: 1,
+                elapsed_ms: 1000,
+                created_at: "2026-12-01T12:29:00Z".into(),
+            },
+            steps,
+            ok: true,
+            kept: false,
+        }
+    }
+
+    fn mig(name: &str, ms: u64) -> MigrationTiming {
+        MigrationTiming {
+            subsystem: "core".into(),
+            migration: name.into(),
+            ms,
+        }
+    }
+
+    #[test]
+    fn the_summary_names_each_step_and_the_slowest_migration() {
+        let r = record(vec![
+            RehearsedStep {
+                command: "up".into(),
+                ms: 192_000,
+                ok: true,
+                outcome: "exit code 0".into(),
+                migrations: vec![mig("015_270_to_280", 2_000), mig("016_280_to_300", 170_000)],
+                output: vec![],
+            },
+            RehearsedStep {
+                command: "finish".into(),
+                ms: 41_200,
+                ok: true,
+                outcome: "exit code 0".into(),
+                migrations: vec![mig("016_280_to_300", 40_000)],
+                output: vec![],
+            },
+        ]);
+        assert_eq!(
+            r.summary(),
+            "rehearsed on 2026-12-01: up 3 min 12 s, finish 41 s; slowest core/016_280_to_300 2 min 50 s"
+        );
+    }
+
+    #[test]
+    fn a_failed_step_is_said() {
+        let r = record(vec![RehearsedStep {
+            command: "up".into(),
+            ms: 500,
+            ok: false,
+            outcome: "exit code 1".into(),
+            migrations: vec![],
+            output: vec!["Error: boom".into()],
+        }]);
+        assert_eq!(
+            r.summary(),
+            "rehearsed on 2026-12-01: up FAILED after 500 ms (exit code 1)"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_ms(0), "0 ms");
+        assert_eq!(human_ms(999), "999 ms");
+        assert_eq!(human_ms(1_000), "1 s");
+        assert_eq!(human_ms(60_000), "1 min");
+        assert_eq!(human_ms(3_723_000), "1 h 2 min");
+        assert_eq!(human_ms(7_200_000), "2 h");
+    }
+}

@@ -1,0 +1,684 @@
+//! The clone of a dual-cluster upgrade (and of `kongrade rehearse`): Kong's database copied into
+//! another database, on the same server or another one, then proven.
+//!
+//! - The target is created when missing (by the clone's role, so Kong's role owns it); an
+//!   existing one must be empty unless `replace`; the two servers must run the same PostgreSQL
+//!   major (Kong's dual-cluster guide: the same version).
+//! - `pg_dump -Fc | pg_restore` stream through a pipe, no temporary file. The dump runs at a
+//!   snapshot the source exports from a REPEATABLE READ transaction, and the row counts are taken
+//!   in that same transaction: writes to the source during the dump are in neither, so the
+//!   proof compares like with like.
+//! - Proven: `schema_meta` identical, and every table's rows (and newest write) identical to the
+//!   source at the snapshot.
+//!
+//! The source is only read (a read-only session; pg_dump reads). Passwords reach pg_dump and
+//! pg_restore in PGPASSWORD, never in argv.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Instant;
+
+use color_eyre::eyre::{eyre, Result, WrapErr};
+use tokio_postgres::error::SqlState;
+
+use super::backup::{explain_pg_dump_failure, libpq_env, tool_version};
+use super::datadir;
+use crate::contract::clone::{CloneRecord, TableMark};
+use crate::kong::conf::{self, DatabaseKind, LoadOptions, Secret};
+use crate::store::postgres::{schema_meta_text, table_marks, PgOptions, PgStore};
+use crate::store::{StoreError, StoreErrorKind};
+
+/// Where the clone goes, as the flags say (`--clone-database`, `--clone-pg-*`, `--clone-conf`).
+#[derive(Debug, Clone, Default)]
+pub struct CloneSpec {
+    /// A second kong.conf whose pg_* keys name the clone's server and database.
+    pub conf: Option<PathBuf>,
+    pub database: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// Replace a clone database that exists and is not empty.
+    pub replace: bool,
+}
+
+impl CloneSpec {
+    /// Whether any clone flag was given.
+    pub fn is_given(&self) -> bool {
+        self.conf.is_some()
+            || self.database.is_some()
+            || self.host.is_some()
+            || self.port.is_some()
+            || self.user.is_some()
+    }
+
+    /// The clone's connection: the second kong.conf's (or else the source's) with the flags on
+    /// top. `default_db` names the database when nothing else does. Refuses the source itself.
+    pub fn resolve(&self, source: &PgOptions, default_db: Option<&str>) -> Result<PgOptions> {
+        let mut o = match &self.conf {
+            Some(path) => {
+                let c = conf::load(&LoadOptions::new(Some(path.clone())), &|_| None)
+                    .map_err(|e| eyre!("--clone-conf {}: {e}", path.display()))?;
+                if c.database != DatabaseKind::Postgres {
+                    return Err(eyre!(
+                        "--clone-conf {}: database = {}; the clone must be PostgreSQL",
+                        path.display(),
+                        c.database.as_str()
+                    ));
+                }
+                PgOptions::from_conf(&c.pg)
+            }
+            None => source.clone(),
+        };
+        if let Some(h) = &self.host {
+            o.host = h.clone();
+        }
+        if let Some(p) = self.port {
+            o.port = p;
+        }
+        if let Some(u) = &self.user {
+            o.user = u.clone();
+        }
+        if let Some(p) = &self.password {
+            o.password = Some(p.clone());
+        }
+        match (&self.database, default_db) {
+            (Some(d), _) => o.database = d.clone(),
+            (None, Some(d)) if self.conf.is_none() => o.database = d.to_string(),
+            _ => {}
+        }
+        if o.database.is_empty() || o.database.contains('\0') {
+            return Err(eyre!(
+                "the clone needs a database name (--clone-database NAME)"
+            ));
+        }
+        if same_place(source, &o) {
+            return Err(eyre!(
+                "the clone would be the source itself ({}): name another database (--clone-database NAME) or server",
+                o.describe()
+            ));
+        }
+        Ok(o)
+    }
+}
+
+fn same_place(a: &PgOptions, b: &PgOptions) -> bool {
+    a.host == b.host && a.port == b.port && a.database == b.database
+}
+
+/// `server_version_num` as a major: `15` (10 and later), `9.6` (before).
+pub fn major_of(num: u32) -> String {
+    if num >= 100_000 {
+        (num / 10_000).to_string()
+    } else {
+        format!("{}.{}", num / 10_000, (num / 100) % 100)
+    }
+}
+
+/// Why two servers cannot be source and clone, if they cannot.
+pub fn major_mismatch(source_num: u32, clone_num: u32) -> Option<String> {
+    let (a, b) = (major_of(source_num), major_of(clone_num));
+    (a != b).then(|| {
+        format!(
+            "the clone's server runs PostgreSQL {b}, the source's {a}: Kong's dual-cluster guide restores into the same PostgreSQL version. Use a PostgreSQL {a} server for the clone (upgrade PostgreSQL separately, before or after Kong)"
+        )
+    })
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn db_err(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
+}
+
+async fn one_value(client: &tokio_postgres::Client, sql: &str) -> Result<Option<String>> {
+    let msgs = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| eyre!("{}", db_err(&e)))?;
+    Ok(msgs.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    }))
+}
+
+async fn version_num(client: &tokio_postgres::Client) -> Result<u32> {
+    one_value(client, "SHOW server_version_num")
+        .await?
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| eyre!("the server did not say its server_version_num"))
+}
+
+/// A session on the clone's server outside the clone database (to create or drop it).
+async fn maintenance(target: &PgOptions) -> Result<PgStore> {
+    let mut last = None;
+    for db in ["postgres", "template1"] {
+        let mut o = target.clone();
+        o.database = db.into();
+        match PgStore::connect_writable(&o).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind == StoreErrorKind::MissingDatabase => last = Some(e),
+            Err(e) => return Err(eyre!("{e}")),
+        }
+    }
+    Err(eyre!(
+        "cannot reach the clone's server {}:{} outside the clone database: {}",
+        target.host,
+        target.port,
+        last.map(|e| e.message).unwrap_or_default()
+    ))
+}
+
+/// Relations in the user's schemas: 0 is an empty database.
+async fn relations(client: &tokio_postgres::Client) -> Result<i64> {
+    Ok(one_value(
+        client,
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'",
+    )
+    .await?
+    .and_then(|v| v.parse().ok())
+    .unwrap_or(0))
+}
+
+async fn create(admin: &PgStore, target: &PgOptions) -> Result<()> {
+    let sql = format!("CREATE DATABASE {}", ident(&target.database));
+    admin.client().simple_query(&sql).await.map_err(|e| {
+        if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+            eyre!(
+                "the role '{}' may not create databases on {}:{} (it has no CREATEDB): ask an administrator to run\n  CREATE DATABASE {} OWNER {};\nthen run again (an existing empty database is used as it is)",
+                target.user,
+                target.host,
+                target.port,
+                ident(&target.database),
+                ident(&target.user)
+            )
+        } else {
+            eyre!(
+                "cannot create the clone database {}: {}",
+                target.describe(),
+                db_err(&e)
+            )
+        }
+    })?;
+    Ok(())
+}
+
+/// Drops the clone database (the rehearsal's scratch database, or one `replace` overwrites).
+pub async fn drop_database(target: &PgOptions) -> Result<()> {
+    let admin = maintenance(target).await?;
+    let force = version_num(admin.client()).await? >= 130_000;
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {}{}",
+        ident(&target.database),
+        if force { " WITH (FORCE)" } else { "" }
+    );
+    admin.client().simple_query(&sql).await.map_err(|e| {
+        eyre!(
+            "cannot drop the database {}: {} (drop it by hand: DROP DATABASE {};)",
+            target.describe(),
+            db_err(&e),
+            ident(&target.database)
+        )
+    })?;
+    Ok(())
+}
+
+/// Which database a session is in, as the server says: the same answer from the source and the
+/// clone means one database reached under two names.
+const HERE: &str = "SELECT current_database() || ' ' || current_setting('port') || ' ' || pg_postmaster_start_time()::text";
+
+/// What was found at the clone's place before copying.
+struct Prepared {
+    created: bool,
+    replaced: bool,
+    server_num: u32,
+}
+
+/// Makes an empty clone database ready, or says why not. Nothing is written to the source.
+async fn prepare_target(
+    target: &PgOptions,
+    replace: bool,
+    source_num: u32,
+    source_here: &Option<String>,
+) -> Result<Prepared> {
+    match PgStore::connect_writable(target).await {
+        Ok(store) => {
+            // Before anything is dropped: the same database under another name (localhost
+            // for 127.0.0.1, a second address of the server) is the source, not a clone.
+            if one_value(store.client(), HERE).await? == *source_here {
+                return Err(eyre!(
+                    "the clone {} is the source database itself (same server, port and database): name another database",
+                    target.describe()
+                ));
+            }
+            let num = version_num(store.client()).await?;
+            if let Some(why) = major_mismatch(source_num, num) {
+                return Err(eyre!(why));
+            }
+            let n = relations(store.client()).await?;
+            drop(store);
+            if n == 0 {
+                return Ok(Prepared {
+                    created: false,
+                    replaced: false,
+                    server_num: num,
+                });
+            }
+            if !replace {
+                return Err(eyre!(
+                    "the clone database {} exists and is not empty ({n} relations): pass --clone-replace to drop and re-create it, or name another (--clone-database NAME)",
+                    target.describe()
+                ));
+            }
+            drop_database(target).await?;
+            let admin = maintenance(target).await?;
+            create(&admin, target).await?;
+            Ok(Prepared {
+                created: true,
+                replaced: true,
+                server_num: num,
+            })
+        }
+        Err(StoreError {
+            kind: StoreErrorKind::MissingDatabase,
+            ..
+        }) => {
+            let admin = maintenance(target).await?;
+            let num = version_num(admin.client()).await?;
+            if let Some(why) = major_mismatch(source_num, num) {
+                return Err(eyre!(why));
+            }
+            create(&admin, target).await?;
+            Ok(Prepared {
+                created: true,
+                replaced: false,
+                server_num: num,
+            })
+        }
+        Err(e) => Err(eyre!("the clone's database: {e}")),
+    }
+}
+
+/// The first difference between the source at the snapshot and the clone, if any.
+pub fn proof_problem(
+    source_meta: &[String],
+    clone_meta: &[String],
+    source: &[TableMark],
+    clone: &[TableMark],
+) -> Option<String> {
+    if source_meta != clone_meta {
+        return Some(format!(
+            "schema_meta differs: the source has {:?}, the clone {:?}",
+            source_meta, clone_meta
+        ));
+    }
+    let mut problems = Vec::new();
+    for s in source {
+        match clone.iter().find(|c| c.table == s.table) {
+            None => problems.push(format!("table {} is missing from the clone", s.table)),
+            Some(c) if c.rows != s.rows => problems.push(format!(
+                "table {} has {} rows in the clone, {} in the source at the snapshot",
+                s.table, c.rows, s.rows
+            )),
+            Some(c) if c.newest != s.newest => problems.push(format!(
+                "table {}'s newest write is {:?} in the clone, {:?} in the source",
+                s.table, c.newest, s.newest
+            )),
+            Some(_) => {}
+        }
+    }
+    for c in clone {
+        if !source.iter().any(|s| s.table == c.table) {
+            problems.push(format!(
+                "table {} is in the clone, not in the source",
+                c.table
+            ));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// Reads the rest of a child's stderr.
+fn collect(stderr: Option<tokio::process::ChildStderr>) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut s = String::new();
+        if let Some(mut e) = stderr {
+            use tokio::io::AsyncReadExt;
+            let _ = e.read_to_string(&mut s).await;
+        }
+        s
+    })
+}
+
+/// Clones `source` into `target` and proves it (see the module's documentation). `say` gets a
+/// line per phase. A database this call created is dropped again when the clone fails.
+pub async fn clone_database(
+    source: &PgOptions,
+    target: &PgOptions,
+    replace: bool,
+    mut say: impl FnMut(&str),
+) -> Result<CloneRecord> {
+    tool_version("pg_dump")?;
+    tool_version("pg_restore")?;
+    if same_place(source, target) {
+        return Err(eyre!(
+            "the clone would be the source itself ({})",
+            source.describe()
+        ));
+    }
+    let started = Instant::now();
+    let src = PgStore::connect(source)
+        .await
+        .map_err(|e| eyre!("the source: {e}"))?;
+    let source_num = version_num(src.client()).await?;
+    let source_here = one_value(src.client(), HERE).await?;
+    let prepared = prepare_target(target, replace, source_num, &source_here).await?;
+    say(&format!(
+        "Clone database {} {} (PostgreSQL {} on both servers).",
+        target.describe(),
+        match (prepared.created, prepared.replaced) {
+            (true, true) => "dropped and re-created",
+            (true, false) => "created",
+            _ => "exists and is empty",
+        },
+        major_of(prepared.server_num)
+    ));
+    let res = copy_and_prove(source, target, &src, &prepared, started, &mut say).await;
+    if res.is_err() && prepared.created {
+        if let Err(e) = drop_database(target).await {
+            say(&format!("The half-made clone could not be dropped: {e:#}"));
+        }
+    }
+    res
+}
+
+async fn copy_and_prove(
+    source: &PgOptions,
+    target: &PgOptions,
+    src: &PgStore,
+    prepared: &Prepared,
+    started: Instant,
+    say: &mut impl FnMut(&str),
+) -> Result<CloneRecord> {
+    let client = src.client();
+    let schema = source.schema.as_deref();
+    // One snapshot for the dump and the counts: what the source writes meanwhile is in neither.
+    client
+        .simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| eyre!("the source: {}", db_err(&e)))?;
+    let snapshot = one_value(client, "SELECT pg_export_snapshot()")
+        .await
+        .wrap_err("exporting the source's snapshot")?
+        .ok_or_else(|| eyre!("the source exported no snapshot"))?;
+
+    let mut dump = tokio::process::Command::new("pg_dump");
+    dump.args(["--format=custom", "--no-password", "--snapshot"])
+        .arg(&snapshot)
+        .envs(libpq_env(source))
+        .env("PGAPPNAME", "kongrade-clone")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(s) = schema {
+        dump.arg(format!("--schema={s}"));
+    }
+    let mut dump = dump.spawn().wrap_err("cannot start pg_dump")?;
+    let pipe: Stdio = dump
+        .stdout
+        .take()
+        .ok_or_else(|| eyre!("pg_dump has no stdout"))?
+        .try_into()
+        .wrap_err("connecting pg_dump to pg_restore")?;
+    // Objects owned by the clone's role (Kong's), no grants naming roles the server may lack;
+    // one transaction, so a failed restore leaves the database empty.
+    let mut restore = tokio::process::Command::new("pg_restore")
+        .args([
+            "--no-password",
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "--exit-on-error",
+            "--dbname",
+        ])
+        .arg(&target.database)
+        .envs(libpq_env(target))
+        .env("PGAPPNAME", "kongrade-clone")
+        .stdin(pipe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .wrap_err("cannot start pg_restore")?;
+    say(&format!(
+        "Streaming pg_dump | pg_restore at the source's snapshot {snapshot}..."
+    ));
+    let dump_err = collect(dump.stderr.take());
+    let restore_err = collect(restore.stderr.take());
+    let marks = async {
+        let meta = schema_meta_text(client, schema).await?;
+        let marks = table_marks(client, schema).await?;
+        Ok::<_, tokio_postgres::Error>((meta, marks))
+    };
+    let (dumped, restored, counted) = tokio::join!(dump.wait(), restore.wait(), marks);
+    let _ = client.simple_query("ROLLBACK").await;
+    let dumped = dumped.wrap_err("waiting for pg_dump")?;
+    let restored = restored.wrap_err("waiting for pg_restore")?;
+    let (dump_err, restore_err) = (
+        dump_err.await.unwrap_or_default(),
+        restore_err.await.unwrap_or_default(),
+    );
+    if !dumped.success() {
+        return Err(eyre!(explain_pg_dump_failure(&dump_err)));
+    }
+    if !restored.success() {
+        return Err(eyre!(
+            "pg_restore into {} failed: {}",
+            target.describe(),
+            restore_err.trim()
+        ));
+    }
+    let (source_meta, source_marks) =
+        counted.map_err(|e| eyre!("counting the source's rows at the snapshot: {}", db_err(&e)))?;
+    let copied = started.elapsed();
+    say(&format!(
+        "Copied in {} ms; proving the clone...",
+        copied.as_millis()
+    ));
+
+    let clone = PgStore::connect(target)
+        .await
+        .map_err(|e| eyre!("the clone: {e}"))?;
+    let clone_meta = schema_meta_text(clone.client(), schema)
+        .await
+        .map_err(|e| eyre!("the clone's schema_meta: {}", db_err(&e)))?;
+    let clone_marks = table_marks(clone.client(), schema)
+        .await
+        .map_err(|e| eyre!("counting the clone's rows: {}", db_err(&e)))?;
+    if source_meta.is_empty() {
+        return Err(eyre!(
+            "the source {} has no schema_meta: is it Kong's database (pg_database, pg_schema)?",
+            source.describe()
+        ));
+    }
+    if let Some(p) = proof_problem(&source_meta, &clone_meta, &source_marks, &clone_marks) {
+        return Err(eyre!("the clone is not a copy of the source: {p}"));
+    }
+    let rec = CloneRecord {
+        source: source.describe(),
+        clone: target.describe(),
+        clone_host: target.host.clone(),
+        clone_port: target.port,
+        clone_database: target.database.clone(),
+        created: prepared.created,
+        replaced: prepared.replaced,
+        server_major: major_of(prepared.server_num),
+        snapshot,
+        schema_meta_rows: source_meta.len(),
+        tables: source_marks,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        created_at: datadir::utc_stamp(datadir::now_secs()).0,
+    };
+    say(&format!(
+        "Clone proven: schema_meta identical ({} rows), {} tables with {} rows identical to the source at the snapshot.",
+        rec.schema_meta_rows,
+        rec.tables.len(),
+        rec.total_rows()
+    ));
+    Ok(rec)
+}
+
+/// kong's environment pointed at the clone: Kong's own variables, which win over kong.conf.
+/// The password travels here, never in argv.
+pub fn kong_env_for(clone: &PgOptions) -> Vec<(String, Secret)> {
+    let mut env = vec![
+        ("KONG_DATABASE".to_string(), Secret::new("postgres")),
+        ("KONG_PG_HOST".to_string(), Secret::new(clone.host.as_str())),
+        (
+            "KONG_PG_PORT".to_string(),
+            Secret::new(clone.port.to_string()),
+        ),
+        ("KONG_PG_USER".to_string(), Secret::new(clone.user.as_str())),
+        (
+            "KONG_PG_DATABASE".to_string(),
+            Secret::new(clone.database.as_str()),
+        ),
+    ];
+    if let Some(s) = &clone.schema {
+        env.push(("KONG_PG_SCHEMA".to_string(), Secret::new(s.as_str())));
+    }
+    if let Some(p) = &clone.password {
+        env.push(("KONG_PG_PASSWORD".to_string(), p.clone()));
+    }
+    env
+}
+
+/// `base` (kong's environment for the source) with the clone's connection replacing it.
+pub fn with_clone_env(base: &[(String, Secret)], clone: &PgOptions) -> Vec<(String, Secret)> {
+    let ours = kong_env_for(clone);
+    let mut env: Vec<(String, Secret)> = base
+        .iter()
+        .filter(|(k, _)| !ours.iter().any(|(o, _)| o == k))
+        .cloned()
+        .collect();
+    env.extend(ours);
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn pg(db: &str) -> PgOptions {
+        PgOptions {
+            host: "db".into(),
+            port: 5432,
+            user: "kong".into(),
+            password: Some(Secret::new("pw")),
+            database: db.into(),
+            schema: None,
+            timeout: Duration::from_secs(5),
+            ssl: false,
+            ssl_verify: false,
+            trusted_certificates: vec![],
+        }
+    }
+
+    #[test]
+    fn majors_are_compared_as_postgresql_numbers() {
+        assert_eq!(major_of(150_018), "15");
+        assert_eq!(major_of(90_624), "9.6");
+        assert_eq!(major_of(100_001), "10");
+        assert_eq!(major_mismatch(150_002, 150_018), None);
+        let why = major_mismatch(140_010, 160_001).expect("refused");
+        assert!(why.contains("PostgreSQL 16, the source's 14"), "{why}");
+        assert!(major_mismatch(90_624, 90_500).is_some());
+    }
+
+    #[test]
+    fn the_clone_is_the_source_with_the_flags_on_top_and_never_the_source() {
+        let src = pg("kong");
+        let spec = CloneSpec {
+            database: Some("kong_new".into()),
+            ..CloneSpec::default()
+        };
+        let o = spec.resolve(&src, None).expect("resolves");
+        assert_eq!(o.describe(), "kong@db:5432/kong_new");
+        assert_eq!(o.password, src.password);
+        let other = CloneSpec {
+            host: Some("db2".into()),
+            port: Some(6432),
+            user: Some("kong2".into()),
+            password: Some(Secret::new("pw2")),
+            ..CloneSpec::default()
+        };
+        // Another server may keep the database's name.
+        let o = other.resolve(&src, None).expect("resolves");
+        assert_eq!(o.describe(), "kong2@db2:6432/kong");
+        assert_eq!(o.password.as_ref().map(Secret::expose), Some("pw2"));
+        let err = CloneSpec::default().resolve(&src, None).unwrap_err();
+        assert!(format!("{err}").contains("the source itself"), "{err}");
+        // The default name applies only when nothing names the database.
+        let o = CloneSpec::default()
+            .resolve(&src, Some("kong_rehearsal"))
+            .expect("resolves");
+        assert_eq!(o.database, "kong_rehearsal");
+    }
+
+    #[test]
+    fn kong_is_pointed_at_the_clone_through_its_environment() {
+        let base = vec![
+            ("KONG_PG_DATABASE".to_string(), Secret::new("kong")),
+            ("KONG_LOG_LEVEL".to_string(), Secret::new("debug")),
+        ];
+        let env = with_clone_env(&base, &pg("kong_new"));
+        let get = |k: &str| {
+            env.iter()
+                .filter(|(x, _)| x == k)
+                .map(|(_, v)| v.expose().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("KONG_PG_DATABASE"), ["kong_new"]);
+        assert_eq!(get("KONG_PG_PASSWORD"), ["pw"]);
+        assert_eq!(get("KONG_LOG_LEVEL"), ["debug"]);
+    }
+
+    #[test]
+    fn the_proof_names_every_difference() {
+        let m = |t: &str, n: i64| TableMark {
+            table: t.into(),
+            rows: n,
+            newest: None,
+        };
+        let meta = vec!["schema_meta | core | x".to_string()];
+        assert_eq!(
+            proof_problem(&meta, &meta, &[m("routes", 2)], &[m("routes", 2)]),
+            None
+        );
+        let p = proof_problem(
+            &meta,
+            &meta,
+            &[m("routes", 2), m("services", 1)],
+            &[m("routes", 1), m("extra", 0)],
+        )
+        .expect("differs");
+        assert!(
+            p.contains("routes has 1 rows in the clone, 2 in the source"),
+            "{p}"
+        );
+        assert!(p.contains("services is missing"), "{p}");
+        assert!(p.contains("extra is in the clone"), "{p}");
+        assert!(proof_problem(&meta, &[], &[], &[])
+            .expect("differs")
+            .contains("schema_meta differs"));
+    }
+}
