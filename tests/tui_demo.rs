@@ -224,3 +224,82 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     );
     assert!(!s.contains("Database (live)"), "{s}");
 }
+
+/// Issue 12: every scenario's first screen is readable at 80x24 in a real terminal: the title,
+/// the TRAINING badge, the footer, the scenario's first words, and a marker where more is below.
+#[test]
+fn every_scenarios_first_screen_is_readable_at_80x24() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("clean", "1. Preflight", &["No findings"]),
+        (
+            "custom-plugin",
+            "1. Preflight",
+            &[
+                "ERR  Kong does not support",
+                "▼ more below: v shows it in full",
+            ],
+        ),
+        (
+            "stale-lock",
+            "Waiting for the lock",
+            &["Lock held by", "expires in"],
+        ),
+        (
+            "unfinished",
+            "5. Decommission",
+            &["resuming at Decommission", "more row(s) below"],
+        ),
+        (
+            "pre-1.0",
+            "1. Preflight",
+            &["ERR  Kong 0.x database", "▼ more below: v shows it in full"],
+        ),
+        (
+            "old-node-serving",
+            "1. Preflight",
+            &["WARN Data planes older", "▼ more below: v shows it in full"],
+        ),
+    ];
+    let listed = String::from_utf8_lossy(
+        &std::process::Command::new(env!("CARGO_BIN_EXE_kongrade"))
+            .args(["demo", "--list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(
+        listed.matches("\n  ").count() / 2,
+        cases.len(),
+        "every scenario is checked here:\n{listed}"
+    );
+    for (name, title, texts) in cases {
+        assert!(listed.contains(name), "{name} in {listed}");
+        let t = demo(name, dir.path(), &format!("--scenario {name}"), 80, 24);
+        let mut want = vec![*title, "TRAINING", "? help", "Database (live)"];
+        want.extend(texts.iter());
+        let s = t.wait_for(&want, 20);
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines[0].contains("TRAINING"), "{name}: the badge\n{s}");
+        assert!(
+            lines
+                .iter()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.contains("? help")),
+            "{name}: the footer\n{s}"
+        );
+        // Ctrl-C leaves; where something happened already (unfinished), it asks first.
+        t.keys(&["C-c"]);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if !t.screen().contains("KONGRADE-EXIT=") {
+            t.keys(&["y"]);
+        }
+        t.wait_for(&["KONGRADE-EXIT=0"], 10);
+    }
+}

@@ -467,3 +467,30 @@ fn resumed_upgrade_banner() {
     h.read();
     snap("decommission_resumed", &h.m);
 }
+
+/// Issue 12: every scenario's first screen is readable at 80x24: no line of the step is wider
+/// than its pane (the screen would cut it silently), and what does not fit is marked.
+#[test]
+fn every_scenarios_first_screen_fits_its_lines_at_80x24() {
+    for name in crate::training::names() {
+        let mut h = H::scenario(name);
+        h.read();
+        // The step pane at 80x24: 80 - the live pane (32) - borders.
+        let (w, body_h) = (46, 10);
+        for l in super::view::step_body_text(&h.m, w, body_h) {
+            assert!(
+                l.chars().count() <= w,
+                "{name}: a line wider than the pane ({} > {w}): {l}",
+                l.chars().count()
+            );
+        }
+        let text = render_to_string(&h.m, 80, 24);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("TRAINING"), "{name}:\n{text}");
+        assert!(lines[23].contains("? help"), "{name}:\n{text}");
+        assert!(
+            text.contains(h.m.step.title()),
+            "{name}: the step's title\n{text}"
+        );
+    }
+}

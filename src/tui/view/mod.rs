@@ -452,6 +452,17 @@ fn render_step(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     f.render_widget(Paragraph::new(lines), body);
 }
 
+/// The step pane's body lines for a `w` x `h` body, as text (tests: every line must fit, so the
+/// screen never cuts one silently).
+#[cfg(test)]
+pub(crate) fn step_body_text(m: &Model, w: usize, h: usize) -> Vec<String> {
+    let t = Theme { color: false };
+    step_body(m, w, h, &t)
+        .into_iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect()
+}
+
 /// Lines of a list around the cursor, so the selected row stays visible.
 fn window<T>(items: &[T], cursor: usize, height: usize) -> (usize, &[T]) {
     if height == 0 || items.is_empty() {
