@@ -94,6 +94,24 @@ pub struct ConnArgs {
     #[arg(long, global = true, value_name = "CMD", env = "KONGRADE_KONG_CMD")]
     pub kong_cmd: Option<String>,
 
+    /// One kong per Kong version, for paths through several releases: a command line with
+    /// {version} where each hop's version goes, e.g. 'docker run --rm --network host -e
+    /// KONG_DATABASE -e KONG_PG_HOST -e KONG_PG_PASSWORD ... kong:{version} kong' (the connection
+    /// is put in its environment; needs --target-version)
+    #[arg(long, global = true, value_name = "CMD")]
+    pub kong_cmd_template: Option<String>,
+
+    /// Shortcut for --kong-cmd-template 'docker run --rm --network host -e KONG_DATABASE -e
+    /// KONG_PG_HOST ... IMAGE:{version} kong' (IMAGE without a tag, e.g. kong or
+    /// kong/kong-gateway; no password in argv: `-e NAME` passes it through)
+    #[arg(
+        long,
+        global = true,
+        value_name = "IMAGE",
+        conflicts_with = "kong_cmd_template"
+    )]
+    pub kong_image: Option<String>,
+
     /// Overrides kong.conf `database` (postgres or cassandra)
     #[arg(long, global = true, value_name = "postgres|cassandra")]
     pub database: Option<String>,
@@ -154,7 +172,14 @@ impl ConnArgs {
             conf: self.conf.clone(),
             target_version: self.target_version.clone(),
             kong_lua_path: self.kong_lua_path.clone(),
-            kong_cmd: self.kong_cmd.clone(),
+            // KONGRADE_KONG_CMD is a default: a template given here replaces it (clap would call
+            // the environment's value a conflict).
+            kong_cmd: self.kong_cmd.clone().filter(|c| {
+                let templated = self.kong_cmd_template.is_some() || self.kong_image.is_some();
+                !(templated && std::env::var("KONGRADE_KONG_CMD").ok().as_ref() == Some(c))
+            }),
+            kong_cmd_template: self.kong_cmd_template.clone(),
+            kong_image: self.kong_image.clone(),
             overrides: self.overrides(),
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
 
+use crate::exec::kong_template::{self, KongTemplate};
 use crate::exec::runner::KongTarget;
 use crate::exec::{kong_version, lua_tree};
 use crate::kong::catalog::{Catalog, Db};
@@ -31,6 +32,10 @@ pub struct ConnOptions {
     pub kong_lua_path: Option<PathBuf>,
     /// `--kong-cmd`: the new Kong's command line.
     pub kong_cmd: Option<String>,
+    /// `--kong-cmd-template`: a kong command line per Kong version (`{version}` in it).
+    pub kong_cmd_template: Option<String>,
+    /// `--kong-image`: the docker image whose tags are Kong versions (writes the template).
+    pub kong_image: Option<String>,
     /// kong.conf keys set by flags (`--pg-host` is `pg_host`), applied over the file and `KONG_*`.
     pub overrides: Vec<(String, String)>,
 }
@@ -54,6 +59,9 @@ pub struct Connection {
     pub kong_lua_path: Option<PathBuf>,
     /// `--kong-cmd` was given (else the target may come from `kong` on the PATH).
     pub kong_cmd_given: bool,
+    /// One kong per Kong version (`--kong-cmd-template`, `--kong-image`): each hop of a path
+    /// runs its own. `kong_cmd` is then the target's.
+    pub kong_template: Option<KongTemplate>,
 }
 
 impl Connection {
@@ -68,20 +76,79 @@ impl Connection {
                 "database = off: a DB-less Kong has no migrations to run. Point kongrade at the database (kong.conf `database`, KONG_DATABASE or --database)"
             )),
         };
+        let mut kong_env: Vec<(String, Secret)> = o
+            .overrides
+            .iter()
+            .map(|(k, v)| (conf::env_var_for(k), Secret::new(v.as_str())))
+            .collect();
+        let mut conf_path = o.conf.clone();
+        let template = match (&o.kong_cmd_template, &o.kong_image) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(image)) => {
+                // The file is mounted at its absolute path, and kong is told that path.
+                conf_path = match &conf_path {
+                    Some(p) => Some(std::path::absolute(p).wrap_err_with(|| {
+                        format!("-c {}: cannot make the path absolute", p.display())
+                    })?),
+                    None => None,
+                };
+                Some(kong_template::docker_template(
+                    image,
+                    conf.database,
+                    conf_path.as_deref(),
+                )?)
+            }
+            (None, None) => None,
+        };
+        let mut kong_cmd = o.kong_cmd.clone().unwrap_or_else(|| "kong".to_string());
+        let kong_template = match template {
+            None => None,
+            Some(_) if o.kong_cmd.is_some() => {
+                return Err(eyre!(
+                    "--kong-cmd and --kong-cmd-template (or --kong-image) both given: --kong-cmd is one kong for every step, the template one kong per Kong version; give one"
+                ))
+            }
+            Some(t) => {
+                // A kong in a container sees neither kong.conf's connection nor the flags: the
+                // whole connection goes in its environment (never in argv).
+                let mut env = kong_template::connection_env(&conf);
+                for (k, v) in kong_env.drain(..) {
+                    if !env.iter().any(|(n, _)| *n == k) {
+                        env.push((k, v));
+                    }
+                }
+                kong_env = env.clone();
+                let t = KongTemplate::new(&t, env)?;
+                let Some(tv) = &o.target_version else {
+                    return Err(eyre!(
+                        "--kong-cmd-template and --kong-image need --target-version X.Y.Z: the Kong version of the last hop (each hop's kong is the template with that hop's version)"
+                    ));
+                };
+                let tv: Version = tv.parse().map_err(|e| eyre!("--target-version: {e}"))?;
+                kong_cmd = t.command_for(tv);
+                Some(t)
+            }
+        };
         Ok(Connection {
             conf,
             endpoint,
-            conf_path: o.conf.clone(),
-            kong_cmd: o.kong_cmd.clone().unwrap_or_else(|| "kong".to_string()),
-            kong_env: o
-                .overrides
-                .iter()
-                .map(|(k, v)| (conf::env_var_for(k), Secret::new(v.as_str())))
-                .collect(),
+            conf_path,
+            kong_cmd_given: o.kong_cmd.is_some() || kong_template.is_some(),
+            kong_cmd,
+            kong_env,
             target_version: o.target_version.clone(),
             kong_lua_path: o.kong_lua_path.clone(),
-            kong_cmd_given: o.kong_cmd.is_some(),
+            kong_template,
         })
+    }
+
+    /// The kong that runs Kong `v`'s migrations: the template's for that version, or the one
+    /// kong command (which must then be `v`: callers check `kong version`).
+    pub fn kong_for(&self, v: Version) -> KongTarget {
+        match &self.kong_template {
+            Some(t) => t.kong_for(v),
+            None => self.kong(),
+        }
     }
 
     pub fn db(&self) -> Db {

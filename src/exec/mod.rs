@@ -6,6 +6,7 @@ pub mod clone;
 pub mod datadir;
 pub mod journal;
 pub mod kong_target;
+pub mod kong_template;
 pub mod kong_version;
 pub mod lua_tree;
 pub mod probe;

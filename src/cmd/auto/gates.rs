@@ -4,20 +4,25 @@
 
 use color_eyre::eyre::Result;
 
-use super::{exit, stop, AutoArgs, Session, Stopped};
+use super::{exit, stop, AutoArgs, Phase, Session};
 use crate::contract::journal::Event;
 use crate::kong::diagnose::{self, DiagnoseInput};
-use crate::kong::policy::{self, Allowances, History};
+use crate::kong::plan::Plan;
+use crate::kong::policy::{self, Allowances, FindingId, History};
 
+/// The gates, and the plan they judged by (its path is what a kong template walks hop by hop).
+/// `walk_hops`: each release of the path runs with its own kong, so a jump Kong does not
+/// support in one step is walked, not refused.
 pub(super) async fn gates(
     s: &mut Session,
     args: &AutoArgs,
     history: &History,
-) -> Result<Option<Stopped>> {
+    walk_hops: bool,
+) -> Result<Phase<Plan>> {
     let snapshot = match s.ctx.snapshot().await {
         Ok(snap) => snap,
         Err(e) => {
-            return Ok(Some(stop(
+            return Ok(Err(stop(
                 exit::DB_UNREADABLE,
                 "database_unreadable",
                 format!("cannot read the database: {e:#}"),
@@ -26,7 +31,7 @@ pub(super) async fn gates(
     };
     let state = crate::kong::state::compute(&s.ctx.target, &snapshot, s.ctx.catalog);
     let settings = s.ctx.settings(args.db_timeout, args.lock_timeout);
-    let findings = diagnose::diagnose(&DiagnoseInput {
+    let input = DiagnoseInput {
         state: &state,
         snapshot: &snapshot,
         target: &s.ctx.target,
@@ -35,7 +40,12 @@ pub(super) async fn gates(
         settings: &settings,
         writes_since_up: None,
         history: Some(history),
-    });
+    };
+    let plan = diagnose::plan_for(&input);
+    let mut findings = diagnose::diagnose_with(&input, &plan);
+    if walk_hops {
+        findings.retain(|f| f.id != FindingId::UnsupportedJump);
+    }
     let allow = Allowances {
         gaps: args.allow_gaps,
         unknown: args.allow_unknown,
@@ -45,7 +55,7 @@ pub(super) async fn gates(
         wait_lock: true,
     };
     if let Some(r) = policy::auto_refusal(&findings, &allow) {
-        return Ok(Some(stop(r.exit, r.result(), r.message())));
+        return Ok(Err(stop(r.exit, r.result(), r.message())));
     }
     for (id, flag) in policy::lifted(&findings, &allow) {
         s.journal.append(Event::Override {
@@ -53,5 +63,5 @@ pub(super) async fn gates(
             reason: format!("{flag} given to kongrade auto"),
         })?;
     }
-    Ok(None)
+    Ok(Ok(plan))
 }

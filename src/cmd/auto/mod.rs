@@ -8,6 +8,7 @@
 
 mod backup;
 mod gates;
+mod hops;
 mod lock;
 mod next;
 mod nodes;
@@ -62,6 +63,8 @@ Exit codes:
 
 Examples:
   kongrade auto --kong-cmd 'docker exec -i kong-new kong'
+  kongrade auto --kong-image kong --target-version 3.9.3 --finish=always
+      (each release of the path with its own kong: docker run ... kong:3.4.2 kong, then the next)
   kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
   kongrade auto --backup=skip --finish=always --wait-lock 120 --json";
 
@@ -185,8 +188,10 @@ pub async fn run(conn: Connection, args: &AutoArgs) -> Result<Code> {
     Ok(stopped.code)
 }
 
-/// The procedure: preflight, then rounds of (lock, gates, next command, backup, step) until the
-/// database is up to date or something stops it.
+/// The procedure: preflight, the gates (against the target), then for each hop of the path (one
+/// hop unless a kong template walks several releases) rounds of (lock, next command, backup,
+/// step) until the database is up to date for that hop's release, proven before the next; until
+/// the database is up to date for the target or something stops it.
 async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) -> Result<Stopped> {
     let mut s = go!(preflight::prepare(conn, args, rep).await?);
 
@@ -194,73 +199,135 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
     let history = s.earlier.history(crate::exec::backup::record_still_matches);
     // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).
     let mut interrupts = step::listen_for_interrupts()?;
-    // Steps that must not run again: they failed, or changed nothing.
-    let mut blocked: HashMap<&'static str, step::Blocked> = HashMap::new();
-    let mut stale_told = false;
-    let mut gated = false;
-    // A backup recorded by the run this one resumes is not taken again.
-    let mut backed_up = backup::taken_earlier(args, &s.earlier, rep).await;
-    let mut step_no = 0;
-    for round in 1.. {
-        if round > 12 {
-            // Each step moves the state forward, so a few suffice; this only guards a loop.
-            return Ok(stop(
-                exit::KONG_FAILED,
-                "kong_failed",
-                "too many steps without reaching an up-to-date database; stopping",
-            ));
+    // The gates judge the state once nothing is migrating it, before the first step.
+    while s.state.lock_live() {
+        go!(lock::wait_out(&mut s, args, rep, &mut interrupts).await);
+    }
+    let walk = s.ctx.conn.kong_template.is_some();
+    let plan = go!(gates::gates(&mut s, args, &history, walk).await?);
+    let hops = go!(hops::path(&s, &plan, rep).await?);
+    let mut run = Run {
+        // A backup recorded by the run this one resumes is not taken again.
+        backed_up: backup::taken_earlier(args, &s.earlier, rep).await,
+        stale_told: false,
+        step_no: 0,
+    };
+    if hops.is_empty() {
+        go!(run.rounds(&mut s, args, rep, &mut interrupts).await?);
+    }
+    let n = hops.len();
+    for (i, hop) in hops.iter().enumerate() {
+        go!(hops::enter(&mut s, hop, i, n, rep).await?);
+        if let Err(mut stopped) = run.rounds(&mut s, args, rep, &mut interrupts).await? {
+            stopped.message = format!(
+                "Stopped in {}: {}",
+                hops::label(i, n, hop.version),
+                stopped.message
+            );
+            return Ok(stopped);
         }
-        if s.state.lock_live() {
-            go!(lock::wait_out(&mut s, args, rep, &mut interrupts).await);
-            continue;
-        }
-        // The gates judge the state once nothing is migrating it, before the first step.
-        if !gated {
-            gated = true;
-            if let Some(stopped) = gates::gates(&mut s, args, &history).await? {
-                return Ok(stopped);
+        go!(hops::prove(&mut s, hop, i, n, rep).await?);
+    }
+    let to = s
+        .ctx
+        .target
+        .version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "(Lua tree)".into());
+    s.journal.append(crate::contract::journal::Event::Closed {
+        outcome: format!("up to date for Kong {to}"),
+    })?;
+    Ok(stop(
+        exit::UP_TO_DATE,
+        "up_to_date",
+        format!("Database is up to date for Kong {to}."),
+    ))
+}
+
+/// What the rounds of a run share across hops.
+struct Run {
+    backed_up: bool,
+    stale_told: bool,
+    step_no: u64,
+}
+
+impl Run {
+    /// Steps until the database is up to date for the session's target (`Ok`), or a stop.
+    async fn rounds(
+        &mut self,
+        s: &mut Session,
+        args: &AutoArgs,
+        rep: &mut report::Reporter,
+        interrupts: &mut Interrupts,
+    ) -> Result<Phase<()>> {
+        // Steps that must not run again: they failed, or changed nothing.
+        let mut blocked: HashMap<&'static str, step::Blocked> = HashMap::new();
+        for round in 1.. {
+            if round > 12 {
+                // Each step moves the state forward, so a few suffice; this only guards a loop.
+                return Ok(Err(stop(
+                    exit::KONG_FAILED,
+                    "kong_failed",
+                    "too many steps without reaching an up-to-date database; stopping",
+                )));
+            }
+            if s.state.lock_live() {
+                if let Err(stopped) = lock::wait_out(s, args, rep, interrupts).await {
+                    return Ok(Err(stopped));
+                }
+                continue;
+            }
+            if s.state.lock.is_some() && !self.stale_told {
+                self.stale_told = true;
+                rep.say(&format!(
+                    "Migrations lock: {}",
+                    state_report::lock_line(&s.state).unwrap_or_default()
+                ));
+            }
+
+            let command = match next::command(s, args).await? {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(Ok(())),
+                Err(stopped) => return Ok(Err(stopped)),
+            };
+            if args.backup == Backup::PgDump && !self.backed_up && !s.state.needs_bootstrap {
+                // A fresh database has nothing to lose; anything else is dumped once, before the
+                // first step that changes it.
+                self.backed_up = true;
+                if let Err(stopped) = backup::take(s, args, rep).await {
+                    return Ok(Err(stopped));
+                }
+            }
+            if *interrupts.borrow() > 0 {
+                return Ok(Err(stop(
+                    exit::INTERRUPTED,
+                    "interrupted",
+                    format!(
+                        "Interrupted: no further step started. Next would be 'kong migrations {}'; run kongrade auto again to go on.",
+                        command.as_str()
+                    ),
+                )));
+            }
+            if let Some((code, result, why)) = blocked.get(command.as_str()) {
+                return Ok(Err(stop(
+                    *code,
+                    result,
+                    format!(
+                        "Not running 'kong migrations {}' again in this run: {why}",
+                        command.as_str()
+                    ),
+                )));
+            }
+
+            self.step_no += 1;
+            match step::run(s, command, self.step_no, rep, interrupts).await? {
+                Ok(Some(why)) => {
+                    blocked.insert(command.as_str(), why);
+                }
+                Ok(None) => {}
+                Err(stopped) => return Ok(Err(stopped)),
             }
         }
-        if s.state.lock.is_some() && !stale_told {
-            stale_told = true;
-            rep.say(&format!(
-                "Migrations lock: {}",
-                state_report::lock_line(&s.state).unwrap_or_default()
-            ));
-        }
-
-        let command = go!(next::command(&mut s, args).await?);
-        if args.backup == Backup::PgDump && !backed_up && !s.state.needs_bootstrap {
-            // A fresh database has nothing to lose; anything else is dumped once, before the
-            // first step that changes it.
-            backed_up = true;
-            go!(backup::take(&mut s, args, rep).await);
-        }
-        if *interrupts.borrow() > 0 {
-            return Ok(stop(
-                exit::INTERRUPTED,
-                "interrupted",
-                format!(
-                    "Interrupted: no further step started. Next would be 'kong migrations {}'; run kongrade auto again to go on.",
-                    command.as_str()
-                ),
-            ));
-        }
-        if let Some((code, result, why)) = blocked.get(command.as_str()) {
-            return Ok(stop(
-                *code,
-                result,
-                format!(
-                    "Not running 'kong migrations {}' again in this run: {why}",
-                    command.as_str()
-                ),
-            ));
-        }
-
-        step_no += 1;
-        if let Some(why) = go!(step::run(&mut s, command, step_no, rep, &mut interrupts).await?) {
-            blocked.insert(command.as_str(), why);
-        }
+        unreachable!("the step loop only ends by returning")
     }
-    unreachable!("the step loop only ends by returning")
 }

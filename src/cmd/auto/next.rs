@@ -1,20 +1,23 @@
 //! What runs next, as the state calls for: `bootstrap` on an empty database, `finish` when
 //! migrations are pending (if `--finish` and the nodes allow it), `up` when new ones wait, and
-//! nothing once the database is up to date (the journal is closed then).
+//! nothing once the database is up to date for the session's target (a hop's, or the last).
 
 use color_eyre::eyre::Result;
 
 use super::report::names_of;
 use super::{exit, nodes, stop, AutoArgs, FinishMode, Phase, Session};
-use crate::contract::journal::Event;
 use crate::contract::KongCommand;
 use crate::kong::state::MigState;
 
-pub(super) async fn command(s: &mut Session, args: &AutoArgs) -> Result<Phase<KongCommand>> {
+/// The next kong command for the session's target, or `None` once the database is up to date
+/// for it.
+pub(super) async fn command(
+    s: &mut Session,
+    args: &AutoArgs,
+) -> Result<Phase<Option<KongCommand>>> {
     let state = &s.state;
-    let to = s.ctx.target.version;
     if state.needs_bootstrap {
-        return Ok(Ok(KongCommand::Bootstrap));
+        return Ok(Ok(Some(KongCommand::Bootstrap)));
     }
     if state.any(MigState::Pending) {
         let gate_closed = match args.finish {
@@ -39,7 +42,7 @@ pub(super) async fn command(s: &mut Session, args: &AutoArgs) -> Result<Phase<Ko
             )));
         }
         return Ok(match args.finish {
-            FinishMode::Always | FinishMode::WhenNoOldNodes => Ok(KongCommand::Finish),
+            FinishMode::Always | FinishMode::WhenNoOldNodes => Ok(Some(KongCommand::Finish)),
             _ => {
                 let new_too = state.any(MigState::New);
                 Err(stop(
@@ -60,22 +63,7 @@ pub(super) async fn command(s: &mut Session, args: &AutoArgs) -> Result<Phase<Ko
         });
     }
     if state.any(MigState::New) {
-        return Ok(Ok(KongCommand::Up));
+        return Ok(Ok(Some(KongCommand::Up)));
     }
-    s.journal.append(Event::Closed {
-        outcome: format!(
-            "up to date for Kong {}",
-            to.map(|v| v.to_string())
-                .unwrap_or_else(|| "(Lua tree)".into())
-        ),
-    })?;
-    Ok(Err(stop(
-        exit::UP_TO_DATE,
-        "up_to_date",
-        format!(
-            "Database is up to date for Kong {}.",
-            to.map(|v| v.to_string())
-                .unwrap_or_else(|| "(Lua tree)".into())
-        ),
-    )))
+    Ok(Ok(None))
 }

@@ -40,7 +40,12 @@ pub(super) async fn run(
         when: format!("before {}", command.as_str()),
         state: StateSummary::of(&s.state),
     })?;
-    let announced = format!("{} {}", s.ctx.conn.kong_cmd, inv.kong_args().join(" "));
+    // This hop's kong (with a template, each hop has its own).
+    let kong_cmd = match &s.kong {
+        KongTarget::Process { command_line, .. } => command_line.as_str(),
+        KongTarget::InProcess { .. } => s.ctx.conn.kong_cmd.as_str(),
+    };
+    let announced = format!("{kong_cmd} {}", inv.kong_args().join(" "));
     let entry = s.journal.append(Event::Command {
         command_line: announced.clone(),
         // The kong command was checked to be the target's version before anything ran.

@@ -1,0 +1,273 @@
+//! One kong per hop (`--kong-cmd-template`, `--kong-image`): a path through several releases
+//! (2.8.5 -> 3.4.2 -> 3.9.3) runs each release's `up` and `finish` with that release's own kong,
+//! and each hop is proven from the database (every migration of the release executed, nothing
+//! pending) before the next one starts. Kong's `up` refuses while migrations are pending, and a
+//! multi-version jump in one `up` is what Kong does not support, so a hop is never skipped.
+
+use color_eyre::eyre::{eyre, Result};
+
+use super::report::Reporter;
+use super::{exit, stop, Phase, Session};
+use crate::contract::journal::Event;
+use crate::contract::StateSummary;
+use crate::exec::kong_target;
+use crate::exec::runner::KongTarget;
+use crate::kong::plan::{Plan, StepKind};
+use crate::kong::state::MigState;
+use crate::kong::target::Target;
+use crate::kong::version::Version;
+
+/// One release of the path: its migrations and its kong.
+pub(super) struct Hop {
+    pub version: Version,
+    pub target: Target,
+    pub kong: KongTarget,
+}
+
+/// The Kong versions whose kong runs a step of `plan`, in order (a finish of an earlier `up`
+/// runs with the kong that ran it).
+pub(super) fn versions(plan: &Plan) -> Vec<Version> {
+    let mut out: Vec<Version> = Vec::new();
+    for s in &plan.steps {
+        let runs = matches!(
+            s.kind,
+            StepKind::Bootstrap | StepKind::FinishPrevious | StepKind::Up | StepKind::Finish
+        );
+        if let Some(v) = s.kong_version.filter(|_| runs) {
+            if out.last() != Some(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// The hops to walk, each with its kong (checked with `kong version` before anything runs, so a
+/// missing image or a wrong tag stops here, not half way). Empty: one kong for the whole run,
+/// the session's own (no template, or a path of one release).
+pub(super) async fn path(s: &Session, plan: &Plan, rep: &mut Reporter) -> Result<Phase<Vec<Hop>>> {
+    let Some(template) = &s.ctx.conn.kong_template else {
+        return Ok(Ok(Vec::new()));
+    };
+    let vs = versions(plan);
+    if vs.len() < 2 {
+        return Ok(Ok(Vec::new()));
+    }
+    let last = s.ctx.target.version;
+    let mut hops = Vec::new();
+    for v in &vs {
+        let target = if Some(*v) == last {
+            s.ctx.target.clone()
+        } else {
+            let rel = s.ctx.catalog.release(*v).ok_or_else(|| {
+                eyre!("Kong {v}, a release of the path, is not in kongrade's catalog")
+            })?;
+            Target::from_release(rel, s.ctx.db, &s.ctx.conn.conf.plugins, &[], "catalog")
+        };
+        let kong = template.kong_for(*v);
+        if Some(*v) != last {
+            match kong_target::version_of(&kong).await {
+                Ok(kv) if kv == *v => {}
+                Ok(kv) => {
+                    return Ok(Err(stop(
+                        exit::KONG_FAILED,
+                        "kong_failed",
+                        format!(
+                            "the kong for the Kong {v} hop ('{}') says it is Kong {kv}: fix --kong-cmd-template (or the image's tags). Nothing was run.",
+                            template.command_for(*v)
+                        ),
+                    )))
+                }
+                Err(e) => {
+                    return Ok(Err(stop(
+                        exit::KONG_FAILED,
+                        "kong_failed",
+                        format!(
+                            "cannot run the kong for the Kong {v} hop ('{}'): {e:#}. Nothing was run.",
+                            template.command_for(*v)
+                        ),
+                    )))
+                }
+            }
+        }
+        hops.push(Hop {
+            version: *v,
+            target,
+            kong,
+        });
+    }
+    let shown = vs
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(" -> ");
+    rep.say(&format!(
+        "Path: {shown}, one kong per hop ({}); each hop is proven from the database before the next starts.",
+        template.template()
+    ));
+    rep.header["hops"] = serde_json::json!(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>());
+    Ok(Ok(hops))
+}
+
+/// `Hop i of n (Kong v)`.
+pub(super) fn label(i: usize, n: usize, v: Version) -> String {
+    format!("hop {} of {n} (Kong {v})", i + 1)
+}
+
+/// Points the session at the hop: its migrations, its kong, the state read against them.
+pub(super) async fn enter(
+    s: &mut Session,
+    hop: &Hop,
+    i: usize,
+    n: usize,
+    rep: &mut Reporter,
+) -> Result<Phase<()>> {
+    s.ctx.target = hop.target.clone();
+    s.kong = hop.kong.clone();
+    let command_line = match &hop.kong {
+        KongTarget::Process { command_line, .. } => command_line.clone(),
+        KongTarget::InProcess { .. } => String::new(),
+    };
+    let state = match s.ctx.read_state().await {
+        Ok(st) => st,
+        Err(e) => {
+            return Ok(Err(stop(
+                exit::DB_UNREADABLE,
+                "database_unreadable",
+                format!("cannot read the database: {e:#}"),
+            )))
+        }
+    };
+    s.state = state;
+    rep.say(&format!(
+        "\n== {}: {command_line}\n  State for Kong {}: {}",
+        capital(&label(i, n, hop.version)),
+        hop.version,
+        super::report::summary(&s.state, s.ctx.catalog)
+    ));
+    s.journal.append(Event::Step {
+        step: label(i, n, hop.version),
+        phase: "started".into(),
+        detail: Some(command_line),
+    })?;
+    Ok(Ok(()))
+}
+
+/// Proves the hop from a fresh read of the database: every migration of the release executed,
+/// nothing pending, and journals it. The next hop starts only after this.
+pub(super) async fn prove(
+    s: &mut Session,
+    hop: &Hop,
+    i: usize,
+    n: usize,
+    rep: &mut Reporter,
+) -> Result<Phase<()>> {
+    let st = match s.ctx.read_state().await {
+        Ok(st) => st,
+        Err(e) => {
+            return Ok(Err(stop(
+                exit::DB_UNREADABLE,
+                "database_unreadable",
+                format!(
+                    "cannot read the database to prove {}: {e:#}",
+                    label(i, n, hop.version)
+                ),
+            )))
+        }
+    };
+    let open: Vec<String> = st
+        .subsystems
+        .iter()
+        .flat_map(|sub| {
+            sub.migrations
+                .iter()
+                .filter(|m| m.state != MigState::Executed)
+                .map(move |m| format!("{}/{} ({:?})", sub.name, m.name, m.state))
+        })
+        .collect();
+    if st.needs_bootstrap || !open.is_empty() {
+        s.journal.append(Event::Step {
+            step: label(i, n, hop.version),
+            phase: "failed".into(),
+            detail: Some(format!("not every migration executed: {}", open.join(", "))),
+        })?;
+        return Ok(Err(stop(
+            exit::KONG_FAILED,
+            "hop_unproven",
+            format!(
+                "{} is not complete in the database: {}. The next hop was not started.",
+                capital(&label(i, n, hop.version)),
+                if open.is_empty() {
+                    "it needs bootstrap".to_string()
+                } else {
+                    open.join(", ")
+                }
+            ),
+        )));
+    }
+    let executed = st.total(MigState::Executed);
+    s.journal.append(Event::State {
+        when: format!("{} proven", label(i, n, hop.version)),
+        state: StateSummary::of(&st),
+    })?;
+    s.journal.append(Event::Step {
+        step: label(i, n, hop.version),
+        phase: "done".into(),
+        detail: Some(format!(
+            "every migration of Kong {} executed ({executed}), none pending",
+            hop.version
+        )),
+    })?;
+    rep.say(&format!(
+        "  Proven: every migration of Kong {} is executed ({executed}), none pending.",
+        hop.version
+    ));
+    s.state = st;
+    rep.final_state = Some(s.state.clone());
+    Ok(Ok(()))
+}
+
+fn capital(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kong::catalog::{Catalog, Db};
+    use crate::kong::plan::{plan_with, PlanOptions};
+    use crate::kong::snapshot::{SchemaMetaRow, Snapshot};
+
+    #[test]
+    fn the_path_2_8_to_3_9_has_one_kong_version_per_release() {
+        let cat = Catalog::embedded();
+        let v = |s: &str| -> Version { s.parse().unwrap() };
+        let rel = cat.release(v("2.8.5")).unwrap();
+        let rows: Vec<SchemaMetaRow> = rel
+            .subsystems
+            .iter()
+            .map(|s| SchemaMetaRow {
+                key: "schema_meta".into(),
+                subsystem: s.name.clone(),
+                last_executed: s.migrations.last().map(|m| m.name.clone()),
+                executed: Some(s.migrations.iter().map(|m| m.name.clone()).collect()),
+                pending: Some(vec![]),
+            })
+            .collect();
+        let mut snap = Snapshot::empty(Db::Postgres, "public");
+        snap.schema_meta = Some(rows);
+        snap.locks_table = true;
+        let to = cat.release(v("3.9.3")).unwrap();
+        let target = Target::from_release(to, Db::Postgres, &["bundled".into()], &[], "catalog");
+        let state = crate::kong::state::compute(&target, &snap, cat);
+        let plan = plan_with(&state, &target, cat, Db::Postgres, &PlanOptions::default());
+        let vs = versions(&plan);
+        assert_eq!(vs.first(), Some(&v("3.4.2")), "{vs:?}");
+        assert_eq!(vs.last(), Some(&v("3.9.3")), "{vs:?}");
+        assert_eq!(vs, plan.path, "one kong per release of the path");
+    }
+}
