@@ -494,3 +494,60 @@ fn every_scenarios_first_screen_fits_its_lines_at_80x24() {
         );
     }
 }
+
+/// Issue 12: text from the database reaches the screen escaped: an ESC in a subsystem name, a
+/// lock owner or a data plane's hostname shows as `\x1b`, and no control character is drawn.
+#[test]
+fn database_text_with_control_characters_is_escaped_on_screen() {
+    use crate::kong::snapshot::SchemaMetaRow;
+    let mut h = H::scenario("old-node-serving");
+    {
+        let mut t = h.training.db.lock_tables();
+        if let Some(meta) = t.schema_meta.as_mut() {
+            meta.insert(
+                "evil\x1b]0;pwned\x07".into(),
+                SchemaMetaRow {
+                    key: "schema_meta".into(),
+                    subsystem: "evil\x1b]0;pwned\x07".into(),
+                    last_executed: Some("000_\x1b[2Jbase".into()),
+                    executed: Some(vec!["000_\x1b[2Jbase".into()]),
+                    pending: None,
+                },
+            );
+        }
+        t.lock = Some(crate::store::memory::MemoryDb::lock_for(
+            "host\x1b[31m-1",
+            std::time::Duration::from_secs(600),
+        ));
+        if let Some(dp) = t.data_planes.as_mut().and_then(|d| d.first_mut()) {
+            dp.hostname = Some("dp\x1b[1Aold".into());
+        }
+    }
+    h.read();
+    let mut screens = vec![render_to_string(&h.m, 120, 40)];
+    // The lock released: Preflight, with the findings.
+    h.training.db.lock_tables().lock = None;
+    h.read();
+    assert_eq!(h.m.step, Step::Preflight);
+    screens.push(render_to_string(&h.m, 120, 40));
+    // Every finding in full (the unknown subsystem's names its migrations).
+    for i in 0..h.m.findings.len() {
+        h.m.cursor = i;
+        h.key(Key::ch('v'));
+        screens.push(render_to_string(&h.m, 120, 40));
+        h.key(Key::plain(KeyCode::Esc));
+    }
+    let all = screens.join("\n");
+    assert!(
+        !all.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character on screen:\n{all}"
+    );
+    assert!(all.contains("evil\\x1b]0;pwned\\x07"), "{all}");
+    assert!(all.contains("host\\x1b[31m-1"), "{all}");
+    let dps: Vec<String> =
+        h.m.data_planes()
+            .iter()
+            .filter_map(|(d, _, _)| d.hostname.clone())
+            .collect();
+    assert!(dps.contains(&"dp\\x1b[1Aold".to_string()), "{dps:?}");
+}

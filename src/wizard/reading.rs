@@ -49,6 +49,11 @@ impl Interpreter {
     }
 
     pub fn reading(&self, snap: &Snapshot) -> Reading {
+        // What the database holds is shown to a person: a name with a control character in it
+        // (ESC, BEL) must not reach the terminal. Escaped once here, so the state, the findings
+        // and every line built from them carry the visible `\x1b` instead.
+        let escaped = safe_snapshot(snap);
+        let snap = escaped.as_ref().unwrap_or(snap);
         let state = state::compute(&self.target, snap, self.catalog);
         let schema_label = if !state.schema_matches.is_empty() {
             Some(describe_versions(self.catalog, &state.schema_matches))
@@ -85,4 +90,65 @@ impl Interpreter {
             rollback: a.rollback,
         }
     }
+}
+
+/// The snapshot with every database-derived string escaped (`text::escape`), or None when
+/// nothing needs it (the usual case: no copy).
+fn safe_snapshot(snap: &Snapshot) -> Option<Snapshot> {
+    use std::borrow::Cow;
+    let bad = |s: &str| matches!(crate::text::escape(s), Cow::Owned(_));
+    let bad_opt = |s: &Option<String>| s.as_deref().is_some_and(bad);
+    let bad_list = |l: &Option<Vec<String>>| l.iter().flatten().any(|s| bad(s));
+    let needs = snap.schema_meta.iter().flatten().any(|r| {
+        bad(&r.key)
+            || bad(&r.subsystem)
+            || bad_opt(&r.last_executed)
+            || bad_list(&r.executed)
+            || bad_list(&r.pending)
+    }) || snap.lock.as_ref().is_some_and(|l| bad_opt(&l.owner))
+        || snap
+            .legacy_migrations
+            .iter()
+            .flatten()
+            .any(|(id, ms)| bad(id) || ms.iter().any(|m| bad(m)))
+        || snap.data_planes.iter().flatten().any(|d| {
+            bad(&d.id)
+                || bad_opt(&d.hostname)
+                || bad_opt(&d.ip)
+                || bad_opt(&d.version)
+                || bad_opt(&d.sync_status)
+        })
+        || bad(&snap.server_version)
+        || bad(&snap.namespace);
+    if !needs {
+        return None;
+    }
+    let e = |s: &mut String| *s = crate::text::escape(s).into_owned();
+    let eo = |s: &mut Option<String>| s.iter_mut().for_each(e);
+    let el = |l: &mut Option<Vec<String>>| l.iter_mut().flatten().for_each(e);
+    let mut out = snap.clone();
+    for r in out.schema_meta.iter_mut().flatten() {
+        e(&mut r.key);
+        e(&mut r.subsystem);
+        eo(&mut r.last_executed);
+        el(&mut r.executed);
+        el(&mut r.pending);
+    }
+    if let Some(l) = out.lock.as_mut() {
+        eo(&mut l.owner);
+    }
+    for (id, ms) in out.legacy_migrations.iter_mut().flatten() {
+        e(id);
+        ms.iter_mut().for_each(e);
+    }
+    for d in out.data_planes.iter_mut().flatten() {
+        e(&mut d.id);
+        eo(&mut d.hostname);
+        eo(&mut d.ip);
+        eo(&mut d.version);
+        eo(&mut d.sync_status);
+    }
+    e(&mut out.server_version);
+    e(&mut out.namespace);
+    Some(out)
 }

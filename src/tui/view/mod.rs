@@ -146,6 +146,18 @@ pub fn view(m: &Model, f: &mut Frame) {
     if let Some(ov) = &m.overlay {
         render_overlay(m, ov, f, area, &t);
     }
+    no_controls(f);
+}
+
+/// The last guard: a control character that reached a cell by any path (text is escaped where
+/// it enters: the reading, kong's lines, the probes) is drawn as `?`, never sent to the terminal.
+fn no_controls(f: &mut Frame) {
+    let buf = f.buffer_mut();
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(char::is_control) {
+            cell.set_symbol("?");
+        }
+    }
 }
 
 /// Renders the model into a `width` x `height` test terminal and returns the screen as text, one

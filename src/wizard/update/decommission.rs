@@ -7,7 +7,9 @@ use crate::wizard::keys::{tick_target, Tick};
 pub(super) fn on_probed(m: &mut Model, answers: Vec<(String, NodeClass)>) {
     let first = m.probed_at.is_none();
     m.probed_at = Some(m.now);
-    for (name, class) in answers {
+    for (name, mut class) in answers {
+        // What an Admin API answered is shown: no control character reaches the terminal.
+        safe_class(&mut class);
         let Some(n) = m
             .nodes
             .iter_mut()
@@ -23,6 +25,19 @@ pub(super) fn on_probed(m: &mut Model, answers: Vec<(String, NodeClass)>) {
                 .push(LogKind::Info, format!("{name}: now {}", class.label()));
         }
         n.class = Some(class);
+    }
+}
+
+fn safe_class(class: &mut NodeClass) {
+    let e = |s: &mut String| *s = crate::text::escape(s).into_owned();
+    match class {
+        NodeClass::Old { version, hostname } | NodeClass::New { version, hostname } => {
+            e(version);
+            hostname.iter_mut().for_each(e);
+        }
+        NodeClass::UnknownVersion { version } => e(version),
+        NodeClass::Unreachable { error } => e(error),
+        NodeClass::NotKong { why } => e(why),
     }
 }
 

@@ -125,7 +125,9 @@ pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect
                 Stream::Stdout => LogKind::Stdout,
                 Stream::Stderr => LogKind::Stderr,
             };
-            m.log.push(kind, text);
+            // kong prints names from the database: shown, never acted on by the terminal.
+            let text = text.replace('\t', "    ");
+            m.log.push(kind, crate::text::escape(&text).into_owned());
         }
         RunEvent::Exited { code, signal } => {
             fx.push(Effect::Journal(Event::CommandExit {
