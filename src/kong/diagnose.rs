@@ -648,6 +648,9 @@ fn gaps(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     });
 }
 
+/// How many names a finding lists before it says how many more there are.
+const SEEN_CAP: usize = 20;
+
 fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     let to = input.target.version;
     let newer = newer_than_target(input.state, input.catalog, to);
@@ -674,7 +677,7 @@ fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     }
     // Names on loaded subsystems that no release lists: a build kongrade does not know.
     let index = super::plan::introduced_index(input.catalog);
-    let foreign: Vec<String> = input
+    let mut foreign = input
         .state
         .unknown
         .iter()
@@ -683,15 +686,28 @@ fn unknown(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             u.migrations
                 .iter()
                 .filter(|m| !index.contains_key(&(u.subsystem.as_str(), m.as_str())))
-                .map(move |m| format!("{} {m}", u.subsystem))
-        })
+                .map(move |m| (u.subsystem.as_str(), m.as_str()))
+        });
+    // A database can record 100k such names: a screenful says what they are, and the count
+    // says the rest (formatting every one was most of `status`'s time).
+    let mut seen: Vec<String> = foreign
+        .by_ref()
+        .take(SEEN_CAP)
+        .map(|(sub, m)| format!("{sub} {m}"))
         .collect();
-    if !foreign.is_empty() {
+    let more = foreign.count();
+    let total = seen.len() + more;
+    if total > 0 {
+        if more > 0 {
+            seen.push(format!(
+                "... and {more} more (kongrade status --json lists every one)"
+            ));
+        }
         out.push(Finding {
             id: FindingId::UnknownMigrations,
             severity: Severity::Warning,
-            title: "Recorded migrations that no Kong release lists".into(),
-            seen: foreign,
+            title: format!("{total} recorded migration(s) that no Kong release lists"),
+            seen,
             why: "No open-source release from 1.0.0 to 3.9.3 has them: an Enterprise or patched build wrote them, or a newer version of a custom plugin. Kong ignores them, so the target may lack what they created.".into(),
             remedy: vec![
                 "kongrade diagnose --kong-lua-path /usr/local/share/lua/5.1   # read the installed Kong's own lists".into(),

@@ -3,7 +3,7 @@
 //! intermediate releases when Kong does not support the jump, through Kong 1.5 for a 0.x
 //! database, off Cassandra when the target no longer supports it. Pure: no I/O.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -162,7 +162,11 @@ pub fn database_version(state: &SchemaState) -> Option<Version> {
 
 /// Every name recorded per subsystem (executed or pending), as Kong would skip them. Kong's
 /// "missing" migrations count as recorded: its `up` never runs them either.
-fn recorded_sets(state: &SchemaState) -> HashMap<String, BTreeSet<String>> {
+///
+/// Names no catalog release lists are left out: no release's list is compared against them, and a
+/// database can record 100k of them (issue 13), which cost most of `status`'s time.
+fn recorded_sets(state: &SchemaState, catalog: &Catalog) -> HashMap<String, BTreeSet<String>> {
+    let listed = catalog_names(catalog);
     let mut map: HashMap<String, BTreeSet<String>> = HashMap::new();
     for s in &state.subsystems {
         let set = map.entry(s.name.clone()).or_default();
@@ -173,17 +177,31 @@ fn recorded_sets(state: &SchemaState) -> HashMap<String, BTreeSet<String>> {
         }
     }
     for u in &state.unknown {
-        map.entry(u.subsystem.clone())
-            .or_default()
-            .extend(u.migrations.iter().cloned());
+        map.entry(u.subsystem.clone()).or_default().extend(
+            u.migrations
+                .iter()
+                .filter(|m| listed.contains(m.as_str()))
+                .cloned(),
+        );
     }
     map
+}
+
+/// Every migration name some catalog release lists, whatever its subsystem.
+fn catalog_names(catalog: &Catalog) -> HashSet<&str> {
+    catalog
+        .releases
+        .iter()
+        .flat_map(|r| r.subsystems.iter())
+        .flat_map(|s| s.migrations.iter())
+        .map(|m| m.name.as_str())
+        .collect()
 }
 
 /// The newest release whose every `core` migration is recorded: a floor for a database whose
 /// schema matches no release exactly (an interrupted `up`, a hand edit).
 pub fn floor_version(state: &SchemaState, catalog: &Catalog) -> Option<Version> {
-    let rec = recorded_sets(state);
+    let rec = recorded_sets(state, catalog);
     let core = rec.get("core")?;
     catalog
         .releases
@@ -228,10 +246,15 @@ pub fn fully_applied_version(state: &SchemaState, catalog: &Catalog) -> Option<V
                 .map(|m| m.name.as_str()),
         );
     }
+    // Names no release lists cannot complete any release's list (and can be 100k).
+    let listed = catalog_names(catalog);
     for u in &state.unknown {
-        rec.entry(u.subsystem.as_str())
-            .or_default()
-            .extend(u.migrations.iter().map(String::as_str));
+        rec.entry(u.subsystem.as_str()).or_default().extend(
+            u.migrations
+                .iter()
+                .map(String::as_str)
+                .filter(|m| listed.contains(m)),
+        );
     }
     // A gap (skipped, yet later ones recorded) does not pull the level down: it is its own
     // finding, and the next `up` runs it.
@@ -873,7 +896,7 @@ pub fn plan_with(
         target,
         opts,
         db,
-        recorded: recorded_sets(state),
+        recorded: recorded_sets(state, catalog),
         steps: Vec::new(),
         notes: Vec::new(),
         path: Vec::new(),

@@ -308,7 +308,10 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
                 }
                 let mut extra: Vec<String> = Vec::new();
                 let known = NameSet::new(spec.migrations.iter().map(|m| &m.name));
-                let mut seen = NameSet(FastSet::default());
+                let mut seen = NameSet(FastSet::with_capacity_and_hasher(
+                    v.executed.len().saturating_sub(spec.migrations.len()),
+                    Default::default(),
+                ));
                 for name in v.executed.iter().chain(v.pending.iter()) {
                     if !known.contains(name) && seen.insert(name) {
                         extra.push(name.clone());
@@ -465,26 +468,38 @@ fn anomalies_of(rows: &[SchemaMetaRow]) -> Vec<Anomaly> {
 /// subsystem the release has; and those matching on `core` alone.
 fn matching_releases(catalog: &Catalog, db: Db, rows: &RowMap<'_>) -> (Vec<Version>, Vec<Version>) {
     // Only subsystems some release knows can take part: sets for those alone, built once.
-    let mut recorded: HashMap<&str, NameSet> = HashMap::new();
-    for rel in &catalog.releases {
-        for sub in &rel.subsystems {
-            if recorded.contains_key(sub.name.as_str()) {
-                continue;
+    // The longest list any release has per subsystem: a row with more distinct names matches
+    // none, so its set stops growing there (a row can hold 100k names, issue 13).
+    let mut longest: HashMap<&str, usize> = HashMap::new();
+    for sub in catalog.releases.iter().flat_map(|r| r.subsystems.iter()) {
+        let l = longest.entry(sub.name.as_str()).or_default();
+        *l = (*l).max(sub.migrations.len());
+    }
+    // `None`: more names than any release lists.
+    let mut recorded: HashMap<&str, Option<NameSet>> = HashMap::new();
+    for (&name, &max) in &longest {
+        if let Some(row) = rows.get(name) {
+            let v = view(row);
+            let mut set = NameSet(FastSet::default());
+            let mut fits = true;
+            for n in v.executed.iter().chain(v.pending.iter()) {
+                set.insert(n);
+                if set.len() > max {
+                    fits = false;
+                    break;
+                }
             }
-            if let Some(row) = rows.get(sub.name.as_str()) {
-                let v = view(row);
-                recorded.insert(
-                    row.subsystem.as_str(),
-                    NameSet::new(v.executed.iter().chain(v.pending.iter())),
-                );
-            }
+            recorded.insert(row.subsystem.as_str(), fits.then_some(set));
         }
     }
     let Some(core_set) = recorded.get("core") else {
         return (Vec::new(), Vec::new());
     };
-    let same = |spec: &super::catalog::SubsystemSpec, set: &NameSet| {
-        spec.migrations.len() == set.len() && spec.migrations.iter().all(|m| set.contains(&m.name))
+    let same = |spec: &super::catalog::SubsystemSpec, set: &Option<NameSet>| {
+        set.as_ref().is_some_and(|set| {
+            spec.migrations.len() == set.len()
+                && spec.migrations.iter().all(|m| set.contains(&m.name))
+        })
     };
     let mut full = Vec::new();
     let mut core_only = Vec::new();
