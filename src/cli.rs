@@ -298,6 +298,7 @@ pub enum Command {
     StandIn(StandInFlags),
     /// The wizard against the built-in training cluster: no database or Kong needed
     Demo(DemoArgs),
+    Rehearse(RehearseFlags),
     /// How to roll back from where the database stands, with the exact commands
     Rollback {
         /// Print the guidance (kongrade never restores by itself)
@@ -718,5 +719,97 @@ impl Cli {
             }
         }
         Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clone (`rehearse`, `auto --strategy dual-cluster`)
+
+/// Where the clone of Kong's database goes: another database on the same server, or another
+/// server (flags, or a second kong.conf).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CloneArgs {
+    /// The clone's database name (on the source's server unless --clone-pg-host/--clone-conf)
+    #[arg(long, value_name = "NAME")]
+    pub clone_database: Option<String>,
+    /// A second kong.conf whose pg_* keys name the clone's server and database
+    #[arg(long, value_name = "FILE")]
+    pub clone_conf: Option<PathBuf>,
+    /// The clone's server (default: the source's)
+    #[arg(long, value_name = "HOST")]
+    pub clone_pg_host: Option<String>,
+    /// The clone's port
+    #[arg(long, value_name = "PORT")]
+    pub clone_pg_port: Option<u16>,
+    /// The clone's role (it creates and owns the clone database)
+    #[arg(long, value_name = "USER")]
+    pub clone_pg_user: Option<String>,
+    /// The clone's password (prefer the environment variable: argv is visible to other users)
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "KONGRADE_CLONE_PG_PASSWORD",
+        hide_env_values = true
+    )]
+    pub clone_pg_password: Option<String>,
+    /// The clone's database (same as --clone-database)
+    #[arg(long, value_name = "NAME", conflicts_with = "clone_database")]
+    pub clone_pg_database: Option<String>,
+    /// Drop and re-create a clone database that exists and is not empty
+    #[arg(long)]
+    pub clone_replace: bool,
+}
+
+impl CloneArgs {
+    pub fn spec(&self) -> crate::exec::clone::CloneSpec {
+        crate::exec::clone::CloneSpec {
+            conf: self.clone_conf.clone(),
+            database: self
+                .clone_database
+                .clone()
+                .or_else(|| self.clone_pg_database.clone()),
+            host: self.clone_pg_host.clone(),
+            port: self.clone_pg_port,
+            user: self.clone_pg_user.clone(),
+            password: self
+                .clone_pg_password
+                .as_deref()
+                .map(crate::kong::conf::Secret::new),
+            replace: self.clone_replace,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    about = "The upgrade rehearsed on a clone: the database copied into a scratch database (proven), the target kong's up and finish run there and timed per migration; the scratch database dropped unless --keep",
+    after_help = "The source database is only read. kong is pointed at the clone through its environment (KONG_PG_DATABASE, KONG_PG_PASSWORD...), never argv.\nExit codes: 0 the rehearsal passed, 15 kong failed on the clone (its output is shown), 1 error (the clone could not be made or proven).\n\nExamples:\n  kongrade rehearse --kong-cmd 'docker run --rm --network host -e KONG_PG_HOST -e KONG_PG_DATABASE -e KONG_PG_PASSWORD kong:3.4.2 kong'\n  kongrade rehearse --clone-database kong_try --keep --json"
+)]
+pub struct RehearseFlags {
+    #[command(flatten)]
+    pub clone: CloneArgs,
+    /// Keep the scratch database afterwards (to look at it, or start a node on it)
+    #[arg(long)]
+    pub keep: bool,
+    /// Print the rehearsal as JSON on stdout (progress goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+    /// Passed to kong: timeout in seconds for database operations
+    #[arg(long, value_name = "SECONDS")]
+    pub db_timeout: Option<u64>,
+    /// Passed to kong: the lock's ttl
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+}
+
+impl RehearseFlags {
+    pub fn options(&self) -> crate::cmd::rehearse::RehearseArgs {
+        crate::cmd::rehearse::RehearseArgs {
+            clone: self.clone.spec(),
+            keep: self.keep,
+            json: self.json,
+            db_timeout: self.db_timeout,
+            lock_timeout: self.lock_timeout,
+        }
     }
 }

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::plan::run(&ctx, json, &flags.options()).await
             }
+            Some(Command::Rehearse(args)) => cmd::rehearse::run(conn()?, &args.options()).await,
             Some(Command::Auto(args)) => cmd::auto::run(conn()?, &args.options()).await,
             Some(Command::StandIn(args)) => cmd::standin::run(&args.options()).await,
             Some(Command::Demo(d)) => {

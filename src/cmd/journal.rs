@@ -90,6 +90,9 @@ fn describe(e: &Entry) -> String {
         Event::OwnBackup { reference } => format!("operator's own backup: {reference}"),
         Event::Override { gate, reason } => format!("gate '{gate}' opened anyway: {reason}"),
         Event::Note { text } => text.clone(),
+        Event::Rehearsed { record } => {
+            format!("{} (clone {})", record.summary(), record.clone.clone)
+        }
         Event::Closed { outcome } => format!("closed: {outcome}"),
     }
 }

@@ -5,6 +5,7 @@ pub mod context;
 pub mod diagnose;
 pub mod plan;
 pub mod preflight;
+pub mod rehearse;
 pub mod standin;
 pub mod status;
 

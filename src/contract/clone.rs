@@ -128,7 +128,7 @@ impl RehearsalRecord {
             .collect();
         let mut line = format!("rehearsed on {date}: {}", steps.join(", "));
         if self.steps.is_empty() {
-            line.push_str("nothing ran");
+            line.push_str("nothing to run (already at the target)");
         }
         if let Some(m) = self.slowest() {
             line.push_str(&format!(
@@ -142,9 +142,68 @@ impl RehearsalRecord {
     }
 }
 
+/// When each migration was first seen recorded while kong ran (the rehearsal polls
+/// `schema_meta`): each one took from the previous sighting (or kong's start) to its own.
+/// Migrations first seen in the same poll share that interval.
+#[derive(Debug, Clone, Default)]
+pub struct Sightings {
+    seen: std::collections::HashSet<(String, String)>,
+    last_ms: u64,
+    pub timings: Vec<MigrationTiming>,
+}
+
+impl Sightings {
+    /// `recorded`: what was recorded before kong started.
+    pub fn new(recorded: &[(String, String)]) -> Sightings {
+        Sightings {
+            seen: recorded.iter().cloned().collect(),
+            ..Sightings::default()
+        }
+    }
+
+    /// What is recorded now, `at_ms` after kong started.
+    pub fn observe(&mut self, recorded: &[(String, String)], at_ms: u64) {
+        let fresh: Vec<&(String, String)> = recorded
+            .iter()
+            .filter(|m| !self.seen.contains(*m))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let span = at_ms.saturating_sub(self.last_ms);
+        let share = span / fresh.len() as u64;
+        for (sub, name) in fresh {
+            self.timings.push(MigrationTiming {
+                subsystem: sub.clone(),
+                migration: name.clone(),
+                ms: share,
+            });
+            self.seen.insert((sub.clone(), name.clone()));
+        }
+        self.last_ms = at_ms;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_migration_takes_from_the_previous_sighting_to_its_own() {
+        let m = |n: &str| ("core".to_string(), n.to_string());
+        let mut s = Sightings::new(&[m("000_base")]);
+        s.observe(&[m("000_base")], 100);
+        s.observe(&[m("000_base"), m("a")], 300);
+        s.observe(&[m("000_base"), m("a")], 400);
+        // Two in one poll share the interval.
+        s.observe(&[m("000_base"), m("a"), m("b"), m("c")], 1_300);
+        let got: Vec<(&str, u64)> = s
+            .timings
+            .iter()
+            .map(|t| (t.migration.as_str(), t.ms))
+            .collect();
+        assert_eq!(got, [("a", 300), ("b", 500), ("c", 500)]);
+    }
 
     fn record(steps: Vec<RehearsedStep>) -> RehearsalRecord {
         RehearsalRecord {

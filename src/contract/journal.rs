@@ -127,6 +127,11 @@ pub enum Event {
     Note {
         text: String,
     },
+    /// `kongrade rehearse` ran the target's migrations on a clone: the clone, each step's
+    /// migrations with their times, the outcome.
+    Rehearsed {
+        record: Box<super::clone::RehearsalRecord>,
+    },
     /// The upgrade is over (done, or abandoned).
     Closed {
         outcome: String,
@@ -198,6 +203,14 @@ impl ReadBack {
             }
         }
         h
+    }
+
+    /// The newest rehearsal this journal records (for "rehearsed on DATE: up 3 min 12 s...").
+    pub fn last_rehearsal(&self) -> Option<&super::clone::RehearsalRecord> {
+        self.entries.iter().rev().find_map(|e| match &e.event {
+            Event::Rehearsed { record } => Some(record.as_ref()),
+            _ => None,
+        })
     }
 
     pub fn closed(&self) -> bool {

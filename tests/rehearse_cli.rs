@@ -1,0 +1,233 @@
+//! `kongrade rehearse` end to end: the real binary, a real PostgreSQL, the stand-in as kong (a
+//! real child process). The routes/plugins row count defaults to 50 000 per table so the loaded
+//! CI stays quick; KONGRADE_TEST_REHEARSE_ROWS=1000000 runs the million (the bench script
+//! tests/benches/clone.sh times that size).
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::pg::{self, TestDb};
+use support::{kong_db, kong_rows};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+
+fn rows_wanted() -> u64 {
+    std::env::var("KONGRADE_TEST_REHEARSE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000)
+}
+
+fn rehearse(db: &TestDb, data: &Path, kong_cmd: &str, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data);
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.arg("rehearse")
+        .arg("--kong-cmd")
+        .arg(kong_cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kongrade rehearse")
+}
+
+fn both(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn meta(db: &TestDb) -> String {
+    db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
+}
+
+fn scratch_dbs(db: &TestDb) -> Vec<String> {
+    pg::psql_admin(
+        pg::server(),
+        "postgres",
+        &format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE '{}\\_rehearsal\\_%' OR datname = '{}_kept'",
+            db.name, db.name
+        ),
+    )
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn journal_events(data: &Path, kind: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(data.join("journal")).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "jsonl") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                if let Ok(v) = serde_json::from_str::<Value>(line) {
+                    if v["event"] == kind {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rehearse_times_every_migration_on_a_clone_and_leaves_the_source_alone() {
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let n = rows_wanted();
+    let db = TestDb::new("rh_ok");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_rows::fill(&db, 1_000, n);
+    let reference = TestDb::new("rh_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", None);
+    let mut expected: Vec<String> = kong_db::up_to(&reference, "3.4.2", None)
+        .into_iter()
+        .map(|(s, m)| format!("{s}/{m}"))
+        .collect();
+    expected.sort();
+    let before = (meta(&db), kong_rows::fingerprint(&db));
+    let data = tempfile::tempdir().unwrap();
+
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2 --delay-ms 150");
+    let o = rehearse(&db, data.path(), &kong, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let r = &v["rehearsal"];
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["target"], "3.4.2");
+    let tables = r["clone"]["tables"].as_array().unwrap();
+    let rows_of = |t: &str| {
+        tables
+            .iter()
+            .find(|x| x["table"] == t)
+            .map(|x| x["rows"].as_i64().unwrap())
+    };
+    assert_eq!(rows_of("routes"), Some(n as i64));
+    assert_eq!(rows_of("plugins"), Some(n as i64));
+    let steps = r["steps"].as_array().unwrap();
+    let commands: Vec<&str> = steps
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["up", "finish"], "{}", both(&o));
+    // Every migration `up` ran was seen, once, with its time; the times add up to no more than
+    // the step took.
+    let up = &steps[0];
+    let mut seen: Vec<String> = up["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["subsystem"].as_str().unwrap(),
+                m["migration"].as_str().unwrap()
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, expected);
+    let sum: u64 = up["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ms"].as_u64().unwrap())
+        .sum();
+    assert!(sum <= up["ms"].as_u64().unwrap(), "{up}");
+    assert!(!steps[1]["migrations"].as_array().unwrap().is_empty());
+    let summary = v["summary"].as_str().unwrap();
+    assert!(summary.starts_with("rehearsed on "), "{summary}");
+    assert!(
+        summary.contains(": up ") && summary.contains(", finish "),
+        "{summary}"
+    );
+    assert!(summary.contains("; slowest "), "{summary}");
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        text.contains("Clone proven: schema_meta identical"),
+        "{text}"
+    );
+    assert!(text.contains("was dropped"), "{text}");
+
+    // The source: not one row changed. The scratch database: gone. The journal: the result.
+    assert_eq!((meta(&db), kong_rows::fingerprint(&db)), before);
+    assert_eq!(scratch_dbs(&db), Vec::<String>::new());
+    let j = journal_events(data.path(), "rehearsed");
+    assert_eq!(j.len(), 1);
+    assert_eq!(j[0]["record"]["steps"][0]["command"], "up");
+    // No password in any argv kongrade printed or journaled.
+    let all = format!(
+        "{}{}",
+        both(&o),
+        std::fs::read_dir(data.path().join("journal"))
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+    );
+    assert!(!all.contains(pg::KONG_PASSWORD), "a password leaked");
+}
+
+#[test]
+fn a_failing_migration_is_reported_with_kongs_output_and_keep_keeps_the_scratch() {
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let db = TestDb::new("rh_fail");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_rows::fill(&db, 10, 100);
+    let before = meta(&db);
+    let data = tempfile::tempdir().unwrap();
+    let kept = format!("{}_kept", db.name);
+    let kong = format!(
+        "'{BIN}' stand-in --kong-version 3.4.2 --delay-ms 20 --fail-at core/016_280_to_300"
+    );
+    let o = rehearse(
+        &db,
+        data.path(),
+        &kong,
+        &["--json", "--keep", "--clone-database", &kept],
+    );
+    assert_eq!(o.status.code(), Some(15), "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["result"], "kong_failed");
+    let up = &v["rehearsal"]["steps"][0];
+    assert_eq!(up["ok"], false);
+    assert_eq!(up["outcome"], "exit code 1");
+    let output = up["output"].as_array().unwrap();
+    assert!(
+        output
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("016_280_to_300")),
+        "{up}"
+    );
+    assert_eq!(v["rehearsal"]["steps"].as_array().unwrap().len(), 1);
+    assert!(v["summary"].as_str().unwrap().contains("up FAILED"), "{v}");
+    // Kept: it is there, with what kong did before it failed; the source is as it was.
+    assert_eq!(scratch_dbs(&db), vec![kept.clone()]);
+    let clone = pg::psql_admin(pg::server(), &kept, "SELECT count(*) FROM routes").unwrap();
+    assert_eq!(clone.trim(), "100");
+    assert_eq!(meta(&db), before);
+    let _ = pg::psql_admin(
+        pg::server(),
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{kept}\" WITH (FORCE)"),
+    );
+
+    // A clone target that exists and is not empty is refused, the source untouched.
+    let taken = TestDb::new("rh_taken");
+    taken.exec("CREATE TABLE t (x int)");
+    let o = rehearse(&db, data.path(), &kong, &["--clone-database", &taken.name]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(both(&o).contains("exists and is not empty"), "{}", both(&o));
+    assert_eq!(meta(&db), before);
+}
