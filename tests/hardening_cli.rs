@@ -552,3 +552,75 @@ fn a_recorded_backup_that_is_gone_or_changed_does_not_count() {
         assert_eq!(o.status.code(), Some(4), "{tag}: {text}{}", err(&o));
     }
 }
+
+/// A lock row with a NULL ttl (a hand edit, a restore): Kong never removes it, so every run
+/// aborts with exit 0 having done nothing. diagnose names it with a safe DELETE; auto refuses
+/// with 14 instead of running a kong that changes nothing; after the DELETE, auto migrates.
+#[test]
+fn a_lock_row_without_ttl_is_named_and_auto_refuses_until_it_is_deleted() {
+    let db = TestDb::new("hd_nullttl");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec("INSERT INTO locks (key, owner, ttl) VALUES ('migrations', 'restored', NULL)");
+    let schema =
+        || db.exec("SELECT subsystem, executed::text, pending::text FROM schema_meta ORDER BY 1");
+    let before = schema();
+    let standin = format!(
+        "{} stand-in --kong-version 3.4.2",
+        env!("CARGO_BIN_EXE_kongrade")
+    );
+    // Kong's contract, as the stand-in follows it: up aborts, exit 0, nothing run.
+    let mut c = base(None);
+    c.envs(db.kong_env())
+        .args(["stand-in", "--kong-version", "3.4.2", "migrations", "up"]);
+    let o = kongrade_within(c, Duration::from_secs(300));
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("aborted: another node is performing database changes"),
+        "{text}"
+    );
+    assert_eq!(schema(), before);
+
+    let o = kongrade(
+        Some(&db),
+        &["diagnose", "--target-version", "3.4.2", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("diagnose JSON");
+    let f = v["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == "lock-no-ttl"))
+        .unwrap_or_else(|| panic!("no lock-no-ttl finding: {v}"));
+    assert_eq!(f["severity"], "error");
+    assert!(
+        f["remedy"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("ttl IS NULL"),
+        "{f}"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let run_auto = || {
+        let mut c = base(Some(data.path()));
+        c.envs(db.kong_env()).args([
+            "auto",
+            "--kong-cmd",
+            &standin,
+            "--target-version",
+            "3.4.2",
+            "--backup=skip",
+        ]);
+        kongrade_within(c, Duration::from_secs(300))
+    };
+    let o = run_auto();
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(14), "{text}");
+    assert!(text.contains("ttl IS NULL"), "{text}");
+    assert_eq!(schema(), before, "auto must not have run kong");
+
+    db.exec("DELETE FROM locks WHERE key = 'migrations' AND ttl IS NULL");
+    let o = run_auto();
+    let text = format!("{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(4), "up ran, finish left: {text}");
+    assert_ne!(schema(), before);
+}

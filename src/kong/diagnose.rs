@@ -351,6 +351,24 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     if let Some(t) = &l.ttl {
         seen.push(format!("ttl {t}"));
     }
+    if l.without_ttl(input.state.db) {
+        seen.push("ttl NULL: Kong never deletes such a row".into());
+        out.push(Finding {
+            id: FindingId::LockNoTtl,
+            severity: Severity::Error,
+            title: "A migrations lock row without a ttl blocks every run: Kong never removes it".into(),
+            seen,
+            why: "Kong always writes a ttl; a NULL one comes from a hand edit or a restore. Kong purges only rows whose ttl has passed and takes the lock with INSERT ... ON CONFLICT DO NOTHING, so with this row every bootstrap, up and finish prints 'aborted: another node is performing database changes' and exits 0 without doing anything. No run can be holding it: deleting it is safe.".into(),
+            remedy: vec![
+                format!(
+                    "psql -d {} -c \"DELETE FROM locks WHERE key = 'migrations' AND ttl IS NULL\"",
+                    shell_word(&input.settings.connection.database)
+                ),
+                "kongrade status   # then the lock is gone and the next step can run".into(),
+            ],
+        });
+        return;
+    }
     if l.live {
         let left = l
             .seconds_left
@@ -1454,6 +1472,31 @@ mod tests {
         // No lock row: no lock finding.
         let f = run(&t, &snap(Db::Postgres, Some(rows_at("3.4.2"))));
         assert!(!ids(&f).iter().any(|i| i.starts_with("lock")));
+    }
+
+    #[test]
+    fn a_lock_row_without_ttl_blocks_and_is_safe_to_delete() {
+        let t = target("3.4.2");
+        let mut s = snap(Db::Postgres, Some(rows_at("2.8.5")));
+        s.lock = Some(LockRow {
+            owner: Some("b5f0".into()),
+            ttl: None,
+            live: false,
+            seconds_left: None,
+        });
+        let f = run(&t, &s);
+        let l = get(&f, "lock-no-ttl");
+        assert_eq!(l.severity, Severity::Error);
+        assert!(l.remedy[0].contains("ttl IS NULL"), "{:?}", l.remedy);
+        assert!(!ids(&f).contains(&"lock-stale"));
+        // Cassandra's rows have no ttl column: never this finding.
+        let mut c = snap(Db::Cassandra, Some(rows_at("2.8.5")));
+        c.lock = s.lock.clone();
+        assert!(!ids(&run(
+            &target_with("3.3.1", Db::Cassandra, &["bundled"], &[]),
+            &c
+        ))
+        .contains(&"lock-no-ttl"));
     }
 
     #[test]

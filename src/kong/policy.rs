@@ -16,6 +16,7 @@ use super::version::Version;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FindingId {
     LockLive,
+    LockNoTtl,
     LockStale,
     LegacyDatabase,
     TablesWithoutSchemaMeta,
@@ -63,6 +64,7 @@ pub enum FindingId {
 impl FindingId {
     pub const ALL: &'static [FindingId] = &[
         FindingId::LockLive,
+        FindingId::LockNoTtl,
         FindingId::LockStale,
         FindingId::LegacyDatabase,
         FindingId::TablesWithoutSchemaMeta,
@@ -109,6 +111,7 @@ impl FindingId {
     pub fn as_str(self) -> &'static str {
         match self {
             FindingId::LockLive => "lock-live",
+            FindingId::LockNoTtl => "lock-no-ttl",
             FindingId::LockStale => "lock-stale",
             FindingId::LegacyDatabase => "legacy-database",
             FindingId::TablesWithoutSchemaMeta => "tables-without-schema-meta",
@@ -354,6 +357,12 @@ pub const RULES: &[Rule] = &[
         id: FindingId::LockLive,
         wizard: WizardGate::Wait,
         auto: refuse(exit::LOCK_HELD, Some("--wait-lock SECONDS")),
+    },
+    // Waiting never ends it: the row must go (the finding's remedy).
+    Rule {
+        id: FindingId::LockNoTtl,
+        wizard: WizardGate::Block,
+        auto: refuse(exit::LOCK_HELD, None),
     },
     Rule {
         id: FindingId::UnfinishedUpgrade,

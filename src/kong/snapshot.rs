@@ -31,6 +31,17 @@ pub struct LockRow {
     pub seconds_left: Option<f64>,
 }
 
+impl LockRow {
+    /// A PostgreSQL row whose ttl is NULL. Kong never writes one, and never removes one: its
+    /// purge is `DELETE ... WHERE ttl < now` and its take is `INSERT ... ON CONFLICT DO NOTHING`,
+    /// so every later bootstrap, up and finish finds the lock taken, prints "aborted: another node
+    /// is performing database changes" and exits 0 having done nothing. (Cassandra rows have no
+    /// ttl column: the row's own TTL ends them.)
+    pub fn without_ttl(&self, db: Db) -> bool {
+        db == Db::Postgres && !self.live && self.ttl.is_none() && self.seconds_left.is_none()
+    }
+}
+
 /// One row of `clustering_data_planes` (hybrid mode). Only the columns the table has at the
 /// database's version are filled.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -48,7 +48,8 @@ Exit codes:
   11  gaps in the recorded migrations (--allow-gaps)
   12  migrations recorded that the target does not know (--allow-unknown)
   13  unsupported version jump (--allow-unsupported-jump)
-  14  the migrations lock is held (--wait-lock SECONDS to wait it out)
+  14  the migrations lock is held (--wait-lock SECONDS to wait it out; a lock row
+      without a ttl never ends: the message says how to delete it)
   15  kong failed: could not start, exited non-zero, was killed, or changed nothing
   16  the database could not be read
   17  the backup (--backup=pg_dump) failed or could not be proven; nothing was migrated

@@ -65,6 +65,11 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
             };
             out.push(Line::styled(truncate(&by, w).into_owned(), t.dim()));
         }
+        // As diagnose says (lock-no-ttl): Kong never removes it, so every run aborts.
+        Some(l) if l.without_ttl(state.db) => out.push(Line::styled(
+            truncate("lock: row without ttl (blocks every run; see findings)", w).into_owned(),
+            t.warn(),
+        )),
         // As diagnose says (lock-stale, Info): it blocks nothing and Kong deletes it itself.
         Some(_) => out.push(Line::styled(
             truncate("lock: expired row (blocks nothing; Kong deletes it)", w).into_owned(),
