@@ -147,11 +147,20 @@ struct App {
     journal: Option<Journal>,
     /// Probes the nodes' Admin APIs in the background.
     prober: Option<PollerHandle>,
+    /// No journal (the demo): the model's history, copied for the poller's policy.
+    own_history: Option<poller::SharedHistory>,
 }
 
 impl App {
     fn dispatch(&mut self, msg: Msg) {
         let fx = update(&mut self.model, msg);
+        if let Some(h) = &self.own_history {
+            let now = self.model.policy_history();
+            let mut shared = h.lock().unwrap_or_else(|e| e.into_inner());
+            if *shared != now {
+                *shared = now;
+            }
+        }
         let mut journal = self.journal.take();
         let (act, msgs) = journal_first(fx, &mut |ev| match journal.as_mut() {
             Some(j) => j.append(ev).map(|_| ()).map_err(|e| format!("{e:#}")),
@@ -440,6 +449,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
 
     let mut guard = terminal::enter()?;
     let events = events::spawn(tx.clone(), rt.tick);
+    let own_history = rt.poller.own_history.clone();
     let poller = poller::spawn(rt.poller, tx.clone());
     let prober = rt
         .probes
@@ -473,6 +483,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
         tx: app_tx,
         journal: rt.journal,
         prober,
+        own_history,
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -630,6 +641,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         interpreter,
         every: w.refresh,
         timeout,
+        own_history: None,
     };
     let mut model = Model::new(setup, Instant::now());
     for n in notes {
@@ -763,6 +775,8 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
         interpreter: training.interpreter(training.settings(w.db_timeout, w.lock_timeout)),
         every: w.refresh,
         timeout: Duration::from_secs(5),
+        // The demo keeps no journal: the policy learns what this session ran from the model.
+        own_history: Some(Arc::default()),
     };
     run(
         model,

@@ -88,7 +88,13 @@ pub struct Poller {
     pub every: Duration,
     /// A read that takes longer is abandoned (and the connection dropped).
     pub timeout: Duration,
+    /// A session without a journal (the demo): the model's own runs as the policy's history,
+    /// kept current by the app.
+    pub own_history: Option<SharedHistory>,
 }
+
+/// The model's history as the app last copied it, for the poller's policy.
+pub type SharedHistory = Arc<std::sync::Mutex<crate::kong::policy::History>>;
 
 pub struct PollerHandle {
     /// Wakes the poller for an immediate read.
@@ -136,6 +142,10 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                                 ));
                             }
                         }
+                    }
+                    if let Some(h) = &p.own_history {
+                        p.interpreter.history =
+                            Some(h.lock().unwrap_or_else(|e| e.into_inner()).clone());
                     }
                     if let Some(id) = p.interpreter.journal_id.clone() {
                         // Small and local: who ran `up` must be as fresh as the state.
@@ -270,6 +280,7 @@ mod tests {
                 interpreter: t.interpreter(t.settings(None, None)),
                 every: Duration::from_millis(10),
                 timeout: Duration::from_secs(1),
+                own_history: None,
             },
             tx,
         );
@@ -311,6 +322,7 @@ mod tests {
                 interpreter: t.interpreter(t.settings(None, None)),
                 every: Duration::from_secs(3600),
                 timeout: Duration::from_secs(1),
+                own_history: None,
             },
             tx,
         );

@@ -499,6 +499,32 @@ pub struct RunRecord {
     pub success: bool,
     /// The outcome's first sentence.
     pub summary: String,
+    pub command: KongCommand,
+    /// How kong ended, as the journal records it (the exit, not the database's judgement).
+    pub end: crate::kong::policy::RunEnd,
+}
+
+/// How a run ended as a journal's history says it: by its exit code or signal.
+pub fn run_end(state: &RunState) -> crate::kong::policy::RunEnd {
+    use crate::kong::policy::RunEnd;
+    match state {
+        RunState::Running => RunEnd::Unknown,
+        RunState::Exited { code: Some(0), .. } => RunEnd::Succeeded,
+        RunState::Exited {
+            signal: Some(_), ..
+        } => RunEnd::Signalled,
+        RunState::Exited { .. } | RunState::SpawnFailed(_) => RunEnd::Failed,
+    }
+}
+
+fn policy_command(c: KongCommand) -> crate::kong::policy::RunCommand {
+    use crate::kong::policy::RunCommand;
+    match c {
+        KongCommand::Up => RunCommand::Up,
+        KongCommand::Finish => RunCommand::Finish,
+        KongCommand::Bootstrap => RunCommand::Bootstrap,
+        _ => RunCommand::Other,
+    }
 }
 
 /// One of the operator's confirmations that no node can prove (traffic moved, writes paused).
@@ -716,6 +742,58 @@ impl Model {
             closed: false,
             quit: false,
             dropped: 0,
+        }
+    }
+
+    /// This session's runs, backup and overrides as the policy's history: what the journal would
+    /// say, for a session that keeps none (the demo). The runtime hands it to the poller, so the
+    /// policy's position and rollback know what this session ran.
+    pub fn policy_history(&self) -> crate::kong::policy::History {
+        use crate::kong::policy::{BackupRef, History, Run as PRun};
+        let kong_version = self.setup.target;
+        let mut runs: Vec<PRun> = self
+            .history
+            .iter()
+            .map(|r| PRun {
+                command: policy_command(r.command),
+                kong_version,
+                end: r.end,
+            })
+            .collect();
+        // The current run until it is judged (its record is pushed then).
+        if let Some(run) = self.run.as_ref().filter(|_| self.outcome.is_none()) {
+            runs.push(PRun {
+                command: policy_command(run.command),
+                kong_version,
+                end: run_end(&run.state),
+            });
+        }
+        let mut overrides: Vec<(String, String)> = self
+            .finding_overrides
+            .iter()
+            .map(|(id, why)| (id.clone(), why.clone()))
+            .collect();
+        if let Some(why) = &self.gate_override {
+            overrides.push(("finish_gate".into(), why.clone()));
+        }
+        History {
+            runs,
+            backup: match &self.backup {
+                BackupState::Taken(rec) => Some(BackupRef {
+                    file: rec.file.display().to_string(),
+                    sha256: rec.sha256.clone(),
+                    created_at: rec.created_at.clone(),
+                    restore: None,
+                    verified: true,
+                }),
+                _ => None,
+            },
+            own_backup: match &self.backup {
+                BackupState::Own(r) => Some(r.clone()),
+                _ => None,
+            },
+            overrides,
+            started_from: None,
         }
     }
 

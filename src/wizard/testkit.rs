@@ -70,6 +70,8 @@ impl H {
     /// A read of the training database alone.
     pub fn read_db(&mut self) -> Vec<Effect> {
         self.seq += 1;
+        // As the demo's runtime does: no journal, so the model's own runs are the history.
+        self.interpreter.history = Some(self.m.policy_history());
         let result = self
             .training
             .db

@@ -1920,3 +1920,59 @@ fn demo_backup_keys_do_something_and_say_it() {
     h.enter();
     assert_eq!(h.m.step, Step::Review);
 }
+
+/// Issue 12: the demo keeps no journal, so the policy's history is the model's own runs. After
+/// an interrupted `up` that recorded only one-phase migrations, `b` must not say "nothing to
+/// undo": the new migrations are in the database and the new nodes are the thing to stop.
+#[test]
+fn an_interrupted_up_is_known_to_the_policy_without_a_journal() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.m.step = Step::Up;
+    h.enter();
+    h.enter();
+    h.key(Key::ctrl('c'));
+    assert_eq!(h.key(Key::ch('i')), vec![Effect::Interrupt(1)]);
+    // Kong recorded one one-phase migration before the signal ended it.
+    let (sub, name) =
+        h.m.new_migrations()
+            .into_iter()
+            .find(|(_, _, two)| !two)
+            .map(|(s, n, _)| (s.to_string(), n.to_string()))
+            .expect("a one-phase migration");
+    {
+        let mut t = h.training.db.lock_tables();
+        let row = t
+            .schema_meta
+            .as_mut()
+            .and_then(|m| m.get_mut(&sub))
+            .expect("the subsystem's row");
+        row.executed.get_or_insert_with(Vec::new).push(name.clone());
+        row.last_executed = Some(name);
+    }
+    h.run(
+        1,
+        RunEvent::Exited {
+            code: None,
+            signal: Some(2),
+        },
+    );
+    h.advance(0.1);
+    h.read();
+    let policy = h.m.policy_history();
+    assert_eq!(policy.runs.len(), 1, "{policy:?}");
+    assert_eq!(policy.runs[0].end, crate::kong::policy::RunEnd::Signalled);
+    let r = &h.m.reading.as_ref().expect("a reading").rollback;
+    assert_ne!(*r, crate::kong::policy::Rollback::NothingToUndo, "{r:?}");
+    h.key(Key::ch('b'));
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(!screen.contains("Nothing to undo"), "{screen}");
+    assert!(screen.contains("Stop every new-version node"), "{screen}");
+
+    // Without the model's history (what the demo had), the policy sees nothing ran.
+    h.key(Key::plain(KeyCode::Esc));
+    let snap = h.training.db.snapshot().expect("readable");
+    h.interpreter.history = None;
+    let blind = h.interpreter.reading(&snap);
+    assert_eq!(blind.rollback, crate::kong::policy::Rollback::NothingToUndo);
+}

@@ -87,10 +87,17 @@ pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
         .as_ref()
         .map(|r| r.command_line.clone())
         .unwrap_or_default();
+    let end = m
+        .run
+        .as_ref()
+        .map(|r| run_end(&r.state))
+        .unwrap_or(crate::kong::policy::RunEnd::Unknown);
     m.history.push(RunRecord {
         command_line,
         success,
         summary: first_sentence(&text),
+        command,
+        end,
     });
     m.outcome = Some(Outcome {
         command,
@@ -174,6 +181,8 @@ pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect
                 command_line: line.clone(),
                 success: false,
                 summary: first_sentence(&text),
+                command,
+                end: crate::kong::policy::RunEnd::Failed,
             });
             m.outcome = Some(Outcome {
                 command,
