@@ -232,6 +232,77 @@ impl MigrationArgs {
     }
 }
 
+/// `--strategy`: Kong's four upgrade strategies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StrategyFlag {
+    /// A second cluster on a copy of the database; traffic shifts over (Kong's recommendation
+    /// when a second cluster can be had)
+    DualCluster,
+    /// Stop every old node, then up and finish on the same database (downtime)
+    InPlace,
+    /// up while old nodes serve, new nodes started, old ones stopped, then finish (patch
+    /// upgrades; to 3.x only from 2.8.2+ nodes; never for the LTS 2.8 -> 3.4 pair)
+    BlueGreen,
+    /// DB-less nodes and data planes replaced one by one: no migrations
+    Rolling,
+}
+
+/// `--deployment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeploymentFlag {
+    /// Nodes on a database (role = traditional)
+    Traditional,
+    /// A control plane on the database with data planes (role = control_plane)
+    Hybrid,
+    /// Nodes without a database (database = off)
+    DbLess,
+    /// Hybrid data planes (role = data_plane)
+    DataPlane,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+/// How to choose the upgrade's strategy (`plan`, `auto`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StrategyArgs {
+    /// The upgrade strategy to follow (default: say Kong's recommendation); refused with why
+    /// when Kong's guide does not allow it here
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub strategy: Option<StrategyFlag>,
+    /// How the cluster is deployed, when no --admin-url shows it (its GET / configuration.role)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub deployment: Option<DeploymentFlag>,
+    /// Whether a second cluster and database can be had (Kong: dual-cluster if yes, in-place if no)
+    #[arg(long, value_enum, value_name = "yes|no")]
+    pub second_cluster: Option<YesNo>,
+}
+
+impl StrategyArgs {
+    /// The flags as plain values.
+    pub fn options(&self) -> crate::kong::strategy::Asked {
+        use crate::kong::strategy::{Asked, Deployment, Strategy};
+        Asked {
+            strategy: self.strategy.map(|s| match s {
+                StrategyFlag::DualCluster => Strategy::DualCluster,
+                StrategyFlag::InPlace => Strategy::InPlace,
+                StrategyFlag::BlueGreen => Strategy::BlueGreen,
+                StrategyFlag::Rolling => Strategy::Rolling,
+            }),
+            deployment: self.deployment.map(|d| match d {
+                DeploymentFlag::Traditional => Deployment::Traditional,
+                DeploymentFlag::Hybrid => Deployment::HybridControlPlane,
+                DeploymentFlag::DbLess => Deployment::DbLess,
+                DeploymentFlag::DataPlane => Deployment::DataPlane,
+            }),
+            second_cluster: self.second_cluster.map(|y| y == YesNo::Yes),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The migration state, with `kong migrations list` exit codes (0/3/4/5, 6 = lock live, 1 error)
@@ -283,7 +354,7 @@ pub enum Command {
     },
     /// The steps from the database's state to up to date on the target, with exact commands
     #[command(
-        after_help = "Exit codes: 0 a plan (or nothing to do), 1 no plan is possible (e.g. the database is newer than the target) or an error."
+        after_help = "Exit codes: 0 a plan (or nothing to do), 1 no plan is possible (e.g. the database is newer than the target) or an error, 21 the --strategy given is refused here (the plan says why)."
     )]
     Plan {
         /// Print the plan as JSON
@@ -291,6 +362,11 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         flags: MigrationArgs,
+        #[command(flatten)]
+        strategy: StrategyArgs,
+        /// Admin APIs of the old nodes: their GET / gives exact versions and the deployment mode
+        #[command(flatten)]
+        nodes: NodeArgs,
     },
     // About texts live on the argument structs (cmd::auto, cmd::standin).
     Auto(AutoFlags),
@@ -442,6 +518,14 @@ pub struct AutoFlags {
     /// The nodes --finish=when-no-old-nodes checks
     #[command(flatten)]
     pub nodes: NodeArgs,
+
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
+
+    /// --strategy in-place: you have frozen configuration writes (Admin API, Kong Manager,
+    /// decK) for the whole upgrade, as Kong's guide requires; in-place refuses without it
+    #[arg(long)]
+    pub writes_frozen: bool,
 }
 
 impl AutoFlags {
@@ -468,6 +552,8 @@ impl AutoFlags {
             lock_timeout: self.lock_timeout,
             backup_out: self.backup_out.clone(),
             nodes: self.nodes.options(),
+            strategy: self.strategy.options(),
+            writes_frozen: self.writes_frozen,
         }
     }
 }

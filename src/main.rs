@@ -47,9 +47,15 @@ fn main() -> ExitCode {
                 let ctx = cmd::context::Context::new(conn()?).await?;
                 cmd::diagnose::run(&ctx, json, &flags.options()).await
             }
-            Some(Command::Plan { json, flags }) => {
+            Some(Command::Plan {
+                json,
+                flags,
+                strategy,
+                nodes,
+            }) => {
                 let ctx = cmd::context::Context::new(conn()?).await?;
-                cmd::plan::run(&ctx, json, &flags.options()).await
+                let asked = strategy.options();
+                cmd::plan::run(&ctx, json, &flags.options(), &asked, &nodes.options()).await
             }
             Some(Command::Rehearse(args)) => cmd::rehearse::run(conn()?, &args.options()).await,
             Some(Command::Auto(args)) => cmd::auto::run(conn()?, &args.options()).await,

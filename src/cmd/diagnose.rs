@@ -107,10 +107,20 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
 /// The policy's answer for what was read (the nodes are not probed here), with a note when the
 /// row counts could not be read.
 pub fn assess(g: &Gathered, ctx: &Context) -> Assessment {
+    assess_as(g, ctx, None)
+}
+
+/// [`assess`] under a strategy given on the command line (`None`: the journal's, if any).
+pub fn assess_as(
+    g: &Gathered,
+    ctx: &Context,
+    strategy: Option<crate::kong::strategy::Strategy>,
+) -> Assessment {
     let mut a = policy::assess(&PolicyInput {
         diagnose: g.input(ctx),
         nodes: None,
         running: false,
+        strategy,
     });
     if let Some(e) = &g.count_error {
         a.findings.push(diagnose::counts_unavailable(e));

@@ -93,6 +93,16 @@ fn describe(e: &Entry) -> String {
         Event::Rehearsed { record } => {
             format!("{} (clone {})", record.summary(), record.clone.clone)
         }
+        Event::StrategyChosen {
+            strategy,
+            recommended,
+            deployment,
+            jump,
+            by,
+        } => format!(
+            "strategy {strategy} chosen ({by}; Kong recommends {recommended} for {deployment}, {} jump)",
+            jump.as_str()
+        ),
         Event::Closed { outcome } => format!("closed: {outcome}"),
     }
 }

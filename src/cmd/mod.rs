@@ -8,6 +8,7 @@ pub mod preflight;
 pub mod rehearse;
 pub mod standin;
 pub mod status;
+pub mod strategy;
 
 /// An exit code chosen by a command (Kong-compatible where Kong has one).
 pub type Code = i32;

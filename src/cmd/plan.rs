@@ -1,14 +1,19 @@
 //! `kongrade plan [--json]`: the steps from the database's state to up to date on the target,
 //! each with the Kong version to run it with and its exact commands (with the timeouts the
-//! table sizes call for). Exit codes: 0 a plan or nothing to do, 1 no plan possible.
+//! table sizes call for), and the strategy as Kong's guide chooses it (`--strategy` to follow one).
+//! Exit codes: 0 a plan or nothing to do, 1 no plan possible, 21 the strategy asked is refused.
 
 use color_eyre::eyre::Result;
 
 use super::context::Context;
-use super::diagnose::{assess, gather, policy_json, position_text, wrap};
+use super::diagnose::{assess, assess_as, gather, policy_json, position_text, wrap};
+use super::strategy::{self, Seen};
 use super::Code;
 use crate::cmd::diagnose::MigrationFlags;
+use crate::cmd::nodes::NodesArgs;
 use crate::kong::plan::{Plan, Step};
+use crate::kong::policy::exit;
+use crate::kong::strategy::{Asked, Choice, Strategy};
 
 fn step_text(i: usize, s: &Step) -> String {
     let mut out = format!("{:>2}. {}", i + 1, s.title);
@@ -89,23 +94,68 @@ pub fn render_text(plan: &Plan, header: &str) -> String {
     out
 }
 
-pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
+/// The strategy part of the human plan.
+fn strategy_text(choice: &Choice, seen: &Seen, chosen: Option<Strategy>) -> String {
+    let mut s = choice.render(chosen);
+    s.push_str(&format!("  Deployment from: {}\n", seen.deployment_from));
+    for n in &seen.notes {
+        s.push_str(&format!("  note: {n}\n"));
+    }
+    s
+}
+
+pub async fn run(
+    ctx: &Context,
+    json: bool,
+    flags: &MigrationFlags,
+    asked: &Asked,
+    nodes: &NodesArgs,
+) -> Result<Code> {
     let g = gather(ctx, flags).await?;
-    let a = assess(&g, ctx);
+    let seen = strategy::see(asked, ctx.target.version, Some(&g.snapshot), nodes).await;
+    // The strategy asked for shapes the next step and the rollback only where it is allowed.
+    let a0 = assess(&g, ctx);
+    let choice = strategy::choose(
+        &seen,
+        asked,
+        a0.plan.origin.or(a0.plan.from),
+        ctx.target.version,
+    );
+    let refusal = asked.strategy.and_then(|s| choice.refusal_message(s));
+    let a = match asked.strategy {
+        Some(s) if refusal.is_none() => assess_as(&g, ctx, Some(s)),
+        _ => a0,
+    };
     let plan = &a.plan;
-    let code = if plan.blocked.is_some() { 1 } else { 0 };
+    let code = if refusal.is_some() {
+        exit::STRATEGY_REFUSED
+    } else if plan.blocked.is_some() {
+        1
+    } else {
+        0
+    };
     let out = if json {
         let mut v = serde_json::to_value(plan)?;
         if let (Some(o), serde_json::Value::Object(p)) = (v.as_object_mut(), policy_json(&a)) {
             o.extend(p);
+            let mut sj = strategy::json(&choice, &seen, asked.strategy);
+            if let Some(m) = &refusal {
+                sj["refusal"] = serde_json::json!(m);
+            }
+            o.insert("strategy".into(), sj);
         }
         serde_json::to_string_pretty(&v)? + "\n"
     } else {
-        crate::text::terminal_safe(&render_text(
+        let mut text = render_text(
             plan,
             &format!("{}\n{}", ctx.header(), position_text(&a).trim_end()),
-        ))
-        .into_owned()
+        );
+        text.push('\n');
+        text.push_str(&strategy_text(&choice, &seen, asked.strategy));
+        if let Some(m) = &refusal {
+            text.push_str(&format!("\n{m}\n"));
+        }
+        crate::text::terminal_safe(&text).into_owned()
     };
     print!("{out}");
     Ok(code)

@@ -13,7 +13,7 @@ use crate::exec::backup::restore_command;
 use crate::exec::datadir;
 use crate::exec::journal;
 use crate::kong::catalog::Catalog;
-use crate::kong::policy::{BackupRef, Rollback};
+use crate::kong::policy::BackupRef;
 
 /// The newest verified backup recorded for this database, in any journal.
 pub fn latest_backup(conn: &Connection) -> Result<Option<BackupRecord>> {
@@ -86,7 +86,7 @@ pub async fn run(ctx: &Context) -> Result<Code> {
         }
     }
     let mut rb = a.rollback.clone();
-    if let Rollback::RestoreBackup { backup, .. } = &mut rb {
+    if let Some(backup) = rb.backup_mut() {
         *backup = record.map(|r| BackupRef {
             restore: Some(restore_command(pg, &r.file)),
             file: r.file.display().to_string(),

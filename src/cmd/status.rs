@@ -31,6 +31,7 @@ pub async fn run(ctx: &Context, json: bool) -> Result<Code> {
         },
         nodes: None,
         running: false,
+        strategy: None,
     });
     // Everything is rendered before anything is printed: an error never leaves half a report.
     let out = if json {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::backup::BackupRecord;
 use crate::kong::state::{MigState, SchemaState};
+use crate::kong::strategy::{Deployment, Jump, Strategy};
 
 /// Which database an upgrade is about. Never the password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +133,15 @@ pub enum Event {
     Rehearsed {
         record: Box<super::clone::RehearsalRecord>,
     },
+    /// The operator chose the upgrade's strategy: what Kong's guide recommended for the
+    /// deployment and jump as kongrade saw them, and who chose (`auto`, `wizard`).
+    StrategyChosen {
+        strategy: Strategy,
+        recommended: Strategy,
+        deployment: Deployment,
+        jump: Jump,
+        by: String,
+    },
     /// The upgrade is over (done, or abandoned).
     Closed {
         outcome: String,
@@ -196,6 +206,7 @@ impl ReadBack {
                     })
                 }
                 Event::OwnBackup { reference } => h.own_backup = Some(reference.clone()),
+                Event::StrategyChosen { strategy, .. } => h.strategy = Some(*strategy),
                 Event::Override { gate, reason } => {
                     h.overrides.push((gate.clone(), reason.clone()))
                 }
@@ -304,6 +315,28 @@ mod tests {
             at: String::new(),
             event,
         }
+    }
+
+    #[test]
+    fn the_chosen_strategy_is_read_back_into_the_history() {
+        let chosen = |s: Strategy| Event::StrategyChosen {
+            strategy: s,
+            recommended: Strategy::DualCluster,
+            deployment: Deployment::Traditional,
+            jump: Jump::LtsPair,
+            by: "auto".into(),
+        };
+        let line = serde_json::to_string(&entry(1, chosen(Strategy::InPlace))).unwrap();
+        assert!(line.contains(r#""event":"strategy_chosen""#), "{line}");
+        assert!(line.contains(r#""strategy":"in-place""#), "{line}");
+        let back: Entry = serde_json::from_str(&line).unwrap();
+        let rb = ReadBack {
+            entries: vec![back, entry(2, chosen(Strategy::BlueGreen))],
+            warnings: Vec::new(),
+        };
+        // The last choice counts.
+        assert_eq!(rb.history(|_| true).strategy, Some(Strategy::BlueGreen));
+        assert_eq!(ReadBack::default().history(|_| true).strategy, None);
     }
 
     #[test]

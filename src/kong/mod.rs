@@ -15,6 +15,7 @@ pub mod rewrites;
 pub mod snapshot;
 pub mod sql_facts;
 pub mod state;
+pub mod strategy;
 pub mod target;
 pub mod version;
 pub mod write_guard;

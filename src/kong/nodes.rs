@@ -138,6 +138,19 @@ pub fn classify(answer: &ProbeAnswer, target: Version) -> NodeClass {
     }
 }
 
+/// The deployment mode a node's `GET /` answer states (`configuration.role` and
+/// `configuration.database`), when it is Kong's and says so.
+pub fn deployment_of(answer: &ProbeAnswer) -> Option<super::strategy::Deployment> {
+    let ProbeAnswer::Http {
+        status: 200, body, ..
+    } = answer
+    else {
+        return None;
+    };
+    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    super::strategy::deployment_from_root(&json)
+}
+
 /// One entry in the inventory with what is known of it now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeStatus {

@@ -10,6 +10,7 @@ use super::diagnose::{self, DiagnoseInput, Finding, Severity};
 use super::nodes::FinishGate;
 use super::plan::{Plan, StepKind};
 use super::state::MigState;
+use super::strategy::Strategy;
 use super::version::Version;
 
 /// Every kind of finding, by a stable id (its kebab-case name is what JSON and the journal show).
@@ -250,6 +251,12 @@ pub mod exit {
     /// The database's state forbids every step: Kong's tables without schema_meta (bootstrap
     /// would run over them), or a target Kong that cannot use this database.
     pub const STATE_FORBIDS: i32 = 19;
+    /// The strategy asked for (`--strategy`) is refused here (Kong's guide does not allow it
+    /// for this deployment and jump), or has nothing for auto to run (rolling: no migrations).
+    pub const STRATEGY_REFUSED: i32 = 21;
+    /// In-place: a precondition is not met (writes not confirmed frozen, or an old node still
+    /// answers): nothing was migrated.
+    pub const IN_PLACE_PRECONDITION: i32 = 22;
     /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
     pub const INTERRUPTED: i32 = 130;
 
@@ -264,6 +271,8 @@ pub mod exit {
             LOCK_HELD => "lock_held",
             STATE_FORBIDS => "refused_state",
             BREAKING => "refused_breaking",
+            STRATEGY_REFUSED => "refused_strategy",
+            IN_PLACE_PRECONDITION => "refused_in_place",
             _ => "error",
         }
     }
@@ -664,6 +673,8 @@ pub struct History {
     pub overrides: Vec<(String, String)>,
     /// The database's version when the upgrade began (its first recorded state).
     pub started_from: Option<Version>,
+    /// The strategy the operator chose (the last one journaled).
+    pub strategy: Option<Strategy>,
 }
 
 impl History {
@@ -828,12 +839,67 @@ pub enum Rollback {
         /// saw no step of it).
         ran_here: bool,
     },
+    /// In-place, before anything changed the database: start the old nodes again.
+    InPlaceStartOldNodes,
+    /// In-place, once `up` began with the old nodes stopped: the backup is the way back (Kong's
+    /// in-place guide: restore from the backup, database-level first).
+    InPlaceRestore { backup: Option<BackupRef> },
+    /// Dual-cluster: this database (the old cluster's) is never written, so rolling back is
+    /// sending all traffic back to the old cluster.
+    SendTrafficBack,
+}
+
+/// Restoring `backup`, as numbered steps from 2 on (1 is stopping every node).
+fn restore_steps(backup: &Option<BackupRef>) -> String {
+    match backup {
+        Some(b) if b.verified => {
+            let mut s = format!(
+                "  2. Check the file is the one recorded: sha256sum {}  (expect {})\n",
+                b.file, b.sha256
+            );
+            match &b.restore {
+                Some(cmd) => s.push_str(&format!("  3. {cmd}\n")),
+                None => s.push_str(&format!(
+                    "  3. pg_restore --clean --if-exists -d <database> {}\n",
+                    b.file
+                )),
+            }
+            s.push_str(&format!(
+                "  4. Start the old-version nodes.\n\nWhat it loses: every write to Kong's database since {} (the backup's time).\n",
+                b.created_at
+            ));
+            s
+        }
+        Some(b) => format!(
+            "  2. The recorded backup {} is gone or no longer matches its record (sha256 {}): restore your own backup (pg_restore --clean --if-exists -d <database> <file>).\n  3. Start the old-version nodes.\n\nWhat it loses: every write since that backup.\n",
+            b.file, b.sha256
+        ),
+        None => "  2. No kongrade backup is recorded for this database: restore your own backup (pg_restore --clean --if-exists -d <database> <file>).\n  3. Start the old-version nodes.\n\nWhat it loses: every write since that backup.\n".into(),
+    }
 }
 
 impl Rollback {
+    /// The backup a restore would use, for callers that found (and checked) it.
+    pub fn backup_mut(&mut self) -> Option<&mut Option<BackupRef>> {
+        match self {
+            Rollback::RestoreBackup { backup, .. } | Rollback::InPlaceRestore { backup } => {
+                Some(backup)
+            }
+            _ => None,
+        }
+    }
+
     /// The guidance as text, with the exact commands.
     pub fn guidance(&self) -> String {
         match self {
+            Rollback::InPlaceStartOldNodes => "Nothing of this in-place upgrade has changed the database yet. To roll back: start the old-version nodes again (if you stopped them) and unfreeze configuration writes; do not run `up`.\n".into(),
+            Rollback::InPlaceRestore { backup } => {
+                let mut s = String::from("In-place: `up` ran (in whole or in part) on this database with the old nodes stopped. Rolling back means restoring the backup taken before `up` (Kong's in-place guide: prefer a database-level restore):\n  1. Stop every Kong node (writes now would be lost anyway).\n");
+                s.push_str(&restore_steps(backup));
+                s.push_str("Then unfreeze configuration writes.\n");
+                s
+            }
+            Rollback::SendTrafficBack => "Dual-cluster: this database (the old cluster's) is never written by the upgrade. To roll back: send all traffic back to the old cluster, then stop (or drop) the new one. Nothing to restore.\n".into(),
             Rollback::NothingToUndo => "Nothing to undo: no step of this upgrade has changed the database. Old nodes keep working as they are; to abandon the upgrade, simply do not run `up`.\n".into(),
             Rollback::WaitThenStopNewNodes => "A migration run is in progress. Let it end (or interrupt it); `finish` has NOT run, so the old nodes still work.\nThen, to roll back:\n  1. Move traffic back to the old-version nodes (start them again if you stopped them).\n  2. Stop every new-version node.\n  3. Do not run `kong migrations finish`. What `up` added is additive: the old version keeps working on it.\nNo restore is needed, and none is advised: it would lose every write since the backup.\n".into(),
             Rollback::StopNewNodes => "The database has migrations `up` ran, and `finish` has NOT run: the old nodes still work.\n\nTo roll back now:\n  1. Move traffic back to the old-version nodes (start them again if you stopped them).\n  2. Stop every new-version node.\n  3. Do not run `kong migrations finish`. The migrations `up` ran are additive and the old version keeps working on them; run `up` and `finish` again when you retry.\nNo restore is needed, and none is advised: it would lose every write since the backup.\n".into(),
@@ -844,31 +910,7 @@ impl Rollback {
                     String::from("The database is up to date for the target and this upgrade's journal recorded no step of it: if `finish` ran, old nodes can no longer run here.\n\nRolling back means restoring a backup taken before `up`:\n")
                 };
                 s.push_str("  1. Stop every Kong node (writes now would be lost anyway).\n");
-                match backup {
-                    Some(b) if b.verified => {
-                        s.push_str(&format!(
-                            "  2. Check the file is the one recorded: sha256sum {}  (expect {})\n",
-                            b.file, b.sha256
-                        ));
-                        match &b.restore {
-                            Some(cmd) => s.push_str(&format!("  3. {cmd}\n")),
-                            None => s.push_str(&format!("  3. pg_restore --clean --if-exists -d <database> {}\n", b.file)),
-                        }
-                        s.push_str(&format!(
-                            "  4. Start the old-version nodes.\n\nWhat it loses: every write to Kong's database since {} (the backup's time).\n",
-                            b.created_at
-                        ));
-                    }
-                    Some(b) => {
-                        s.push_str(&format!(
-                            "  2. The recorded backup {} is gone or no longer matches its record (sha256 {}): restore your own backup (pg_restore --clean --if-exists -d <database> <file>).\n  3. Start the old-version nodes.\n\nWhat it loses: every write since that backup.\n",
-                            b.file, b.sha256
-                        ));
-                    }
-                    None => {
-                        s.push_str("  2. No kongrade backup is recorded for this database: restore your own backup (pg_restore --clean --if-exists -d <database> <file>).\n  3. Start the old-version nodes.\n\nWhat it loses: every write since that backup.\n");
-                    }
-                }
+                s.push_str(&restore_steps(backup));
                 s
             }
         }
@@ -884,6 +926,8 @@ pub struct PolicyInput<'a> {
     pub nodes: Option<&'a FinishGate>,
     /// A kong child of this process is running now.
     pub running: bool,
+    /// The strategy chosen for this upgrade (`None`: the one the journal recorded, if any).
+    pub strategy: Option<Strategy>,
 }
 
 /// The policy's answer.
@@ -922,8 +966,14 @@ pub fn assess(input: &PolicyInput<'_>) -> Assessment {
     let plan = diagnose::plan_for(d);
     let findings = diagnose::diagnose_with(d, &plan);
     let position = position(input, history, &findings, &plan);
-    let next = next_step(input, history, &position, &findings, &plan);
-    let rollback = rollback(&position, history);
+    let strategy = input.strategy.or(history.strategy);
+    let next = strategy_next(
+        strategy,
+        &position,
+        input.nodes.is_some_and(|g| g.open),
+        next_step(input, history, &position, &findings, &plan),
+    );
+    let rollback = strategy_rollback(strategy, &position, history, rollback(&position, history));
     Assessment {
         position,
         next,
@@ -1109,6 +1159,62 @@ fn next_step(
     }
 }
 
+/// What the chosen strategy changes in the next step: in-place stops every old node before
+/// `up`; rolling has no migrations (once the control plane's database is done, the data planes
+/// are replaced).
+fn strategy_next(
+    strategy: Option<Strategy>,
+    position: &Position,
+    gate_open: bool,
+    next: NextStep,
+) -> NextStep {
+    match (strategy, next.kind) {
+        (Some(Strategy::InPlace), NextKind::Up)
+            if *position == Position::NothingChanged && !gate_open =>
+        {
+            NextStep {
+                kind: NextKind::Nodes,
+                title: "In-place: freeze configuration writes, then stop every old node (downtime starts); `up` runs once none answers".into(),
+                command: Some("kongrade nodes --admin-url URL ...   # exit 0 once no old node answers".into()),
+                kong_version: None,
+            }
+        }
+        (Some(Strategy::Rolling), NextKind::Nothing) if *position == Position::Done => NextStep {
+            kind: NextKind::Nodes,
+            title: "Rolling: replace each data plane (or DB-less node) with one of the new version, the control plane first".into(),
+            command: Some("kongrade plan --strategy rolling".into()),
+            kong_version: None,
+        },
+        _ => next,
+    }
+}
+
+/// The rollback under the chosen strategy: in-place's way back is the backup as soon as `up`
+/// began (the old nodes are stopped, and Kong's guide restores); dual-cluster never writes this
+/// database. Blue-green (and no strategy) is the shared-database rollback.
+fn strategy_rollback(
+    strategy: Option<Strategy>,
+    position: &Position,
+    history: &History,
+    shared: Rollback,
+) -> Rollback {
+    match strategy {
+        Some(Strategy::InPlace) => match (position, &shared) {
+            (Position::NothingChanged, Rollback::NothingToUndo) => Rollback::InPlaceStartOldNodes,
+            (Position::Blocked { .. }, _) | (Position::NothingChanged, _) => shared,
+            _ => Rollback::InPlaceRestore {
+                backup: history.backup.clone(),
+            },
+        },
+        Some(Strategy::DualCluster)
+            if matches!(shared, Rollback::NothingToUndo) && !history.ran_anything() =>
+        {
+            Rollback::SendTrafficBack
+        }
+        _ => shared,
+    }
+}
+
 fn rollback(position: &Position, history: &History) -> Rollback {
     match position {
         Position::NothingChanged | Position::Blocked { .. } => {
@@ -1278,6 +1384,15 @@ mod tests {
         }
 
         fn assess(&self, history: Option<&History>, nodes: Option<&FinishGate>) -> Assessment {
+            self.assess_as(history, nodes, None)
+        }
+
+        fn assess_as(
+            &self,
+            history: Option<&History>,
+            nodes: Option<&FinishGate>,
+            strategy: Option<Strategy>,
+        ) -> Assessment {
             assess(&PolicyInput {
                 diagnose: DiagnoseInput {
                     state: &self.state,
@@ -1291,6 +1406,7 @@ mod tests {
                 },
                 nodes,
                 running: false,
+                strategy,
             })
         }
     }
@@ -1619,6 +1735,70 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// In-place: the old nodes are stopped before `up`, and once `up` began the way back is the
+    /// verified backup with its exact command; before it, starting the old nodes again.
+    #[test]
+    fn in_place_rolls_back_by_restore_and_stops_the_old_nodes_before_up() {
+        let fresh = Case::new("3.4.2", snap(Some(rows_at("2.8.5"))));
+        let h = History {
+            own_backup: Some("mine".into()),
+            ..History::default()
+        };
+        let a = fresh.assess_as(Some(&h), None, Some(Strategy::InPlace));
+        assert_eq!(a.next.kind, NextKind::Nodes);
+        assert!(
+            a.next.title.contains("stop every old node"),
+            "{}",
+            a.next.title
+        );
+        assert_eq!(a.rollback, Rollback::InPlaceStartOldNodes);
+        // Blue-green (and no strategy) is today's: `up` next, nothing to undo.
+        let a = fresh.assess_as(Some(&h), None, Some(Strategy::BlueGreen));
+        assert_eq!(
+            (a.next.kind, a.rollback),
+            (NextKind::Up, Rollback::NothingToUndo)
+        );
+        // The gate open (no old node answers): `up` is next.
+        let open = FinishGate {
+            open: true,
+            blockers: vec![],
+        };
+        let a = fresh.assess_as(Some(&h), Some(&open), Some(Strategy::InPlace));
+        assert_eq!(a.next.kind, NextKind::Up);
+
+        let after_up = Case::new("3.4.2", snap(Some(up_rows("2.8.5", "3.4.2", None))));
+        let mut h = history_up("3.4.2", RunEnd::Succeeded, "2.8.5");
+        h.backup = Some(BackupRef {
+            file: "/b/kong.dump".into(),
+            sha256: "abc".into(),
+            created_at: "2026-12-01T09:00:00Z".into(),
+            restore: Some("PGPASSWORD=... pg_restore --clean --if-exists --no-owner -h db -p 5432 -U kong -d kong /b/kong.dump".into()),
+            verified: true,
+        });
+        let a = after_up.assess_as(Some(&h), None, Some(Strategy::InPlace));
+        assert!(
+            matches!(a.rollback, Rollback::InPlaceRestore { .. }),
+            "{:?}",
+            a.rollback
+        );
+        let g = a.rollback.guidance();
+        assert!(
+            g.contains("pg_restore --clean --if-exists --no-owner -h db"),
+            "{g}"
+        );
+        assert!(g.contains("sha256sum /b/kong.dump"), "{g}");
+        // The journal's strategy counts when none is given.
+        h.strategy = Some(Strategy::InPlace);
+        let a = after_up.assess(Some(&h), None);
+        assert!(matches!(a.rollback, Rollback::InPlaceRestore { .. }));
+        // Blue-green at the same point: stop the new nodes, no restore.
+        h.strategy = Some(Strategy::BlueGreen);
+        assert_eq!(
+            after_up.assess(Some(&h), None).rollback,
+            Rollback::StopNewNodes
+        );
     }
 
     #[test]

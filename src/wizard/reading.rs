@@ -76,6 +76,7 @@ impl Interpreter {
             },
             nodes: None,
             running: false,
+            strategy: None,
         });
         if let Some(e) = &self.count_error {
             a.findings.push(diagnose::counts_unavailable(e));

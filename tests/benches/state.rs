@@ -133,6 +133,7 @@ fn bench(c: &mut Criterion) {
                 },
                 nodes: None,
                 running: false,
+                strategy: None,
             })
             .findings
             .len()

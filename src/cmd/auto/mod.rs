@@ -16,6 +16,7 @@ mod preflight;
 mod report;
 mod resume;
 mod step;
+mod strategy;
 
 use std::collections::HashMap;
 
@@ -59,6 +60,11 @@ Exit codes:
       (bootstrap would run over them)
   20  the target will break something (a removed kong.conf key, regex routes 3.x refuses,
       a plugin it does not ship, SCRAM with an old Kong...) (--allow-breaking)
+  21  the --strategy given is refused here (Kong's guide does not allow it for this
+      deployment and jump: the message says why and what is allowed), or --strategy
+      rolling: no migrations to run, the data planes are replaced (they are listed)
+  22  --strategy in-place: a precondition is not met (--writes-frozen not given, or an
+      old node still answers its Admin API); nothing was migrated
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
 
@@ -67,7 +73,8 @@ Examples:
   kongrade auto --kong-image kong --target-version 3.9.3 --finish=always
       (each release of the path with its own kong: docker run ... kong:3.4.2 kong, then the next)
   kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
-  kongrade auto --backup=skip --finish=always --wait-lock 120 --json";
+  kongrade auto --backup=skip --finish=always --wait-lock 120 --json
+  kongrade auto --strategy in-place --writes-frozen --admin-url http://10.0.0.5:8001";
 
 /// `--backup`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +117,10 @@ pub struct AutoArgs {
     pub backup_out: Option<std::path::PathBuf>,
     /// The nodes --finish=when-no-old-nodes checks.
     pub nodes: crate::cmd::nodes::NodesArgs,
+    /// `--strategy`, `--deployment`, `--second-cluster`.
+    pub strategy: crate::kong::strategy::Asked,
+    /// `--writes-frozen`: the operator froze configuration writes (in-place requires it).
+    pub writes_frozen: bool,
 }
 
 /// The end of a run: an exit code, a machine-readable result and what to do next.
@@ -198,6 +209,7 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
 
     // What the journal being resumed says: who ran `up`, where the upgrade began.
     let history = s.earlier.history(crate::exec::backup::record_still_matches);
+    let _strategy = go!(strategy::decide(&mut s, args, &history, rep).await?);
     // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).
     let mut interrupts = step::listen_for_interrupts()?;
     // The gates judge the state once nothing is migrating it, before the first step.

@@ -119,6 +119,7 @@ impl Reporter {
             "message": stopped.message,
             "target": self.header.get("target"),
             "database": self.header.get("database"),
+            "strategy": self.header.get("strategy"),
             "steps": steps,
             "state": self.final_state.as_ref().map(|s| report::status_json(s, catalog)),
         })

@@ -1,0 +1,168 @@
+//! What the strategy choice needs from the world: the deployment mode (as said, else each Admin
+//! API's `GET /` `configuration.role`/`database`, else rows in `clustering_data_planes`) and the
+//! old nodes' exact versions (`GET /` `version`). The choice itself is `kong::strategy::choose`.
+
+use serde::Serialize;
+
+use crate::cmd::nodes::NodesArgs;
+use crate::contract::journal::Event;
+use crate::exec::probe;
+use crate::kong::nodes::{self, NodeClass};
+use crate::kong::snapshot::Snapshot;
+use crate::kong::strategy::{self, Asked, Choice, Deployment, OldNode, StrategyInput};
+use crate::kong::version::Version;
+
+/// What kongrade saw for the choice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Seen {
+    pub deployment: Deployment,
+    /// How the deployment is known (`--deployment`, an Admin API, the data planes, or not).
+    pub deployment_from: String,
+    /// The probed nodes older than the target (their versions as `GET /` said).
+    pub old_nodes: Vec<OldNode>,
+    /// What did not fit (a node disagreeing with --deployment, an unreadable nodes file...).
+    pub notes: Vec<String>,
+}
+
+/// Probes the Admin APIs given (`--admin-url`, the nodes file) and reads the deployment mode.
+/// Never fails: what cannot be read is left unknown, with a note.
+pub async fn see(
+    asked: &Asked,
+    target: Option<Version>,
+    snapshot: Option<&Snapshot>,
+    nodes_args: &NodesArgs,
+) -> Seen {
+    let mut notes = Vec::new();
+    let urls = match crate::cmd::nodes::sources(
+        &nodes_args.admin_urls,
+        nodes_args.nodes_file.as_deref(),
+    ) {
+        Ok((urls, _manual)) => urls,
+        Err(e) => {
+            notes.push(format!("nodes file not read: {e:#}"));
+            nodes_args.admin_urls.clone()
+        }
+    };
+    let answers =
+        futures::future::join_all(urls.iter().map(|u| probe::probe(u, &nodes_args.probe))).await;
+    let mut old_nodes = Vec::new();
+    let mut roles: Vec<(String, Deployment)> = Vec::new();
+    for (url, a) in urls.iter().zip(&answers) {
+        if let Some(d) = nodes::deployment_of(a) {
+            roles.push((url.clone(), d));
+        }
+        let Some(t) = target else { continue };
+        match nodes::classify(a, t) {
+            NodeClass::Old { version, .. } => old_nodes.push(OldNode {
+                name: url.clone(),
+                version: Version::find_in(&version),
+            }),
+            NodeClass::UnknownVersion { .. } => old_nodes.push(OldNode {
+                name: url.clone(),
+                version: None,
+            }),
+            _ => {}
+        }
+    }
+    // A control plane among the nodes makes the cluster hybrid; otherwise the first node's word.
+    let probed = roles
+        .iter()
+        .find(|(_, d)| *d == Deployment::HybridControlPlane)
+        .or(roles.first())
+        .cloned();
+    let dps = snapshot
+        .and_then(|s| s.data_planes.as_ref())
+        .is_some_and(|d| !d.is_empty());
+    let (deployment, from) = match (asked.deployment, &probed) {
+        (Some(d), _) => {
+            if let Some((u, p)) = probed.as_ref().filter(|(_, p)| *p != d) {
+                notes.push(format!(
+                    "--deployment {d} was given, but {u} says it is {p} (its GET / configuration.role/database)"
+                ));
+            }
+            (d, "--deployment".to_string())
+        }
+        (None, Some((u, d))) => (*d, format!("{u} (GET / configuration.role and database)")),
+        (None, None) if dps => (
+            Deployment::HybridControlPlane,
+            "data planes recorded in clustering_data_planes".to_string(),
+        ),
+        (None, None) => (
+            Deployment::Unknown,
+            "not known: pass --admin-url URL (its GET / says the role) or --deployment traditional|hybrid|db-less|data-plane".to_string(),
+        ),
+    };
+    Seen {
+        deployment,
+        deployment_from: from,
+        old_nodes,
+        notes,
+    }
+}
+
+/// Kong's choice for what was seen and asked, from the database's version `from`.
+pub fn choose(seen: &Seen, asked: &Asked, from: Option<Version>, to: Option<Version>) -> Choice {
+    strategy::choose(&StrategyInput {
+        deployment: seen.deployment,
+        from,
+        to,
+        old_nodes: &seen.old_nodes,
+        second_cluster: asked.second_cluster,
+    })
+}
+
+/// The journal entry for an operator's choice.
+pub fn chosen_event(choice: &Choice, chosen: strategy::Strategy, by: &str) -> Event {
+    Event::StrategyChosen {
+        strategy: chosen,
+        recommended: choice.recommended,
+        deployment: choice.deployment,
+        jump: choice.jump,
+        by: by.to_string(),
+    }
+}
+
+/// The choice as JSON (the `strategy` key of `plan --json` and auto's report).
+pub fn json(choice: &Choice, seen: &Seen, chosen: Option<strategy::Strategy>) -> serde_json::Value {
+    serde_json::json!({
+        "chosen": chosen,
+        "recommended": choice.recommended,
+        "reason": choice.reason,
+        "deployment": choice.deployment,
+        "deployment_from": seen.deployment_from,
+        "jump": choice.jump,
+        "allowed": choice.allowed,
+        "refused": choice.refused,
+        "then": choice.then,
+        "unknowns": choice.unknowns,
+        "old_nodes": seen.old_nodes,
+        "notes": seen.notes,
+    })
+}
+
+/// What rolling says where auto has nothing to run: the data planes to replace, in order.
+pub fn rolling_message(snapshot: Option<&Snapshot>, target: Option<Version>) -> String {
+    let mut m = String::from("No migrations to run: rolling replaces the data planes (or DB-less nodes) one by one with nodes of the new version; kongrade runs no step for it.\n");
+    let rows = snapshot
+        .and_then(|s| s.data_planes.as_deref())
+        .unwrap_or(&[]);
+    if rows.is_empty() {
+        m.push_str("No data planes are recorded in clustering_data_planes (DB-less nodes are not recorded anywhere): replace each node, validating the declarative configuration with the new version's `kong config parse` first.");
+        return m;
+    }
+    m.push_str(&format!(
+        "Data planes, in the order to replace them (control plane first{}):\n",
+        target.map(|t| format!(", on Kong {t}")).unwrap_or_default()
+    ));
+    for dp in rows {
+        m.push_str(&format!(
+            "  - {} ({}) Kong {}, sync_status {}\n",
+            dp.hostname.clone().unwrap_or_else(|| dp.id.clone()),
+            dp.ip.clone().unwrap_or_default(),
+            dp.version.clone().unwrap_or_else(|| "?".into()),
+            dp.sync_status.clone().unwrap_or_else(|| "?".into()),
+        ));
+    }
+    m.push_str("See `kongrade plan --strategy rolling`.");
+    m
+}

@@ -1,0 +1,273 @@
+//! `--strategy` on `plan` and `auto`, end to end: the real binary, a real PostgreSQL, the
+//! stand-in as kong, and tiny local HTTP servers standing in for the nodes' Admin APIs.
+
+mod support;
+
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::kong_db;
+use support::pg::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+
+fn standin(v: &str) -> String {
+    format!("'{BIN}' stand-in --kong-version {v}")
+}
+
+fn data_dir(db: &TestDb) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join("kongrade-tests")
+        .join(format!("data-{}", db.name))
+}
+
+fn kongrade(db: &TestDb, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data_dir(db));
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kongrade")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn both(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        out(o),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+fn rows(db: &TestDb) -> String {
+    db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
+}
+
+/// Serves one fixed Kong-like `GET /` answer on loopback until the test binary ends.
+fn admin_api(version: &str, role: &str, database: &str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let body = format!(
+        r#"{{"version":"{version}","hostname":"gw","node_id":"n","tagline":"Welcome to kong","configuration":{{"role":"{role}","database":"{database}"}}}}"#
+    );
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The journal entries of one kind across the data directory's journals.
+fn journal_events(db: &TestDb, kind: &str) -> Vec<Value> {
+    let dir = data_dir(db).join("journal");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for l in text.lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(l) {
+                if v["event"] == kind {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn plan_says_kongs_choice_and_refuses_blue_green_for_the_lts_pair() {
+    let db = TestDb::new("st_plan_lts");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let o = kongrade(&db, &["plan", "--target-version", "3.4.2", "--json"]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["strategy"];
+    assert_eq!(s["recommended"], "dual-cluster", "{s}");
+    assert_eq!(s["jump"], "lts-pair", "{s}");
+    assert_eq!(s["deployment"], "unknown", "{s}");
+    assert_eq!(s["chosen"], Value::Null);
+    let refused: Vec<&str> = s["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert!(refused.contains(&"blue-green"), "{s}");
+
+    // Asked for explicitly: exit 21, the reason and what is allowed.
+    let o = kongrade(
+        &db,
+        &[
+            "plan",
+            "--target-version",
+            "3.4.2",
+            "--strategy",
+            "blue-green",
+        ],
+    );
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    let text = out(&o);
+    assert!(text.contains("Refused: --strategy blue-green"), "{text}");
+    assert!(text.contains("LTS"), "{text}");
+    assert!(
+        text.contains("Allowed here: dual-cluster, in-place"),
+        "{text}"
+    );
+
+    // No second cluster: in-place is Kong's recommendation, and the rollback is the backup.
+    let o = kongrade(
+        &db,
+        &[
+            "plan",
+            "--target-version",
+            "3.4.2",
+            "--second-cluster",
+            "no",
+            "--strategy",
+            "in-place",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["strategy"]["recommended"], "in-place");
+    assert_eq!(v["strategy"]["chosen"], "in-place");
+    assert_eq!(v["rollback"]["rollback"], "in_place_start_old_nodes", "{v}");
+}
+
+#[test]
+fn old_nodes_exact_versions_decide_blue_green_to_3x() {
+    let db = TestDb::new("st_plan_bg");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let old_281 = admin_api("2.8.1", "traditional", "postgres");
+    let old_285 = admin_api("2.8.5", "traditional", "postgres");
+    let plan = |urls: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "--target-version",
+            "3.0.2",
+            "--strategy",
+            "blue-green",
+        ];
+        for u in urls {
+            args.push("--admin-url");
+            args.push(u);
+        }
+        kongrade(&db, &args)
+    };
+    // No node given: the database cannot tell 2.8.1 from 2.8.2.
+    let o = plan(&[]);
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    assert!(out(&o).contains("--admin-url"), "{}", both(&o));
+    // A 2.8.1 node is named.
+    let o = plan(&[&old_285, &old_281]);
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    assert!(
+        out(&o).contains(&format!("{old_281} is 2.8.1")),
+        "{}",
+        both(&o)
+    );
+    // Every node 2.8.2+: allowed, with the deployment read from GET /.
+    let o = plan(&[&old_285]);
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let text = out(&o);
+    assert!(text.contains("blue-green (chosen)"), "{text}");
+    assert!(text.contains("traditional mode"), "{text}");
+    assert!(text.contains("Rows written by traffic"), "{text}");
+}
+
+#[test]
+fn auto_refuses_a_refused_strategy_before_anything_runs_and_journals_an_allowed_one() {
+    let db = TestDb::new("st_auto");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let before = rows(&db);
+    let o = kongrade(
+        &db,
+        &[
+            "auto",
+            "--kong-cmd",
+            &standin("3.4.2"),
+            "--backup=skip",
+            "--strategy",
+            "blue-green",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"], "refused_strategy", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("LTS"), "{v}");
+    assert_eq!(v["strategy"]["recommended"], "dual-cluster", "{v}");
+    assert_eq!(rows(&db), before, "nothing ran");
+    assert!(journal_events(&db, "strategy_chosen").is_empty());
+
+    // Rolling on a database: nothing to run, the data planes listed.
+    db.exec("CREATE TABLE clustering_data_planes (id uuid PRIMARY KEY, hostname text, ip text, last_seen timestamptz, config_hash text, ttl timestamptz, version text, sync_status text)");
+    db.exec("INSERT INTO clustering_data_planes (id, hostname, ip, last_seen, version, sync_status, config_hash) VALUES ('11111111-2222-4333-8444-555555555555', 'dp-1', '10.1.0.9', now(), '2.8.5', 'normal', 'abc')");
+    let o = kongrade(
+        &db,
+        &[
+            "auto",
+            "--kong-cmd",
+            &standin("3.4.2"),
+            "--backup=skip",
+            "--strategy",
+            "rolling",
+        ],
+    );
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    assert!(out(&o).contains("No migrations to run"), "{}", both(&o));
+    assert!(out(&o).contains("dp-1"), "{}", both(&o));
+    assert_eq!(rows(&db), before, "nothing ran");
+    db.exec("DROP TABLE clustering_data_planes");
+
+    // Blue-green where it is allowed (3.3 -> 3.4, no 3.x floor to prove): it runs, and the
+    // choice is journaled.
+    let db2 = TestDb::new("st_auto_bg");
+    kong_db::bootstrap_at(&db2, "3.3.1", None);
+    let node = admin_api("3.3.1", "traditional", "postgres");
+    let o = kongrade(
+        &db2,
+        &[
+            "auto",
+            "--kong-cmd",
+            &standin("3.4.2"),
+            "--backup=skip",
+            "--strategy",
+            "blue-green",
+            "--admin-url",
+            &node,
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(out(&o).contains("Strategy: blue-green"), "{}", both(&o));
+    assert!(out(&o).contains("caution:"), "{}", both(&o));
+    let chosen = journal_events(&db2, "strategy_chosen");
+    assert_eq!(chosen.len(), 1, "{chosen:?}");
+    assert_eq!(chosen[0]["strategy"], "blue-green");
+    assert_eq!(chosen[0]["by"], "auto");
+}
