@@ -794,6 +794,8 @@ impl Model {
             },
             overrides,
             started_from: None,
+            // The wizard does not ask the strategy yet.
+            strategy: None,
         }
     }
 
