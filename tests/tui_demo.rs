@@ -74,6 +74,10 @@ fn at_60x16_the_badge_the_columns_and_the_result_of_up_stay_visible() {
     t.keys(&["Enter"]);
     t.wait_for(&["4. Up"], 5);
     t.keys(&["Enter"]);
+    t.wait_for(&["Checkpoint"], 5);
+    t.keys(&["2"]);
+    t.wait_for(&["✓ 2"], 5);
+    t.keys(&["Enter"]);
     t.wait_for(&["Run up?"], 5);
     t.keys(&["Enter"]);
     // The whole result, to its last words, on the 60x16 screen.
@@ -167,6 +171,21 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.wait_for(&["3. Review", "15 migrations will run, 4 two-phase"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["4. Up", "up runs once with the NEW kong"], 5);
+    // The trainee's checkpoint: a wrong answer is explained and does not go on.
+    t.keys(&["Enter"]);
+    t.wait_for(&["Which version's kong runs `up`?", "1-3 answer"], 5);
+    t.keys(&["1", "Enter"]);
+    t.wait_for(
+        &[
+            "✗ 1",
+            "does not know the target's migrations",
+            "try another",
+        ],
+        5,
+    );
+    assert!(!t.screen().contains("Run up?"), "{}", t.screen());
+    t.keys(&["2"]);
+    t.wait_for(&["✓ 2", "Right: up runs the target release", "Enter go on"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["Run up?", "$ kong migrations up"], 5);
     t.keys(&["Enter"]);
@@ -200,6 +219,10 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.wait_for(&["finish gate open: no old node seen"], 20);
     t.keys(&["Enter"]);
     t.wait_for(&["6. Finish", "nothing blocks finish"], 10);
+    t.keys(&["Enter"]);
+    t.wait_for(&["What must be true before `finish`?"], 5);
+    t.keys(&["2"]);
+    t.wait_for(&["✓ 2", "Data planes never read the database"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["Type 'finish'"], 5);
     t.type_text("finish");

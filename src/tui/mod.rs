@@ -750,6 +750,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
         Some(training.target_version),
     );
     setup.training = Some(sc.title.clone());
+    setup.checkpoints = true;
     setup.nodes = training.admin_nodes();
     setup.dp_window = w.nodes.dp_window;
     setup.read_only = w.read_only;

@@ -464,6 +464,50 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
         Overlay::OwnBackup { .. } | Overlay::AddNode { .. } | Overlay::Override { .. } => {
             text_entry_keys("record")
         }
+        Overlay::Checkpoint { which, chosen } => {
+            let q = crate::wizard::text::checkpoint(*which);
+            let right = *chosen == Some(q.right);
+            let mut v = vec![
+                hint(
+                    Action::Confirm,
+                    ENTER,
+                    "Enter",
+                    "go on",
+                    "go on to the step, once the answer is right",
+                )
+                .refuse_if(
+                    !right,
+                    NoticeLevel::Info,
+                    "answer first: the number of the answer you think is right",
+                ),
+                hint(
+                    Action::Choose,
+                    &[],
+                    "1-3",
+                    if chosen.is_some() && !right {
+                        "try another"
+                    } else {
+                        "answer"
+                    },
+                    "pick an answer by its number: what it means is explained",
+                ),
+                hint(
+                    Action::Close,
+                    keys![Key::plain(K::Esc)],
+                    "Esc",
+                    "not now",
+                    "close the question: nothing runs until it is answered",
+                ),
+                ctrl_c(),
+            ];
+            if right {
+                // Answered: Enter goes on; the other answers can still be read.
+                v[1].footer = false;
+            } else {
+                v[0].footer = false;
+            }
+            v
+        }
         Overlay::Leave => leave_question_keys(),
         Overlay::LeaveWhileRunning => {
             vec![

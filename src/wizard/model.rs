@@ -48,6 +48,8 @@ pub struct Setup {
     pub journal_path: Option<String>,
     /// `pg_restore ... -d DB` without the file, for the rollback guidance (PostgreSQL only).
     pub restore_command: Option<String>,
+    /// Training: ask the trainee a question before `up` and before `finish` (`kongrade demo`).
+    pub checkpoints: bool,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -194,6 +196,7 @@ impl Setup {
             resume: None,
             journal_path: None,
             restore_command: None,
+            checkpoints: false,
         }
     }
 }
@@ -367,12 +370,35 @@ pub enum Overlay {
         typed: String,
         error: Option<String>,
     },
+    /// Training: a question before a step runs, answered (rightly) before going on.
+    Checkpoint {
+        which: Checkpoint,
+        /// The answer picked last (its explanation is shown), by index.
+        chosen: Option<usize>,
+    },
     /// Open a gate anyway: why, in the operator's words (journaled as Override).
     Override {
         target: OverrideTarget,
         typed: String,
         error: Option<String>,
     },
+}
+
+/// The trainee's checkpoints (`kongrade demo`): before `up`, before `finish`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpoint {
+    BeforeUp,
+    BeforeFinish,
+}
+
+impl Checkpoint {
+    /// The step whose command waits for it.
+    pub fn command(self) -> KongCommand {
+        match self {
+            Checkpoint::BeforeUp => KongCommand::Up,
+            Checkpoint::BeforeFinish => KongCommand::Finish,
+        }
+    }
 }
 
 /// What an override opens.
@@ -666,6 +692,8 @@ pub struct Model {
     pub quit: bool,
     /// Stale snapshots and run events dropped (for tests and the log file).
     pub dropped: u64,
+    /// Training checkpoints answered rightly this session.
+    pub checkpoints_passed: Vec<Checkpoint>,
 }
 
 impl Model {
@@ -742,6 +770,7 @@ impl Model {
             closed: false,
             quit: false,
             dropped: 0,
+            checkpoints_passed: Vec::new(),
         }
     }
 
@@ -797,6 +826,16 @@ impl Model {
             // The wizard does not ask the strategy yet.
             strategy: None,
         }
+    }
+
+    /// The checkpoint the trainee answers before `command` runs, if one is still open.
+    pub fn open_checkpoint(&self, command: KongCommand) -> Option<Checkpoint> {
+        if !self.setup.checkpoints {
+            return None;
+        }
+        [Checkpoint::BeforeUp, Checkpoint::BeforeFinish]
+            .into_iter()
+            .find(|c| c.command() == command && !self.checkpoints_passed.contains(c))
     }
 
     pub fn state(&self) -> Option<&SchemaState> {

@@ -1976,3 +1976,128 @@ fn an_interrupted_up_is_known_to_the_policy_without_a_journal() {
     let blind = h.interpreter.reading(&snap);
     assert_eq!(blind.rollback, crate::kong::policy::Rollback::NothingToUndo);
 }
+
+/// Issue 12: the trainee's checkpoints. Before up and before finish the demo asks a question;
+/// nothing runs until it is answered rightly, and every answer is explained.
+#[test]
+fn demo_checkpoints_ask_before_up_and_finish() {
+    let mut h = H::scenario("clean");
+    h.m.setup.checkpoints = true;
+    h.read();
+    h.enter();
+    h.own_backup("nightly dump");
+    h.enter();
+    h.enter();
+    assert_eq!(h.m.step, Step::Up);
+    assert!(h.enter().is_empty());
+    assert!(
+        matches!(
+            h.m.overlay,
+            Some(Overlay::Checkpoint {
+                which: Checkpoint::BeforeUp,
+                chosen: None
+            })
+        ),
+        "{:?}",
+        h.m.overlay
+    );
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(
+        screen.contains("Which version's kong runs `up`?"),
+        "{screen}"
+    );
+    // Enter before an answer: nothing runs, the overlay stays and says why.
+    assert!(h.enter().is_empty());
+    assert!(h.notice().contains("answer first"), "{}", h.notice());
+    assert!(matches!(h.m.overlay, Some(Overlay::Checkpoint { .. })));
+    // A wrong answer is explained, and does not let the trainee on.
+    h.key(Key::ch('1'));
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("✗ 1"), "{screen}");
+    assert!(
+        screen.contains("does not know the target's migrations"),
+        "{screen}"
+    );
+    assert!(h.enter().is_empty());
+    assert!(matches!(h.m.overlay, Some(Overlay::Checkpoint { .. })));
+    // A number with no answer changes nothing.
+    h.key(Key::ch('9'));
+    assert!(matches!(
+        h.m.overlay,
+        Some(Overlay::Checkpoint {
+            chosen: Some(0),
+            ..
+        })
+    ));
+    h.key(Key::ch('2'));
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("✓ 2"), "{screen}");
+    assert!(screen.contains("Enter go on"), "{screen}");
+    // Right: Enter goes on to the command's confirmation, and the question is not asked again.
+    assert!(h.enter().is_empty());
+    assert!(
+        matches!(h.m.overlay, Some(Overlay::Confirm { .. })),
+        "{:?}",
+        h.m.overlay
+    );
+    h.esc();
+    h.enter();
+    assert!(matches!(h.m.overlay, Some(Overlay::Confirm { .. })));
+    h.esc();
+    // Through up and Decommission to Finish.
+    while h.m.step != Step::Finish {
+        h.play_one();
+    }
+    assert!(h.enter().is_empty());
+    assert!(
+        matches!(
+            h.m.overlay,
+            Some(Overlay::Checkpoint {
+                which: Checkpoint::BeforeFinish,
+                ..
+            })
+        ),
+        "{:?}",
+        h.m.overlay
+    );
+    // Esc closes it; nothing runs, and Enter asks again.
+    h.esc();
+    assert!(h.m.overlay.is_none());
+    h.enter();
+    h.key(Key::ch('3'));
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(
+        screen.contains("What must be true before `finish`?"),
+        "{screen}"
+    );
+    assert!(screen.contains("the backup belongs before up"), "{screen}");
+    h.key(Key::ch('2'));
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(
+        screen.contains("Data planes never read the database"),
+        "{screen}"
+    );
+    h.enter();
+    assert!(
+        matches!(h.m.overlay, Some(Overlay::Typed { .. })),
+        "{:?}",
+        h.m.overlay
+    );
+    assert_eq!(
+        h.m.checkpoints_passed,
+        vec![Checkpoint::BeforeUp, Checkpoint::BeforeFinish]
+    );
+}
+
+/// Outside the demo there is no quiz between the operator and the command.
+#[test]
+fn no_checkpoints_outside_the_demo() {
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    h.own_backup("nightly dump");
+    h.enter();
+    h.enter();
+    h.enter();
+    assert!(matches!(h.m.overlay, Some(Overlay::Confirm { .. })));
+}

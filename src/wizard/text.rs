@@ -102,3 +102,53 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
     }
     out
 }
+
+/// A training checkpoint: the question, the answers with what each one means, the right one.
+pub struct Question {
+    pub question: &'static str,
+    /// (answer, why it is right or wrong)
+    pub choices: &'static [(&'static str, &'static str)],
+    pub right: usize,
+}
+
+pub fn checkpoint(c: super::model::Checkpoint) -> Question {
+    use super::model::Checkpoint;
+    match c {
+        Checkpoint::BeforeUp => Question {
+            question: "Which version's kong runs `up`?",
+            choices: &[
+                (
+                    "The old version's: the one the nodes run now",
+                    "No: the old kong does not know the target's migrations. Its up finds nothing to do, or Kong refuses the mix of versions.",
+                ),
+                (
+                    "The new version's: the target release",
+                    "Right: up runs the target release's migrations, so the new kong runs it, once, from one place, while the old nodes keep serving. What up adds is additive, so the old version keeps working on it until finish.",
+                ),
+                (
+                    "Every node's own kong, one node after the other",
+                    "No: migrations run once per database, not per node. One new kong runs up; a second run at the same time waits on the migrations lock, and an old one has nothing to add.",
+                ),
+            ],
+            right: 1,
+        },
+        Checkpoint::BeforeFinish => Question {
+            question: "What must be true before `finish`?",
+            choices: &[
+                (
+                    "The new nodes have started",
+                    "Needed, but not enough: finish runs the teardowns, which remove what the old version still reads. Any old node still running breaks then.",
+                ),
+                (
+                    "No old traditional node and no old control plane runs any more, and the old data planes are replaced",
+                    "Right. Old traditional nodes and old control planes read the database: after finish their schema is gone. Data planes never read the database, so finish does not break them directly; but a data plane must not be newer than its control plane, and an old one may lose compatibility with the new control plane, so Kong's guide replaces them before finish.",
+                ),
+                (
+                    "A backup was taken in the last hour",
+                    "No: the backup belongs before up, and it is the only way back after finish. But it does not make finish safe: what finish breaks is the old nodes still running.",
+                ),
+            ],
+            right: 1,
+        },
+    }
+}

@@ -231,6 +231,38 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 scroll_window(lines, *scroll, room, t),
             )
         }
+        Overlay::Checkpoint { which, chosen } => {
+            let q = crate::wizard::text::checkpoint(*which);
+            let mut lines = Vec::new();
+            push_wrapped(&mut lines, q.question, inner_w, t.bold());
+            lines.push(Line::raw(""));
+            for (i, (answer, _)) in q.choices.iter().enumerate() {
+                let (mark, style) = match chosen {
+                    Some(c) if *c == i && i == q.right => ("✓ ", t.ok()),
+                    Some(c) if *c == i => ("✗ ", t.err()),
+                    _ => ("  ", Style::new()),
+                };
+                push_hanging(
+                    &mut lines,
+                    &format!("{mark}{}  ", i + 1),
+                    answer,
+                    inner_w,
+                    style,
+                );
+            }
+            if let Some((_, why)) = chosen.and_then(|c| q.choices.get(c)) {
+                lines.push(Line::raw(""));
+                let style = if *chosen == Some(q.right) {
+                    t.ok()
+                } else {
+                    t.warn()
+                };
+                push_wrapped(&mut lines, why, inner_w, style);
+            }
+            lines.push(Line::raw(""));
+            lines.extend(keys_line(m, t));
+            (" Checkpoint (training) ".into(), lines)
+        }
         Overlay::Leave => {
             let mut lines = Vec::new();
             let what = if m.setup.training.is_some() {

@@ -46,6 +46,14 @@ pub(super) fn finish_step(m: &mut Model) {
     }
     match gate(m, KongCommand::Finish) {
         Err(why) => notice(m, NoticeLevel::Block, format!("finish refused: {why}")),
+        Ok(()) if m.open_checkpoint(KongCommand::Finish).is_some() => {
+            m.overlay = m
+                .open_checkpoint(KongCommand::Finish)
+                .map(|which| Overlay::Checkpoint {
+                    which,
+                    chosen: None,
+                });
+        }
         Ok(()) => {
             m.overlay = Some(Overlay::Typed {
                 command: KongCommand::Finish,

@@ -141,6 +141,40 @@ pub(super) fn overlay_key(
                 },
             );
         }
+        Overlay::Checkpoint { which, chosen } => {
+            let q = crate::wizard::text::checkpoint(which);
+            match action {
+                Action::Choose => {
+                    let picked = match key.code {
+                        KeyCode::Char(c) => c.to_digit(10).map(|d| d as usize),
+                        _ => None,
+                    };
+                    let chosen = match picked {
+                        Some(d) if (1..=q.choices.len()).contains(&d) => Some(d - 1),
+                        _ => chosen,
+                    };
+                    m.overlay = Some(Overlay::Checkpoint { which, chosen });
+                }
+                Action::Confirm if chosen == Some(q.right) => {
+                    m.checkpoints_passed.push(which);
+                    m.log.push(
+                        LogKind::Info,
+                        format!("checkpoint: {} {}", q.question, q.choices[q.right].0),
+                    );
+                    // On to what the step does next: the confirmation of the command.
+                    match which.command() {
+                        KongCommand::Finish => finish_step(m),
+                        c => run_step(m, c),
+                    }
+                }
+                Action::Close => notice(
+                    m,
+                    NoticeLevel::Info,
+                    "the question waits: Enter asks it again, and nothing runs before it is answered",
+                ),
+                _ => m.overlay = Some(Overlay::Checkpoint { which, chosen }),
+            }
+        }
         Overlay::Leave => {
             if action == Action::Yes {
                 leave(m, fx);

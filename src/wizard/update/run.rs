@@ -235,6 +235,12 @@ pub(super) fn run_step(m: &mut Model, command: KongCommand) {
     }
     match gate(m, command) {
         Err(why) => notice(m, NoticeLevel::Block, why),
+        Ok(()) if m.open_checkpoint(command).is_some() => {
+            m.overlay = m.open_checkpoint(command).map(|which| Overlay::Checkpoint {
+                which,
+                chosen: None,
+            });
+        }
         Ok(()) => {
             m.overlay = Some(Overlay::Confirm {
                 command,
