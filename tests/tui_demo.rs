@@ -185,7 +185,10 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     );
     assert!(!t.screen().contains("Run up?"), "{}", t.screen());
     t.keys(&["2"]);
-    t.wait_for(&["✓ 2", "Right: up runs the target release", "Enter go on"], 5);
+    t.wait_for(
+        &["✓ 2", "Right: up runs the target release", "Enter go on"],
+        5,
+    );
     t.keys(&["Enter"]);
     t.wait_for(&["Run up?", "$ kong migrations up"], 5);
     t.keys(&["Enter"]);
@@ -235,9 +238,16 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
             "up to date for Kong 3.4.2",
             "2 kong runs:",
             "✓ kong migrations up: up is done",
+            "s scenarios",
         ],
         5,
     );
+    // The scenario menu: stale-lock starts afresh in the same process, then leave.
+    t.keys(&["s"]);
+    t.wait_for(&["Scenarios (training)", "(this one: starts over)"], 5);
+    t.keys(&["3"]);
+    t.wait_for(&["training:stale-lock", "Waiting for the lock"], 20);
+    assert_eq!(t.display("#{alternate_on}"), "1");
     t.keys(&["q"]);
     let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
     assert_eq!(

@@ -436,7 +436,13 @@ fn journal_first(
 }
 
 /// Runs the app until the operator leaves. Returns the exit code.
-pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
+pub async fn run(model: Model, rt: Runtime) -> Result<i32> {
+    run_app(model, rt).await.map(|(code, _)| code)
+}
+
+/// Runs the app until the operator leaves: the exit code, and the training scenario to start
+/// next when the trainee picked one from the menu.
+async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)> {
     ensure_terminal()?;
     let log_path = logging::init()?;
     tracing::info!("wizard starting: {}", model.setup.database);
@@ -508,7 +514,7 @@ pub async fn run(mut model: Model, rt: Runtime) -> Result<i32> {
     app.stop_runs().await;
     others.forward.abort();
     tracing::info!("wizard done: step {:?}", app.model.step);
-    result.map(|()| app.model.exit_code)
+    result.map(|()| (app.model.exit_code, app.model.restart.take()))
 }
 
 /// `pg_dump` of Kong's database for the Backup step (the password comes from PGPASSWORD or
@@ -740,7 +746,19 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     if !(speed.is_finite() && (0.05..=100.0).contains(&speed)) {
         bail!("--speed must be between 0.05 and 100 (got {speed})");
     }
-    let name = scenario.unwrap_or(training::DEFAULT_SCENARIO);
+    let mut name = scenario.unwrap_or(training::DEFAULT_SCENARIO).to_string();
+    // The menu at Done starts another scenario (or this one again) in the same process.
+    loop {
+        let (code, next) = demo_once(&name, speed, w).await?;
+        match next {
+            Some(n) => name = n,
+            None => return Ok(code),
+        }
+    }
+}
+
+/// One training scenario, from its start until the trainee leaves or picks another.
+async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Option<String>)> {
     let sc = training::scenario(name).map_err(|e| eyre!(e))?;
     ensure_terminal()?;
     let catalog = Catalog::embedded();
@@ -751,6 +769,11 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
     );
     setup.training = Some(sc.title.clone());
     setup.checkpoints = true;
+    setup.scenario = Some(sc.name.clone());
+    setup.scenarios = training::names()
+        .into_iter()
+        .filter_map(|n| training::scenario(n).ok().map(|s| (s.name, s.title)))
+        .collect();
     setup.nodes = training.admin_nodes();
     setup.dp_window = w.nodes.dp_window;
     setup.read_only = w.read_only;
@@ -779,7 +802,7 @@ pub async fn demo(scenario: Option<&str>, speed: f64, list: bool, w: &WizardArgs
         // The demo keeps no journal: the policy learns what this session ran from the model.
         own_history: Some(Arc::default()),
     };
-    run(
+    run_app(
         model,
         Runtime {
             launcher,

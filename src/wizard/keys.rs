@@ -508,6 +508,23 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             }
             v
         }
+        Overlay::Scenarios => vec![
+            hint(
+                Action::Choose,
+                &[],
+                "1-9",
+                "start it",
+                "start that scenario afresh (this one too: it starts over)",
+            ),
+            hint(
+                Action::Close,
+                keys![Key::plain(K::Esc), Key::ch('q'), Key::ch('s')],
+                "Esc",
+                "close",
+                "close the menu",
+            ),
+            ctrl_c(),
+        ],
         Overlay::Leave => leave_question_keys(),
         Overlay::LeaveWhileRunning => {
             vec![
@@ -1000,6 +1017,15 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
         None => hint(Action::Back, BACK, "q", "quit", "leave kongrade"),
     };
     v.push(back);
+    if m.step == Step::Done && !m.setup.scenarios.is_empty() {
+        v.push(hint(
+            Action::Scenarios,
+            keys![Key::ch('s')],
+            "s",
+            "scenarios",
+            "training: pick another scenario, or start this one over",
+        ));
+    }
     v.push(hint(
         Action::Help,
         keys![Key::ch('?')],

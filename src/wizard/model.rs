@@ -50,6 +50,9 @@ pub struct Setup {
     pub restore_command: Option<String>,
     /// Training: ask the trainee a question before `up` and before `finish` (`kongrade demo`).
     pub checkpoints: bool,
+    /// Training: the scenarios the menu at Done offers, (name, title), and this one's name.
+    pub scenarios: Vec<(String, String)>,
+    pub scenario: Option<String>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -197,6 +200,8 @@ impl Setup {
             journal_path: None,
             restore_command: None,
             checkpoints: false,
+            scenarios: Vec::new(),
+            scenario: None,
         }
     }
 }
@@ -370,6 +375,8 @@ pub enum Overlay {
         typed: String,
         error: Option<String>,
     },
+    /// Training: the scenario menu (at Done): another one, or this one again.
+    Scenarios,
     /// Training: a question before a step runs, answered (rightly) before going on.
     Checkpoint {
         which: Checkpoint,
@@ -694,6 +701,8 @@ pub struct Model {
     pub dropped: u64,
     /// Training checkpoints answered rightly this session.
     pub checkpoints_passed: Vec<Checkpoint>,
+    /// Training: leave this scenario and start this one (the runtime builds it afresh).
+    pub restart: Option<String>,
 }
 
 impl Model {
@@ -771,6 +780,7 @@ impl Model {
             quit: false,
             dropped: 0,
             checkpoints_passed: Vec::new(),
+            restart: None,
         }
     }
 

@@ -2101,3 +2101,37 @@ fn no_checkpoints_outside_the_demo() {
     h.enter();
     assert!(matches!(h.m.overlay, Some(Overlay::Confirm { .. })));
 }
+
+/// Issue 12: demo's Done offers the scenario menu: another scenario, or this one over.
+#[test]
+fn the_scenario_menu_at_done_starts_another() {
+    let mut h = H::scenario("clean");
+    h.m.setup.scenario = Some("clean".into());
+    h.m.setup.scenarios = crate::training::names()
+        .into_iter()
+        .map(|n| (n.to_string(), format!("title of {n}")))
+        .collect();
+    // Not before Done.
+    h.read();
+    h.key(Key::ch('s'));
+    assert!(h.m.overlay.is_none());
+    h.play_to_done();
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("s scenarios"), "{screen}");
+    h.key(Key::ch('s'));
+    assert_eq!(h.m.overlay, Some(Overlay::Scenarios));
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(
+        screen.contains("clean: title of clean (this one: starts over)"),
+        "{screen}"
+    );
+    assert!(screen.contains("3  stale-lock"), "{screen}");
+    // A number with no scenario does nothing; Esc closes.
+    assert!(h.key(Key::ch('9')).is_empty());
+    h.esc();
+    assert!(h.m.overlay.is_none() && !h.m.quit);
+    h.key(Key::ch('s'));
+    let fx = h.key(Key::ch('3'));
+    assert!(fx.contains(&Effect::Quit), "{fx:?}");
+    assert_eq!(h.m.restart.as_deref(), Some("stale-lock"));
+}

@@ -231,6 +231,34 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 scroll_window(lines, *scroll, room, t),
             )
         }
+        Overlay::Scenarios => {
+            let mut lines = Vec::new();
+            for (i, (name, title)) in m.setup.scenarios.iter().enumerate() {
+                let this = m.setup.scenario.as_deref() == Some(name.as_str());
+                let lead = format!("{}  ", i + 1);
+                let text = if this {
+                    format!("{name}: {title} (this one: starts over)")
+                } else {
+                    format!("{name}: {title}")
+                };
+                push_hanging(
+                    &mut lines,
+                    &lead,
+                    &text,
+                    inner_w,
+                    if this { t.bold() } else { Style::new() },
+                );
+            }
+            lines.push(Line::raw(""));
+            push_wrapped(
+                &mut lines,
+                "A scenario starts afresh: its own training cluster, nothing of this one kept.",
+                inner_w,
+                t.dim(),
+            );
+            lines.extend(keys_line(m, t));
+            (" Scenarios (training) ".into(), lines)
+        }
         Overlay::Checkpoint { which, chosen } => {
             let q = crate::wizard::text::checkpoint(*which);
             let mut lines = Vec::new();

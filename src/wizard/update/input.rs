@@ -90,8 +90,8 @@ fn step_key(m: &mut Model, action: Action, fx: &mut Vec<Effect>) {
         | Action::Erase
         | Action::Interrupt
         | Action::Kill
-        | Action::Choose
-        | Action::Scenarios => {}
+        | Action::Choose => {}
+        Action::Scenarios => m.overlay = Some(Overlay::Scenarios),
     }
 }
 

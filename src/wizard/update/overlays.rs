@@ -141,6 +141,23 @@ pub(super) fn overlay_key(
                 },
             );
         }
+        Overlay::Scenarios => match action {
+            Action::Choose => {
+                let picked = match key.code {
+                    KeyCode::Char(c) => c.to_digit(10).map(|d| d as usize),
+                    _ => None,
+                };
+                match picked.and_then(|d| m.setup.scenarios.get(d.wrapping_sub(1))) {
+                    Some((name, _)) => {
+                        m.restart = Some(name.clone());
+                        leave(m, fx);
+                    }
+                    None => m.overlay = Some(Overlay::Scenarios),
+                }
+            }
+            Action::Close => {}
+            _ => m.overlay = Some(Overlay::Scenarios),
+        },
         Overlay::Checkpoint { which, chosen } => {
             let q = crate::wizard::text::checkpoint(which);
             match action {
