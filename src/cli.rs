@@ -526,6 +526,15 @@ pub struct AutoFlags {
     /// decK) for the whole upgrade, as Kong's guide requires; in-place refuses without it
     #[arg(long)]
     pub writes_frozen: bool,
+
+    /// --strategy in-place: a new node's Admin API (repeatable), proven after `finish` (its
+    /// GET / answers the target version)
+    #[arg(long = "new-admin-url", value_name = "URL")]
+    pub new_admin_urls: Vec<String>,
+
+    /// How long to wait for the --new-admin-url nodes to answer the target version
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub new_nodes_wait: u64,
 }
 
 impl AutoFlags {
@@ -554,6 +563,8 @@ impl AutoFlags {
             nodes: self.nodes.options(),
             strategy: self.strategy.options(),
             writes_frozen: self.writes_frozen,
+            new_admin_urls: self.new_admin_urls.clone(),
+            new_nodes_wait: self.new_nodes_wait,
         }
     }
 }

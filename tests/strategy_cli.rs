@@ -271,3 +271,161 @@ fn auto_refuses_a_refused_strategy_before_anything_runs_and_journals_an_allowed_
     assert_eq!(chosen[0]["strategy"], "blue-green");
     assert_eq!(chosen[0]["by"], "auto");
 }
+
+/// A loopback URL where nothing listens (a stopped node): bound, then let go.
+fn stopped_node() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn status_code(db: &TestDb) -> i64 {
+    let o = kongrade(db, &["status", "--json", "--target-version", "3.4.2"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("status JSON");
+    v["exit_code"].as_i64().unwrap()
+}
+
+fn auto_in_place(db: &TestDb, extra: &[&str]) -> Output {
+    let kong = standin("3.4.2");
+    let mut args = vec![
+        "auto",
+        "--kong-cmd",
+        kong.as_str(),
+        "--strategy",
+        "in-place",
+        "--second-cluster",
+        "no",
+    ];
+    args.extend_from_slice(extra);
+    kongrade(db, &args)
+}
+
+#[test]
+fn in_place_refuses_until_writes_are_frozen_and_no_old_node_answers() {
+    let db = TestDb::new("st_ip_refuse");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let before = rows(&db);
+    let old = admin_api("2.8.5", "traditional", "postgres");
+    let gone = stopped_node();
+
+    let o = auto_in_place(&db, &["--backup=skip", "--admin-url", &gone]);
+    assert_eq!(code(&o), 22, "{}", both(&o));
+    assert!(out(&o).contains("--writes-frozen"), "{}", both(&o));
+
+    let o = auto_in_place(&db, &["--backup=skip", "--writes-frozen"]);
+    assert_eq!(code(&o), 22, "{}", both(&o));
+    assert!(out(&o).contains("--admin-url"), "{}", both(&o));
+
+    // One old node still answers (the other is stopped): refused, and it is named.
+    let o = auto_in_place(
+        &db,
+        &[
+            "--backup=skip",
+            "--writes-frozen",
+            "--admin-url",
+            &gone,
+            "--admin-url",
+            &old,
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 22, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"], "in_place_old_nodes_answer", "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains(&format!("{old}: OLD 2.8.5")), "{m}");
+    assert!(!m.contains(&gone), "{m}");
+    assert_eq!(rows(&db), before, "nothing ran");
+}
+
+#[test]
+fn in_place_end_to_end_stops_nothing_itself_migrates_and_proves_the_new_nodes() {
+    let db = TestDb::new("st_ip_e2e");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let gone = stopped_node();
+    let new = admin_api("3.4.2", "traditional", "postgres");
+    // The default --backup=pg_dump: the rollback is that backup's exact restore command.
+    let o = auto_in_place(
+        &db,
+        &[
+            "--writes-frozen",
+            "--admin-url",
+            &gone,
+            "--new-admin-url",
+            &new,
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_eq!(status_code(&db), 0, "up and finish both ran");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let commands: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["up", "finish"], "{v}");
+    let ip = &v["in_place"];
+    assert!(ip["downtime_secs"].is_u64(), "{v}");
+    assert_eq!(ip["rollback"]["rollback"], "in_place_restore", "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains("Downtime: "), "{m}");
+    assert!(
+        m.contains("pg_restore --clean --if-exists --no-owner"),
+        "{m}"
+    );
+    assert!(
+        ip["new_nodes"][0].as_str().unwrap().contains("3.4.2"),
+        "{v}"
+    );
+    // Journaled: the choice, the gate, both commands, the new nodes.
+    let steps: Vec<String> = journal_events(&db, "step")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["step"].as_str().unwrap(),
+                e["phase"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        steps.contains(&"in-place-old-nodes-stopped done".to_string()),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&"in-place-new-nodes done".to_string()),
+        "{steps:?}"
+    );
+    assert_eq!(
+        journal_events(&db, "strategy_chosen")[0]["strategy"],
+        "in-place"
+    );
+}
+
+#[test]
+fn in_place_says_when_a_new_node_does_not_answer_the_target() {
+    let db = TestDb::new("st_ip_newold");
+    kong_db::bootstrap_at(&db, "3.3.1", None);
+    let gone = stopped_node();
+    let wrong = admin_api("3.3.1", "traditional", "postgres");
+    let o = auto_in_place(
+        &db,
+        &[
+            "--backup=skip",
+            "--writes-frozen",
+            "--admin-url",
+            &gone,
+            "--new-admin-url",
+            &wrong,
+            "--new-nodes-wait",
+            "1",
+        ],
+    );
+    assert_eq!(code(&o), 23, "{}", both(&o));
+    assert!(out(&o).contains("new nodes are not proven"), "{}", both(&o));
+    assert!(out(&o).contains("OLD 3.3.1"), "{}", both(&o));
+    assert_eq!(status_code(&db), 0, "the migrations ran");
+}

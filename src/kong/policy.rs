@@ -257,6 +257,8 @@ pub mod exit {
     /// In-place: a precondition is not met (writes not confirmed frozen, or an old node still
     /// answers): nothing was migrated.
     pub const IN_PLACE_PRECONDITION: i32 = 22;
+    /// In-place: the database is up to date, but a new node did not answer the target version.
+    pub const NEW_NODES_UNPROVEN: i32 = 23;
     /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
     pub const INTERRUPTED: i32 = 130;
 
@@ -273,6 +275,7 @@ pub mod exit {
             BREAKING => "refused_breaking",
             STRATEGY_REFUSED => "refused_strategy",
             IN_PLACE_PRECONDITION => "refused_in_place",
+            NEW_NODES_UNPROVEN => "new_nodes_unproven",
             _ => "error",
         }
     }

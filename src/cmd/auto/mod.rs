@@ -9,6 +9,7 @@
 mod backup;
 mod gates;
 mod hops;
+mod in_place;
 mod lock;
 mod next;
 mod nodes;
@@ -63,8 +64,10 @@ Exit codes:
   21  the --strategy given is refused here (Kong's guide does not allow it for this
       deployment and jump: the message says why and what is allowed), or --strategy
       rolling: no migrations to run, the data planes are replaced (they are listed)
-  22  --strategy in-place: a precondition is not met (--writes-frozen not given, or an
-      old node still answers its Admin API); nothing was migrated
+  22  --strategy in-place: a precondition is not met (--writes-frozen not given, no
+      --admin-url for the old nodes, or an old node still answers); nothing was migrated
+  23  --strategy in-place: the database is up to date, but a --new-admin-url did not
+      answer the target version within --new-nodes-wait
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
 
@@ -74,7 +77,8 @@ Examples:
       (each release of the path with its own kong: docker run ... kong:3.4.2 kong, then the next)
   kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
   kongrade auto --backup=skip --finish=always --wait-lock 120 --json
-  kongrade auto --strategy in-place --writes-frozen --admin-url http://10.0.0.5:8001";
+  kongrade auto --strategy in-place --writes-frozen --admin-url http://10.0.0.5:8001 \
+      --new-admin-url http://10.0.0.7:8001";
 
 /// `--backup`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +125,10 @@ pub struct AutoArgs {
     pub strategy: crate::kong::strategy::Asked,
     /// `--writes-frozen`: the operator froze configuration writes (in-place requires it).
     pub writes_frozen: bool,
+    /// `--new-admin-url`: the new nodes' Admin APIs, proven after `finish` (in-place).
+    pub new_admin_urls: Vec<String>,
+    /// `--new-nodes-wait`: how long to wait for them to answer the target version (seconds).
+    pub new_nodes_wait: u64,
 }
 
 /// The end of a run: an exit code, a machine-readable result and what to do next.
@@ -209,16 +217,32 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
 
     // What the journal being resumed says: who ran `up`, where the upgrade began.
     let history = s.earlier.history(crate::exec::backup::record_still_matches);
-    let _strategy = go!(strategy::decide(&mut s, args, &history, rep).await?);
+    let strategy = go!(strategy::decide(&mut s, args, &history, rep).await?);
+    if strategy == Some(crate::kong::strategy::Strategy::InPlace) {
+        let gate = go!(in_place::begin(&mut s, args, rep).await?);
+        let args = in_place::args_for(args);
+        let stopped = migrate(&mut s, &args, &history, rep).await?;
+        return in_place::end(&mut s, &args, &gate, stopped, rep).await;
+    }
+    migrate(&mut s, args, &history, rep).await
+}
+
+/// The steps, hop by hop, until the database is up to date for the target or a gate stops them.
+async fn migrate(
+    s: &mut Session,
+    args: &AutoArgs,
+    history: &crate::kong::policy::History,
+    rep: &mut report::Reporter,
+) -> Result<Stopped> {
     // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).
     let mut interrupts = step::listen_for_interrupts()?;
     // The gates judge the state once nothing is migrating it, before the first step.
     while s.state.lock_live() {
-        go!(lock::wait_out(&mut s, args, rep, &mut interrupts).await);
+        go!(lock::wait_out(s, args, rep, &mut interrupts).await);
     }
     let walk = s.ctx.conn.kong_template.is_some();
-    let plan = go!(gates::gates(&mut s, args, &history, walk).await?);
-    let hops = go!(hops::path(&s, &plan, rep).await?);
+    let plan = go!(gates::gates(s, args, history, walk).await?);
+    let hops = go!(hops::path(s, &plan, rep).await?);
     let mut run = Run {
         // A backup recorded by the run this one resumes is not taken again.
         backed_up: backup::taken_earlier(args, &s.earlier, rep).await,
@@ -226,12 +250,12 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
         step_no: 0,
     };
     if hops.is_empty() {
-        go!(run.rounds(&mut s, args, rep, &mut interrupts).await?);
+        go!(run.rounds(s, args, rep, &mut interrupts).await?);
     }
     let n = hops.len();
     for (i, hop) in hops.iter().enumerate() {
-        go!(hops::enter(&mut s, hop, i, n, rep).await?);
-        if let Err(mut stopped) = run.rounds(&mut s, args, rep, &mut interrupts).await? {
+        go!(hops::enter(s, hop, i, n, rep).await?);
+        if let Err(mut stopped) = run.rounds(s, args, rep, &mut interrupts).await? {
             stopped.message = format!(
                 "Stopped in {}: {}",
                 hops::label(i, n, hop.version),
@@ -239,7 +263,7 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
             );
             return Ok(stopped);
         }
-        go!(hops::prove(&mut s, hop, i, n, rep).await?);
+        go!(hops::prove(s, hop, i, n, rep).await?);
     }
     let to = s
         .ctx

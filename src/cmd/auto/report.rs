@@ -120,6 +120,7 @@ impl Reporter {
             "target": self.header.get("target"),
             "database": self.header.get("database"),
             "strategy": self.header.get("strategy"),
+            "in_place": self.header.get("in_place"),
             "steps": steps,
             "state": self.final_state.as_ref().map(|s| report::status_json(s, catalog)),
         })

@@ -64,11 +64,6 @@ pub(super) async fn decide(
             "option_not_available",
             "--strategy dual-cluster is not run by auto yet: follow `kongrade plan --strategy dual-cluster`.",
         ))),
-        Strategy::InPlace => Ok(Err(stop(
-            exit::NOT_AVAILABLE,
-            "option_not_available",
-            "--strategy in-place is not run by auto yet: follow `kongrade plan --strategy in-place`.",
-        ))),
-        Strategy::BlueGreen => Ok(Ok(Some(chosen))),
+        Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Some(chosen))),
     }
 }

@@ -1,0 +1,262 @@
+//! `--strategy in-place` (Kong's in-place guide, kong-upgrades.md 1.3): configuration writes
+//! frozen (the operator says so with `--writes-frozen`), every old node stopped (the gate: none
+//! of their Admin APIs answers), then `up` and `finish` on the same database, then the new nodes
+//! probed (`--new-admin-url`: `GET /` answers the target version). The downtime is counted from
+//! the gate to done, across resumed runs; the rollback is the verified backup, its exact command.
+
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::Result;
+use serde_json::json;
+
+use super::report::Reporter;
+use super::{exit, stop, AutoArgs, FinishMode, Phase, Session, Stopped};
+use crate::contract::journal::{Event, ReadBack};
+use crate::exec::datadir::{now_secs, parse_utc_stamp};
+use crate::exec::probe;
+use crate::kong::diagnose::human_secs;
+use crate::kong::nodes::{self, NodeClass};
+use crate::kong::policy::{BackupRef, RunCommand};
+use crate::kong::version::Version;
+
+/// The journal step that records the gate (the downtime's start).
+const GATE_STEP: &str = "in-place-old-nodes-stopped";
+const NEW_NODES_STEP: &str = "in-place-new-nodes";
+
+/// The gate passed: when the downtime began (seconds since the epoch, the journal's clock).
+pub(super) struct Gate {
+    pub since: u64,
+}
+
+/// In-place runs `finish` right after `up`: every old node is already stopped.
+pub(super) fn args_for(args: &AutoArgs) -> AutoArgs {
+    AutoArgs {
+        finish: FinishMode::Always,
+        ..args.clone()
+    }
+}
+
+/// The preconditions and the gate, before anything runs: writes frozen, the old nodes' Admin
+/// APIs known, none answering.
+pub(super) async fn begin(
+    s: &mut Session,
+    args: &AutoArgs,
+    rep: &mut Reporter,
+) -> Result<Phase<Gate>> {
+    if !args.writes_frozen {
+        return Ok(Err(stop(
+            exit::IN_PLACE_PRECONDITION,
+            "in_place_writes_not_frozen",
+            "In-place needs configuration writes frozen for the whole upgrade (Kong's guide: no Admin API, Kong Manager or decK changes, no direct database edits, until it is complete). Freeze them, then run again with --writes-frozen. Nothing was run.",
+        )));
+    }
+    let urls = match crate::cmd::nodes::sources(
+        &args.nodes.admin_urls,
+        args.nodes.nodes_file.as_deref(),
+    ) {
+        Ok((urls, _)) => urls,
+        Err(e) => {
+            return Ok(Err(stop(
+                exit::IN_PLACE_PRECONDITION,
+                "in_place_nodes_unknown",
+                format!("The old nodes cannot be listed: {e:#}. Nothing was run."),
+            )))
+        }
+    };
+    if urls.is_empty() {
+        return Ok(Err(stop(
+            exit::IN_PLACE_PRECONDITION,
+            "in_place_nodes_unknown",
+            "In-place runs `up` only once every old node is stopped, and kongrade must prove none answers: give each old node's Admin API with --admin-url URL (repeatable) or a nodes file (--nodes-file). Nothing was run.",
+        )));
+    }
+    let target = s.ctx.target.version.unwrap_or(Version::new(0, 0, 0));
+    let answers =
+        futures::future::join_all(urls.iter().map(|u| probe::probe(u, &args.nodes.probe))).await;
+    let answering: Vec<String> = urls
+        .iter()
+        .zip(&answers)
+        .filter_map(|(u, a)| match nodes::classify(a, target) {
+            NodeClass::Unreachable { .. } => None,
+            // A node of the target version is not an old one (a rerun after `finish`).
+            NodeClass::New { .. } => None,
+            c => Some(format!("{u}: {}", c.label())),
+        })
+        .collect();
+    if !answering.is_empty() {
+        return Ok(Err(stop(
+            exit::IN_PLACE_PRECONDITION,
+            "in_place_old_nodes_answer",
+            format!(
+                "In-place: old nodes still answer, so `up` does not run:\n  - {}\nStop every old node (the proxy's downtime starts then), then run kongrade auto again. Nothing was run.",
+                answering.join("\n  - ")
+            ),
+        )));
+    }
+    let entry = s.journal.append(Event::Step {
+        step: GATE_STEP.into(),
+        phase: "done".into(),
+        detail: Some(format!(
+            "none of {} old node Admin API(s) answers: {}",
+            urls.len(),
+            urls.join(", ")
+        )),
+    })?;
+    // A resumed upgrade's downtime began at its first gate.
+    let since = first_gate(&s.earlier)
+        .or_else(|| parse_utc_stamp(&entry.at))
+        .unwrap_or_else(now_secs);
+    rep.say(&format!(
+        "In-place: no old node answers ({} Admin API(s) probed); downtime counted from {}.",
+        urls.len(),
+        crate::exec::datadir::utc_stamp(since).0
+    ));
+    Ok(Ok(Gate { since }))
+}
+
+fn first_gate(rb: &ReadBack) -> Option<u64> {
+    rb.entries.iter().find_map(|e| match &e.event {
+        Event::Step { step, phase, .. } if step == GATE_STEP && phase == "done" => {
+            parse_utc_stamp(&e.at)
+        }
+        _ => None,
+    })
+}
+
+/// After the migrations: the new nodes proven (when given), the downtime, the rollback.
+pub(super) async fn end(
+    s: &mut Session,
+    args: &AutoArgs,
+    gate: &Gate,
+    mut stopped: Stopped,
+    rep: &mut Reporter,
+) -> Result<Stopped> {
+    let mut new_nodes = Vec::new();
+    if stopped.code == exit::UP_TO_DATE {
+        if args.new_admin_urls.is_empty() {
+            stopped.message.push_str("\nNew nodes: none given (--new-admin-url URL): start them on this database and check they serve.");
+        } else {
+            match prove_new_nodes(s, args, rep).await? {
+                Ok(seen) => new_nodes = seen,
+                Err(why) => {
+                    stopped = stop(
+                        exit::NEW_NODES_UNPROVEN,
+                        "new_nodes_unproven",
+                        format!(
+                            "Database is up to date, but the new nodes are not proven:\n  - {}\nStart them (or fix them), then run kongrade auto again: the migrations will not run again.",
+                            why.join("\n  - ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let downtime = now_secs().saturating_sub(gate.since);
+    let done = stopped.code == exit::UP_TO_DATE;
+    stopped.message.push_str(&format!(
+        "\nDowntime{}: {} (from the old nodes stopped at {}{}).",
+        if done { "" } else { " so far" },
+        human_secs(downtime as f64),
+        crate::exec::datadir::utc_stamp(gate.since).0,
+        if done {
+            " to the new nodes proven"
+        } else {
+            "; the proxy is down until new nodes serve"
+        }
+    ));
+    let rollback = rollback(s);
+    stopped.message.push_str(&format!(
+        "\n\nRollback (in-place):\n{}",
+        rollback.guidance()
+    ));
+    rep.header["in_place"] = json!({
+        "downtime_secs": downtime,
+        "old_nodes_stopped_at": crate::exec::datadir::utc_stamp(gate.since).0,
+        "new_nodes": new_nodes,
+        "rollback": rollback,
+    });
+    Ok(stopped)
+}
+
+/// Probes every `--new-admin-url` until each answers the target version, for up to
+/// `--new-nodes-wait` seconds. `Err`: what each unproven node last answered.
+async fn prove_new_nodes(
+    s: &mut Session,
+    args: &AutoArgs,
+    rep: &Reporter,
+) -> Result<std::result::Result<Vec<String>, Vec<String>>> {
+    let target = s.ctx.target.version.unwrap_or(Version::new(0, 0, 0));
+    let deadline = Instant::now() + Duration::from_secs(args.new_nodes_wait);
+    rep.say(&format!(
+        "New nodes: waiting up to {} s for {} Admin API(s) to answer Kong {target}",
+        args.new_nodes_wait,
+        args.new_admin_urls.len()
+    ));
+    let result = loop {
+        let answers = futures::future::join_all(
+            args.new_admin_urls
+                .iter()
+                .map(|u| probe::probe(u, &args.nodes.probe)),
+        )
+        .await;
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for (u, a) in args.new_admin_urls.iter().zip(&answers) {
+            match nodes::classify(a, target) {
+                NodeClass::New { version, .. } => ok.push(format!("{u}: Kong {version}")),
+                c => bad.push(format!("{u}: {}", c.label())),
+            }
+        }
+        if bad.is_empty() {
+            break Ok(ok);
+        }
+        if Instant::now() >= deadline {
+            break Err(bad);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (phase, detail) = match &result {
+        Ok(ok) => ("done", ok.join(", ")),
+        Err(bad) => ("failed", bad.join(", ")),
+    };
+    for l in detail.split(", ") {
+        rep.say(&format!("  {l}"));
+    }
+    s.journal.append(Event::Step {
+        step: NEW_NODES_STEP.into(),
+        phase: phase.into(),
+        detail: Some(detail),
+    })?;
+    Ok(result)
+}
+
+/// The in-place rollback from what this upgrade's journal recorded: before any `up`, start the
+/// old nodes again; after, the verified backup with its exact restore command.
+fn rollback(s: &Session) -> crate::kong::policy::Rollback {
+    use crate::kong::policy::Rollback;
+    let rb = crate::exec::journal::read(&s.journal.path).unwrap_or_default();
+    let h = rb.history(crate::exec::backup::record_still_matches);
+    let migrated = h
+        .runs
+        .iter()
+        .any(|r| matches!(r.command, RunCommand::Up | RunCommand::Finish));
+    if !migrated {
+        return Rollback::InPlaceStartOldNodes;
+    }
+    let record = rb.entries.iter().rev().find_map(|e| match &e.event {
+        Event::Backup { record } => Some(record.clone()),
+        _ => None,
+    });
+    let backup = match (h.backup, record) {
+        (Some(b), Some(r)) => Some(BackupRef {
+            restore: s
+                .ctx
+                .conn
+                .pg()
+                .map(|pg| crate::exec::backup::restore_command(pg, &r.file)),
+            ..b
+        }),
+        (b, _) => b,
+    };
+    Rollback::InPlaceRestore { backup }
+}
