@@ -198,7 +198,7 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.wait_for(
         &[
             "5. Decommission",
-            "every old node",
+            "old traditional nodes",
             "kong-old-1  OLD 2.8.5: still serving",
         ],
         10,

@@ -2135,3 +2135,33 @@ fn the_scenario_menu_at_done_starts_another() {
     assert!(fx.contains(&Effect::Quit), "{fx:?}");
     assert_eq!(h.m.restart.as_deref(), Some("stale-lock"));
 }
+
+/// Issue 12 point 11: which rule blocks what. Data planes never read the database; finish breaks
+/// old traditional nodes and old control planes; an old data plane blocks for compatibility, and
+/// a data plane must not be newer than its control plane.
+#[test]
+fn the_help_says_which_rule_blocks_what() {
+    let (what, wrong) = crate::wizard::text::step_help(Step::Decommission);
+    assert!(
+        what.contains("Data planes never read the database"),
+        "{what}"
+    );
+    assert!(
+        what.contains("old traditional node and old control plane"),
+        "{what}"
+    );
+    assert!(
+        what.contains("must not be newer than its control plane"),
+        "{what}"
+    );
+    assert!(
+        what.contains("lose compatibility with the new control plane"),
+        "{what}"
+    );
+    assert!(!wrong.contains("A node still serving"), "{wrong}");
+    for step in [Step::Decommission, Step::Finish] {
+        let why = crate::wizard::text::why(step);
+        assert!(why.contains("control planes"), "{why}");
+        assert!(!why.contains("data planes too"), "{why}");
+    }
+}

@@ -13,8 +13,8 @@ pub fn why(step: Step) -> &'static str {
         Step::Backup => "After finish only a restore goes back; before it, stopping the new nodes is the rollback. Take a backup now.",
         Step::Review => "These run next. Two-phase ones stay pending after up, so old nodes keep working, until finish.",
         Step::Up => "up runs once with the NEW kong while old nodes serve: it only adds, so both versions run side by side.",
-        Step::Decommission => "finish removes what old nodes still use: every old node, data planes too, must be gone first.",
-        Step::Finish => "finish runs the pending teardowns. Point of no return: old nodes cannot run after it, only the backup goes back.",
+        Step::Decommission => "finish drops what old traditional nodes and old control planes read: they must be gone. Old data planes are replaced too (see ?).",
+        Step::Finish => "finish runs the pending teardowns. Point of no return: old traditional nodes and control planes cannot run after it.",
         Step::Done => "The database is at the target version. Keep the backup until the new version has proven itself.",
     }
 }
@@ -51,8 +51,8 @@ pub fn step_help(step: Step) -> (&'static str, &'static str) {
             "Running up with the old kong does nothing; interrupting it can leave the lock held until it expires and one migration half-applied.",
         ),
         Step::Decommission => (
-            "Take every old node out, one at a time, in order: out of the load balancer, drained, then stopped.",
-            "Stopping a node the load balancer still sends to drops its requests. A node still serving after finish fails: its schema is gone.",
+            "Take every old node out, one at a time, in order: out of the load balancer, drained, then stopped. Which rule blocks what: finish waits for every old traditional node and old control plane, because they read the database and finish removes what their version reads. Data planes never read the database: finish does not break them. An old data plane still blocks finish, because it may lose compatibility with the new control plane (Kong's guide replaces data planes before finish). And a data plane must not be newer than its control plane: new data planes only once a new control plane serves them.",
+            "Stopping a node the load balancer still sends to drops its requests. An old traditional node or control plane still serving after finish fails: its schema is gone.",
         ),
         Step::Finish => (
             "finish runs the pending teardowns with the new kong. It is the point of no return.",
@@ -94,7 +94,7 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
             Step::Review => "Unread: two-phase migrations and Admin API writes lost between up and finish surprise you.",
             Step::Up => "With the old kong: nothing happens; interrupted: a held lock and a half-applied migration.",
             Step::Bootstrap => "On a database with Kong's tables: the installation is wrecked.",
-            Step::Decommission => "Stopping before out of the load balancer: dropped requests. A node left running: it fails after finish.",
+            Step::Decommission => "Stopping before out of the load balancer: dropped requests. An old traditional node or control plane left running: it fails after finish.",
             Step::Finish => "Too early: every old traditional node and old control plane breaks; only the backup goes back.",
             _ => "",
         };
