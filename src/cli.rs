@@ -527,14 +527,18 @@ pub struct AutoFlags {
     #[arg(long)]
     pub writes_frozen: bool,
 
-    /// --strategy in-place: a new node's Admin API (repeatable), proven after `finish` (its
-    /// GET / answers the target version)
+    /// A new node's Admin API (repeatable): --strategy in-place proves it after `finish`,
+    /// --strategy dual-cluster before the traffic shift (GET / answers the target version)
     #[arg(long = "new-admin-url", value_name = "URL")]
     pub new_admin_urls: Vec<String>,
 
     /// How long to wait for the --new-admin-url nodes to answer the target version
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub new_nodes_wait: u64,
+
+    /// --strategy dual-cluster: the clone and the new cluster
+    #[command(flatten)]
+    pub dual: Box<DualClusterFlags>,
 }
 
 impl AutoFlags {
@@ -565,6 +569,7 @@ impl AutoFlags {
             writes_frozen: self.writes_frozen,
             new_admin_urls: self.new_admin_urls.clone(),
             new_nodes_wait: self.new_nodes_wait,
+            dual: self.dual.options(&self.new_admin_urls),
         }
     }
 }
@@ -907,6 +912,32 @@ impl RehearseFlags {
             json: self.json,
             db_timeout: self.db_timeout,
             lock_timeout: self.lock_timeout,
+        }
+    }
+}
+
+/// `auto --strategy dual-cluster`'s own flags: where the clone goes, the new cluster's nodes and
+/// its smoke tests.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DualClusterFlags {
+    #[command(flatten)]
+    pub clone: CloneArgs,
+    /// A new-cluster node's Status API (repeatable): /status/ready must answer 200 (Kong 3.3+)
+    #[arg(long = "new-status-url", value_name = "URL")]
+    pub new_status_urls: Vec<String>,
+    /// A smoke test through the new nodes' proxy (repeatable), e.g. 'GET http://new:8000/health 200'
+    #[arg(long = "smoke", value_name = "METHOD URL STATUS", value_parser = crate::cmd::auto::parse_smoke)]
+    pub smoke: Vec<crate::cmd::auto::Smoke>,
+}
+
+impl DualClusterFlags {
+    /// `new_admin_urls`: auto's --new-admin-url (shared with in-place).
+    pub fn options(&self, new_admin_urls: &[String]) -> crate::cmd::auto::DualArgs {
+        crate::cmd::auto::DualArgs {
+            clone: self.clone.spec(),
+            new_admin_urls: new_admin_urls.to_vec(),
+            new_status_urls: self.new_status_urls.clone(),
+            smoke: self.smoke.clone(),
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
         target.describe()
     ));
     let rec = clone::clone_database(&source, &target, args.clone.replace, |l| out.say(l)).await?;
+    out.say(&clone::proven_line(&rec));
 
     let kong = match ctx.conn.kong() {
         KongTarget::Process { command_line, env } => KongTarget::Process {

@@ -358,7 +358,7 @@ fn collect(stderr: Option<tokio::process::ChildStderr>) -> tokio::task::JoinHand
 }
 
 /// Clones `source` into `target` and proves it (see the module's documentation). `say` gets a
-/// line per phase. A database this call created is dropped again when the clone fails.
+/// line per phase ([`proven_line`] is the caller's to say). A database this call created is dropped again when the clone fails.
 pub async fn clone_database(
     source: &PgOptions,
     target: &PgOptions,
@@ -527,13 +527,18 @@ async fn copy_and_prove(
         elapsed_ms: started.elapsed().as_millis() as u64,
         created_at: datadir::utc_stamp(datadir::now_secs()).0,
     };
-    say(&format!(
+    Ok(rec)
+}
+
+/// The proof in one line (said by the caller once the record is kept: a run killed after the
+/// line has the clone on record).
+pub fn proven_line(rec: &CloneRecord) -> String {
+    format!(
         "Clone proven: schema_meta identical ({} rows), {} tables with {} rows identical to the source at the snapshot.",
         rec.schema_meta_rows,
         rec.tables.len(),
         rec.total_rows()
-    ));
-    Ok(rec)
+    )
 }
 
 /// kong's environment pointed at the clone: Kong's own variables, which win over kong.conf.

@@ -7,6 +7,7 @@
 //! step that failed or moved nothing is never run again in the same run.
 
 mod backup;
+mod dual_cluster;
 mod gates;
 mod hops;
 mod in_place;
@@ -32,6 +33,7 @@ use crate::exec::runner::KongTarget;
 use crate::kong::report as state_report;
 use crate::kong::state::SchemaState;
 
+pub use dual_cluster::{parse_smoke, DualArgs, Smoke};
 pub use report::{moves, Move};
 
 /// `auto`'s exit codes live with the policy's rules (Kong's `migrations list` uses 0/1/3/4/5 and
@@ -68,6 +70,12 @@ Exit codes:
       --admin-url for the old nodes, or an old node still answers); nothing was migrated
   23  --strategy in-place: the database is up to date, but a --new-admin-url did not
       answer the target version within --new-nodes-wait
+  24  --strategy dual-cluster: the clone could not be made or proven (exists and is not
+      empty: --clone-replace; no right to create a database; another PostgreSQL major)
+  25  --strategy dual-cluster: the source's configuration changed after the clone (the
+      write guard names the tables): take a new clone with --clone-replace
+  26  --strategy dual-cluster: the clone is migrated, the new cluster is not proven yet (no
+      --new-admin-url, a node not on the target, a smoke test failed): start it, run again
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
 
@@ -129,6 +137,8 @@ pub struct AutoArgs {
     pub new_admin_urls: Vec<String>,
     /// `--new-nodes-wait`: how long to wait for them to answer the target version (seconds).
     pub new_nodes_wait: u64,
+    /// `--strategy dual-cluster`: the clone, the new cluster's nodes, the smoke tests.
+    pub dual: DualArgs,
 }
 
 /// The end of a run: an exit code, a machine-readable result and what to do next.
@@ -223,6 +233,20 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
         let args = in_place::args_for(args);
         let stopped = migrate(&mut s, &args, &history, rep).await?;
         return in_place::end(&mut s, &args, &gate, stopped, rep).await;
+    }
+    if strategy != Some(crate::kong::strategy::Strategy::DualCluster) && args.dual.is_given() {
+        return Ok(stop(
+            exit::ERROR,
+            "option_not_available",
+            "--clone-*, --new-status-url and --smoke belong to --strategy dual-cluster: add it, or leave them out",
+        ));
+    }
+    if strategy == Some(crate::kong::strategy::Strategy::DualCluster) {
+        // Dual-cluster: the source's gates judge the jump (the clone runs the same
+        // migrations); then the procedure runs on the clone, never on the source.
+        let mut interrupts = step::listen_for_interrupts()?;
+        go!(gates::gates(&mut s, args, &history, false).await?);
+        return dual_cluster::run(&mut s, args, rep, &mut interrupts).await;
     }
     migrate(&mut s, args, &history, rep).await
 }

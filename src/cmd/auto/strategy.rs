@@ -59,11 +59,7 @@ pub(super) async fn decide(
             "rolling_no_migrations",
             crate::cmd::strategy::rolling_message(snapshot.as_ref(), s.ctx.target.version),
         ))),
-        Strategy::DualCluster => Ok(Err(stop(
-            exit::NOT_AVAILABLE,
-            "option_not_available",
-            "--strategy dual-cluster is not run by auto yet: follow `kongrade plan --strategy dual-cluster`.",
-        ))),
-        Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Some(chosen))),
+        // DualCluster is run by `dual_cluster` on the clone.
+        Strategy::DualCluster | Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Some(chosen))),
     }
 }

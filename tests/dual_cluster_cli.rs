@@ -1,0 +1,349 @@
+//! `kongrade auto --strategy dual-cluster` end to end: the real binary, a real PostgreSQL, the
+//! stand-in as the new kong (a real child process), a fake new-cluster node (Admin API and
+//! proxy). The source must be unchanged at the end; a kill -9 at each step boundary resumes
+//! without repeating a step.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::pg::{self, TestDb};
+use support::{kong_db, kong_rows};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+/// How auto is asked for dual-cluster.
+const STRATEGY: &[&str] = &["--strategy", "dual-cluster"];
+
+fn auto_cmd(db: &TestDb, data: &Path, kong_cmd: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data);
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.arg("auto")
+        .args(STRATEGY)
+        .args(["--backup=skip", "--kong-cmd"])
+        .arg(kong_cmd)
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+fn both(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn meta(db: &TestDb) -> String {
+    db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
+}
+
+/// A new-cluster node: its Admin API (GET / with `version`, /status reachable) and its proxy
+/// (/health 200, anything else 404), on one loopback port, until the test binary ends.
+fn new_node(version: &str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let version = version.to_string();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, body) = match path.as_str() {
+                "/" => (
+                    200,
+                    format!(r#"{{"version":"{version}","hostname":"new-1"}}"#),
+                ),
+                "/status" => (200, r#"{"database":{"reachable":true}}"#.to_string()),
+                "/health" => (200, "ok".to_string()),
+                _ => (404, "{}".to_string()),
+            };
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+struct Scratch(String);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = pg::psql_admin(
+            pg::server(),
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
+        );
+    }
+}
+
+fn clone_db(src: &TestDb, name: &str) -> TestDb {
+    TestDb {
+        server: src.server.clone(),
+        name: name.to_string(),
+    }
+}
+
+fn source(tag: &str) -> TestDb {
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let db = TestDb::new(tag);
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_rows::fill(&db, 20, 500);
+    db
+}
+
+fn reference_meta() -> String {
+    let r = TestDb::new("dc_ref");
+    kong_db::bootstrap_at(&r, "2.8.5", None);
+    kong_db::up_to(&r, "3.4.2", None);
+    kong_db::finish(&r);
+    meta(&r)
+}
+
+fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn dual_cluster_clones_migrates_the_clone_probes_the_new_cluster_and_never_writes_the_source() {
+    let src = source("dc_e2e");
+    let before = (meta(&src), kong_rows::fingerprint(&src));
+    let scratch = Scratch(format!("{}_new", src.name));
+    let data = tempfile::tempdir().unwrap();
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2 --delay-ms 20");
+    let node = new_node("3.4.2");
+
+    // Without the new cluster's nodes: the clone is made and migrated, then auto says what next.
+    let o = auto_cmd(&src, data.path(), &kong, &["--clone-database", &scratch.0])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(26), "{}", both(&o));
+    let text = both(&o);
+    assert!(
+        text.contains("Clone proven: schema_meta identical"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Write guard: no configuration table of the source changed"),
+        "{text}"
+    );
+    assert!(text.contains("KONG_PG_DATABASE="), "{text}");
+    assert!(!text.contains(pg::KONG_PASSWORD), "{text}");
+    let clone = clone_db(&src, &scratch.0);
+    assert_eq!(meta(&clone), reference_meta());
+
+    // With them: probed, smoke-tested, the checklist printed; nothing repeated.
+    let health = format!("GET {node}/health 200");
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong,
+        &[
+            "--clone-database",
+            &scratch.0,
+            "--new-admin-url",
+            &node,
+            "--smoke",
+            &health,
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let text = both(&o);
+    assert!(text.contains("taken and proven earlier"), "{text}");
+    assert!(!text.contains("Streaming pg_dump"), "{text}");
+    assert!(
+        text.contains("'kong migrations up' has nothing to do there"),
+        "{text}"
+    );
+    assert!(text.contains("Kong 3.4.2, database reachable"), "{text}");
+    assert!(text.contains("/health: 200 as expected"), "{text}");
+    assert!(text.contains("[ ] 1 % to the new cluster"), "{text}");
+    assert!(
+        text.contains("send all traffic back to the old cluster"),
+        "{text}"
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(v["result"], "dual_cluster_ready", "{v}");
+
+    // A smoke test that fails and a node on the wrong version: not ready, said.
+    let old_node = new_node("2.8.5");
+    let missing = format!("GET {node}/nope 200");
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong,
+        &[
+            "--clone-database",
+            &scratch.0,
+            "--new-admin-url",
+            &old_node,
+            "--smoke",
+            &missing,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(26), "{}", both(&o));
+    let text = both(&o);
+    assert!(text.contains("not the target 3.4.2"), "{text}");
+    assert!(text.contains("/nope: HTTP 404, expected 200"), "{text}");
+
+    // The write guard: a service added to the source after the clone is caught and named.
+    src.exec("INSERT INTO services (name) VALUES ('written-after-the-clone')");
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong,
+        &["--clone-database", &scratch.0, "--new-admin-url", &node],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(25), "{}", both(&o));
+    let text = both(&o);
+    assert!(text.contains("services: 20 rows -> 21"), "{text}");
+    assert!(text.contains("--clone-replace"), "{text}");
+    src.exec("DELETE FROM services WHERE name = 'written-after-the-clone'");
+
+    // Every source table unchanged at the end (the service above was added by the test).
+    assert_eq!((meta(&src), kong_rows::fingerprint(&src)), before);
+    std::mem::forget(clone);
+}
+
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn read_until(rx: &std::sync::mpsc::Receiver<String>, text: &mut String, marker: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => {
+                text.push_str(&line);
+                text.push('\n');
+                if line.contains(marker) {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn kill_9_at_every_dual_cluster_step_boundary_then_a_restart_repeats_no_step() {
+    let expected = reference_meta();
+    let node = new_node("3.4.2");
+    // Where the first run dies: as the clone starts; once it is proven; as up starts on the
+    // clone; while up migrates; between up and finish; while finish migrates; at the guard.
+    let boundaries = [
+        "Clone: kong@",
+        "Clone proven:",
+        "Clone: kong migrations up",
+        "core migrated up to: 016_280_to_300 (pending)",
+        "Clone: kong migrations finish",
+        "core migrated up to: 016_280_to_300 (executed)",
+        "Write guard:",
+    ];
+    for (i, marker) in boundaries.iter().enumerate() {
+        let src = source(&format!("dc_k9_{i}"));
+        let before = (meta(&src), kong_rows::fingerprint(&src));
+        let scratch = Scratch(format!("{}_new", src.name));
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join("kong");
+        std::fs::create_dir(&dir).unwrap();
+        // kong: each `up` and `finish` that really starts is logged.
+        let script = write_script(
+            &dir,
+            "kong",
+            &format!(
+                "case \"$1 $2\" in\n  'migrations up'|'migrations finish') echo \"$1 $2\" >> '{d}/runs.log' ;;\nesac\nexec '{BIN}' stand-in --kong-version 3.4.2 --delay-ms 80 \"$@\"",
+                d = dir.display()
+            ),
+        );
+        let kong = script.display().to_string();
+        let args = [
+            "--clone-database",
+            scratch.0.as_str(),
+            "--new-admin-url",
+            node.as_str(),
+        ];
+        let mut child = auto_cmd(&src, data.path(), &kong, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let seen = read_until(&lines_of(&mut child), &mut first, marker);
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        assert!(seen, "never reached '{marker}':\n{first}");
+
+        let o = auto_cmd(&src, data.path(), &kong, &args).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "killed at '{marker}':\n--- first\n{first}{}",
+            both(&o)
+        );
+        let clone = clone_db(&src, &scratch.0);
+        assert_eq!(meta(&clone), expected, "killed at '{marker}'");
+        std::mem::forget(clone);
+        let runs = std::fs::read_to_string(dir.join("runs.log")).unwrap_or_default();
+        assert_eq!(
+            runs,
+            "migrations up\nmigrations finish\n",
+            "killed at '{marker}':\n--- first\n{first}{}",
+            both(&o)
+        );
+        // The clone was proven once after it was taken: a restart after the proof reads it back.
+        let restart = both(&o);
+        if i >= 1 {
+            assert!(
+                restart.contains("taken and proven earlier"),
+                "killed at '{marker}':\n{restart}"
+            );
+        }
+        assert_eq!(
+            (meta(&src), kong_rows::fingerprint(&src)),
+            before,
+            "killed at '{marker}'"
+        );
+    }
+}
