@@ -86,7 +86,9 @@ Examples:
   kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
   kongrade auto --backup=skip --finish=always --wait-lock 120 --json
   kongrade auto --strategy in-place --writes-frozen --admin-url http://10.0.0.5:8001 \
-      --new-admin-url http://10.0.0.7:8001";
+      --new-admin-url http://10.0.0.7:8001
+  kongrade auto --strategy dual-cluster --clone-database kong_new --new-admin-url http://10.0.1.5:8001 \
+      --smoke 'GET http://10.0.1.5:8000/health 200'";
 
 /// `--backup`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
