@@ -2165,3 +2165,42 @@ fn the_help_says_which_rule_blocks_what() {
         assert!(!why.contains("data planes too"), "{why}");
     }
 }
+
+/// Issue 12: in old-node-serving, finish after an override while the old node still serves
+/// shows the cost: the old node's log, and the rollback guidance restoring the backup.
+#[test]
+fn finish_after_an_override_shows_what_it_costs() {
+    let mut h = H::scenario("old-node-serving");
+    h.through_up();
+    // Every node out except the stuck data plane, which the database still sees.
+    h.tick_all();
+    h.read();
+    assert!(!h.m.old_data_planes_seen().is_empty());
+    h.enter();
+    assert_eq!(h.m.step, Step::Finish);
+    h.key(Key::ch('o'));
+    h.typed("the supervisor will be fixed later");
+    h.enter();
+    assert!(h.m.gate_override.is_some());
+    h.enter();
+    h.typed("finish");
+    let fx = h.enter();
+    let fx = h.perform(&fx);
+    let _ = fx;
+    h.advance(0.5);
+    h.read();
+    assert!(
+        h.m.outcome.as_ref().is_some_and(|o| o.success),
+        "{:?}",
+        h.m.outcome
+    );
+    let log: Vec<&str> = h.m.log.lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(log.iter().any(|l| l.contains("dp-old-2 log")), "{log:#?}");
+    assert!(
+        log.iter().any(|l| l.contains("b shows the restore")),
+        "{log:#?}"
+    );
+    h.key(Key::ch('b'));
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(screen.contains("restoring the backup"), "{screen}");
+}

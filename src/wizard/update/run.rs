@@ -82,6 +82,9 @@ pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
         },
         text.clone(),
     );
+    if success && command == KongCommand::Finish {
+        consequence_of_override(m);
+    }
     let command_line = m
         .run
         .as_ref()
@@ -381,4 +384,37 @@ pub(super) fn start(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
     m.focus = Focus::Step;
     m.log.scroll = 0;
     fx.push(Effect::StartKong(id, inv));
+}
+
+/// Training: finish ran although the node gate was opened anyway and old nodes still serve.
+/// What that costs is shown, not only said: each old node's log as the trainee would read it,
+/// and the way back (the rollback guidance now restores the backup).
+fn consequence_of_override(m: &mut Model) {
+    if m.setup.training.is_none() || m.gate_override.is_none() {
+        return;
+    }
+    if m.node_gate().open {
+        return;
+    }
+    let mut lines = Vec::new();
+    // Old traditional nodes and control planes read the database: their schema is gone.
+    for n in m
+        .nodes
+        .iter()
+        .filter(|n| n.class.as_ref().is_some_and(|c| c.blocks_finish()))
+    {
+        lines.push(format!("(training) {} log: [error] the database no longer has the columns and tables this old version reads: finish tore them down", n.name));
+        lines.push(format!("(training) {} log: [error] requests and Admin API calls that touch the database fail on this node", n.name));
+    }
+    // A data plane reads no database: its trouble is the new control planes' configuration.
+    for dp in m.old_data_planes_seen() {
+        lines.push(format!("(training) {} log: its control planes are new now; this old data plane may reject the configuration they send (fields its version does not know) and keeps serving the last one it accepted, going stale", dp_key(&dp)));
+    }
+    for l in lines {
+        m.log.push(LogKind::Error, l);
+    }
+    m.log.push(
+        LogKind::Warn,
+        "(training) the override let finish run with old nodes serving: what the old nodes read is gone. The way back now is the backup: b shows the restore",
+    );
 }
