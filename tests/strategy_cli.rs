@@ -242,7 +242,32 @@ fn auto_refuses_a_refused_strategy_before_anything_runs_and_journals_an_allowed_
     assert_eq!(code(&o), 21, "{}", both(&o));
     assert!(out(&o).contains("No migrations to run"), "{}", both(&o));
     assert!(out(&o).contains("dp-1"), "{}", both(&o));
+    assert!(out(&o).contains("config_hash abc"), "{}", both(&o));
+    assert!(
+        out(&o).contains("cut off by the new control plane: major 2"),
+        "{}",
+        both(&o)
+    );
     assert_eq!(rows(&db), before, "nothing ran");
+    // plan --strategy rolling: the same list, ordered, in JSON too; the deployment is hybrid.
+    let o = kongrade(
+        &db,
+        &[
+            "plan",
+            "--target-version",
+            "3.4.2",
+            "--strategy",
+            "rolling",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["strategy"];
+    assert_eq!(s["deployment"], "hybrid-control-plane", "{s}");
+    assert_eq!(s["rolling"]["data_planes"][0]["hostname"], "dp-1", "{s}");
+    assert_eq!(s["rolling"]["data_planes"][0]["config_hash"], "abc", "{s}");
+    assert_eq!(s["rolling"]["data_planes"][0]["order"], 1, "{s}");
     db.exec("DROP TABLE clustering_data_planes");
 
     // Blue-green where it is allowed (3.3 -> 3.4, no 3.x floor to prove): it runs, and the

@@ -13,7 +13,9 @@ use crate::cmd::diagnose::MigrationFlags;
 use crate::cmd::nodes::NodesArgs;
 use crate::kong::plan::{Plan, Step};
 use crate::kong::policy::exit;
-use crate::kong::strategy::{Asked, Choice, Strategy};
+use crate::kong::strategy::{
+    render_rolling, rolling_order, Asked, Choice, Deployment, Strategy, ROLLING_RULES,
+};
 
 fn step_text(i: usize, s: &Step) -> String {
     let mut out = format!("{:>2}. {}", i + 1, s.title);
@@ -126,6 +128,15 @@ pub async fn run(
         Some(s) if refusal.is_none() => assess_as(&g, ctx, Some(s)),
         _ => a0,
     };
+    // The data planes to replace: when rolling is asked, or the cluster is hybrid.
+    let rolling = (asked.strategy == Some(Strategy::Rolling)
+        || choice.deployment == Deployment::HybridControlPlane)
+        .then(|| {
+            rolling_order(
+                g.snapshot.data_planes.as_deref().unwrap_or(&[]),
+                ctx.target.version,
+            )
+        });
     let plan = &a.plan;
     let code = if refusal.is_some() {
         exit::STRATEGY_REFUSED
@@ -142,6 +153,9 @@ pub async fn run(
             if let Some(m) = &refusal {
                 sj["refusal"] = serde_json::json!(m);
             }
+            if let Some(r) = &rolling {
+                sj["rolling"] = serde_json::json!({"rules": ROLLING_RULES, "data_planes": r});
+            }
             o.insert("strategy".into(), sj);
         }
         serde_json::to_string_pretty(&v)? + "\n"
@@ -152,6 +166,10 @@ pub async fn run(
         );
         text.push('\n');
         text.push_str(&strategy_text(&choice, &seen, asked.strategy));
+        if let Some(r) = &rolling {
+            text.push('\n');
+            text.push_str(&render_rolling(r, ctx.target.version));
+        }
         if let Some(m) = &refusal {
             text.push_str(&format!("\n{m}\n"));
         }

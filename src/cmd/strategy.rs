@@ -140,29 +140,14 @@ pub fn json(choice: &Choice, seen: &Seen, chosen: Option<strategy::Strategy>) ->
     })
 }
 
-/// What rolling says where auto has nothing to run: the data planes to replace, in order.
+/// What rolling says where auto has nothing to run: the rules and the data planes to replace,
+/// in order.
 pub fn rolling_message(snapshot: Option<&Snapshot>, target: Option<Version>) -> String {
-    let mut m = String::from("No migrations to run: rolling replaces the data planes (or DB-less nodes) one by one with nodes of the new version; kongrade runs no step for it.\n");
     let rows = snapshot
         .and_then(|s| s.data_planes.as_deref())
         .unwrap_or(&[]);
-    if rows.is_empty() {
-        m.push_str("No data planes are recorded in clustering_data_planes (DB-less nodes are not recorded anywhere): replace each node, validating the declarative configuration with the new version's `kong config parse` first.");
-        return m;
-    }
-    m.push_str(&format!(
-        "Data planes, in the order to replace them (control plane first{}):\n",
-        target.map(|t| format!(", on Kong {t}")).unwrap_or_default()
-    ));
-    for dp in rows {
-        m.push_str(&format!(
-            "  - {} ({}) Kong {}, sync_status {}\n",
-            dp.hostname.clone().unwrap_or_else(|| dp.id.clone()),
-            dp.ip.clone().unwrap_or_default(),
-            dp.version.clone().unwrap_or_else(|| "?".into()),
-            dp.sync_status.clone().unwrap_or_else(|| "?".into()),
-        ));
-    }
-    m.push_str("See `kongrade plan --strategy rolling`.");
-    m
+    format!(
+        "No migrations to run: rolling replaces the data planes (or DB-less nodes) one by one with nodes of the new version; kongrade runs no step for it.\n{}See `kongrade plan --strategy rolling`.",
+        strategy::render_rolling(&strategy::rolling_order(rows, target), target)
+    )
 }

@@ -1925,6 +1925,7 @@ mod tests {
             ip: Some("10.0.0.7".into()),
             version: Some(version.into()),
             sync_status: Some("normal".into()),
+            config_hash: None,
             last_seen_secs_ago: Some(ago),
             last_seen: None,
             ttl_secs_left: ttl_left,

@@ -51,6 +51,9 @@ pub struct DataPlaneRow {
     pub ip: Option<String>,
     pub version: Option<String>,
     pub sync_status: Option<String>,
+    /// The hash of the configuration the data plane runs (compare across data planes).
+    #[serde(default)]
+    pub config_hash: Option<String>,
     /// Seconds since `last_seen`, computed by the database clock (never the local one).
     pub last_seen_secs_ago: Option<f64>,
     pub last_seen: Option<String>,

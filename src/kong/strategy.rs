@@ -541,6 +541,131 @@ pub fn choose(i: &StrategyInput<'_>) -> Choice {
     }
 }
 
+/// Kong's data plane rules (kong-upgrades.md 1.0-6, 1.5), as rolling states them.
+pub const ROLLING_RULES: &[&str] = &[
+    "Upgrade the control plane first (its database with dual-cluster or in-place), then replace the data planes one by one.",
+    "A data plane must have the control plane's major version, and a minor not newer than the control plane's (a newer patch is accepted).",
+    "OSS 3.1.x data planes (wRPC only) cannot connect to a 3.2+ control plane.",
+    "Data planes the new control plane rejects keep serving their last configuration but get no updates (sync_status kong_version_incompatible) until replaced.",
+];
+
+/// Why a data plane of version `dp` cannot get configuration from a control plane of version
+/// `cp` (Kong's compatibility check), or `None` when it can.
+pub fn dp_incompatible(cp: Version, dp: Version) -> Option<String> {
+    if dp.major != cp.major {
+        return Some(format!(
+            "major {} differs from the control plane's {cp}",
+            dp.major
+        ));
+    }
+    if dp.minor > cp.minor {
+        return Some(format!("minor newer than the control plane's {cp}"));
+    }
+    if dp.series() == (3, 1) && cp >= Version::new(3, 2, 0) {
+        return Some(format!(
+            "OSS 3.1.x data planes cannot reach a {cp} control plane (3.2 dropped wRPC)"
+        ));
+    }
+    None
+}
+
+/// One data plane to replace, in the order to replace it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DataPlaneStep {
+    pub order: usize,
+    pub id: String,
+    pub hostname: Option<String>,
+    pub ip: Option<String>,
+    pub version: Option<String>,
+    pub sync_status: Option<String>,
+    pub config_hash: Option<String>,
+    pub last_seen_secs_ago: Option<f64>,
+    /// Why the upgraded control plane cannot serve it as it is (replace it early).
+    pub cut_off: Option<String>,
+}
+
+/// The data planes from `clustering_data_planes` in the order to replace them once the control
+/// plane runs `cp`: first those it cannot serve (they run stale configuration), then those not
+/// in sync, then the oldest versions; hostname breaks ties. kongrade's order: Kong's guide says
+/// only "control plane first, then the data planes".
+pub fn rolling_order(
+    rows: &[super::snapshot::DataPlaneRow],
+    cp: Option<Version>,
+) -> Vec<DataPlaneStep> {
+    let mut steps: Vec<DataPlaneStep> = rows
+        .iter()
+        .map(|r| {
+            let v = r.version.as_deref().and_then(Version::find_in);
+            let cut_off = match (cp, v) {
+                (Some(cp), Some(v)) => dp_incompatible(cp, v),
+                (Some(_), None) => Some("its version is unknown".into()),
+                _ => None,
+            };
+            DataPlaneStep {
+                order: 0,
+                id: r.id.clone(),
+                hostname: r.hostname.clone(),
+                ip: r.ip.clone(),
+                version: r.version.clone(),
+                sync_status: r.sync_status.clone(),
+                config_hash: r.config_hash.clone(),
+                last_seen_secs_ago: r.last_seen_secs_ago,
+                cut_off,
+            }
+        })
+        .collect();
+    steps.sort_by(|a, b| {
+        let key = |d: &DataPlaneStep| {
+            (
+                d.cut_off.is_none(),
+                d.sync_status.as_deref() == Some("normal"),
+                d.version.as_deref().and_then(Version::find_in),
+                d.hostname.clone().unwrap_or_else(|| d.id.clone()),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    for (i, d) in steps.iter_mut().enumerate() {
+        d.order = i + 1;
+    }
+    steps
+}
+
+/// The rolling plan as text: the rules, then each data plane in order.
+pub fn render_rolling(steps: &[DataPlaneStep], cp: Option<Version>) -> String {
+    let mut s = String::from("Rolling (no migrations):\n");
+    for r in ROLLING_RULES {
+        s.push_str(&format!("  - {r}\n"));
+    }
+    if steps.is_empty() {
+        s.push_str("  No data planes are recorded in clustering_data_planes (DB-less nodes are recorded nowhere): replace each node, validating the declarative configuration with the new version's `kong config parse` first.\n");
+        return s;
+    }
+    s.push_str(&format!(
+        "  Data planes, in the order to replace them{}:\n",
+        cp.map(|v| format!(" with Kong {v} ones"))
+            .unwrap_or_default()
+    ));
+    for d in steps {
+        s.push_str(&format!(
+            "  {:>2}. {} ({}) Kong {}, sync_status {}, config_hash {}{}\n",
+            d.order,
+            d.hostname.clone().unwrap_or_else(|| d.id.clone()),
+            d.ip.clone().unwrap_or_default(),
+            d.version.as_deref().unwrap_or("?"),
+            d.sync_status.as_deref().unwrap_or("?"),
+            d.config_hash.as_deref().unwrap_or("?"),
+            d.last_seen_secs_ago
+                .map(|a| format!(", seen {a:.0} s ago"))
+                .unwrap_or_default(),
+        ));
+        if let Some(c) = &d.cut_off {
+            s.push_str(&format!("      cut off by the new control plane: {c}\n"));
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,6 +977,53 @@ mod tests {
         assert!(m.contains("Allowed here: dual-cluster, in-place."), "{m}");
         assert!(m.contains("--second-cluster"), "{m}");
         assert_eq!(c.refusal_message(S::InPlace), None);
+    }
+
+    #[test]
+    fn data_plane_rules_and_the_order_to_replace_them() {
+        assert_eq!(dp_incompatible(v("3.4.2"), v("3.4.3")), None);
+        assert_eq!(dp_incompatible(v("3.4.2"), v("3.3.1")), None);
+        assert!(dp_incompatible(v("3.4.2"), v("3.5.0"))
+            .unwrap()
+            .contains("newer"));
+        assert!(dp_incompatible(v("3.4.2"), v("2.8.5"))
+            .unwrap()
+            .contains("major"));
+        assert!(dp_incompatible(v("3.2.2"), v("3.1.1"))
+            .unwrap()
+            .contains("3.1.x"));
+        assert_eq!(dp_incompatible(v("3.1.1"), v("3.1.0")), None);
+        let row = |host: &str, version: &str, sync: &str| super::super::snapshot::DataPlaneRow {
+            id: format!("id-{host}"),
+            hostname: Some(host.into()),
+            version: Some(version.into()),
+            sync_status: Some(sync.into()),
+            config_hash: Some("c0ffee".into()),
+            ..Default::default()
+        };
+        let rows = [
+            row("dp-a", "3.4.1", "normal"),
+            row("dp-b", "3.3.1", "normal"),
+            row("dp-c", "3.4.1", "unknown"),
+            row("dp-d", "2.8.5", "kong_version_incompatible"),
+        ];
+        let steps = rolling_order(&rows, Some(v("3.4.2")));
+        let order: Vec<&str> = steps
+            .iter()
+            .map(|d| d.hostname.as_deref().unwrap())
+            .collect();
+        assert_eq!(order, ["dp-d", "dp-c", "dp-b", "dp-a"]);
+        assert_eq!(steps[0].order, 1);
+        assert!(steps[0].cut_off.is_some() && steps[1].cut_off.is_none());
+        let text = render_rolling(&steps, Some(v("3.4.2")));
+        assert!(
+            text.contains(
+                " 1. dp-d () Kong 2.8.5, sync_status kong_version_incompatible, config_hash c0ffee"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("control plane first"), "{text}");
+        assert!(render_rolling(&[], None).contains("No data planes"));
     }
 
     #[test]

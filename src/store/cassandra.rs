@@ -333,7 +333,14 @@ fn classify_request(e: &ExecutionError, opts: &CassandraOptions, what: &str) -> 
 
 /// Columns of clustering_data_planes kongrade reads when present (they arrived over releases;
 /// `id` is the key and always there).
-const DP_COLUMNS: &[&str] = &["hostname", "ip", "version", "sync_status", "last_seen"];
+const DP_COLUMNS: &[&str] = &[
+    "hostname",
+    "ip",
+    "version",
+    "sync_status",
+    "config_hash",
+    "last_seen",
+];
 
 /// Milliseconds since the epoch as `2024-05-01T10:00:00.123Z` (UTC, proleptic Gregorian).
 fn format_millis(ms: i64) -> String {
@@ -739,6 +746,7 @@ impl CassandraStore {
                     "ip" => dp.ip = Some(text_of(&v)),
                     "version" => dp.version = Some(text_of(&v)),
                     "sync_status" => dp.sync_status = Some(text_of(&v)),
+                    "config_hash" => dp.config_hash = Some(text_of(&v)),
                     "last_seen" => {
                         if let CqlValue::Timestamp(t) = &v {
                             dp.last_seen_secs_ago = Some((now - t.0) as f64 / 1000.0);

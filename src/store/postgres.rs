@@ -208,7 +208,14 @@ const WATCHED_TABLES: &[&str] = &[
 ];
 
 /// Columns of clustering_data_planes kongrade reads, when present (they arrived over releases).
-const DP_COLUMNS: &[&str] = &["hostname", "ip", "version", "sync_status", "last_seen"];
+const DP_COLUMNS: &[&str] = &[
+    "hostname",
+    "ip",
+    "version",
+    "sync_status",
+    "config_hash",
+    "last_seen",
+];
 
 impl PgStore {
     /// A read-only session (what every reader of Kong's database uses).

@@ -270,6 +270,7 @@ impl Scenario {
                 ip: n.ip.clone(),
                 version: Some(n.version.clone()),
                 sync_status: Some("normal".into()),
+                config_hash: None,
                 last_seen_secs_ago: Some(3.0),
                 last_seen: None,
                 ttl_secs_left: None,
