@@ -84,6 +84,8 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
     if snapshot.legacy_migrations.is_some() {
         tables.push("apis");
     }
+    // Core 016_280_to_300's estimate: the routes it rewrites, not the whole table.
+    tables.push(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS);
     let (row_counts, count_error) = match store.row_counts(&tables).await {
         Ok(c) => (c, None),
         Err(e) => (None, Some(e.to_string())),
@@ -249,10 +251,7 @@ pub fn render_text(
 pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
     let g = gather(ctx, flags).await?;
     let mut a = assess(&g, ctx);
-    let env: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .collect();
-    let pre = super::preflight::gather(ctx, &g, &env).await;
+    let pre = super::preflight::gather(ctx, &g, &super::preflight::env_names()).await;
     a.findings.extend(super::preflight::findings(ctx, &g, &pre));
     a.findings.sort_by_key(|x| x.severity);
     let f = &a.findings;

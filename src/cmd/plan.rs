@@ -11,11 +11,13 @@ use super::strategy::{self, Seen};
 use super::Code;
 use crate::cmd::diagnose::MigrationFlags;
 use crate::cmd::nodes::NodesArgs;
+use crate::kong::diagnose::{Finding, Severity};
 use crate::kong::plan::{Plan, Step};
 use crate::kong::policy::exit;
 use crate::kong::strategy::{
     render_rolling, rolling_order, Asked, Choice, Deployment, Strategy, ROLLING_RULES,
 };
+use crate::kong::version::Version;
 
 fn step_text(i: usize, s: &Step) -> String {
     let mut out = format!("{:>2}. {}", i + 1, s.title);
@@ -106,6 +108,37 @@ fn strategy_text(choice: &Choice, seen: &Seen, chosen: Option<Strategy>) -> Stri
     s
 }
 
+/// The preflight's findings under the plan: what the target (and each hop's Kong) will break,
+/// the commands first. Errors are what `auto` refuses (exit 20) unless `--allow-breaking`.
+pub fn render_preflight(findings: &[Finding], target: Option<Version>) -> String {
+    let to = target
+        .map(|v| format!("Kong {v}"))
+        .unwrap_or_else(|| "the target".into());
+    if findings.is_empty() {
+        return format!("Preflight: nothing found that {to} will break.\n");
+    }
+    let mut out = format!("Preflight: what {to} will break, fix before `up`:\n");
+    for f in findings {
+        let sev = match f.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARNING",
+            Severity::Info => "NOTE",
+        };
+        out.push_str(&format!("  {sev} [{}] {}\n", f.id, f.title));
+        for r in &f.remedy {
+            out.push_str(&format!("      {r}\n"));
+        }
+        for seen in &f.seen {
+            out.push_str(&wrap(&format!("seen: {seen}"), "      ", 100));
+        }
+        out.push_str(&wrap(&format!("why:  {}", f.why), "      ", 100));
+    }
+    if findings.iter().any(|f| f.severity == Severity::Error) {
+        out.push_str("kongrade auto refuses the errors above (exit 20) unless --allow-breaking.\n");
+    }
+    out
+}
+
 pub async fn run(
     ctx: &Context,
     json: bool,
@@ -138,6 +171,9 @@ pub async fn run(
             )
         });
     let plan = &a.plan;
+    let pre = super::preflight::gather(ctx, &g, &super::preflight::env_names()).await;
+    let mut preflight = super::preflight::findings_for(ctx, plan, &pre);
+    preflight.sort_by_key(|f| f.severity);
     let code = if refusal.is_some() {
         exit::STRATEGY_REFUSED
     } else if plan.blocked.is_some() {
@@ -157,6 +193,7 @@ pub async fn run(
                 sj["rolling"] = serde_json::json!({"rules": ROLLING_RULES, "data_planes": r});
             }
             o.insert("strategy".into(), sj);
+            o.insert("preflight".into(), serde_json::to_value(&preflight)?);
         }
         serde_json::to_string_pretty(&v)? + "\n"
     } else {
@@ -172,6 +209,10 @@ pub async fn run(
         }
         if let Some(m) = &refusal {
             text.push_str(&format!("\n{m}\n"));
+        }
+        if plan.blocked.is_none() && !plan.up_to_date {
+            text.push('\n');
+            text.push_str(&render_preflight(&preflight, plan.target));
         }
         crate::text::terminal_safe(&text).into_owned()
     };

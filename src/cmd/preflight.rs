@@ -7,12 +7,30 @@ use super::context::Context;
 use super::diagnose::Gathered;
 use crate::kong::catalog::Db;
 use crate::kong::diagnose::Finding;
-use crate::kong::plan::StepKind;
+use crate::kong::plan::{Plan, StepKind};
 use crate::kong::preflight::{DataPlane, PreflightData};
+use crate::kong::snapshot::Snapshot;
 use crate::store::postgres::{auth_asked, AuthAsked, PgStore};
+
+/// The process environment's variable names (the preflight looks at the `KONG_*` ones).
+pub fn env_names() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect()
+}
 
 /// Reads what the preflight needs. `env` lists the process environment's variable names.
 pub async fn gather(ctx: &Context, g: &Gathered, env: &[String]) -> PreflightData {
+    gather_from(ctx, &g.snapshot, g.row_counts.as_deref(), env).await
+}
+
+/// [`gather`] from a snapshot and row counts read elsewhere (`auto` reads its own).
+pub async fn gather_from(
+    ctx: &Context,
+    snapshot: &Snapshot,
+    row_counts: Option<&[(String, i64)]>,
+    env: &[String],
+) -> PreflightData {
     let mut d = PreflightData {
         conf_path: ctx.conn.conf.path.as_ref().map(|p| p.display().to_string()),
         env_names: env
@@ -28,7 +46,7 @@ pub async fn gather(ctx: &Context, g: &Gathered, env: &[String]) -> PreflightDat
             d.conf_keys = file.entries.into_iter().map(|e| (e.key, e.value)).collect();
         }
     }
-    d.data_planes = g.snapshot.data_planes.as_ref().map(|dps| {
+    d.data_planes = snapshot.data_planes.as_ref().map(|dps| {
         dps.iter()
             .map(|dp| DataPlane {
                 hostname: dp.hostname.clone().unwrap_or_else(|| dp.id.clone()),
@@ -42,14 +60,14 @@ pub async fn gather(ctx: &Context, g: &Gathered, env: &[String]) -> PreflightDat
     let Some(opts) = ctx.conn.pg().filter(|_| ctx.db == Db::Postgres) else {
         return d;
     };
-    let count = |t: &str| {
-        g.row_counts
-            .as_ref()
-            .and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n))
-    };
+    let count = |t: &str| row_counts.and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
     if let Ok(store) = PgStore::connect(opts).await {
         if let Ok(r) = store
-            .preflight_read(count("routes"), count("plugins").is_some())
+            .preflight_read(
+                count("routes"),
+                count("plugins").is_some(),
+                count(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS),
+            )
             .await
         {
             d.server_version_num = r.server_version_num;
@@ -64,10 +82,15 @@ pub async fn gather(ctx: &Context, g: &Gathered, env: &[String]) -> PreflightDat
 
 /// The preflight's findings for the plan the diagnosis makes.
 pub fn findings(ctx: &Context, g: &Gathered, d: &PreflightData) -> Vec<Finding> {
+    findings_for(ctx, &crate::kong::diagnose::plan_for(&g.input(ctx)), d)
+}
+
+/// The preflight's findings for `plan`: from its origin to the target, through the Kong versions
+/// that run its `up`s and `finish`es.
+pub fn findings_for(ctx: &Context, plan: &Plan, d: &PreflightData) -> Vec<Finding> {
     let Some(target) = ctx.target.version else {
         return Vec::new();
     };
-    let plan = crate::kong::diagnose::plan_for(&g.input(ctx));
     let mut hops = Vec::new();
     for s in &plan.steps {
         if matches!(s.kind, StepKind::Up | StepKind::Finish) {

@@ -469,7 +469,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .row_counts
             .unwrap_or(&[])
             .iter()
-            .filter(|(t, _)| t != "apis")
+            .filter(|(t, _)| t != "apis" && t != rewrites::ROUTES_WITH_REGEX_PATHS)
             .map(|(t, n)| format!("{t}: {}", plural(*n, "row", "rows")))
             .collect();
         if !present.is_empty() {

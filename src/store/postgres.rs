@@ -17,6 +17,7 @@ mod marks;
 mod preflight;
 use crate::kong::catalog::Db;
 use crate::kong::conf::{PgConf, Secret};
+use crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS;
 use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
 pub use marks::{schema_meta_text, table_marks};
 pub use preflight::{auth_asked, AuthAsked, PreflightRead};
@@ -688,7 +689,16 @@ impl PgStore {
 
     /// Rows of the given tables that exist: the planner's estimate (instant on huge tables), or
     /// an exact count where the table was never analyzed.
+    /// [`ROUTES_WITH_REGEX_PATHS`] among `tables` is not a table: the routes whose paths core
+    /// `016_280_to_300` rewrites, counted when `routes` exists (its estimate needs them).
     pub async fn row_counts(&self, tables: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
+        let wants_regex = tables.contains(&ROUTES_WITH_REGEX_PATHS);
+        let tables: Vec<&str> = tables
+            .iter()
+            .copied()
+            .filter(|t| *t != ROUTES_WITH_REGEX_PATHS)
+            .collect();
+        let tables = &tables[..];
         let estimates = self.estimate_rows(tables).await?;
         let exact_for: Vec<&str> = estimates
             .iter()
@@ -700,6 +710,16 @@ impl PgStore {
             .filter_map(|(t, n)| n.filter(|n| *n > 0).map(|n| (t.clone(), n)))
             .collect();
         out.extend(self.count_rows(&exact_for).await?);
+        if wants_regex {
+            if let Some(routes) = out.iter().find(|(t, _)| t == "routes").map(|(_, n)| *n) {
+                let n = if routes > 0 {
+                    self.regex_route_count(routes).await?
+                } else {
+                    0
+                };
+                out.push((ROUTES_WITH_REGEX_PATHS.to_string(), n));
+            }
+        }
         out.sort();
         Ok(out)
     }

@@ -4,9 +4,10 @@
 
 use color_eyre::eyre::Result;
 
+use super::report::Reporter;
 use super::{exit, stop, AutoArgs, Phase, Session};
 use crate::contract::journal::Event;
-use crate::kong::diagnose::{self, DiagnoseInput};
+use crate::kong::diagnose::{self, DiagnoseInput, Severity};
 use crate::kong::plan::Plan;
 use crate::kong::policy::{self, Allowances, FindingId, History};
 
@@ -18,9 +19,22 @@ pub(super) async fn gates(
     args: &AutoArgs,
     history: &History,
     walk_hops: bool,
+    rep: &Reporter,
 ) -> Result<Phase<Plan>> {
-    let snapshot = match s.ctx.snapshot().await {
-        Ok(snap) => snap,
+    let read = async {
+        let store = s.ctx.store().await?;
+        let snap = store.snapshot().await?;
+        // For the preflight: how many routes (their regex paths are sampled above 200k) and
+        // whether `plugins` exists. Advice: a failure to count leaves the count out.
+        let counts = store
+            .row_counts(&["routes", "plugins"])
+            .await
+            .ok()
+            .flatten();
+        Ok::<_, color_eyre::eyre::Report>((snap, counts))
+    };
+    let (snapshot, counts) = match read.await {
+        Ok(r) => r,
         Err(e) => {
             return Ok(Err(stop(
                 exit::DB_UNREADABLE,
@@ -46,6 +60,25 @@ pub(super) async fn gates(
     if walk_hops {
         findings.retain(|f| f.id != FindingId::UnsupportedJump);
     }
+    // What the target (and each hop's Kong) will break, gathered as `diagnose` does.
+    let pre = crate::cmd::preflight::gather_from(
+        &s.ctx,
+        &snapshot,
+        counts.as_deref(),
+        &crate::cmd::preflight::env_names(),
+    )
+    .await;
+    let mut preflight = crate::cmd::preflight::findings_for(&s.ctx, &plan, &pre);
+    preflight.sort_by_key(|f| f.severity);
+    for f in &preflight {
+        let sev = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "note",
+        };
+        rep.say(&format!("Preflight {sev}: [{}] {}", f.id, f.title));
+    }
+    findings.extend(preflight);
     let allow = Allowances {
         gaps: args.allow_gaps,
         unknown: args.allow_unknown,

@@ -267,7 +267,7 @@ async fn migrate(
         go!(lock::wait_out(s, args, rep, &mut interrupts).await);
     }
     let walk = s.ctx.conn.kong_template.is_some();
-    let plan = go!(gates::gates(s, args, history, walk).await?);
+    let plan = go!(gates::gates(s, args, history, walk, rep).await?);
     let hops = go!(hops::path(s, &plan, rep).await?);
     let mut run = Run {
         // A backup recorded by the run this one resumes is not taken again.

@@ -62,27 +62,27 @@ impl PgStore {
 
     /// One query. `routes_rows`: the routes table's size as already read (`None`: it does not
     /// exist); `plugins_table`: the plugins table exists.
+    /// `known_regex`: the regex routes already counted with the row counts (see
+    /// [`PgStore::regex_route_count`]): not counted again.
     pub async fn preflight_read(
         &self,
         routes_rows: Option<i64>,
         plugins_table: bool,
+        known_regex: Option<i64>,
     ) -> Result<PreflightRead, StoreError> {
         let mut parts =
             vec!["'server_version_num', current_setting('server_version_num')".to_string()];
         let mut sampled = false;
         if let Some(rows) = routes_rows {
             let routes = self.table_name("routes");
-            let sample = if rows > SAMPLE_ABOVE {
-                sampled = true;
-                let pct = (SAMPLE_ROWS as f64 * 100.0 / rows as f64).clamp(0.01, 100.0);
-                format!(" TABLESAMPLE SYSTEM ({pct:.4})")
-            } else {
-                String::new()
-            };
+            let (sample, s) = sample_clause(rows);
+            sampled = s;
             let cond = ROUTES_WITH_REGEX_PATHS_WHERE;
-            parts.push(format!(
-                "'regex', (SELECT json_build_object('matched', count(*) FILTER (WHERE {cond}), 'scanned', count(*)) FROM {routes}{sample})"
-            ));
+            if known_regex.is_none() {
+                parts.push(format!(
+                    "'regex', (SELECT json_build_object('matched', count(*) FILTER (WHERE {cond}), 'scanned', count(*)) FROM {routes}{sample})"
+                ));
+            }
             parts.push(format!(
                 "'routes', (SELECT coalesce(json_agg(json_build_object('id', id::text, 'name', name, 'paths', paths)), '[]'::json) \
                  FROM (SELECT id, name, paths FROM {routes}{sample} WHERE {cond} ORDER BY id LIMIT {}) r)",
@@ -110,14 +110,13 @@ impl PgStore {
             message: format!("the routes or plugins table cannot be read: {e}"),
             hint: "were Kong's tables altered by hand?".into(),
         })?;
-        let regex_route_count = raw.regex.as_ref().map(|c| {
-            if sampled && c.scanned > 0 {
-                let rows = routes_rows.unwrap_or(c.scanned) as f64;
-                (c.matched as f64 * rows / c.scanned as f64).round() as i64
-            } else {
-                c.matched
-            }
-        });
+        let regex_route_count = match known_regex {
+            Some(n) => routes_rows.map(|_| n),
+            None => raw
+                .regex
+                .as_ref()
+                .map(|c| scaled(c.matched, c.scanned, sampled, routes_rows)),
+        };
         Ok(PreflightRead {
             server_version_num: raw.server_version_num.and_then(|s| s.trim().parse().ok()),
             regex_route_count,
@@ -134,6 +133,47 @@ impl PgStore {
                 .collect(),
             db_plugins: raw.plugins,
         })
+    }
+}
+
+impl PgStore {
+    /// Routes whose paths carry regex characters and no `~` (what core `016_280_to_300`'s up_f
+    /// rewrites one UPDATE at a time), for a routes table of `routes_rows` rows: counted on a
+    /// sample above [`SAMPLE_ABOVE`] rows and scaled up.
+    pub async fn regex_route_count(&self, routes_rows: i64) -> Result<i64, StoreError> {
+        let (sample, sampled) = sample_clause(routes_rows);
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE {ROUTES_WITH_REGEX_PATHS_WHERE}), count(*) FROM {}{sample}",
+            self.table_name("routes")
+        );
+        let rows = self.simple_rows(&sql).await?;
+        let num = |i: usize| {
+            rows.first()
+                .and_then(|r| r.get(i))
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(scaled(num(0), num(1), sampled, Some(routes_rows)))
+    }
+}
+
+/// The TABLESAMPLE clause for a routes table of `rows` rows, and whether it samples.
+fn sample_clause(rows: i64) -> (String, bool) {
+    if rows > SAMPLE_ABOVE {
+        let pct = (SAMPLE_ROWS as f64 * 100.0 / rows as f64).clamp(0.01, 100.0);
+        (format!(" TABLESAMPLE SYSTEM ({pct:.4})"), true)
+    } else {
+        (String::new(), false)
+    }
+}
+
+/// A sampled count scaled up to the table's rows.
+fn scaled(matched: i64, scanned: i64, sampled: bool, rows: Option<i64>) -> i64 {
+    if sampled && scanned > 0 {
+        let rows = rows.unwrap_or(scanned) as f64;
+        (matched as f64 * rows / scanned as f64).round() as i64
+    } else {
+        matched
     }
 }
 

@@ -1,0 +1,258 @@
+//! The preflight in `kongrade plan` (shown) and `kongrade auto` (refused with exit 20 unless
+//! --allow-breaking, the override journaled): the real binary, a real PostgreSQL, the stand-in
+//! as kong, a kong.conf with a removed key and routes whose regex 3.x refuses.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use support::kong_db;
+use support::pg::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+
+fn data_dir(db: &TestDb) -> PathBuf {
+    std::env::temp_dir()
+        .join("kongrade-tests")
+        .join(format!("data-{}", db.name))
+}
+
+fn kongrade(db: &TestDb, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data_dir(db));
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kongrade")
+}
+
+fn both(o: &Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn rows(db: &TestDb) -> String {
+    db.exec(
+        "SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY 1",
+    )
+}
+
+/// A 2.8.5 database with a route 3.x's router refuses (look-ahead) and a plain one.
+fn dirty_db(tag: &str) -> TestDb {
+    let db = TestDb::new(tag);
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text[]);\
+         CREATE TABLE plugins (id uuid PRIMARY KEY, name text);\
+         INSERT INTO routes VALUES \
+         ('00000000-0000-0000-0000-000000000001', 'users', ARRAY['/users/\\d+']),\
+         ('00000000-0000-0000-0000-000000000002', NULL, ARRAY['/(?!admin).*']);",
+    );
+    db
+}
+
+fn conf_with_removed_key(db: &TestDb, dir: &Path) -> String {
+    db.write_kong_conf(dir, "upstream_keepalive = 60\n")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn plan_shows_the_preflight_text_and_json() {
+    let db = dirty_db("pfp_plan");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_with_removed_key(&db, dir.path());
+    let o = kongrade(&db, &["plan", "-c", &conf, "--target-version", "3.4.2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains("Preflight: what Kong 3.4.2 will break, fix before `up`:"),
+        "{text}"
+    );
+    assert!(text.contains("  ERROR [conf-key-removed]"), "{text}");
+    assert!(
+        text.contains("  ERROR [routes-regex-incompatible]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  WARNING [routes-regex-unprefixed]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("seen: route users (00000000-0000-0000-0000-000000000001): /users/\\d+"),
+        "{text}"
+    );
+    assert!(
+        text.contains("refuses the errors above (exit 20) unless --allow-breaking"),
+        "{text}"
+    );
+    // Errors first: the steps come before, the preflight after them.
+    assert!(text.find("Releases to run").unwrap() < text.find("Preflight:").unwrap());
+
+    let o = kongrade(
+        &db,
+        &["plan", "--json", "-c", &conf, "--target-version", "3.4.2"],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("plan JSON");
+    let ids: Vec<&str> = v["preflight"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"conf-key-removed") && ids.contains(&"routes-regex-incompatible"),
+        "{ids:?}"
+    );
+
+    // A clean database and kong.conf: the preflight says so.
+    let clean = TestDb::new("pfp_plan_clean");
+    kong_db::bootstrap_at(&clean, "2.8.5", None);
+    let o = kongrade(&clean, &["plan", "--target-version", "3.4.2"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        !text.contains("ERROR [") && !text.contains("WARNING ["),
+        "{text}"
+    );
+}
+
+#[test]
+fn auto_refuses_what_the_target_breaks_with_20_unless_allow_breaking_and_journals_it() {
+    let db = dirty_db("pfp_auto");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_with_removed_key(&db, dir.path());
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let before = rows(&db);
+    let o = kongrade(
+        &db,
+        &[
+            "auto",
+            "-c",
+            &conf,
+            "--kong-cmd",
+            &kong,
+            "--backup=skip",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(20), "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("auto JSON");
+    assert_eq!(v["result"], "refused_breaking", "{v}");
+    assert!(v["steps"].as_array().unwrap().is_empty(), "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("--allow-breaking"), "{msg}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Preflight error: [conf-key-removed]"), "{err}");
+    assert!(
+        err.contains("Preflight error: [routes-regex-incompatible]"),
+        "{err}"
+    );
+    assert_eq!(rows(&db), before, "nothing ran");
+
+    let o = kongrade(
+        &db,
+        &[
+            "auto",
+            "-c",
+            &conf,
+            "--kong-cmd",
+            &kong,
+            "--backup=skip",
+            "--allow-breaking",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", both(&o));
+    assert_ne!(rows(&db), before, "up ran");
+    // The overrides are in the journal, one per lifted finding.
+    let mut gates = Vec::new();
+    for e in std::fs::read_dir(data_dir(&db).join("journal"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path().extension().is_some_and(|x| x == "jsonl") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                let v: Value = serde_json::from_str(line).unwrap_or_default();
+                if v["event"] == "override" {
+                    gates.push((
+                        v["gate"].as_str().unwrap_or_default().to_string(),
+                        v["reason"].as_str().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    for id in ["conf-key-removed", "routes-regex-incompatible"] {
+        assert!(
+            gates
+                .iter()
+                .any(|(g, r)| g == id && r.contains("--allow-breaking")),
+            "{id} not journaled: {gates:?}"
+        );
+    }
+}
+
+/// A 2.8.5 database with 300,000 routes (above the sampling threshold), each with the path
+/// `path` (`N` is replaced by the route's number).
+fn routes_db(tag: &str, path: &str) -> TestDb {
+    let db = TestDb::new(tag);
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec(&format!(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text[]);\
+         INSERT INTO routes SELECT md5(i::text)::uuid, NULL, ARRAY[replace('{path}', 'N', i::text)] \
+         FROM generate_series(1, 300000) AS i;"
+    ));
+    db
+}
+
+fn regex_count(db: &TestDb) -> Option<i64> {
+    let o = kongrade(db, &["diagnose", "--json", "--target-version", "3.4.2"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("diagnose JSON");
+    v["row_counts"]
+        .as_array()?
+        .iter()
+        .find(|r| r[0] == "routes_with_regex_paths")
+        .and_then(|r| r[1].as_i64())
+}
+
+fn up_command(db: &TestDb) -> String {
+    let o = kongrade(db, &["plan", "--json", "--target-version", "3.4.2"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("plan JSON");
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "up")
+        .and_then(|s| s["commands"][0].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn core_016_is_estimated_from_the_regex_routes_counted_not_from_the_table_size() {
+    // Plain paths: 016's up_f only reads them (seconds); no --lock-timeout is advised.
+    let plain = routes_db("pfp_plain", "/plain/N");
+    assert_eq!(regex_count(&plain), Some(0));
+    let up = up_command(&plain);
+    assert!(up.starts_with("kong migrations up"), "{up}");
+    assert!(!up.contains("--lock-timeout"), "{up}");
+
+    // Every path a regex: one UPDATE each (~100 s at 2,900/s): the lock must outlast it.
+    let regex = routes_db("pfp_regex", "/r/N/\\d+");
+    let n = regex_count(&regex).expect("counted");
+    // Counted on a sample above 200k routes, scaled up: every sampled route matched.
+    assert_eq!(n, 300_000, "{n}");
+    let up = up_command(&regex);
+    assert!(up.contains("--lock-timeout"), "{up}");
+}
