@@ -256,3 +256,97 @@ fn core_016_is_estimated_from_the_regex_routes_counted_not_from_the_table_size()
     let up = up_command(&regex);
     assert!(up.contains("--lock-timeout"), "{up}");
 }
+
+/// An installed tree with a custom plugin (`my-auth`) and a bundled one (`key-auth`), both
+/// requiring `kong.plugins.base_plugin` (gone in 3.0): only the custom one is a finding.
+fn lua_tree(dir: &Path) -> String {
+    for name in ["my-auth", "key-auth"] {
+        let p = dir.join("kong/plugins").join(name);
+        std::fs::create_dir_all(p.join("migrations")).unwrap();
+        std::fs::write(
+            p.join("handler.lua"),
+            "-- local old = require \"kong.plugins.nothing\"\nlocal BasePlugin = require \"kong.plugins.base_plugin\"\nlocal utils = require(\"kong.tools.utils\")\n",
+        )
+        .unwrap();
+        let base = format!("000_base_{}", name.replace('-', "_"));
+        std::fs::write(
+            p.join("migrations/init.lua"),
+            format!("return {{ \"{base}\" }}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            p.join(format!("migrations/{base}.lua")),
+            "return { postgres = { up = [[ SELECT 1; ]] } }\n",
+        )
+        .unwrap();
+    }
+    dir.display().to_string()
+}
+
+#[test]
+fn custom_plugins_requiring_a_module_the_target_removed_are_found_in_the_lua_tree() {
+    let db = TestDb::new("pfp_lua");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().unwrap();
+    let lua = lua_tree(dir.path());
+    let o = kongrade(
+        &db,
+        &[
+            "diagnose",
+            "--json",
+            "--target-version",
+            "3.4.2",
+            "--plugins",
+            "bundled,my-auth",
+            "--kong-lua-path",
+            &lua,
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("diagnose JSON ({e}): {}", both(&o)));
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "custom-plugin-removed-module")
+        .unwrap_or_else(|| panic!("no finding: {v}"))
+        .clone();
+    assert_eq!(f["severity"], "error");
+    let seen: Vec<&str> = f["seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(
+        seen,
+        ["my-auth (kong/plugins/my-auth/handler.lua:2): require \"kong.plugins.base_plugin\", removed in Kong 3.0.0"],
+        "the bundled key-auth and the commented-out line are not findings"
+    );
+
+    // The same tree for a 3.x database going to 3.4.2: nothing was removed on the way.
+    let newer = TestDb::new("pfp_lua_3x");
+    kong_db::bootstrap_at(&newer, "3.0.2", None);
+    let o = kongrade(
+        &newer,
+        &[
+            "diagnose",
+            "--json",
+            "--target-version",
+            "3.4.2",
+            "--plugins",
+            "bundled,my-auth",
+            "--kong-lua-path",
+            &lua,
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("diagnose JSON");
+    assert!(
+        !v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "custom-plugin-removed-module"),
+        "{v}"
+    );
+}

@@ -46,6 +46,18 @@ pub async fn gather_from(
             d.conf_keys = file.entries.into_iter().map(|e| (e.key, e.value)).collect();
         }
     }
+    // Custom plugins' requires, from the Lua tree: names no release bundles are the custom ones.
+    if let Some(dir) = &ctx.conn.kong_lua_path {
+        let bundled: std::collections::BTreeSet<String> = ctx
+            .catalog
+            .releases
+            .iter()
+            .flat_map(|r| r.bundled_plugins.iter().cloned())
+            .collect();
+        if let Ok(found) = crate::exec::lua_requires::custom_plugins(dir, &bundled) {
+            d.custom_plugins = found;
+        }
+    }
     d.data_planes = snapshot.data_planes.as_ref().map(|dps| {
         dps.iter()
             .map(|dp| DataPlane {

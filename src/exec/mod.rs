@@ -8,6 +8,7 @@ pub mod journal;
 pub mod kong_target;
 pub mod kong_template;
 pub mod kong_version;
+pub mod lua_requires;
 pub mod lua_tree;
 pub mod probe;
 pub mod process;
