@@ -247,7 +247,7 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
         // Dual-cluster: the source's gates judge the jump (the clone runs the same
         // migrations); then the procedure runs on the clone, never on the source.
         let mut interrupts = step::listen_for_interrupts()?;
-        go!(gates::gates(&mut s, args, &history, false).await?);
+        go!(gates::gates(&mut s, args, &history, false, rep).await?);
         return dual_cluster::run(&mut s, args, rep, &mut interrupts).await;
     }
     migrate(&mut s, args, &history, rep).await
