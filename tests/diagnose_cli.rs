@@ -375,7 +375,7 @@ fn big_tables_get_timeouts_and_the_plan_carries_them() {
     let db = TestDb::new("dg_big");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     db.exec(
-        "CREATE TABLE plugins (id int); INSERT INTO plugins SELECT g FROM generate_series(1, 1500000) g; ANALYZE plugins;",
+        "CREATE TABLE plugins (id int, name text NOT NULL DEFAULT 'key-auth'); INSERT INTO plugins (id) SELECT g FROM generate_series(1, 1500000) g; ANALYZE plugins;",
     );
     let (c, f) = diagnose(&db, "3.4.2", &[]);
     assert_eq!(c, 2, "{:?}", ids(&f));

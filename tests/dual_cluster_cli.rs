@@ -226,6 +226,37 @@ fn dual_cluster_clones_migrates_the_clone_probes_the_new_cluster_and_never_write
     let text = both(&o);
     assert!(text.contains("services: 20 rows -> 21"), "{text}");
     assert!(text.contains("--clone-replace"), "{text}");
+
+    // As the message says: --clone-replace takes a new clone (it holds the new service),
+    // migrates it, and the guard passes.
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong,
+        &[
+            "--clone-database",
+            &scratch.0,
+            "--clone-replace",
+            "--new-admin-url",
+            &node,
+        ],
+    )
+    .output()
+    .unwrap();
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(!text.contains("taken and proven earlier"), "{text}");
+    assert!(
+        text.contains("Write guard: no configuration table of the source changed"),
+        "{text}"
+    );
+    assert_eq!(meta(&clone), reference_meta());
+    assert_eq!(
+        clone
+            .exec("SELECT count(*) FROM services WHERE name = 'written-after-the-clone'")
+            .trim(),
+        "1"
+    );
     src.exec("DELETE FROM services WHERE name = 'written-after-the-clone'");
 
     // Every source table unchanged at the end (the service above was added by the test).

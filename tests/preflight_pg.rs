@@ -227,3 +227,28 @@ fn auth_request_is_read_from_the_handshake() {
     let real = opts(&env["KONG_PG_HOST"], env["KONG_PG_PORT"].parse().unwrap());
     assert_eq!(rt.block_on(auth_asked(&real)), Some(AuthAsked::Scram));
 }
+
+/// The refused-regex finding stops `auto` (exit 20), so it must see every route: a look-ahead
+/// route whose id sorts after the first routes listed is still found.
+#[test]
+fn a_refused_regex_route_is_found_past_the_first_routes_listed() {
+    let db = TestDb::new("pf_past20");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_tables(&db);
+    db.exec(
+        "INSERT INTO routes SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, NULL, ARRAY['/users/\\d+'] \
+         FROM generate_series(1, 60) i;\
+         INSERT INTO routes VALUES ('ffffffff-0000-0000-0000-000000000001', 'late', ARRAY['/(?!admin).*']);",
+    );
+    let f = diagnose(&db, "3.4.2", &[]);
+    let bad = find(&f, "routes-regex-incompatible");
+    assert_eq!(
+        strings(&bad["seen"]),
+        ["route late (ffffffff-0000-0000-0000-000000000001): /(?!admin).*   (negative look-ahead)"]
+    );
+    // The count is every regex route, not the listed ones.
+    assert!(find(&f, "routes-regex-unprefixed")["title"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("61 routes"));
+}

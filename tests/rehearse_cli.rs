@@ -231,3 +231,53 @@ fn a_failing_migration_is_reported_with_kongs_output_and_keep_keeps_the_scratch(
     assert!(both(&o).contains("exists and is not empty"), "{}", both(&o));
     assert_eq!(meta(&db), before);
 }
+
+/// A kong that does not use the clone's connection (a wrapper that puts back its own
+/// KONG_PG_DATABASE, as a `docker exec` or a template without `-e KONG_PG_*` would) migrates the
+/// source: rehearse stops at once and says so loudly instead of reporting a clean rehearsal.
+/// `docker exec` itself is refused before anything is cloned.
+#[test]
+fn a_kong_that_ignores_the_clones_connection_is_caught() {
+    let db = TestDb::new("rh_ignores");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let data = tempfile::tempdir().unwrap();
+
+    let o = rehearse(
+        &db,
+        data.path(),
+        "docker exec -i kong-new kong",
+        &["--target-version", "3.4.2"],
+    );
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("does not reach"), "{text}");
+    assert!(scratch_dbs(&db).is_empty(), "nothing may be cloned: {text}");
+
+    let wrapper = data.path().join("kong-own-conf");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nKONG_PG_DATABASE='{}' exec '{BIN}' stand-in --kong-version 3.4.2 \"$@\"\n",
+            db.name
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = meta(&db);
+    let o = rehearse(
+        &db,
+        data.path(),
+        &wrapper.display().to_string(),
+        &["--target-version", "3.4.2"],
+    );
+    let text = both(&o);
+    assert_ne!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("changed the SOURCE database"), "{text}");
+    // The wrapper really did migrate the source (what the guard is for).
+    assert_ne!(meta(&db), before, "{text}");
+    assert!(
+        scratch_dbs(&db).is_empty(),
+        "the scratch database is dropped: {text}"
+    );
+}

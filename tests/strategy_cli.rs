@@ -191,6 +191,11 @@ fn old_nodes_exact_versions_decide_blue_green_to_3x() {
         "{}",
         both(&o)
     );
+    // A node named but not answering may be any version: it cannot prove the floor.
+    let gone = stopped_node();
+    let o = plan(&[&old_285, &gone]);
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    assert!(out(&o).contains(&gone), "{}", both(&o));
     // Every node 2.8.2+: allowed, with the deployment read from GET /.
     let o = plan(&[&old_285]);
     assert_eq!(code(&o), 0, "{}", both(&o));
@@ -297,12 +302,28 @@ fn auto_refuses_a_refused_strategy_before_anything_runs_and_journals_an_allowed_
     assert_eq!(chosen[0]["by"], "auto");
 }
 
-/// A loopback URL where nothing listens (a stopped node): bound, then let go.
+/// A loopback URL where nothing listens (a stopped node): a TCP socket bound and never put to
+/// listen, kept open for the test's life, so connecting is refused and no other test can take
+/// the port in the meantime (a bound-then-dropped port could be reused by a parallel bind).
 fn stopped_node() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}")
+    // SAFETY: plain socket calls on a local fd and a zeroed sockaddr_in we own.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        addr.sin_port = 0;
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
+        assert_eq!(rc, 0, "bind");
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut glen = len;
+        let rc = libc::getsockname(fd, &mut got as *mut _ as *mut libc::sockaddr, &mut glen);
+        assert_eq!(rc, 0, "getsockname");
+        // The fd stays open (never closed) until the test process ends.
+        format!("http://127.0.0.1:{}", u16::from_be(got.sin_port))
+    }
 }
 
 fn status_code(db: &TestDb) -> i64 {

@@ -1,7 +1,7 @@
 //! The reads behind `kong::preflight` for `kongrade diagnose`: kong.conf's keys, the `KONG_*`
 //! names, and from PostgreSQL one query (server version, regex routes, plugins) plus a bare
-//! login handshake (does the server ask Kong's role for SCRAM?). A failed read leaves its check
-//! out: the preflight is advice on top of the diagnosis.
+//! login handshake (does the server ask Kong's role for SCRAM?). A failed read leaves its checks
+//! out and says so (`preflight-incomplete`): never a silent "nothing found".
 
 use super::context::Context;
 use super::diagnose::Gathered;
@@ -42,8 +42,11 @@ pub async fn gather_from(
         ..PreflightData::default()
     };
     if let Some(path) = &ctx.conn.conf.path {
-        if let Ok(file) = crate::kong::conf::read_conf_file(path) {
-            d.conf_keys = file.entries.into_iter().map(|e| (e.key, e.value)).collect();
+        match crate::kong::conf::read_conf_file(path) {
+            Ok(file) => d.conf_keys = file.entries.into_iter().map(|e| (e.key, e.value)).collect(),
+            Err(e) => d
+                .incomplete
+                .push(format!("kong.conf {}: {e:#}", path.display())),
         }
     }
     // Custom plugins' requires, from the Lua tree: names no release bundles are the custom ones.
@@ -54,8 +57,12 @@ pub async fn gather_from(
             .iter()
             .flat_map(|r| r.bundled_plugins.iter().cloned())
             .collect();
-        if let Ok(found) = crate::exec::lua_requires::custom_plugins(dir, &bundled) {
-            d.custom_plugins = found;
+        match crate::exec::lua_requires::custom_plugins(dir, &bundled) {
+            Ok(found) => d.custom_plugins = found,
+            Err(e) => d.incomplete.push(format!(
+                "custom plugins in --kong-lua-path {}: {e:#}",
+                dir.display()
+            )),
         }
     }
     d.data_planes = snapshot.data_planes.as_ref().map(|dps| {
@@ -73,8 +80,8 @@ pub async fn gather_from(
         return d;
     };
     let count = |t: &str| row_counts.and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
-    if let Ok(store) = PgStore::connect(opts).await {
-        if let Ok(r) = store
+    match PgStore::connect(opts).await {
+        Ok(store) => match store
             .preflight_read(
                 count("routes"),
                 count("plugins").is_some(),
@@ -82,11 +89,21 @@ pub async fn gather_from(
             )
             .await
         {
-            d.server_version_num = r.server_version_num;
-            d.regex_route_count = r.regex_route_count;
-            d.regex_routes = r.regex_route_count.map(|_| r.regex_routes);
-            d.db_plugins = r.db_plugins;
-        }
+            Ok(r) => {
+                d.server_version_num = r.server_version_num;
+                d.regex_route_count = r.regex_route_count;
+                d.regex_routes = r.regex_route_count.map(|_| r.regex_routes);
+                d.db_plugins = r.db_plugins;
+            }
+            Err(e) => d.incomplete.push(format!(
+                "routes, plugins and server version: {}",
+                crate::text::terminal_safe(&e.to_string())
+            )),
+        },
+        Err(e) => d.incomplete.push(format!(
+            "connecting for the routes, plugins and server version: {}",
+            crate::text::terminal_safe(&e.to_string())
+        )),
     }
     d.scram = auth_asked(opts).await.map(|a| a == AuthAsked::Scram);
     d

@@ -97,6 +97,12 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
         .clone
         .resolve(&source, Some(&scratch_name(&source.database, &stamp)))?;
     // The journal first: a second kongrade on this upgrade stops the rehearsal before the clone.
+    // A kong run by `docker exec` and the like never sees the clone's connection.
+    if let KongTarget::Process { command_line, .. } = ctx.conn.kong() {
+        if let Some(why) = clone::env_unreachable(&command_line) {
+            return Err(eyre!(why));
+        }
+    }
     let jdir = datadir::sub_dir("journal")?;
     let (mut journal, _, _) = Journal::open_for(&jdir, &ctx.conn.endpoint.identity())?;
     journal.append(Event::Note {
@@ -126,7 +132,7 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
         other => other,
     };
     let started_at = datadir::utc_stamp(datadir::now_secs()).0;
-    let steps = rehearse_steps(&ctx, &kong, &target, args, &out).await;
+    let steps = rehearse_steps(&ctx, &kong, &source, &target, args, &out).await;
     let kept = args.keep;
     let dropped = if kept {
         None
@@ -203,6 +209,7 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
 async fn rehearse_steps(
     ctx: &Context,
     kong: &KongTarget,
+    source: &PgOptions,
     clone_db: &PgOptions,
     args: &RehearseArgs,
     out: &Printer,
@@ -244,7 +251,14 @@ async fn rehearse_steps(
             "\nkong migrations {} on the clone ({due} migration(s))",
             command.as_str()
         ));
+        let source_before = clone::source_schema_meta(source).await?;
         let step = timed_step(kong, &inv, &store, snap, out).await;
+        if clone::source_schema_meta(source).await? != source_before {
+            return Err(eyre!(clone::source_changed_message(
+                source,
+                command.as_str()
+            )));
+        }
         let ok = step.ok;
         steps.push(step);
         if !ok {

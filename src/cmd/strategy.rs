@@ -57,11 +57,15 @@ pub async fn see(
                 name: url.clone(),
                 version: Version::find_in(&version),
             }),
-            NodeClass::UnknownVersion { .. } => old_nodes.push(OldNode {
+            // A node named but not read (down, timed out, an RBAC 401) may be any version:
+            // it cannot prove the 2.8.2 floor blue-green to 3.x needs.
+            NodeClass::UnknownVersion { .. }
+            | NodeClass::Unreachable { .. }
+            | NodeClass::NotKong { .. } => old_nodes.push(OldNode {
                 name: url.clone(),
                 version: None,
             }),
-            _ => {}
+            NodeClass::New { .. } => {}
         }
     }
     // A control plane among the nodes makes the cluster hybrid; otherwise the first node's word.

@@ -447,9 +447,13 @@ async fn copy_and_prove(
             "--no-privileges",
             "--single-transaction",
             "--exit-on-error",
-            "--dbname",
         ])
-        .arg(&target.database)
+        // As a keyword/value string: a bare name with '=' or a URI scheme would be read by
+        // libpq as a whole connection string (another host, even the source).
+        .arg(format!(
+            "--dbname=dbname={}",
+            conninfo_quote(&target.database)
+        ))
         .envs(libpq_env(target))
         .env("PGAPPNAME", "kongrade-clone")
         .stdin(pipe)
@@ -476,15 +480,17 @@ async fn copy_and_prove(
         dump_err.await.unwrap_or_default(),
         restore_err.await.unwrap_or_default(),
     );
-    if !dumped.success() {
-        return Err(eyre!(explain_pg_dump_failure(&dump_err)));
-    }
+    // pg_restore first: when it fails, pg_dump dies of the closed pipe, and its error says
+    // nothing of the cause.
     if !restored.success() {
         return Err(eyre!(
             "pg_restore into {} failed: {}",
             target.describe(),
             restore_err.trim()
         ));
+    }
+    if !dumped.success() {
+        return Err(eyre!(explain_pg_dump_failure(&dump_err)));
     }
     let (source_meta, source_marks) =
         counted.map_err(|e| eyre!("counting the source's rows at the snapshot: {}", db_err(&e)))?;
@@ -685,5 +691,90 @@ mod tests {
         assert!(proof_problem(&meta, &[], &[], &[])
             .expect("differs")
             .contains("schema_meta differs"));
+    }
+}
+
+/// Why a kong command cannot be pointed at the clone, if it cannot: the clone's connection
+/// reaches kong only through the child's environment, and `docker exec`, `kubectl exec` or
+/// `ssh` run kong in a place that environment never reaches: that kong would migrate whatever
+/// its own kong.conf names, the source included.
+pub fn env_unreachable(command_line: &str) -> Option<String> {
+    let words: Vec<String> = command_line
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
+        .collect();
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
+    let first = words.first().map(|w| base(w))?;
+    let exec_like = match first.as_str() {
+        "docker" | "podman" | "nerdctl" => words.get(1).is_some_and(|w| w == "exec"),
+        "kubectl" | "oc" => words.iter().any(|w| w == "exec"),
+        "ssh" => true,
+        _ => false,
+    };
+    exec_like.then(|| {
+        format!(
+            "the kong command '{command_line}' runs kong where kongrade's environment does not reach ({first}), so kong would migrate the database its own kong.conf names, maybe the source, not the clone. Use a kong that takes the environment: a local kong, or --kong-image / --kong-cmd 'docker run --rm --network host -e KONG_DATABASE -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_USER -e KONG_PG_PASSWORD -e KONG_PG_DATABASE kong:VERSION kong'"
+        )
+    })
+}
+
+/// The source's `schema_meta` as text, row by row: read before and after every kong run on the
+/// clone, so a kong that ignored the clone's connection (a template without `-e KONG_PG_*`)
+/// and migrated the source is caught at once, not reported as a clean run.
+pub async fn source_schema_meta(source: &PgOptions) -> Result<Vec<String>> {
+    let store = PgStore::connect(source)
+        .await
+        .map_err(|e| eyre!("the source {}: {e}", source.describe()))?;
+    schema_meta_text(store.client(), source.schema.as_deref())
+        .await
+        .wrap_err_with(|| format!("reading schema_meta of the source {}", source.describe()))
+}
+
+/// The message when the source's `schema_meta` changed during a kong run meant for the clone.
+pub fn source_changed_message(source: &PgOptions, command: &str) -> String {
+    format!(
+        "STOP: 'kong migrations {command}' changed the SOURCE database {} (its schema_meta is not what it was before the run): this kong did not use the clone's connection (kongrade passes it in kong's environment; a wrapper or template that drops KONG_PG_* makes kong use its own kong.conf). Nothing more is run. Check now with `kongrade status` against the source; the old cluster may need the rollback `kongrade rollback --print` gives.",
+        source.describe()
+    )
+}
+
+/// A libpq keyword value, quoted: `'` and `\` escaped with a backslash.
+fn conninfo_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::{conninfo_quote, env_unreachable};
+
+    #[test]
+    fn a_database_name_is_never_read_as_a_connection_string() {
+        assert_eq!(conninfo_quote("kong_new"), "'kong_new'");
+        assert_eq!(
+            conninfo_quote("host=src dbname=kong"),
+            "'host=src dbname=kong'"
+        );
+        assert_eq!(conninfo_quote(r"a'b\c"), r"'a\'b\\c'");
+    }
+
+    #[test]
+    fn kongs_the_environment_cannot_reach_are_named() {
+        for c in [
+            "docker exec -i kong-new kong",
+            "/usr/bin/docker exec kong kong",
+            "podman exec -it k kong",
+            "kubectl -n kong exec deploy/kong -- kong",
+            "ssh kong-host kong",
+        ] {
+            assert!(env_unreachable(c).is_some(), "{c}");
+        }
+        for c in [
+            "kong",
+            "/usr/local/bin/kong",
+            "docker run --rm --network host -e KONG_PG_HOST kong:3.4.2 kong",
+            "kongrade stand-in --kong-version 3.4.2",
+        ] {
+            assert!(env_unreachable(c).is_none(), "{c}");
+        }
     }
 }

@@ -60,6 +60,7 @@ pub enum FindingId {
     PostgresUntested,
     ScramOldKong,
     HybridDpMajor,
+    PreflightIncomplete,
 }
 
 impl FindingId {
@@ -107,6 +108,7 @@ impl FindingId {
         FindingId::PostgresUntested,
         FindingId::ScramOldKong,
         FindingId::HybridDpMajor,
+        FindingId::PreflightIncomplete,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +156,7 @@ impl FindingId {
             FindingId::PostgresUntested => "postgres-untested",
             FindingId::ScramOldKong => "scram-old-kong",
             FindingId::HybridDpMajor => "hybrid-dp-major",
+            FindingId::PreflightIncomplete => "preflight-incomplete",
         }
     }
 
@@ -259,6 +262,13 @@ pub mod exit {
     pub const IN_PLACE_PRECONDITION: i32 = 22;
     /// In-place: the database is up to date, but a new node did not answer the target version.
     pub const NEW_NODES_UNPROVEN: i32 = 23;
+    /// Dual-cluster: the clone could not be made or proven; nothing was migrated.
+    pub const CLONE_FAILED: i32 = 24;
+    /// Dual-cluster, the write guard: the source's configuration changed after the clone.
+    pub const CLONE_STALE: i32 = 25;
+    /// Dual-cluster: the clone is migrated; the new cluster is not (yet) proven: its nodes are
+    /// not given, do not answer as the target, or a smoke test failed.
+    pub const NEW_CLUSTER_NOT_READY: i32 = 26;
     /// Interrupted (Ctrl-C or SIGTERM): the running step was let end, no further one started.
     pub const INTERRUPTED: i32 = 130;
 
@@ -276,6 +286,9 @@ pub mod exit {
             STRATEGY_REFUSED => "refused_strategy",
             IN_PLACE_PRECONDITION => "refused_in_place",
             NEW_NODES_UNPROVEN => "new_nodes_unproven",
+            CLONE_FAILED => "clone_failed",
+            CLONE_STALE => "clone_stale",
+            NEW_CLUSTER_NOT_READY => "new_cluster_not_ready",
             _ => "error",
         }
     }
@@ -458,6 +471,12 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         id: FindingId::HybridDpMajor,
+        wizard: WizardGate::Warn,
+        auto: AutoGate::Report,
+    },
+    // Said loudly, not refused: the checks that did run stand, and the diagnosis is whole.
+    Rule {
+        id: FindingId::PreflightIncomplete,
         wizard: WizardGate::Warn,
         auto: AutoGate::Report,
     },

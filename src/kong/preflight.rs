@@ -67,6 +67,8 @@ pub struct PreflightInput<'a> {
     /// The server asks this role for SCRAM-SHA-256.
     pub scram: Option<bool>,
     pub data_planes: Option<&'a [DataPlane]>,
+    /// Reads that failed, each with why: their checks did not run.
+    pub incomplete: &'a [String],
     pub catalog: &'a Catalog,
     pub conf: &'a ConfBook,
     pub facts: &'a HandFacts,
@@ -86,6 +88,8 @@ pub struct PreflightData {
     pub server_version_num: Option<u32>,
     pub scram: Option<bool>,
     pub data_planes: Option<Vec<DataPlane>>,
+    /// Reads that failed, each with why (their checks did not run).
+    pub incomplete: Vec<String>,
 }
 
 impl PreflightData {
@@ -112,6 +116,7 @@ impl PreflightData {
             server_version_num: self.server_version_num,
             scram: self.scram,
             data_planes: self.data_planes.as_deref(),
+            incomplete: &self.incomplete,
             catalog,
             conf: ConfBook::embedded(),
             facts: HandFacts::embedded(),
@@ -130,8 +135,31 @@ pub fn preflight(input: &PreflightInput<'_>) -> Vec<Finding> {
     postgres(input, &mut out);
     scram(input, &mut out);
     data_planes(input, &mut out);
+    incomplete(input, &mut out);
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// A read the preflight needed failed: its checks did not run, and "nothing found" would be a
+/// lie (the gate on what the target breaks would pass by default).
+fn incomplete(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
+    if input.incomplete.is_empty() {
+        return;
+    }
+    out.push(Finding {
+        id: FindingId::PreflightIncomplete,
+        severity: Severity::Warning,
+        title: format!(
+            "The preflight is incomplete: {} failed, so what it checks was not checked",
+            plural(input.incomplete.len() as i64, "read", "reads")
+        ),
+        seen: input.incomplete.to_vec(),
+        why: "The preflight reads kong.conf, the routes and plugins tables, the server's version and login, and the Lua tree. A read that fails leaves its checks out: the target may still break what they look for.".into(),
+        remedy: vec![
+            "kongrade diagnose --pg-timeout 60   # again, with more time for the reads".into(),
+            "Fix what the lines above name, or check those points by hand before `up`.".into(),
+        ],
+    });
 }
 
 fn conf_arg(input: &PreflightInput<'_>) -> String {
@@ -705,6 +733,7 @@ mod tests {
         server: Option<u32>,
         scram: Option<bool>,
         dps: Option<Vec<DataPlane>>,
+        incomplete: Vec<String>,
     }
 
     /// A clean 2.8.5 -> 3.4.2 upgrade: everything read, nothing wrong.
@@ -736,7 +765,21 @@ mod tests {
                 hostname: "dp1".into(),
                 version: Some(v("3.4.1")),
             }]),
+            incomplete: vec![],
         }
+    }
+
+    #[test]
+    fn a_failed_read_is_said_never_a_silent_clean_result() {
+        let mut c = clean();
+        assert!(run(&c)
+            .iter()
+            .all(|f| f.id.as_str() != "preflight-incomplete"));
+        c.incomplete = vec!["routes, plugins and server version: timeout".into()];
+        let f = run(&c);
+        let i = get(&f, "preflight-incomplete");
+        assert_eq!(i.severity, Severity::Warning);
+        assert_eq!(i.seen, c.incomplete);
     }
 
     fn run(c: &Case) -> Vec<Finding> {
@@ -755,6 +798,7 @@ mod tests {
             server_version_num: c.server,
             scram: c.scram,
             data_planes: c.dps.as_deref(),
+            incomplete: &c.incomplete,
             catalog: Catalog::embedded(),
             conf: ConfBook::embedded(),
             facts: HandFacts::embedded(),

@@ -712,12 +712,16 @@ impl PgStore {
         out.extend(self.count_rows(&exact_for).await?);
         if wants_regex {
             if let Some(routes) = out.iter().find(|(t, _)| t == "routes").map(|(_, n)| *n) {
+                // Not fatal: without it the estimate falls back to every route, and the
+                // preflight counts again (and says so when that fails too).
                 let n = if routes > 0 {
-                    self.regex_route_count(routes).await?
+                    self.regex_route_count(routes).await.ok()
                 } else {
-                    0
+                    Some(0)
                 };
-                out.push((ROUTES_WITH_REGEX_PATHS.to_string(), n));
+                if let Some(n) = n {
+                    out.push((ROUTES_WITH_REGEX_PATHS.to_string(), n));
+                }
             }
         }
         out.sort();

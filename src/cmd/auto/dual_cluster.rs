@@ -32,13 +32,8 @@ use crate::kong::version::Version;
 use crate::kong::write_guard;
 use crate::store::postgres::{PgOptions, PgStore};
 
-/// The clone could not be made or proven; nothing was migrated.
-pub const CLONE_FAILED: i32 = 24;
-/// The write guard: the source's configuration changed after the clone.
-pub const CLONE_STALE: i32 = 25;
-/// The clone is migrated; the new cluster is not (yet) proven: its nodes are not given, do not
-/// answer as the target, or a smoke test failed.
-pub const NEW_CLUSTER_NOT_READY: i32 = 26;
+// Its exit codes live with the others in the policy (one place for every rule).
+use crate::kong::policy::exit::{CLONE_FAILED, CLONE_STALE, NEW_CLUSTER_NOT_READY};
 
 const STEP_CLONE: &str = "dual-cluster clone";
 
@@ -99,6 +94,8 @@ impl DualArgs {
 
 /// The phase a step of this procedure reached, from the journal (`started` or `done`), and the
 /// detail of that entry.
+const STEP_WRITE_GUARD: &str = "dual-cluster write guard";
+
 fn last_phase(rb: &ReadBack, step: &str) -> Option<(String, Option<String>)> {
     rb.entries.iter().rev().find_map(|e| match &e.event {
         Event::Step {
@@ -150,6 +147,14 @@ pub(super) async fn run(
         target.describe()
     ));
 
+    // A kong run by `docker exec` and the like never sees the clone's connection: refused
+    // before anything is cloned.
+    if let KongTarget::Process { command_line, .. } = &s.kong {
+        if let Some(why) = clone::env_unreachable(command_line) {
+            return Ok(stop(exit::ERROR, "kong_ignores_environment", why));
+        }
+    }
+
     // 1. The clone, proven.
     let rec = match clone_step(s, &source, &target, &d.clone, rep).await? {
         Ok(rec) => rec,
@@ -165,7 +170,9 @@ pub(super) async fn run(
         other => other.clone(),
     };
     for command in [KongCommand::Up, KongCommand::Finish] {
-        if let Some(stopped) = kong_step(s, &kong, &target, command, rep, interrupts).await? {
+        if let Some(stopped) =
+            kong_step(s, &kong, &source, &target, command, rep, interrupts).await?
+        {
             return Ok(stopped);
         }
     }
@@ -183,7 +190,7 @@ pub(super) async fn run(
         rep.say(&l);
     }
     s.journal.append(step_event(
-        "dual-cluster write guard",
+        STEP_WRITE_GUARD,
         if verdict.is_stale() { "failed" } else { "done" },
         Some(verdict.lines().join("\n")),
     ))?;
@@ -237,9 +244,13 @@ async fn clone_step(
     if let Some(("done", Some(detail))) = earlier.as_ref().map(|(p, d)| (p.as_str(), d.clone())) {
         let rec: CloneRecord = serde_json::from_str(&detail)
             .map_err(|e| eyre!("the journal's clone record cannot be read: {e}"))?;
+        // A clone the write guard found stale is taken again when --clone-replace asks for it
+        // (the stale message says to); otherwise a proven clone is never taken twice.
+        let stale = last_phase(&s.earlier, STEP_WRITE_GUARD).is_some_and(|(p, _)| p == "failed");
         if rec.clone_database == target.database
             && rec.clone_host == target.host
             && rec.clone_port == target.port
+            && !(stale && spec.replace)
         {
             rep.say(&format!(
                 "Clone: taken and proven earlier ({}, snapshot {}, {} rows); not taken again.",
@@ -300,6 +311,7 @@ async fn clone_state(s: &Session, store: &PgStore) -> Result<crate::kong::state:
 async fn kong_step(
     s: &mut Session,
     kong: &KongTarget,
+    source: &PgOptions,
     target: &PgOptions,
     command: KongCommand,
     rep: &mut Reporter,
@@ -389,6 +401,7 @@ async fn kong_step(
     };
     let mut inv: Invocation = s.template.clone();
     inv.command = command;
+    let source_before = clone::source_schema_meta(source).await?;
     let (events, outcome) = runner::run_to_end(&kong, &inv, |ev| match ev {
         RunEvent::Started { command_line } => rep.say(&format!("  $ {command_line}")),
         RunEvent::Line {
@@ -403,6 +416,18 @@ async fn kong_step(
     })
     .await;
     rep.say(&format!("  = {}", outcome.describe()));
+    if clone::source_schema_meta(source).await? != source_before {
+        s.journal.append(step_event(
+            &step,
+            "failed",
+            Some("the source's schema_meta changed: kong did not use the clone".into()),
+        ))?;
+        return Ok(Some(stop(
+            exit::KONG_FAILED,
+            "source_changed",
+            clone::source_changed_message(source, command.as_str()),
+        )));
+    }
     let after = clone_state(s, &store).await?;
     if outcome.success() && due(&after) == 0 {
         s.journal.append(step_event(&step, "done", None))?;

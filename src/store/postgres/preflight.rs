@@ -11,7 +11,7 @@ use crate::kong::preflight::RoutePaths;
 use crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS_WHERE;
 use crate::store::{StoreError, StoreErrorKind};
 
-/// Routes tables above this many rows are counted on a sample (TABLESAMPLE SYSTEM), so that the
+/// Routes tables above this many rows are counted on a sample (TABLESAMPLE BERNOULLI), so that the
 /// read stays quick on a million routes.
 pub const SAMPLE_ABOVE: i64 = 200_000;
 
@@ -31,11 +31,24 @@ pub struct PreflightRead {
     pub db_plugins: Option<Vec<String>>,
 }
 
+/// Regex paths that may hold what 3.x's default router refuses are looked for in the WHOLE
+/// routes table, never on the sample: that finding stops `auto` (exit 20), and a sample or the
+/// first few routes by id can miss the one route that breaks. The test is a cheap superset of
+/// `kong::preflight::incompatible_regex` (substrings only), which then judges each path exactly.
+const SUSPECT_WHERE: &str = "EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) <> '~' \
+     AND (strpos(p, '(?') > 0 OR strpos(p, '\\') > 0 OR strpos(p, '*+') > 0 \
+          OR strpos(p, '++') > 0 OR strpos(p, '?+') > 0))";
+
+/// At most this many suspect routes are read; the finding lists what it found.
+pub const SUSPECTS_MAX: usize = 200;
+
 #[derive(Deserialize)]
 struct Raw {
     server_version_num: Option<String>,
     regex: Option<RawCount>,
     routes: Option<Vec<RawRoute>>,
+    #[serde(default)]
+    suspects: Option<Vec<RawRoute>>,
     plugins: Option<Vec<String>>,
 }
 
@@ -88,6 +101,10 @@ impl PgStore {
                  FROM (SELECT id, name, paths FROM {routes}{sample} WHERE {cond} ORDER BY id LIMIT {}) r)",
                 crate::kong::preflight::LIST_MAX
             ));
+            parts.push(format!(
+                "'suspects', (SELECT coalesce(json_agg(json_build_object('id', id::text, 'name', name, 'paths', paths)), '[]'::json) \
+                 FROM (SELECT id, name, paths FROM {routes} WHERE {SUSPECT_WHERE} ORDER BY id LIMIT {SUSPECTS_MAX}) r)"
+            ));
         }
         if plugins_table {
             parts.push(format!(
@@ -121,16 +138,21 @@ impl PgStore {
             server_version_num: raw.server_version_num.and_then(|s| s.trim().parse().ok()),
             regex_route_count,
             regex_count_sampled: sampled,
-            regex_routes: raw
-                .routes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| RoutePaths {
-                    id: r.id,
-                    name: r.name,
-                    paths: r.paths.unwrap_or_default(),
-                })
-                .collect(),
+            regex_routes: {
+                // The listed ones, then every suspect not already among them.
+                let mut seen = std::collections::HashSet::new();
+                raw.routes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(raw.suspects.unwrap_or_default())
+                    .filter(|r| seen.insert(r.id.clone()))
+                    .map(|r| RoutePaths {
+                        id: r.id,
+                        name: r.name,
+                        paths: r.paths.unwrap_or_default(),
+                    })
+                    .collect()
+            },
             db_plugins: raw.plugins,
         })
     }
@@ -161,7 +183,9 @@ impl PgStore {
 fn sample_clause(rows: i64) -> (String, bool) {
     if rows > SAMPLE_ABOVE {
         let pct = (SAMPLE_ROWS as f64 * 100.0 / rows as f64).clamp(0.01, 100.0);
-        (format!(" TABLESAMPLE SYSTEM ({pct:.4})"), true)
+        // BERNOULLI picks rows, not whole pages: routes created together (one decK sync) sit
+        // on neighbouring pages, and a page sample misses them all or counts them many times.
+        (format!(" TABLESAMPLE BERNOULLI ({pct:.4})"), true)
     } else {
         (String::new(), false)
     }
