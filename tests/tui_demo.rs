@@ -174,7 +174,7 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     // The trainee's checkpoint: a wrong answer is explained and does not go on.
     t.keys(&["Enter"]);
     t.wait_for(&["Which version's kong runs `up`?", "1-3 answer"], 5);
-    t.keys(&["1", "Enter"]);
+    t.keys(&["1"]);
     t.wait_for(
         &[
             "✗ 1",
@@ -183,6 +183,10 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
         ],
         5,
     );
+    // Enter on a wrong answer is refused, and says so: only then is "not on" proven. (The
+    // notice line shows under the question's box, which covers its end: "answer firs".)
+    t.keys(&["Enter"]);
+    t.wait_for(&["answer firs"], 30);
     assert!(!t.screen().contains("Run up?"), "{}", t.screen());
     t.keys(&["2"]);
     t.wait_for(
@@ -328,11 +332,29 @@ fn every_scenarios_first_screen_is_readable_at_80x24() {
             "{name}: the footer\n{s}"
         );
         // Ctrl-C leaves; where something happened already (unfinished), it asks first.
+        // Wait for one or the other, never a fixed sleep: the question, or the exit itself.
         t.keys(&["C-c"]);
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        if !t.screen().contains("KONGRADE-EXIT=") {
-            t.keys(&["y"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut asked = false;
+        loop {
+            let s = t.screen();
+            if s.contains("KONGRADE-EXIT=") {
+                break;
+            }
+            if s.contains("Leave kongrade?") {
+                asked = true;
+                t.keys(&["y"]);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: Ctrl-C neither asked nor left\n{s}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
         t.wait_for(&["KONGRADE-EXIT=0"], 10);
+        if *name == "unfinished" {
+            assert!(asked, "{name}: Ctrl-C left without asking");
+        }
     }
 }

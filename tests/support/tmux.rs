@@ -96,6 +96,9 @@ impl Tmux {
 
     /// Waits until every one of `texts` is on screen; panics with the screen after `secs`.
     pub fn wait_for(&self, texts: &[&str], secs: u64) -> String {
+        // A deadline only ends a wait that would never succeed; on a busy 2-core machine a
+        // screen can take seconds to settle, so no wait is shorter than 30 s.
+        let secs = secs.max(30);
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let s = self.screen();
