@@ -58,8 +58,8 @@ pub fn custom_plugins(dir: &Path, bundled: &BTreeSet<String>) -> Result<Vec<Cust
             };
             let text = String::from_utf8_lossy(&text);
             let shown = f.strip_prefix(dir).unwrap_or(&f).display().to_string();
-            for (line_no, line) in text.lines().enumerate() {
-                for m in requires_in(line) {
+            for (line_no, code) in code_lines(&text).iter().enumerate() {
+                for m in requires_in(code) {
                     requires.push((format!("{shown}:{}", line_no + 1), m));
                 }
             }
@@ -130,6 +130,51 @@ pub fn requires_in(line: &str) -> Vec<String> {
     out
 }
 
+/// Each line's code, with comments taken out: `--` to the end of the line, and long comments
+/// (`--[[ ... ]]`, `--[==[ ... ]==]`) across lines, so a `require` in commented-out code is
+/// not taken for one that runs. One entry per line of `text`, so line numbers stay true.
+pub fn code_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // Inside a long comment: the closing bracket to look for.
+    let mut closing: Option<String> = None;
+    for line in text.lines() {
+        let mut code = String::new();
+        let mut rest = line;
+        loop {
+            if let Some(close) = &closing {
+                match rest.find(close.as_str()) {
+                    Some(at) => {
+                        rest = &rest[at + close.len()..];
+                        closing = None;
+                    }
+                    None => break,
+                }
+                continue;
+            }
+            let before = strip_comment(rest);
+            code.push_str(before);
+            if before.len() == rest.len() {
+                break;
+            }
+            // `--` found: a long comment when `[`, `=`*, `[` follows.
+            let after = &rest[before.len() + 2..];
+            let level = after
+                .strip_prefix('[')
+                .map(|a| a.bytes().take_while(|b| *b == b'=').count())
+                .filter(|n| after[1 + n..].starts_with('['));
+            match level {
+                Some(n) => {
+                    closing = Some(format!("]{}]", "=".repeat(n)));
+                    rest = &after[n + 2..];
+                }
+                None => break,
+            }
+        }
+        out.push(code);
+    }
+    out
+}
+
 /// The line up to a `--` that is not inside a quoted string.
 fn strip_comment(line: &str) -> &str {
     let mut quote: Option<char> = None;
@@ -149,6 +194,16 @@ fn strip_comment(line: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn requires_in_long_comments_are_not_taken() {
+        let text = "local a = require \"kong.one\"\n--[[ old code\nlocal b = require \"kong.plugins.base_plugin\"\n]] local c = require \"kong.two\"\n--[==[\nrequire 'kong.three'\n]==]\n-- require 'kong.four'\nlocal d = require 'kong.five' --[[ inline ]] local e = require 'kong.six'\n";
+        let lines = super::code_lines(text);
+        assert_eq!(lines.len(), text.lines().count());
+        let found: Vec<String> = lines.iter().flat_map(|l| requires_in(l)).collect();
+        assert_eq!(found, ["kong.one", "kong.two", "kong.five", "kong.six"]);
+    }
+
     use super::*;
 
     #[test]
