@@ -281,3 +281,35 @@ fn a_kong_that_ignores_the_clones_connection_is_caught() {
         "the scratch database is dropped: {text}"
     );
 }
+
+/// A database an administrator made for the rehearsal (for a role without CREATEDB) is used
+/// and left in place, never dropped: dropping it would stop the next rehearsal.
+#[test]
+fn a_database_made_beforehand_is_used_and_not_dropped() {
+    let db = TestDb::new("rh_premade");
+    kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
+    let data = tempfile::tempdir().unwrap();
+    let name = format!("{}_kept", db.name);
+    pg::psql_admin(
+        pg::server(),
+        "postgres",
+        &format!("CREATE DATABASE \"{name}\" OWNER kong"),
+    )
+    .unwrap();
+    let o = rehearse(
+        &db,
+        data.path(),
+        &format!("'{BIN}' stand-in --kong-version 3.4.2"),
+        &["--target-version", "3.4.2", "--clone-database", &name],
+    );
+    let text = both(&o);
+    let left = scratch_dbs(&db);
+    let _ = pg::psql_admin(
+        pg::server(),
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{name}\""),
+    );
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("existed before this rehearsal"), "{text}");
+    assert_eq!(left, [name], "{text}");
+}

@@ -134,7 +134,10 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
     let started_at = datadir::utc_stamp(datadir::now_secs()).0;
     let steps = rehearse_steps(&ctx, &kong, &source, &target, args, &out).await;
     let kept = args.keep;
-    let dropped = if kept {
+    // Only a database this run created is dropped: one an administrator made for it (a role
+    // without CREATEDB) stays, or the next rehearsal could not run.
+    let created = rec.created;
+    let dropped = if kept || !created {
         None
     } else {
         Some(clone::drop_database(&target).await)
@@ -178,6 +181,10 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
     }
     out.say(&format!("\n{}", record.summary()));
     match dropped {
+        None if !kept => out.say(&format!(
+            "The scratch database {} existed before this rehearsal, so it was not dropped: it now holds the rehearsed copy. The next rehearsal into it needs --clone-replace (or empty it).",
+            target.describe()
+        )),
         None => out.say(&format!(
             "The scratch database {} is kept (--keep): drop it when done (DROP DATABASE \"{}\";).",
             target.describe(),
