@@ -386,8 +386,12 @@ while (@a) {{
 my $image = shift @a;
 my ($v) = $image =~ /^kong:(\d+\.\d+\.\d+)$/ or die "image $image";
 shift(@a) eq 'kong' or die "no kong after the image";
+# The container's kong gets no `-c`: it reaches the database only through the variables passed
+# with -e, so a lost one fails the run (kong.conf alone would otherwise connect it).
+my @k;
+while (@a) {{ my $x = shift @a; if ($x eq '-c') {{ shift @a; }} else {{ push @k, $x; }} }}
 %ENV = (%pass, PATH => $ENV{{PATH}});
-exec('{BIN}', 'stand-in', '--kong-version', $v, @a) or die;
+exec('{BIN}', 'stand-in', '--kong-version', $v, @k) or die;
 "#,
             log = log.display()
         ),
