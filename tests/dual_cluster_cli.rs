@@ -378,3 +378,34 @@ fn kill_9_at_every_dual_cluster_step_boundary_then_a_restart_repeats_no_step() {
         );
     }
 }
+
+/// A clone target that already holds the operator's data is refused, and stays refused when
+/// auto runs again; the data is kept. (The kill between the journaled start and that refusal,
+/// after which a restart took the database for its own clone and replaced it, cannot be hit
+/// from here: the start is no longer journaled for an occupied target at all.)
+#[test]
+fn an_occupied_clone_target_is_refused_every_time_and_never_dropped() {
+    let src = source("dc_occupied");
+    let theirs = TestDb::new("dc_theirs");
+    theirs.exec("CREATE TABLE precious (v text); INSERT INTO precious VALUES ('keep me')");
+    let data = tempfile::tempdir().unwrap();
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    for attempt in 1..=2 {
+        let o = auto_cmd(
+            &src,
+            data.path(),
+            &kong,
+            &["--clone-database", &theirs.name],
+        )
+        .output()
+        .unwrap();
+        let text = both(&o);
+        assert_eq!(o.status.code(), Some(24), "attempt {attempt}: {text}");
+        assert!(text.contains("is not empty"), "attempt {attempt}: {text}");
+        assert_eq!(
+            theirs.exec("SELECT v FROM precious").trim(),
+            "keep me",
+            "attempt {attempt}: {text}"
+        );
+    }
+}

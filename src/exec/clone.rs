@@ -187,6 +187,13 @@ async fn relations(client: &tokio_postgres::Client) -> Result<i64> {
     .unwrap_or(0))
 }
 
+/// What the clone's place holds now: `None` when the database does not exist (or cannot be
+/// read), else its relations (0: empty).
+pub async fn occupied(target: &PgOptions) -> Option<i64> {
+    let store = PgStore::connect(target).await.ok()?;
+    relations(store.client()).await.ok()
+}
+
 async fn create(admin: &PgStore, target: &PgOptions) -> Result<()> {
     let sql = format!("CREATE DATABASE {}", ident(&target.database));
     admin.client().simple_query(&sql).await.map_err(|e| {

@@ -261,12 +261,22 @@ async fn clone_step(
             return Ok(Ok(rec));
         }
     }
-    // A clone this upgrade started and never finished proving is its own to replace.
+    // A clone this upgrade started and never finished proving is its own to replace, but only
+    // if its place was absent or empty when that start was journaled: a database that already
+    // held something (the operator's) is never taken for ours after a kill.
+    let started_detail = format!("{} (absent or empty at start)", target.describe());
     let ours = earlier
         .as_ref()
-        .is_some_and(|(p, d)| p == "started" && d.as_deref() == Some(&target.describe()));
-    s.journal
-        .append(step_event(STEP_CLONE, "started", Some(target.describe())))?;
+        .is_some_and(|(p, d)| p == "started" && d.as_deref() == Some(&started_detail));
+    let held = if ours || spec.replace {
+        None
+    } else {
+        clone::occupied(target).await.filter(|n| *n > 0)
+    };
+    if held.is_none() {
+        s.journal
+            .append(step_event(STEP_CLONE, "started", Some(started_detail)))?;
+    }
     rep.say(&format!(
         "\nClone: {} into {}",
         source.describe(),
