@@ -11,7 +11,6 @@ use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Finding, Settings, Severity, WritesSinceUp};
 use crate::kong::plan::database_version;
 use crate::kong::policy::{self, Assessment, History, PolicyInput};
-use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions, SchemaState};
 use crate::store::Store;
@@ -80,16 +79,12 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
     let store = ctx.store().await?;
     let snapshot = store.snapshot().await?;
     let state = state::compute(&ctx.target, &snapshot, ctx.catalog);
-    let mut tables: Vec<&str> = BIG_TABLES.to_vec();
-    if snapshot.legacy_migrations.is_some() {
-        tables.push("apis");
-    }
-    // Core 016_280_to_300's estimate: the routes it rewrites, not the whole table.
-    tables.push(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS);
-    let (row_counts, count_error) = match store.row_counts(&tables).await {
-        Ok(c) => (c, None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    // The same count as the wizard's poller (core 016_280_to_300's estimate included).
+    let (row_counts, count_error) =
+        match crate::store::big_table_counts(store.as_ref(), &snapshot).await {
+            Ok(c) => (c, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
     let writes = if state.any(crate::kong::state::MigState::Pending) {
         writes_since_up(store.as_ref(), &ctx.conn.endpoint.identity()).await
     } else {

@@ -93,6 +93,26 @@ pub struct PreflightData {
 }
 
 impl PreflightData {
+    /// The findings for `plan` (diagnose's, with its timeouts): from its origin to `target`,
+    /// through the Kong versions that run its `up`s and `finish`es.
+    pub fn findings_for_plan(
+        &self,
+        plan: &super::plan::Plan,
+        target: Version,
+        catalog: &Catalog,
+    ) -> Vec<Finding> {
+        use super::plan::StepKind;
+        let mut hops = Vec::new();
+        for s in &plan.steps {
+            if matches!(s.kind, StepKind::Up | StepKind::Finish) {
+                if let Some(v) = s.kong_version.filter(|v| !hops.contains(v)) {
+                    hops.push(v);
+                }
+            }
+        }
+        self.findings(plan.from, target, &hops, catalog)
+    }
+
     /// The findings for an upgrade from `from` to `target` through the Kong versions `hops`.
     pub fn findings(
         &self,

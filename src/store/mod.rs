@@ -84,6 +84,27 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The tables diagnose, plan and the wizard count (one read, so their estimates agree): Kong's
+/// big tables, `apis` for a pre-1.0 database, and the routes core `016_280_to_300` rewrites
+/// ([`crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS`], not a table: counted by the store).
+pub fn counted_tables(snapshot: &Snapshot) -> Vec<&'static str> {
+    let mut tables: Vec<&'static str> = crate::kong::rewrites::BIG_TABLES.to_vec();
+    if snapshot.legacy_migrations.is_some() {
+        tables.push("apis");
+    }
+    tables.push(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS);
+    tables
+}
+
+/// Rows of [`counted_tables`] on an open store: the one count `kongrade diagnose` and the
+/// wizard's poller both read. `None`: this store does not count.
+pub async fn big_table_counts(
+    store: &dyn Store,
+    snapshot: &Snapshot,
+) -> Result<Option<TableRows>, StoreError> {
+    store.row_counts(&counted_tables(snapshot)).await
+}
+
 /// Where Kong's database is and how to reach it: the typed connection every command and the
 /// wizard are handed (built once, by `cmd::context::Connection::resolve` or the training
 /// cluster). Passwords stay [`crate::kong::conf::Secret`]s inside the options.

@@ -639,15 +639,20 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         conn: ctx.conn.clone(),
     };
     let journal_id = ctx.conn.endpoint.identity();
+    // The preflight's reads, as diagnose makes them; its findings wait for the first.
+    let preflight =
+        crate::cmd::preflight::PreflightSource::of(&ctx, &crate::cmd::preflight::env_names());
     let mut interpreter = Interpreter::new(Arc::new(ctx.target), ctx.catalog, settings);
     // The write watch: the store says whether it can count writes (PostgreSQL can).
     interpreter.journal_id = Some(journal_id);
+    interpreter.preflight_wanted = true;
     let poller = Poller {
         source,
         interpreter,
         every: w.refresh,
         timeout,
         own_history: None,
+        preflight: Some(preflight),
     };
     let mut model = Model::new(setup, Instant::now());
     for n in notes {
@@ -801,6 +806,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
         timeout: Duration::from_secs(5),
         // The demo keeps no journal: the policy learns what this session ran from the model.
         own_history: Some(Arc::default()),
+        preflight: None,
     };
     run_app(
         model,

@@ -13,7 +13,6 @@ use crate::contract::DbIdentity;
 use crate::exec::probe::{probe, ProbeOptions};
 use crate::kong::diagnose::WritesSinceUp;
 use crate::kong::nodes::{classify, NodeClass};
-use crate::kong::rewrites::BIG_TABLES;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::version::Version;
 use crate::store::{Endpoint, Store, StoreError};
@@ -45,17 +44,19 @@ impl Source {
         Ok(snap)
     }
 
-    /// Rows of Kong's big tables (for diagnose's timeout advice). `Ok(None)`: not counted here
+    /// Rows of Kong's big tables and the regex routes (for the timeout advice and the 016
+    /// estimate): the very count `kongrade diagnose` reads. `Ok(None)`: not counted here
     /// (Cassandra, and the training cluster, which has no tables beyond Kong's bookkeeping).
-    async fn row_counts(&mut self) -> Result<Option<Vec<(String, i64)>>, String> {
+    pub async fn row_counts(
+        &mut self,
+        snap: &Snapshot,
+    ) -> Result<Option<Vec<(String, i64)>>, String> {
         let Some(store) = self.conn.as_ref() else {
             return Err("no connection to count with".into());
         };
-        // `apis` matters only to a pre-1.0 database; counting a table that is not there costs
-        // nothing.
-        let mut tables: Vec<&str> = BIG_TABLES.to_vec();
-        tables.push("apis");
-        store.row_counts(&tables).await.map_err(|e| e.to_string())
+        crate::store::big_table_counts(store.as_ref(), snap)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Entity writes since the journaled `up` (None when not known, or not told by this store).
@@ -91,6 +92,10 @@ pub struct Poller {
     /// A session without a journal (the demo): the model's own runs as the policy's history,
     /// kept current by the app.
     pub own_history: Option<SharedHistory>,
+    /// Where `kong::preflight`'s inputs are read (diagnose's gather): after the first count,
+    /// and again whenever the app asks for a read at once (the operator's r, a run's end), so
+    /// a fixed kong.conf or route is seen. `None`: nothing to gather (the training cluster).
+    pub preflight: Option<crate::cmd::preflight::PreflightSource>,
 }
 
 /// The model's history as the app last copied it, for the poller's policy.
@@ -122,6 +127,8 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
         let mut seq: u64 = 0;
         let mut counted = false;
         let mut writes_checked: Option<Instant> = None;
+        // Woken for a read at once (not the timer): the preflight is read again too.
+        let mut woken = false;
         loop {
             super::test_panic("poller");
             seq += 1;
@@ -131,7 +138,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                 Ok(Ok(snap)) => {
                     if !counted {
                         counted = true;
-                        match tokio::time::timeout(p.timeout, p.source.row_counts()).await {
+                        match tokio::time::timeout(p.timeout, p.source.row_counts(&snap)).await {
                             Ok(Ok(c)) => p.interpreter.row_counts = c,
                             Ok(Err(e)) => p.interpreter.count_error = Some(e),
                             Err(_) => {
@@ -142,6 +149,25 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                                 ));
                             }
                         }
+                    }
+                    if let Some(src) = p
+                        .preflight
+                        .as_ref()
+                        .filter(|_| woken || p.interpreter.preflight.is_none())
+                    {
+                        let counts = p.interpreter.row_counts.clone();
+                        let gathered =
+                            tokio::time::timeout(p.timeout, src.gather(&snap, counts.as_deref()))
+                                .await;
+                        p.interpreter.preflight = Some(gathered.unwrap_or_else(|_| {
+                            crate::kong::preflight::PreflightData {
+                                incomplete: vec![format!(
+                                    "the preflight's reads did not finish within {} s",
+                                    p.timeout.as_secs()
+                                )],
+                                ..Default::default()
+                            }
+                        }));
                     }
                     if let Some(h) = &p.own_history {
                         p.interpreter.history =
@@ -179,10 +205,10 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
             if tx.send(Msg::Snapshot { seq, result, at }).is_err() {
                 break;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(p.every) => {}
-                _ = wake.notified() => {}
-            }
+            woken = tokio::select! {
+                _ = tokio::time::sleep(p.every) => false,
+                _ = wake.notified() => true,
+            };
         }
     });
     PollerHandle { refresh, task }
@@ -281,6 +307,7 @@ mod tests {
                 every: Duration::from_millis(10),
                 timeout: Duration::from_secs(1),
                 own_history: None,
+                preflight: None,
             },
             tx,
         );
@@ -323,6 +350,7 @@ mod tests {
                 every: Duration::from_secs(3600),
                 timeout: Duration::from_secs(1),
                 own_history: None,
+                preflight: None,
             },
             tx,
         );

@@ -593,6 +593,11 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
 }
 
 /// The finding the wizard stops at Preflight for, and whether a typed reason may lift it.
+/// The preflight's findings have not arrived yet (the poller gathers them after the first read).
+pub fn preflight_pending(m: &Model) -> bool {
+    m.reading.as_ref().is_some_and(|r| r.preflight_pending)
+}
+
 pub fn preflight_block(m: &Model) -> Option<(&Finding, WizardGate)> {
     if let Some(f) = m
         .findings
@@ -734,6 +739,10 @@ fn confirm_hint(m: &Model) -> Hint {
         ),
         Step::Preflight => match (m.state(), preflight_block(m)) {
             (None, _) => h("continue").refuse(Info, "waiting for a read of the database"),
+            _ if preflight_pending(m) => h("continue").refuse(
+                Info,
+                "waiting for the preflight's reads (kong.conf, routes, plugins, the server's login)",
+            ),
             (_, Some((f, WizardGate::Block))) => h("continue").refuse(
                 Block,
                 format!(

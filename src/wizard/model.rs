@@ -236,6 +236,9 @@ pub struct Reading {
     pub position: crate::kong::policy::Position,
     pub next: crate::kong::policy::NextStep,
     pub rollback: crate::kong::policy::Rollback,
+    /// The preflight's reads (kong.conf, routes, plugins, the server's login) have not come
+    /// back yet: its findings are missing, so the Preflight step waits.
+    pub preflight_pending: bool,
 }
 
 pub use crate::kong::policy::WizardGate;

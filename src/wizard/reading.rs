@@ -9,6 +9,7 @@ use crate::contract::DbIdentity;
 use crate::kong::catalog::Catalog;
 use crate::kong::diagnose::{self, DiagnoseInput, Settings, WritesSinceUp};
 use crate::kong::policy::{self, History, PolicyInput};
+use crate::kong::preflight::PreflightData;
 use crate::kong::snapshot::Snapshot;
 use crate::kong::state::{self, describe_versions};
 use crate::kong::target::Target;
@@ -32,6 +33,12 @@ pub struct Interpreter {
     pub writes_since_up: Option<WritesSinceUp>,
     /// This upgrade's journal as the policy reads it, re-read with every snapshot.
     pub history: Option<History>,
+    /// What `kong::preflight` looks at, as the poller gathered it (`cmd::preflight`'s gather,
+    /// the one diagnose uses). `None`: not gathered (yet).
+    pub preflight: Option<PreflightData>,
+    /// The runtime gathers the preflight (a real database): until it has, the Preflight step
+    /// waits. The training cluster has no kong.conf, routes or server to read: false.
+    pub preflight_wanted: bool,
 }
 
 impl Interpreter {
@@ -45,6 +52,8 @@ impl Interpreter {
             journal_id: None,
             writes_since_up: None,
             history: None,
+            preflight: None,
+            preflight_wanted: false,
         }
     }
 
@@ -81,7 +90,25 @@ impl Interpreter {
         if let Some(e) = &self.count_error {
             a.findings.push(diagnose::counts_unavailable(e));
         }
+        // The preflight on this read's plan, as `kongrade diagnose` adds it.
+        if let (Some(d), Some(target)) = (&self.preflight, self.target.version) {
+            let input = DiagnoseInput {
+                state: &state,
+                snapshot: snap,
+                target: &self.target,
+                catalog: self.catalog,
+                row_counts: self.row_counts.as_deref(),
+                settings: &self.settings,
+                writes_since_up: self.writes_since_up.as_ref(),
+                history: self.history.as_ref(),
+            };
+            let plan = diagnose::plan_for(&input);
+            a.findings
+                .extend(d.findings_for_plan(&plan, target, self.catalog));
+            a.findings.sort_by_key(|f| f.severity);
+        }
         Reading {
+            preflight_pending: self.preflight_wanted && self.preflight.is_none(),
             state,
             data_planes: snap.data_planes.clone().unwrap_or_default(),
             schema_label,

@@ -2204,3 +2204,53 @@ fn finish_after_an_override_shows_what_it_costs() {
     let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
     assert!(screen.contains("restoring the backup"), "{screen}");
 }
+
+/// The wizard's Preflight runs `kong::preflight` on what the poller gathered (as diagnose):
+/// until the gather arrives, Enter waits and the step says so; its error then blocks until
+/// overridden with a typed reason; read-only shows the same findings.
+#[test]
+fn preflight_waits_for_its_reads_then_shows_and_gates_their_findings() {
+    use crate::kong::preflight::{PreflightData, RoutePaths};
+    for read_only in [false, true] {
+        let mut h = H::from(
+            crate::training::scenario("clean").expect("clean"),
+            read_only,
+        );
+        h.interpreter.preflight_wanted = true;
+        h.read();
+        assert!(h.enter().is_empty());
+        assert_eq!(h.m.step, Step::Preflight);
+        assert!(
+            h.notice().contains("waiting for the preflight"),
+            "{}",
+            h.notice()
+        );
+        let screen = crate::tui::view::render_to_string(&h.m, 80, 24);
+        assert!(screen.contains("the preflight is reading"), "{screen}");
+        h.interpreter.preflight = Some(PreflightData {
+            regex_routes: Some(vec![RoutePaths {
+                id: "r1".into(),
+                name: Some("admin".into()),
+                paths: vec!["/(?!admin).*".into()],
+            }]),
+            regex_route_count: Some(1),
+            ..PreflightData::default()
+        });
+        h.read();
+        assert!(
+            h.m.findings
+                .iter()
+                .any(|f| f.id == crate::kong::policy::FindingId::RoutesRegexIncompatible),
+            "{:?}",
+            h.m.findings
+        );
+        let screen = crate::tui::view::render_to_string(&h.m, 80, 24);
+        assert!(!screen.contains("the preflight is reading"), "{screen}");
+        if read_only {
+            continue;
+        }
+        h.enter();
+        assert_eq!(h.m.step, Step::Preflight, "an error stops Enter");
+        assert!(h.notice().contains("o overrides it"), "{}", h.notice());
+    }
+}

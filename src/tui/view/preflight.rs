@@ -22,8 +22,20 @@ pub(super) fn preflight_body(
             state.total(MigState::New)
         )));
     }
+    let pending = m.reading.as_ref().is_some_and(|r| r.preflight_pending);
+    if pending {
+        // Until they arrive, "no findings" would be a lie.
+        push_wrapped(
+            out,
+            "… the preflight is reading kong.conf, the routes, the plugins and the server's login",
+            w,
+            t.warn(),
+        );
+    }
     if m.findings.is_empty() {
-        out.push(Line::styled("✓ No findings: nothing unusual.", t.ok()));
+        if !pending {
+            out.push(Line::styled("✓ No findings: nothing unusual.", t.ok()));
+        }
         return;
     }
     // The selected finding's detail gets what the list leaves.

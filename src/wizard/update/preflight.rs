@@ -4,7 +4,9 @@ use super::*;
 
 pub(super) fn preflight_next(m: &mut Model) {
     // The key table refuses Enter while a finding stops the wizard; this is the step.
-    if crate::wizard::keys::preflight_block(m).is_some() {
+    if crate::wizard::keys::preflight_block(m).is_some()
+        || crate::wizard::keys::preflight_pending(m)
+    {
         return;
     }
     let Some(state) = m.state() else {
