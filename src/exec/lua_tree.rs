@@ -2,6 +2,7 @@
 //! plugin, or a directory of plugins. The same reader serves the catalog generator, which reads
 //! Kong's git tags instead of a directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use color_eyre::eyre::{eyre, Result, WrapErr};
@@ -163,6 +164,38 @@ pub fn scan(dir: &Path) -> Result<Vec<SubsystemSpec>> {
     Ok(out)
 }
 
+/// Each migration's module as found in `dir` (the layouts of [`scan`]): `sub/migration` ->
+/// (the file, its text), for the wizard's Review to show the real SQL. The text is capped so a
+/// stray huge file cannot fill the memory.
+pub fn migration_sources(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String)>> {
+    const CAP: usize = 256 * 1024;
+    let layout = detect(dir)?;
+    let mut out = BTreeMap::new();
+    for spec in scan(dir)? {
+        let namespace = namespace_of(&spec.name);
+        for m in &spec.migrations {
+            for rel in lua::module_paths(&format!("{namespace}.{}", m.name)) {
+                let Some(path) = map_path(dir, &layout, &rel) else {
+                    continue;
+                };
+                if let Some(mut text) = read_optional(&path)? {
+                    if text.len() > CAP {
+                        let cut = (0..=CAP)
+                            .rev()
+                            .find(|i| text.is_char_boundary(*i))
+                            .unwrap_or(0);
+                        text.truncate(cut);
+                        text.push_str("\n-- (cut: the file is longer)");
+                    }
+                    out.insert(format!("{}/{}", spec.name, m.name), (path, text));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn detect(dir: &Path) -> Result<Layout> {
     if !dir.is_dir() {
         return Err(eyre!("{} is not a directory", dir.display()));
@@ -239,6 +272,26 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 mod tests {
     use super::*;
     use crate::kong::catalog::Phases;
+
+    #[test]
+    fn migration_sources_are_the_modules_text() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "kong/plugins/acme-audit/migrations/init.lua",
+            "return { \"000_base\" }",
+        );
+        write(
+            d.path(),
+            "kong/plugins/acme-audit/migrations/000_base.lua",
+            "return { postgres = { up = [[ CREATE TABLE audit (id uuid); ]] } }",
+        );
+        let got = migration_sources(d.path()).unwrap();
+        let (path, text) = got.get("acme-audit/000_base").expect("found");
+        assert!(path.ends_with("kong/plugins/acme-audit/migrations/000_base.lua"));
+        assert!(text.contains("CREATE TABLE audit"), "{text}");
+        assert_eq!(got.len(), 1);
+    }
 
     fn write(root: &Path, rel: &str, text: &str) {
         let p = root.join(rel);

@@ -616,7 +616,38 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         }),
         _ => None,
     };
-    let (journal, notes) = open_journal(&ctx, w.read_only, &mut setup)?;
+    let (journal, mut notes) = open_journal(&ctx, w.read_only, &mut setup)?;
+    if let (Some(r), Some(opts)) = (setup.rehearsal.as_mut(), ctx.conn.pg()) {
+        r.stale = rehearsal_staleness(opts, &r.record).await;
+        notes.push(r.line());
+    }
+    // Review shows each migration's real module from the installed tree.
+    if let Some(dir) = &ctx.conn.kong_lua_path {
+        setup.kong_lua_path = true;
+        match crate::exec::lua_tree::migration_sources(dir) {
+            Ok(found) => {
+                setup.migration_sources = Arc::new(
+                    found
+                        .into_iter()
+                        .map(|(k, (path, text))| {
+                            (
+                                k,
+                                crate::wizard::review::MigrationSource {
+                                    path: path.display().to_string(),
+                                    text: crate::text::terminal_safe(&text.replace('\t', "    "))
+                                        .into_owned(),
+                                },
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            Err(e) => notes.push(format!(
+                "the migrations' modules in --kong-lua-path {} could not be read: {e:#}",
+                dir.display()
+            )),
+        }
+    }
     // A backup the journal records counts only if the file is still that dump.
     if let Some(r) = setup.resume.as_mut() {
         if let Some(crate::wizard::model::BackupState::Taken(rec)) = &r.backup {
@@ -722,8 +753,13 @@ fn open_journal(
                 setup.kong_cmd
             ),
         })?;
+        // A rehearsal leaves the journal open: its record is read whether or not it resumes.
+        setup.rehearsal = rehearsal_for(&rb, ctx);
         (Some(j), resumed.then_some(rb))
     };
+    if let Some(rb) = rb.as_ref().filter(|_| setup.rehearsal.is_none()) {
+        setup.rehearsal = rehearsal_for(rb, ctx);
+    }
     if let Some(rb) = rb {
         for w in &rb.warnings {
             notes.push(format!("journal: {w}"));
@@ -731,6 +767,40 @@ fn open_journal(
         setup.resume = Resume::from_journal(&rb);
     }
     Ok((j, notes))
+}
+
+/// The journal's last rehearsal, when it was for this target (another target's times say
+/// nothing of this one).
+pub fn rehearsal_for(
+    rb: &crate::contract::journal::ReadBack,
+    ctx: &Context,
+) -> Option<crate::wizard::review::Rehearsal> {
+    let record = rb.last_rehearsal()?;
+    let target = ctx.target.version.map(|v| v.to_string());
+    (record.target.is_some() && record.target == target).then(|| crate::wizard::review::Rehearsal {
+        record: record.clone(),
+        stale: None,
+    })
+}
+
+/// Whether the database changed since the rehearsal's clone: its configuration tables
+/// compared with the clone's marks (the write guard's judgement). A read that fails says so.
+pub async fn rehearsal_staleness(
+    opts: &PgOptions,
+    r: &crate::contract::clone::RehearsalRecord,
+) -> Option<String> {
+    let store = match crate::store::postgres::PgStore::connect(opts).await {
+        Ok(s) => s,
+        Err(e) => return Some(format!("could not be checked: {e}")),
+    };
+    match store.table_marks().await {
+        Ok(now) => {
+            let v = crate::kong::write_guard::judge(&r.clone.tables, &now);
+            let changed: Vec<String> = v.stale.iter().map(|c| c.describe()).collect();
+            (!changed.is_empty()).then(|| changed.join("; "))
+        }
+        Err(e) => Some(format!("could not be checked: {e}")),
+    }
 }
 
 /// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on

@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod model;
 pub mod reading;
+pub mod review;
 pub mod text;
 pub mod update;
 

@@ -53,6 +53,11 @@ pub struct Setup {
     /// Training: the scenarios the menu at Done offers, (name, title), and this one's name.
     pub scenarios: Vec<(String, String)>,
     pub scenario: Option<String>,
+    /// The journal's last rehearsal of this database for this target (`kongrade rehearse`).
+    pub rehearsal: Option<super::review::Rehearsal>,
+    /// `--kong-lua-path` was given; the migrations' modules read from it, by `sub/migration`.
+    pub kong_lua_path: bool,
+    pub migration_sources: std::sync::Arc<BTreeMap<String, super::review::MigrationSource>>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -202,6 +207,9 @@ impl Setup {
             checkpoints: false,
             scenarios: Vec::new(),
             scenario: None,
+            rehearsal: None,
+            kong_lua_path: false,
+            migration_sources: Default::default(),
         }
     }
 }
@@ -239,6 +247,10 @@ pub struct Reading {
     /// The preflight's reads (kong.conf, routes, plugins, the server's login) have not come
     /// back yet: its findings are missing, so the Preflight step waits.
     pub preflight_pending: bool,
+    /// Rows of the big tables (planner estimates) and the regex routes: diagnose's count.
+    pub row_counts: Option<Vec<(String, i64)>>,
+    /// Each coming migration's estimated work (diagnose's timeout advice), for Review.
+    pub estimates: Vec<crate::kong::diagnose::HeavyWork>,
 }
 
 pub use crate::kong::policy::WizardGate;

@@ -90,24 +90,28 @@ impl Interpreter {
         if let Some(e) = &self.count_error {
             a.findings.push(diagnose::counts_unavailable(e));
         }
+        let input = DiagnoseInput {
+            state: &state,
+            snapshot: snap,
+            target: &self.target,
+            catalog: self.catalog,
+            row_counts: self.row_counts.as_deref(),
+            settings: &self.settings,
+            writes_since_up: self.writes_since_up.as_ref(),
+            history: self.history.as_ref(),
+        };
+        let plan = diagnose::plan_for(&input);
         // The preflight on this read's plan, as `kongrade diagnose` adds it.
         if let (Some(d), Some(target)) = (&self.preflight, self.target.version) {
-            let input = DiagnoseInput {
-                state: &state,
-                snapshot: snap,
-                target: &self.target,
-                catalog: self.catalog,
-                row_counts: self.row_counts.as_deref(),
-                settings: &self.settings,
-                writes_since_up: self.writes_since_up.as_ref(),
-                history: self.history.as_ref(),
-            };
-            let plan = diagnose::plan_for(&input);
             a.findings
                 .extend(d.findings_for_plan(&plan, target, self.catalog));
             a.findings.sort_by_key(|f| f.severity);
         }
+        // Each coming migration's estimated work, as diagnose's timeout advice makes it.
+        let estimates = diagnose::timeout_advice(&input, &plan).items;
         Reading {
+            row_counts: self.row_counts.clone(),
+            estimates,
             preflight_pending: self.preflight_wanted && self.preflight.is_none(),
             state,
             data_planes: snap.data_planes.clone().unwrap_or_default(),

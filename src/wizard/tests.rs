@@ -2254,3 +2254,155 @@ fn preflight_waits_for_its_reads_then_shows_and_gates_their_findings() {
         assert!(h.notice().contains("o overrides it"), "{}", h.notice());
     }
 }
+
+/// A rehearsal record measuring core 016 as the journal keeps it.
+fn rehearsal_016(at: &str, ms_016: u64) -> crate::contract::clone::RehearsalRecord {
+    use crate::contract::clone::{CloneRecord, MigrationTiming, RehearsalRecord, RehearsedStep};
+    RehearsalRecord {
+        at: at.into(),
+        target: Some("3.4.2".into()),
+        kong_cmd: "kong".into(),
+        clone: CloneRecord {
+            source: "kong@db:5432/kong".into(),
+            clone: "kong@db:5432/kong_rehearsal".into(),
+            clone_host: "db".into(),
+            clone_port: 5432,
+            clone_database: "kong_rehearsal".into(),
+            created: true,
+            replaced: false,
+            server_major: "16".into(),
+            snapshot: "00000003-1".into(),
+            tables: vec![],
+            schema_meta_rows: 3,
+            elapsed_ms: 1000,
+            created_at: at.into(),
+        },
+        steps: vec![
+            RehearsedStep {
+                command: "up".into(),
+                ms: 192_000,
+                ok: true,
+                outcome: "exit code 0".into(),
+                migrations: vec![MigrationTiming {
+                    subsystem: "core".into(),
+                    migration: "016_280_to_300".into(),
+                    ms: ms_016,
+                }],
+                output: vec![],
+            },
+            RehearsedStep {
+                command: "finish".into(),
+                ms: 41_000,
+                ok: true,
+                outcome: "exit code 0".into(),
+                migrations: vec![],
+                output: vec![],
+            },
+        ],
+        ok: true,
+        kept: false,
+    }
+}
+
+/// Review, per migration: what it changes (the catalog's facts), the rows its tables hold now
+/// (labelled estimates), the large-table flag, the estimate, and a rehearsal's measured time in
+/// its place; the rehearsal line on Review and Up.
+#[test]
+fn review_shows_each_migrations_changes_rows_large_flag_and_duration() {
+    let mut h = H::scenario("clean");
+    h.interpreter.row_counts = Some(vec![
+        ("routes".into(), 1_000_000),
+        (
+            crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS.into(),
+            1_000_000,
+        ),
+        ("targets".into(), 12),
+    ]);
+    h.read();
+    h.enter();
+    h.own_backup("snapshot vol-0abc of the db host");
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+    let reviews = h.m.migration_reviews();
+    let i = reviews
+        .iter()
+        .position(|r| r.subsystem == "core" && r.migration == "016_280_to_300")
+        .expect("016 runs");
+    let r = &reviews[i];
+    assert!(
+        r.changes
+            .iter()
+            .any(|c| c.starts_with("up: creates sm_vaults")),
+        "{:?}",
+        r.changes
+    );
+    assert!(
+        r.changes
+            .iter()
+            .any(|c| c.contains("up_f") && c.contains("rewrites routes rows (updates paths)")),
+        "{:?}",
+        r.changes
+    );
+    assert!(r
+        .changes
+        .iter()
+        .any(|c| c.contains("teardown") && c.contains("drops vaults_beta")));
+    assert_eq!(r.large, ["routes"]);
+    assert!(
+        r.rows.contains(&("routes".to_string(), 1_000_000)),
+        "{:?}",
+        r.rows
+    );
+    // 1,000,000 UPDATEs at 2,900/s: about 6 minutes.
+    let est = r.estimate_secs.expect("estimated");
+    assert!((300.0..400.0).contains(&est), "{est}");
+    // A migration on uncounted tables has no estimate and no flag.
+    let other = reviews
+        .iter()
+        .find(|r| r.migration == "017_300_to_310")
+        .unwrap();
+    assert!(other.large.is_empty() && other.estimate_secs.is_none());
+
+    h.m.cursor = i;
+    let screen = crate::tui::view::render_to_string(&h.m, 80, 24);
+    assert!(
+        screen.contains("016_280_to_300") && screen.contains("LARGE"),
+        "{screen}"
+    );
+    h.key(Key::ch('v'));
+    let Some(Overlay::Detail { text, .. }) = &h.m.overlay else {
+        panic!("{:?}", h.m.overlay)
+    };
+    assert!(text.contains("rows now (estimates): "), "{text}");
+    assert!(text.contains("routes ~1,000,000"), "{text}");
+    assert!(text.contains("estimate: ~"), "{text}");
+    assert!(text.contains("With --kong-lua-path"), "{text}");
+    h.key(Key::plain(KeyCode::Esc));
+
+    // A rehearsal's measured time replaces the estimate; its line is on Review and Up.
+    h.m.setup.rehearsal = Some(crate::wizard::review::Rehearsal {
+        record: rehearsal_016("2026-11-30T10:00:00Z", 170_000),
+        stale: None,
+    });
+    let r = &h.m.migration_reviews()[i];
+    assert_eq!(
+        r.duration_text().as_deref(),
+        Some("rehearsed: up 2 min 50 s")
+    );
+    let want = "rehearsed on 2026-11-30: up 3 min 12 s, finish 41 s; slowest core/016_280_to_300 2 min 50 s";
+    assert_eq!(h.m.rehearsal_line().as_deref(), Some(want));
+    let shown = "rehearsed on 2026-11-30: up 3 min 12 s, finish 41 s; slowest";
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(screen.contains(shown), "{screen}");
+    h.enter();
+    assert_eq!(h.m.step, Step::Up);
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(screen.contains(shown), "{screen}");
+    // Stale: said so.
+    h.m.setup.rehearsal.as_mut().unwrap().stale = Some("services: 10 rows -> 11".into());
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(
+        screen.contains("STALE: the database changed since"),
+        "{screen}"
+    );
+}

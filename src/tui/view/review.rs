@@ -1,10 +1,12 @@
-//! Review: the migrations `up` will run.
+//! Review: the migrations `up` will run, and for the selected one what it changes, the rows its
+//! tables hold, a large-table flag and how long it should take (v: all of it, with the real SQL
+//! under --kong-lua-path).
 
 use super::*;
 
 pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
-    let migs = m.new_migrations();
-    let two = migs.iter().filter(|x| x.2).count();
+    let migs = m.migration_reviews();
+    let two = migs.iter().filter(|x| x.two_phase).count();
     push_wrapped(
         out,
         &format!(
@@ -14,29 +16,84 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
         w,
         Style::new(),
     );
+    if let Some(line) = m.rehearsal_line() {
+        let style = if m
+            .setup
+            .rehearsal
+            .as_ref()
+            .is_some_and(|r| r.stale.is_some())
+        {
+            t.warn()
+        } else {
+            t.ok()
+        };
+        push_wrapped(out, &line, w, style);
+    }
     let sub_w = migs
         .iter()
-        .map(|x| x.0.chars().count())
+        .map(|x| x.subsystem.chars().count())
         .max()
         .unwrap_or(4)
         .min(w / 3);
-    let (start, shown) = window(&migs, m.cursor, h.saturating_sub(out.len()));
-    for (i, (sub, name, two_phase)) in shown.iter().enumerate() {
+    // The selected migration's facts get what the list leaves (at least 3 rows of it).
+    let room = h.saturating_sub(out.len());
+    let list_h = migs.len().min(room.saturating_sub(3).max(room / 2)).max(1);
+    let (start, shown) = window(&migs, m.cursor, list_h);
+    for (i, r) in shown.iter().enumerate() {
         let selected = start + i == m.cursor;
-        let rest = w.saturating_sub(sub_w + 14);
+        let tag = match (r.two_phase, r.large.is_empty()) {
+            (true, false) => " two-phase LARGE",
+            (true, true) => " two-phase",
+            (false, false) => " LARGE",
+            (false, true) => "",
+        };
+        let rest = w.saturating_sub(sub_w + 3 + tag.chars().count().max(10));
         let mut line = Line::from(vec![
             Span::raw(if selected { "▸ " } else { "  " }),
-            Span::styled(format!("{:<sub_w$} ", truncate(sub, sub_w)), t.dim()),
-            Span::raw(format!("{:<rest$}", truncate(name, rest))),
-            if *two_phase {
-                Span::styled(" two-phase", t.warn())
-            } else {
-                Span::raw("")
-            },
+            Span::styled(
+                format!("{:<sub_w$} ", truncate(&r.subsystem, sub_w)),
+                t.dim(),
+            ),
+            Span::raw(format!("{:<rest$}", truncate(&r.migration, rest))),
+            Span::styled(
+                tag.to_string(),
+                if r.large.is_empty() {
+                    t.warn()
+                } else {
+                    t.err()
+                },
+            ),
         ]);
         if selected && m.focus == Focus::Step {
             line = line.patch_style(t.selected());
         }
         out.push(line);
+    }
+    let Some(r) = migs.get(m.cursor) else {
+        return;
+    };
+    // The flag and the time first (they decide the plan); then what it changes. What does not
+    // fit is marked below the step; v shows it in full (with the SQL).
+    if !r.large.is_empty() {
+        push_wrapped(
+            out,
+            &format!("LARGE table: {}", r.large.join(", ")),
+            w,
+            t.err(),
+        );
+    }
+    if let Some(d) = r.duration_text() {
+        push_wrapped(out, &d, w, t.accent());
+    }
+    if let Some(rows) = r.rows_text() {
+        push_wrapped(out, &rows, w, t.dim());
+    }
+    if !r.facts_known {
+        push_wrapped(out, "changes: not in kongrade's catalog", w, t.dim());
+    } else if r.changes.is_empty() {
+        push_wrapped(out, "changes: no table, index or row", w, t.dim());
+    }
+    for c in &r.changes {
+        push_hanging(out, "· ", c, w, Style::new());
     }
 }

@@ -9,6 +9,10 @@ pub(super) fn up_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static
         KongCommand::Bootstrap
     };
     push_wrapped(out, &format!("$ {}", m.command_line(cmd)), w, t.accent());
+    // What the rehearsal measured for this database: how long up should take.
+    if let Some(line) = m.rehearsal_line().filter(|_| cmd == KongCommand::Up) {
+        push_wrapped(out, &line, w, t.dim());
+    }
     out.push(Line::raw(""));
     run_status(m, cmd, w, t, out);
 }

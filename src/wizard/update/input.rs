@@ -166,19 +166,13 @@ fn open_detail(m: &mut Model) {
                 (f.title.clone(), finding_text(m, f))
             }
             Step::Review => {
-                let migs = m.new_migrations();
-                let Some((sub, name, two)) = migs.get(m.cursor) else {
+                let Some(r) = m.migration_reviews().into_iter().nth(m.cursor) else {
                     return;
                 };
-                let what = if *two {
-                    "Two-phase: up runs its first half; the rest stays pending until finish, so old nodes keep working meanwhile."
-                } else {
-                    "Runs completely during up."
-                };
-                (
-                    format!("{sub}/{name}"),
-                    format!("{sub} migration {name}\n\n{what}"),
-                )
+                let key = format!("{}/{}", r.subsystem, r.migration);
+                let text =
+                    r.detail_text(m.setup.migration_sources.get(&key), m.setup.kong_lua_path);
+                (key, text)
             }
             Step::Decommission => {
                 let Some(row) = m.decom_rows().get(m.cursor).cloned() else {

@@ -1,0 +1,315 @@
+//! Review, per migration (issue 15 point 1): what it changes (the catalog's `FactsBook`), the
+//! rows its tables hold now (the poller's planner estimates), whether it rewrites or alters a
+//! large table, how long it should take (diagnose's estimate, or a rehearsal's measured time),
+//! and with `--kong-lua-path` the module's real text. Pure: the runtime read everything.
+
+use crate::contract::clone::{human_ms, RehearsalRecord};
+use crate::kong::catalog::{Db, FactsBook, PhaseFacts};
+use crate::kong::diagnose::{human_secs, SIZABLE_ROWS};
+use crate::kong::rewrites::Phase;
+
+use super::model::Model;
+
+/// A migration's module as read from `--kong-lua-path` (by the runtime, at start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrationSource {
+    pub path: String,
+    pub text: String,
+}
+
+/// The last rehearsal of this database for this target, from its journal, and whether the
+/// database changed since (the runtime compared the clone's table marks with the database).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rehearsal {
+    pub record: RehearsalRecord,
+    /// Why its times may no longer hold: what changed since (`None`: nothing seen).
+    pub stale: Option<String>,
+}
+
+impl Rehearsal {
+    /// "rehearsed on DATE: up 3 min 12 s, finish 41 s; slowest core/016_280_to_300 2 min 50 s",
+    /// and when the database changed since, that it did.
+    pub fn line(&self) -> String {
+        match &self.stale {
+            None => self.record.summary(),
+            Some(why) => format!(
+                "{} (STALE: the database changed since: {why})",
+                self.record.summary()
+            ),
+        }
+    }
+
+    /// What the rehearsal measured for one migration, per kong step (`up`, `finish`).
+    pub fn measured(&self, subsystem: &str, migration: &str) -> Vec<(String, u64)> {
+        self.record
+            .steps
+            .iter()
+            .flat_map(|s| {
+                s.migrations
+                    .iter()
+                    .filter(|t| t.subsystem == subsystem && t.migration == migration)
+                    .map(|t| (s.command.clone(), t.ms))
+            })
+            .collect()
+    }
+}
+
+/// What Review says of one migration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MigrationReview {
+    pub subsystem: String,
+    pub migration: String,
+    pub two_phase: bool,
+    /// The catalog knows what it changes (Kong's own migrations; not rocks' or a Lua tree's).
+    pub facts_known: bool,
+    /// What it changes, one phrase per phase: `up: creates sm_vaults; alters routes (+priority)`.
+    pub changes: Vec<String>,
+    /// The facts may be incomplete (code the generator does not follow).
+    pub partial: bool,
+    /// Tables it touches that were counted, with their rows (planner estimates).
+    pub rows: Vec<(String, i64)>,
+    /// Tables it rewrites, alters or indexes that hold at least `SIZABLE_ROWS` rows.
+    pub large: Vec<String>,
+    /// Diagnose's estimate (up and finish together), when its tables are counted.
+    pub estimate_secs: Option<f64>,
+    /// A rehearsal's measured times, per kong step: they replace the estimate.
+    pub measured: Vec<(String, u64)>,
+}
+
+impl MigrationReview {
+    /// How long it should take, as Review says it: measured when rehearsed, else the estimate.
+    pub fn duration_text(&self) -> Option<String> {
+        if !self.measured.is_empty() {
+            let parts: Vec<String> = self
+                .measured
+                .iter()
+                .map(|(step, ms)| format!("{step} {}", human_ms(*ms)))
+                .collect();
+            return Some(format!("rehearsed: {}", parts.join(", ")));
+        }
+        self.estimate_secs
+            .map(|s| format!("estimate: ~{}", human_secs(s)))
+    }
+
+    /// Rows as said on screen: the planner's estimates, labelled so.
+    pub fn rows_text(&self) -> Option<String> {
+        if self.rows.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .rows
+            .iter()
+            .map(|(t, n)| format!("{t} ~{}", thousands(*n)))
+            .collect();
+        Some(format!("rows now (estimates): {}", parts.join(", ")))
+    }
+
+    /// Everything, for the detail view (`v`), then the module's text when one was read.
+    pub fn detail_text(&self, source: Option<&MigrationSource>, lua_path: bool) -> String {
+        let mut s = format!("{} migration {}\n\n", self.subsystem, self.migration);
+        s.push_str(if self.two_phase {
+            "Two-phase: up runs its first half; the rest stays pending until finish, so old nodes keep working meanwhile.\n"
+        } else {
+            "Runs completely during up.\n"
+        });
+        if !self.facts_known {
+            s.push_str("\nWhat it changes: not in kongrade's catalog (a plugin shipped apart from Kong, or a Lua tree's own).\n");
+        } else if self.changes.is_empty() {
+            s.push_str("\nWhat it changes: no table, index or row that the catalog's reading of its SQL finds.\n");
+        } else {
+            s.push_str("\nWhat it changes (the catalog, read from Kong's tags):\n");
+            for c in &self.changes {
+                s.push_str(&format!("  {c}\n"));
+            }
+            if self.partial {
+                s.push_str("  (part of it is built at run time: the list may be incomplete)\n");
+            }
+        }
+        if let Some(r) = self.rows_text() {
+            s.push_str(&format!("\n{r}\n"));
+        }
+        if !self.large.is_empty() {
+            s.push_str(&format!(
+                "LARGE: it rewrites or alters {} ({} rows or more): plan the time, and pass the timeouts `kongrade plan` gives.\n",
+                self.large.join(", "),
+                thousands(SIZABLE_ROWS)
+            ));
+        }
+        if let Some(d) = self.duration_text() {
+            s.push_str(&format!("{d}\n"));
+            if !self.measured.is_empty() {
+                if let Some(e) = self.estimate_secs {
+                    s.push_str(&format!("  (the estimate was ~{})\n", human_secs(e)));
+                }
+            }
+        }
+        match source {
+            Some(src) => s.push_str(&format!("\n{}:\n\n{}\n", src.path, src.text)),
+            None if lua_path => s.push_str("\nIts module was not found in --kong-lua-path.\n"),
+            None => s.push_str("\nWith --kong-lua-path (an installed Kong's Lua tree) this view shows the migration's real SQL.\n"),
+        }
+        s
+    }
+}
+
+/// `1,000,000`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
+    let mut parts = Vec::new();
+    if !p.creates.is_empty() {
+        parts.push(format!("creates {}", p.creates.join(", ")));
+    }
+    for a in &p.alters {
+        let mut cols: Vec<String> = a.add.iter().map(|c| format!("+{c}")).collect();
+        cols.extend(a.drop.iter().map(|c| format!("-{c}")));
+        cols.extend(a.other.iter().cloned());
+        parts.push(if cols.is_empty() {
+            format!("alters {}", a.table)
+        } else {
+            format!("alters {} ({})", a.table, cols.join(", "))
+        });
+    }
+    if !p.drops.is_empty() {
+        parts.push(format!("drops {}", p.drops.join(", ")));
+    }
+    for i in &p.indexes {
+        parts.push(match &i.name {
+            Some(n) => format!("indexes {} ({n})", i.table),
+            None => format!("indexes {}", i.table),
+        });
+    }
+    for w in &p.writes {
+        let mut how = Vec::new();
+        if !w.update.is_empty() {
+            how.push(format!("updates {}", w.update.join(", ")));
+        }
+        if w.insert {
+            how.push("inserts".to_string());
+        }
+        if w.delete {
+            how.push("deletes".to_string());
+        }
+        parts.push(format!("rewrites {} rows ({})", w.table, how.join(", ")));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!("{label}: {}", parts.join("; ")))
+}
+
+impl Model {
+    /// What Review says of each migration `up` will run, in order.
+    pub fn migration_reviews(&self) -> Vec<MigrationReview> {
+        let db = self.state().map(|s| s.db).unwrap_or(Db::Postgres);
+        let counts = self.reading.as_ref().and_then(|r| r.row_counts.as_deref());
+        let count = |t: &str| counts.and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
+        let estimates = self
+            .reading
+            .as_ref()
+            .map(|r| r.estimates.as_slice())
+            .unwrap_or(&[]);
+        self.new_migrations()
+            .into_iter()
+            .map(|(sub, name, two_phase)| {
+                let facts = FactsBook::embedded().of(sub, name, self.setup.target);
+                let dbf = facts.and_then(|f| f.db(db));
+                let mut changes = Vec::new();
+                let mut partial = false;
+                let mut touched: Vec<String> = Vec::new();
+                let mut heavy: Vec<String> = Vec::new();
+                if let Some(d) = dbf {
+                    for (label, p) in [
+                        ("up", &d.up),
+                        ("up_f (Lua, during up)", &d.up_f),
+                        ("teardown (finish)", &d.teardown),
+                    ] {
+                        changes.extend(phase_changes(label, p));
+                        partial |= p.partial;
+                        for t in p.tables() {
+                            if !touched.iter().any(|x| x == t) {
+                                touched.push(t.to_string());
+                            }
+                        }
+                        // Altered, indexed or rewritten: a new table is empty, a dropped one
+                        // goes at once.
+                        let work = p
+                            .alters
+                            .iter()
+                            .map(|a| &a.table)
+                            .chain(p.indexes.iter().map(|i| &i.table))
+                            .chain(p.writes.iter().map(|w| &w.table));
+                        for t in work {
+                            if !heavy.contains(t) {
+                                heavy.push(t.clone());
+                            }
+                        }
+                    }
+                }
+                let rows: Vec<(String, i64)> = touched
+                    .iter()
+                    .filter_map(|t| count(t).map(|n| (t.clone(), n)))
+                    .collect();
+                let large = heavy
+                    .into_iter()
+                    .filter(|t| count(t).is_some_and(|n| n >= SIZABLE_ROWS))
+                    .collect();
+                let mine: Vec<f64> = estimates
+                    .iter()
+                    .filter(|h| h.subsystem == sub && h.migration == name)
+                    .filter(|h| matches!(h.phase, Phase::Up | Phase::Teardown))
+                    .map(|h| h.est_secs)
+                    .collect();
+                MigrationReview {
+                    subsystem: sub.to_string(),
+                    migration: name.to_string(),
+                    two_phase,
+                    facts_known: dbf.is_some(),
+                    changes,
+                    partial,
+                    rows,
+                    large,
+                    estimate_secs: (!mine.is_empty()).then(|| mine.iter().sum()),
+                    measured: self
+                        .setup
+                        .rehearsal
+                        .as_ref()
+                        .map(|r| r.measured(sub, name))
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// The rehearsal line for Review and Up, when the journal has one for this target.
+    pub fn rehearsal_line(&self) -> Option<String> {
+        self.setup.rehearsal.as_ref().map(Rehearsal::line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+}
