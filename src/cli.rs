@@ -269,8 +269,9 @@ pub enum YesNo {
 /// How to choose the upgrade's strategy (`plan`, `auto`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct StrategyArgs {
-    /// The upgrade strategy to follow (default: say Kong's recommendation); refused with why
-    /// when Kong's guide does not allow it here
+    /// The upgrade strategy to follow; refused with why when Kong's guide does not allow it here.
+    /// Default: plan says Kong's recommendation; auto runs the shared-database procedure
+    /// (blue-green) only where Kong allows it, else stops (21) with each allowed strategy's command
     #[arg(long, value_enum, value_name = "STRATEGY")]
     pub strategy: Option<StrategyFlag>,
     /// How the cluster is deployed, when no --admin-url shows it (its GET / configuration.role)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::kong_db;
+use support::nodes::{args, in_place, old_node_285};
 use support::pg::{self, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
@@ -18,7 +19,7 @@ fn standin(v: &str, extra: &str) -> String {
     format!("'{BIN}' stand-in --kong-version {v} {extra}")
 }
 
-fn auto_cmd(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Command {
+fn auto_cmd<S: AsRef<std::ffi::OsStr>>(db: &TestDb, kong_cmd: &str, args: &[S]) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -41,7 +42,7 @@ fn auto_cmd(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Command {
     c
 }
 
-fn auto(db: &TestDb, kong_cmd: &str, args: &[&str]) -> Output {
+fn auto<S: AsRef<std::ffi::OsStr>>(db: &TestDb, kong_cmd: &str, args: &[S]) -> Output {
     auto_cmd(db, kong_cmd, args)
         .output()
         .expect("run kongrade auto")
@@ -114,10 +115,11 @@ fn auto_to_342_with_finish_always_ends_up_to_date() {
     kong_db::up_to(&reference, "3.4.2", None);
     kong_db::finish(&reference);
 
+    // The LTS pair: Kong's guide refuses blue-green, so auto runs it in place.
     let o = auto(
         &db,
         &standin("3.4.2", ""),
-        &["--backup=skip", "--finish=always"],
+        &args(&["--backup=skip"], &in_place()),
     );
     assert_eq!(code(&o), 0, "{}", both(&o));
     assert_eq!(rows(&db), rows(&reference));
@@ -142,14 +144,14 @@ fn auto_to_342_with_finish_always_ends_up_to_date() {
         "{text}"
     );
     assert!(
-        text.ends_with("\nDatabase is up to date for Kong 3.4.2.\n"),
+        text.contains("\nDatabase is up to date for Kong 3.4.2.\n"),
         "{text}"
     );
     let st = status_json(&db, "3.4.2");
     assert_eq!(st["exit_code"], 0);
     assert!(st.get("pending_migrations").is_none() && st.get("new_migrations").is_none());
 
-    // Nothing left to do: no kong migration command runs.
+    // Nothing left to do: no kong migration command runs (and no strategy is needed).
     let o = auto(
         &db,
         &standin("3.4.2", ""),
@@ -161,14 +163,19 @@ fn auto_to_342_with_finish_always_ends_up_to_date() {
 
 #[test]
 fn finish_never_stops_after_up_with_4_and_the_two_phase_ones_pending() {
+    // 2.8.5 nodes to 3.0: Kong's guide allows blue-green, auto's procedure without --strategy.
     let db = TestDb::new("au_never");
     kong_db::bootstrap_at(&db, "2.8.5", None);
-    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip", "--json"]);
+    let o = auto(
+        &db,
+        &standin("3.0.2", ""),
+        &args(&["--backup=skip", "--json"], &old_node_285()),
+    );
     assert_eq!(code(&o), 4, "{}", both(&o));
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON report on stdout");
     assert_eq!(v["exit_code"], 4);
     assert_eq!(v["result"], "pending_finish");
-    assert_eq!(v["target"]["version"], "3.4.2");
+    assert_eq!(v["target"]["version"], "3.0.2");
     assert_eq!(v["steps"].as_array().unwrap().len(), 1);
     assert_eq!(v["steps"][0]["command"], "up");
     assert_eq!(v["steps"][0]["outcome"]["code"], 0);
@@ -208,8 +215,9 @@ fn finish_never_stops_after_up_with_4_and_the_two_phase_ones_pending() {
     // Progress went to stderr, the report alone to stdout.
     assert!(err(&o).contains("  | core migrated up to"), "{}", err(&o));
 
-    // A second run with pending migrations stops at once, with no kong run.
-    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    // A second run with pending migrations stops at once, with no kong run (the old nodes'
+    // versions no longer count once `up` ran: none is given).
+    let o = auto(&db, &standin("3.0.2", ""), &["--backup=skip"]);
     assert_eq!(code(&o), 4);
     assert!(!out(&o).contains("Step 1"));
 }
@@ -226,18 +234,20 @@ fn a_fresh_database_is_bootstrapped() {
 
 #[test]
 fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
+    // Blue-green from 2.8.5 nodes to 3.0 (auto's shared-database procedure, allowed there).
     let db = TestDb::new("au_die");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     let reference = TestDb::new("au_die_ref");
     kong_db::bootstrap_at(&reference, "2.8.5", None);
-    kong_db::up_to(&reference, "3.4.2", None);
+    kong_db::up_to(&reference, "3.0.2", None);
+    let old = old_node_285();
 
-    // The kong run dies at core's third new migration, holding a lock that outlives the test
-    // (its end is then set by hand: the test does not sit out a real ttl).
+    // The kong run dies at http-log's migration, after core's and acme's, holding a lock that
+    // outlives the test (its end is then set by hand: the test does not sit out a real ttl).
     let o = auto(
         &db,
-        &standin("3.4.2", "--die-at core/018_310_to_320"),
-        &["--backup=skip", "--lock-timeout", "3600"],
+        &standin("3.0.2", "--die-at http-log/001_280_to_300"),
+        &args(&["--backup=skip", "--lock-timeout", "3600"], &old),
     );
     assert_eq!(code(&o), 15, "{}", both(&o));
     let text = out(&o);
@@ -246,17 +256,14 @@ fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
         text.contains("    core/016_280_to_300: new -> pending\n"),
         "{text}"
     );
-    assert!(
-        text.contains("    core/017_300_to_310: new -> executed\n"),
-        "{text}"
-    );
-    assert!(!text.contains("018_310_to_320: new"), "{text}");
+    assert!(text.contains("    acme/001_280_to_300: new -> "), "{text}");
+    assert!(!text.contains("http-log/001_280_to_300: new"), "{text}");
     assert!(text.contains("Migrations lock: LIVE"), "{text}");
     assert_eq!(live_locks(&db), "1\n");
 
     // Without --wait-lock: refused with the lock's exit code, nothing run.
     let before = rows(&db);
-    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    let o = auto(&db, &standin("3.0.2", ""), &["--backup=skip"]);
     assert_eq!(code(&o), 14, "{}", both(&o));
     assert!(
         out(&o).contains("The migrations lock is held: LIVE"),
@@ -271,8 +278,8 @@ fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
     // while anything is pending: with --finish=never auto stops there.
     let mut child = auto_cmd(
         &db,
-        &standin("3.4.2", ""),
-        &["--backup=skip", "--wait-lock", "600"],
+        &standin("3.0.2", ""),
+        &args(&["--backup=skip", "--wait-lock", "600"], &old),
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -308,8 +315,8 @@ fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
     // arrays hold the same names as an uninterrupted run's, 016 recorded later.
     let o = auto(
         &db,
-        &standin("3.4.2", ""),
-        &["--backup=skip", "--finish=always"],
+        &standin("3.0.2", ""),
+        &args(&["--backup=skip", "--finish=always"], &old),
     );
     assert_eq!(code(&o), 0, "{}", both(&o));
     let text = out(&o);
@@ -327,10 +334,10 @@ fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
     assert_eq!(live_locks(&db), "0\n");
 }
 
-/// Kong's SQL for core only, for a database with `plugins = off`.
-fn core_up_rows(db: &TestDb) {
+/// Kong `to`'s SQL for core only (its `up` from 2.8.5), for a database with `plugins = off`.
+fn core_up_rows(db: &TestDb, to: &str) {
     let cat = kongrade::kong::catalog::Catalog::embedded();
-    let rel = cat.release("3.4.2".parse().unwrap()).unwrap();
+    let rel = cat.release(to.parse().unwrap()).unwrap();
     let old = cat.release("2.8.5".parse().unwrap()).unwrap();
     let had = &old.subsystem("core").unwrap().migrations;
     let mut sql = String::new();
@@ -353,20 +360,26 @@ fn two_autos_at_once_migrate_once() {
     kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
     let reference = TestDb::new("au_race_ref");
     kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
-    core_up_rows(&reference);
+    core_up_rows(&reference, "3.0.2");
 
-    let kong_cmd = standin("3.4.2", "--delay-ms 400");
+    // Blue-green from 2.8.5 nodes to 3.0: auto's shared-database procedure, allowed there.
+    let old = old_node_285();
+    let kong_cmd = standin("3.0.2", "--delay-ms 400");
     // Two machines: each its own data directory (on one machine the journal lock refuses the
     // second run before Kong's lock is even reached).
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let spawn = |i: usize| {
-        auto_cmd(&db, &kong_cmd, &["--backup=skip", "--wait-lock", "60"])
-            .env("KONG_PLUGINS", "off")
-            .env("KONGRADE_DATA_DIR", dirs[i].path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn auto")
+        auto_cmd(
+            &db,
+            &kong_cmd,
+            &args(&["--backup=skip", "--wait-lock", "60"], &old),
+        )
+        .env("KONG_PLUGINS", "off")
+        .env("KONGRADE_DATA_DIR", dirs[i].path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn auto")
     };
     let (a, b) = (spawn(0), spawn(1));
     let outs = [
@@ -435,12 +448,13 @@ fn refusals_have_their_exit_codes() {
     let o = auto(&gap, &standin("3.4.2", ""), STEP_TIMEOUT);
     assert_eq!(code(&o), 11, "{}", both(&o));
     assert!(out(&o).contains("core: 010_210_to_211"), "{}", out(&o));
+    // Let through, it runs in place (the LTS pair: Kong's guide refuses blue-green there).
     let o = auto(
         &gap,
         &standin("3.4.2", ""),
-        &["--backup=skip", "--allow-gaps"],
+        &args(&["--backup=skip", "--allow-gaps"], &in_place()),
     );
-    assert_eq!(code(&o), 4, "{}", both(&o));
+    assert_eq!(code(&o), 0, "{}", both(&o));
 
     // Unknown migrations: the database is newer than the target.
     let newer = TestDb::new("au_unknown");
@@ -457,10 +471,14 @@ fn refusals_have_their_exit_codes() {
     let o = auto(&jump, &standin("3.9.3", ""), STEP_TIMEOUT);
     assert_eq!(code(&o), 13, "{}", both(&o));
     assert!(out(&o).contains("upgrade from Kong 2.8.5"), "{}", out(&o));
+    // Let through, from 2.8.5 nodes: blue-green (allowed, not recommended), up then stop.
     let o = auto(
         &jump,
         &standin("3.9.3", ""),
-        &["--backup=skip", "--allow-unsupported-jump"],
+        &args(
+            &["--backup=skip", "--allow-unsupported-jump"],
+            &old_node_285(),
+        ),
     );
     assert_eq!(code(&o), 4, "{}", both(&o));
 
@@ -484,8 +502,10 @@ fn a_missing_or_broken_kong_is_reported_and_never_retried() {
     let db = TestDb::new("au_broken");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     let before = rows(&db);
+    // The LTS pair, in place (Kong's guide refuses blue-green there).
+    let in_place = args(STEP_TIMEOUT, &in_place());
 
-    let o = auto(&db, "/nonexistent/bin/kong", STEP_TIMEOUT);
+    let o = auto(&db, "/nonexistent/bin/kong", &in_place);
     assert_eq!(code(&o), 15, "{}", both(&o));
     assert!(out(&o).contains("/nonexistent/bin/kong"), "{}", out(&o));
 
@@ -493,7 +513,7 @@ fn a_missing_or_broken_kong_is_reported_and_never_retried() {
     let calls = dir.path().join("calls");
     // Garbage for everything.
     let garbage = write_script(dir.path(), "garbage", "echo '%%% garbage $$$'; exit 2");
-    let o = auto(&db, &garbage.display().to_string(), STEP_TIMEOUT);
+    let o = auto(&db, &garbage.display().to_string(), &in_place);
     assert_eq!(code(&o), 15, "{}", both(&o));
     assert!(out(&o).contains("garbage"), "{}", out(&o));
 
@@ -507,7 +527,7 @@ fn a_missing_or_broken_kong_is_reported_and_never_retried() {
             calls.display()
         ),
     );
-    let o = auto(&db, &bad_up.display().to_string(), STEP_TIMEOUT);
+    let o = auto(&db, &bad_up.display().to_string(), &in_place);
     assert_eq!(code(&o), 15, "{}", both(&o));
     let text = out(&o);
     assert!(
@@ -537,7 +557,7 @@ fn a_missing_or_broken_kong_is_reported_and_never_retried() {
             calls.display()
         ),
     );
-    let o = auto(&db, &liar.display().to_string(), STEP_TIMEOUT);
+    let o = auto(&db, &liar.display().to_string(), &in_place);
     assert_eq!(code(&o), 15, "{}", both(&o));
     assert!(out(&o).contains("  Database: nothing changed."));
     assert!(out(&o).contains("Not running 'kong migrations up' again in this run: it exited 0 but the database did not change"), "{}", out(&o));
@@ -564,7 +584,11 @@ fn a_database_that_drops_mid_run_is_reported() {
             db = db.name
         ),
     );
-    let o = auto(&db, &script.display().to_string(), STEP_TIMEOUT);
+    let o = auto(
+        &db,
+        &script.display().to_string(),
+        &args(STEP_TIMEOUT, &in_place()),
+    );
     assert_eq!(code(&o), 16, "{}", both(&o));
     let text = out(&o);
     assert!(
@@ -646,10 +670,11 @@ async fn the_target_comes_from_the_running_kongs_status() {
 fn interrupted_auto(db: &TestDb, signals: usize) -> (i32, String) {
     // Slow migrations when kong is to be interrupted mid-run: it must still be running then.
     let delay = if signals >= 2 { 5000 } else { 300 };
+    // The LTS pair, in place (Kong's guide refuses blue-green there).
     let mut child = auto_cmd(
         db,
         &standin("3.4.2", &format!("--delay-ms {delay}")),
-        &["--backup=skip", "--finish=always"],
+        &args(&["--backup=skip"], &in_place()),
     )
     .env("KONG_PLUGINS", "off")
     .stdout(Stdio::piped())
@@ -692,7 +717,7 @@ fn ctrl_c_lets_the_running_step_end_and_starts_no_other() {
     kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
     let reference = TestDb::new("au_int1_ref");
     kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
-    core_up_rows(&reference);
+    core_up_rows(&reference, "3.4.2");
 
     let (code, text) = interrupted_auto(&db, 1);
     assert_eq!(code, 130, "{text}");
@@ -738,7 +763,7 @@ fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
     kong_db::bootstrap_at(&db, "2.8.5", Some(&[]));
     let reference = TestDb::new("au_abort_ref");
     kong_db::bootstrap_at(&reference, "2.8.5", Some(&[]));
-    core_up_rows(&reference);
+    core_up_rows(&reference, "3.0.2");
     // Another node takes the lock just before this kong's `up` starts (the kong wrapper does it:
     // auto itself refuses a live lock before its first step), so that `up` waits on it. Once it
     // waits, that node records its migrations and releases the lock: this `up` aborts with exit
@@ -754,14 +779,18 @@ fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
         dir.path(),
         "kong",
         &format!(
-            "case \"$1 $2\" in\n  'migrations up')\n    PGPASSWORD=\"$KONG_PG_PASSWORD\" psql -X -q -h \"$KONG_PG_HOST\" -p \"$KONG_PG_PORT\" -U \"$KONG_PG_USER\" -d \"$KONG_PG_DATABASE\" -v ON_ERROR_STOP=1 -f '{sql}' || exit 99 ;;\nesac\nexec '{BIN}' stand-in --kong-version 3.4.2 \"$@\"",
+            "case \"$1 $2\" in\n  'migrations up')\n    PGPASSWORD=\"$KONG_PG_PASSWORD\" psql -X -q -h \"$KONG_PG_HOST\" -p \"$KONG_PG_PORT\" -U \"$KONG_PG_USER\" -d \"$KONG_PG_DATABASE\" -v ON_ERROR_STOP=1 -f '{sql}' || exit 99 ;;\nesac\nexec '{BIN}' stand-in --kong-version 3.0.2 \"$@\"",
             sql = sql.display()
         ),
     );
+    // Blue-green from 2.8.5 nodes to 3.0 (auto's procedure without --strategy, allowed there).
     let mut child = auto_cmd(
         &db,
         &script.display().to_string(),
-        &["--backup=skip", "--lock-timeout", "3600"],
+        &args(
+            &["--backup=skip", "--lock-timeout", "3600"],
+            &old_node_285(),
+        ),
     )
     .env("KONG_PLUGINS", "off")
     .stdout(Stdio::piped())
@@ -775,7 +804,7 @@ fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
         let _ = read_until(&rx, &mut text, None, Duration::from_secs(5));
         panic!("kong never waited on the other node's lock:\n{text}");
     }
-    core_up_rows(&db);
+    core_up_rows(&db, "3.0.2");
     db.exec("DELETE FROM locks");
     let ended = read_until(&rx, &mut text, None, Duration::from_secs(300));
     if ended != Some(true) {
@@ -855,7 +884,7 @@ fn backup_pg_dump_runs_first_and_a_failed_backup_migrates_nothing() {
     let bin = data.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     write_script(&bin, "pg_dump", "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 15'; exit 0; fi\necho 'pg_dump: error: connection to server failed' >&2; exit 1");
-    let o = auto_cmd(&db, &standin("3.4.2", ""), &["--finish=always"])
+    let o = auto_cmd(&db, &standin("3.4.2", ""), &in_place())
         .env("KONGRADE_DATA_DIR", data.path())
         .env(
             "PATH",
@@ -871,7 +900,7 @@ fn backup_pg_dump_runs_first_and_a_failed_backup_migrates_nothing() {
     assert!(out(&o).contains("nothing was migrated"), "{}", both(&o));
     assert_eq!(rows(&db), before);
     // The real pg_dump (the default --backup=pg_dump): a proven dump, then the migrations.
-    let o = auto_cmd(&db, &standin("3.4.2", ""), &["--finish=always"])
+    let o = auto_cmd(&db, &standin("3.4.2", ""), &in_place())
         .env("KONGRADE_DATA_DIR", data.path())
         .output()
         .unwrap();
@@ -889,11 +918,13 @@ fn backup_pg_dump_runs_first_and_a_failed_backup_migrates_nothing() {
 fn finish_when_no_old_nodes_follows_the_node_gate() {
     let db = TestDb::new("au_nodes");
     kong_db::bootstrap_at(&db, "2.8.5", None);
+    // Blue-green from 2.8.5 nodes to 3.0 (auto's procedure without --strategy, allowed there):
+    // `up` while the old node serves, `finish` once it is gone.
     let old = admin_api("2.8.5");
-    let new = admin_api("3.4.2");
+    let new = admin_api("3.0.2");
     let o = auto(
         &db,
-        &standin("3.4.2", ""),
+        &standin("3.0.2", ""),
         &[
             "--backup=skip",
             "--finish=when-no-old-nodes",
@@ -905,10 +936,10 @@ fn finish_when_no_old_nodes_follows_the_node_gate() {
     );
     assert_eq!(code(&o), 4, "{}", both(&o));
     assert!(out(&o).contains("OLD 2.8.5"), "{}", both(&o));
-    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 4);
+    assert_eq!(status_json(&db, "3.0.2")["exit_code"], 4);
     let o = auto(
         &db,
-        &standin("3.4.2", ""),
+        &standin("3.0.2", ""),
         &[
             "--backup=skip",
             "--finish=when-no-old-nodes",
@@ -917,7 +948,7 @@ fn finish_when_no_old_nodes_follows_the_node_gate() {
         ],
     );
     assert_eq!(code(&o), 0, "{}", both(&o));
-    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 0);
+    assert_eq!(status_json(&db, "3.0.2")["exit_code"], 0);
 }
 
 /// The kong commands a journal announced.
@@ -1027,7 +1058,8 @@ fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_ste
             ),
         );
         let kong_cmd = script.display().to_string();
-        let mut child = auto_cmd(&db, &kong_cmd, &["--finish=always", "--lock-timeout", "4"])
+        // The LTS pair, in place (Kong's guide refuses blue-green there).
+        let mut child = auto_cmd(&db, &kong_cmd, &args(&["--lock-timeout", "4"], &in_place()))
             .env("KONGRADE_DATA_DIR", data.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -1046,7 +1078,7 @@ fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_ste
         assert_eq!(seen, Some(true), "auto never reached '{marker}':\n{first}");
 
         // The restart, at once.
-        let mut restart = auto_cmd(&db, &kong_cmd, &["--finish=always", "--wait-lock", "60"])
+        let mut restart = auto_cmd(&db, &kong_cmd, &args(&["--wait-lock", "60"], &in_place()))
             .env("KONGRADE_DATA_DIR", data.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -1128,7 +1160,12 @@ fn admin_api_writes_between_up_and_finish_are_reported() {
     kong_db::bootstrap_at(&db, "2.8.5", None);
     db.exec("CREATE TABLE services (id uuid PRIMARY KEY, name text, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());\
              INSERT INTO services (id, name, created_at, updated_at) VALUES ('a0000000-0000-4000-8000-000000000001', 'before-up', now() - interval '1 hour', now() - interval '1 hour')");
-    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    // Blue-green from 2.8.5 nodes to 3.0: `up` while they serve, writes seen before `finish`.
+    let o = auto(
+        &db,
+        &standin("3.0.2", ""),
+        &args(&["--backup=skip"], &old_node_285()),
+    );
     assert_eq!(code(&o), 4, "{}", both(&o));
     let diagnose = || {
         let mut c = Command::new(BIN);
@@ -1141,7 +1178,7 @@ fn admin_api_writes_between_up_and_finish_are_reported() {
                     .join(format!("data-{}", db.name)),
             )
             .envs(db.kong_env())
-            .args(["diagnose", "--json", "--target-version", "3.4.2"]);
+            .args(["diagnose", "--json", "--target-version", "3.0.2"]);
         let o = c.output().unwrap();
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", both(&o)));
         v
@@ -1156,7 +1193,7 @@ fn admin_api_writes_between_up_and_finish_are_reported() {
 
 /// Another kongrade command against the same database and data directory (journal) as `auto`.
 fn kongrade_same_data(db: &TestDb, args: &[&str]) -> Output {
-    let mut c = auto_cmd(db, "kong", &[]);
+    let mut c = auto_cmd::<&str>(db, "kong", &[]);
     // auto_cmd names the subcommand; start again with the same environment.
     let mut k = Command::new(BIN);
     k.env_clear();
@@ -1172,9 +1209,10 @@ fn kongrade_same_data(db: &TestDb, args: &[&str]) -> Output {
         .expect("run kongrade")
 }
 
-/// Issue 11's first case: a 2.8.5 database, auto to 3.4.2 with a kong that fails at
-/// core/018_310_to_320. diagnose, plan, rollback and a second auto then agree: 3.4.2 ran `up`
-/// (the journal says so), so 3.4.2 finishes it, no jump is unsupported, the old nodes still work.
+/// Issue 11's first case: a 2.8.5 database, auto to 3.4.2 (in place: the LTS pair) with a kong
+/// that fails at core/018_310_to_320. diagnose, plan, rollback and a second auto then agree:
+/// 3.4.2 ran `up` (the journal says so), so 3.4.2 finishes it, no jump is unsupported, and the
+/// way back is in-place's (the backup).
 #[test]
 fn after_a_failed_up_every_command_agrees_on_where_it_stands() {
     let db = TestDb::new("au_agree");
@@ -1187,7 +1225,7 @@ fn after_a_failed_up_every_command_agrees_on_where_it_stands() {
     let o = auto(
         &db,
         &standin("3.4.2", "--fail-at core/018_310_to_320"),
-        &["--backup=skip"],
+        &args(&["--backup=skip"], &in_place()),
     );
     assert_eq!(code(&o), 15, "{}", both(&o));
 
@@ -1213,7 +1251,8 @@ fn after_a_failed_up_every_command_agrees_on_where_it_stands() {
     );
     assert_eq!(d["upgrade"]["position"]["position"], "up_partial", "{d:#}");
     assert_eq!(d["upgrade"]["position"]["kong_version"], "3.4.2");
-    assert_eq!(d["upgrade"]["rollback"]["rollback"], "stop_new_nodes");
+    // In place: the way back after `up` is the backup, every command says so.
+    assert_eq!(d["upgrade"]["rollback"]["rollback"], "in_place_restore");
 
     let o = kongrade_same_data(&db, &["plan", "--json", "--target-version", "3.4.2"]);
     let p: Value = serde_json::from_slice(&o.stdout).expect("plan JSON");
@@ -1232,16 +1271,165 @@ fn after_a_failed_up_every_command_agrees_on_where_it_stands() {
     let o = kongrade_same_data(&db, &["rollback", "--target-version", "3.4.2"]);
     let text = out(&o);
     assert_eq!(code(&o), 0, "{}", both(&o));
-    assert!(text.contains("the old nodes still work"), "{text}");
-    assert!(!text.contains("Stop every Kong node"), "{text}");
+    assert!(
+        text.contains("In-place: `up` ran (in whole or in part)"),
+        "{text}"
+    );
+    assert!(text.contains("restoring the backup"), "{text}");
 
     // And auto goes on with 3.4.2 itself, to the reference state (016's teardown ran before
     // 018's up, so only the order of `executed` differs).
     let o = auto(
         &db,
         &standin("3.4.2", ""),
-        &["--backup=skip", "--finish=always"],
+        &args(&["--backup=skip"], &in_place()),
     );
     assert_eq!(code(&o), 0, "{}", both(&o));
     assert_eq!(sorted(&db), sorted(&reference));
+}
+
+/// The journal's entries of one kind, whole, across the data directory's journals.
+fn journal_entries(data: &Path, kind: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(data.join("journal")).unwrap().flatten() {
+        for line in std::fs::read_to_string(e.path())
+            .unwrap_or_default()
+            .lines()
+        {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                if v["event"] == kind {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn without_a_strategy_auto_runs_nothing_where_kong_refuses_blue_green_and_gives_each_allowed_command(
+) {
+    let db = TestDb::new("au_unasked");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let data = std::env::temp_dir()
+        .join("kongrade-tests")
+        .join(format!("data-{}", db.name));
+    let before = rows(&db);
+
+    // The LTS pair 2.8 -> 3.4: Kong's guide offers no blue-green, auto's own procedure.
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip"]);
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    let text = out(&o);
+    assert!(text.contains("Refused: no --strategy was given"), "{text}");
+    assert!(text.contains("LTS"), "{text}");
+    assert!(
+        text.contains("Kong's guide recommends dual-cluster here"),
+        "{text}"
+    );
+    let in_place_line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("in-place: "))
+        .unwrap_or_else(|| panic!("no in-place command:\n{text}"))
+        .to_string();
+    assert!(
+        in_place_line.starts_with("kongrade auto --kong-cmd ")
+            && in_place_line.ends_with(
+                " --backup=skip --strategy in-place --writes-frozen --admin-url OLD_ADMIN_URL --new-admin-url NEW_ADMIN_URL"
+            ),
+        "{in_place_line}"
+    );
+    assert!(
+        text.contains("  dual-cluster: kongrade auto --kong-cmd ")
+            && text.contains(" --strategy dual-cluster --clone-database CLONE_NAME"),
+        "{text}"
+    );
+    assert!(text.contains("Nothing was run."), "{text}");
+    assert!(!text.contains("Step 1"), "{text}");
+    assert_eq!(rows(&db), before, "nothing ran");
+
+    // JSON says the same.
+    let o = auto(&db, &standin("3.4.2", ""), &["--backup=skip", "--json"]);
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(v["result"], "refused_strategy", "{v}");
+    assert_eq!(v["exit_code"], 21);
+    assert_eq!(v["strategy"]["refused_without_strategy"], true, "{v}");
+    assert_eq!(v["strategy"]["recommended"], "dual-cluster", "{v}");
+    let commands: Vec<(&str, &str)> = v["strategy"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["strategy"].as_str().unwrap(),
+                c["command"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(commands.len(), 2, "{v}");
+    assert_eq!(commands[0].0, "dual-cluster");
+    assert_eq!(commands[1].0, "in-place");
+    assert!(
+        commands[1]
+            .1
+            .contains("--backup=skip --json --strategy in-place --writes-frozen"),
+        "{v}"
+    );
+    assert_eq!(v["steps"].as_array().unwrap().len(), 0);
+    assert_eq!(rows(&db), before, "nothing ran");
+
+    // The journal: each refusal noted, no kong command announced, no strategy chosen.
+    let notes: Vec<Value> = journal_entries(&data, "note")
+        .into_iter()
+        .filter(|n| {
+            n["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("refused (exit 21)")
+        })
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(journal_entries(&data, "command").is_empty());
+    assert!(journal_entries(&data, "strategy_chosen").is_empty());
+
+    // 2.8 -> 3.0 with a 2.8.1 node: refused, the node named.
+    let old_281 = support::nodes::admin_api("2.8.1");
+    let o = auto(
+        &db,
+        &standin("3.0.2", ""),
+        &["--backup=skip", "--admin-url", &old_281],
+    );
+    assert_eq!(code(&o), 21, "{}", both(&o));
+    assert!(
+        out(&o).contains(&format!("{old_281} is 2.8.1")),
+        "{}",
+        both(&o)
+    );
+    // The old node given is in the command line: no placeholder for it.
+    assert!(
+        !out(&o).contains("OLD_ADMIN_URL") && out(&o).contains("--writes-frozen --new-admin-url"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(rows(&db), before, "nothing ran");
+
+    // The in-place command it gave runs the upgrade as it is, once its placeholders are filled.
+    let new = support::nodes::admin_api("3.4.2");
+    let line = in_place_line
+        .replacen("kongrade ", &format!("'{BIN}' "), 1)
+        .replace("OLD_ADMIN_URL", &support::nodes::stopped_node())
+        .replace("NEW_ADMIN_URL", &new);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", &data)
+        .envs(db.kong_env())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{line}\n{}", both(&o));
+    assert_eq!(status_json(&db, "3.4.2")["exit_code"], 0);
 }

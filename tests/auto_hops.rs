@@ -114,19 +114,17 @@ fn a_multi_hop_path_runs_each_hop_with_its_own_kong_proven_before_the_next() {
     kong_db::bootstrap_at(&db, "2.8.5", None);
     let want = reference("hops_28_39_ref", "2.8.5", PATH_28_TO_39);
     let template = format!("'{BIN}' stand-in --kong-version {{version}}");
-    let o = auto(
-        &db,
-        &path_env(),
-        true,
-        &[
-            "--kong-cmd-template",
-            &template,
-            "--target-version",
-            "3.9.3",
-            "--backup=skip",
-            "--finish=always",
-        ],
-    );
+    // From 2.8 through the LTS pair: in place (Kong's guide refuses blue-green there).
+    let in_place = support::nodes::in_place();
+    let mut a = vec![
+        "--kong-cmd-template",
+        &template,
+        "--target-version",
+        "3.9.3",
+        "--backup=skip",
+    ];
+    a.extend(in_place.iter().map(String::as_str));
+    let o = auto(&db, &path_env(), true, &a);
     assert_eq!(code(&o), 0, "{}", both(&o));
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
@@ -134,7 +132,7 @@ fn a_multi_hop_path_runs_each_hop_with_its_own_kong_proven_before_the_next() {
         "{text}"
     );
     assert!(
-        text.ends_with("Database is up to date for Kong 3.9.3.\n"),
+        text.contains("\nDatabase is up to date for Kong 3.9.3.\n"),
         "{text}"
     );
     assert_eq!(sorted(&db), sorted(&want), "{text}");
@@ -185,7 +183,8 @@ fn a_multi_hop_path_runs_each_hop_with_its_own_kong_proven_before_the_next() {
             )
         })
         .collect();
-    let mut expect = Vec::new();
+    // In place: the old nodes' gate first, then the hops.
+    let mut expect = vec![("in-place-old-nodes-stopped".to_string(), "done".to_string())];
     for (i, v) in HOPS_28_TO_39.iter().enumerate() {
         let label = format!("hop {} of 5 (Kong {v})", i + 1);
         expect.push((label.clone(), "started".to_string()));
@@ -238,15 +237,17 @@ fn a_multi_hop_path_runs_each_hop_with_its_own_kong_proven_before_the_next() {
 
 #[test]
 fn with_finish_never_the_first_hop_stops_after_up_and_a_rerun_finishes_it_with_its_own_kong() {
+    // 3.5 -> 3.6 -> 3.7: blue-green (auto's procedure without --strategy) is allowed within 3.x,
+    // and 3.6's `up` leaves migrations pending (the redis fields' teardown).
     let db = TestDb::new("hops_never");
-    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_db::bootstrap_at(&db, "3.5.0", None);
     let template = format!("'{BIN}' stand-in --kong-version {{version}}");
     let args = |finish: &'static str| {
         vec![
             "--kong-cmd-template".to_string(),
             template.clone(),
             "--target-version".into(),
-            "3.5.0".into(),
+            "3.7.1".into(),
             "--backup=skip".into(),
             format!("--finish={finish}"),
         ]
@@ -264,27 +265,27 @@ fn with_finish_never_the_first_hop_stops_after_up_and_a_rerun_finishes_it_with_i
     assert_eq!(code(&o), 4, "{}", both(&o));
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
-        text.contains("Stopped in hop 1 of 2 (Kong 3.4.2)"),
+        text.contains("Stopped in hop 1 of 2 (Kong 3.6.1)"),
         "{text}"
     );
-    assert!(!text.contains("--kong-version 3.5.0 migrations"), "{text}");
+    assert!(!text.contains("--kong-version 3.7.1 migrations"), "{text}");
 
     let a = args("always");
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let o = auto(&db, &path_env(), true, &a);
     assert_eq!(code(&o), 0, "{}", both(&o));
     let text = String::from_utf8_lossy(&o.stdout).to_string();
-    // The journal says 3.4.2 ran up: its finish runs with the 3.4.2 kong, then 3.5.0's up.
+    // The journal says 3.6.1 ran up: its finish runs with the 3.6.1 kong, then 3.7.1's up.
     let runs: Vec<&str> = text.lines().filter(|l| l.starts_with("  $ ")).collect();
     assert!(
-        runs[0].contains("--kong-version 3.4.2 migrations finish"),
+        runs[0].contains("--kong-version 3.6.1 migrations finish"),
         "{text}"
     );
     assert!(
-        runs[1].contains("--kong-version 3.5.0 migrations up"),
+        runs[1].contains("--kong-version 3.7.1 migrations up"),
         "{text}"
     );
-    let want = reference("hops_never_ref", "2.8.5", &["3.4.2", "3.5.0"]);
+    let want = reference("hops_never_ref", "3.5.0", &["3.6.1", "3.7.1"]);
     assert_eq!(sorted(&db), sorted(&want));
 }
 
@@ -399,21 +400,19 @@ exec('{BIN}', 'stand-in', '--kong-version', $v, @k) or die;
     // The connection only in kong.conf: kongrade must hand it to the container itself.
     let conf = db.write_kong_conf(dir.path(), "");
     let path = format!("{}:{}", dir.path().display(), path_env());
-    let o = auto(
-        &db,
-        &path,
-        false,
-        &[
-            "-c",
-            conf.to_str().unwrap(),
-            "--kong-image",
-            "kong",
-            "--target-version",
-            "3.5.0",
-            "--backup=skip",
-            "--finish=always",
-        ],
-    );
+    // From 2.8 through the LTS pair: in place (Kong's guide refuses blue-green there).
+    let in_place = support::nodes::in_place();
+    let mut a = vec![
+        "-c",
+        conf.to_str().unwrap(),
+        "--kong-image",
+        "kong",
+        "--target-version",
+        "3.5.0",
+        "--backup=skip",
+    ];
+    a.extend(in_place.iter().map(String::as_str));
+    let o = auto(&db, &path, false, &a);
     assert_eq!(code(&o), 0, "{}", both(&o));
     let want = reference("hops_docker_ref", "2.8.5", &["3.4.2", "3.5.0"]);
     assert_eq!(sorted(&db), sorted(&want));

@@ -323,15 +323,17 @@ fn auto_with_sabotage(db: &TestDb, data: &Path, sabotage: &str) -> Output {
     )
     .unwrap();
     let mut c = base(Some(data));
-    c.envs(db.kong_env()).args([
-        "auto",
-        "--kong-cmd",
-        &format!("sh {}", script.display()),
-        "--target-version",
-        "3.4.2",
-        "--backup=skip",
-        "--finish=always",
-    ]);
+    c.envs(db.kong_env())
+        .args([
+            "auto",
+            "--kong-cmd",
+            &format!("sh {}", script.display()),
+            "--target-version",
+            "3.4.2",
+            "--backup=skip",
+        ])
+        // The LTS pair, in place (Kong's guide refuses blue-green there): up, then finish.
+        .args(support::nodes::in_place());
     kongrade_within(c, Duration::from_secs(300))
 }
 
@@ -528,19 +530,21 @@ fn a_recorded_backup_that_is_gone_or_changed_does_not_count() {
             !text.contains("Check the file is the one recorded"),
             "{tag}: {text}"
         );
-        // auto takes a new one, saying why.
+        // auto takes a new one, saying why (blue-green from 2.8.5 nodes to 3.0: up, then stop).
         let mut c = base(Some(data.path()));
-        c.envs(db.kong_env()).args([
-            "auto",
-            "--kong-cmd",
-            &format!(
-                "{} stand-in --kong-version 3.4.2",
-                env!("CARGO_BIN_EXE_kongrade")
-            ),
-            "--target-version",
-            "3.4.2",
-            "--backup=pg_dump",
-        ]);
+        c.envs(db.kong_env())
+            .args([
+                "auto",
+                "--kong-cmd",
+                &format!(
+                    "{} stand-in --kong-version 3.0.2",
+                    env!("CARGO_BIN_EXE_kongrade")
+                ),
+                "--target-version",
+                "3.0.2",
+                "--backup=pg_dump",
+            ])
+            .args(support::nodes::old_node_285());
         let o = kongrade_within(c, Duration::from_secs(300));
         let text = out(&o);
         assert!(!text.contains("Backup already taken"), "{tag}: {text}");
@@ -599,17 +603,21 @@ fn a_lock_row_without_ttl_is_named_and_auto_refuses_until_it_is_deleted() {
         "{f}"
     );
 
+    // Blue-green from 2.8.5 nodes to 3.0 (auto's procedure without --strategy, allowed there).
     let data = tempfile::tempdir().unwrap();
+    let old = support::nodes::old_node_285();
     let run_auto = || {
         let mut c = base(Some(data.path()));
-        c.envs(db.kong_env()).args([
-            "auto",
-            "--kong-cmd",
-            &standin,
-            "--target-version",
-            "3.4.2",
-            "--backup=skip",
-        ]);
+        c.envs(db.kong_env())
+            .args([
+                "auto",
+                "--kong-cmd",
+                &standin.replace("3.4.2", "3.0.2"),
+                "--target-version",
+                "3.0.2",
+                "--backup=skip",
+            ])
+            .args(&old);
         kongrade_within(c, Duration::from_secs(300))
     };
     let o = run_auto();

@@ -155,3 +155,52 @@ pub fn rolling_message(snapshot: Option<&Snapshot>, target: Option<Version>) -> 
         strategy::render_rolling(&strategy::rolling_order(rows, target), target)
     )
 }
+
+/// This process's command line as the operator could type it again, `kongrade` first, with the
+/// value of every `--...password...` option replaced by `...` (argv is shown, secrets are not).
+pub fn given_command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    redacted_command_line(&args)
+}
+
+fn redacted_command_line(args: &[String]) -> String {
+    use crate::contract::invocation::shell_quote;
+    let mut out = vec!["kongrade".to_string()];
+    let mut hide_next = false;
+    for a in args {
+        if hide_next {
+            hide_next = false;
+            out.push("...".into());
+            continue;
+        }
+        let secret = a.starts_with("--") && a.to_ascii_lowercase().contains("password");
+        match a.split_once('=') {
+            Some((flag, _)) if secret => out.push(format!("{flag}=...")),
+            None if secret => {
+                hide_next = true;
+                out.push(a.clone());
+            }
+            _ => out.push(shell_quote(a)),
+        }
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_quoted_and_hides_passwords() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            super::redacted_command_line(&a(&[
+                "auto",
+                "--kong-cmd",
+                "docker exec kong kong",
+                "--clone-pg-password",
+                "s3cret",
+                "--clone-pg-password=s3cret",
+            ])),
+            "kongrade auto --kong-cmd 'docker exec kong kong' --clone-pg-password ... --clone-pg-password=..."
+        );
+    }
+}

@@ -343,6 +343,115 @@ impl Choice {
     }
 }
 
+/// What `auto` may run when no `--strategy` is given. auto's own procedure is the shared
+/// database's (`up` while old nodes serve, `finish` later): blue-green's. It never runs a
+/// procedure Kong's guide refuses, so where blue-green is refused it runs nothing and says how
+/// to run each strategy that is allowed (the lead's rule, issue 14).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unasked {
+    /// Blue-green is allowed here: the shared-database procedure runs (Kong's recommendation is
+    /// said, and its caveats).
+    SharedDatabase,
+    /// Nothing is upgraded (a fresh database is bootstrapped, or it is up to date): no strategy
+    /// applies.
+    NoUpgrade,
+    /// Blue-green is refused: the whole message (why, Kong's recommendation, one command line
+    /// per allowed strategy), and those command lines.
+    Refused {
+        message: String,
+        commands: Vec<(Strategy, String)>,
+    },
+}
+
+/// What is left of the upgrade for auto to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A fresh database (bootstrap) or one up to date: no upgrade.
+    Nothing,
+    /// `up` has migrations to run (then `finish`).
+    Up,
+    /// Only `finish` remains: an `up` already ran.
+    FinishOnly,
+}
+
+/// What the command lines offered by [`unasked`] start from.
+#[derive(Clone, Debug, Default)]
+pub struct CommandHints {
+    /// The command line as given (secrets redacted), `kongrade auto ...`.
+    pub base: String,
+    /// Whether old nodes' Admin APIs were given (`--admin-url`, `--nodes-file`).
+    pub admin_urls_given: bool,
+    /// Whether the database is PostgreSQL (dual-cluster clones it with pg_dump).
+    pub postgres: bool,
+}
+
+/// The command line that runs `s` from `hints.base` (placeholders in capitals for what only the
+/// operator knows).
+pub fn command_for(s: Strategy, hints: &CommandHints) -> String {
+    let base = hints.base.trim_end();
+    match s {
+        Strategy::InPlace => format!(
+            "{base} --strategy in-place --writes-frozen{} --new-admin-url NEW_ADMIN_URL",
+            if hints.admin_urls_given {
+                ""
+            } else {
+                " --admin-url OLD_ADMIN_URL"
+            }
+        ),
+        Strategy::DualCluster if !hints.postgres => {
+            "dual-cluster clones a PostgreSQL database (pg_dump | pg_restore): not available on Cassandra".into()
+        }
+        Strategy::DualCluster => format!(
+            "{base} --strategy dual-cluster --clone-database CLONE_NAME --new-admin-url NEW_ADMIN_URL --smoke 'GET http://NEW_PROXY:8000/ 200'"
+        ),
+        Strategy::BlueGreen => format!("{base} --strategy blue-green"),
+        // auto runs nothing for rolling: plan lists the data planes in the order to replace them.
+        Strategy::Rolling => "kongrade plan --strategy rolling".into(),
+    }
+}
+
+/// auto's decision without `--strategy`, for the upgrade `i` with `work` left to run.
+///
+/// The old nodes' versions count only while `up` is due: the 2.8.2 floor protects old nodes
+/// reading the rows `up` rewrites while they serve. Once `up` ran, they are stopped before
+/// `finish` (`--finish=when-no-old-nodes` checks it), so a node no longer answering does not
+/// refuse the finish; the LTS pair and a database from before 2.8 still do.
+pub fn unasked(i: &StrategyInput<'_>, work: Work, hints: &CommandHints) -> Unasked {
+    let choice = choose(i);
+    let why = match work {
+        Work::Nothing => return Unasked::NoUpgrade,
+        Work::Up => choice
+            .check(Strategy::BlueGreen)
+            .err()
+            .map(|r| r.why.clone()),
+        Work::FinishOnly => blue_green_refusal(i, choice.jump, false),
+    };
+    let Some(why) = why else {
+        return Unasked::SharedDatabase;
+    };
+    let commands: Vec<(Strategy, String)> = choice
+        .allowed
+        .iter()
+        .filter(|o| o.strategy != Strategy::BlueGreen)
+        .map(|o| (o.strategy, command_for(o.strategy, hints)))
+        .collect();
+    let mut m = format!(
+        "Refused: no --strategy was given, and auto's own procedure (`up` on the shared database while old nodes serve: blue-green) is refused here: {why}\nKong's guide recommends {} here: {}\nRun one of the strategies allowed here:",
+        choice.recommended, choice.reason
+    );
+    for (s, c) in &commands {
+        m.push_str(&format!("\n  {s}: {c}"));
+    }
+    for u in &choice.unknowns {
+        m.push_str(&format!("\n  note: {u}"));
+    }
+    m.push_str("\nNothing was run.");
+    Unasked::Refused {
+        message: m,
+        commands,
+    }
+}
+
 /// The oldest source from which a shared-database (blue-green) upgrade to 3.x works: 3.0's `up`
 /// prefixes regex `routes.paths` with `~`, which only 2.8.2+ routers read (kong-upgrades.md 1.4).
 pub const BLUE_GREEN_3X_FLOOR: Version = Version::new(2, 8, 2);
@@ -379,8 +488,9 @@ pub fn caveats(s: Strategy, from: Option<Version>, to: Option<Version>) -> Vec<S
     out
 }
 
-/// Why blue-green is refused on this upgrade, if it is.
-fn blue_green_refusal(i: &StrategyInput<'_>, jump: Jump) -> Option<String> {
+/// Why blue-green is refused on this upgrade, if it is. `nodes_matter`: the old nodes' versions
+/// count (false once `up` ran, see [`unasked`]).
+fn blue_green_refusal(i: &StrategyInput<'_>, jump: Jump, nodes_matter: bool) -> Option<String> {
     if jump == Jump::LtsPair {
         return Some(
             "Kong's LTS upgrade guides (2.8 -> 3.4, 3.4 -> 3.10) offer no blue-green: only dual-cluster, in-place and rolling.".into(),
@@ -399,6 +509,9 @@ fn blue_green_refusal(i: &StrategyInput<'_>, jump: Jump) -> Option<String> {
         return Some(format!(
             "blue-green to 3.x needs every old node at {BLUE_GREEN_3X_FLOOR} or later, and the database is at {f}: 3.0's `up` rewrites routes.paths with the `~` prefix that older routers cannot read. Move to {BLUE_GREEN_3X_FLOOR}+ first."
         ));
+    }
+    if !nodes_matter {
+        return None;
     }
     if i.old_nodes.is_empty() {
         return Some(format!(
@@ -507,7 +620,7 @@ pub fn choose(i: &StrategyInput<'_>) -> Choice {
     if recommended == Strategy::InPlace {
         allowed.sort_by_key(|o| o.strategy != Strategy::InPlace);
     }
-    match blue_green_refusal(i, jump) {
+    match blue_green_refusal(i, jump, true) {
         Some(why) => refused.push(refuse(Strategy::BlueGreen, why)),
         None => allowed.push(offer(
             Strategy::BlueGreen,
@@ -977,6 +1090,93 @@ mod tests {
         assert!(m.contains("Allowed here: dual-cluster, in-place."), "{m}");
         assert!(m.contains("--second-cluster"), "{m}");
         assert_eq!(c.refusal_message(S::InPlace), None);
+    }
+
+    #[test]
+    fn without_a_strategy_auto_runs_only_where_blue_green_is_allowed() {
+        let hints = CommandHints {
+            base: "kongrade auto --kong-cmd kong".into(),
+            admin_urls_given: false,
+            postgres: true,
+        };
+        let decide = |from: &str, to: &str, old: &[Option<&str>], work: Work| {
+            let old = nodes(old);
+            unasked(
+                &StrategyInput {
+                    deployment: D::Traditional,
+                    from: Some(v(from)),
+                    to: Some(v(to)),
+                    old_nodes: &old,
+                    second_cluster: None,
+                },
+                work,
+                &hints,
+            )
+        };
+        let refused = |u: &Unasked| matches!(u, Unasked::Refused { .. });
+        // The LTS pair: refused, with a command per allowed strategy.
+        let u = decide("2.8.5", "3.4.2", &[Some("2.8.5")], Work::Up);
+        let Unasked::Refused { message, commands } = &u else {
+            panic!("{u:?}")
+        };
+        assert!(message.contains("LTS"), "{message}");
+        assert!(
+            message.contains("Kong's guide recommends dual-cluster here"),
+            "{message}"
+        );
+        assert!(message.ends_with("Nothing was run."), "{message}");
+        let strategies: Vec<Strategy> = commands.iter().map(|(s, _)| *s).collect();
+        assert_eq!(strategies, [S::DualCluster, S::InPlace]);
+        assert_eq!(
+            commands[1].1,
+            "kongrade auto --kong-cmd kong --strategy in-place --writes-frozen --admin-url OLD_ADMIN_URL --new-admin-url NEW_ADMIN_URL"
+        );
+        assert!(commands[0]
+            .1
+            .contains("--strategy dual-cluster --clone-database"));
+        assert!(message.contains(&commands[1].1), "{message}");
+        // The LTS pair stays refused once `up` ran.
+        assert!(refused(&decide("2.8.5", "3.4.2", &[], Work::FinishOnly)));
+        // Old nodes below 2.8.2, or none known, on a 2.8 -> 3.0 jump: refused while `up` is
+        // due; once it ran, the nodes are stopped before `finish` and do not count.
+        for old in [&[Some("2.8.1")][..], &[], &[None]] {
+            assert!(refused(&decide("2.8.5", "3.0.2", old, Work::Up)), "{old:?}");
+            assert_eq!(
+                decide("2.8.5", "3.0.2", old, Work::FinishOnly),
+                Unasked::SharedDatabase,
+                "{old:?}"
+            );
+        }
+        // From before 2.1.0 (or 2.8) to 3.x: refused, nodes or not.
+        assert!(refused(&decide(
+            "2.0.5",
+            "3.0.2",
+            &[Some("2.8.5")],
+            Work::Up
+        )));
+        assert!(refused(&decide("2.7.2", "3.0.2", &[], Work::FinishOnly)));
+        // Every old node 2.8.2+, and a jump within 3.x: the shared-database procedure.
+        assert_eq!(
+            decide("2.8.5", "3.0.2", &[Some("2.8.5")], Work::Up),
+            Unasked::SharedDatabase
+        );
+        assert_eq!(
+            decide("3.3.1", "3.4.2", &[], Work::Up),
+            Unasked::SharedDatabase
+        );
+        // Nothing to upgrade: no strategy applies.
+        assert_eq!(
+            decide("2.8.5", "3.4.2", &[], Work::Nothing),
+            Unasked::NoUpgrade
+        );
+        // Old nodes given: no placeholder for them; Cassandra: no clone offered.
+        let given = CommandHints {
+            admin_urls_given: true,
+            postgres: false,
+            ..hints.clone()
+        };
+        assert!(!command_for(S::InPlace, &given).contains("OLD_ADMIN_URL"));
+        assert!(command_for(S::DualCluster, &given).contains("Cassandra"));
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod cql;
 pub mod kong_cql;
 pub mod kong_db;
 pub mod kong_rows;
+pub mod nodes;
 pub mod pg;
 pub mod tmux;

@@ -64,8 +64,12 @@ Exit codes:
   20  the target will break something (a removed kong.conf key, regex routes 3.x refuses,
       a plugin it does not ship, SCRAM with an old Kong...) (--allow-breaking)
   21  the --strategy given is refused here (Kong's guide does not allow it for this
-      deployment and jump: the message says why and what is allowed), or --strategy
-      rolling: no migrations to run, the data planes are replaced (they are listed)
+      deployment and jump: the message says why and what is allowed), or no --strategy
+      and Kong's guide refuses blue-green here (the LTS pair 2.8 -> 3.4; to 3.x with old
+      nodes below 2.8.2 or not given with --admin-url, or from before 2.1.0): auto's own
+      procedure is blue-green's, so nothing runs; the message gives the command line of
+      each allowed strategy; or --strategy rolling: no migrations to run, the data planes
+      are replaced (they are listed)
   22  --strategy in-place: a precondition is not met (--writes-frozen not given, no
       --admin-url for the old nodes, or an old node still answers); nothing was migrated
   23  --strategy in-place: the database is up to date, but a --new-admin-url did not
@@ -78,6 +82,11 @@ Exit codes:
       --new-admin-url, a node not on the target, a smoke test failed): start it, run again
  130  interrupted (Ctrl-C, SIGTERM): the running kong step is let end (a second Ctrl-C
       interrupts it), no further step is started
+
+Without --strategy, auto runs `up` on the shared database while old nodes serve (then `finish`):
+blue-green, only where Kong's guide allows it (patch and minor jumps within a major; to 3.x
+from old nodes all at 2.8.2+, given with --admin-url). Elsewhere choose --strategy in-place or
+dual-cluster (exit 21 says how).
 
 Examples:
   kongrade auto --kong-cmd 'docker exec -i kong-new kong'
@@ -229,11 +238,12 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
 
     // What the journal being resumed says: who ran `up`, where the upgrade began.
     let history = s.earlier.history(crate::exec::backup::record_still_matches);
-    let strategy = go!(strategy::decide(&mut s, args, &history, rep).await?);
+    let decided = go!(strategy::decide(&mut s, args, &history, rep).await?);
+    let strategy = decided.chosen;
     if strategy == Some(crate::kong::strategy::Strategy::InPlace) {
         let gate = go!(in_place::begin(&mut s, args, rep).await?);
         let args = in_place::args_for(args);
-        let stopped = migrate(&mut s, &args, &history, rep).await?;
+        let stopped = migrate(&mut s, &args, &history, None, rep).await?;
         return in_place::end(&mut s, &args, &gate, stopped, rep).await;
     }
     if strategy != Some(crate::kong::strategy::Strategy::DualCluster) && args.dual.is_given() {
@@ -250,14 +260,19 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
         go!(gates::gates(&mut s, args, &history, false, rep).await?);
         return dual_cluster::run(&mut s, args, rep, &mut interrupts).await;
     }
-    migrate(&mut s, args, &history, rep).await
+    // No strategy given: the shared-database procedure, where Kong's guide allows blue-green.
+    let unasked = strategy.is_none().then_some(&decided);
+    migrate(&mut s, args, &history, unasked, rep).await
 }
 
 /// The steps, hop by hop, until the database is up to date for the target or a gate stops them.
+/// `unasked`: no `--strategy` was given, so after the gates Kong's choice decides whether the
+/// shared-database procedure may run at all.
 async fn migrate(
     s: &mut Session,
     args: &AutoArgs,
     history: &crate::kong::policy::History,
+    unasked: Option<&strategy::Decided>,
     rep: &mut report::Reporter,
 ) -> Result<Stopped> {
     // From here on, Ctrl-C and SIGTERM are auto's to handle (see `step::run_step`).
@@ -268,6 +283,9 @@ async fn migrate(
     }
     let walk = s.ctx.conn.kong_template.is_some();
     let plan = go!(gates::gates(s, args, history, walk, rep).await?);
+    if let Some(decided) = unasked {
+        go!(strategy::unasked(s, args, decided, rep)?);
+    }
     let hops = go!(hops::path(s, &plan, rep).await?);
     let mut run = Run {
         // A backup recorded by the run this one resumes is not taken again.

@@ -8,15 +8,17 @@ use color_eyre::eyre::Result;
 use super::report::Reporter;
 use super::{exit, stop, AutoArgs, Phase, Session};
 use crate::kong::policy::History;
-use crate::kong::strategy::Strategy;
+use crate::kong::strategy::{self, CommandHints, Strategy, StrategyInput, Unasked, Work};
+use crate::kong::version::Version;
 
-/// The strategy the run follows (`None`: none asked; auto runs its shared-database procedure).
+/// The strategy the run follows (`None`: none asked; auto runs its shared-database procedure
+/// where Kong allows blue-green, see [`unasked`]), and Kong's choice it was judged by.
 pub(super) async fn decide(
     s: &mut Session,
     args: &AutoArgs,
     history: &History,
     rep: &mut Reporter,
-) -> Result<Phase<Option<Strategy>>> {
+) -> Result<Phase<Decided>> {
     let asked = &args.strategy;
     let snapshot = s.ctx.snapshot().await.ok();
     let seen =
@@ -30,10 +32,14 @@ pub(super) async fn decide(
     }
     let Some(chosen) = asked.strategy else {
         rep.say(&format!(
-            "Strategy: none given (--strategy); Kong recommends {} here: {}\n  auto runs `up` on the shared database (then `finish` with --finish), as blue-green does.",
+            "Strategy: none given (--strategy); Kong recommends {} here: {}",
             choice.recommended, choice.reason
         ));
-        return Ok(Ok(None));
+        return Ok(Ok(Decided {
+            chosen: None,
+            seen,
+            from,
+        }));
     };
     if let Some(m) = choice.refusal_message(chosen) {
         return Ok(Err(stop(exit::STRATEGY_REFUSED, "refused_strategy", m)));
@@ -60,6 +66,84 @@ pub(super) async fn decide(
             crate::cmd::strategy::rolling_message(snapshot.as_ref(), s.ctx.target.version),
         ))),
         // DualCluster is run by `dual_cluster` on the clone.
-        Strategy::DualCluster | Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Some(chosen))),
+        Strategy::DualCluster | Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Decided {
+            chosen: Some(chosen),
+            seen,
+            from,
+        })),
+    }
+}
+
+/// The strategy decided, and what it was judged from (the same facts decide `unasked`).
+pub(super) struct Decided {
+    /// `None`: none asked.
+    pub chosen: Option<Strategy>,
+    pub seen: crate::cmd::strategy::Seen,
+    /// Where the upgrade is judged from.
+    pub from: Option<Version>,
+}
+
+/// Without `--strategy`, once the gates passed: the shared-database procedure runs only where
+/// Kong's guide allows blue-green (the rule is `kong::strategy::unasked`); otherwise the run
+/// stops (exit 21) before its first step, with the command line of each allowed strategy.
+pub(super) fn unasked(
+    s: &mut Session,
+    args: &AutoArgs,
+    d: &Decided,
+    rep: &mut Reporter,
+) -> Result<Phase<()>> {
+    use crate::kong::state::MigState;
+    let st = &s.state;
+    let work = if st.needs_bootstrap {
+        Work::Nothing
+    } else if st.total(MigState::New) > 0 {
+        Work::Up
+    } else if st.total(MigState::Pending) > 0 {
+        Work::FinishOnly
+    } else {
+        Work::Nothing
+    };
+    let hints = CommandHints {
+        base: crate::cmd::strategy::given_command_line(),
+        admin_urls_given: !args.nodes.admin_urls.is_empty() || args.nodes.nodes_file.is_some(),
+        postgres: s.ctx.conn.pg().is_some(),
+    };
+    let input = StrategyInput {
+        deployment: d.seen.deployment,
+        from: d.from,
+        to: s.ctx.target.version,
+        old_nodes: &d.seen.old_nodes,
+        second_cluster: args.strategy.second_cluster,
+    };
+    match strategy::unasked(&input, work, &hints) {
+        Unasked::NoUpgrade => Ok(Ok(())),
+        Unasked::SharedDatabase => {
+            rep.say("  auto runs `up` on the shared database while old nodes serve (then `finish` with --finish): blue-green, which Kong's guide allows here.");
+            let choice = strategy::choose(&input);
+            if let Some(o) = choice.offer(Strategy::BlueGreen) {
+                for c in &o.caveats {
+                    rep.say(&format!("  caution: {c}"));
+                }
+            }
+            Ok(Ok(()))
+        }
+        Unasked::Refused { message, commands } => {
+            rep.header["strategy"]["refused_without_strategy"] = serde_json::json!(true);
+            rep.header["strategy"]["commands"] = commands
+                .iter()
+                .map(|(st, c)| serde_json::json!({"strategy": st, "command": c}))
+                .collect();
+            s.journal.append(crate::contract::journal::Event::Note {
+                text: format!(
+                    "kongrade auto refused (exit {}): no --strategy, and Kong's guide refuses blue-green here; nothing was run",
+                    exit::STRATEGY_REFUSED
+                ),
+            })?;
+            Ok(Err(stop(
+                exit::STRATEGY_REFUSED,
+                "refused_strategy",
+                message,
+            )))
+        }
     }
 }
