@@ -242,3 +242,37 @@ async fn the_wizards_016_estimate_is_diagnoses_with_regex_routes_counted() {
         .1;
     assert!(secs_w < all, "{secs_w} vs {all}");
 }
+
+/// The preflight adds one round trip to diagnose: its one query, on diagnose's own session (no
+/// connection of its own), and no login handshake when no Kong of the plan lacks SCRAM.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preflight_adds_one_round_trip_to_diagnose() {
+    let db = database("wpf_trips", 5, 5, true);
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(&db, dir.path(), "").await;
+    let (g, store) = diagnose::gather_keeping(&ctx, &MigrationFlags::default())
+        .await
+        .unwrap();
+    let pg = store.as_postgres().expect("a PostgreSQL session");
+    let before = pg.statements_sent();
+    assert!(before >= 2, "the snapshot and the counts were read on it");
+    let pre = kongrade::cmd::preflight::gather_on(&ctx, &g, &[], store.as_ref()).await;
+    assert_eq!(pg.statements_sent() - before, 1, "one statement");
+    // It did the preflight's work in that one trip: routes, plugins, the server.
+    assert_eq!(pre.regex_route_count, Some(6), "{pre:?}");
+    assert!(
+        pre.db_plugins.is_some() && pre.server_version_num.is_some(),
+        "{pre:?}"
+    );
+    assert!(pre.incomplete.is_empty(), "{:?}", pre.incomplete);
+    // 2.8.5 -> 3.4.2 runs only Kongs that speak SCRAM: the handshake was not made.
+    assert_eq!(pre.scram, None);
+    let ids: Vec<String> = kongrade::cmd::preflight::findings(&ctx, &g, &pre)
+        .iter()
+        .map(|f| f.id.to_string())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i == "routes-regex-incompatible"),
+        "{ids:?}"
+    );
+}

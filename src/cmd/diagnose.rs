@@ -76,6 +76,14 @@ impl Gathered {
 /// Reads the state and the big tables' sizes. A failure to count is not fatal: the diagnosis
 /// goes on without the large-table advice and says so.
 pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
+    Ok(gather_keeping(ctx, flags).await?.0)
+}
+
+/// [`gather`], and the session it read on (for the preflight's one query).
+pub async fn gather_keeping(
+    ctx: &Context,
+    flags: &MigrationFlags,
+) -> Result<(Gathered, Box<dyn Store>)> {
     let store = ctx.store().await?;
     let snapshot = store.snapshot().await?;
     let state = state::compute(&ctx.target, &snapshot, ctx.catalog);
@@ -90,15 +98,18 @@ pub async fn gather(ctx: &Context, flags: &MigrationFlags) -> Result<Gathered> {
     } else {
         None
     };
-    Ok(Gathered {
-        writes_since_up: writes,
-        history: history(ctx),
-        snapshot,
-        state,
-        row_counts,
-        count_error,
-        settings: ctx.settings(flags.db_timeout, flags.lock_timeout),
-    })
+    Ok((
+        Gathered {
+            writes_since_up: writes,
+            history: history(ctx),
+            snapshot,
+            state,
+            row_counts,
+            count_error,
+            settings: ctx.settings(flags.db_timeout, flags.lock_timeout),
+        },
+        store,
+    ))
 }
 
 /// The policy's answer for what was read (the nodes are not probed here), with a note when the
@@ -244,9 +255,10 @@ pub fn render_text(
 }
 
 pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Code> {
-    let g = gather(ctx, flags).await?;
+    let (g, store) = gather_keeping(ctx, flags).await?;
     let mut a = assess(&g, ctx);
-    let pre = super::preflight::gather(ctx, &g, &super::preflight::env_names()).await;
+    let pre =
+        super::preflight::gather_on(ctx, &g, &super::preflight::env_names(), store.as_ref()).await;
     a.findings.extend(super::preflight::findings(ctx, &g, &pre));
     a.findings.sort_by_key(|x| x.severity);
     let f = &a.findings;

@@ -35,7 +35,26 @@ pub async fn gather_from(
     env: &[String],
 ) -> PreflightData {
     PreflightSource::of(ctx, env)
-        .gather(snapshot, row_counts)
+        .gather(None, snapshot, row_counts, None)
+        .await
+}
+
+/// [`gather`] on diagnose's own session (the preflight's query is then its one extra round
+/// trip), the login handshake made only when a Kong of the plan cannot speak SCRAM.
+pub async fn gather_on(
+    ctx: &Context,
+    g: &Gathered,
+    env: &[String],
+    store: &dyn crate::store::Store,
+) -> PreflightData {
+    let hops = crate::kong::preflight::plan_hops(&crate::kong::diagnose::plan_for(&g.input(ctx)));
+    PreflightSource::of(ctx, env)
+        .gather(
+            Some(store),
+            &g.snapshot,
+            g.row_counts.as_deref(),
+            Some(&hops),
+        )
         .await
 }
 
@@ -78,10 +97,14 @@ impl PreflightSource {
 
     /// kong.conf, the Lua tree, then one PostgreSQL query and the login handshake. The row
     /// counts already read (`crate::store::big_table_counts`) spare counting routes again.
+    /// `store`: an open session to run the query on (else one is opened); `hops`: the plan's
+    /// Kong versions, when known (the handshake is skipped when none of them lacks SCRAM).
     pub async fn gather(
         &self,
+        store: Option<&dyn crate::store::Store>,
         snapshot: &Snapshot,
         row_counts: Option<&[(String, i64)]>,
+        hops: Option<&[crate::kong::version::Version]>,
     ) -> PreflightData {
         let mut d = PreflightData {
             conf_path: self.conf_path.as_ref().map(|p| p.display().to_string()),
@@ -126,7 +149,18 @@ impl PreflightSource {
         };
         let count =
             |t: &str| row_counts.and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
-        match PgStore::connect(opts).await {
+        let owned;
+        let open = match store.and_then(|s| s.as_postgres()) {
+            Some(pg) => Ok(pg),
+            None => match PgStore::connect(opts).await {
+                Ok(s) => {
+                    owned = s;
+                    Ok(&owned)
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match open {
             Ok(store) => match store
                 .preflight_read(
                     count("routes"),
@@ -138,6 +172,7 @@ impl PreflightSource {
                 Ok(r) => {
                     d.server_version_num = r.server_version_num;
                     d.regex_route_count = r.regex_route_count;
+                    d.regex_count_sampled = r.regex_count_sampled;
                     d.regex_routes = r.regex_route_count.map(|_| r.regex_routes);
                     d.db_plugins = r.db_plugins;
                 }
@@ -151,7 +186,9 @@ impl PreflightSource {
                 crate::text::terminal_safe(&e.to_string())
             )),
         }
-        d.scram = auth_asked(opts).await.map(|a| a == AuthAsked::Scram);
+        if hops.is_none_or(crate::kong::preflight::scram_matters) {
+            d.scram = auth_asked(opts).await.map(|a| a == AuthAsked::Scram);
+        }
         d
     }
 }

@@ -1053,7 +1053,10 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
                 "{} ({}): {} {} at {} with {}: ~{}",
                 i.tables
                     .iter()
-                    .map(|(t, n)| format!("{t} {}", plural(*n, "row", "rows")))
+                    .map(|(t, n)| {
+                        let routes = input.count("routes");
+                        format!("{t} {}", rewrites::count_text(t, *n, routes))
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 work_words(i.work),
@@ -1916,6 +1919,40 @@ mod tests {
         let adv = advice(&plain);
         assert!(adv.longest_run_secs < 30.0, "{}", adv.longest_run_secs);
         assert_eq!(adv.lock_timeout, None);
+        // A million routes: the regex count came from a sample, and a sampled 0 is an
+        // estimate, said so where the finding shows it.
+        let settings = Settings::default();
+        let input = DiagnoseInput {
+            state: &state,
+            snapshot: &s,
+            target: &t,
+            catalog: cat(),
+            row_counts: Some(&plain),
+            settings: &settings,
+            writes_since_up: None,
+            history: None,
+        };
+        let f = diagnose(&input);
+        let big = f
+            .iter()
+            .find(|f| f.id == FindingId::LargeTables)
+            .expect("a million routes is sizable");
+        assert!(
+            big.seen
+                .iter()
+                .any(|l| l.contains("routes_with_regex_paths ~0 (sampled)")),
+            "{:?}",
+            big.seen
+        );
+        // Below the sampling threshold the count is exact and said as rows.
+        assert_eq!(
+            rewrites::count_text(rewrites::ROUTES_WITH_REGEX_PATHS, 0, Some(150_000)),
+            "0 rows"
+        );
+        assert_eq!(
+            rewrites::count_text("routes", 1_000_000, Some(1_000_000)),
+            "1000000 rows"
+        );
     }
 
     fn dp(host: &str, version: &str, ago: f64, ttl_left: Option<f64>) -> DataPlaneRow {

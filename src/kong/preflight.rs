@@ -59,6 +59,8 @@ pub struct PreflightInput<'a> {
     pub regex_routes: Option<&'a [RoutePaths]>,
     /// How many routes have such a path (the list may be cut short); `None`: the list's length.
     pub regex_route_count: Option<i64>,
+    /// That count was taken on a sample of a big routes table (an estimate, said so).
+    pub regex_count_sampled: bool,
     /// Distinct plugin names in the `plugins` table.
     pub db_plugins: Option<&'a [String]>,
     pub custom_plugins: &'a [CustomPlugin],
@@ -83,6 +85,7 @@ pub struct PreflightData {
     pub plugins_setting: Vec<String>,
     pub regex_routes: Option<Vec<RoutePaths>>,
     pub regex_route_count: Option<i64>,
+    pub regex_count_sampled: bool,
     pub db_plugins: Option<Vec<String>>,
     pub custom_plugins: Vec<CustomPlugin>,
     pub server_version_num: Option<u32>,
@@ -101,16 +104,7 @@ impl PreflightData {
         target: Version,
         catalog: &Catalog,
     ) -> Vec<Finding> {
-        use super::plan::StepKind;
-        let mut hops = Vec::new();
-        for s in &plan.steps {
-            if matches!(s.kind, StepKind::Up | StepKind::Finish) {
-                if let Some(v) = s.kong_version.filter(|v| !hops.contains(v)) {
-                    hops.push(v);
-                }
-            }
-        }
-        self.findings(plan.from, target, &hops, catalog)
+        self.findings(plan.from, target, &plan_hops(plan), catalog)
     }
 
     /// The findings for an upgrade from `from` to `target` through the Kong versions `hops`.
@@ -131,6 +125,7 @@ impl PreflightData {
             plugins_setting: &self.plugins_setting,
             regex_routes: self.regex_routes.as_deref(),
             regex_route_count: self.regex_route_count,
+            regex_count_sampled: self.regex_count_sampled,
             db_plugins: self.db_plugins.as_deref(),
             custom_plugins: &self.custom_plugins,
             server_version_num: self.server_version_num,
@@ -142,6 +137,28 @@ impl PreflightData {
             facts: HandFacts::embedded(),
         })
     }
+}
+
+/// The Kong versions that run the plan's `up`s and `finish`es, in order.
+pub fn plan_hops(plan: &super::plan::Plan) -> Vec<Version> {
+    use super::plan::StepKind;
+    let mut hops = Vec::new();
+    for s in &plan.steps {
+        if matches!(s.kind, StepKind::Up | StepKind::Finish) {
+            if let Some(v) = s.kong_version.filter(|v| !hops.contains(v)) {
+                hops.push(v);
+            }
+        }
+    }
+    hops
+}
+
+/// Whether the server's SCRAM question matters: a Kong of the plan cannot answer it. When no
+/// hop is such a Kong the login handshake is not even made (one round trip fewer).
+pub fn scram_matters(hops: &[Version]) -> bool {
+    let facts = HandFacts::embedded();
+    hops.iter()
+        .any(|v| facts.scram(*v).is_some_and(|r| !r.works))
 }
 
 /// Every preflight finding, errors first.
@@ -467,8 +484,16 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     if total == 0 {
         return;
     }
+    // A count scaled up from a sample is an estimate: said so wherever it is shown.
+    let sampled =
+        input.regex_count_sampled && input.regex_route_count.is_some_and(|c| c >= n_routes);
+    let routes_text = if sampled {
+        format!("~{total} routes (sampled)")
+    } else {
+        plural(total, "route", "routes")
+    };
     if (listed.len() as i64) < total {
-        listed.push(format!("... {} in all", plural(total, "route", "routes")));
+        listed.push(format!("... {routes_text} in all"));
     }
     if encoded > 0 {
         listed.push(format!(
@@ -479,10 +504,7 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     out.push(Finding {
         id: FindingId::RoutesRegexUnprefixed,
         severity: Severity::Warning,
-        title: format!(
-            "{} with regex paths written the 2.x way (no leading ~)",
-            plural(total, "route", "routes")
-        ),
+        title: format!("{routes_text} with regex paths written the 2.x way (no leading ~)"),
         seen: listed,
         why: format!(
             "Kong {} treats a path as a regex only when it starts with ~. The database's paths are converted by 3.0's `up` (core 016_280_to_300, one UPDATE per route), but decK files, scripts and CI that keep writing 2.x-style paths store them as plain prefixes and break regex routing.",
@@ -748,6 +770,7 @@ mod tests {
         plugins_setting: Vec<String>,
         routes: Option<Vec<RoutePaths>>,
         count: Option<i64>,
+        sampled: bool,
         db_plugins: Option<Vec<String>>,
         custom: Vec<CustomPlugin>,
         server: Option<u32>,
@@ -774,6 +797,7 @@ mod tests {
                 paths: vec!["/api/v1".into(), "~/already/\\d+".into()],
             }]),
             count: None,
+            sampled: false,
             db_plugins: Some(vec!["key-auth".into(), "rate-limiting".into()]),
             custom: vec![CustomPlugin {
                 name: "my-auth".into(),
@@ -813,6 +837,7 @@ mod tests {
             plugins_setting: &c.plugins_setting,
             regex_routes: c.routes.as_deref(),
             regex_route_count: c.count,
+            regex_count_sampled: c.sampled,
             db_plugins: c.db_plugins.as_deref(),
             custom_plugins: &c.custom,
             server_version_num: c.server,
@@ -956,6 +981,12 @@ mod tests {
         let r = get(&f, "routes-regex-unprefixed");
         assert_eq!(r.severity, Severity::Warning);
         assert!(r.title.starts_with("1500 routes"), "{}", r.title);
+        // Scaled up from a sample: an estimate, said so.
+        c.sampled = true;
+        let s = run(&c);
+        c.sampled = false;
+        let t = &get(&s, "routes-regex-unprefixed").title;
+        assert!(t.starts_with("~1500 routes (sampled)"), "{t}");
         assert_eq!(r.seen[0], "route users (r1): /users/\\d+");
         assert!(
             r.seen.iter().any(|s| s == "... 1500 routes in all"),

@@ -82,6 +82,12 @@ pub trait Store: Send + Sync {
 
     /// The database for the operator (`kong@host:5432/kong`), never a password.
     fn describe(&self) -> String;
+
+    /// The PostgreSQL session under this store, for reads only PostgreSQL has (the preflight's
+    /// one query runs on it rather than on a connection of its own).
+    fn as_postgres(&self) -> Option<&postgres::PgStore> {
+        None
+    }
 }
 
 /// The tables diagnose, plan and the wizard count (one read, so their estimates agree): Kong's

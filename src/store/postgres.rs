@@ -71,6 +71,9 @@ impl PgOptions {
 pub struct PgStore {
     client: Client,
     opts: PgOptions,
+    /// Statements sent through [`PgStore::simple_rows`]: each is one round trip (the bench and
+    /// the tests hold the preflight to one).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 fn err(kind: StoreErrorKind, message: String, hint: &str) -> StoreError {
@@ -230,6 +233,11 @@ impl PgStore {
         Self::connect_session(opts, false).await
     }
 
+    /// Statements this session sent so far (one round trip each).
+    pub fn statements_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The open session, for statements beyond [`PgStore::snapshot`].
     pub fn client(&self) -> &Client {
         &self.client
@@ -311,6 +319,7 @@ impl PgStore {
         Ok(PgStore {
             client,
             opts: opts.clone(),
+            sent: Default::default(),
         })
     }
 
@@ -318,6 +327,7 @@ impl PgStore {
         &self,
         sql: &str,
     ) -> Result<Vec<tokio_postgres::SimpleQueryRow>, StoreError> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fut = self.client.simple_query(sql);
         let msgs = match tokio::time::timeout(self.opts.timeout, fut).await {
             Ok(r) => r.map_err(|e| classify(&e, &self.opts))?,
@@ -744,6 +754,10 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         self.opts.describe()
+    }
+
+    fn as_postgres(&self) -> Option<&PgStore> {
+        Some(self)
     }
 }
 

@@ -156,9 +156,11 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                         .filter(|_| woken || p.interpreter.preflight.is_none())
                     {
                         let counts = p.interpreter.row_counts.clone();
-                        let gathered =
-                            tokio::time::timeout(p.timeout, src.gather(&snap, counts.as_deref()))
-                                .await;
+                        let gathered = tokio::time::timeout(
+                            p.timeout,
+                            src.gather(p.source.conn.as_deref(), &snap, counts.as_deref(), None),
+                        )
+                        .await;
                         p.interpreter.preflight = Some(gathered.unwrap_or_else(|_| {
                             crate::kong::preflight::PreflightData {
                                 incomplete: vec![format!(

@@ -13,7 +13,7 @@ use crate::store::{StoreError, StoreErrorKind};
 
 /// Routes tables above this many rows are counted on a sample (TABLESAMPLE BERNOULLI), so that the
 /// read stays quick on a million routes.
-pub const SAMPLE_ABOVE: i64 = 200_000;
+pub const SAMPLE_ABOVE: i64 = crate::kong::rewrites::REGEX_SAMPLE_ABOVE;
 
 /// Rows the sample aims at.
 const SAMPLE_ROWS: i64 = 100_000;
