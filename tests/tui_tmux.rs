@@ -559,3 +559,58 @@ fn a_panicking_poller_stops_kong_restores_the_terminal_and_says_why() {
     let got = std::fs::read_to_string(&signals).unwrap_or_default();
     assert!(got.contains("INT"), "kong got SIGINT: {got:?}\n{s}");
 }
+
+/// After a real `kongrade rehearse` of this database, the wizard (the real binary, at 80x24)
+/// says the rehearsal's times when it starts and on Review (issue 14 point 7).
+#[test]
+fn after_a_rehearsal_the_wizard_shows_its_times_on_review() {
+    if !support::tmux::available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    support::pg::psql_admin(
+        support::pg::server(),
+        "postgres",
+        "ALTER ROLE kong CREATEDB",
+    )
+    .unwrap();
+    let db = TestDb::new("tui_rehearsed");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    support::kong_rows::fill(&db, 20, 500);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kong = write_standin(&db, dir.path());
+    let data = dir.path().join("data");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kongrade"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &data)
+        .env("KONGRADE_DATA_DIR", &data);
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    let o = c
+        .args(["rehearse", "--target-version", "3.4.2", "--kong-cmd"])
+        .arg(&kong)
+        .output()
+        .expect("rehearse");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let run = write_runner(&db, dir.path(), &kong, "");
+    let t = Tmux::start_sized("rehearsed", &run, 80, 24);
+    t.wait_for(&["1. Preflight", "rehearsed on"], 20);
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Backup"], 10);
+    t.keys(&["t"]);
+    t.wait_for(&["Backup written and verified"], 60);
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&["3. Review", "rehearsed on"], 10);
+    // In the step's pane (the log's copy is indented under its "· ").
+    assert!(s.lines().any(|l| l.starts_with("│rehearsed on ")), "{s}");
+    assert!(!s.contains("STALE"), "{s}");
+    t.keys(&["q"]);
+}
