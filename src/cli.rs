@@ -49,6 +49,15 @@ pub struct WizardArgs {
     /// The nodes the Decommission step probes and lists (as `kongrade nodes`)
     #[command(flatten)]
     pub nodes: NodeArgs,
+
+    /// Dual-cluster in the wizard: the clone (--clone-database ...), the new cluster's Status
+    /// APIs and smoke tests, as `auto --strategy dual-cluster` takes them
+    #[command(flatten)]
+    pub dual: DualClusterFlags,
+
+    /// Dual-cluster: a new-cluster node's Admin API (repeatable), proven before the traffic shift
+    #[arg(long = "new-admin-url", value_name = "URL")]
+    pub new_admin_urls: Vec<String>,
 }
 
 impl WizardArgs {
@@ -60,6 +69,7 @@ impl WizardArgs {
             lock_timeout: self.lock_timeout,
             db_timeout: self.db_timeout,
             nodes: self.nodes.options(),
+            dual: Some(self.dual.options(&self.new_admin_urls)),
         }
     }
 }
@@ -714,6 +724,7 @@ impl DemoArgs {
             lock_timeout: self.lock_timeout,
             db_timeout: self.db_timeout,
             nodes: nodes.options(),
+            dual: None,
         }
     }
 }

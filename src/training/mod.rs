@@ -3,6 +3,7 @@
 //! stand-in of `exec::standin` running in-process against the same database
 //! ([`Training::kong`]). The wizard reads it through the same store seam as a real database.
 
+pub mod clone;
 mod scenario;
 
 use std::collections::HashSet;
@@ -41,6 +42,8 @@ pub struct Training {
     /// The custom plugins' migrations at the target: the stand-in loads them as Kong would from
     /// the plugins' Lua files.
     pub custom: Vec<SubsystemSpec>,
+    /// Dual-cluster scenarios: the clone's simulated database and the write guard's tables.
+    pub clone: Option<clone::TrainingClone>,
 }
 
 /// Time one migration takes in the demo at `--speed 1`, slow enough to watch.

@@ -38,6 +38,9 @@ pub struct Scenario {
     pub lock: Option<ScenarioLock>,
     #[serde(default)]
     pub nodes: Vec<ScenarioNode>,
+    /// Done the dual-cluster way: the clone, the new cluster, a write after the clone.
+    #[serde(default)]
+    pub dual_cluster: Option<super::clone::ScenarioDual>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -101,6 +104,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "old-node-serving",
         include_str!("../../assets/scenarios/old-node-serving.json"),
+    ),
+    (
+        "lts-dual-cluster",
+        include_str!("../../assets/scenarios/lts-dual-cluster.json"),
     ),
 ];
 
@@ -303,6 +310,10 @@ impl Scenario {
             stuck: Mutex::new(stuck),
             stopped: Mutex::new(HashSet::new()),
             custom: custom_at(&self.custom_plugins, target_version)?,
+            clone: self
+                .dual_cluster
+                .clone()
+                .map(super::clone::TrainingClone::new),
         })
     }
 }

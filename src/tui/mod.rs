@@ -5,6 +5,7 @@
 //! `kongrade` runs it against kong.conf's PostgreSQL and a real kong command; `kongrade demo`
 //! against the training cluster (a `MemoryDb`, and the kong stand-in running in-process on it).
 
+pub mod dual;
 pub mod events;
 pub mod launcher;
 pub mod logging;
@@ -27,6 +28,7 @@ use crate::cmd::context::{Connection, Context};
 use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::datadir::{now_secs, utc_stamp};
 use crate::exec::journal::Journal;
+use crate::exec::runner::KongTarget;
 use crate::kong::catalog::Catalog;
 use crate::kong::nodes::{Checklist, NodeStatus};
 use crate::store::postgres::PgOptions;
@@ -51,6 +53,8 @@ pub struct WizardArgs {
     pub db_timeout: Option<u64>,
     /// The nodes the Decommission step probes and lists.
     pub nodes: crate::cmd::nodes::NodesArgs,
+    /// Dual-cluster: the clone, the new cluster's nodes and smoke tests (None: not given).
+    pub dual: Option<crate::cmd::auto::DualArgs>,
 }
 
 /// Clock tick: drives countdowns and ages on screen.
@@ -83,6 +87,8 @@ pub struct Runtime {
     /// The nodes' Admin APIs to probe (None: none known).
     pub probes: Option<poller::Probes>,
     pub tick: Duration,
+    /// Dual-cluster's jobs (None: the shared-database flow).
+    pub dual: Option<Arc<dual::DualRuntime>>,
 }
 
 /// The database a backup is taken of.
@@ -149,6 +155,9 @@ struct App {
     prober: Option<PollerHandle>,
     /// No journal (the demo): the model's history, copied for the poller's policy.
     own_history: Option<poller::SharedHistory>,
+    dual: Option<Arc<dual::DualRuntime>>,
+    /// The clone being taken (aborted when the app leaves: pg_dump and pg_restore die with it).
+    dual_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -224,6 +233,7 @@ impl App {
                     "kongrade cannot take a backup of this database".into(),
                 ))),
             },
+            Effect::Dual(job) => self.dual_job(job),
             // Written by `dispatch` before the batch's actions.
             Effect::Journal(_) => {}
             Effect::Quit => {}
@@ -429,6 +439,15 @@ fn journal_first(
                 },
             )),
             Effect::TakeBackup => msgs.push(Msg::BackupDone(Err(not_started.clone()))),
+            Effect::Dual(crate::wizard::dual::DualJob::Clone { .. }) => msgs.push(Msg::Dual(
+                crate::wizard::dual::DualMsg::Cloned(Err(not_started.clone())),
+            )),
+            Effect::Dual(crate::wizard::dual::DualJob::Kong { id, .. }) => msgs.push(Msg::Run(
+                id,
+                RunEvent::SpawnFailed {
+                    message: not_started.clone(),
+                },
+            )),
             other => act.push(other),
         }
     }
@@ -490,6 +509,8 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         journal: rt.journal,
         prober,
         own_history,
+        dual: rt.dual,
+        dual_tasks: Vec::new(),
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -508,6 +529,12 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         // pg_dump is killed with the task (kill_on_drop), and its partial file goes with it.
         if !h.is_finished() {
             eprintln!("kongrade: the backup was not finished: stopped");
+        }
+        h.abort();
+    }
+    for h in app.dual_tasks.drain(..) {
+        if !h.is_finished() {
+            eprintln!("kongrade: the clone was not finished: stopped (the journal says so; a restart replaces the half-made clone)");
         }
         h.abort();
     }
@@ -657,6 +684,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             }
         }
     }
+    let dual = dual_setup(&ctx, w, &mut setup)?;
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
     let launcher = launcher::Runner(ctx.conn.kong());
@@ -699,9 +727,64 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             journal,
             probes,
             tick: TICK,
+            dual,
         },
     )
     .await
+}
+
+/// Dual-cluster from the wizard's clone flags (as `auto --strategy dual-cluster` takes them):
+/// the clone's place resolved, a kong that would not see the clone's environment refused before
+/// anything runs.
+fn dual_setup(
+    ctx: &Context,
+    w: &WizardArgs,
+    setup: &mut Setup,
+) -> Result<Option<Arc<dual::DualRuntime>>> {
+    let Some(d) = w.dual.as_ref().filter(|d| d.clone.is_given()) else {
+        return Ok(None);
+    };
+    let Some(source) = ctx.conn.pg().cloned() else {
+        bail!("dual-cluster clones the database with pg_dump | pg_restore: PostgreSQL only");
+    };
+    let clone = d.clone.resolve(&source, None)?;
+    let kong = match ctx.conn.kong() {
+        KongTarget::Process { command_line, env } => {
+            if let Some(why) = crate::exec::clone::env_unreachable(&command_line) {
+                bail!(why);
+            }
+            KongTarget::Process {
+                env: crate::exec::clone::with_clone_env(&env, &clone),
+                command_line,
+            }
+        }
+        other => other,
+    };
+    setup.dual = Some(crate::wizard::dual::DualSetup {
+        source: source.describe(),
+        clone: clone.describe(),
+        clone_database: clone.database.clone(),
+        replace: d.clone.replace,
+        new_admin_urls: d.new_admin_urls.clone(),
+        new_status_urls: d.new_status_urls.clone(),
+        smoke: d
+            .smoke
+            .iter()
+            .map(|s| format!("{} {} {}", s.method, s.url, s.status))
+            .collect(),
+    });
+    Ok(Some(Arc::new(dual::DualRuntime::Pg(Box::new(
+        dual::PgDual {
+            source,
+            clone,
+            kong,
+            probe: w.nodes.probe.clone(),
+            admin_urls: d.new_admin_urls.clone(),
+            status_urls: d.new_status_urls.clone(),
+            smoke: d.smoke.clone(),
+            target: ctx.target.version,
+        },
+    )))))
 }
 
 /// Opens this database's upgrade journal, or resumes the unfinished one (`setup.resume` then
@@ -856,6 +939,27 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
     setup.refresh = w.refresh;
     setup.backup = training.backup_method();
     setup.invocation = invocation(None, w);
+    // A dual-cluster scenario: its simulated clone and new cluster.
+    let dual = training.clone.as_ref().map(|c| {
+        setup.dual = Some(crate::wizard::dual::DualSetup {
+            source: format!("training:{}", sc.name),
+            clone: dual::clone_name(&training),
+            clone_database: c.spec.clone_database.clone(),
+            replace: false,
+            new_admin_urls: c.spec.new_nodes.clone(),
+            new_status_urls: Vec::new(),
+            smoke: c
+                .spec
+                .new_nodes
+                .iter()
+                .map(|n| format!("GET http://{n}:8000/health 200"))
+                .collect(),
+        });
+        Arc::new(dual::DualRuntime::Training {
+            t: training.clone(),
+            delay: training::MIGRATION_DELAY.div_f64(speed),
+        })
+    });
     let mut model = Model::new(setup, Instant::now());
     model.log.push(
         crate::wizard::model::LogKind::Info,
@@ -888,6 +992,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
             backup: None,
             journal: None,
             tick: TICK,
+            dual,
         },
     )
     .await

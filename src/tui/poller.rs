@@ -105,11 +105,19 @@ pub struct PollerHandle {
     /// Wakes the poller for an immediate read.
     pub refresh: Arc<Notify>,
     pub task: JoinHandle<()>,
+    /// A database to read from the next read on (dual-cluster: the clone).
+    pub retarget: Arc<std::sync::Mutex<Option<Endpoint>>>,
 }
 
 impl PollerHandle {
     pub fn refresh_now(&self) {
         self.refresh.notify_one();
+    }
+
+    /// Reads `endpoint` from now on (and at once).
+    pub fn retarget(&self, endpoint: Endpoint) {
+        *self.retarget.lock().unwrap_or_else(|e| e.into_inner()) = Some(endpoint);
+        self.refresh_now();
     }
 }
 
@@ -123,6 +131,8 @@ impl Drop for PollerHandle {
 pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
     let refresh = Arc::new(Notify::new());
     let wake = refresh.clone();
+    let retarget: Arc<std::sync::Mutex<Option<Endpoint>>> = Arc::default();
+    let new_target = retarget.clone();
     let task = tokio::spawn(async move {
         let mut seq: u64 = 0;
         let mut counted = false;
@@ -131,6 +141,17 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
         let mut woken = false;
         loop {
             super::test_panic("poller");
+            let next = new_target.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(e) = next {
+                // Another database: its own connection and row counts; the wizard learns which
+                // read is the first of it, so no earlier one is taken for it.
+                p.source = Source::new(e);
+                counted = false;
+                let from_seq = seq + 1;
+                let _ = tx.send(Msg::Dual(crate::wizard::dual::DualMsg::Watching {
+                    from_seq,
+                }));
+            }
             seq += 1;
             // The read's start time: a run is judged only by reads that started after it ended.
             let at = Instant::now();
@@ -213,7 +234,11 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
             };
         }
     });
-    PollerHandle { refresh, task }
+    PollerHandle {
+        refresh,
+        task,
+        retarget,
+    }
 }
 
 /// What the node prober asks.
@@ -265,7 +290,11 @@ pub fn spawn_prober(p: Probes, every: Duration, tx: UnboundedSender<Msg>) -> Pol
             }
         }
     });
-    PollerHandle { refresh, task }
+    PollerHandle {
+        refresh,
+        task,
+        retarget: Arc::default(),
+    }
 }
 
 #[cfg(test)]

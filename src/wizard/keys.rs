@@ -136,6 +136,10 @@ pub enum Action {
     Kill,
     /// A choice in a list of answers (checkpoints, the scenario menu), by its number.
     Choose,
+    /// Dual-cluster: a new clone, replacing the stale one (asks).
+    Reclone,
+    /// Dual-cluster: probe the new cluster again.
+    Probe,
 }
 
 /// One key binding as it stands now: gitui's idea of a command that is shown and either acts or
@@ -266,6 +270,14 @@ pub fn back_target(m: &Model) -> Option<Step> {
         // After up nothing undoes it: back shows the step before, where up's result is.
         Step::Decommission => Some(Step::Up),
         Step::Finish => Some(Step::Decommission),
+        // Dual-cluster: back shows the step before; nothing done is undone by it.
+        Step::Clone => Some(Step::Backup),
+        Step::CloneReview => Some(Step::Clone),
+        Step::CloneUp => Some(Step::CloneReview),
+        Step::CloneFinish => Some(Step::CloneUp),
+        Step::NewCluster => Some(Step::CloneFinish),
+        Step::Traffic => Some(Step::NewCluster),
+        Step::Retire => Some(Step::Traffic),
         _ => None,
     }
 }
@@ -525,6 +537,7 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             ),
             ctrl_c(),
         ],
+        Overlay::Dual(ask) => dual_overlay_keys(ask),
         Overlay::Leave => leave_question_keys(),
         Overlay::LeaveWhileRunning => {
             vec![
@@ -827,11 +840,26 @@ fn confirm_hint(m: &Model) -> Hint {
                 }
             }
         }
+        Step::Clone
+        | Step::CloneReview
+        | Step::CloneUp
+        | Step::CloneFinish
+        | Step::NewCluster
+        | Step::Traffic
+        | Step::Retire => match crate::wizard::update::dual::confirm_refusal(m) {
+            Ok(label) => h(label),
+            Err((level, why)) => h("continue").refuse(level, why),
+        },
         Step::Done => h("leave"),
     };
     out.help = match out.label.as_ref() {
-        "run up" | "run bootstrap" | "finish" => {
+        "run up" | "run bootstrap" | "finish" | "run up (clone)" | "run finish (clone)" => {
             "run the step: asks first, showing the exact command".into()
+        }
+        "take clone" => "clone the source into the clone's place and prove it (asks first)".into(),
+        "probe" => "probe the new cluster's nodes and run the smoke tests".into(),
+        "retire old" => {
+            "retire the old cluster, after the write guard (asks: type 'retire')".into()
         }
         "leave" => "leave kongrade".into(),
         _ => "continue to the next step".into(),
@@ -888,6 +916,10 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
                 Info,
                 "the backup is running; its progress is above",
             ));
+        }
+        Step::Traffic => v.extend(dual_step_keys(m)),
+        Step::Clone | Step::CloneUp | Step::CloneFinish | Step::NewCluster | Step::Retire => {
+            v.extend(dual_step_keys(m))
         }
         Step::Decommission => {
             let mut tick = hint(
@@ -1044,7 +1076,9 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
     ));
     let detail_of = match (m.focus, m.step) {
         (Focus::Log, _) => !m.log.lines.is_empty(),
-        (_, Step::Preflight | Step::Review | Step::Decommission) => list_len(m) > 0,
+        (_, Step::Preflight | Step::Review | Step::CloneReview | Step::Decommission) => {
+            list_len(m) > 0
+        }
         _ => true,
     };
     if detail_of {
@@ -1130,6 +1164,94 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
     v.push(hint(Action::Cancel, CTRL_C, "Ctrl-C", "", cancel).help_only());
     let _ = Block;
     v
+}
+
+/// The dual-cluster steps' own keys: Space ticks the next traffic step, `c` takes a new clone
+/// once the write guard found the old one stale, `p` probes the new cluster again.
+fn dual_step_keys(m: &Model) -> Vec<Hint> {
+    use crate::wizard::update::dual::{reclone_refusal, tick_refusal};
+    let mut v = Vec::new();
+    if m.step == Step::Traffic {
+        let mut t = hint(
+            Action::Toggle,
+            SPACE,
+            "Space",
+            "tick next",
+            "tick the next traffic step once shifted (the write guard is checked first)",
+        );
+        if let Some((level, why)) = tick_refusal(m) {
+            t = t.refuse(level, why);
+        }
+        v.push(t);
+    }
+    let stale = m.dual.as_ref().is_some_and(|d| d.stale());
+    let mut c = hint(
+        Action::Reclone,
+        keys![Key::ch('c')],
+        "c",
+        "new clone",
+        "take a new clone, replacing the stale one (asks; it is migrated again)",
+    );
+    if let Some((level, why)) = reclone_refusal(m) {
+        c = c.refuse(level, why);
+    }
+    if !stale {
+        c = c.help_only();
+    }
+    v.push(c);
+    if m.step == Step::NewCluster {
+        let p = hint(
+            Action::Probe,
+            keys![Key::ch('p')],
+            "p",
+            "probe again",
+            "probe the new cluster's nodes and run the smoke tests again",
+        );
+        let busy = m.dual.as_ref().is_some_and(|d| d.probing);
+        let ready = m.dual.as_ref().is_some_and(|d| d.finish_done);
+        let p = if busy {
+            p.refuse(NoticeLevel::Info, "probing the new cluster...")
+        } else if !ready {
+            p.refuse(NoticeLevel::Block, "finish on the clone first")
+        } else if m.dual.as_ref().is_some_and(|d| d.report.is_none()) {
+            p.help_only()
+        } else {
+            p
+        };
+        v.push(p);
+    }
+    v
+}
+
+fn dual_overlay_keys(ask: &crate::wizard::dual::DualAsk) -> Vec<Hint> {
+    use crate::wizard::dual::DualAsk;
+    let ctrl_c = hint(
+        Action::Cancel,
+        CTRL_C,
+        "Ctrl-C",
+        "quit",
+        "leave kongrade (asks)",
+    )
+    .help_only();
+    let yes_no = |label: String| {
+        vec![
+            hint(Action::Yes, YES, "Enter/y", label, "go ahead"),
+            hint(
+                Action::Close,
+                keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
+                "Esc/n",
+                "cancel",
+                "cancel: nothing happens",
+            ),
+            ctrl_c.clone(),
+        ]
+    };
+    match ask {
+        DualAsk::Clone { typed: Some(_), .. } => text_entry_keys("replace it"),
+        DualAsk::Clone { .. } => yes_no("take the clone".into()),
+        DualAsk::Run { command, .. } => yes_no(format!("run {} on the clone", command.as_str())),
+        DualAsk::Retire { .. } => text_entry_keys("retire"),
+    }
 }
 
 #[cfg(test)]

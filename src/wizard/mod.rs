@@ -6,6 +6,7 @@
 //! Bootstrap -> Done for an empty database. The first read of the database decides where to
 //! enter: a live lock waits (Waiting), pending migrations resume at Decommission.
 
+pub mod dual;
 pub mod keys;
 pub mod model;
 pub mod reading;
@@ -23,3 +24,5 @@ pub use update::{update, Effect, Msg};
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dual;

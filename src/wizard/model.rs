@@ -58,6 +58,8 @@ pub struct Setup {
     /// `--kong-lua-path` was given; the migrations' modules read from it, by `sub/migration`.
     pub kong_lua_path: bool,
     pub migration_sources: std::sync::Arc<BTreeMap<String, super::review::MigrationSource>>,
+    /// Dual-cluster: the clone and the new cluster (None: the shared-database flow).
+    pub dual: Option<super::dual::DualSetup>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -72,6 +74,8 @@ pub struct Resume {
     pub backup_problem: Option<String>,
     /// Steps the journal records as done, in order, without repeats.
     pub steps_done: Vec<String>,
+    /// What the journal says of a dual-cluster run (the wizard's or auto's).
+    pub dual: super::dual::DualResume,
 }
 
 impl Resume {
@@ -97,7 +101,8 @@ impl Resume {
                 steps_done.push(s);
             }
         }
-        if backup.is_none() && steps_done.is_empty() {
+        let dual = super::dual::DualResume::from_journal(rb);
+        if backup.is_none() && steps_done.is_empty() && dual.is_empty() {
             return None;
         }
         Some(Resume {
@@ -105,6 +110,7 @@ impl Resume {
             backup,
             backup_problem: None,
             steps_done,
+            dual,
         })
     }
 
@@ -210,6 +216,7 @@ impl Setup {
             rehearsal: None,
             kong_lua_path: false,
             migration_sources: Default::default(),
+            dual: None,
         }
     }
 }
@@ -278,6 +285,15 @@ pub enum Step {
     Up,
     Decommission,
     Finish,
+    /// Dual-cluster (`super::dual`): the clone taken and proven, its migrations reviewed, `up`
+    /// and `finish` on it, the new cluster proven, traffic shifted, the old cluster retired.
+    Clone,
+    CloneReview,
+    CloneUp,
+    CloneFinish,
+    NewCluster,
+    Traffic,
+    Retire,
     Done,
 }
 
@@ -294,6 +310,13 @@ impl Step {
             Step::Up => "up",
             Step::Decommission => "decommission",
             Step::Finish => "finish",
+            Step::Clone => "clone",
+            Step::CloneReview => "clone review",
+            Step::CloneUp => "clone up",
+            Step::CloneFinish => "clone finish",
+            Step::NewCluster => "new cluster",
+            Step::Traffic => "traffic",
+            Step::Retire => "retire",
             Step::Done => "done",
         }
     }
@@ -309,6 +332,13 @@ impl Step {
             Step::Up => "Up",
             Step::Decommission => "Decommission",
             Step::Finish => "Finish",
+            Step::Clone => "Clone",
+            Step::CloneReview => "Review",
+            Step::CloneUp => "Up (clone)",
+            Step::CloneFinish => "Finish (clone)",
+            Step::NewCluster => "New cluster",
+            Step::Traffic => "Traffic",
+            Step::Retire => "Retire old",
             Step::Done => "Done",
         }
     }
@@ -319,6 +349,8 @@ impl Step {
 pub enum Path {
     Upgrade,
     Bootstrap,
+    /// Dual-cluster: Backup, then the clone's steps (`super::dual::STEPS`).
+    DualCluster,
 }
 
 impl Path {
@@ -334,6 +366,18 @@ impl Path {
                 Step::Done,
             ],
             Path::Bootstrap => &[Step::Preflight, Step::Bootstrap, Step::Done],
+            Path::DualCluster => &[
+                Step::Preflight,
+                Step::Backup,
+                Step::Clone,
+                Step::CloneReview,
+                Step::CloneUp,
+                Step::CloneFinish,
+                Step::NewCluster,
+                Step::Traffic,
+                Step::Retire,
+                Step::Done,
+            ],
         }
     }
 }
@@ -404,6 +448,8 @@ pub enum Overlay {
         typed: String,
         error: Option<String>,
     },
+    /// A dual-cluster question (take the clone, run kong on it, retire the old cluster).
+    Dual(super::dual::DualAsk),
 }
 
 /// The trainee's checkpoints (`kongrade demo`): before `up`, before `finish`.
@@ -718,11 +764,17 @@ pub struct Model {
     pub checkpoints_passed: Vec<Checkpoint>,
     /// Training: leave this scenario and start this one (the runtime builds it afresh).
     pub restart: Option<String>,
+    /// Dual-cluster's state (None: the shared-database flow).
+    pub dual: Option<super::dual::Dual>,
 }
 
 impl Model {
     pub fn new(setup: Setup, now: Instant) -> Model {
         let checklist = checklist_for(&setup);
+        let dual = setup
+            .dual
+            .clone()
+            .map(|d| super::dual::Dual::new(d, setup.resume.as_ref().map(|r| &r.dual)));
         let setup_nodes = setup.nodes.clone();
         // A resumed Cassandra backup was every node's snapshot.
         let resumed_backup = setup.resume.as_ref().is_some_and(|r| r.backup.is_some());
@@ -796,6 +848,7 @@ impl Model {
             dropped: 0,
             checkpoints_passed: Vec::new(),
             restart: None,
+            dual,
         }
     }
 
@@ -1143,6 +1196,13 @@ pub fn step_mark(m: &Model, step: Step) -> Mark {
             m.node_gate().open && m.checklist.iter().all(|c| c.done)
         }
         Step::Finish => state.is_some_and(|s| !s.any(MigState::Pending)),
+        Step::Clone
+        | Step::CloneReview
+        | Step::CloneUp
+        | Step::CloneFinish
+        | Step::NewCluster
+        | Step::Traffic
+        | Step::Retire => super::dual::step_done(m, step),
         Step::Connecting | Step::Waiting | Step::Done => true,
     };
     if done {

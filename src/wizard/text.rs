@@ -16,6 +16,13 @@ pub fn why(step: Step) -> &'static str {
         Step::Decommission => "finish drops what old traditional nodes and old control planes read: they must be gone. Old data planes are replaced too (see ?).",
         Step::Finish => "finish runs the pending teardowns. Point of no return: old traditional nodes and control planes cannot run after it.",
         Step::Done => "The database is at the target version. Keep the backup until the new version has proven itself.",
+        Step::Clone
+        | Step::CloneReview
+        | Step::CloneUp
+        | Step::CloneFinish
+        | Step::NewCluster
+        | Step::Traffic
+        | Step::Retire => super::dual::why(step),
     }
 }
 
@@ -58,6 +65,13 @@ pub fn step_help(step: Step) -> (&'static str, &'static str) {
             "finish runs the pending teardowns with the new kong. It is the point of no return.",
             "An old traditional node or old control plane still running breaks after it; only the backup goes back.",
         ),
+        Step::Clone
+        | Step::CloneReview
+        | Step::CloneUp
+        | Step::CloneFinish
+        | Step::NewCluster
+        | Step::Traffic
+        | Step::Retire => super::dual::help(step),
         Step::Done => (
             "The database is at the target version.",
             "Keep the backup until the new version has proven itself; finish cannot be undone.",
@@ -86,6 +100,13 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
             (Step::Bootstrap, Mark::Done) => "bootstrapped the empty database.",
             (Step::Decommission, Mark::Done) => "took every old node out, in order.",
             (Step::Finish, Mark::Done) => "ran finish once nothing old was left.",
+            (Step::Clone, Mark::Done) => "cloned the source and proved the copy; the old cluster kept serving from the source.",
+            (Step::CloneReview, Mark::Done) => "read what up would run on the clone.",
+            (Step::CloneUp, Mark::Done) => "ran up on the clone with the new kong; the source stayed as it was.",
+            (Step::CloneFinish, Mark::Done) => "ran finish on the clone at once: no old node reads it.",
+            (Step::NewCluster, Mark::Done) => "proved the new nodes: version, database, smoke tests.",
+            (Step::Traffic, Mark::Done) => "shifted traffic in steps, the write guard checked before each.",
+            (Step::Retire, Mark::Done) => "retired the old cluster last.",
             _ => "not done.",
         };
         let cost = match step {
@@ -96,6 +117,13 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
             Step::Bootstrap => "On a database with Kong's tables: the installation is wrecked.",
             Step::Decommission => "Stopping before out of the load balancer: dropped requests. An old traditional node or control plane left running: it fails after finish.",
             Step::Finish => "Too early: every old traditional node and old control plane breaks; only the backup goes back.",
+            Step::Clone => "Into a database that held something: the operator's data replaced. Unproven: the new cluster serves a partial copy.",
+            Step::CloneReview => "Unread: the migrations and their time on the clone surprise you.",
+            Step::CloneUp => "With kong pointed at the source: the old cluster's database migrated under it.",
+            Step::CloneFinish => "Skipped: the new cluster refuses to start on a half-migrated clone.",
+            Step::NewCluster => "Unproven nodes: traffic sent to the wrong version or a node without its database.",
+            Step::Traffic => "All at once: every user hits a problem the first 1 % would have shown. A stale clone: configuration lost.",
+            Step::Retire => "Too early: no old cluster to send traffic back to; only the backup rebuilds it.",
             _ => "",
         };
         out.push((step.title(), did.to_string(), cost));

@@ -28,6 +28,7 @@ use crate::wizard::Severity;
 mod backup;
 mod decommission;
 mod done;
+mod dual;
 mod finish;
 mod footer;
 mod live;
@@ -534,6 +535,13 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
             decommission_body(m, w, h, t, &mut out)
         }
         Step::Finish => finish_body(m, w, t, &mut out),
+        Step::Clone
+        | Step::CloneReview
+        | Step::CloneUp
+        | Step::CloneFinish
+        | Step::NewCluster
+        | Step::Traffic
+        | Step::Retire => dual::dual_body(m, w, h, t, &mut out),
         Step::Done => done_body(m, w, t, &mut out),
     }
     out

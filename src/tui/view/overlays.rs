@@ -3,7 +3,7 @@
 use super::*;
 
 /// The overlay's keys from the key table, on one line.
-fn keys_line(m: &Model, t: &Theme) -> Vec<Line<'static>> {
+pub(super) fn keys_line(m: &Model, t: &Theme) -> Vec<Line<'static>> {
     let mut spans = Vec::new();
     for h in available(m).iter().filter(|h| h.footer && h.enabled()) {
         spans.push(Span::styled(h.keys_text, t.accent()));
@@ -127,6 +127,14 @@ fn help_lines(hints: &[Hint], inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
 /// the backup it took (the training cluster keeps no journal).
 fn rollback_text(m: &Model) -> String {
     use crate::kong::policy::{BackupRef, Rollback};
+    // Dual-cluster: from the clone on, the old cluster and its database are the way back.
+    if let Some(d) = m
+        .dual
+        .as_ref()
+        .filter(|d| d.record().is_some() || d.retired)
+    {
+        return d.rollback_text();
+    }
     let mut rb = match &m.reading {
         Some(r) => r.rollback.clone(),
         None => Rollback::NothingToUndo,
@@ -172,6 +180,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
     let inner_w = w.saturating_sub(2) as usize;
     let room = area.height.saturating_sub(4) as usize;
     let (title, lines): (String, Vec<Line>) = match ov {
+        Overlay::Dual(ask) => super::dual::dual_overlay(m, ask, inner_w, t),
         Overlay::Rollback { scroll } => {
             let text = rollback_text(m);
             let mut lines = Vec::new();

@@ -92,6 +92,8 @@ fn step_key(m: &mut Model, action: Action, fx: &mut Vec<Effect>) {
         | Action::Kill
         | Action::Choose => {}
         Action::Scenarios => m.overlay = Some(Overlay::Scenarios),
+        Action::Reclone => super::dual::reclone(m),
+        Action::Probe => super::dual::probe(m, fx),
     }
 }
 
@@ -127,6 +129,7 @@ pub(super) fn toggle(m: &mut Model, fx: &mut Vec<Effect>) {
     match m.step {
         Step::Backup => toggle_backup(m, fx),
         Step::Decommission => toggle_decom(m, fx),
+        Step::Traffic => super::dual::tick(m, fx),
         _ => {}
     }
 }
@@ -136,12 +139,20 @@ pub(super) fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
     match m.step {
         Step::Connecting | Step::Waiting => {}
         Step::Preflight => preflight_next(m),
+        Step::Backup if m.dual.is_some() => super::dual::enter(m, fx),
         Step::Backup => goto(m, Step::Review),
         Step::Review => goto(m, Step::Up),
         Step::Up => run_step(m, KongCommand::Up),
         Step::Bootstrap => run_step(m, KongCommand::Bootstrap),
         Step::Decommission => goto(m, Step::Finish),
         Step::Finish => finish_step(m),
+        Step::Clone
+        | Step::CloneReview
+        | Step::CloneUp
+        | Step::CloneFinish
+        | Step::NewCluster
+        | Step::Traffic
+        | Step::Retire => super::dual::confirm(m, fx),
         Step::Done => leave(m, fx),
     }
 }
@@ -165,7 +176,7 @@ fn open_detail(m: &mut Model) {
                 };
                 (f.title.clone(), finding_text(m, f))
             }
-            Step::Review => {
+            Step::Review | Step::CloneReview => {
                 let Some(r) = m.migration_reviews().into_iter().nth(m.cursor) else {
                     return;
                 };

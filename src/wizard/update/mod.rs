@@ -16,6 +16,7 @@ use crate::kong::nodes::{Checklist, NodeClass, NodeStatus};
 // One file per step or concern; each `use super::*` for the shared helpers below.
 mod backup;
 mod decommission;
+pub mod dual;
 mod finish;
 mod input;
 mod overlays;
@@ -70,6 +71,8 @@ pub enum Msg {
     BackupDone(Result<BackupRecord, String>),
     /// What each Admin API answered (by its name in the node list), classified.
     Probed(Vec<(String, NodeClass)>),
+    /// A dual-cluster job's report.
+    Dual(crate::wizard::dual::DualMsg),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +94,8 @@ pub enum Effect {
     /// Append to the upgrade journal (fsynced) before carrying out the effects after it: every
     /// entry comes before the action it announces.
     Journal(Event),
+    /// A dual-cluster job (the clone, kong on it, the new nodes, the write guard).
+    Dual(crate::wizard::dual::DualJob),
 }
 
 const ABORTED: &str = "aborted: another node is performing database changes";
@@ -123,6 +128,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::BackupDone(result) => backup_done(m, result, &mut fx),
         Msg::Probed(answers) => on_probed(m, answers),
+        Msg::Dual(msg) => dual::on_msg(m, msg, &mut fx),
     }
     if m.step != before {
         // The path the operator took, in the journal (entering a step starts nothing itself).
@@ -170,6 +176,7 @@ pub fn list_len(m: &Model) -> usize {
         Step::Backup => m.snapshots.len(),
         Step::Review => m.new_migrations().len(),
         Step::Decommission => m.decom_rows().len(),
+        s if crate::wizard::dual::is_dual(s) => dual::list_len(m),
         _ => 0,
     }
 }

@@ -45,6 +45,7 @@ pub(super) fn overlay_key(
                 });
             }
         }
+        Overlay::Dual(ask) => super::dual::overlay_key(m, ask, action, key, fx),
         Overlay::Confirm { command, .. } => match action {
             Action::Yes => confirmed(m, command, None, fx),
             _ => notice(m, NoticeLevel::Info, "cancelled: nothing ran"),

@@ -26,7 +26,11 @@ pub(super) fn preflight_next(m: &mut Model) {
         Step::Done
     };
     if next != Step::Bootstrap {
-        m.path = Path::Upgrade;
+        m.path = if m.dual.is_some() {
+            Path::DualCluster
+        } else {
+            Path::Upgrade
+        };
     }
     goto(m, next);
 }

@@ -6,6 +6,10 @@ use super::*;
 /// Judges the last run on the first good read that started after its exit was seen: the exit
 /// code alone proves nothing (Kong exits 0 when it aborts on a held lock).
 pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
+    // A run on the clone is judged by the clone and the source's check around it.
+    if super::dual::judge(m, at, fx) {
+        return;
+    }
     let Some(run) = &m.run else {
         return;
     };
@@ -174,7 +178,7 @@ pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect
                 signal: None,
             }));
             fx.push(Effect::Journal(step_event(
-                command.as_str(),
+                super::dual::run_step_name(m, command),
                 "failed",
                 Some(format!("could not start: {message}")),
             )));

@@ -91,6 +91,8 @@ pub(super) fn enter(m: &mut Model) {
     // A pre-1.0 database is upgraded (through 1.5), never bootstrapped.
     m.path = if state.needs_bootstrap && !state.legacy_table {
         Path::Bootstrap
+    } else if m.dual.is_some() {
+        Path::DualCluster
     } else {
         Path::Upgrade
     };

@@ -1,0 +1,698 @@
+//! Dual-cluster in the wizard, headless: the lts-dual-cluster training scenario driven through
+//! the model, the runtime's dual jobs (`tui::dual`, the training side) carried out in step, the
+//! journal kept as the app keeps it. Gates, journal-before-action, and resume after each step.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::dual::{DualJob, STEP_CLONE, STEP_FINISH, STEP_GUARD, STEP_UP};
+use super::keys::{Key, KeyCode};
+use super::model::*;
+use super::update::{update, Effect, Msg};
+use crate::contract::journal::{Entry, Event, ReadBack};
+use crate::contract::KongCommand;
+use crate::kong::catalog::Catalog;
+use crate::kong::state::MigState;
+use crate::training::{scenario, Training};
+use crate::tui::dual::{run_on_clone, DualRuntime, Slot};
+use crate::wizard::Interpreter;
+
+struct HD {
+    m: Model,
+    t: Arc<Training>,
+    rt: Arc<DualRuntime>,
+    interp: Interpreter,
+    seq: u64,
+    /// The live pane reads the clone (after Watch).
+    on_clone: bool,
+    /// Every journal entry, in the order the app writes them.
+    journal: Vec<Event>,
+    /// Every action effect carried out, in order.
+    acted: Vec<Effect>,
+    tokio: tokio::runtime::Runtime,
+}
+
+fn setup(t: &Training) -> Setup {
+    let mut s = Setup::new("training:lts-dual-cluster", Some(t.target_version));
+    s.training = Some("lts-dual-cluster".into());
+    s.backup = t.backup_method();
+    let c = t.clone.as_ref().expect("a dual-cluster scenario");
+    s.dual = Some(super::dual::DualSetup {
+        source: "training:lts-dual-cluster".into(),
+        clone: crate::tui::dual::clone_name(t),
+        clone_database: c.spec.clone_database.clone(),
+        replace: false,
+        new_admin_urls: c.spec.new_nodes.clone(),
+        new_status_urls: Vec::new(),
+        smoke: vec!["GET http://kong-new-1:8000/health 200".into()],
+    });
+    s
+}
+
+impl HD {
+    fn new() -> HD {
+        let t = Arc::new(
+            scenario("lts-dual-cluster")
+                .and_then(|s| s.build(Catalog::embedded(), 1.0))
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        HD::on(t, None, Vec::new())
+    }
+
+    /// A wizard started afresh on the same training cluster, resuming from `journal`.
+    fn restart(&self) -> HD {
+        let rb = ReadBack {
+            entries: self
+                .journal
+                .iter()
+                .enumerate()
+                .map(|(i, e)| Entry {
+                    seq: i as u64,
+                    at: "2026-12-01T10:00:00Z".into(),
+                    event: e.clone(),
+                })
+                .collect(),
+            warnings: Vec::new(),
+        };
+        let resume = Resume::from_journal(&rb);
+        HD::on(self.t.clone(), resume, self.journal.clone())
+    }
+
+    fn on(t: Arc<Training>, resume: Option<Resume>, journal: Vec<Event>) -> HD {
+        let mut s = setup(&t);
+        s.resume = resume;
+        let rt = Arc::new(DualRuntime::Training {
+            t: t.clone(),
+            delay: Duration::ZERO,
+        });
+        HD {
+            m: Model::new(s, Instant::now()),
+            interp: t.interpreter(t.settings(None, None)),
+            t,
+            rt,
+            seq: 0,
+            on_clone: false,
+            journal,
+            acted: Vec::new(),
+            tokio: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        }
+    }
+
+    fn send(&mut self, msg: Msg) {
+        let fx = update(&mut self.m, msg);
+        self.pump(fx);
+    }
+
+    fn read(&mut self) {
+        self.seq += 1;
+        self.interp.history = Some(self.m.policy_history());
+        let db = match (self.on_clone, &self.t.clone) {
+            (true, Some(c)) => c.db.clone(),
+            _ => self.t.db.clone(),
+        };
+        let result = db
+            .snapshot()
+            .map(|s| Box::new(self.interp.reading(&s)))
+            .map_err(|e| e.to_string());
+        let at = self.m.now;
+        self.send(Msg::Snapshot {
+            seq: self.seq,
+            result,
+            at,
+        });
+    }
+
+    fn advance(&mut self) {
+        let now = self.m.now + Duration::from_millis(500);
+        update(&mut self.m, Msg::Tick(now));
+    }
+
+    fn key(&mut self, k: Key) {
+        self.send(Msg::Key(k));
+    }
+    fn enter(&mut self) {
+        self.key(Key::plain(KeyCode::Enter));
+    }
+    fn typed(&mut self, s: &str) {
+        for c in s.chars() {
+            self.key(Key::ch(c));
+        }
+    }
+
+    fn notice(&self) -> String {
+        self.m
+            .notice
+            .as_ref()
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+
+    /// Carries out the effects as the app does: journal entries first (each batch's), then the
+    /// actions, the dual jobs by the training runtime.
+    fn pump(&mut self, fx: Vec<Effect>) {
+        let mut queue: VecDeque<Effect> = VecDeque::new();
+        for e in fx {
+            match e {
+                Effect::Journal(ev) => self.journal.push(ev),
+                other => queue.push_back(other),
+            }
+        }
+        while let Some(e) = queue.pop_front() {
+            self.acted.push(e.clone());
+            match e {
+                Effect::Refresh => self.read(),
+                Effect::Dual(DualJob::Watch) => {
+                    // As the poller: the next read is the clone's, and says so first.
+                    self.on_clone = true;
+                    let from_seq = self.seq + 1;
+                    self.send(Msg::Dual(super::dual::DualMsg::Watching { from_seq }));
+                    self.read();
+                }
+                Effect::Dual(DualJob::Kong {
+                    id,
+                    command,
+                    marker,
+                }) => self.kong(id, command, marker),
+                Effect::Dual(job) => {
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                    let rt = self.rt.clone();
+                    let msg = self
+                        .tokio
+                        .block_on(async move { rt.report(&job, &tx).await });
+                    while let Ok(m) = rx.try_recv() {
+                        self.send(m);
+                    }
+                    if let Some(msg) = msg {
+                        self.send(Msg::Dual(msg));
+                    }
+                }
+                Effect::StartKong(..) => panic!("kong started on the source in a dual-cluster run"),
+                _ => {}
+            }
+        }
+    }
+
+    fn kong(&mut self, id: u64, command: KongCommand, marker: String) {
+        let (run_tx, mut run_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut inv = self.m.setup.invocation.clone();
+        inv.command = command;
+        let rt = self.rt.clone();
+        self.tokio.block_on(run_on_clone(
+            rt,
+            id,
+            command,
+            marker,
+            inv,
+            Slot::default(),
+            run_tx,
+            tx,
+        ));
+        let mut runs = Vec::new();
+        while let Ok((rid, ev)) = run_rx.try_recv() {
+            runs.push(Msg::Run(rid, ev));
+        }
+        let last = runs.pop();
+        for m in runs {
+            self.send(m);
+        }
+        // As the app: the source's check arrives before kong's exit is forwarded.
+        while let Ok(m) = rx.try_recv() {
+            self.send(m);
+        }
+        if let Some(m) = last {
+            self.send(m);
+        }
+        self.advance();
+        self.read();
+    }
+
+    /// Preflight and Backup (the trainee's own), into the dual steps.
+    fn walk_to_clone(&mut self) {
+        self.read();
+        assert_eq!(self.m.step, Step::Preflight);
+        assert_eq!(self.m.path, Path::DualCluster);
+        self.enter();
+        assert_eq!(self.m.step, Step::Backup);
+        if !self.m.backup_done() {
+            self.key(Key::ch(' '));
+            self.typed("snapshot vol-0abc");
+            self.enter();
+        }
+        self.enter();
+    }
+
+    fn steps_journaled(&self, step: &str) -> Vec<String> {
+        self.journal
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step { step: s, phase, .. } if s == step => Some(phase.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn clone_db_state(&self) -> crate::kong::state::SchemaState {
+        let snap = self
+            .t
+            .clone
+            .as_ref()
+            .map(|c| c.db.snapshot().expect("clone readable"))
+            .expect("clone");
+        crate::kong::state::compute(&self.t.target, &snap, Catalog::embedded())
+    }
+
+    fn source_state(&self) -> crate::kong::state::SchemaState {
+        let snap = self.t.db.snapshot().expect("source readable");
+        crate::kong::state::compute(&self.t.target, &snap, Catalog::embedded())
+    }
+
+    fn take_clone(&mut self) {
+        assert_eq!(self.m.step, Step::Clone);
+        self.enter();
+        assert!(
+            matches!(
+                self.m.overlay,
+                Some(Overlay::Dual(super::dual::DualAsk::Clone { .. }))
+            ),
+            "{:?} {}",
+            self.m.overlay,
+            self.notice()
+        );
+        self.enter();
+        assert!(
+            self.m.dual.as_ref().is_some_and(|d| d.record().is_some()),
+            "{}",
+            self.notice()
+        );
+    }
+
+    fn run_kong(&mut self) {
+        self.enter();
+        assert!(
+            matches!(
+                self.m.overlay,
+                Some(Overlay::Dual(super::dual::DualAsk::Run { .. }))
+            ),
+            "{:?} {}",
+            self.m.overlay,
+            self.notice()
+        );
+        self.enter();
+        assert!(
+            self.m.outcome.as_ref().is_some_and(|o| o.success),
+            "{:?}",
+            self.m.outcome
+        );
+    }
+}
+
+/// Index of the first matching journal entry / action: the journal must come first.
+fn pos_journal(h: &HD, step: &str, phase: &str) -> usize {
+    h.journal
+        .iter()
+        .position(|e| matches!(e, Event::Step { step: s, phase: p, .. } if s == step && p == phase))
+        .unwrap_or_else(|| panic!("no {step} {phase} in {:?}", h.journal))
+}
+
+#[test]
+fn the_clone_is_journaled_before_it_is_taken_and_its_proof_shown() {
+    let mut h = HD::new();
+    h.walk_to_clone();
+    assert_eq!(h.m.step, Step::Clone);
+    // Enter looks at the clone's place first (read-only), then asks.
+    let fx = update(&mut h.m, Msg::Key(Key::plain(KeyCode::Enter)));
+    assert_eq!(fx, vec![Effect::Dual(DualJob::Inspect)]);
+    h.pump(fx);
+    assert!(matches!(h.m.overlay, Some(Overlay::Dual(_))));
+    let fx = update(&mut h.m, Msg::Key(Key::plain(KeyCode::Enter)));
+    let started = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Journal(Event::Step { step, phase, .. }) if step == STEP_CLONE && phase == "started"))
+        .expect("clone started journaled");
+    let action = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Dual(DualJob::Clone { .. })))
+        .expect("clone job");
+    assert!(started < action, "{fx:?}");
+    h.pump(fx);
+    let rec =
+        h.m.dual
+            .as_ref()
+            .and_then(|d| d.record().cloned())
+            .expect("proven");
+    assert_eq!(rec.tables.len(), 9);
+    let json = h
+        .journal
+        .iter()
+        .find_map(|e| match e {
+            Event::Step {
+                step,
+                phase,
+                detail,
+            } if step == STEP_CLONE && phase == "done" => detail.clone(),
+            _ => None,
+        })
+        .expect("done with its record");
+    assert!(json.contains("\"tables\""), "auto reads it back: {json}");
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("schema_meta identical"), "{screen}");
+    assert!(screen.contains("9 tables' rows identical"), "{screen}");
+    // The live pane reads the clone from now on.
+    assert!(h.on_clone);
+}
+
+#[test]
+fn an_occupied_clone_target_is_refused_without_clone_replace_and_typed_with_it() {
+    let mut h = HD::new();
+    if let Some(c) = &h.t.clone {
+        c.exists.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    h.walk_to_clone();
+    h.enter();
+    assert!(h.m.overlay.is_none());
+    assert!(h.notice().contains("--clone-replace"), "{}", h.notice());
+    assert!(
+        h.steps_journaled(STEP_CLONE).is_empty(),
+        "nothing journaled"
+    );
+    // Enter again refuses at once (the key table), without asking the runtime again.
+    let fx = update(&mut h.m, Msg::Key(Key::plain(KeyCode::Enter)));
+    assert!(fx.is_empty(), "{fx:?}");
+
+    // With --clone-replace: the database's name is typed.
+    let mut h = HD::new();
+    if let Some(c) = &h.t.clone {
+        c.exists.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    if let Some(d) = h.m.dual.as_mut() {
+        d.setup.replace = true;
+    }
+    h.walk_to_clone();
+    h.enter();
+    assert!(
+        matches!(
+            &h.m.overlay,
+            Some(Overlay::Dual(super::dual::DualAsk::Clone {
+                typed: Some(_),
+                ..
+            }))
+        ),
+        "{:?}",
+        h.m.overlay
+    );
+    h.typed("kong_nw");
+    h.enter();
+    assert!(
+        h.steps_journaled(STEP_CLONE).is_empty(),
+        "a wrong name takes nothing"
+    );
+    h.key(Key::plain(KeyCode::Backspace));
+    h.typed("ew");
+    h.enter();
+    assert_eq!(h.steps_journaled(STEP_CLONE), ["started", "done"]);
+}
+
+#[test]
+fn up_and_finish_run_on_the_clone_only_and_the_source_stays() {
+    let mut h = HD::new();
+    h.walk_to_clone();
+    h.take_clone();
+    let before = h.source_state();
+    h.enter();
+    assert_eq!(h.m.step, Step::CloneReview);
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(screen.contains("migrations will run"), "{screen}");
+    h.enter();
+    assert_eq!(h.m.step, Step::CloneUp);
+    // finish is refused before up (no skipping ahead).
+    h.run_kong();
+    assert!(pos_journal(&h, STEP_UP, "started") < pos_journal(&h, STEP_UP, "done"));
+    assert!(!h.clone_db_state().any(MigState::New));
+    h.enter();
+    // No decommission between them: no old node reads the clone.
+    assert_eq!(h.m.step, Step::CloneFinish);
+    h.run_kong();
+    assert!(h.clone_db_state().up_to_date());
+    assert_eq!(h.source_state(), before, "the source is never migrated");
+    assert!(h.source_state().any(MigState::New));
+    // kong was never started against the source.
+    assert!(!h.acted.iter().any(|e| matches!(e, Effect::StartKong(..))));
+    let up = h
+        .acted
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Effect::Dual(DualJob::Kong {
+                    command: KongCommand::Up,
+                    ..
+                })
+            )
+        })
+        .expect("up ran");
+    let fin = h
+        .acted
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Effect::Dual(DualJob::Kong {
+                    command: KongCommand::Finish,
+                    ..
+                })
+            )
+        })
+        .expect("finish ran");
+    assert!(up < fin);
+    assert_eq!(h.steps_journaled(STEP_FINISH), ["started", "done"]);
+}
+
+#[test]
+fn the_gates_refuse_what_is_not_yet_true() {
+    let mut h = HD::new();
+    h.walk_to_clone();
+    // Up on the clone before there is a clone: back past it is the only way (Clone is first).
+    h.m.step = Step::CloneUp;
+    h.enter();
+    assert!(
+        h.notice().contains("take the clone first"),
+        "{}",
+        h.notice()
+    );
+    h.m.step = Step::CloneFinish;
+    h.enter();
+    assert!(
+        h.notice().contains("take the clone first"),
+        "{}",
+        h.notice()
+    );
+    h.m.step = Step::NewCluster;
+    h.enter();
+    assert!(
+        h.notice().contains("finish on the clone first"),
+        "{}",
+        h.notice()
+    );
+    h.m.step = Step::Traffic;
+    h.key(Key::ch(' '));
+    assert!(
+        h.notice().contains("prove the new cluster first"),
+        "{}",
+        h.notice()
+    );
+    h.enter();
+    assert!(h.notice().contains("shift traffic first"), "{}", h.notice());
+    h.m.step = Step::Retire;
+    h.enter();
+    assert!(
+        h.notice().contains("all traffic on the new cluster first"),
+        "{}",
+        h.notice()
+    );
+    assert!(
+        h.journal
+            .iter()
+            .all(|e| !matches!(e, Event::Step { step, .. } if step.starts_with("dual-cluster"))),
+        "nothing journaled: {:?}",
+        h.journal
+    );
+    // The footer and the keys agree: a refused Enter is not offered as an action.
+    let enter = crate::wizard::keys::available(&h.m)
+        .into_iter()
+        .find(|k| k.matches(Key::plain(KeyCode::Enter)))
+        .expect("Enter bound");
+    assert!(!enter.enabled());
+}
+
+/// Walks the whole scenario: the write guard catches the old cluster's write after the clone,
+/// a new clone is taken and migrated again, traffic goes over in steps, the old cluster last.
+fn walk(h: &mut HD, restart_after_each: bool) -> Vec<Step> {
+    let mut seen = Vec::new();
+    h.walk_to_clone();
+    for _ in 0..60 {
+        let step = h.m.step;
+        if !seen.contains(&step) {
+            seen.push(step);
+        }
+        match step {
+            Step::Done => break,
+            Step::Clone if h.m.dual.as_ref().is_some_and(|d| d.record().is_none()) => {
+                h.take_clone()
+            }
+            Step::Clone | Step::CloneReview => h.enter(),
+            Step::CloneUp | Step::CloneFinish => {
+                let done = h.m.dual.as_ref().is_some_and(|d| {
+                    if step == Step::CloneUp {
+                        d.up_done
+                    } else {
+                        d.finish_done
+                    }
+                });
+                if !done {
+                    h.run_kong();
+                }
+                h.enter();
+            }
+            Step::NewCluster => {
+                h.enter();
+                h.enter();
+            }
+            Step::Traffic if h.m.dual.as_ref().is_some_and(|d| d.stale()) => {
+                h.key(Key::ch('c'));
+                h.typed("kong_new");
+                h.enter();
+            }
+            Step::Traffic
+                if h.m
+                    .dual
+                    .as_ref()
+                    .is_some_and(|d| d.next_traffic().is_some()) =>
+            {
+                h.key(Key::ch(' '))
+            }
+            Step::Traffic => h.enter(),
+            Step::Retire => {
+                h.enter();
+                h.typed("retire");
+                h.enter();
+            }
+            s => panic!("at {s:?}: {}", h.notice()),
+        }
+        // (Review to Up is no progress to resume: a restart shows the Review again.)
+        if restart_after_each && h.m.step != step && !matches!(h.m.step, Step::Done | Step::CloneUp)
+        {
+            // A clone proven and not yet gone past resumes at its Review.
+            let at = match h.m.step {
+                Step::Clone if h.m.dual.as_ref().is_some_and(|d| d.record().is_some()) => {
+                    Step::CloneReview
+                }
+                s => s,
+            };
+            let mut again = h.restart();
+            again.walk_to_clone();
+            assert_eq!(again.m.step, at, "a restart resumes where it was");
+            // Entering did not repeat an action (a clone, a kong run).
+            assert!(
+                !again.acted.iter().any(|e| matches!(
+                    e,
+                    Effect::Dual(DualJob::Clone { .. } | DualJob::Kong { .. })
+                )),
+                "{:?}",
+                again.acted
+            );
+            *h = again;
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_lts_dual_cluster_scenario_walks_to_done_and_the_guard_catches_the_write() {
+    let mut h = HD::new();
+    let seen = walk(&mut h, false);
+    assert_eq!(h.m.step, Step::Done, "{}", h.notice());
+    assert_eq!(
+        seen,
+        [
+            Step::Clone,
+            Step::CloneReview,
+            Step::CloneUp,
+            Step::CloneFinish,
+            Step::NewCluster,
+            Step::Traffic,
+            Step::Retire,
+            Step::Done
+        ]
+    );
+    // The guard found the write, named the table, and a second clone was taken.
+    let stale = h.journal.iter().find_map(|e| match e {
+        Event::Step {
+            step,
+            phase,
+            detail,
+        } if step == STEP_GUARD && phase == "failed" => detail.clone(),
+        _ => None,
+    });
+    assert!(
+        stale.as_deref().is_some_and(|d| d.contains("services")),
+        "{stale:?}"
+    );
+    assert_eq!(
+        h.steps_journaled(STEP_CLONE),
+        ["started", "done", "started", "done"]
+    );
+    assert_eq!(
+        h.steps_journaled(STEP_UP),
+        ["started", "done", "started", "done"]
+    );
+    for pct in super::dual::TRAFFIC {
+        assert_eq!(h.steps_journaled(&super::dual::traffic_step(pct)), ["done"]);
+    }
+    assert_eq!(h.steps_journaled(super::dual::STEP_RETIRE), ["done"]);
+    // The traffic steps come after the guard's clean verdict on the new clone.
+    assert!(
+        pos_journal(&h, STEP_GUARD, "failed")
+            < pos_journal(&h, &super::dual::traffic_step(1), "done")
+    );
+    assert!(h.journal.iter().any(|e| matches!(e, Event::Closed { .. })));
+    assert!(
+        h.source_state().any(MigState::New),
+        "the source was never migrated"
+    );
+    // The debrief names every dual step.
+    let done = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(done.contains("Done"), "{done}");
+}
+
+#[test]
+fn killed_after_any_step_it_resumes_there_without_repeating_one() {
+    let mut h = HD::new();
+    walk(&mut h, true);
+    assert_eq!(h.m.step, Step::Done, "{}", h.notice());
+    // Each clone and each kong run happened once per clone, however often it restarted.
+    assert_eq!(
+        h.steps_journaled(STEP_CLONE),
+        ["started", "done", "started", "done"]
+    );
+    assert_eq!(
+        h.steps_journaled(STEP_FINISH),
+        ["started", "done", "started", "done"]
+    );
+}
+
+#[test]
+fn the_rollback_is_traffic_back_until_retired() {
+    let mut h = HD::new();
+    h.walk_to_clone();
+    h.take_clone();
+    h.key(Key::ch('b'));
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30).replace(['\n', '│'], " ");
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("send all traffic"), "{screen}");
+    assert!(screen.contains("step 3/10: Clone"), "{screen}");
+}
