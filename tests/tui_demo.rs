@@ -301,6 +301,7 @@ fn every_scenarios_first_screen_is_readable_at_80x24() {
             "1. Preflight",
             &["WARN Data planes older", "▼ more below: v shows it in full"],
         ),
+        ("lts-dual-cluster", "1. Preflight", &["No findings"]),
     ];
     let listed = String::from_utf8_lossy(
         &std::process::Command::new(env!("CARGO_BIN_EXE_kongrade"))

@@ -256,7 +256,10 @@ impl DualRuntime {
             DualRuntime::Training { t, .. } => t
                 .clone
                 .as_ref()
-                .map(|c| c.source_marks())
+                .map(|c| {
+                    c.traffic_flows();
+                    c.source_marks()
+                })
                 .unwrap_or_default(),
         };
         let v = write_guard::judge(then, &now);

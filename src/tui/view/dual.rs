@@ -295,7 +295,11 @@ pub(super) fn dual_overlay(
                         } else {
                             "is the clone in use".to_string()
                         },
-                        if *replace { " (--clone-replace)" } else { "" }
+                        if d.setup.replace && *replace {
+                            " (--clone-replace)"
+                        } else {
+                            ""
+                        }
                     ),
                     inner_w,
                     t.warn(),

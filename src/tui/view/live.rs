@@ -5,7 +5,15 @@ use super::*;
 pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
-        .title(Span::styled(" Database (live) ", t.bold()));
+        .title(Span::styled(
+            // Dual-cluster: from the clone on, the pane reads the clone, and says so.
+            if m.dual.as_ref().is_some_and(|d| d.watching) {
+                " Clone (live) "
+            } else {
+                " Database (live) "
+            },
+            t.bold(),
+        ));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let w = inner.width as usize;

@@ -1,0 +1,320 @@
+//! Dual-cluster in the wizard, the real binary in a real terminal (tmux): on a real PostgreSQL
+//! 2.8.5 database with `kongrade stand-in` as the new kong and a fake new-cluster node (Admin
+//! API, Status API, proxy), from Preflight to Done; and the demo's lts-dual-cluster scenario
+//! walked to Done. The source must be unchanged at the end, the clone at 3.4.2 and up to date.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::pg::{self, TestDb};
+use support::tmux::{available, Tmux};
+use support::{kong_db, kong_rows};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+
+fn shq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn meta(db: &TestDb) -> String {
+    db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
+}
+
+/// A new-cluster node: Admin API (`GET /` with `version`, `/status` reachable), Status API
+/// (`/status/ready` 200) and proxy (`/health` 200), on one loopback port.
+fn new_node(version: &str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let version = version.to_string();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, body) = match path.as_str() {
+                "/" => (
+                    200,
+                    format!(r#"{{"version":"{version}","hostname":"new-1"}}"#),
+                ),
+                "/status" => (200, r#"{"database":{"reachable":true}}"#.to_string()),
+                "/status/ready" => (200, "{}".to_string()),
+                "/health" => (200, "ok".to_string()),
+                _ => (404, "{}".to_string()),
+            };
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Drops the clone database at the end, whatever happened.
+struct Scratch(String);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = pg::psql_admin(
+            pg::server(),
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
+        );
+    }
+}
+
+fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Waits for `texts` and says which step the screen shows when they do not come.
+fn wait(t: &Tmux, texts: &[&str]) -> String {
+    t.wait_for(texts, 60)
+}
+
+#[test]
+fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_writes_the_source() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let src = TestDb::new("tui_dual");
+    kong_db::bootstrap_at(&src, "2.8.5", None);
+    kong_rows::fill(&src, 20, 200);
+    let before = (meta(&src), kong_rows::fingerprint(&src));
+    let scratch = Scratch(format!("{}_new", src.name));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The new kong: the stand-in, recording its argv (no password may be in it).
+    let kong = write_script(
+        dir.path(),
+        "kong.sh",
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {args}\necho \"db=$KONG_PG_DATABASE\" >> {args}\nexec {bin} stand-in --kong-version 3.4.2 --delay-ms 30 -- \"$@\"\n",
+            args = shq(&dir.path().join("args.log").display().to_string()),
+            bin = shq(BIN),
+        ),
+    );
+    let node = new_node("3.4.2");
+    let mut env = format!(
+        "PATH=\"$PATH\" TERM=\"$TERM\" HOME={d} KONGRADE_DATA_DIR={d}",
+        d = shq(&data.display().to_string())
+    );
+    for (k, v) in src.kong_env() {
+        env.push_str(&format!(" {k}={}", shq(&v)));
+    }
+    let run = write_script(
+        dir.path(),
+        "run.sh",
+        &format!(
+            "env -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 --clone-database {clone} --new-admin-url {node} --new-status-url {node} --smoke {smoke}\necho KONGRADE-EXIT=$?\nexec sh\n",
+            bin = shq(BIN),
+            kong = shq(&kong.display().to_string()),
+            clone = shq(&scratch.0),
+            smoke = shq(&format!("GET {node}/health 200")),
+        ),
+    );
+    let t = Tmux::start("dual", &run);
+    wait(&t, &["1. Preflight", "15 new", "Database (live)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["2. Backup", "t take backup"]);
+    t.keys(&["t"]);
+    wait(&t, &["Backup written and verified"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["3. Clone", "take clone"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Take the clone?"]);
+    t.keys(&["Enter"]);
+    let s = wait(
+        &t,
+        &[
+            "the clone is proven",
+            "schema_meta identical",
+            "tables' rows",
+        ],
+    );
+    assert!(
+        s.contains("Clone (live)"),
+        "the live pane reads the clone:\n{s}"
+    );
+    t.keys(&["Enter"]);
+    wait(&t, &["4. Review", "migrations will run"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["5. Up (clone)", "run up (clone)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Run up on the clone?"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["up on the clone is done", "the source is unchanged"]);
+    t.keys(&["Enter"]);
+    // Straight to finish on the clone: no Decommission in between.
+    wait(&t, &["6. Finish (clone)", "run finish (clone)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Run finish on the clone?"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["finish on the clone is done"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["7. New cluster", "probe"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["the new cluster is proven"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["8. Traffic", "Space tick next"]);
+    for pct in ["1 %", "5 %", "10 %", "50 %", "100 %"] {
+        t.keys(&["Space"]);
+        wait(&t, &[&format!("[x] {pct} to the new cluster")]);
+    }
+    t.keys(&["Enter"]);
+    wait(&t, &["9. Retire old", "retire old"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Retire the old cluster?"]);
+    t.type_text("retire");
+    t.keys(&["Enter"]);
+    wait(&t, &["10. Done"]);
+    t.keys(&["q"]);
+    wait(&t, &["KONGRADE-EXIT=0"]);
+
+    // The source: not a row, not a migration changed.
+    assert_eq!(meta(&src), before.0, "the source's schema_meta");
+    assert_eq!(
+        kong_rows::fingerprint(&src),
+        before.1,
+        "every source table's rows"
+    );
+    // The clone: at 3.4.2, nothing pending.
+    let clone = TestDb {
+        server: src.server.clone(),
+        name: scratch.0.clone(),
+    };
+    let pending = clone.exec(
+        "SELECT count(*) FROM schema_meta WHERE pending IS NOT NULL AND cardinality(pending) > 0",
+    );
+    assert_eq!(pending.trim(), "0", "{}", meta(&clone));
+    let reference = TestDb::new("tui_dual_ref");
+    kong_db::bootstrap_at(&reference, "2.8.5", None);
+    kong_db::up_to(&reference, "3.4.2", None);
+    kong_db::finish(&reference);
+    assert_eq!(meta(&clone), meta(&reference), "the clone is at 3.4.2");
+    // kong ran on the clone, and never saw a password in argv.
+    let args = std::fs::read_to_string(dir.path().join("args.log")).unwrap();
+    assert!(args.contains(&format!("db={}", scratch.0)), "{args}");
+    assert!(!args.contains(support::pg::KONG_PASSWORD), "{args}");
+    // The journal lists the steps (auto's names).
+    let journal_dir = data.join("journal");
+    let text: String = std::fs::read_dir(&journal_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    for step in [
+        "dual-cluster clone",
+        "dual-cluster up",
+        "dual-cluster finish",
+        "dual-cluster new cluster proven",
+        "dual-cluster write guard",
+        "dual-cluster traffic 100 %",
+        "dual-cluster retire",
+    ] {
+        assert!(
+            text.contains(&format!("\"step\":\"{step}\"")),
+            "{step} in the journal:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("up to date for Kong 3.4.2"),
+        "the journal is closed:\n{text}"
+    );
+}
+
+#[test]
+fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_script(
+        dir.path(),
+        "demo.sh",
+        &format!(
+            "KONGRADE_DATA_DIR={} {} demo --scenario lts-dual-cluster --speed 20\necho KONGRADE-EXIT=$?\nsleep 60\n",
+            shq(&dir.path().join("data").display().to_string()),
+            shq(BIN)
+        ),
+    );
+    let t = Tmux::start("dualdemo", &run);
+    wait(&t, &["1. Preflight", "TRAINING", "No findings"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["2. Backup"]);
+    t.keys(&["Space"]);
+    wait(&t, &["Your own backup"]);
+    t.type_text("vol-0abc");
+    t.keys(&["Enter"]);
+    wait(&t, &["Your backup: vol-0abc"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["3. Clone", "take clone"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Take the clone?"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["the clone is proven", "9 tables' rows identical"]);
+    // Review, up and finish on the clone, the new cluster proven; then traffic: the first tick.
+    let migrate_and_prove = |t: &Tmux| {
+        t.keys(&["Enter"]);
+        wait(t, &["4. Review"]);
+        t.keys(&["Enter"]);
+        wait(t, &["5. Up (clone)"]);
+        t.keys(&["Enter"]);
+        wait(t, &["Run up on the clone?"]);
+        t.keys(&["Enter"]);
+        wait(t, &["up on the clone is done"]);
+        t.keys(&["Enter"]);
+        wait(t, &["6. Finish (clone)"]);
+        t.keys(&["Enter"]);
+        wait(t, &["Run finish on the clone?"]);
+        t.keys(&["Enter"]);
+        wait(t, &["finish on the clone is done"]);
+        t.keys(&["Enter"]);
+        wait(t, &["7. New cluster"]);
+        t.keys(&["Enter"]);
+        wait(t, &["the new cluster is proven"]);
+        t.keys(&["Enter"]);
+        wait(t, &["8. Traffic"]);
+        t.keys(&["Space"]);
+    };
+    migrate_and_prove(&t);
+    // The old cluster's write after the clone (the scenario makes one while finish runs): the
+    // guard names the table, ticks nothing, offers a new clone.
+    let s = wait(&t, &["clone is stale", "(services)", "c new clone"]);
+    assert!(s.contains("[ ] 1 %"), "nothing ticked:\n{s}");
+    t.keys(&["c"]);
+    wait(&t, &["Take the clone?", "Type 'kong_new'"]);
+    t.type_text("kong_new");
+    t.keys(&["Enter"]);
+    wait(&t, &["the clone is proven", "00000003-0000001B-2"]);
+    // The new clone is migrated and proven again; now the guard lets the first step through.
+    migrate_and_prove(&t);
+    wait(&t, &["[x] 1 % to the new cluster"]);
+    for pct in ["5 %", "10 %", "50 %", "100 %"] {
+        t.keys(&["Space"]);
+        wait(&t, &[&format!("[x] {pct} to the new cluster")]);
+    }
+    t.keys(&["Enter"]);
+    wait(&t, &["9. Retire old"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Retire the old cluster?"]);
+    t.type_text("retire");
+    t.keys(&["Enter"]);
+    wait(&t, &["10. Done"]);
+    t.keys(&["q"]);
+    wait(&t, &["KONGRADE-EXIT=0"]);
+}
