@@ -937,7 +937,8 @@ pub struct DualClusterFlags {
     /// A new-cluster node's Status API (repeatable): /status/ready must answer 200 (Kong 3.3+)
     #[arg(long = "new-status-url", value_name = "URL")]
     pub new_status_urls: Vec<String>,
-    /// A smoke test through the new nodes' proxy (repeatable), e.g. 'GET http://new:8000/health 200'
+    /// A smoke test through the new nodes' proxy (repeatable; dual-cluster, and in-place once the
+    /// --new-admin-url nodes answer), e.g. 'GET http://new:8000/health 200'
     #[arg(long = "smoke", value_name = "METHOD URL STATUS", value_parser = crate::cmd::auto::parse_smoke)]
     pub smoke: Vec<crate::cmd::auto::Smoke>,
 }

@@ -260,7 +260,8 @@ pub mod exit {
     /// In-place: a precondition is not met (writes not confirmed frozen, or an old node still
     /// answers): nothing was migrated.
     pub const IN_PLACE_PRECONDITION: i32 = 22;
-    /// In-place: the database is up to date, but a new node did not answer the target version.
+    /// In-place: the database is up to date, but a new node did not answer the target version,
+    /// or a smoke test through the new nodes' proxy failed.
     pub const NEW_NODES_UNPROVEN: i32 = 23;
     /// Dual-cluster: the clone could not be made or proven; nothing was migrated.
     pub const CLONE_FAILED: i32 = 24;

@@ -452,6 +452,20 @@ pub fn unasked(i: &StrategyInput<'_>, work: Work, hints: &CommandHints) -> Unask
     }
 }
 
+/// A running clock for in-place's downtime: `45 s`, `1 min 20 s`, `2 h 5 min`.
+pub fn clock(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+/// The line in-place prints every few seconds while the proxy is down.
+pub fn downtime_line(secs: u64) -> String {
+    format!("downtime {} (since the old nodes stopped)", clock(secs))
+}
+
 /// The oldest source from which a shared-database (blue-green) upgrade to 3.x works: 3.0's `up`
 /// prefixes regex `routes.paths` with `~`, which only 2.8.2+ routers read (kong-upgrades.md 1.4).
 pub const BLUE_GREEN_3X_FLOOR: Version = Version::new(2, 8, 2);
@@ -1177,6 +1191,18 @@ mod tests {
         };
         assert!(!command_for(S::InPlace, &given).contains("OLD_ADMIN_URL"));
         assert!(command_for(S::DualCluster, &given).contains("Cassandra"));
+    }
+
+    #[test]
+    fn the_downtime_clock_reads_as_minutes_and_seconds() {
+        assert_eq!(clock(0), "0 s");
+        assert_eq!(clock(59), "59 s");
+        assert_eq!(clock(80), "1 min 20 s");
+        assert_eq!(clock(7500), "2 h 5 min");
+        assert_eq!(
+            downtime_line(80),
+            "downtime 1 min 20 s (since the old nodes stopped)"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! CQL-protocol test server and Kong keyspaces served by it (or written to a real Cassandra).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod cql;
 pub mod kong_cql;
 pub mod kong_db;

@@ -79,3 +79,73 @@ pub fn args(a: &[&str], b: &[String]) -> Vec<String> {
         .chain(b.iter().cloned())
         .collect()
 }
+
+/// A new node's Admin API and proxy in one loopback server whose version can change while a
+/// test runs (a node that starts answering as the target): `GET /fail...` answers 503, any
+/// other request 200 with Kong's `GET /` body (and `database.reachable`, as `/status` has it).
+pub struct SwitchNode {
+    pub url: String,
+    version: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl SwitchNode {
+    pub fn start(version: &str) -> SwitchNode {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(version.to_string()));
+        let v = shared.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let mut buf = [0u8; 2048];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let version = v.lock().map(|g| g.clone()).unwrap_or_default();
+                let (status, body) = if path.starts_with("/fail") {
+                    (
+                        "503 Service Unavailable",
+                        "{\"message\":\"failure\"}".to_string(),
+                    )
+                } else {
+                    (
+                        "200 OK",
+                        format!(
+                            r#"{{"version":"{version}","hostname":"new","node_id":"n","tagline":"Welcome to kong","configuration":{{"role":"traditional","database":"postgres"}},"database":{{"reachable":true}}}}"#
+                        ),
+                    )
+                };
+                let _ = c.write_all(
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        SwitchNode {
+            url: format!("http://127.0.0.1:{port}"),
+            version: shared,
+        }
+    }
+
+    /// From now on the node answers as Kong `version`.
+    pub fn set_version(&self, version: &str) {
+        *self.version.lock().unwrap() = version.to_string();
+    }
+}
+
+/// A loopback URL that accepts connections and never answers (a proxy that hangs).
+pub fn silent_node() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}

@@ -1,8 +1,10 @@
 //! `--strategy in-place` (Kong's in-place guide, kong-upgrades.md 1.3): configuration writes
 //! frozen (the operator says so with `--writes-frozen`), every old node stopped (the gate: none
 //! of their Admin APIs answers), then `up` and `finish` on the same database, then the new nodes
-//! probed (`--new-admin-url`: `GET /` answers the target version). The downtime is counted from
-//! the gate to done, across resumed runs; the rollback is the verified backup, its exact command.
+//! probed (`--new-admin-url`: `GET /` answers the target version) and smoke-tested through their
+//! proxy (`--smoke METHOD URL STATUS`, as dual-cluster's). The downtime is counted from the gate
+//! to done, across resumed runs, and shown as a running clock while it lasts; the rollback is the
+//! verified backup, its exact command.
 
 use std::time::{Duration, Instant};
 
@@ -14,18 +16,52 @@ use super::{exit, stop, AutoArgs, FinishMode, Phase, Session, Stopped};
 use crate::contract::journal::{Event, ReadBack};
 use crate::exec::datadir::{now_secs, parse_utc_stamp};
 use crate::exec::probe;
-use crate::kong::diagnose::human_secs;
 use crate::kong::nodes::{self, NodeClass};
 use crate::kong::policy::{BackupRef, RunCommand};
+use crate::kong::strategy;
 use crate::kong::version::Version;
 
 /// The journal step that records the gate (the downtime's start).
 const GATE_STEP: &str = "in-place-old-nodes-stopped";
 const NEW_NODES_STEP: &str = "in-place-new-nodes";
+const SMOKE_STEP: &str = "in-place-smoke";
 
-/// The gate passed: when the downtime began (seconds since the epoch, the journal's clock).
+/// How often the running downtime clock prints a line.
+const CLOCK_EVERY: Duration = Duration::from_secs(5);
+
+/// The gate passed: when the downtime began (seconds since the epoch, the journal's clock), and
+/// the clock printing it while the proxy is down.
 pub(super) struct Gate {
     pub since: u64,
+    clock: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.clock.abort();
+    }
+}
+
+/// A line every [`CLOCK_EVERY`] with the downtime so far, where auto's progress goes (stderr
+/// under --json), between kong's lines, until the gate is dropped.
+fn start_clock(since: u64, json: bool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CLOCK_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let line = format!(
+                "  {}",
+                strategy::downtime_line(now_secs().saturating_sub(since))
+            );
+            if json {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        }
+    })
 }
 
 /// In-place runs `finish` right after `up`: every old node is already stopped.
@@ -48,6 +84,13 @@ pub(super) async fn begin(
             exit::IN_PLACE_PRECONDITION,
             "in_place_writes_not_frozen",
             "In-place needs configuration writes frozen for the whole upgrade (Kong's guide: no Admin API, Kong Manager or decK changes, no direct database edits, until it is complete). Freeze them, then run again with --writes-frozen. Nothing was run.",
+        )));
+    }
+    if !args.dual.smoke.is_empty() && args.new_admin_urls.is_empty() {
+        return Ok(Err(stop(
+            exit::IN_PLACE_PRECONDITION,
+            "in_place_smoke_without_new_nodes",
+            "--smoke runs through the new nodes' proxy once they answer the target version: give each new node's Admin API with --new-admin-url URL too. Nothing was run.",
         )));
     }
     let urls = match crate::cmd::nodes::sources(
@@ -111,7 +154,10 @@ pub(super) async fn begin(
         urls.len(),
         crate::exec::datadir::utc_stamp(since).0
     ));
-    Ok(Ok(Gate { since }))
+    Ok(Ok(Gate {
+        since,
+        clock: start_clock(since, args.json),
+    }))
 }
 
 fn first_gate(rb: &ReadBack) -> Option<u64> {
@@ -132,12 +178,28 @@ pub(super) async fn end(
     rep: &mut Reporter,
 ) -> Result<Stopped> {
     let mut new_nodes = Vec::new();
+    let mut smokes = Vec::new();
     if stopped.code == exit::UP_TO_DATE {
         if args.new_admin_urls.is_empty() {
             stopped.message.push_str("\nNew nodes: none given (--new-admin-url URL): start them on this database and check they serve.");
         } else {
             match prove_new_nodes(s, args, rep).await? {
-                Ok(seen) => new_nodes = seen,
+                Ok(seen) => {
+                    new_nodes = seen;
+                    let (ran, failed) = smoke_tests(s, args, rep).await?;
+                    smokes = ran;
+                    if !failed.is_empty() {
+                        stopped = stop(
+                            exit::NEW_NODES_UNPROVEN,
+                            "in_place_smoke_failed",
+                            format!(
+                                "Database is up to date and the new nodes answer Kong {}, but smoke tests failed:\n  - {}\nSend them no traffic: fix them (or roll back with the restore below), then run kongrade auto again: the migrations will not run again.",
+                                s.ctx.target.version.map(|v| v.to_string()).unwrap_or_default(),
+                                failed.join("\n  - ")
+                            ),
+                        );
+                    }
+                }
                 Err(why) => {
                     stopped = stop(
                         exit::NEW_NODES_UNPROVEN,
@@ -151,12 +213,13 @@ pub(super) async fn end(
             }
         }
     }
+    gate.clock.abort();
     let downtime = now_secs().saturating_sub(gate.since);
     let done = stopped.code == exit::UP_TO_DATE;
     stopped.message.push_str(&format!(
         "\nDowntime{}: {} (from the old nodes stopped at {}{}).",
         if done { "" } else { " so far" },
-        human_secs(downtime as f64),
+        strategy::clock(downtime),
         crate::exec::datadir::utc_stamp(gate.since).0,
         if done {
             " to the new nodes proven"
@@ -173,6 +236,7 @@ pub(super) async fn end(
         "downtime_secs": downtime,
         "old_nodes_stopped_at": crate::exec::datadir::utc_stamp(gate.since).0,
         "new_nodes": new_nodes,
+        "smoke": smokes,
         "rollback": rollback,
     });
     Ok(stopped)
@@ -228,6 +292,52 @@ async fn prove_new_nodes(
         detail: Some(detail),
     })?;
     Ok(result)
+}
+
+/// `--smoke` through the new nodes' proxy, once they answer (each run once: a failure is not
+/// retried), journaled. Returns each test's result for the JSON report, and the failures.
+async fn smoke_tests(
+    s: &mut Session,
+    args: &AutoArgs,
+    rep: &Reporter,
+) -> Result<(Vec<serde_json::Value>, Vec<String>)> {
+    let mut ran = Vec::new();
+    let mut failed = Vec::new();
+    if args.dual.smoke.is_empty() {
+        return Ok((ran, failed));
+    }
+    let timeout = args.nodes.probe.timeout.max(Duration::from_secs(5));
+    for t in &args.dual.smoke {
+        let got = super::dual_cluster::smoke(t, timeout).await;
+        let line = format!("smoke {} {}", t.method, t.url);
+        match &got {
+            Ok(status) if *status == t.status => {
+                rep.say(&format!("  {line}: {status} as expected"))
+            }
+            Ok(status) => failed.push(format!("{line}: HTTP {status}, expected {}", t.status)),
+            Err(e) => failed.push(format!("{line}: {e}")),
+        }
+        ran.push(json!({
+            "method": t.method,
+            "url": t.url,
+            "expected": t.status,
+            "status": got.as_ref().ok(),
+            "error": got.as_ref().err(),
+        }));
+    }
+    for f in &failed {
+        rep.say(&format!("  SMOKE FAILED: {f}"));
+    }
+    s.journal.append(Event::Step {
+        step: SMOKE_STEP.into(),
+        phase: if failed.is_empty() { "done" } else { "failed" }.into(),
+        detail: Some(if failed.is_empty() {
+            format!("{} smoke test(s) passed", ran.len())
+        } else {
+            failed.join("\n")
+        }),
+    })?;
+    Ok((ran, failed))
 }
 
 /// The in-place rollback from what this upgrade's journal recorded: before any `up`, start the

@@ -73,7 +73,8 @@ Exit codes:
   22  --strategy in-place: a precondition is not met (--writes-frozen not given, no
       --admin-url for the old nodes, or an old node still answers); nothing was migrated
   23  --strategy in-place: the database is up to date, but a --new-admin-url did not
-      answer the target version within --new-nodes-wait
+      answer the target version within --new-nodes-wait, or a --smoke test failed
+      through the new nodes' proxy (the message gives the backup's restore command)
   24  --strategy dual-cluster: the clone could not be made or proven (exists and is not
       empty: --clone-replace; no right to create a database; another PostgreSQL major)
   25  --strategy dual-cluster: the source's configuration changed after the clone (the
@@ -95,7 +96,8 @@ Examples:
   kongrade auto --finish=when-no-old-nodes --admin-url http://10.0.0.5:8001 --admin-url http://10.0.0.6:8001
   kongrade auto --backup=skip --finish=always --wait-lock 120 --json
   kongrade auto --strategy in-place --writes-frozen --admin-url http://10.0.0.5:8001 \
-      --new-admin-url http://10.0.0.7:8001
+      --new-admin-url http://10.0.0.7:8001 --smoke 'GET http://10.0.0.7:8000/health 200'
+      (prints the downtime every few seconds until the new nodes are proven)
   kongrade auto --strategy dual-cluster --clone-database kong_new --new-admin-url http://10.0.1.5:8001 \
       --smoke 'GET http://10.0.1.5:8000/health 200'";
 
@@ -250,7 +252,7 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
         return Ok(stop(
             exit::ERROR,
             "option_not_available",
-            "--clone-*, --new-status-url and --smoke belong to --strategy dual-cluster: add it, or leave them out",
+            "--clone-* and --new-status-url belong to --strategy dual-cluster, --smoke to dual-cluster or in-place: add one, or leave them out",
         ));
     }
     if strategy == Some(crate::kong::strategy::Strategy::DualCluster) {
