@@ -119,7 +119,9 @@ fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_write
         dir.path(),
         "run.sh",
         &format!(
-            "env -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 --clone-database {clone} --new-admin-url {node} --new-status-url {node} --smoke {smoke}\necho KONGRADE-EXIT=$?\nexec sh\n",
+            // Run again after a kill (the test kills it once), until the test says stop.
+            "while [ ! -f {stop} ]; do\nenv -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 --clone-database {clone} --new-admin-url {node} --new-status-url {node} --smoke {smoke}\necho KONGRADE-EXIT=$?\ndone\nexec sh\n",
+            stop = shq(&dir.path().join("stop").display().to_string()),
             bin = shq(BIN),
             kong = shq(&kong.display().to_string()),
             clone = shq(&scratch.0),
@@ -137,20 +139,39 @@ fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_write
     t.keys(&["Enter"]);
     wait(&t, &["Take the clone?"]);
     t.keys(&["Enter"]);
-    let s = wait(
+    // The proof, and the live pane on the clone (its next read after the proof).
+    wait(
         &t,
         &[
             "the clone is proven",
             "schema_meta identical",
             "tables' rows",
+            "Clone (live)",
         ],
     );
-    assert!(
-        s.contains("Clone (live)"),
-        "the live pane reads the clone:\n{s}"
-    );
+    // Killed (-9) once the clone is proven: the restart resumes past it, not cloning again.
+    let sh = t.display("#{pane_pid}");
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &sh])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "kongrade's pid");
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    wait(&t, &["1. Preflight", "Resuming the upgrade"]);
     t.keys(&["Enter"]);
-    wait(&t, &["4. Review", "migrations will run"]);
+    wait(&t, &["2. Backup", "Backup written and verified"]);
+    t.keys(&["Enter"]);
+    let s = wait(
+        &t,
+        &["4. Review", "resuming at Review", "migrations will run"],
+    );
+    assert!(s.contains("Clone (live)"), "{s}");
+    // Leaving after this quits for good.
+    std::fs::write(dir.path().join("stop"), "").unwrap();
     t.keys(&["Enter"]);
     wait(&t, &["5. Up (clone)", "run up (clone)"]);
     t.keys(&["Enter"]);
@@ -228,6 +249,19 @@ fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_write
         assert!(
             text.contains(&format!("\"step\":\"{step}\"")),
             "{step} in the journal:\n{text}"
+        );
+    }
+    // The restart took no second clone and ran no kong step twice.
+    for step in [
+        "dual-cluster clone",
+        "dual-cluster up",
+        "dual-cluster finish",
+    ] {
+        assert_eq!(
+            text.matches(&format!("\"step\":\"{step}\",\"phase\":\"started\""))
+                .count(),
+            1,
+            "{step} started once:\n{text}"
         );
     }
     assert!(
