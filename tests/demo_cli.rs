@@ -100,4 +100,5 @@ fn speed_is_checked() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.contains("old-node-serving"), "{out}");
+    assert!(out.contains("failed-up"), "{out}");
 }

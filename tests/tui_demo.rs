@@ -183,10 +183,13 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
         ],
         5,
     );
-    // Enter on a wrong answer is refused, and says so: only then is "not on" proven. (The
-    // notice line shows under the question's box, which covers its end: "answer firs".)
+    // Enter on a wrong answer is refused, and says so, inside the question's box: only then is
+    // "not on" proven.
     t.keys(&["Enter"]);
-    t.wait_for(&["answer firs"], 30);
+    t.wait_for(
+        &["answer first: the number of the answer you think is right"],
+        30,
+    );
     assert!(!t.screen().contains("Run up?"), "{}", t.screen());
     t.keys(&["2"]);
     t.wait_for(
@@ -302,6 +305,7 @@ fn every_scenarios_first_screen_is_readable_at_80x24() {
             &["WARN Data planes older", "▼ more below: v shows it in full"],
         ),
         ("lts-dual-cluster", "1. Preflight", &["No findings"]),
+        ("failed-up", "1. Preflight", &["3.3.1", "partner-keys"]),
     ];
     let listed = String::from_utf8_lossy(
         &std::process::Command::new(env!("CARGO_BIN_EXE_kongrade"))
@@ -358,4 +362,118 @@ fn every_scenarios_first_screen_is_readable_at_80x24() {
             assert!(asked, "{name}: Ctrl-C left without asking");
         }
     }
+}
+
+/// Issue 12 point 2: at 60x16 the finish checkpoint's explanation is cut with a marker, and
+/// scrolling (j) brings its last line into view, the keys staying in the box.
+#[test]
+fn at_60x16_the_finish_checkpoint_scrolls_to_its_last_line() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // unfinished starts at Decommission: one old node to take out, then Finish.
+    let t = demo(
+        "ckpt60",
+        dir.path(),
+        "--scenario unfinished --speed 4",
+        60,
+        16,
+    );
+    t.wait_for(&["5. Decommission", "TRAINING"], 30);
+    // The two confirmations, then kong-old-1's row: its three items in order.
+    t.keys(&["Space", "j", "Space", "j", "Space", "Space", "Space"]);
+    t.wait_for(&["finish gate open"], 60);
+    t.keys(&["Enter"]);
+    t.wait_for(&["6. Finish"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Checkpoint (training)"], 30);
+    t.keys(&["2"]);
+    let s = t.wait_for(&["✓ 2", "more below (↓/j)"], 30);
+    assert!(!s.contains("(end)"), "{s}");
+    for _ in 0..30 {
+        t.keys(&["j"]);
+    }
+    // Its last line, then the end marker; the keys still in the box.
+    let s = t.wait_for(
+        &[
+            "guide replaces them before finish.",
+            "(end)",
+            "more above (↑/k)",
+            "Enter go on",
+        ],
+        30,
+    );
+    assert!(!s.contains("more below (↓/j)"), "{s}");
+    t.keys(&["Escape", "C-c"]);
+    t.wait_for(&["Leave kongrade?"], 30);
+    t.keys(&["y"]);
+    t.wait_for(&["KONGRADE-EXIT="], 30);
+}
+
+/// Issue 12: failed-up in a real terminal: up fails, the screen says what Kong left and what
+/// to do, f fixes the row, up again succeeds.
+#[test]
+fn failed_up_fails_says_what_to_do_and_resumes_after_the_fix() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = demo(
+        "failedup",
+        dir.path(),
+        "--scenario failed-up --speed 8",
+        120,
+        40,
+    );
+    t.wait_for(&["1. Preflight", "TRAINING"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Backup"], 30);
+    t.keys(&["Space"]);
+    t.wait_for(&["Your own backup"], 30);
+    t.type_text("s3://b/k.dump");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Your backup: s3://b/k.dump"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["3. Review"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Up"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Checkpoint"], 30);
+    t.keys(&["2"]);
+    t.wait_for(&["✓ 2"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(
+        &[
+            "✗ kong exited with code 1",
+            "Kong's error: failed to run migration '001_320_to_330' up",
+            "Not recorded: partner-keys/001_320_to_330, which failed",
+            "The migrations lock: released",
+            "What to do: read Kong's error",
+            "f fix the row (training)",
+        ],
+        60,
+    );
+    t.keys(&["f"]);
+    t.wait_for(
+        &[
+            "(training) done: the second partner_keys row",
+            "fixed: Enter runs up again",
+        ],
+        30,
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["✓ up is done", "Decommission."], 60);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Decommission"], 30);
+    t.keys(&["C-c"]);
+    t.wait_for(&["Leave kongrade?"], 30);
+    t.keys(&["y"]);
+    t.wait_for(&["KONGRADE-EXIT="], 30);
 }

@@ -289,6 +289,7 @@ fn demo_list_prints_the_scenarios() {
         "unfinished",
         "pre-1.0",
         "old-node-serving",
+        "failed-up",
     ] {
         assert!(out.contains(name), "{out}");
     }

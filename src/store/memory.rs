@@ -30,6 +30,19 @@ pub struct MemoryTables {
     /// Data planes that stopped checking in, by hostname, and when: their row stays (Kong keeps
     /// it until its purge delay) and its `last_seen` ages, as in a real database.
     pub dp_stopped: BTreeMap<String, Instant>,
+    /// Training: migrations that fail when `up` runs them, because of what is in the data (a
+    /// row the migration cannot take). The fault stays until the trainee fixes its cause.
+    pub faults: Vec<MigrationFault>,
+}
+
+/// A migration that fails as Kong's would on this data: which one, in which part of it (`up`
+/// is its SQL, `up_f` its Lua), and the database's error as Kong's PostgreSQL driver words it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationFault {
+    pub subsystem: String,
+    pub name: String,
+    pub phase: String,
+    pub error: String,
 }
 
 /// A handle on the shared tables; clones share them.

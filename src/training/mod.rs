@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use scenario::{
-    list_text, names, scenario, CustomMigration, CustomPlugin, Scenario, ScenarioLock,
-    ScenarioNode, DEFAULT_SCENARIO,
+    list_text, names, scenario, CustomMigration, CustomPlugin, Scenario, ScenarioFault,
+    ScenarioLock, ScenarioNode, DEFAULT_SCENARIO,
 };
 
 use scenario::plugins_of;
@@ -89,6 +89,26 @@ impl Training {
         KongTarget::InProcess {
             db: self.db.clone(),
             opts,
+        }
+    }
+
+    /// The fix the scenario offers for its failing migration, for the wizard: (label, what).
+    pub fn fix(&self) -> Option<(String, String)> {
+        self.scenario
+            .fault
+            .as_ref()
+            .map(|f| (f.fix_label.clone(), f.fix.clone()))
+    }
+
+    /// The trainee fixed the cause of the failing migration: its fault leaves the data, so the
+    /// next `up` runs it. Returns a note for the log.
+    pub fn fix_fault(&self) -> String {
+        let mut t = self.db.lock_tables();
+        let had = !t.faults.is_empty();
+        t.faults.clear();
+        match (&self.scenario.fault, had) {
+            (Some(f), true) => format!("(training) done: {}", f.fix),
+            _ => "(training) nothing left to fix".to_string(),
         }
     }
 

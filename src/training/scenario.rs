@@ -13,7 +13,7 @@ use crate::kong::catalog::{Catalog, Db, MigrationSpec, Phases, SubsystemSpec};
 use crate::kong::snapshot::{DataPlaneRow, SchemaMetaRow};
 use crate::kong::target::Target;
 use crate::kong::version::Version;
-use crate::store::memory::{MemoryDb, MemoryTables};
+use crate::store::memory::{MemoryDb, MemoryTables, MigrationFault};
 use crate::wizard::model::Node;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,6 +41,27 @@ pub struct Scenario {
     /// Done the dual-cluster way: the clone, the new cluster, a write after the clone.
     #[serde(default)]
     pub dual_cluster: Option<super::clone::ScenarioDual>,
+    /// A migration that fails on this cluster's data when `up` runs it, until the trainee
+    /// fixes the cause.
+    #[serde(default)]
+    pub fault: Option<ScenarioFault>,
+}
+
+/// A migration that fails in the middle of `up`, and the fix the trainee can make.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFault {
+    /// `SUBSYSTEM/NAME`.
+    pub migration: String,
+    /// The part that fails: `up` (its SQL, run in a transaction) or `up_f` (its Lua).
+    pub phase: String,
+    /// The database's error as Kong's PostgreSQL driver (pgmoon) words it: `ERROR: <message>`,
+    /// the detail on the next line.
+    pub error: String,
+    /// The fix, in the footer's few words.
+    pub fix_label: String,
+    /// What the fix is, as the operator would do it (shown before, logged after).
+    pub fix: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -108,6 +129,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "lts-dual-cluster",
         include_str!("../../assets/scenarios/lts-dual-cluster.json"),
+    ),
+    (
+        "failed-up",
+        include_str!("../../assets/scenarios/failed-up.json"),
     ),
 ];
 
@@ -285,6 +310,30 @@ impl Scenario {
             .collect();
         if !dps.is_empty() {
             tables.data_planes = Some(dps);
+        }
+        if let Some(f) = &self.fault {
+            let (sub, name) = f.migration.split_once('/').ok_or_else(|| {
+                format!(
+                    "scenario {}: fault migration '{}' is not SUBSYSTEM/NAME",
+                    self.name, f.migration
+                )
+            })?;
+            let known = target
+                .subsystems
+                .iter()
+                .any(|s| s.name == sub && s.migrations.iter().any(|m| m.name == name));
+            if !known {
+                return Err(format!(
+                    "scenario {}: the target has no migration {}",
+                    self.name, f.migration
+                ));
+            }
+            tables.faults.push(MigrationFault {
+                subsystem: sub.to_string(),
+                name: name.to_string(),
+                phase: f.phase.clone(),
+                error: f.error.clone(),
+            });
         }
         let mut nodes = Vec::new();
         for n in &self.nodes {

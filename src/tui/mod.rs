@@ -224,6 +224,13 @@ impl App {
                     }
                 }
             }
+            Effect::FixCause => {
+                if let Some(t) = self.training.clone() {
+                    let text = t.fix_fault();
+                    self.dispatch(Msg::Note { warn: false, text });
+                    self.poller.refresh_now();
+                }
+            }
             Effect::TakeBackup => match self.backup.clone() {
                 Some(job) => {
                     tracing::info!("taking a backup");
@@ -938,6 +945,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
     setup.color = !no_color();
     setup.refresh = w.refresh;
     setup.backup = training.backup_method();
+    setup.training_fix = training.fix();
     setup.invocation = invocation(None, w);
     // A dual-cluster scenario: its simulated clone and new cluster.
     let dual = training.clone.as_ref().map(|c| {

@@ -122,6 +122,8 @@ pub enum Action {
     Cancel,
     /// Training: the scenario menu.
     Scenarios,
+    /// Training: fix what made a migration fail (the scenario's fix).
+    FixCause,
     /// Overlays: close it (a question: the answer "no").
     Close,
     /// Overlays: the answer "yes" (run, leave, remove, kill).
@@ -158,6 +160,9 @@ pub struct Hint {
     pub footer: bool,
     /// Why the key does nothing now: `update` says this and changes nothing else.
     pub refused: Option<(NoticeLevel, String)>,
+    /// [`Action::Choose`]: the digits 1 to this one choose (the answers, the scenarios there
+    /// are); any other digit is not bound, and [`unbound`] says so.
+    pub digits: u8,
 }
 
 impl Hint {
@@ -170,7 +175,9 @@ impl Hint {
             // Any printable character, typed into the entry.
             Action::Type => !key.ctrl && matches!(key.code, KeyCode::Char(_)),
             Action::Choose => {
-                !key.ctrl && matches!(key.code, KeyCode::Char(c) if c.is_ascii_digit() && c != '0')
+                !key.ctrl
+                    && matches!(key.code, KeyCode::Char(c)
+                        if c.is_ascii_digit() && c != '0' && (c as u8 - b'0') <= self.digits)
             }
             _ => self.keys.contains(&key),
         }
@@ -192,6 +199,7 @@ fn hint(
         help: help.into(),
         footer: true,
         refused: None,
+        digits: 0,
     }
 }
 
@@ -203,6 +211,13 @@ impl Hint {
 
     fn refuse(mut self, level: NoticeLevel, why: impl Into<String>) -> Hint {
         self.refused = Some((level, why.into()));
+        self
+    }
+
+    /// A [`Action::Choose`] for `n` choices (at most 9: one digit each).
+    fn choices(mut self, n: usize) -> Hint {
+        self.digits = n.min(9) as u8;
+        self.keys_text = DIGIT_RANGES[self.digits.saturating_sub(1) as usize];
         self
     }
 
@@ -233,6 +248,53 @@ const DOWN: &[Key] = keys![Key::plain(K::Down), Key::ch('j')];
 const CTRL_C: &[Key] = keys![Key::ctrl('c')];
 const YES: &[Key] = keys![Key::plain(K::Enter), Key::ch('y')];
 const NO: &[Key] = keys![Key::plain(K::Esc), Key::ch('n')];
+
+/// How the footer and help name the digits that choose, by how many there are.
+const DIGIT_RANGES: [&str; 9] = ["1", "1-2", "1-3", "1-4", "1-5", "1-6", "1-7", "1-8", "1-9"];
+
+/// What a key the table does not bind now says (the notice `update` shows, changing nothing
+/// else): a digit beyond the choices names the ones there are; any other key names the keys
+/// that act here. None while the terminal is too small: that screen says what acts.
+pub fn unbound(m: &Model, key: Key) -> Option<(NoticeLevel, String)> {
+    if too_small(m) {
+        return None;
+    }
+    let hints = available(m);
+    let digit = !key.ctrl && matches!(key.code, KeyCode::Char(c) if c.is_ascii_digit());
+    if let Some(choose) = hints
+        .iter()
+        .find(|h| h.action == Action::Choose)
+        .filter(|_| digit)
+    {
+        let what = match m.overlay {
+            Some(Overlay::Scenarios) => "scenarios",
+            _ => "answers",
+        };
+        return Some((
+            NoticeLevel::Info,
+            format!(
+                "{key} chooses nothing: there are {} {what}, {}",
+                choose.digits, choose.keys_text
+            ),
+        ));
+    }
+    let acting: Vec<&str> = hints
+        .iter()
+        .filter(|h| h.footer && h.enabled())
+        .map(|h| h.keys_text)
+        .collect();
+    let (here, help) = match &m.overlay {
+        Some(_) => ("in this dialog".to_string(), ""),
+        None => (format!("on {}", m.step.title()), "; ? lists every key"),
+    };
+    Some((
+        NoticeLevel::Info,
+        format!(
+            "{key} does nothing {here}: the keys that act are {}{help}",
+            acting.join(", ")
+        ),
+    ))
+}
 
 /// Below this the layout cannot hold the step and the live pane: the screen says so and only
 /// quitting acts (nothing may happen that cannot be read).
@@ -356,7 +418,22 @@ fn scroll_keys() -> [Hint; 2] {
     ]
 }
 
+/// Scrolling a question, menu or entry taller than the screen (help only: its marker names the
+/// key). Entries take j and k as text, so they scroll with the arrows alone.
+fn question_scroll_keys(arrows_only: bool) -> [Hint; 2] {
+    let (down, up, text): (&'static [Key], &'static [Key], _) = if arrows_only {
+        (keys![Key::plain(K::Down)], keys![Key::plain(K::Up)], "↑↓")
+    } else {
+        (DOWN, UP, "↑↓/jk")
+    };
+    [
+        hint(Action::Down, down, text, "scroll", "scroll down").help_only(),
+        hint(Action::Up, up, text, "", "scroll up").help_only(),
+    ]
+}
+
 fn text_entry_keys(submit: &'static str) -> Vec<Hint> {
+    let [down, up] = question_scroll_keys(true);
     vec![
         hint(
             Action::Confirm,
@@ -389,6 +466,8 @@ fn text_entry_keys(submit: &'static str) -> Vec<Hint> {
             "leave kongrade (asks)",
         )
         .help_only(),
+        down,
+        up,
     ]
 }
 
@@ -403,6 +482,7 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
         )
         .help_only()
     };
+    let scroll = || question_scroll_keys(false);
     match ov {
         Overlay::Help { .. } => {
             let mut v = vec![hint(
@@ -455,23 +535,27 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             v.push(ctrl_c());
             v
         }
-        Overlay::Confirm { command, .. } => vec![
-            hint(
-                Action::Yes,
-                YES,
-                "Enter/y",
-                format!("run {}", command.as_str()),
-                "run it",
-            ),
-            hint(
-                Action::Close,
-                keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
-                "Esc/n",
-                "cancel",
-                "cancel: nothing runs",
-            ),
-            ctrl_c(),
-        ],
+        Overlay::Confirm { command, .. } => {
+            let mut v = vec![
+                hint(
+                    Action::Yes,
+                    YES,
+                    "Enter/y",
+                    format!("run {}", command.as_str()),
+                    "run it",
+                ),
+                hint(
+                    Action::Close,
+                    keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
+                    "Esc/n",
+                    "cancel",
+                    "cancel: nothing runs",
+                ),
+                ctrl_c(),
+            ];
+            v.extend(scroll());
+            v
+        }
         Overlay::Typed { .. } => text_entry_keys("run"),
         Overlay::OwnBackup { .. } | Overlay::AddNode { .. } | Overlay::Override { .. } => {
             text_entry_keys("record")
@@ -502,7 +586,8 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
                         "answer"
                     },
                     "pick an answer by its number: what it means is explained",
-                ),
+                )
+                .choices(q.choices.len()),
                 hint(
                     Action::Close,
                     keys![Key::plain(K::Esc)],
@@ -518,27 +603,37 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             } else {
                 v[0].footer = false;
             }
+            v.extend(scroll());
             v
         }
-        Overlay::Scenarios => vec![
-            hint(
-                Action::Choose,
-                &[],
-                "1-9",
-                "start it",
-                "start that scenario afresh (this one too: it starts over)",
-            ),
-            hint(
-                Action::Close,
-                keys![Key::plain(K::Esc), Key::ch('q'), Key::ch('s')],
-                "Esc",
-                "close",
-                "close the menu",
-            ),
-            ctrl_c(),
-        ],
+        Overlay::Scenarios => {
+            let mut v = vec![
+                hint(
+                    Action::Choose,
+                    &[],
+                    "1-9",
+                    "start it",
+                    "start that scenario afresh (this one too: it starts over)",
+                )
+                .choices(m.setup.scenarios.len()),
+                hint(
+                    Action::Close,
+                    keys![Key::plain(K::Esc), Key::ch('q'), Key::ch('s')],
+                    "Esc",
+                    "close",
+                    "close the menu",
+                ),
+                ctrl_c(),
+            ];
+            v.extend(scroll());
+            v
+        }
+        Overlay::Leave => {
+            let mut v = leave_question_keys();
+            v.extend(scroll());
+            v
+        }
         Overlay::Dual(ask) => dual_overlay_keys(ask),
-        Overlay::Leave => leave_question_keys(),
         Overlay::LeaveWhileRunning => {
             vec![
             hint(
@@ -568,6 +663,8 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
                 "kill kong (SIGKILL), after a confirmation: its lock stays until the lock timeout",
             ),
             hint(Action::Close, NO, "Esc/n", "keep running", "keep kong running"),
+            scroll()[0].clone(),
+            scroll()[1].clone(),
         ]
         }
         Overlay::ConfirmKill => vec![
@@ -585,6 +682,8 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
                 "do not kill",
                 "keep kong running",
             ),
+            scroll()[0].clone(),
+            scroll()[1].clone(),
         ],
         Overlay::RemoveNode { .. } => vec![
             hint(
@@ -601,6 +700,8 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
                 "keep it",
                 "keep it",
             ),
+            scroll()[0].clone(),
+            scroll()[1].clone(),
         ],
     }
 }
@@ -980,6 +1081,33 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
             v.push(o);
         }
         _ => {}
+    }
+    if let (Step::Up, Some((label, _))) = (m.step, &m.setup.training_fix) {
+        let failed = m
+            .outcome
+            .as_ref()
+            .is_some_and(|o| o.command == KongCommand::Up && !o.success);
+        let f = hint(
+            Action::FixCause,
+            keys![Key::ch('f')],
+            "f",
+            format!("{label} (training)"),
+            "training: fix what kong's error says stopped the migration, as you would in the database",
+        );
+        v.push(if m.fixed {
+            f.refuse(Info, "fixed already: Enter runs up again")
+                .help_only()
+        } else if m.running() {
+            f.refuse(Info, "kong is running").help_only()
+        } else if !failed {
+            f.refuse(
+                Info,
+                "nothing to fix yet: kong's error, once up fails, says what to fix",
+            )
+            .help_only()
+        } else {
+            f
+        });
     }
     if m.step == Step::Decommission {
         v.push(hint(

@@ -7,6 +7,7 @@
 //! enter: a live lock waits (Waiting), pending migrations resume at Decommission.
 
 pub mod dual;
+pub mod failed;
 pub mod keys;
 pub mod model;
 pub mod reading;

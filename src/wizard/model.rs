@@ -60,6 +60,9 @@ pub struct Setup {
     pub migration_sources: std::sync::Arc<BTreeMap<String, super::review::MigrationSource>>,
     /// Dual-cluster: the clone and the new cluster (None: the shared-database flow).
     pub dual: Option<super::dual::DualSetup>,
+    /// Training: the fix the scenario offers for a migration that fails in `up` (the footer's
+    /// label, what it does).
+    pub training_fix: Option<(String, String)>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -217,6 +220,7 @@ impl Setup {
             kong_lua_path: false,
             migration_sources: Default::default(),
             dual: None,
+            training_fix: None,
         }
     }
 }
@@ -719,6 +723,9 @@ pub struct Model {
     pub reading: Option<Reading>,
     pub findings: Vec<Finding>,
     pub overlay: Option<Overlay>,
+    /// Rows scrolled in an overlay without its own scroll (questions, menus, entries); back to
+    /// 0 whenever another kind of overlay opens.
+    pub overlay_scroll: usize,
     pub focus: Focus,
     pub log: Log,
     /// The current or last kong run.
@@ -766,6 +773,8 @@ pub struct Model {
     pub restart: Option<String>,
     /// Dual-cluster's state (None: the shared-database flow).
     pub dual: Option<super::dual::Dual>,
+    /// Training: the trainee made the scenario's fix (`setup.training_fix`).
+    pub fixed: bool,
 }
 
 impl Model {
@@ -822,6 +831,7 @@ impl Model {
             reading: None,
             findings: Vec::new(),
             overlay: None,
+            overlay_scroll: 0,
             focus: Focus::Step,
             log,
             run: None,
@@ -849,6 +859,7 @@ impl Model {
             checkpoints_passed: Vec::new(),
             restart: None,
             dual,
+            fixed: false,
         }
     }
 

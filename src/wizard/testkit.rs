@@ -26,6 +26,7 @@ fn setup_for(t: &Training, name: &str) -> Setup {
     s.training = Some(name.to_string());
     s.nodes = t.admin_nodes();
     s.backup = t.backup_method();
+    s.training_fix = t.fix();
     s
 }
 
@@ -153,6 +154,14 @@ impl H {
         }
         if stopped {
             self.probe();
+        }
+    }
+
+    /// Makes the fixes the wizard asked for, as the demo runtime does.
+    pub fn fix(&mut self, fx: &[Effect]) {
+        if fx.contains(&Effect::FixCause) {
+            let text = self.training.fix_fault();
+            update(&mut self.m, Msg::Note { warn: false, text });
         }
     }
 
@@ -301,6 +310,13 @@ impl H {
                     assert_eq!(actions(&fx), vec![Effect::Refresh], "{}", self.notice());
                     self.advance(0.5);
                     self.read();
+                    // A scenario whose migration fails: its fix, then up again.
+                    let failed = self.m.outcome.as_ref().is_some_and(|o| !o.success);
+                    if failed && self.m.setup.training_fix.is_some() && !self.m.fixed {
+                        let fx = self.key(Key::ch('f'));
+                        self.fix(&fx);
+                        return;
+                    }
                     assert!(
                         self.m.outcome.as_ref().is_some_and(|o| o.success),
                         "{:?}",
@@ -327,6 +343,15 @@ impl H {
                     // A stopped data plane's row ages out over the window.
                     self.age_out();
                     self.read();
+                    self.enter();
+                }
+                Step::Finish
+                    if self
+                        .m
+                        .state()
+                        .is_some_and(|s| !s.any(crate::kong::state::MigState::Pending)) =>
+                {
+                    // Nothing pending (a hop of one-phase migrations): finish has nothing to do.
                     self.enter();
                 }
                 Step::Finish => {

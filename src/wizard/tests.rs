@@ -2195,7 +2195,17 @@ fn finish_after_an_override_shows_what_it_costs() {
         h.m.outcome
     );
     let log: Vec<&str> = h.m.log.lines.iter().map(|l| l.text.as_str()).collect();
-    assert!(log.iter().any(|l| l.contains("dp-old-2 log")), "{log:#?}");
+    // In Kong's words: the new control plane (3.4.2) turns the 2.8.5 data plane away, as
+    // kong/clustering/compat and control_plane.lua log it.
+    assert!(
+        log.iter().any(|l| l.contains("(training) cp-new-1 log: [error] … [lua] control_plane.lua:250: handle_cp_websocket(): [clustering] data plane version 2.8.5 is incompatible with control plane version 3.4.2 (3.x.y are accepted) [id: ")
+            && l.contains("host: dp-old-2, ip: 10.0.1.12, version: 2.8.5]")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("dp-old-2 log")),
+        "a data plane reads no database: no schema error of its own\n{log:#?}"
+    );
     assert!(
         log.iter().any(|l| l.contains("b shows the restore")),
         "{log:#?}"
@@ -2405,4 +2415,356 @@ fn review_shows_each_migrations_changes_rows_large_flag_and_duration() {
         screen.contains("STALE: the database changed since"),
         "{screen}"
     );
+}
+
+/// Issue 12: an old 2.8 traditional node still serving when finish runs after an override logs
+/// what Kong 2.8.5 logs once 016_280_to_300's teardown dropped vaults_beta.
+#[test]
+fn an_old_traditional_node_after_finish_logs_kongs_own_error() {
+    let mut h = H::json(
+        r#"{"name":"stuck-old","title":"t","summary":"s","bootstrapped_at":"2.8.5","target":"3.4.2",
+            "nodes":[{"name":"kong-old-1","version":"2.8.5","stuck":true},{"name":"kong-new-1","version":"3.4.2"}]}"#,
+    );
+    h.through_up();
+    h.tick_all();
+    h.read();
+    assert!(!h.m.node_gate().open, "the stuck node still answers");
+    h.enter();
+    assert_eq!(h.m.step, Step::Finish);
+    h.key(Key::ch('o'));
+    h.typed("it will be stopped right after");
+    h.enter();
+    h.enter();
+    h.typed("finish");
+    let fx = h.enter();
+    h.perform(&fx);
+    h.advance(0.5);
+    h.read();
+    assert!(h.m.outcome.as_ref().is_some_and(|o| o.success));
+    let log: Vec<&str> = h.m.log.lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        log.contains(&"(training) kong-old-1 log: [error] … [kong] api_helpers.lua:340 [postgres] ERROR: relation \"vaults_beta\" does not exist, client: …, server: kong_admin, request: \"GET /vaults-beta HTTP/1.1\""),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.starts_with("(training) kongrade: finish ran core 016_280_to_300's teardown, which dropped vaults_beta")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("the database no longer has the columns")),
+        "{log:#?}"
+    );
+}
+
+/// Issue 12: failed-up. A migration fails in the middle of up: Kong's error and exit code, the
+/// migrations before it recorded, it and those after it not, the lock released; the screen says
+/// so and what to do; up again unchanged fails the same way; after the fix it resumes and the
+/// wizard reaches Done.
+#[test]
+fn a_migration_failing_mid_up_is_shown_and_the_retry_after_the_fix_reaches_done() {
+    use crate::wizard::failed::failed_up;
+    let mut h = H::scenario("failed-up");
+    h.read();
+    assert_eq!(h.m.step, Step::Preflight, "{:?}", h.m.findings);
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup, "{}", h.notice());
+    h.own_backup("snapshot vol-0abc");
+    h.enter();
+    h.enter();
+    assert_eq!(h.m.step, Step::Up);
+    // Nothing to fix before kong said what is wrong.
+    assert!(h.key(Key::ch('f')).is_empty());
+    assert!(h.notice().contains("nothing to fix yet"), "{}", h.notice());
+    let before = h.training.db.snapshot().expect("readable");
+    let st_before = crate::kong::state::compute(
+        &h.training.target,
+        &before,
+        crate::kong::catalog::Catalog::embedded(),
+    );
+    let new_before = st_before.total(MigState::New);
+    h.enter();
+    let fx = h.enter();
+    let fx = h.perform(&fx);
+    assert_eq!(actions(&fx), vec![Effect::Refresh]);
+    h.advance(0.5);
+    h.read();
+    let o = h.m.outcome.clone().expect("judged");
+    assert!(!o.success, "{o:?}");
+    assert!(o.text.contains("kong exited with code 1"), "{}", o.text);
+    // Kong's stderr, in its shape.
+    let stderr: Vec<&str> =
+        h.m.log
+            .lines
+            .iter()
+            .filter(|l| l.kind == LogKind::Stderr)
+            .map(|l| l.text.as_str())
+            .collect();
+    assert_eq!(
+        stderr.first().copied(),
+        Some("Error: [PostgreSQL error] cluster_mutex callback threw an error: [PostgreSQL error] failed to run migration '001_320_to_330' up: ERROR: could not create unique index \"partner_keys_key_key\""),
+        "{stderr:#?}"
+    );
+    assert!(
+        stderr.contains(&"Key (key)=(pk-7f3c21) is duplicated."),
+        "{stderr:#?}"
+    );
+    // What Kong left: those before it recorded, it and the rest not, no lock.
+    let snap = h.training.db.snapshot().expect("readable");
+    assert!(snap.lock.is_none(), "the lock is released");
+    let st = h.m.state().expect("read").clone();
+    let f = failed_up(&h.m).expect("an account of the failure");
+    assert_eq!(f.failed.as_deref(), Some("partner-keys/001_320_to_330"));
+    assert!(f.lock_released && !f.pending, "{f:?}");
+    assert!(
+        f.recorded.iter().any(|r| r == "core/019_320_to_330"),
+        "{f:?}"
+    );
+    assert!(
+        !f.recorded.iter().any(|r| r.starts_with("partner-keys/")),
+        "{f:?}"
+    );
+    for r in &f.recorded {
+        let (sub, name) = r.split_once('/').expect("sub/name");
+        let s = st.subsystem(sub).expect("subsystem");
+        assert!(
+            s.names(MigState::Executed).contains(&name.to_string()),
+            "{r} recorded"
+        );
+    }
+    assert_eq!(f.recorded.len() + 1 + f.not_run, new_before, "{f:?}");
+    assert!(
+        f.not_run > 0,
+        "migrations after the failed one never ran: {f:?}"
+    );
+    assert_eq!(
+        st.subsystem("partner-keys").map(|s| s.names(MigState::New)),
+        Some(vec!["001_320_to_330".to_string()])
+    );
+    // The screen: what happened and what to do.
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    for want in [
+        "Kong's error: failed to run migration '001_320_to_330' up: ERROR: could",
+        "Recorded in schema_meta by this run:",
+        "Not recorded: partner-keys/001_320_to_330, which failed",
+        "The migrations lock: released",
+        "What to do: read Kong's error",
+        "f fix the row (training)",
+    ] {
+        assert!(screen.contains(want), "{want}\n{screen}");
+    }
+    // The policy: up part way, the old nodes still work (finish never ran).
+    assert!(
+        matches!(
+            h.m.reading.as_ref().map(|r| &r.position),
+            Some(crate::kong::policy::Position::UpPartial { .. })
+        ),
+        "{:?}",
+        h.m.reading.as_ref().map(|r| &r.position)
+    );
+    // Up again without fixing the cause fails the same way.
+    h.enter();
+    let fx = h.enter();
+    h.perform(&fx);
+    h.advance(0.5);
+    h.read();
+    assert!(h.m.outcome.as_ref().is_some_and(|o| !o.success));
+    assert_eq!(
+        failed_up(&h.m).map(|f| f.recorded.len()),
+        Some(0),
+        "nothing new recorded"
+    );
+    // The fix, then up resumes at the failed migration.
+    let fx = h.key(Key::ch('f'));
+    assert_eq!(actions(&fx), vec![Effect::FixCause]);
+    h.fix(&fx);
+    assert!(h.training.db.lock_tables().faults.is_empty());
+    assert!(h.notice().contains("Enter runs up again"), "{}", h.notice());
+    h.enter();
+    let fx = h.enter();
+    h.perform(&fx);
+    h.advance(0.5);
+    h.read();
+    assert!(
+        h.m.outcome.as_ref().is_some_and(|o| o.success),
+        "{:?}",
+        h.m.outcome
+    );
+    let last_cmd =
+        h.m.log
+            .lines
+            .iter()
+            .rposition(|l| l.kind == LogKind::Command)
+            .expect("ran");
+    let rerun: Vec<&str> = h.m.log.lines[last_cmd..]
+        .iter()
+        .filter(|l| l.text.contains(" migrated up to: "))
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        rerun.len(),
+        1 + f.not_run,
+        "only what was not recorded ran: {rerun:#?}"
+    );
+    assert!(
+        rerun[0].starts_with("partner-keys migrated up to: 001_320_to_330"),
+        "{rerun:#?}"
+    );
+    h.enter();
+    assert_eq!(h.m.step, Step::Decommission);
+    h.play_to_done();
+    assert_eq!(h.m.step, Step::Done);
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    assert!(screen.contains("up to date for Kong 3.3.1"), "{screen}");
+}
+
+/// Issue 12 point 4: keys the table does not bind now say so, as the table words it: digits
+/// beyond the choices of a checkpoint or the scenario menu, and any other key.
+#[test]
+fn keys_that_do_nothing_say_so() {
+    let mut h = H::scenario("clean");
+    h.read();
+    assert_eq!(h.m.step, Step::Preflight);
+    h.key(Key::ch('z'));
+    assert!(
+        h.notice()
+            .starts_with("z does nothing on Preflight: the keys that act are Enter"),
+        "{}",
+        h.notice()
+    );
+    assert!(
+        h.notice().ends_with("; ? lists every key"),
+        "{}",
+        h.notice()
+    );
+    assert_eq!(h.m.step, Step::Preflight);
+    // A checkpoint has 3 answers: 4 to 9 choose nothing, and say so.
+    h.m.overlay = Some(Overlay::Checkpoint {
+        which: Checkpoint::BeforeUp,
+        chosen: None,
+    });
+    h.key(Key::ch('4'));
+    assert_eq!(h.notice(), "4 chooses nothing: there are 3 answers, 1-3");
+    assert!(matches!(
+        h.m.overlay,
+        Some(Overlay::Checkpoint { chosen: None, .. })
+    ));
+    h.key(Key::ch('2'));
+    assert!(matches!(
+        h.m.overlay,
+        Some(Overlay::Checkpoint {
+            chosen: Some(1),
+            ..
+        })
+    ));
+    assert_eq!(h.notice(), "", "an accepted key clears the notice");
+    // The menu with 2 scenarios: 7 starts nothing.
+    h.m.overlay = Some(Overlay::Scenarios);
+    h.m.setup.scenarios = vec![
+        ("clean".into(), "A".into()),
+        ("stale-lock".into(), "B".into()),
+    ];
+    h.key(Key::ch('7'));
+    assert_eq!(h.notice(), "7 chooses nothing: there are 2 scenarios, 1-2");
+    assert!(h.m.restart.is_none() && !h.m.quit);
+    let screen = crate::tui::view::render_to_string(&h.m, 80, 24);
+    assert!(screen.contains("1-2 start it"), "{screen}");
+    assert!(
+        screen.contains("7 chooses nothing"),
+        "the notice shows in the menu\n{screen}"
+    );
+    // In an entry, Tab does nothing, and says so.
+    h.m.overlay = Some(Overlay::AddNode {
+        typed: String::new(),
+        error: None,
+    });
+    h.key(Key::plain(KeyCode::Tab));
+    assert_eq!(
+        h.notice(),
+        "Tab does nothing in this dialog: the keys that act are Enter, Esc"
+    );
+    // Too small: the screen says what acts; no notice is set behind it.
+    h.m.overlay = None;
+    h.m.notice = None;
+    update(
+        &mut h.m,
+        Msg::Resize {
+            width: 50,
+            height: 12,
+        },
+    );
+    h.key(Key::ch('z'));
+    assert_eq!(h.notice(), "");
+}
+
+/// Issue 12 points 2 and 3: at 60x16 the finish checkpoint's explanation scrolls with a marker
+/// to its last line, and a notice shows inside the overlay, in full.
+#[test]
+fn overlays_scroll_with_a_marker_and_show_the_notice() {
+    let mut h = H::scenario("clean");
+    h.read();
+    update(
+        &mut h.m,
+        Msg::Resize {
+            width: 60,
+            height: 16,
+        },
+    );
+    h.m.overlay = Some(Overlay::Checkpoint {
+        which: Checkpoint::BeforeUp,
+        chosen: None,
+    });
+    h.enter();
+    let screen = crate::tui::view::render_to_string(&h.m, 60, 16);
+    assert!(
+        screen.contains("answer first: the number of the answer you think is")
+            && screen.contains("║right"),
+        "the notice, whole, inside the box\n{screen}"
+    );
+    let q = crate::wizard::text::checkpoint(Checkpoint::BeforeFinish);
+    h.m.overlay = Some(Overlay::Checkpoint {
+        which: Checkpoint::BeforeFinish,
+        chosen: None,
+    });
+    h.key(Key::ch(char::from(b'1' + q.right as u8)));
+    let screen = crate::tui::view::render_to_string(&h.m, 60, 16);
+    assert!(screen.contains("more below (↓/j)"), "{screen}");
+    let last: String = q.choices[q.right]
+        .1
+        .split_whitespace()
+        .next_back()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!screen.contains(&last), "{last}\n{screen}");
+    let mut seen = false;
+    for _ in 0..40 {
+        h.key(Key::ch('j'));
+        let screen = crate::tui::view::render_to_string(&h.m, 60, 16);
+        if screen.contains(&last) {
+            seen = true;
+            assert!(screen.contains("more above (↑/k)"), "{screen}");
+            assert!(
+                screen.contains("Enter go on"),
+                "the keys stay in view\n{screen}"
+            );
+            break;
+        }
+    }
+    assert!(
+        seen,
+        "the explanation's last words ({last}) never came into view (scroll {})\n{}",
+        h.m.overlay_scroll,
+        crate::tui::view::render_to_string(&h.m, 60, 16)
+    );
+    assert!(matches!(
+        h.m.overlay,
+        Some(Overlay::Checkpoint {
+            chosen: Some(_),
+            ..
+        })
+    ));
+    let at = h.m.overlay_scroll;
+    assert!(at > 0);
+    h.key(Key::ch('k'));
+    assert_eq!(h.m.overlay_scroll, at - 1);
 }

@@ -43,6 +43,14 @@ pub trait Backend: Send {
         None
     }
 
+    /// Why running migration `subsystem/name`'s up fails on this data: (the part that fails,
+    /// `up` or `up_f`; the database's error). None: it runs (the stand-in runs no DDL; only
+    /// the training database carries faults).
+    fn fault(&mut self, subsystem: &str, name: &str) -> Option<(String, String)> {
+        let _ = (subsystem, name);
+        None
+    }
+
     /// What Kong's `schema_state()` reads: schema_meta and the lock.
     fn snapshot(&mut self) -> impl Future<Output = Result<Snapshot>> + Send;
 
@@ -120,6 +128,14 @@ pub fn apply_record(row: &mut SchemaMetaRow, name: &str, how: Record) {
 impl Backend for MemoryBackend {
     fn db_name(&self) -> String {
         "kong".to_string()
+    }
+
+    fn fault(&mut self, subsystem: &str, name: &str) -> Option<(String, String)> {
+        let t = self.db.lock_tables();
+        t.faults
+            .iter()
+            .find(|f| f.subsystem == subsystem && f.name == name)
+            .map(|f| (f.phase.clone(), f.error.clone()))
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot> {

@@ -734,6 +734,15 @@ impl<B: Backend, O: Out> Engine<'_, B, O> {
                         "{pe}failed to run migration '{name}' {phase}: ERROR: kongrade stand-in: failure requested with --fail-at {sub}/{name}"
                     )));
                 }
+                if run_up {
+                    // What the data does to this migration (the training database's faults):
+                    // Kong's wrapping of a failed up, run_migrations in kong/db/init.lua.
+                    if let Some((phase, error)) = self.b.fault(sub, name) {
+                        return Err(fail(format!(
+                            "{pe}failed to run migration '{name}' {phase}: {error}"
+                        )));
+                    }
+                }
                 let record_err = |e: color_eyre::Report| {
                     fail(format!("{pe}failed to record migration '{name}': {e}"))
                 };

@@ -12,6 +12,13 @@ pub(super) fn keys_line(m: &Model, t: &Theme) -> Vec<Line<'static>> {
     vec![Line::from(spans)]
 }
 
+/// A blank line, then the keys: the tail of a question.
+fn keys_tail(m: &Model, t: &Theme) -> Vec<Line<'static>> {
+    let mut v = vec![Line::raw("")];
+    v.extend(keys_line(m, t));
+    v
+}
+
 /// Where what the operator types is kept: the journal, or (demo, read-only) only the log.
 fn recorded_where(m: &Model) -> &'static str {
     if m.setup.journal_path.is_some() {
@@ -23,18 +30,18 @@ fn recorded_where(m: &Model) -> &'static str {
     }
 }
 
-/// An overlay's text entry: what to type, the line being typed (its tail stays in view), the
-/// refusal if any, and the keys.
+/// An overlay's text entry: what to type (the part that scrolls), then the line being typed
+/// (its tail stays in view), the refusal if any, and the keys (the part always shown).
 pub(super) fn text_entry(
     intro: &str,
     typed: &str,
     error: Option<&str>,
     inner_w: usize,
     t: &Theme,
-) -> Vec<Line<'static>> {
-    let mut lines = Vec::new();
-    push_wrapped(&mut lines, intro, inner_w, Style::new());
-    lines.push(Line::raw(""));
+) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+    let mut body = Vec::new();
+    push_wrapped(&mut body, intro, inner_w, Style::new());
+    let mut lines = vec![Line::raw("")];
     let room = inner_w.saturating_sub(3);
     let n = typed.chars().count();
     let shown: String = typed.chars().skip(n.saturating_sub(room)).collect();
@@ -47,7 +54,7 @@ pub(super) fn text_entry(
         push_wrapped(&mut lines, e, inner_w, t.err());
     }
     lines.push(Line::styled("Enter records it, Esc cancels.", t.dim()));
-    lines
+    (body, lines)
 }
 
 pub(super) fn popup(area: Rect, w: u16, h: u16) -> Rect {
@@ -63,12 +70,19 @@ fn scroll_window(
     mut lines: Vec<Line<'static>>,
     scroll: usize,
     room: usize,
+    arrows_only: bool,
     t: &Theme,
 ) -> Vec<Line<'static>> {
+    let (up, down) = if arrows_only {
+        ("↑", "↓")
+    } else {
+        ("↑/k", "↓/j")
+    };
     if lines.len() <= room || room < 3 {
         return lines;
     }
-    let max = lines.len() - (room - 1);
+    // At the end both markers take a row: "▲ above" and "(end)".
+    let max = lines.len() - (room - 2);
     let start = scroll.min(max);
     let more_above = start > 0;
     let body = room - 1 - usize::from(more_above);
@@ -77,14 +91,14 @@ fn scroll_window(
     let mut out: Vec<Line<'static>> = Vec::with_capacity(room);
     if more_above {
         out.push(Line::styled(
-            format!("▲ {start} more above (↑/k)"),
+            format!("▲ {start} more above ({up})"),
             t.accent(),
         ));
     }
     out.extend(lines.drain(start..end));
     if below > 0 {
         out.push(Line::styled(
-            format!("▼ {below} more below (↓/j)"),
+            format!("▼ {below} more below ({down})"),
             t.accent(),
         ));
     } else {
@@ -175,12 +189,32 @@ fn rollback_text(m: &Model) -> String {
     text
 }
 
+/// A text entry's overlay: its title, the intro that scrolls, the entry line always shown.
+fn entry(
+    title: &str,
+    (body, tail): (Vec<Line<'static>>, Vec<Line<'static>>),
+) -> (
+    String,
+    Vec<Line<'static>>,
+    Vec<Line<'static>>,
+    Option<usize>,
+) {
+    (title.into(), body, tail, None)
+}
+
 pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme) {
     let w = area.width.saturating_sub(4).min(76);
     let inner_w = w.saturating_sub(2) as usize;
     let room = area.height.saturating_sub(4) as usize;
-    let (title, lines): (String, Vec<Line>) = match ov {
-        Overlay::Dual(ask) => super::dual::dual_overlay(m, ask, inner_w, t),
+    // Every overlay: a body that scrolls when it is taller than the screen (with a marker), then
+    // a tail always in view (the keys, the line being typed).
+    let no_tail = Vec::new;
+    let own = |scroll: &usize| Some(*scroll);
+    let (title, lines, tail, scroll): (String, Vec<Line>, Vec<Line>, Option<usize>) = match ov {
+        Overlay::Dual(ask) => {
+            let (title, lines) = super::dual::dual_overlay(m, ask, inner_w, t);
+            (title, lines, no_tail(), None)
+        }
         Overlay::Rollback { scroll } => {
             let text = rollback_text(m);
             let mut lines = Vec::new();
@@ -189,7 +223,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             }
             lines.push(Line::raw(""));
             lines.push(Line::styled("Esc, q or b closes this.", t.dim()));
-            (" Rollback ".into(), scroll_window(lines, *scroll, room, t))
+            (" Rollback ".into(), lines, no_tail(), own(scroll))
         }
         Overlay::Help { scroll } => {
             let (what, wrong) = crate::wizard::text::step_help(m.step);
@@ -212,7 +246,9 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             lines.push(Line::styled("Esc, q or ? closes this help.", t.dim()));
             (
                 format!(" Help: {} ", m.step.title()),
-                scroll_window(lines, *scroll, room, t),
+                lines,
+                no_tail(),
+                own(scroll),
             )
         }
         Overlay::StepInFull { scroll } => {
@@ -221,7 +257,9 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             lines.push(Line::styled("Esc, q or v closes this.", t.dim()));
             (
                 format!(" {} in full ", m.step.title()),
-                scroll_window(lines, *scroll, room, t),
+                lines,
+                no_tail(),
+                own(scroll),
             )
         }
         Overlay::Detail {
@@ -237,7 +275,9 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             lines.push(Line::styled("Esc, q or v closes this.", t.dim()));
             (
                 format!(" {} ", truncate(title, inner_w.saturating_sub(2))),
-                scroll_window(lines, *scroll, room, t),
+                lines,
+                no_tail(),
+                own(scroll),
             )
         }
         Overlay::Scenarios => {
@@ -265,8 +305,12 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 t.dim(),
             );
-            lines.extend(keys_line(m, t));
-            (" Scenarios (training) ".into(), lines)
+            (
+                " Scenarios (training) ".into(),
+                lines,
+                keys_line(m, t),
+                None,
+            )
         }
         Overlay::Checkpoint { which, chosen } => {
             let q = crate::wizard::text::checkpoint(*which);
@@ -296,9 +340,12 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 };
                 push_wrapped(&mut lines, why, inner_w, style);
             }
-            lines.push(Line::raw(""));
-            lines.extend(keys_line(m, t));
-            (" Checkpoint (training) ".into(), lines)
+            (
+                " Checkpoint (training) ".into(),
+                lines,
+                keys_tail(m, t),
+                None,
+            )
         }
         Overlay::Leave => {
             let mut lines = Vec::new();
@@ -314,9 +361,12 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 format!("The upgrade stands at {}.", m.step.title())
             };
             push_wrapped(&mut lines, &what, inner_w, Style::new());
-            lines.push(Line::raw(""));
-            lines.extend(keys_line(m, t));
-            (" Leave kongrade? ".into(), lines)
+            (
+                " Leave kongrade? ".into(),
+                lines,
+                keys_tail(m, t),
+                None,
+            )
         }
         Overlay::ConfirmKill => {
             let mut lines = Vec::new();
@@ -326,9 +376,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 t.warn(),
             );
-            lines.push(Line::raw(""));
-            lines.extend(keys_line(m, t));
-            (" Kill kong? ".into(), lines)
+            (" Kill kong? ".into(), lines, keys_tail(m, t), None)
         }
         Overlay::RemoveNode { name, .. } => {
             let mut lines = Vec::new();
@@ -338,9 +386,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 Style::new(),
             );
-            lines.push(Line::raw(""));
-            lines.extend(keys_line(m, t));
-            (" Remove the node? ".into(), lines)
+            (" Remove the node? ".into(), lines, keys_tail(m, t), None)
         }
         Overlay::Confirm {
             command,
@@ -385,9 +431,12 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 _ => "",
             };
             push_wrapped(&mut lines, what, inner_w, Style::new());
-            lines.push(Line::raw(""));
-            lines.extend(keys_line(m, t));
-            (format!(" Run {}? ", command.as_str()), lines)
+            (
+                format!(" Run {}? ", command.as_str()),
+                lines,
+                keys_tail(m, t),
+                None,
+            )
         }
         Overlay::Typed {
             command_line,
@@ -413,21 +462,26 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 t.warn(),
             );
-            lines.push(Line::raw(""));
-            lines.push(Line::raw(format!("Type '{word}' and press Enter:")));
-            lines.push(Line::from(vec![
+            let mut tail = vec![Line::raw("")];
+            tail.push(Line::raw(format!("Type '{word}' and press Enter:")));
+            tail.push(Line::from(vec![
                 Span::styled("> ", t.accent()),
                 Span::styled(typed.clone(), t.bold()),
                 Span::styled("_", t.accent()),
             ]));
             if let Some(e) = error {
-                lines.push(Line::styled(e.clone(), t.err()));
+                push_wrapped(&mut tail, e, inner_w, t.err());
             }
-            lines.push(Line::styled("Esc cancels.", t.dim()));
-            (" Finish: the point of no return ".into(), lines)
+            tail.push(Line::styled("Esc cancels.", t.dim()));
+            (
+                " Finish: the point of no return ".into(),
+                lines,
+                tail,
+                None,
+            )
         }
-        Overlay::OwnBackup { typed, error } => (
-            " Your own backup ".into(),
+        Overlay::OwnBackup { typed, error } => entry(
+            " Your own backup ",
             text_entry(
                 &format!(
                     "Where is your backup? A file, a snapshot id, a ticket: whatever finds it again to restore. {}",
@@ -439,8 +493,8 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 t,
             ),
         ),
-        Overlay::AddNode { typed, error } => (
-            " A node kongrade cannot probe ".into(),
+        Overlay::AddNode { typed, error } => entry(
+            " A node kongrade cannot probe ",
             text_entry(
                 "Its name (a host, a container, a pod). It joins the list with its checklist; finish waits until it is ticked out of the load balancer, drained and stopped.",
                 typed,
@@ -473,8 +527,8 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 }
             };
             intro.push_str(&format!(" Why? {}", recorded_where(m)));
-            (
-                title.into(),
+            entry(
+                title,
                 text_entry(&intro, typed, error.as_deref(), inner_w, t),
             )
         }
@@ -495,16 +549,52 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 Style::new(),
             );
-            lines.push(Line::raw(""));
-            for h in available(m).iter().filter(|h| h.enabled()) {
-                lines.push(Line::from(vec![
+            let mut tail = vec![Line::raw("")];
+            for h in available(m).iter().filter(|h| h.footer && h.enabled()) {
+                tail.push(Line::from(vec![
                     Span::styled(h.keys_text, t.accent()),
                     Span::raw(format!(" {}", h.help)),
                 ]));
             }
-            (" kong is running ".into(), lines)
+            (" kong is running ".into(), lines, tail, None)
         }
     };
+    // The notice is drawn inside the overlay, above its keys: the step's notice line is under
+    // the overlay, and what a key in the overlay did (or why it did nothing) must be readable.
+    let mut tail = tail;
+    if let Some(n) = &m.notice {
+        let (mark, style) = match n.level {
+            NoticeLevel::Info => ("", t.accent()),
+            NoticeLevel::Warn => ("! ", t.warn()),
+            NoticeLevel::Block => ("✗ ", t.err()),
+        };
+        let mut notice = Vec::new();
+        push_wrapped(&mut notice, &format!("{mark}{}", n.text), inner_w, style);
+        notice.truncate(3);
+        if tail.first().is_some_and(|l| l.width() == 0) {
+            tail.remove(0);
+        }
+        let mut with = vec![Line::raw("")];
+        with.extend(notice);
+        with.append(&mut tail);
+        tail = with;
+    }
+    let arrows_only = matches!(
+        ov,
+        Overlay::OwnBackup { .. }
+            | Overlay::AddNode { .. }
+            | Overlay::Override { .. }
+            | Overlay::Typed { .. }
+    );
+    let body_room = room.saturating_sub(tail.len()).max(3);
+    let mut lines = scroll_window(
+        lines,
+        scroll.unwrap_or(m.overlay_scroll),
+        body_room,
+        arrows_only,
+        t,
+    );
+    lines.extend(tail);
     let h = lines.len() as u16 + 2;
     let rect = popup(area, w, h);
     f.render_widget(Clear, rect);

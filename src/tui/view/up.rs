@@ -52,7 +52,30 @@ pub(super) fn run_status(
         (Some(_), Some(o)) if o.command == cmd => {
             let style = if o.success { t.ok() } else { t.err() };
             let mark = if o.success { "✓ " } else { "✗ " };
-            push_wrapped(out, &format!("{mark}{}", o.text), w, style);
+            let account = crate::wizard::failed::failed_up(m);
+            // With the account below, the outcome's first sentence says enough.
+            let text = match (&account, o.text.find(". ")) {
+                (Some(_), Some(i)) => &o.text[..=i],
+                _ => o.text.as_str(),
+            };
+            push_wrapped(out, &format!("{mark}{text}"), w, style);
+            if let Some(f) = account {
+                let fix = m
+                    .setup
+                    .training_fix
+                    .as_ref()
+                    .map(|(label, _)| (label.as_str(), m.fixed));
+                for (tone, text) in crate::wizard::failed::account(&f, fix) {
+                    use crate::wizard::failed::Tone;
+                    let style = match tone {
+                        Tone::Plain => Style::new(),
+                        Tone::Good => t.ok(),
+                        Tone::Warn => t.warn(),
+                        Tone::Error => t.err(),
+                    };
+                    push_wrapped(out, &text, w, style);
+                }
+            }
         }
         (Some(_), _) => out.push(Line::styled(
             "kong exited; re-reading the database …",

@@ -3,10 +3,14 @@
 
 use super::*;
 
-use crate::wizard::keys::{available, back_target, something_happened, too_small};
+use crate::wizard::keys::{available, back_target, something_happened, too_small, unbound};
 
 pub(super) fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
     let Some(hint) = available(m).into_iter().find(|h| h.matches(key)) else {
+        // Not bound now: the table says so, and nothing else changes.
+        if let Some((level, why)) = unbound(m, key) {
+            notice(m, level, why);
+        }
         return;
     };
     if let Some((level, why)) = hint.refused {
@@ -24,7 +28,11 @@ pub(super) fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
         return;
     }
     match m.overlay.take() {
-        Some(ov) => overlay_key(m, ov, hint.action, key, fx),
+        Some(ov) => {
+            // The overlay shows the notice line: an older one would no longer be about it.
+            m.notice = None;
+            overlay_key(m, ov, hint.action, key, fx)
+        }
         None => {
             m.notice = None;
             step_key(m, hint.action, fx);
@@ -94,6 +102,16 @@ fn step_key(m: &mut Model, action: Action, fx: &mut Vec<Effect>) {
         Action::Scenarios => m.overlay = Some(Overlay::Scenarios),
         Action::Reclone => super::dual::reclone(m),
         Action::Probe => super::dual::probe(m, fx),
+        Action::FixCause => {
+            // The runtime makes the fix and logs what it did.
+            m.fixed = true;
+            fx.push(Effect::FixCause);
+            notice(
+                m,
+                NoticeLevel::Info,
+                "fixed: Enter runs up again (Kong starts at the migration that failed)",
+            );
+        }
     }
 }
 

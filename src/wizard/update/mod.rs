@@ -87,6 +87,8 @@ pub enum Effect {
     Refresh,
     /// Training cluster only: stop this simulated node.
     StopNode(String),
+    /// Training cluster only: make the scenario's fix (the data a failing migration needs).
+    FixCause,
     /// Restore the terminal and leave (running kong is interrupted first).
     Quit,
     /// Take a pg_dump in the background (progress and the end come back as messages).
@@ -103,6 +105,7 @@ const ABORTED: &str = "aborted: another node is performing database changes";
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
     let before = m.step;
+    let overlay_before = m.overlay.as_ref().map(std::mem::discriminant);
     match msg {
         Msg::Tick(now) => {
             if now > m.now {
@@ -129,6 +132,9 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::BackupDone(result) => backup_done(m, result, &mut fx),
         Msg::Probed(answers) => on_probed(m, answers),
         Msg::Dual(msg) => dual::on_msg(m, msg, &mut fx),
+    }
+    if m.overlay.as_ref().map(std::mem::discriminant) != overlay_before {
+        m.overlay_scroll = 0;
     }
     if m.step != before {
         // The path the operator took, in the journal (entering a step starts nothing itself).

@@ -16,6 +16,17 @@ pub(super) fn overlay_key(
         ask_leave(m, fx);
         return;
     }
+    // Questions, menus and entries scroll the same way when they are taller than the screen
+    // (the reading overlays keep their own scroll).
+    if matches!(action, Action::Up | Action::Down) && !reads_itself(&ov) {
+        m.overlay_scroll = match action {
+            Action::Up => m.overlay_scroll.saturating_sub(1),
+            // The view stops at the last row; this only bounds a held key.
+            _ => (m.overlay_scroll + 1).min(OVERLAY_SCROLL_MAX),
+        };
+        m.overlay = Some(ov);
+        return;
+    }
     match ov {
         Overlay::Help { scroll } => {
             if let Some(scroll) = scrolled(action, scroll) {
@@ -235,6 +246,20 @@ pub(super) fn overlay_key(
         }
     }
 }
+
+/// Overlays with their own scroll: help, rollback, the full texts.
+fn reads_itself(ov: &Overlay) -> bool {
+    matches!(
+        ov,
+        Overlay::Help { .. }
+            | Overlay::Rollback { .. }
+            | Overlay::StepInFull { .. }
+            | Overlay::Detail { .. }
+    )
+}
+
+/// More rows than any question or menu has.
+const OVERLAY_SCROLL_MAX: usize = 200;
 
 /// Scrolling keys move a reading overlay; the closing ones close it (None).
 fn scrolled(action: Action, scroll: usize) -> Option<usize> {

@@ -3,6 +3,8 @@
 
 use super::*;
 
+use crate::kong::version::Version;
+
 /// Judges the last run on the first good read that started after its exit was seen: the exit
 /// code alone proves nothing (Kong exits 0 when it aborts on a held lock).
 pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
@@ -401,18 +403,25 @@ fn consequence_of_override(m: &mut Model) {
         return;
     }
     let mut lines = Vec::new();
-    // Old traditional nodes and control planes read the database: their schema is gone.
+    let target = m.setup.target;
+    // Old traditional nodes and control planes read the database: what finish tore down is gone.
     for n in m
         .nodes
         .iter()
         .filter(|n| n.class.as_ref().is_some_and(|c| c.blocks_finish()))
     {
-        lines.push(format!("(training) {} log: [error] the database no longer has the columns and tables this old version reads: finish tore them down", n.name));
-        lines.push(format!("(training) {} log: [error] requests and Admin API calls that touch the database fail on this node", n.name));
+        lines.extend(old_node_log(&n.name, n.class.as_ref(), target));
     }
-    // A data plane reads no database: its trouble is the new control planes' configuration.
+    // A data plane reads no database: the new control plane turns it away (it keeps serving
+    // the last configuration it had, going stale).
+    let cp = m
+        .nodes
+        .iter()
+        .find(|n| matches!(n.class, Some(NodeClass::New { .. })))
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| "the new control plane".into());
     for dp in m.old_data_planes_seen() {
-        lines.push(format!("(training) {} log: its control planes are new now; this old data plane may reject the configuration they send (fields its version does not know) and keeps serving the last one it accepted, going stale", dp_key(&dp)));
+        lines.extend(old_dp_log(&cp, &dp, target));
     }
     for l in lines {
         m.log.push(LogKind::Error, l);
@@ -421,4 +430,58 @@ fn consequence_of_override(m: &mut Model) {
         LogKind::Warn,
         "(training) the override let finish run with old nodes serving: what the old nodes read is gone. The way back now is the backup: b shows the restore",
     );
+}
+
+/// What an old traditional node or control plane logs once finish has run, in Kong's words.
+/// From 2.x to 3.x, finish runs core `016_280_to_300`'s teardown, which drops `vaults_beta`
+/// (Kong 3.4.2 kong/db/migrations/core/016_280_to_300.lua), the table 2.8's vaults entity lives
+/// in (2.8.5 kong/db/schema/entities/vaults_beta.lua). The line is the Admin API's error path
+/// in 2.8.5 (kong/api/api_helpers.lua:340 `kong.log.err(err)` after a DAO error), the DAO error
+/// as kong/db/errors.lua prints it (`[postgres] <pgmoon's "ERROR: <message>">`), in nginx's
+/// error-log layout. The date, pid and connection number are left out (the model has no wall
+/// clock), and so is the statement position pgmoon appends (it depends on the query text).
+fn old_node_log(name: &str, class: Option<&NodeClass>, target: Option<Version>) -> Vec<String> {
+    let old_major = match class {
+        Some(NodeClass::Old { version, .. }) => version.parse::<Version>().ok().map(|v| v.major),
+        _ => None,
+    };
+    match (old_major, target) {
+        (Some(2), Some(t)) if t.major >= 3 => vec![
+            format!("(training) {name} log: [error] … [kong] api_helpers.lua:340 [postgres] ERROR: relation \"vaults_beta\" does not exist, client: …, server: kong_admin, request: \"GET /vaults-beta HTTP/1.1\""),
+            format!("(training) kongrade: finish ran core 016_280_to_300's teardown, which dropped vaults_beta, the table {name}'s Kong 2.x reads its vaults from: every read of it fails like this (the Admin API's /vaults-beta, any {{vault://…}} reference through a vault entity)"),
+        ],
+        _ => vec![format!("(training) kongrade: {name} runs the old version, whose schema finish tore down: what it reads of the teardowns' tables and columns fails")],
+    }
+}
+
+/// An old data plane after finish: the new control plane refuses it when it connects, in the
+/// words of Kong 3.4.2 kong/clustering/compat/init.lua (a different major) logged by
+/// kong/clustering/control_plane.lua:250 in handle_cp_websocket(), with the suffix
+/// kong/clustering/utils.lua's connect_dp builds. Same-major data planes are not refused: what
+/// they may reject is configuration, which kongrade says in its own words.
+fn old_dp_log(
+    cp: &str,
+    dp: &crate::kong::snapshot::DataPlaneRow,
+    target: Option<Version>,
+) -> Vec<String> {
+    let key = dp_key(dp);
+    let version = dp.version.clone().unwrap_or_default();
+    let dp_major = version.parse::<Version>().ok().map(|v| v.major);
+    match (dp_major, target) {
+        (Some(d), Some(t)) if d != t.major => {
+            let mut suffix = vec![format!("id: {}", dp.id)];
+            if let Some(h) = &dp.hostname {
+                suffix.push(format!("host: {h}"));
+            }
+            if let Some(ip) = &dp.ip {
+                suffix.push(format!("ip: {ip}"));
+            }
+            suffix.push(format!("version: {version}"));
+            vec![
+                format!("(training) {cp} log: [error] … [lua] control_plane.lua:250: handle_cp_websocket(): [clustering] data plane version {version} is incompatible with control plane version {t} ({}.x.y are accepted) [{}]", t.major, suffix.join(", ")),
+                format!("(training) kongrade: {key} reads no database, so finish did not break it; but no control plane it may connect to now accepts it, so it keeps serving the last configuration it had, going stale"),
+            ]
+        }
+        _ => vec![format!("(training) kongrade: {key}'s control planes are new now; this old data plane may reject the configuration they send (fields its version does not know) and keeps serving the last one it accepted, going stale")],
+    }
 }
