@@ -352,3 +352,115 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
     t.keys(&["q"]);
     wait(&t, &["KONGRADE-EXIT=0"]);
 }
+
+/// The wizard and `auto --strategy dual-cluster` share the journal's step names: auto resumes a
+/// wizard killed after up on the clone (no second clone, up not run again), and the wizard
+/// resumes auto's run where it stopped (at the traffic shift).
+#[test]
+fn auto_and_the_wizard_resume_each_others_dual_cluster_run() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let src = TestDb::new("tui_dual_x");
+    kong_db::bootstrap_at(&src, "2.8.5", None);
+    kong_rows::fill(&src, 5, 20);
+    let scratch = Scratch(format!("{}_new", src.name));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kong = format!("{} stand-in --kong-version 3.4.2 --delay-ms 20", shq(BIN));
+    let node = new_node("3.4.2");
+    let mut env = format!(
+        "PATH=\"$PATH\" TERM=\"$TERM\" HOME={d} KONGRADE_DATA_DIR={d}",
+        d = shq(&data.display().to_string())
+    );
+    for (k, v) in src.kong_env() {
+        env.push_str(&format!(" {k}={}", shq(&v)));
+    }
+    let wizard = format!(
+        "env -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 --clone-database {clone} --new-admin-url {node}\necho KONGRADE-EXIT=$?\n",
+        bin = shq(BIN),
+        kong = shq(&kong),
+        clone = shq(&scratch.0),
+    );
+    let run = write_script(dir.path(), "w1.sh", &format!("{wizard}sleep 120\n"));
+    let t = Tmux::start("dualx1", &run);
+    wait(&t, &["1. Preflight", "15 new"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["2. Backup"]);
+    t.keys(&["t"]);
+    wait(&t, &["Backup written and verified"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["3. Clone"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Take the clone?"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["the clone is proven", "Clone (live)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["4. Review"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["5. Up (clone)", "run up (clone)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Run up on the clone?"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["up on the clone is done"]);
+    let sh = t.display("#{pane_pid}");
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &sh])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "kongrade's pid");
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    wait(&t, &["KONGRADE-EXIT=137"]);
+
+    // auto goes on from the wizard's journal.
+    let mut c = std::process::Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &data)
+        .env("KONGRADE_DATA_DIR", &data);
+    for (k, v) in src.kong_env() {
+        c.env(k, v);
+    }
+    let health = format!("GET {node}/health 200");
+    let o = c
+        .args(["auto", "--strategy", "dual-cluster", "--backup=skip"])
+        .args(["--target-version", "3.4.2", "--kong-cmd", &kong])
+        .args(["--clone-database", &scratch.0, "--new-admin-url", &node])
+        .args(["--smoke", &health])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("taken and proven earlier"), "{text}");
+    assert!(!text.contains("Streaming pg_dump"), "{text}");
+    assert!(
+        text.contains("'kong migrations up' has nothing to do there"),
+        "{text}"
+    );
+    assert!(text.contains("kong migrations finish"), "{text}");
+
+    // And the wizard goes on from auto's: the clone migrated and the new cluster proven, so
+    // it resumes at the traffic shift.
+    let run = write_script(dir.path(), "w2.sh", &format!("{wizard}sleep 120\n"));
+    let t = Tmux::start("dualx2", &run);
+    wait(&t, &["1. Preflight", "Resuming the upgrade"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["2. Backup", "Backup written and verified"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["8. Traffic", "resuming at Traffic", "Clone (live)"]);
+    t.keys(&["C-c"]);
+    wait(&t, &["Leave kongrade?"]);
+    t.keys(&["y"]);
+    wait(&t, &["KONGRADE-EXIT=0"]);
+}
