@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -348,14 +348,6 @@ fn templates_without_version_and_tagged_images_are_refused_before_anything_runs(
     assert_eq!(sorted(&db), before, "nothing written");
 }
 
-fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
-}
-
 #[test]
 fn kong_image_runs_each_hop_in_docker_with_the_password_in_the_environment_never_in_argv() {
     let db = TestDb::new("hops_docker");
@@ -364,39 +356,7 @@ fn kong_image_runs_each_hop_in_docker_with_the_password_in_the_environment_never
     let log = dir.path().join("docker.log");
     // A fake docker: records its argv and its environment's names, then plays the container:
     // the stand-in of the image's tag, seeing only the variables `-e NAME` passed through.
-    write_script(
-        dir.path(),
-        "docker",
-        &format!(
-            r#"#!/usr/bin/perl
-use strict;
-open(my $l, '>>', '{log}') or die;
-print $l "ARGV\t", join("\t", @ARGV), "\n";
-print $l "ENV\t", join("\t", sort keys %ENV), "\n";
-close $l;
-my @a = @ARGV;
-shift(@a) eq 'run' or die "not docker run";
-my %pass;
-while (@a) {{
-    my $x = shift @a;
-    if ($x eq '-e') {{ my $n = shift @a; $pass{{$n}} = $ENV{{$n}} if exists $ENV{{$n}}; }}
-    elsif ($x eq '-v' || $x eq '--network') {{ shift @a; }}
-    elsif ($x =~ /^-/) {{ }}
-    else {{ unshift @a, $x; last; }}
-}}
-my $image = shift @a;
-my ($v) = $image =~ /^kong:(\d+\.\d+\.\d+)$/ or die "image $image";
-shift(@a) eq 'kong' or die "no kong after the image";
-# The container's kong gets no `-c`: it reaches the database only through the variables passed
-# with -e, so a lost one fails the run (kong.conf alone would otherwise connect it).
-my @k;
-while (@a) {{ my $x = shift @a; if ($x eq '-c') {{ shift @a; }} else {{ push @k, $x; }} }}
-%ENV = (%pass, PATH => $ENV{{PATH}});
-exec('{BIN}', 'stand-in', '--kong-version', $v, @k) or die;
-"#,
-            log = log.display()
-        ),
-    );
+    support::docker::fake_docker(dir.path(), &log, BIN);
     // The connection only in kong.conf: kongrade must hand it to the container itself.
     let conf = db.write_kong_conf(dir.path(), "");
     let path = format!("{}:{}", dir.path().display(), path_env());

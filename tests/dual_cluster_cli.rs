@@ -409,3 +409,117 @@ fn an_occupied_clone_target_is_refused_every_time_and_never_dropped() {
         );
     }
 }
+
+/// `--kong-image`: a multi-hop path (2.8.5 -> 3.4.2 -> 3.5.0) walked on the clone, each hop by
+/// its own image (a fake docker that plays each tag with the stand-in and sees only the `-e`
+/// names), each proven before the next; the source untouched, no password in argv.
+#[test]
+fn dual_cluster_walks_each_hop_on_the_clone_with_its_own_kong_image() {
+    let src = source("dc_hops");
+    let before = meta(&src);
+    let name = format!("{}_new", src.name);
+    let _scratch = Scratch(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("docker.log");
+    support::docker::fake_docker(dir.path(), &log, BIN);
+    let new = new_node("3.5.0");
+    let data = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data.path())
+        .envs(src.kong_env())
+        .args(["auto", "--strategy", "dual-cluster", "--backup=skip"])
+        .args(["--kong-image", "kong", "--target-version", "3.5.0"])
+        .args(["--clone-database", &name, "--new-admin-url", &new])
+        .args(["--smoke", &format!("GET {new}/health 200")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(
+        text.contains("Path: 3.4.2 -> 3.5.0, one kong per hop"),
+        "{text}"
+    );
+    assert!(
+        text.contains("== Hop 1 of 2 (Kong 3.4.2) on the clone"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Proven on the clone: every migration of Kong 3.4.2 is executed."),
+        "{text}"
+    );
+    // The clone went through both releases; the source is as it was.
+    let want = TestDb::new("dc_hops_ref");
+    kong_db::bootstrap_at(&want, "2.8.5", None);
+    for v in ["3.4.2", "3.5.0"] {
+        kong_db::up_to(&want, v, None);
+        kong_db::finish(&want);
+    }
+    let sorted = |d: &TestDb| {
+        d.exec("SELECT subsystem, array(SELECT unnest(executed) ORDER BY 1)::text, coalesce(cardinality(pending), 0) FROM schema_meta ORDER BY subsystem")
+    };
+    assert_eq!(sorted(&clone_db(&src, &name)), sorted(&want));
+    assert_eq!(meta(&src), before, "the source was written");
+    // Each hop's image ran its migrations, in order, never with a password in argv.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let argvs: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("ARGV\t"))
+        .collect();
+    let mut images: Vec<&str> = argvs
+        .iter()
+        .filter(|a| a.contains("\tmigrations\t"))
+        .filter_map(|a| a.split('\t').find(|w| w.starts_with("kong:")))
+        .collect();
+    images.dedup();
+    assert_eq!(images, ["kong:3.4.2", "kong:3.5.0"], "{log}");
+    for a in &argvs {
+        assert!(!a.contains(pg::KONG_PASSWORD), "a password in argv: {a}");
+    }
+    // Journaled per hop: its steps, then its proof.
+    let j: Vec<String> = std::fs::read_dir(data.path().join("journal"))
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["event"] == "step")
+                .map(|v| {
+                    format!(
+                        "{} {}",
+                        v["step"].as_str().unwrap(),
+                        v["phase"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let at = |s: &str| {
+        j.iter()
+            .position(|x| x == s)
+            .unwrap_or_else(|| panic!("{s} not journaled: {j:?}"))
+    };
+    assert!(
+        at("dual-cluster up (Kong 3.4.2) done") < at("dual-cluster hop 1 of 2 (Kong 3.4.2) done")
+    );
+    assert!(
+        at("dual-cluster hop 1 of 2 (Kong 3.4.2) done")
+            < at("dual-cluster up (Kong 3.5.0) started")
+    );
+    assert!(
+        at("dual-cluster hop 2 of 2 (Kong 3.5.0) done")
+            < at("dual-cluster new cluster proven done")
+    );
+}

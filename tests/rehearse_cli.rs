@@ -313,3 +313,89 @@ fn a_database_made_beforehand_is_used_and_not_dropped() {
     assert!(text.contains("existed before this rehearsal"), "{text}");
     assert_eq!(left, [name], "{text}");
 }
+
+/// `--kong-image`: a multi-hop path rehearsed on the scratch copy, each hop by its own image (a
+/// fake docker playing each tag with the stand-in), each proven before the next, its steps and
+/// time in the record and the output.
+#[test]
+fn a_multi_hop_path_is_rehearsed_hop_by_hop_with_each_hops_kong_and_its_times() {
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let db = TestDb::new("rh_hops");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_rows::fill(&db, 20, 500);
+    let before = meta(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("docker.log");
+    support::docker::fake_docker(dir.path(), &log, BIN);
+    let data = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data.path())
+        .envs(db.kong_env())
+        .args([
+            "rehearse",
+            "--kong-image",
+            "kong",
+            "--target-version",
+            "3.5.0",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let progress = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        progress.contains("Path: 3.4.2 -> 3.5.0, one kong per hop"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("Proven on the clone: every migration of Kong 3.4.2 is executed."),
+        "{progress}"
+    );
+    assert!(progress.contains("Kong 3.4.2 hop: "), "{progress}");
+    assert!(progress.contains("Kong 3.5.0 hop: "), "{progress}");
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let steps: Vec<&str> = v["rehearsal"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["up (Kong 3.4.2)", "finish (Kong 3.4.2)", "up (Kong 3.5.0)"],
+        "{v}"
+    );
+    // Each hop's migrations are timed under its own step.
+    let first = &v["rehearsal"]["steps"][0]["migrations"];
+    assert!(first.to_string().contains("016_280_to_300"), "{first}");
+    assert!(v["rehearsal"]["steps"][2]["migrations"]
+        .to_string()
+        .contains("021_340_to_350"));
+    assert_eq!(meta(&db), before, "the source was written");
+    assert!(scratch_dbs(&db).is_empty(), "{:?}", scratch_dbs(&db));
+    let mut images: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("ARGV\t"))
+        .filter(|a| a.contains("\tmigrations\t"))
+        .filter_map(|a| {
+            a.split('\t')
+                .find(|w| w.starts_with("kong:"))
+                .map(String::from)
+        })
+        .collect();
+    images.dedup();
+    assert_eq!(images, ["kong:3.4.2", "kong:3.5.0"]);
+    assert_eq!(journal_events(data.path(), "rehearsed").len(), 1);
+}

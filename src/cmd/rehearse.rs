@@ -12,6 +12,7 @@ use color_eyre::eyre::{eyre, Result};
 
 use super::context::{Connection, Context};
 use super::Code;
+use crate::cmd::auto::hops::{self, Hop};
 use crate::contract::clone::{human_ms, RehearsalRecord, RehearsedStep, Sightings};
 use crate::contract::journal::Event;
 use crate::contract::{Invocation, KongCommand, RunEvent, RunOutcome, Stream};
@@ -103,6 +104,18 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
             return Err(eyre!(why));
         }
     }
+    // One kong per hop with a template: each hop's kong checked before anything is cloned.
+    let plan = {
+        let state = ctx.read_state().await?;
+        crate::kong::plan::plan_with(
+            &state,
+            &ctx.target,
+            ctx.catalog,
+            ctx.db,
+            &crate::kong::plan::PlanOptions::default(),
+        )
+    };
+    let hops = hops::walk(&ctx, &plan).await?.map_err(|why| eyre!(why))?;
     let jdir = datadir::sub_dir("journal")?;
     let (mut journal, _, _) = Journal::open_for(&jdir, &ctx.conn.endpoint.identity())?;
     journal.append(Event::Note {
@@ -124,7 +137,7 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
     let rec = clone::clone_database(&source, &target, args.clone.replace, |l| out.say(l)).await?;
     out.say(&clone::proven_line(&rec));
 
-    let kong = match ctx.conn.kong() {
+    let on_clone = |kong: KongTarget| match kong {
         KongTarget::Process { command_line, env } => KongTarget::Process {
             command_line,
             env: clone::with_clone_env(&env, &target),
@@ -132,7 +145,19 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
         other => other,
     };
     let started_at = datadir::utc_stamp(datadir::now_secs()).0;
-    let steps = rehearse_steps(&ctx, &kong, &source, &target, args, &out).await;
+    let steps = if hops.is_empty() {
+        let kong = on_clone(ctx.conn.kong());
+        rehearse_steps(&ctx, &ctx.target, None, &kong, &source, &target, args, &out).await
+    } else {
+        out.say(&format!(
+            "Path: {}, one kong per hop; each hop is proven on the clone before the next starts.",
+            hops.iter()
+                .map(|h| h.version.to_string())
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        ));
+        walk_hops(&ctx, &hops, &on_clone, &source, &target, args, &out).await
+    };
     let kept = args.keep;
     // Only a database this run created is dropped: one an administrator made for it (a role
     // without CREATEDB) stays, or the next rehearsal could not run.
@@ -179,6 +204,9 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
             }
         }
     }
+    for (label, ms) in hop_times(&record.steps) {
+        out.say(&format!("{label}: {}", human_ms(ms)));
+    }
     out.say(&format!("\n{}", record.summary()));
     match dropped {
         None if !kept => out.say(&format!(
@@ -211,10 +239,96 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
     })
 }
 
+/// Each hop's `up` and `finish` on the clone with that hop's kong, the hop proven (every
+/// migration of its release executed) before the next; stops at the first failure. Each step is
+/// labelled with its hop (`up (Kong 3.4.2)`).
+async fn walk_hops(
+    ctx: &Context,
+    hops: &[Hop],
+    on_clone: &dyn Fn(KongTarget) -> KongTarget,
+    source: &PgOptions,
+    clone_db: &PgOptions,
+    args: &RehearseArgs,
+    out: &Printer,
+) -> Result<Vec<RehearsedStep>> {
+    let store = PgStore::connect(clone_db)
+        .await
+        .map_err(|e| eyre!("the clone: {e}"))?;
+    let n = hops.len();
+    let mut steps = Vec::new();
+    for (i, hop) in hops.iter().enumerate() {
+        let label = hops::label(i, n, hop.version);
+        out.say(&format!("\n== {}", hops::capital(&label)));
+        let kong = on_clone(hop.kong.clone());
+        let tag = format!("Kong {}", hop.version);
+        let these = rehearse_steps(
+            ctx,
+            &hop.target,
+            Some(&tag),
+            &kong,
+            source,
+            clone_db,
+            args,
+            out,
+        )
+        .await?;
+        let failed = these.iter().any(|s| !s.ok);
+        steps.extend(these);
+        if failed {
+            break;
+        }
+        let snap = store
+            .snapshot()
+            .await
+            .map_err(|e| eyre!("the clone: {e}"))?;
+        let open = hops::unfinished(&state::compute(&hop.target, &snap, ctx.catalog));
+        if !open.is_empty() {
+            steps.push(RehearsedStep {
+                command: format!("proof ({tag})"),
+                ms: 0,
+                ok: false,
+                outcome: format!("not every migration executed: {}", open.join(", ")),
+                migrations: Vec::new(),
+                output: Vec::new(),
+            });
+            break;
+        }
+        out.say(&format!(
+            "  Proven on the clone: every migration of Kong {} is executed.",
+            hop.version
+        ));
+    }
+    Ok(steps)
+}
+
+/// The time of each hop (`up (Kong 3.4.2)` and `finish (Kong 3.4.2)` together), in order; empty
+/// for a rehearsal of one kong.
+fn hop_times(steps: &[RehearsedStep]) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    for s in steps {
+        let Some(hop) = s
+            .command
+            .split_once(" (")
+            .map(|(_, h)| h.trim_end_matches(')'))
+        else {
+            continue;
+        };
+        let label = format!("{hop} hop");
+        match out.last_mut() {
+            Some((l, ms)) if *l == label => *ms += s.ms,
+            _ => out.push((label, s.ms)),
+        }
+    }
+    out
+}
+
 /// `up` (when the clone has new migrations) then `finish` (when it has pending ones), each
-/// timed; stops at the first failure.
+/// timed; stops at the first failure. `hop`: the label of the hop they belong to.
+#[allow(clippy::too_many_arguments)]
 async fn rehearse_steps(
     ctx: &Context,
+    target: &crate::kong::target::Target,
+    hop: Option<&str>,
     kong: &KongTarget,
     source: &PgOptions,
     clone_db: &PgOptions,
@@ -230,7 +344,7 @@ async fn rehearse_steps(
             .snapshot()
             .await
             .map_err(|e| eyre!("the clone: {e}"))?;
-        let st = state::compute(&ctx.target, &snap, ctx.catalog);
+        let st = state::compute(target, &snap, ctx.catalog);
         if st.needs_bootstrap {
             return Err(eyre!(
                 "the clone has no Kong schema to migrate (needs bootstrap): nothing to rehearse"
@@ -259,7 +373,10 @@ async fn rehearse_steps(
             command.as_str()
         ));
         let source_before = clone::source_schema_meta(source).await?;
-        let step = timed_step(kong, &inv, &store, snap, out).await;
+        let mut step = timed_step(kong, &inv, &store, snap, out).await;
+        if let Some(h) = hop {
+            step.command = format!("{} ({h})", step.command);
+        }
         if clone::source_schema_meta(source).await? != source_before {
             return Err(eyre!(clone::source_changed_message(
                 source,
@@ -337,6 +454,31 @@ async fn timed_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_hops_time_is_its_steps_together() {
+        let step = |command: &str, ms: u64| RehearsedStep {
+            command: command.into(),
+            ms,
+            ok: true,
+            outcome: "exit code 0".into(),
+            migrations: Vec::new(),
+            output: Vec::new(),
+        };
+        let steps = [
+            step("up (Kong 3.4.2)", 2000),
+            step("finish (Kong 3.4.2)", 500),
+            step("up (Kong 3.5.0)", 300),
+        ];
+        assert_eq!(
+            hop_times(&steps),
+            [
+                ("Kong 3.4.2 hop".to_string(), 2500),
+                ("Kong 3.5.0 hop".to_string(), 300)
+            ]
+        );
+        assert!(hop_times(&[step("up", 1)]).is_empty());
+    }
 
     #[test]
     fn the_scratch_name_fits_postgresql() {

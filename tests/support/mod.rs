@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cql;
+pub mod docker;
 pub mod kong_cql;
 pub mod kong_db;
 pub mod kong_rows;

@@ -116,9 +116,11 @@ fn step_event(step: &str, phase: &str, detail: Option<String>) -> Event {
 }
 
 /// The whole procedure; ends with the run's stop (0: ready for the traffic shift).
+/// `hops`: the releases of the path with their kongs (empty: one kong, the session's).
 pub(super) async fn run(
     s: &mut Session,
     args: &AutoArgs,
+    hops: &[super::hops::Hop],
     rep: &mut Reporter,
     interrupts: &mut Interrupts,
 ) -> Result<Stopped> {
@@ -161,20 +163,77 @@ pub(super) async fn run(
         Err(stopped) => return Ok(stopped),
     };
 
-    // 2, 3. The clone migrated by the new kong.
-    let kong = match &s.kong {
+    // 2, 3. The clone migrated by the new kong (each hop's own, proven before the next).
+    let on_clone = |kong: &KongTarget| match kong {
         KongTarget::Process { command_line, env } => KongTarget::Process {
             command_line: command_line.clone(),
             env: clone::with_clone_env(env, &target),
         },
         other => other.clone(),
     };
-    for command in [KongCommand::Up, KongCommand::Finish] {
-        if let Some(stopped) =
-            kong_step(s, &kong, &source, &target, command, rep, interrupts).await?
-        {
-            return Ok(stopped);
+    if hops.is_empty() {
+        let kong = on_clone(&s.kong);
+        for command in [KongCommand::Up, KongCommand::Finish] {
+            if let Some(stopped) =
+                kong_step(s, &kong, &source, &target, command, None, rep, interrupts).await?
+            {
+                return Ok(stopped);
+            }
         }
+    }
+    let n = hops.len();
+    for (i, hop) in hops.iter().enumerate() {
+        let label = super::hops::label(i, n, hop.version);
+        s.ctx.target = hop.target.clone();
+        let kong = on_clone(&hop.kong);
+        rep.say(&format!(
+            "\n== {} on the clone",
+            super::hops::capital(&label)
+        ));
+        for command in [KongCommand::Up, KongCommand::Finish] {
+            if let Some(mut stopped) = kong_step(
+                s,
+                &kong,
+                &source,
+                &target,
+                command,
+                Some(hop.version),
+                rep,
+                interrupts,
+            )
+            .await?
+            {
+                stopped.message = format!("Stopped in {label}: {}", stopped.message);
+                return Ok(stopped);
+            }
+        }
+        let store = PgStore::connect(&target)
+            .await
+            .map_err(|e| eyre!("the clone: {e}"))?;
+        let open = super::hops::unfinished(&clone_state(s, &store).await?);
+        let step = format!("dual-cluster {label}");
+        if !open.is_empty() {
+            s.journal
+                .append(step_event(&step, "failed", Some(open.join(", "))))?;
+            return Ok(stop(
+                exit::KONG_FAILED,
+                "hop_unproven",
+                format!(
+                    "{} is not complete on the clone: {}. The next hop was not started; the source is untouched.",
+                    super::hops::capital(&label),
+                    open.join(", ")
+                ),
+            ));
+        }
+        s.journal.append(step_event(
+            &step,
+            "done",
+            Some(format!("every migration of Kong {} executed", hop.version)),
+        ))?;
+        rep.say(&format!(
+            "  Proven on the clone: every migration of Kong {} is executed.",
+            hop.version
+        ));
     }
 
     // 4. The write guard: the source against itself at the clone's snapshot.
@@ -318,16 +377,22 @@ async fn clone_state(s: &Session, store: &PgStore) -> Result<crate::kong::state:
 }
 
 /// `up` or `finish` on the clone, unless the clone says it is done. `Some`: the run stops.
+/// `hop`: the release of the path this kong is (its steps journaled apart).
+#[allow(clippy::too_many_arguments)]
 async fn kong_step(
     s: &mut Session,
     kong: &KongTarget,
     source: &PgOptions,
     target: &PgOptions,
     command: KongCommand,
+    hop: Option<Version>,
     rep: &mut Reporter,
     interrupts: &mut Interrupts,
 ) -> Result<Option<Stopped>> {
-    let step = format!("dual-cluster {}", command.as_str());
+    let step = match hop {
+        None => format!("dual-cluster {}", command.as_str()),
+        Some(v) => format!("dual-cluster {} (Kong {v})", command.as_str()),
+    };
     // A kong a killed run started may still be running: wait for it, never race it.
     if let Some(("started", Some(marker))) = last_phase(&s.earlier, &step)
         .as_ref()

@@ -18,7 +18,7 @@ use crate::kong::target::Target;
 use crate::kong::version::Version;
 
 /// One release of the path: its migrations and its kong.
-pub(super) struct Hop {
+pub(crate) struct Hop {
     pub version: Version,
     pub target: Target,
     pub kong: KongTarget,
@@ -26,7 +26,7 @@ pub(super) struct Hop {
 
 /// The Kong versions whose kong runs a step of `plan`, in order (a finish of an earlier `up`
 /// runs with the kong that ran it).
-pub(super) fn versions(plan: &Plan) -> Vec<Version> {
+pub(crate) fn versions(plan: &Plan) -> Vec<Version> {
     let mut out: Vec<Version> = Vec::new();
     for s in &plan.steps {
         let runs = matches!(
@@ -46,46 +46,67 @@ pub(super) fn versions(plan: &Plan) -> Vec<Version> {
 /// missing image or a wrong tag stops here, not half way). Empty: one kong for the whole run,
 /// the session's own (no template, or a path of one release).
 pub(super) async fn path(s: &Session, plan: &Plan, rep: &mut Reporter) -> Result<Phase<Vec<Hop>>> {
-    let Some(template) = &s.ctx.conn.kong_template else {
+    let hops = match walk(&s.ctx, plan).await? {
+        Ok(h) => h,
+        Err(why) => return Ok(Err(stop(exit::KONG_FAILED, "kong_failed", why))),
+    };
+    if let (Some(template), false) = (&s.ctx.conn.kong_template, hops.is_empty()) {
+        let shown = hops
+            .iter()
+            .map(|h| h.version.to_string())
+            .collect::<Vec<_>>()
+            .join(" -> ");
+        rep.say(&format!(
+            "Path: {shown}, one kong per hop ({}); each hop is proven from the database before the next starts.",
+            template.template()
+        ));
+        rep.header["hops"] = serde_json::json!(hops
+            .iter()
+            .map(|h| h.version.to_string())
+            .collect::<Vec<_>>());
+    }
+    Ok(Ok(hops))
+}
+
+/// The hops of `plan` for `ctx`'s kong template, each kong checked (`Err`: why one cannot run,
+/// nothing was run). Empty: no template, or a path of one release. Shared by auto, its
+/// dual-cluster procedure (on the clone) and rehearse.
+pub(crate) async fn walk(
+    ctx: &crate::cmd::context::Context,
+    plan: &Plan,
+) -> Result<std::result::Result<Vec<Hop>, String>> {
+    let Some(template) = &ctx.conn.kong_template else {
         return Ok(Ok(Vec::new()));
     };
     let vs = versions(plan);
     if vs.len() < 2 {
         return Ok(Ok(Vec::new()));
     }
-    let last = s.ctx.target.version;
+    let last = ctx.target.version;
     let mut hops = Vec::new();
     for v in &vs {
         let target = if Some(*v) == last {
-            s.ctx.target.clone()
+            ctx.target.clone()
         } else {
-            let rel = s.ctx.catalog.release(*v).ok_or_else(|| {
+            let rel = ctx.catalog.release(*v).ok_or_else(|| {
                 eyre!("Kong {v}, a release of the path, is not in kongrade's catalog")
             })?;
-            Target::from_release(rel, s.ctx.db, &s.ctx.conn.conf.plugins, &[], "catalog")
+            Target::from_release(rel, ctx.db, &ctx.conn.conf.plugins, &[], "catalog")
         };
         let kong = template.kong_for(*v);
         if Some(*v) != last {
             match kong_target::version_of(&kong).await {
                 Ok(kv) if kv == *v => {}
                 Ok(kv) => {
-                    return Ok(Err(stop(
-                        exit::KONG_FAILED,
-                        "kong_failed",
-                        format!(
-                            "the kong for the Kong {v} hop ('{}') says it is Kong {kv}: fix --kong-cmd-template (or the image's tags). Nothing was run.",
-                            template.command_for(*v)
-                        ),
+                    return Ok(Err(format!(
+                        "the kong for the Kong {v} hop ('{}') says it is Kong {kv}: fix --kong-cmd-template (or the image's tags). Nothing was run.",
+                        template.command_for(*v)
                     )))
                 }
                 Err(e) => {
-                    return Ok(Err(stop(
-                        exit::KONG_FAILED,
-                        "kong_failed",
-                        format!(
-                            "cannot run the kong for the Kong {v} hop ('{}'): {e:#}. Nothing was run.",
-                            template.command_for(*v)
-                        ),
+                    return Ok(Err(format!(
+                        "cannot run the kong for the Kong {v} hop ('{}'): {e:#}. Nothing was run.",
+                        template.command_for(*v)
                     )))
                 }
             }
@@ -96,21 +117,11 @@ pub(super) async fn path(s: &Session, plan: &Plan, rep: &mut Reporter) -> Result
             kong,
         });
     }
-    let shown = vs
-        .iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(" -> ");
-    rep.say(&format!(
-        "Path: {shown}, one kong per hop ({}); each hop is proven from the database before the next starts.",
-        template.template()
-    ));
-    rep.header["hops"] = serde_json::json!(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>());
     Ok(Ok(hops))
 }
 
 /// `Hop i of n (Kong v)`.
-pub(super) fn label(i: usize, n: usize, v: Version) -> String {
+pub(crate) fn label(i: usize, n: usize, v: Version) -> String {
     format!("hop {} of {n} (Kong {v})", i + 1)
 }
 
@@ -175,16 +186,7 @@ pub(super) async fn prove(
             )))
         }
     };
-    let open: Vec<String> = st
-        .subsystems
-        .iter()
-        .flat_map(|sub| {
-            sub.migrations
-                .iter()
-                .filter(|m| m.state != MigState::Executed)
-                .map(move |m| format!("{}/{} ({:?})", sub.name, m.name, m.state))
-        })
-        .collect();
+    let open = unfinished(&st);
     if st.needs_bootstrap || !open.is_empty() {
         s.journal.append(Event::Step {
             step: label(i, n, hop.version),
@@ -227,7 +229,20 @@ pub(super) async fn prove(
     Ok(Ok(()))
 }
 
-fn capital(s: &str) -> String {
+/// What keeps a hop from being proven: each migration of the hop's release not executed.
+pub(crate) fn unfinished(st: &crate::kong::state::SchemaState) -> Vec<String> {
+    st.subsystems
+        .iter()
+        .flat_map(|sub| {
+            sub.migrations
+                .iter()
+                .filter(|m| m.state != MigState::Executed)
+                .map(move |m| format!("{}/{} ({:?})", sub.name, m.name, m.state))
+        })
+        .collect()
+}
+
+pub(crate) fn capital(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),

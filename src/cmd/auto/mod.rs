@@ -9,7 +9,7 @@
 mod backup;
 mod dual_cluster;
 mod gates;
-mod hops;
+pub(crate) mod hops;
 mod in_place;
 mod lock;
 mod next;
@@ -258,9 +258,12 @@ async fn drive(conn: Connection, args: &AutoArgs, rep: &mut report::Reporter) ->
     if strategy == Some(crate::kong::strategy::Strategy::DualCluster) {
         // Dual-cluster: the source's gates judge the jump (the clone runs the same
         // migrations); then the procedure runs on the clone, never on the source.
+        // With a kong template, each release of the path runs on the clone with its own kong.
         let mut interrupts = step::listen_for_interrupts()?;
-        go!(gates::gates(&mut s, args, &history, false, rep).await?);
-        return dual_cluster::run(&mut s, args, rep, &mut interrupts).await;
+        let walk = s.ctx.conn.kong_template.is_some();
+        let plan = go!(gates::gates(&mut s, args, &history, walk, rep).await?);
+        let hops = go!(hops::path(&s, &plan, rep).await?);
+        return dual_cluster::run(&mut s, args, &hops, rep, &mut interrupts).await;
     }
     // No strategy given: the shared-database procedure, where Kong's guide allows blue-green.
     let unasked = strategy.is_none().then_some(&decided);
