@@ -2616,6 +2616,12 @@ fn a_migration_failing_mid_up_is_shown_and_the_retry_after_the_fix_reaches_done(
     assert_eq!(h.m.step, Step::Done);
     let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
     assert!(screen.contains("up to date for Kong 3.3.1"), "{screen}");
+    let debrief = crate::wizard::text::debrief(&h.m);
+    let up = debrief
+        .iter()
+        .find(|(s, _, _)| *s == "Up")
+        .expect("Up in the debrief");
+    assert!(up.1.contains("fixed its cause and ran up again"), "{up:?}");
 }
 
 /// Issue 12 point 4: keys the table does not bind now say so, as the table words it: digits
@@ -2767,4 +2773,24 @@ fn overlays_scroll_with_a_marker_and_show_the_notice() {
     assert!(at > 0);
     h.key(Key::ch('k'));
     assert_eq!(h.m.overlay_scroll, at - 1);
+}
+
+/// Issue 12 point 6: a lock live at the last read but expired by the wizard's clock since is
+/// "expired" in the live pane too, as the Waiting step says, never "HELD, 0.0 s left".
+#[test]
+fn a_lock_expired_since_the_last_read_is_not_called_held() {
+    let mut h = H::scenario("stale-lock");
+    h.read();
+    assert_eq!(h.m.step, Step::Waiting);
+    let left = h.m.lock_seconds_left().expect("a lock with a ttl");
+    let screen = crate::tui::view::render_to_string(&h.m, 80, 24);
+    assert!(screen.contains("lock: HELD"), "{screen}");
+    h.advance(left + 1.0);
+    let screen = crate::tui::view::render_to_string(&h.m, 80, 24);
+    assert!(
+        screen.contains("expired; waiting for the next read"),
+        "{screen}"
+    );
+    assert!(screen.contains("lock: expired (re-reading)"), "{screen}");
+    assert!(!screen.contains("lock: HELD"), "{screen}");
 }

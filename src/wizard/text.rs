@@ -96,6 +96,7 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
             (Step::Backup, _) => "passed without a backup.",
             (Step::Review, Mark::Done) => "read what up would run.",
             (Step::Review, _) => "not seen this session.",
+            (Step::Up, Mark::Done) if failed_then_resumed(m) => "up failed part way; you read Kong's error, fixed its cause and ran up again, which resumed at the migration that failed.",
             (Step::Up, Mark::Done) => "ran up with the new kong while the old nodes served.",
             (Step::Bootstrap, Mark::Done) => "bootstrapped the empty database.",
             (Step::Decommission, Mark::Done) => "took every old node out, in order.",
@@ -129,6 +130,17 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
         out.push((step.title(), did.to_string(), cost));
     }
     out
+}
+
+/// An up failed this session, and a later one succeeded.
+fn failed_then_resumed(m: &super::model::Model) -> bool {
+    let ups: Vec<bool> = m
+        .history
+        .iter()
+        .filter(|r| r.command == crate::contract::KongCommand::Up)
+        .map(|r| r.success)
+        .collect();
+    ups.last() == Some(&true) && ups.contains(&false)
 }
 
 /// A training checkpoint: the question, the answers with what each one means, the right one.

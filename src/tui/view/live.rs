@@ -60,6 +60,14 @@ pub(super) fn render_live(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     };
     match &state.lock {
         None => out.push(Line::styled("lock: free", t.dim())),
+        // Live at the last read, expired by the model's clock since: said as the step says it,
+        // not "HELD, 0.0 s left".
+        Some(l) if l.live && m.lock_seconds_left().is_some_and(|s| s <= 0.0) => {
+            out.push(Line::styled(
+                truncate("lock: expired (re-reading)", w).into_owned(),
+                t.dim(),
+            ))
+        }
         Some(l) if l.live => {
             let left = m
                 .lock_seconds_left()
