@@ -212,8 +212,9 @@ pub const RETIRE_WORD: &str = "retire";
 pub struct Dual {
     pub setup: DualSetup,
     pub clone: CloneState,
-    /// The clone job's progress lines.
+    /// The clone job's progress lines, and when it started (the screen's running clock).
     pub clone_lines: Vec<String>,
+    pub clone_started: Option<std::time::Instant>,
     /// The journal's clone was started by an earlier run on an absent or empty place.
     pub ours: bool,
     /// The live pane was asked to read the clone, and (`watching`) its first read of the clone
@@ -252,6 +253,7 @@ impl Dual {
             setup,
             clone: CloneState::None,
             clone_lines: Vec::new(),
+            clone_started: None,
             ours: false,
             watch_asked: false,
             watching: false,

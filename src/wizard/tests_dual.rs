@@ -705,3 +705,31 @@ fn the_rollback_is_traffic_back_until_retired() {
     assert!(flat.contains("send all traffic"), "{screen}");
     assert!(screen.contains("step 3/10: Clone"), "{screen}");
 }
+
+#[test]
+fn while_the_clone_streams_the_screen_says_so_with_its_clock_and_enter_waits() {
+    let mut h = HD::new();
+    h.walk_to_clone();
+    h.enter();
+    // The clone job is not carried out: it is still streaming.
+    let fx = update(&mut h.m, Msg::Key(Key::plain(KeyCode::Enter)));
+    assert!(fx
+        .iter()
+        .any(|e| matches!(e, Effect::Dual(DualJob::Clone { .. }))));
+    update(
+        &mut h.m,
+        Msg::Dual(super::dual::DualMsg::CloneLine(
+            "Streaming pg_dump | pg_restore at the source's snapshot 3-1B-1...".into(),
+        )),
+    );
+    h.m.now += Duration::from_secs(12);
+    let screen = crate::tui::view::render_to_string(&h.m, 100, 30);
+    assert!(
+        screen.contains("streaming pg_dump | pg_restore … 12 s"),
+        "{screen}"
+    );
+    assert!(screen.contains("snapshot 3-1B-1"), "{screen}");
+    let fx = update(&mut h.m, Msg::Key(Key::plain(KeyCode::Enter)));
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(h.notice().contains("streaming"), "{}", h.notice());
+}

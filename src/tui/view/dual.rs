@@ -6,6 +6,7 @@ use super::*;
 use crate::wizard::dual::{CloneState, Dual, DualAsk, TRAFFIC};
 
 pub(super) fn dual_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
+    let now = m.now;
     let Some(d) = &m.dual else {
         return;
     };
@@ -14,7 +15,7 @@ pub(super) fn dual_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<
         return;
     }
     match m.step {
-        Step::Clone => clone_body(d, w, t, out),
+        Step::Clone => clone_body(d, now, w, t, out),
         Step::CloneReview => {
             push_wrapped(
                 out,
@@ -85,7 +86,13 @@ pub(super) fn dual_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<
     }
 }
 
-fn clone_body(d: &Dual, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
+fn clone_body(
+    d: &Dual,
+    now: std::time::Instant,
+    w: usize,
+    t: &Theme,
+    out: &mut Vec<Line<'static>>,
+) {
     push_wrapped(
         out,
         &format!("{}  →  {}", d.setup.source, d.setup.clone),
@@ -108,7 +115,14 @@ fn clone_body(d: &Dual, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
         ),
         CloneState::Inspecting => out.push(Line::styled("looking at the clone's place …", t.warn())),
         CloneState::Running => {
-            out.push(Line::styled("streaming pg_dump | pg_restore …", t.warn()));
+            let secs_run = d
+                .clone_started
+                .map(|s| now.saturating_duration_since(s).as_secs_f64())
+                .unwrap_or(0.0);
+            out.push(Line::styled(
+                format!("streaming pg_dump | pg_restore … {}", secs(secs_run)),
+                t.warn(),
+            ));
             for l in d.clone_lines.iter().rev().take(3).rev() {
                 push_wrapped(out, l, w, t.dim());
             }

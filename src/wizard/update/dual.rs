@@ -518,6 +518,7 @@ fn take_clone(m: &mut Model, replace: bool, typed: Option<String>, fx: &mut Vec<
     )));
     d.clone = CloneState::Running;
     d.clone_lines.clear();
+    d.clone_started = Some(m.now);
     d.ours = true;
     // A new clone voids what was done on the old one.
     d.up_done = false;
