@@ -633,7 +633,14 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             v.extend(scroll());
             v
         }
-        Overlay::Dual(ask) => dual_overlay_keys(ask),
+        Overlay::Dual(ask) => {
+            // Its questions may hold a text entry: the arrows scroll, j and k stay text.
+            let mut v = dual_overlay_keys(ask);
+            if !v.iter().any(|h| h.action == Action::Down) {
+                v.extend(question_scroll_keys(true));
+            }
+            v
+        }
         Overlay::LeaveWhileRunning => {
             vec![
             hint(

@@ -585,6 +585,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             | Overlay::AddNode { .. }
             | Overlay::Override { .. }
             | Overlay::Typed { .. }
+            | Overlay::Dual(_)
     );
     let body_room = room.saturating_sub(tail.len()).max(3);
     let mut lines = scroll_window(
