@@ -523,3 +523,42 @@ fn dual_cluster_walks_each_hop_on_the_clone_with_its_own_kong_image() {
             < at("dual-cluster new cluster proven done")
     );
 }
+
+/// The write guard sees an UPDATE that changes neither a row count nor an `updated_at`: a
+/// plugin's config edited on a source whose `plugins` has no `updated_at` (Kong 2.8's).
+#[test]
+fn the_write_guard_names_a_plugin_whose_config_was_updated_after_the_clone() {
+    let src = source("dc_digest");
+    src.exec("ALTER TABLE plugins DROP COLUMN updated_at");
+    let scratch = Scratch(format!("{}_new", src.name));
+    let data = tempfile::tempdir().unwrap();
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let run = || {
+        auto_cmd(&src, data.path(), &kong, &["--clone-database", &scratch.0])
+            .output()
+            .unwrap()
+    };
+    // Cloned and migrated; nothing written since: the guard passes (no new cluster given yet).
+    let o = run();
+    assert_eq!(o.status.code(), Some(26), "{}", both(&o));
+    assert!(
+        both(&o).contains("Write guard: no configuration table of the source changed"),
+        "{}",
+        both(&o)
+    );
+    src.exec(
+        "UPDATE plugins SET config = jsonb_set(config, '{minute}', '5') \
+         WHERE id = (SELECT id FROM plugins ORDER BY id LIMIT 1)",
+    );
+    let o = run();
+    assert_eq!(o.status.code(), Some(25), "{}", both(&o));
+    let text = both(&o);
+    assert!(
+        text.contains("plugins: 500 rows -> 500, rows changed in place"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("  services:"),
+        "only plugins changed: {text}"
+    );
+}

@@ -11,6 +11,11 @@ pub struct TableMark {
     pub rows: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest: Option<String>,
+    /// A digest of the table's rows (configuration tables only): an UPDATE that keeps the count
+    /// and touches no `updated_at` (many Kong tables gained one only in later 3.x releases)
+    /// still changes it. `None`: not taken (traffic and bookkeeping tables, older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// A proven clone: what was copied where, at which snapshot, and what it was proven on.

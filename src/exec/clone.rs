@@ -338,6 +338,11 @@ pub fn proof_problem(
                 "table {}'s newest write is {:?} in the clone, {:?} in the source",
                 s.table, c.newest, s.newest
             )),
+            Some(c) if c.digest.is_some() && s.digest.is_some() && c.digest != s.digest => problems
+                .push(format!(
+                    "table {}'s rows differ in content from the source's at the snapshot",
+                    s.table
+                )),
             Some(_) => {}
         }
     }
@@ -676,6 +681,7 @@ mod tests {
             table: t.into(),
             rows: n,
             newest: None,
+            digest: None,
         };
         let meta = vec!["schema_meta | core | x".to_string()];
         assert_eq!(

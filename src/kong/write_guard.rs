@@ -1,6 +1,8 @@
 //! The write guard of a dual-cluster upgrade: from the clone on, the source's configuration
-//! must not change, or the new cluster serves a stale copy. Per table, the row count and the
-//! newest `created_at`/`updated_at` at the clone's snapshot are compared with the source now.
+//! must not change, or the new cluster serves a stale copy. Per table, the row count, the
+//! newest `created_at`/`updated_at` and a digest of the rows (an UPDATE to a 2.8 `plugins` row
+//! touches no `updated_at`: the column came in later 3.x releases) at the clone's snapshot are
+//! compared with the source now.
 //! Tables written by proxy traffic are expected to diverge and are only listed.
 
 use serde::Serialize;
@@ -32,6 +34,13 @@ pub const BOOKKEEPING_TABLES: &[&str] = &[
     "ttls",
 ];
 
+/// Whether `table` (unqualified) holds configuration: neither written by traffic nor Kong's
+/// bookkeeping. Only these get a content digest.
+pub fn is_configuration(table: &str) -> bool {
+    let base = base_name(table);
+    !TRAFFIC_TABLES.contains(&base) && !BOOKKEEPING_TABLES.contains(&base)
+}
+
 /// What a table looked like then and now (`None`: it did not exist).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -40,6 +49,8 @@ pub struct Change {
     pub rows_now: Option<i64>,
     pub newest_then: Option<String>,
     pub newest_now: Option<String>,
+    /// Same count and newest write, but the rows' content differs (an UPDATE in place).
+    pub content_changed: bool,
 }
 
 impl Change {
@@ -59,6 +70,9 @@ impl Change {
                 t(&self.newest_then),
                 t(&self.newest_now)
             ));
+        }
+        if self.content_changed {
+            s.push_str(", rows changed in place (their content differs: an UPDATE)");
         }
         s
     }
@@ -138,8 +152,13 @@ pub fn judge(then: &[TableMark], now: &[TableMark]) -> Verdict {
         if !traffic {
             v.compared += 1;
         }
+        // A digest missing on either side (an older record, a traffic table) is not compared.
+        let content_changed = match (a, b) {
+            (Some(a), Some(b)) => a.digest.is_some() && b.digest.is_some() && a.digest != b.digest,
+            _ => false,
+        };
         let same = match (a, b) {
-            (Some(a), Some(b)) => a.rows == b.rows && a.newest == b.newest,
+            (Some(a), Some(b)) => a.rows == b.rows && a.newest == b.newest && !content_changed,
             _ => false,
         };
         if same {
@@ -151,6 +170,7 @@ pub fn judge(then: &[TableMark], now: &[TableMark]) -> Verdict {
             rows_now: b.map(|t| t.rows),
             newest_then: a.and_then(|t| t.newest.clone()),
             newest_now: b.and_then(|t| t.newest.clone()),
+            content_changed,
         };
         if traffic {
             v.diverging.push(change);
@@ -170,7 +190,35 @@ mod tests {
             table: table.into(),
             rows,
             newest: newest.map(str::to_string),
+            digest: None,
         }
+    }
+
+    fn d(table: &str, rows: i64, digest: &str) -> TableMark {
+        TableMark {
+            digest: Some(digest.into()),
+            ..m(table, rows, None)
+        }
+    }
+
+    #[test]
+    fn an_update_that_keeps_the_count_and_has_no_updated_at_is_caught_by_the_digest() {
+        let then = vec![d("plugins", 3, "111"), d("services", 2, "7")];
+        let now = vec![d("plugins", 3, "222"), d("services", 2, "7")];
+        let v = judge(&then, &now);
+        let named: Vec<&str> = v.stale.iter().map(|c| c.table.as_str()).collect();
+        assert_eq!(named, ["plugins"]);
+        assert!(
+            v.lines()
+                .join("\n")
+                .contains("plugins: 3 rows -> 3, rows changed in place"),
+            "{:?}",
+            v.lines()
+        );
+        // A record without digests (taken by an older kongrade) is judged as before.
+        assert!(!judge(&[m("plugins", 3, None)], &now[..1]).is_stale());
+        assert!(is_configuration("kong.plugins"));
+        assert!(!is_configuration("sessions") && !is_configuration("locks"));
     }
 
     #[test]

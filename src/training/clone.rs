@@ -63,6 +63,7 @@ impl TrainingClone {
             .map(|(t, rows)| TableMark {
                 table: t.clone(),
                 rows: *rows,
+                digest: None,
                 // Traffic tables are written all the time; configuration last changed yesterday.
                 newest: (*rows > 0).then(|| {
                     if traffic.contains(&t.as_str()) {
@@ -159,6 +160,7 @@ impl TrainingClone {
                     table: w.table.clone(),
                     rows: 1,
                     newest: Some(AFTER_CLONE.to_string()),
+                    digest: None,
                 }),
             }
         }

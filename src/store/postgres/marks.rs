@@ -1,5 +1,5 @@
-//! Per table: the exact row count and the newest `created_at`/`updated_at`, in one round trip
-//! per step. The clone's proof (source at the dump's snapshot against the clone) and the write
+//! Per table: the exact row count, the newest `created_at`/`updated_at` and, for configuration
+//! tables, a digest of the rows' content, in one round trip per step. The clone's proof (source at the dump's snapshot against the clone) and the write
 //! guard (source at the clone against the source now) both read through this. Read-only.
 
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -63,8 +63,16 @@ pub async fn table_marks(
             (false, true) => "max(updated_at)::text",
             (false, false) => "NULL::text",
         };
+        // An order-free digest (the sum of each row's hash): no sort and no large string, one
+        // pass over the table, the same on a restored copy whose rows lie elsewhere on disk
+        // (measured: about 4 s per million plugins rows on a busy 2-core machine, count alone 0.35 s).
+        let digest = if crate::kong::write_guard::is_configuration(rel) {
+            "coalesce(sum(('x' || left(md5(kongrade_row::text), 16))::bit(64)::bigint), 0)::text"
+        } else {
+            "NULL::text"
+        };
         parts.push(format!(
-            "SELECT {}::text, count(*), {newest} FROM {}.{}",
+            "SELECT {}::text, count(*), {newest}, {digest} FROM {}.{} AS kongrade_row",
             literal(&shown),
             ident(ns),
             ident(rel)
@@ -80,6 +88,7 @@ pub async fn table_marks(
                 table: r.get(0)?.to_string(),
                 rows: r.get(1)?.parse().ok()?,
                 newest: r.get(2).map(str::to_string),
+                digest: r.get(3).map(str::to_string),
             })
         })
         .collect();
