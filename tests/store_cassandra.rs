@@ -1040,3 +1040,104 @@ fn status_reads_cassandra_settings_from_kong_conf_and_flags() {
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("PostgreSQL"), "{}", stderr(&o));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Routes with 2.x regex paths on Cassandra (Kong <= 3.3): counted for core 016's estimate and the
+// preflight's finding, as on PostgreSQL.
+
+fn routes_fixture(regex: bool) -> Vec<support::kong_cql::RouteRow> {
+    let mut r: Vec<support::kong_cql::RouteRow> = (1..=3)
+        .map(|i| {
+            (
+                format!("00000000-0000-0000-0000-00000000000{i}"),
+                Some(format!("plain-{i}")),
+                vec![format!("/api/{i}"), "~/already/\\d+".to_string()],
+            )
+        })
+        .collect();
+    if regex {
+        r.push((
+            "00000000-0000-0000-0000-00000000000a".into(),
+            Some("users".into()),
+            vec!["/users/\\d+".into(), "/plain".into()],
+        ));
+        r.push((
+            "00000000-0000-0000-0000-00000000000b".into(),
+            None,
+            vec!["/(?!admin).*".into()],
+        ));
+    }
+    r
+}
+
+#[test]
+fn regex_routes_are_counted_on_cassandra_for_the_016_estimate_and_the_preflight() {
+    let mut ks = KongKeyspace::empty().bootstrap_at("2.8.5");
+    ks.routes = Some(routes_fixture(true));
+    let c = Cluster::start("regex_routes", &ks, Serve::default());
+    let o = c.options();
+    let r = rt()
+        .block_on(async {
+            let s = CassandraStore::connect(&o).await?;
+            s.regex_routes(20).await
+        })
+        .unwrap()
+        .expect("a routes table");
+    assert_eq!((r.routes, r.regex), (5, 2), "{r:?}");
+    assert_eq!(r.listed.len(), 2);
+    // The same count in diagnose's row counts, and the preflight's findings from it.
+    let out = kongrade(
+        &c,
+        &["diagnose", "--json", "--target-version", "3.0.1"],
+        &[],
+    );
+    let v = json(&out);
+    let counts = v["row_counts"].as_array().cloned().unwrap_or_default();
+    assert!(
+        counts
+            .iter()
+            .any(|x| x[0] == "routes_with_regex_paths" && x[1] == 2),
+        "{v}"
+    );
+    let ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i == "routes-regex-unprefixed"),
+        "{ids:?}"
+    );
+    assert!(
+        ids.iter().any(|i| i == "routes-regex-incompatible"),
+        "{ids:?}"
+    );
+
+    // A keyspace whose routes are all 3.x-style: neither finding.
+    let mut clean = KongKeyspace::empty().bootstrap_at("2.8.5");
+    clean.routes = Some(routes_fixture(false));
+    let c = Cluster::start("regex_routes_clean", &clean, Serve::default());
+    let v = json(&kongrade(
+        &c,
+        &["diagnose", "--json", "--target-version", "3.0.1"],
+        &[],
+    ));
+    let ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        !ids.iter().any(|i| i.starts_with("routes-regex")),
+        "{ids:?}"
+    );
+    let counts = v["row_counts"].as_array().cloned().unwrap_or_default();
+    assert!(
+        counts
+            .iter()
+            .any(|x| x[0] == "routes_with_regex_paths" && x[1] == 0),
+        "{v}"
+    );
+}

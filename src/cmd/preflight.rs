@@ -70,6 +70,8 @@ pub struct PreflightSource {
     pub bundled: BTreeSet<String>,
     /// PostgreSQL's connection (`None`: Cassandra, or the training cluster).
     pub pg: Option<PgOptions>,
+    /// Cassandra's (Kong <= 3.3): its routes are read for the regex paths.
+    pub cassandra: Option<crate::store::cassandra::CassandraOptions>,
     /// The environment's `KONG_*` names.
     pub env_names: Vec<String>,
 }
@@ -87,6 +89,10 @@ impl PreflightSource {
                 .flat_map(|r| r.bundled_plugins.iter().cloned())
                 .collect(),
             pg: ctx.conn.pg().filter(|_| ctx.db == Db::Postgres).cloned(),
+            cassandra: match &ctx.conn.endpoint {
+                crate::store::Endpoint::Cassandra(o) => Some(o.clone()),
+                _ => None,
+            },
             env_names: env
                 .iter()
                 .filter(|n| n.starts_with("KONG_"))
@@ -144,6 +150,26 @@ impl PreflightSource {
                 })
                 .collect()
         });
+        if let Some(c) = &self.cassandra {
+            // No server-side regex: every route's paths are read (paged) and judged here.
+            match crate::store::cassandra::CassandraStore::connect(c).await {
+                Ok(store) => match store.regex_routes(crate::kong::preflight::LIST_MAX).await {
+                    Ok(Some(r)) => {
+                        d.regex_route_count = Some(r.regex);
+                        d.regex_routes = Some(r.listed);
+                    }
+                    Ok(None) => {}
+                    Err(e) => d.incomplete.push(format!(
+                        "routes: {}",
+                        crate::text::terminal_safe(&e.to_string())
+                    )),
+                },
+                Err(e) => d.incomplete.push(format!(
+                    "connecting for the routes: {}",
+                    crate::text::terminal_safe(&e.to_string())
+                )),
+            }
+        }
         let Some(opts) = &self.pg else {
             return d;
         };

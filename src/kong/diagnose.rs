@@ -203,15 +203,20 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
             StepKind::Finish | StepKind::FinishPrevious => Phase::Teardown,
             _ => continue,
         };
-        // Counts were read from PostgreSQL; steps on Cassandra are not estimated.
-        if step.db != Db::Postgres || input.db() != Db::Postgres {
+        // The table is PostgreSQL's work; on Cassandra only the routes are counted, for core
+        // 016's row-by-row rewrite (its up_f sends one UPDATE per regex route there too).
+        let cassandra = step.db == Db::Cassandra && input.db() == Db::Cassandra;
+        if !cassandra && (step.db != Db::Postgres || input.db() != Db::Postgres) {
             continue;
         }
         let mut run = 0.0;
         for sub in &step.migrations {
             for m in &sub.migrations {
                 let mut statement = 0.0;
-                for r in rewrites::of(&sub.subsystem, &m.name).filter(|r| r.phase == phase) {
+                for r in rewrites::of(&sub.subsystem, &m.name)
+                    .filter(|r| r.phase == phase)
+                    .filter(|r| !cassandra || r.written == Some(rewrites::ROUTES_WITH_REGEX_PATHS))
+                {
                     let Some((tables, secs)) = r.estimate(|t| input.count(t)) else {
                         continue;
                     };
@@ -1869,6 +1874,30 @@ mod tests {
         // 400,000 / 2,900 rows/s = 138 s, x3 margin, to the minute.
         assert!(l.title.contains("--lock-timeout 420"), "{}", l.title);
         assert!(!l.title.contains("--db-timeout"), "{}", l.title);
+    }
+
+    /// On Cassandra (Kong <= 3.3) only the routes are counted: core 016's row-by-row rewrite is
+    /// estimated from its regex routes as on PostgreSQL, and nothing else is.
+    #[test]
+    fn cassandra_gets_the_016_estimate_from_its_regex_routes() {
+        let t = target("3.0.1");
+        let counts = vec![
+            ("routes".to_string(), 400_000),
+            (rewrites::ROUTES_WITH_REGEX_PATHS.to_string(), 400_000),
+        ];
+        let f = run_with(
+            &t,
+            &snap(Db::Cassandra, Some(rows_at("2.8.5"))),
+            Some(&counts),
+            &Settings::default(),
+        );
+        let l = get(&f, "large-tables");
+        assert!(l.title.contains("--lock-timeout 420"), "{}", l.title);
+        assert!(
+            l.seen.iter().all(|s| s.contains("016_280_to_300")),
+            "{:?}",
+            l.seen
+        );
     }
 
     /// The measured run (kong-migrations.md 5b): 1,000,000 routes with a regex path each took

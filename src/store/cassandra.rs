@@ -835,14 +835,114 @@ fn kong_table(e: StoreError, what: &str) -> StoreError {
     }
 }
 
+/// The routes as the preflight and the 016 estimate see them (Cassandra has no server-side
+/// regex: every route's paths are read, page by page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegexRoutes {
+    pub routes: i64,
+    /// Routes with a path that carries regex characters and no leading `~`.
+    pub regex: i64,
+    /// The first of them (at most the `list` asked for), then every one whose paths may hold
+    /// what 3.x's default router refuses.
+    pub listed: Vec<crate::kong::preflight::RoutePaths>,
+}
+
+impl CassandraStore {
+    /// Reads every route's paths (paged) and counts those 3.x reads differently; lists the
+    /// first `list` of them and all suspect ones. `None`: there is no routes table.
+    pub async fn regex_routes(&self, list: usize) -> Result<Option<RegexRoutes>, StoreError> {
+        use crate::kong::preflight::{incompatible_regex, is_regex_path, RoutePaths};
+        use futures::StreamExt;
+        let what = "routes";
+        let mut st = Statement::new(format!(
+            "SELECT id, name, paths FROM \"{}\".routes",
+            self.opts.keyspace
+        ));
+        st.set_consistency(consistency(&self.opts.read_consistency).unwrap_or(Consistency::One));
+        st.set_is_idempotent(true);
+        st.set_page_size(5000);
+        st.set_request_timeout(Some(self.opts.timeout));
+        let fail = |e: &dyn fmt::Display| {
+            let text = e.to_string();
+            err(
+                StoreErrorKind::Query,
+                format!("reading Kong's routes from Cassandra: {text}"),
+                "",
+            )
+        };
+        let pager = match self.session.query_iter(st, ()).await {
+            Ok(p) => p,
+            // A keyspace without Kong's tables yet (never bootstrapped).
+            Err(e) if e.to_string().contains("unconfigured table") => return Ok(None),
+            Err(e) => return Err(fail(&e)),
+        };
+        let mut rows = pager
+            .rows_stream::<Row>()
+            .map_err(|e| malformed(what, &e))?;
+        let mut out = RegexRoutes::default();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|e| fail(&e))?;
+            out.routes += 1;
+            let mut cols = row.columns.into_iter();
+            let id = cols
+                .next()
+                .flatten()
+                .map(|v| text_of(&v))
+                .unwrap_or_default();
+            let name = cols.next().flatten().map(|v| text_of(&v));
+            let paths: Vec<String> = match cols.next().flatten() {
+                Some(CqlValue::List(items)) | Some(CqlValue::Set(items)) => {
+                    items.iter().map(text_of).collect()
+                }
+                _ => Vec::new(),
+            };
+            let regex: Vec<&String> = paths
+                .iter()
+                .filter(|p| is_regex_path(p) && !p.starts_with('~'))
+                .collect();
+            if regex.is_empty() {
+                continue;
+            }
+            out.regex += 1;
+            let suspect = regex.iter().any(|p| incompatible_regex(p).is_some());
+            if out.listed.len() < list || (suspect && list > 0) {
+                out.listed.push(RoutePaths {
+                    id: crate::text::escape(&id).into_owned(),
+                    name: name.map(|n| crate::text::escape(&n).into_owned()),
+                    paths: paths
+                        .iter()
+                        .map(|p| crate::text::escape(p).into_owned())
+                        .collect(),
+                });
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
 impl Store for CassandraStore {
     fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, StoreError>> {
         CassandraStore::snapshot(self).boxed()
     }
 
     /// Cassandra tables are not counted (a full scan per table; nor does `kongrade diagnose`).
-    fn row_counts<'a>(&'a self, _tables: &'a [&'a str]) -> Counted<'a> {
-        async { Ok(None) }.boxed()
+    fn row_counts<'a>(&'a self, tables: &'a [&'a str]) -> Counted<'a> {
+        // Counting a Cassandra table is a full scan: only the routes are counted, for core
+        // 016_280_to_300's estimate (one UPDATE per route with a regex path).
+        async move {
+            let regex = crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS;
+            if !tables.iter().any(|t| *t == "routes" || *t == regex) {
+                return Ok(None);
+            }
+            let Some(r) = self.regex_routes(0).await? else {
+                return Ok(Some(Vec::new()));
+            };
+            Ok(Some(vec![
+                ("routes".to_string(), r.routes),
+                (regex.to_string(), r.regex),
+            ]))
+        }
+        .boxed()
     }
 
     fn writes_since(&self, _since: u64) -> Counted<'_> {

@@ -37,6 +37,9 @@ pub struct DataPlane {
     pub seen_secs_ago: i64,
 }
 
+/// A `routes` row: id (a uuid), name, paths.
+pub type RouteRow = (String, Option<String>, Vec<String>);
+
 /// What Kong's keyspace holds. `None` tables do not exist.
 #[derive(Clone, Debug, Default)]
 pub struct KongKeyspace {
@@ -50,6 +53,8 @@ pub struct KongKeyspace {
     pub data_planes: Option<(bool, Vec<DataPlane>)>,
     /// Other tables (a 0.x keyspace's `apis`...), created empty.
     pub other_tables: Vec<String>,
+    /// Kong's `routes`, when the fixture has it.
+    pub routes: Option<Vec<RouteRow>>,
 }
 
 fn release(v: &str) -> &'static kongrade::kong::catalog::Release {
@@ -273,6 +278,31 @@ impl KongKeyspace {
             }
             out.push(t);
         }
+        if let Some(routes) = &self.routes {
+            let mut t = Table::new(
+                ks,
+                "routes",
+                &[
+                    ("id", super::cql::Ty::Uuid),
+                    ("name", super::cql::Ty::Text),
+                    ("paths", super::cql::Ty::list_text()),
+                ],
+                &["id"],
+                &[],
+            );
+            for (id, name, paths) in routes {
+                t.insert(
+                    &[
+                        ("id", Val::uuid(id)),
+                        ("name", Val::opt_text(name.as_deref())),
+                        ("paths", Val::text_list(paths)),
+                    ],
+                    None,
+                    now_ms,
+                );
+            }
+            out.push(t);
+        }
         for name in &self.other_tables {
             out.push(Table::new(
                 ks,
@@ -363,6 +393,18 @@ impl KongKeyspace {
                     q(&d.hostname),
                     q(&d.ip),
                     now - d.seen_secs_ago * 1000
+                ));
+            }
+        }
+        if let Some(routes) = &self.routes {
+            out.push(format!(
+                "CREATE TABLE \"{ks}\".routes (id uuid PRIMARY KEY, name text, paths list<text>)"
+            ));
+            for (id, name, paths) in routes {
+                out.push(format!(
+                    "INSERT INTO \"{ks}\".routes (id, name, paths) VALUES ({id}, {}, [{}])",
+                    name.as_deref().map(q).unwrap_or_else(|| "null".into()),
+                    paths.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
                 ));
             }
         }

@@ -1,0 +1,101 @@
+#!/bin/sh
+# The diagnose benchmark of issue 15 (not run in CI): a Kong 2.8.5 database with a million
+# routes (1 % of them with a 2.x regex path, one with a look-ahead 3.x refuses) and a thousand
+# plugins, then, each RUNS times after a warm-up (the median is printed):
+#   1. psql reading schema_meta (what an operator would type first);
+#   2. `kongrade diagnose --target-version 3.4.2` (the state, the findings, the row counts with
+#      the regex routes sampled, and the preflight: kong.conf, routes, plugins, the server).
+# Then one more diagnose with the server logging every statement and connection, to count what
+# diagnose sends: the preflight is one statement on diagnose's own session.
+#
+#   tests/benches/diagnose.sh [ROUTES] [RUNS]   (defaults 1000000 and 7;
+#                                                KONGRADE_BIN=path/to/kongrade, release build
+#                                                advised: the debug build parses the embedded
+#                                                catalog several times slower)
+#
+# It starts its own throwaway PostgreSQL (initdb; as the postgres user when run as root) on a
+# free port and removes it at the end.
+set -eu
+ROUTES=${1:-1000000}
+RUNS=${2:-7}
+BIN=${KONGRADE_BIN:-${CARGO_TARGET_DIR:-target}/release/kongrade}
+[ -x "$BIN" ] || { echo "no kongrade binary at $BIN: cargo build --release, or set KONGRADE_BIN" >&2; exit 1; }
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+PGBIN=${KONGRADE_PG_BINDIR:-$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+DIR=$(mktemp -d /tmp/kongrade-diagnose-bench.XXXXXX)
+chmod 0755 "$DIR"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$DIR"
+cleanup() { as_pg "$PGBIN/pg_ctl" -D "$DIR/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+as_pg "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth=trust --no-sync >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
+  -o "-p $PORT -h 127.0.0.1 -k $DIR -c fsync=off -c synchronous_commit=off" start >/dev/null
+
+export PGHOST=127.0.0.1 PGPORT=$PORT
+psql -X -q -U postgres -d postgres -c "CREATE ROLE kong LOGIN PASSWORD 'kong-bench'" \
+  -c "CREATE DATABASE kong_bench OWNER kong"
+export PGUSER=kong PGPASSWORD=kong-bench PGDATABASE=kong_bench
+export KONG_DATABASE=postgres KONG_PG_HOST=127.0.0.1 KONG_PG_PORT=$PORT KONG_PG_USER=kong \
+  KONG_PG_PASSWORD=kong-bench KONG_PG_DATABASE=kong_bench KONGRADE_DATA_DIR=$DIR/kongrade
+"$BIN" stand-in --kong-version 2.8.5 migrations bootstrap >/dev/null
+
+echo "Filling: $ROUTES routes (1 % regex), 1000 plugins..."
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+CREATE TABLE routes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, paths text[],
+  created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
+CREATE TABLE plugins (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, config jsonb);
+INSERT INTO routes (name, paths)
+  SELECT 'route-' || g, CASE WHEN g % 100 = 0 THEN ARRAY['/users/\\d+/' || g] ELSE ARRAY['/api/' || g, '/v2/' || g] END
+  FROM generate_series(1, $ROUTES) g;
+INSERT INTO routes (name, paths) VALUES ('lookahead', ARRAY['/(?!admin).*']);
+INSERT INTO plugins (name, config) SELECT CASE WHEN g % 2 = 0 THEN 'key-auth' ELSE 'rate-limiting' END, '{}' FROM generate_series(1, 1000) g;
+VACUUM ANALYZE routes; VACUUM ANALYZE plugins;
+SQL
+psql -X -At -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('kong_bench'))"
+
+median() { python3 -c "import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print('%.1f' % (statistics.median(v)*1000))" "$@"; }
+timed() {
+  python3 - "$@" <<'PY'
+import subprocess, sys, time
+t = time.monotonic()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print('%.6f' % (time.monotonic() - t))
+# diagnose exits 1 or 2 with findings; only a crash (signal) or 3+ is a failure here.
+sys.exit(0 if r.returncode in (0, 1, 2) else 1)
+PY
+}
+
+# Warm both (cache, catalog page-in).
+psql -X -At -c "SELECT key, subsystem, last_executed, executed, pending FROM schema_meta" >/dev/null
+"$BIN" diagnose --target-version 3.4.2 >/dev/null 2>&1 || true
+
+P=""; D=""
+i=0
+while [ $i -lt "$RUNS" ]; do
+  P="$P $(timed psql -X -At -c "SELECT key, subsystem, last_executed, executed, pending FROM schema_meta")"
+  D="$D $(timed "$BIN" diagnose --target-version 3.4.2)"
+  i=$((i + 1))
+done
+# shellcheck disable=SC2086
+PM=$(median $P); DM=$(median $D)
+echo "psql schema_meta:   median $PM ms over $RUNS runs"
+echo "kongrade diagnose:  median $DM ms over $RUNS runs"
+python3 -c "print('ratio diagnose/psql: %.2fx (the goal: within 2x)' % ($DM / $PM))"
+
+# What diagnose sends: every statement and connection, logged for one run.
+psql -X -q -U postgres -d postgres -c "ALTER SYSTEM SET log_statement = 'all'" \
+  -c "ALTER SYSTEM SET log_connections = on" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+: > "$DIR/server.log.mark"
+start=$(wc -l < "$DIR/server.log")
+"$BIN" diagnose --target-version 3.4.2 > "$DIR/diagnose.out" 2>&1 || true
+sleep 1
+tail -n +"$((start + 1))" "$DIR/server.log" > "$DIR/one-run.log"
+stmts=$(grep -c 'LOG:  statement:' "$DIR/one-run.log" || true)
+conns=$(grep -c 'connection authorized' "$DIR/one-run.log" || true)
+pre=$(grep 'LOG:  statement:' "$DIR/one-run.log" | grep -c "'suspects'" || true)
+echo "one diagnose sent $stmts statements over $conns connection(s); the preflight's: $pre statement (its routes/plugins/server query)"
+grep -E "^\s+\[(routes-regex|large-tables)" "$DIR/diagnose.out" || true
+grep -E "routes_with_regex_paths|routes with regex paths" "$DIR/diagnose.out" | head -3 || true
