@@ -399,3 +399,136 @@ fn a_multi_hop_path_is_rehearsed_hop_by_hop_with_each_hops_kong_and_its_times() 
     assert_eq!(images, ["kong:3.4.2", "kong:3.5.0"]);
     assert_eq!(journal_events(data.path(), "rehearsed").len(), 1);
 }
+
+/// How many sessions of a clone (`application_name` kongrade-clone) are on database `name`, and
+/// their pids.
+fn clone_sessions(name: &str) -> Vec<String> {
+    pg::psql_admin(
+        pg::server(),
+        "postgres",
+        &format!(
+            "SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'kongrade-clone'"
+        ),
+    )
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn wait_for(what: &str, limit: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The pids of `parent`'s children named `name` (from /proc).
+fn children_named(parent: u32, name: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid ...
+        let Some((comm, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) && comm.ends_with(&format!("({name}")) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// kongrade killed with -9 mid-clone leaves its pg_restore running (a child in its own right):
+/// the next clone into that database ends its session first, says so, and is proven. The
+/// orphan is stopped (SIGSTOP) once its session is on the clone, so it is certainly still
+/// connected when the second run starts: conditions, not times.
+#[test]
+fn a_killed_runs_pg_restore_is_ended_before_the_clone_target_is_used_again() {
+    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    let db = TestDb::new("rh_orphan");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_rows::fill(&db, 200, 200_000);
+    let name = format!("{}_kept", db.name);
+    let data = tempfile::tempdir().unwrap();
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let spawn = || {
+        let mut c = Command::new(BIN);
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::temp_dir())
+            .env("KONGRADE_DATA_DIR", data.path())
+            .envs(db.kong_env())
+            .args(["rehearse", "--kong-cmd", &kong, "--clone-database", &name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn();
+    // Its pg_restore is connected to the clone and restoring: stop it there.
+    wait_for(
+        "the first run's pg_restore on the clone",
+        std::time::Duration::from_secs(120),
+        || !clone_sessions(&name).is_empty(),
+    );
+    let restores = children_named(first.id(), "pg_restore");
+    let dumps = children_named(first.id(), "pg_dump");
+    assert_eq!(restores.len(), 1, "{restores:?}");
+    unsafe { libc::kill(restores[0], libc::SIGSTOP) };
+    let orphans = clone_sessions(&name);
+    assert!(
+        !orphans.is_empty(),
+        "the restore ended before it could be stopped: the database is too small"
+    );
+    unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
+    let _ = first.wait();
+    assert_eq!(
+        clone_sessions(&name),
+        orphans,
+        "the restore outlives kongrade"
+    );
+
+    // Without the orphan ended, the second restore would wait for ever on the first's
+    // uncommitted tables: a deadline turns that into a failure.
+    let second = spawn();
+    let pid = second.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(second.wait_with_output());
+    });
+    let got = rx.recv_timeout(std::time::Duration::from_secs(300));
+    // The orphans themselves (stopped, their session gone) are the test's to end.
+    for p in restores.iter().chain(&dumps) {
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    let Ok(Ok(o)) = got else {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("the second run did not end within 300 s (the orphan restore held the clone?)");
+    };
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Ended 1 leftover session(s) of an earlier clone"),
+        "{text}"
+    );
+    assert!(text.contains("Clone proven"), "{text}");
+    assert!(
+        !clone_sessions(&name).iter().any(|p| orphans.contains(p)),
+        "the orphan's session is gone"
+    );
+    let _ = pg::psql_admin(
+        pg::server(),
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    );
+}

@@ -246,6 +246,48 @@ struct Prepared {
     created: bool,
     replaced: bool,
     server_num: u32,
+    /// Sessions of an earlier clone (a killed run's pg_restore) ended before this one.
+    ended: u64,
+}
+
+/// `application_name` of every pg_dump and pg_restore a clone runs.
+const CLONE_APP: &str = "kongrade-clone";
+
+/// Ends every session of an earlier clone still connected to the target (the pg_restore of a
+/// run killed with -9 lives on: left alone it would go on writing into the new clone), and
+/// waits until they are gone. Returns how many there were.
+async fn end_leftover_sessions(client: &tokio_postgres::Client) -> Result<u64> {
+    let mine = format!(
+        "datname = current_database() AND application_name = '{CLONE_APP}' AND pid <> pg_backend_pid()"
+    );
+    let ended = one_value(
+        client,
+        &format!("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {mine}"),
+    )
+    .await?
+    .and_then(|n| n.parse::<u64>().ok())
+    .unwrap_or(0);
+    if ended == 0 {
+        return Ok(0);
+    }
+    // A terminated backend rolls its transaction back on its way out.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = one_value(
+            client,
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE {mine}"),
+        )
+        .await?;
+        if left.as_deref() == Some("0") {
+            return Ok(ended);
+        }
+        if Instant::now() >= deadline {
+            return Err(eyre!(
+                "{ended} session(s) of an earlier clone (application_name {CLONE_APP}) were ended on the clone database but are still there after 60 s: check pg_stat_activity, then run again"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Makes an empty clone database ready, or says why not. Nothing is written to the source.
@@ -269,6 +311,7 @@ async fn prepare_target(
             if let Some(why) = major_mismatch(source_num, num) {
                 return Err(eyre!(why));
             }
+            let ended = end_leftover_sessions(store.client()).await?;
             let n = relations(store.client()).await?;
             drop(store);
             if n == 0 {
@@ -276,6 +319,7 @@ async fn prepare_target(
                     created: false,
                     replaced: false,
                     server_num: num,
+                    ended,
                 });
             }
             if !replace {
@@ -291,6 +335,7 @@ async fn prepare_target(
                 created: true,
                 replaced: true,
                 server_num: num,
+                ended,
             })
         }
         Err(StoreError {
@@ -307,6 +352,7 @@ async fn prepare_target(
                 created: true,
                 replaced: false,
                 server_num: num,
+                ended: 0,
             })
         }
         Err(e) => Err(eyre!("the clone's database: {e}")),
@@ -392,6 +438,13 @@ pub async fn clone_database(
     let source_num = version_num(src.client()).await?;
     let source_here = one_value(src.client(), HERE).await?;
     let prepared = prepare_target(target, replace, source_num, &source_here).await?;
+    if prepared.ended > 0 {
+        say(&format!(
+            "Ended {} leftover session(s) of an earlier clone on {} (the pg_restore of a killed run, application_name {CLONE_APP}): it can no longer write into this clone.",
+            prepared.ended,
+            target.describe()
+        ));
+    }
     say(&format!(
         "Clone database {} {} (PostgreSQL {} on both servers).",
         target.describe(),
@@ -435,7 +488,7 @@ async fn copy_and_prove(
     dump.args(["--format=custom", "--no-password", "--snapshot"])
         .arg(&snapshot)
         .envs(libpq_env(source))
-        .env("PGAPPNAME", "kongrade-clone")
+        .env("PGAPPNAME", CLONE_APP)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -467,7 +520,7 @@ async fn copy_and_prove(
             conninfo_quote(&target.database)
         ))
         .envs(libpq_env(target))
-        .env("PGAPPNAME", "kongrade-clone")
+        .env("PGAPPNAME", CLONE_APP)
         .stdin(pipe)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
