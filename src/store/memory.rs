@@ -33,6 +33,16 @@ pub struct MemoryTables {
     /// Training: migrations that fail when `up` runs them, because of what is in the data (a
     /// row the migration cannot take). The fault stays until the trainee fixes its cause.
     pub faults: Vec<MigrationFault>,
+    /// Tests only: the clock reads use instead of the real one, so an age on screen does not
+    /// depend on how long a busy machine took between two steps. None: the real clock.
+    pub frozen_now: Option<Instant>,
+}
+
+impl MemoryTables {
+    /// The time reads and stops are judged by.
+    pub fn now(&self) -> Instant {
+        self.frozen_now.unwrap_or_else(Instant::now)
+    }
 }
 
 /// A migration that fails as Kong's would on this data: which one, in which part of it (`up`
@@ -70,7 +80,7 @@ impl MemoryDb {
                 hint: "it comes back by itself; the live pane keeps retrying".into(),
             });
         }
-        let now = Instant::now();
+        let now = t.now();
         let mut s = Snapshot::empty(Db::Postgres, "training");
         s.server_version = "training cluster".into();
         s.schema_meta = t

@@ -137,9 +137,8 @@ impl Training {
             .is_some_and(|dps| dps.iter().any(|d| d.hostname.as_deref() == Some(name)));
         if is_dp {
             // It stops checking in: its row stays and ages past the --dp-window, as in Kong.
-            t.dp_stopped
-                .entry(name.to_string())
-                .or_insert_with(std::time::Instant::now);
+            let at = t.now();
+            t.dp_stopped.entry(name.to_string()).or_insert(at);
         }
         (false, format!("(training) {name} stopped"))
     }

@@ -219,6 +219,12 @@ impl H {
         self.wait(self.m.setup.dp_window + 1.0);
     }
 
+    /// From now on the training database reads on a clock that moves only with [`H::wait`]:
+    /// for snapshots that show an age.
+    pub fn freeze_db_clock(&mut self) {
+        self.training.db.lock_tables().frozen_now = Some(Instant::now());
+    }
+
     /// `secs` pass for the training database's stopped data planes and the wizard's clock alike.
     pub fn wait(&mut self, secs: f64) {
         let by = Duration::from_secs_f64(secs);
