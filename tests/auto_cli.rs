@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::cli::{both, code, err, lines_of, out, read_until};
 use support::kong_db;
 use support::nodes::{args, in_place, old_node_285};
 use support::pg::{self, TestDb};
@@ -46,22 +47,6 @@ fn auto<S: AsRef<std::ffi::OsStr>>(db: &TestDb, kong_cmd: &str, args: &[S]) -> O
     auto_cmd(db, kong_cmd, args)
         .output()
         .expect("run kongrade auto")
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn both(o: &Output) -> String {
-    format!("--- stdout\n{}--- stderr\n{}", out(o), err(o))
 }
 
 fn rows(db: &TestDb) -> String {
@@ -285,7 +270,7 @@ fn after_a_killed_run_the_lock_stops_auto_unless_it_waits_it_out() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let rx = lines_of(&mut child);
+    let rx = lines_of(child.stdout.take().expect("piped stdout"));
     let mut text = String::new();
     let waits = read_until(
         &rx,
@@ -681,7 +666,7 @@ fn interrupted_auto(db: &TestDb, signals: usize) -> (i32, String) {
     .stderr(Stdio::piped())
     .spawn()
     .expect("spawn auto");
-    let rx = lines_of(&mut child);
+    let rx = lines_of(child.stdout.take().expect("piped stdout"));
     let pid = child.id() as i32;
     let mut text = String::new();
     let expect = |child: &mut std::process::Child, text: &mut String, marker: &str| {
@@ -797,7 +782,7 @@ fn kong_aborting_on_another_nodes_lock_is_judged_by_the_database() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let rx = lines_of(&mut child);
+    let rx = lines_of(child.stdout.take().expect("piped stdout"));
     let mut text = String::new();
     if !kong_waits_on_the_lock(&db) {
         let _ = child.kill();
@@ -974,49 +959,6 @@ fn journal_events(data: &Path, kind: &str) -> Vec<String> {
     out
 }
 
-/// A child's stdout as lines on a channel, read by a thread (so a test can wait with a deadline
-/// instead of hanging on a child that never says what it should).
-fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Collects lines into `text` until one contains `marker` (Some(true)), the output ends
-/// (Some(false), or true when `marker` is None), or `limit` passes (None).
-fn read_until(
-    rx: &std::sync::mpsc::Receiver<String>,
-    text: &mut String,
-    marker: Option<&str>,
-    limit: Duration,
-) -> Option<bool> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => {
-                text.push_str(&line);
-                text.push('\n');
-                if marker.is_some_and(|m| line.contains(m)) {
-                    return Some(true);
-                }
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Some(marker.is_none()),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return None,
-        }
-    }
-}
-
 #[test]
 fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_step() {
     let reference = TestDb::new("au_k9_ref");
@@ -1067,7 +1009,7 @@ fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_ste
             .unwrap();
         let mut first = String::new();
         let seen = read_until(
-            &lines_of(&mut child),
+            &lines_of(child.stdout.take().expect("piped stdout")),
             &mut first,
             Some(marker),
             Duration::from_secs(300),
@@ -1084,7 +1026,7 @@ fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_ste
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let rx = lines_of(&mut restart);
+        let rx = lines_of(restart.stdout.take().expect("piped stdout"));
         let mut text = String::new();
         // Whatever goes wrong, the restart and the held kong do not outlive the test.
         let release = |restart: &mut std::process::Child| {

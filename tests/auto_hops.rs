@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use support::cli::{both, code};
 use support::kong_db;
 use support::pg::{TestDb, KONG_PASSWORD};
 
@@ -49,18 +50,6 @@ fn auto_env(
         .stdin(Stdio::null())
         .output()
         .expect("run kongrade auto")
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}--- stderr\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
 }
 
 fn path_env() -> String {

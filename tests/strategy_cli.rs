@@ -6,6 +6,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use support::cli::{both, code, out};
 use support::kong_db;
 use support::pg::TestDb;
 
@@ -34,22 +35,6 @@ fn kongrade(db: &TestDb, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run kongrade")
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn both(o: &Output) -> String {
-    format!(
-        "--- stdout\n{}--- stderr\n{}",
-        out(o),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
 }
 
 fn rows(db: &TestDb) -> String {
