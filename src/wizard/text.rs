@@ -96,7 +96,8 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
             (Step::Backup, _) => "passed without a backup.",
             (Step::Review, Mark::Done) => "read what up would run.",
             (Step::Review, _) => "not seen this session.",
-            (Step::Up, Mark::Done) if failed_then_resumed(m) => "up failed part way; you read Kong's error, fixed its cause and ran up again, which resumed at the migration that failed.",
+            (Step::Up, Mark::Done) if up_stopped_early(m) == Some(true) => "up failed part way; you read Kong's error, fixed its cause and ran up again, which resumed at the migration that failed.",
+            (Step::Up, Mark::Done) if up_stopped_early(m) == Some(false) => "an up ended early (interrupted, refused or failed); the next up resumed from the migrations Kong had recorded.",
             (Step::Up, Mark::Done) => "ran up with the new kong while the old nodes served.",
             (Step::Bootstrap, Mark::Done) => "bootstrapped the empty database.",
             (Step::Decommission, Mark::Done) => "took every old node out, in order.",
@@ -133,14 +134,22 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
 }
 
 /// An up failed this session, and a later one succeeded.
-fn failed_then_resumed(m: &super::model::Model) -> bool {
-    let ups: Vec<bool> = m
+/// Whether an `up` ended early before the one that succeeded: `Some(true)` when one failed
+/// (kong exited with an error) and the trainee made the scenario's fix, so "you fixed its
+/// cause" is true; `Some(false)` for any other early end (interrupted, a lock timeout, a cause
+/// fixed outside the app); `None` when no up ended early.
+fn up_stopped_early(m: &super::model::Model) -> Option<bool> {
+    use crate::kong::policy::RunEnd;
+    let ups: Vec<&super::model::RunRecord> = m
         .history
         .iter()
         .filter(|r| r.command == crate::contract::KongCommand::Up)
-        .map(|r| r.success)
         .collect();
-    ups.last() == Some(&true) && ups.contains(&false)
+    if !ups.last().is_some_and(|r| r.success) || ups.iter().all(|r| r.success) {
+        return None;
+    }
+    let failed = ups.iter().any(|r| !r.success && r.end == RunEnd::Failed);
+    Some(failed && m.fixed)
 }
 
 /// A training checkpoint: the question, the answers with what each one means, the right one.
@@ -190,5 +199,54 @@ pub fn checkpoint(c: super::model::Checkpoint) -> Question {
             ],
             right: 1,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::up_stopped_early;
+    use crate::contract::KongCommand;
+    use crate::kong::policy::RunEnd;
+    use crate::wizard::model::RunRecord;
+    use crate::wizard::testkit::H;
+
+    fn up(success: bool, end: RunEnd) -> RunRecord {
+        RunRecord {
+            command_line: "kong migrations up".into(),
+            success,
+            summary: String::new(),
+            command: KongCommand::Up,
+            end,
+        }
+    }
+
+    /// The debrief says "you fixed its cause" only when an up failed and the trainee made the
+    /// fix: an interrupted up, or a failure fixed nowhere, gets the neutral words.
+    #[test]
+    fn the_debrief_claims_a_fix_only_when_one_was_made() {
+        let mut h = H::scenario("clean");
+        assert_eq!(up_stopped_early(&h.m), None, "no up yet");
+        h.m.history = vec![up(true, RunEnd::Succeeded)];
+        assert_eq!(up_stopped_early(&h.m), None, "one clean up");
+        h.m.history = vec![up(false, RunEnd::Signalled), up(true, RunEnd::Succeeded)];
+        assert_eq!(
+            up_stopped_early(&h.m),
+            Some(false),
+            "interrupted, then done"
+        );
+        h.m.history = vec![up(false, RunEnd::Failed), up(true, RunEnd::Succeeded)];
+        assert_eq!(
+            up_stopped_early(&h.m),
+            Some(false),
+            "failed, no fix made here"
+        );
+        h.m.fixed = true;
+        assert_eq!(up_stopped_early(&h.m), Some(true), "failed, fixed, done");
+        h.m.history = vec![up(true, RunEnd::Succeeded), up(false, RunEnd::Failed)];
+        assert_eq!(
+            up_stopped_early(&h.m),
+            None,
+            "the last up failed: not resumed"
+        );
     }
 }
