@@ -86,6 +86,15 @@ pub(super) async fn begin(
             "In-place needs configuration writes frozen for the whole upgrade (Kong's guide: no Admin API, Kong Manager or decK changes, no direct database edits, until it is complete). Freeze them, then run again with --writes-frozen. Nothing was run.",
         )));
     }
+    // The gate tells old nodes from new ones by the target version: without it every Kong that
+    // answers would pass as new, and up would run while old nodes serve.
+    if s.ctx.target.version.is_none() {
+        return Ok(Err(stop(
+            exit::IN_PLACE_PRECONDITION,
+            "in_place_target_unknown",
+            "In-place proves every old node stopped by telling old versions from the target's, and the target version is not known (--kong-lua-path names no release): pass --target-version X.Y.Z. Nothing was run.",
+        )));
+    }
     if !args.dual.smoke.is_empty() && args.new_admin_urls.is_empty() {
         return Ok(Err(stop(
             exit::IN_PLACE_PRECONDITION,
