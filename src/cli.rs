@@ -58,6 +58,9 @@ pub struct WizardArgs {
     /// Dual-cluster: a new-cluster node's Admin API (repeatable), proven before the traffic shift
     #[arg(long = "new-admin-url", value_name = "URL")]
     pub new_admin_urls: Vec<String>,
+    /// The Strategy step preselected (a refused --strategy stops at start, exit 21)
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
 }
 
 impl WizardArgs {
@@ -70,6 +73,7 @@ impl WizardArgs {
             db_timeout: self.db_timeout,
             nodes: self.nodes.options(),
             dual: Some(self.dual.options(&self.new_admin_urls)),
+            strategy: self.strategy.options(),
         }
     }
 }
@@ -725,6 +729,8 @@ impl DemoArgs {
             db_timeout: self.db_timeout,
             nodes: nodes.options(),
             dual: None,
+            // The scenario says the training cluster's deployment and resources.
+            strategy: crate::kong::strategy::Asked::default(),
         }
     }
 }

@@ -63,16 +63,31 @@ fn at_60x16_the_badge_the_columns_and_the_result_of_up_stay_visible() {
     assert_eq!(head_n, core_n, "{s}");
     assert!(!s.contains("TRAININ\n") && !s.contains("TRAIN…"), "{s}");
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup", "TRAINING"], 5);
+    // Kong's choice for 2.8.5 -> 3.4.2 without a second cluster: in-place.
+    t.wait_for(&["2. Strategy", "TRAINING"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Follow in-place?"], 5);
+    t.keys(&["y"]);
+    t.wait_for(&["3. Backup", "TRAINING"], 5);
     t.keys(&["Space"]);
     t.wait_for(&["Your own backup"], 5);
     t.type_text("s3://b/k.dump");
     t.keys(&["Enter"]);
     t.wait_for(&["Your backup: s3://b/k.dump"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["3. Review"], 5);
+    t.wait_for(&["4. Review"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["4. Up"], 5);
+    t.wait_for(&["5. Freeze writes"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["6. Stop old nodes"], 5);
+    // Both old nodes out (kong-old-1's row, then kong-old-2's four rows down).
+    t.keys(&[
+        "Space", "Space", "Space", "j", "j", "j", "j", "Space", "Space", "Space",
+    ]);
+    t.wait_for(&["(training) kong-old-2 stopped"], 10);
+    t.wait_for(&["up's gate open"], 20);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Up", "Downtime"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["Checkpoint"], 5);
     t.keys(&["2"]);
@@ -81,9 +96,14 @@ fn at_60x16_the_badge_the_columns_and_the_result_of_up_stay_visible() {
     t.wait_for(&["Run up?"], 5);
     t.keys(&["Enter"]);
     // The whole result, to its last words, on the 60x16 screen.
-    let s = t.wait_for(&["✓ up is done", "Decommission.", "TRAINING", "4 pend"], 60);
+    let s = t.wait_for(
+        &["✓ up is done", "Enter: Finish.", "TRAINING", "4 pend"],
+        60,
+    );
     assert!(!s.contains("more below"), "{s}");
-    t.keys(&["q", "q", "q", "q", "y"]);
+    t.keys(&["C-c"]);
+    t.wait_for(&["Leave kongrade?"], 5);
+    t.keys(&["y"]);
     t.wait_for(&["KONGRADE-EXIT="], 10);
 }
 
@@ -159,7 +179,23 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.wait_for(&["1. Preflight", "TRAINING", "15 new"], 20);
     assert_eq!(t.display("#{alternate_on}"), "1");
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup"], 5);
+    // The procedure Kong's guide recommends here: 2.8 -> 3.4 is an LTS pair (no blue-green),
+    // the scenario has no second cluster, so in-place; a refused one says why.
+    t.wait_for(
+        &[
+            "2. Strategy",
+            "allowed in-place",
+            "Kong's recommendation",
+            "refused blue-green",
+        ],
+        5,
+    );
+    t.keys(&["j", "j", "Enter"]);
+    t.wait_for(&["blue-green is refused here", "LTS"], 5);
+    t.keys(&["g", "Enter"]);
+    t.wait_for(&["Follow in-place?", "caution: Downtime"], 5);
+    t.keys(&["y"]);
+    t.wait_for(&["3. Backup"], 5);
     // The training cluster has nothing for pg_dump: the own-backup path, with a reference.
     t.wait_for(&["I have my own backup"], 5);
     t.keys(&["Space"]);
@@ -168,9 +204,32 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.keys(&["Enter"]);
     t.wait_for(&["Your backup: s3://backups/kong-before-3.4.2.dump"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["3. Review", "15 migrations will run, 4 two-phase"], 5);
+    t.wait_for(&["4. Review", "15 migrations will run, 4 two-phase"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["4. Up", "up runs once with the NEW kong"], 5);
+    t.wait_for(&["5. Freeze writes", "Enter writes are frozen"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(
+        &["6. Stop old nodes", "kong-old-1  OLD 2.8.5: still serving"],
+        5,
+    );
+    // up while an old node answers is refused, by name.
+    t.keys(&["Enter"]);
+    t.wait_for(
+        &[
+            "up runs only once every old node is stopped",
+            "kong-old-1: answers",
+        ],
+        5,
+    );
+    // Stopping a simulated old node makes its Admin API go away, and the probes (every 3 s)
+    // open the gate. Space on a node's row ticks its items in order (out of the load
+    // balancer, drained, stopped).
+    t.keys(&["Space", "Space", "Space"]);
+    t.wait_for(&["(training) kong-old-1 stopped"], 10);
+    t.keys(&["j", "j", "j", "j", "Space", "Space", "Space"]);
+    t.wait_for(&["up's gate open: no old node answers"], 20);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Up", "every old node stopped", "Downtime"], 5);
     // The trainee's checkpoint: a wrong answer is explained and does not go on.
     t.keys(&["Enter"]);
     t.wait_for(&["Which version's kong runs `up`?", "1-3 answer"], 5);
@@ -199,49 +258,25 @@ fn the_demo_goes_from_preflight_to_done_by_keys_and_restores_the_terminal() {
     t.keys(&["Enter"]);
     t.wait_for(&["Run up?", "$ kong migrations up"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["up is done", "4 pend"], 60);
+    t.wait_for(&["up is done", "4 pend", "Enter: Finish."], 60);
     t.wait_for(&["migrations processed"], 5);
+    // In-place: finish right after up (no decommission between; its one checkpoint was up's).
     t.keys(&["Enter"]);
-    t.wait_for(
-        &[
-            "5. Decommission",
-            "old traditional nodes",
-            "kong-old-1  OLD 2.8.5: still serving",
-        ],
-        10,
-    );
-    // Finish while the old nodes still answer is refused.
-    t.keys(&["Enter", "Enter"]);
-    t.wait_for(
-        &["finish refused", "kong-old-1: OLD 2.8.5: still serving"],
-        5,
-    );
-    assert!(!t.screen().contains("Type 'finish'"), "{}", t.screen());
-    t.keys(&["Escape"]);
-    t.wait_for(&["5. Decommission"], 5);
-    // Tick the checklist: stopping a simulated old node makes its Admin API go away, and the
-    // probes (every 3 s) open the gate.
-    // The two confirmations, then the old node's row: Space ticks its items one by one, in the
-    // order a node is taken out (out of the load balancer, drained, stopped).
-    t.keys(&["Space", "j", "Space", "j", "Space", "Space", "Space"]);
-    t.wait_for(&["(training) kong-old-1 stopped"], 10);
-    t.keys(&["j", "j", "j", "j", "Space", "Space", "Space"]);
-    t.wait_for(&["finish gate open: no old node seen"], 20);
-    t.keys(&["Enter"]);
-    t.wait_for(&["6. Finish", "nothing blocks finish"], 10);
-    t.keys(&["Enter"]);
-    t.wait_for(&["What must be true before `finish`?"], 5);
-    t.keys(&["2"]);
-    t.wait_for(&["✓ 2", "Data planes never read the database"], 5);
+    t.wait_for(&["8. Finish", "nothing blocks finish", "Downtime"], 10);
     t.keys(&["Enter"]);
     t.wait_for(&["Type 'finish'"], 5);
     t.type_text("finish");
     t.keys(&["Enter"]);
     t.wait_for(&["finish is done", "58 exec", "0 pend"], 60);
     t.keys(&["Enter"]);
+    // The new nodes probed: GET / answers 3.4.2; the downtime ends there.
+    t.wait_for(&["9. Start new nodes", "✓ kong-new-1  new 3.4.2"], 10);
+    t.keys(&["Enter"]);
     t.wait_for(
         &[
-            "7. Done",
+            "10. Done",
+            "Strategy: in-place",
+            "Downtime: ",
             "up to date for Kong 3.4.2",
             "2 kong runs:",
             "✓ kong migrations up: up is done",
@@ -291,7 +326,7 @@ fn every_scenarios_first_screen_is_readable_at_80x24() {
         ),
         (
             "unfinished",
-            "5. Decommission",
+            "1. Decommission",
             &["resuming at Decommission", "more row(s) below"],
         ),
         (
@@ -381,12 +416,12 @@ fn at_60x16_the_finish_checkpoint_scrolls_to_its_last_line() {
         60,
         16,
     );
-    t.wait_for(&["5. Decommission", "TRAINING"], 30);
+    t.wait_for(&["1. Decommission", "TRAINING"], 30);
     // The two confirmations, then kong-old-1's row: its three items in order.
     t.keys(&["Space", "j", "Space", "j", "Space", "Space", "Space"]);
     t.wait_for(&["finish gate open"], 60);
     t.keys(&["Enter"]);
-    t.wait_for(&["6. Finish"], 30);
+    t.wait_for(&["2. Finish"], 30);
     t.keys(&["Enter"]);
     t.wait_for(&["Checkpoint (training)"], 30);
     t.keys(&["2"]);
@@ -430,16 +465,30 @@ fn failed_up_fails_says_what_to_do_and_resumes_after_the_fix() {
     );
     t.wait_for(&["1. Preflight", "TRAINING"], 30);
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup"], 30);
+    // Kong's choice for 3.2 -> 3.3 without a second cluster: in-place.
+    t.wait_for(
+        &["2. Strategy", "allowed in-place", "Kong's recommendation"],
+        30,
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["Follow in-place?"], 30);
+    t.keys(&["y"]);
+    t.wait_for(&["3. Backup"], 30);
     t.keys(&["Space"]);
     t.wait_for(&["Your own backup"], 30);
     t.type_text("s3://b/k.dump");
     t.keys(&["Enter"]);
     t.wait_for(&["Your backup: s3://b/k.dump"], 30);
     t.keys(&["Enter"]);
-    t.wait_for(&["3. Review"], 30);
+    t.wait_for(&["4. Review"], 30);
     t.keys(&["Enter"]);
-    t.wait_for(&["4. Up"], 30);
+    t.wait_for(&["5. Freeze writes"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["6. Stop old nodes"], 30);
+    t.keys(&["Space", "Space", "Space"]);
+    t.wait_for(&["up's gate open"], 60);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Up"], 30);
     t.keys(&["Enter"]);
     t.wait_for(&["Checkpoint"], 30);
     t.keys(&["2"]);
@@ -469,9 +518,9 @@ fn failed_up_fails_says_what_to_do_and_resumes_after_the_fix() {
     t.keys(&["Enter"]);
     t.wait_for(&["Run up?"], 30);
     t.keys(&["Enter"]);
-    t.wait_for(&["✓ up is done", "Decommission."], 60);
+    t.wait_for(&["✓ up is done", "Enter: Finish."], 60);
     t.keys(&["Enter"]);
-    t.wait_for(&["5. Decommission"], 30);
+    t.wait_for(&["8. Finish"], 30);
     t.keys(&["C-c"]);
     t.wait_for(&["Leave kongrade?"], 30);
     t.keys(&["y"]);

@@ -131,11 +131,11 @@ fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_write
     let t = Tmux::start("dual", &run);
     wait(&t, &["1. Preflight", "15 new", "Database (live)"]);
     t.keys(&["Enter"]);
-    wait(&t, &["2. Backup", "t take backup"]);
+    wait(&t, &["3. Backup", "t take backup"]);
     t.keys(&["t"]);
     wait(&t, &["Backup written and verified"]);
     t.keys(&["Enter"]);
-    wait(&t, &["3. Clone", "take clone"]);
+    wait(&t, &["4. Clone", "take clone"]);
     t.keys(&["Enter"]);
     wait(&t, &["Take the clone?"]);
     t.keys(&["Enter"]);
@@ -163,45 +163,45 @@ fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_write
         .unwrap();
     wait(&t, &["1. Preflight", "Resuming the upgrade"]);
     t.keys(&["Enter"]);
-    wait(&t, &["2. Backup", "Backup written and verified"]);
+    wait(&t, &["3. Backup", "Backup written and verified"]);
     t.keys(&["Enter"]);
     let s = wait(
         &t,
-        &["4. Review", "resuming at Review", "migrations will run"],
+        &["5. Review", "resuming at Review", "migrations will run"],
     );
     assert!(s.contains("Clone (live)"), "{s}");
     // Leaving after this quits for good.
     std::fs::write(dir.path().join("stop"), "").unwrap();
     t.keys(&["Enter"]);
-    wait(&t, &["5. Up (clone)", "run up (clone)"]);
+    wait(&t, &["6. Up (clone)", "run up (clone)"]);
     t.keys(&["Enter"]);
     wait(&t, &["Run up on the clone?"]);
     t.keys(&["Enter"]);
     wait(&t, &["up on the clone is done", "the source is unchanged"]);
     t.keys(&["Enter"]);
     // Straight to finish on the clone: no Decommission in between.
-    wait(&t, &["6. Finish (clone)", "run finish (clone)"]);
+    wait(&t, &["7. Finish (clone)", "run finish (clone)"]);
     t.keys(&["Enter"]);
     wait(&t, &["Run finish on the clone?"]);
     t.keys(&["Enter"]);
     wait(&t, &["finish on the clone is done"]);
     t.keys(&["Enter"]);
-    wait(&t, &["7. New cluster", "probe"]);
+    wait(&t, &["8. New cluster", "probe"]);
     t.keys(&["Enter"]);
     wait(&t, &["the new cluster is proven"]);
     t.keys(&["Enter"]);
-    wait(&t, &["8. Traffic", "Space tick next"]);
+    wait(&t, &["9. Traffic", "Space tick next"]);
     for pct in ["1 %", "5 %", "10 %", "50 %", "100 %"] {
         t.keys(&["Space"]);
         wait(&t, &[&format!("[x] {pct} to the new cluster")]);
     }
     t.keys(&["Enter"]);
-    wait(&t, &["9. Retire old", "retire old"]);
+    wait(&t, &["10. Retire old", "retire old"]);
     t.keys(&["Enter"]);
     wait(&t, &["Retire the old cluster?"]);
     t.type_text("retire");
     t.keys(&["Enter"]);
-    wait(&t, &["10. Done"]);
+    wait(&t, &["11. Done"]);
     t.keys(&["q"]);
     wait(&t, &["KONGRADE-EXIT=0"]);
 
@@ -289,14 +289,26 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
     let t = Tmux::start("dualdemo", &run);
     wait(&t, &["1. Preflight", "TRAINING", "No findings"]);
     t.keys(&["Enter"]);
-    wait(&t, &["2. Backup"]);
+    // The Strategy step: a second cluster can be had, so Kong recommends dual-cluster.
+    wait(
+        &t,
+        &[
+            "2. Strategy",
+            "allowed dual-cluster",
+            "Kong's recommendation",
+        ],
+    );
+    t.keys(&["Enter"]);
+    wait(&t, &["Follow dual-cluster?"]);
+    t.keys(&["y"]);
+    wait(&t, &["3. Backup"]);
     t.keys(&["Space"]);
     wait(&t, &["Your own backup"]);
     t.type_text("vol-0abc");
     t.keys(&["Enter"]);
     wait(&t, &["Your backup: vol-0abc"]);
     t.keys(&["Enter"]);
-    wait(&t, &["3. Clone", "take clone"]);
+    wait(&t, &["4. Clone", "take clone"]);
     t.keys(&["Enter"]);
     wait(&t, &["Take the clone?"]);
     t.keys(&["Enter"]);
@@ -304,25 +316,25 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
     // Review, up and finish on the clone, the new cluster proven; then traffic: the first tick.
     let migrate_and_prove = |t: &Tmux| {
         t.keys(&["Enter"]);
-        wait(t, &["4. Review"]);
+        wait(t, &["5. Review"]);
         t.keys(&["Enter"]);
-        wait(t, &["5. Up (clone)"]);
+        wait(t, &["6. Up (clone)"]);
         t.keys(&["Enter"]);
         wait(t, &["Run up on the clone?"]);
         t.keys(&["Enter"]);
         wait(t, &["up on the clone is done"]);
         t.keys(&["Enter"]);
-        wait(t, &["6. Finish (clone)"]);
+        wait(t, &["7. Finish (clone)"]);
         t.keys(&["Enter"]);
         wait(t, &["Run finish on the clone?"]);
         t.keys(&["Enter"]);
         wait(t, &["finish on the clone is done"]);
         t.keys(&["Enter"]);
-        wait(t, &["7. New cluster"]);
+        wait(t, &["8. New cluster"]);
         t.keys(&["Enter"]);
         wait(t, &["the new cluster is proven"]);
         t.keys(&["Enter"]);
-        wait(t, &["8. Traffic"]);
+        wait(t, &["9. Traffic"]);
         t.keys(&["Space"]);
     };
     migrate_and_prove(&t);
@@ -343,12 +355,12 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
         wait(&t, &[&format!("[x] {pct} to the new cluster")]);
     }
     t.keys(&["Enter"]);
-    wait(&t, &["9. Retire old"]);
+    wait(&t, &["10. Retire old"]);
     t.keys(&["Enter"]);
     wait(&t, &["Retire the old cluster?"]);
     t.type_text("retire");
     t.keys(&["Enter"]);
-    wait(&t, &["10. Done"]);
+    wait(&t, &["11. Done"]);
     t.keys(&["q"]);
     wait(&t, &["KONGRADE-EXIT=0"]);
 }
@@ -388,19 +400,19 @@ fn auto_and_the_wizard_resume_each_others_dual_cluster_run() {
     let t = Tmux::start("dualx1", &run);
     wait(&t, &["1. Preflight", "15 new"]);
     t.keys(&["Enter"]);
-    wait(&t, &["2. Backup"]);
+    wait(&t, &["3. Backup"]);
     t.keys(&["t"]);
     wait(&t, &["Backup written and verified"]);
     t.keys(&["Enter"]);
-    wait(&t, &["3. Clone"]);
+    wait(&t, &["4. Clone"]);
     t.keys(&["Enter"]);
     wait(&t, &["Take the clone?"]);
     t.keys(&["Enter"]);
     wait(&t, &["the clone is proven", "Clone (live)"]);
     t.keys(&["Enter"]);
-    wait(&t, &["4. Review"]);
+    wait(&t, &["5. Review"]);
     t.keys(&["Enter"]);
-    wait(&t, &["5. Up (clone)", "run up (clone)"]);
+    wait(&t, &["6. Up (clone)", "run up (clone)"]);
     t.keys(&["Enter"]);
     wait(&t, &["Run up on the clone?"]);
     t.keys(&["Enter"]);
@@ -456,9 +468,9 @@ fn auto_and_the_wizard_resume_each_others_dual_cluster_run() {
     let t = Tmux::start("dualx2", &run);
     wait(&t, &["1. Preflight", "Resuming the upgrade"]);
     t.keys(&["Enter"]);
-    wait(&t, &["2. Backup", "Backup written and verified"]);
+    wait(&t, &["3. Backup", "Backup written and verified"]);
     t.keys(&["Enter"]);
-    wait(&t, &["8. Traffic", "resuming at Traffic", "Clone (live)"]);
+    wait(&t, &["9. Traffic", "resuming at Traffic", "Clone (live)"]);
     t.keys(&["C-c"]);
     wait(&t, &["Leave kongrade?"]);
     t.keys(&["y"]);

@@ -129,7 +129,7 @@ fn the_live_pane_goes_stale_when_postgresql_stops_and_recovers_when_it_is_back()
     );
     // The app does not wait on the database: keys still work.
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup", "STALE"], &[], 30);
+    t.wait_for(&["2. Strategy", "STALE"], &[], 30);
 
     restart_server(&db.server).expect("pg_ctl start");
     let s = t.wait_for(&["● read", "answers again"], &["STALE"], 30);

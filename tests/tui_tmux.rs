@@ -74,6 +74,28 @@ fn kongrade_pid(t: &Tmux) -> String {
     pid
 }
 
+/// The strategy preselected as an operator would on 2.8.5 -> 3.4.2 without a second cluster:
+/// Kong's in-place (blue-green is refused for the LTS pair).
+const IN_PLACE: &str = "--strategy in-place --deployment traditional --second-cluster no";
+
+/// From the Backup step to Up on the in-place flow when no Admin API is known: Review, Freeze
+/// (writes frozen), Stop old nodes (the operator's confirmation), Up's confirmation.
+fn backup_to_run_up(t: &Tmux) {
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Review"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Freeze writes"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(
+        &["6. Stop old nodes", "Every old-version node is stopped"],
+        5,
+    );
+    t.keys(&["Space", "Enter"]);
+    t.wait_for(&["7. Up"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?"], 5);
+}
+
 fn pending_count(db: &TestDb) -> usize {
     db.exec("SELECT coalesce(sum(cardinality(pending)), 0) FROM schema_meta")
         .trim()
@@ -81,8 +103,71 @@ fn pending_count(db: &TestDb) -> usize {
         .expect("a count")
 }
 
+/// A node's Admin API on a fixed loopback port that can be stopped (connection refused) and
+/// started again as another version, as an in-place upgrade replaces the node: `set(None)`
+/// stops it, `set(Some("3.4.2"))` starts the new one on the same address.
+struct Node {
+    url: String,
+    version: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Node {
+    fn start(version: &str) -> Node {
+        use std::io::{Read, Write};
+        let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(Some(version.to_string())));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let mut l = Some(first);
+            loop {
+                let v = shared.lock().map(|g| g.clone()).unwrap_or(None);
+                match (&v, &l) {
+                    (None, Some(_)) => l = None,
+                    (Some(_), None) => {
+                        l = std::net::TcpListener::bind(("127.0.0.1", port)).ok();
+                    }
+                    _ => {}
+                }
+                if let (Some(v), Some(lis)) = (&v, &l) {
+                    let _ = lis.set_nonblocking(true);
+                    if let Ok((mut c, _)) = lis.accept() {
+                        let _ = c.set_nonblocking(false);
+                        let body = format!(
+                            r#"{{"version":"{v}","hostname":"gw-1","node_id":"6a1f9d3c-0b2e-4c8d-9e7f-1a2b3c4d5e6f","tagline":"Welcome to kong"}}"#
+                        );
+                        let mut buf = [0u8; 2048];
+                        let _ = c.read(&mut buf);
+                        let _ = c.write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        );
+                        continue;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Node {
+            url: format!("http://127.0.0.1:{port}"),
+            version: state,
+        }
+    }
+
+    fn set(&self, v: Option<&str>) {
+        *self.version.lock().expect("node state") = v.map(str::to_string);
+    }
+}
+
+/// Issue 14: the wizard on a real 2.8.5 database, in-place (Kong's choice for the LTS pair
+/// without a second cluster), from Preflight to Done: up refused while the old node answers,
+/// the downtime clock from the gate, finish right after up, the new node proven by its
+/// `GET /`; the database ends up to date and the journal holds the strategy.
 #[test]
-fn the_wizard_takes_a_real_database_from_preflight_to_done() {
+fn the_wizard_takes_a_real_database_in_place_from_preflight_to_done() {
     if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping (the CI installs it)");
         return;
@@ -91,9 +176,18 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
     kong_db::bootstrap_at(&db, "2.8.5", None);
     // A killed run's lock row, expired 10 minutes ago: harmless, and diagnose says so.
     kong_db::lock(&db, "killed-run", -600);
+    let node = Node::start("2.8.5");
     let dir = tempfile::tempdir().expect("tempdir");
     let kong = write_standin(&db, dir.path());
-    let run = write_runner(&db, dir.path(), &kong, "");
+    let run = write_runner(
+        &db,
+        dir.path(),
+        &kong,
+        &format!(
+            "--deployment traditional --second-cluster no --admin-url {} --probe-timeout 700",
+            node.url
+        ),
+    );
     let t = Tmux::start("e2e", &run);
 
     // Preflight's findings are kong::diagnose's, read through the live poller: the stale lock
@@ -116,7 +210,20 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
         "the wizard draws on the alternate screen"
     );
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup", "pg_dump -h 127.0.0.1", "t take backup"], 5);
+    // The Strategy step: the LTS pair refuses blue-green; no second cluster: in-place.
+    t.wait_for(
+        &[
+            "2. Strategy",
+            "allowed in-place",
+            "Kong's recommendation",
+            "refused blue-green",
+        ],
+        10,
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["Follow in-place?", "upgrade journal"], 5);
+    t.keys(&["y"]);
+    t.wait_for(&["3. Backup", "pg_dump -h 127.0.0.1", "t take backup"], 5);
     // Continuing without a backup is refused.
     t.keys(&["Enter"]);
     t.wait_for(&["a backup first"], 5);
@@ -136,24 +243,34 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
         assert!(meta.len() > 0);
     }
     t.keys(&["Enter"]);
-    t.wait_for(&["3. Review", "15 migrations will run"], 5);
+    t.wait_for(&["4. Review", "15 migrations will run"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["4. Up"], 5);
+    t.wait_for(&["5. Freeze writes"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["6. Stop old nodes", "OLD 2.8.5: still serving"], 10);
+    // up while the old node answers: refused, by name.
+    t.keys(&["Enter"]);
+    t.wait_for(
+        &["up runs only once every old node is stopped", "answers"],
+        5,
+    );
+    t.keys(&["Space", "Space", "Space"]);
+    t.wait_for(&["marked stopped"], 5);
+    assert!(t.screen().contains("up waits"), "{}", t.screen());
+    // The operator really stops it: its Admin API goes away, the probes open the gate.
+    node.set(None);
+    t.wait_for(&["up's gate open: no old node answers"], 20);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Up", "Downtime: 0:0"], 5);
     t.keys(&["Enter"]);
     let line = format!("$ {} migrations up", kong.display());
-    t.wait_for(&["Run up?", &line], 5);
+    t.wait_for(&["Run up?", &line, "In-place: no old node answers"], 5);
     t.keys(&["Enter"]);
-    t.wait_for(&["up is done", "4 pend"], 30);
+    t.wait_for(&["up is done", "4 pend", "Enter: Finish."], 30);
     assert_eq!(pending_count(&db), 4);
+    // finish right after up: no decommission between.
     t.keys(&["Enter"]);
-    t.wait_for(&["5. Decommission"], 5);
-    // Finish before the checklist is done: refused.
-    t.keys(&["Enter", "Enter"]);
-    t.wait_for(&["finish refused", "not confirmed"], 5);
-    t.keys(&["Escape"]);
-    t.wait_for(&["5. Decommission"], 5);
-    t.keys(&["Space", "j", "Space", "j", "Space", "Enter"]);
-    t.wait_for(&["6. Finish", "nothing blocks finish"], 5);
+    t.wait_for(&["8. Finish", "Downtime"], 5);
     t.keys(&["Enter"]);
     t.wait_for(&["Type 'finish'"], 5);
     t.type_text("finish");
@@ -161,30 +278,46 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
     t.wait_for(&["finish is done"], 30);
     assert_eq!(pending_count(&db), 0);
     t.keys(&["Enter"]);
-    let done = t.wait_for(&["7. Done", "up to date for Kong 3.4.2", "2 kong runs:"], 5);
-    assert!(
-        done.contains("Journal: "),
-        "the Done summary names the journal:\n{done}"
+    // The new node is not up yet: not proven, Enter refused.
+    t.wait_for(
+        &["9. Start new nodes", "no node answers the target version"],
+        10,
     );
-    assert!(
-        done.contains("migrations up") && done.contains("migrations finish"),
-        "{done}"
+    // The way back from here: the verified backup's exact restore command (v: in full).
+    t.keys(&["v"]);
+    t.wait_for(&["pg_restore --clean", "data/backups/"], 5);
+    t.keys(&["Escape"]);
+    t.keys(&["Enter"]);
+    assert!(!t.screen().contains("10. Done"), "{}", t.screen());
+    node.set(Some("3.4.2"));
+    t.wait_for(&["new 3.4.2"], 20);
+    t.keys(&["Enter"]);
+    let done = t.wait_for(
+        &[
+            "10. Done",
+            "up to date for Kong 3.4.2",
+            "Strategy: in-place",
+            "Downtime: ",
+            "2 kong runs:",
+        ],
+        10,
     );
-    t.keys(&["q"]);
+    assert!(done.contains("finish is done"), "{done}");
+    // The whole summary (v): the journal named.
+    t.keys(&["v"]);
+    t.wait_for(&["Done in full", "Journal: "], 5);
+    t.keys(&["Escape", "q"]);
     let s = t.wait_for(&["KONGRADE-EXIT=0"], 10);
     assert_eq!(
         t.display("#{alternate_on}"),
         "0",
         "alternate screen left:\n{s}"
     );
-    assert!(
-        !s.contains("Database (live)"),
-        "the wizard's screen is gone:\n{s}"
-    );
 
     let args = std::fs::read_to_string(dir.path().join("args.log")).expect("args");
     assert_eq!(args, "migrations up\nmigrations finish\n");
-    // The upgrade's journal: the backup, both commands, and closed at Done.
+    // The upgrade's journal: the strategy before the backup, the gate before up, the commands,
+    // the new node proven, closed at Done.
     let journal = std::fs::read_dir(dir.path().join("data/journal"))
         .expect("journal dir")
         .flatten()
@@ -192,16 +325,54 @@ fn the_wizard_takes_a_real_database_from_preflight_to_done() {
         .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .expect("a journal");
     let text = std::fs::read_to_string(journal).expect("journal");
-    for event in ["backup", "command", "command_exit", "confirmed", "closed"] {
+    for event in [
+        "strategy_chosen",
+        "backup",
+        "command",
+        "command_exit",
+        "confirmed",
+        "closed",
+    ] {
         assert!(
             text.contains(&format!("\"event\":\"{event}\"")),
             "{event} in {text}"
         );
     }
+    assert!(
+        text.contains("\"strategy\":\"in-place\"") && text.contains("\"by\":\"wizard\""),
+        "{text}"
+    );
+    let pos = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    };
+    assert!(pos("\"event\":\"strategy_chosen\"") < pos("\"event\":\"backup\""));
+    assert!(pos("in-place-old-nodes-stopped") < pos("\"event\":\"command\""));
+    assert!(pos("\"event\":\"closed\"") > pos("in-place-new-nodes"));
+    assert!(text.contains("configuration writes are frozen"), "{text}");
     assert!(text.contains("\"typed\":\"finish\""), "{text}");
     let log = std::fs::read_to_string(dir.path().join("data/kongrade.log")).expect("log file");
     assert!(log.contains("starting Up"), "{log}");
     assert!(!log.contains(KONG_PASSWORD), "no password in the log");
+}
+
+/// A refused --strategy stops at start, before the terminal is taken, with auto's message
+/// and exit code.
+#[test]
+fn a_refused_strategy_is_refused_at_start_with_exit_21() {
+    if !support::tmux::available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let db = TestDb::new("tui_refused");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kong = write_standin(&db, dir.path());
+    let run = write_runner(&db, dir.path(), &kong, "--strategy blue-green");
+    let t = Tmux::start("refused", &run);
+    let s = t.wait_for(&["Refused: --strategy blue-green", "KONGRADE-EXIT=21"], 30);
+    assert!(s.contains("LTS"), "{s}");
+    assert!(s.contains("Allowed here: dual-cluster, in-place."), "{s}");
 }
 
 #[test]
@@ -227,7 +398,7 @@ fn ctrl_c_during_up_asks_then_interrupts_kong_and_restores_the_terminal() {
     )
     .expect("write");
     make_executable(&kong);
-    let run = write_runner(&db, dir.path(), &kong, "");
+    let run = write_runner(&db, dir.path(), &kong, IN_PLACE);
     let t = Tmux::start("ctrlc", &run);
     t.wait_for(&["1. Preflight", "15 new"], 20);
     t.keys(&["Enter", "Space"]);
@@ -235,8 +406,7 @@ fn ctrl_c_during_up_asks_then_interrupts_kong_and_restores_the_terminal() {
     t.type_text("nightly dump");
     t.keys(&["Enter"]);
     t.wait_for(&["Your backup: nightly dump"], 5);
-    t.keys(&["Enter", "Enter", "Enter"]);
-    t.wait_for(&["Run up?"], 5);
+    backup_to_run_up(&t);
     t.keys(&["Enter"]);
     t.wait_for(&["running for", "migrating core"], 10);
     t.keys(&["C-c"]);
@@ -329,7 +499,7 @@ fn sigterm_restores_the_terminal() {
 }
 
 #[test]
-fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
+fn killed_after_up_the_wizard_resumes_at_finish_from_its_journal() {
     if !support::tmux::available() {
         eprintln!("tmux is not installed: skipping");
         return;
@@ -339,22 +509,23 @@ fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let kong = write_standin(&db, dir.path());
     // kongrade, and once it is gone (killed), kongrade again, as the operator would restart it.
+    // The first run chooses in-place; the restarted one is not told: the journal says it.
+    let first = kongrade_line(&db, dir.path(), &kong, IN_PLACE);
     let once = kongrade_line(&db, dir.path(), &kong, "");
     let run = dir.path().join("run.sh");
-    std::fs::write(&run, format!("{once}stty sane\n{once}exec sh\n")).expect("write runner");
+    std::fs::write(&run, format!("{first}stty sane\n{once}exec sh\n")).expect("write runner");
     let t = Tmux::start("resume", &run);
 
     t.wait_for(&["1. Preflight", "15 new", "● read"], 20);
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup"], 5);
+    t.wait_for(&["3. Backup"], 5);
     t.keys(&["t"]);
     t.wait_for(&["Backup written and verified"], 60);
-    t.keys(&["Enter", "Enter", "Enter"]);
-    t.wait_for(&["Run up?"], 5);
+    backup_to_run_up(&t);
     t.keys(&["Enter"]);
-    t.wait_for(&["up is done", "4 pend"], 30);
+    t.wait_for(&["up is done", "4 pend", "Enter: Finish."], 30);
     t.keys(&["Enter"]);
-    t.wait_for(&["5. Decommission"], 5);
+    t.wait_for(&["8. Finish", "Downtime"], 5);
 
     // SIGKILL: no goodbye, no cleanup; the journal is what survives.
     let pid = kongrade_pid(&t);
@@ -363,12 +534,16 @@ fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
         .status()
         .expect("kill")
         .success());
+    // Resumed: the strategy from the journal, not asked again; in-place's finish is next,
+    // and the downtime clock counts on from the gate the journal recorded.
     t.wait_for(
         &[
             "Resuming the upgrade started",
+            "strategy in-place chosen",
             "backup done (",
             "up done",
-            "5. Decommission",
+            "8. Finish",
+            "Downtime",
         ],
         20,
     );
@@ -400,7 +575,7 @@ fn killed_at_decommission_the_wizard_resumes_there_from_its_journal() {
     assert!(s.contains("--read-only"), "{s}");
     let _ = t.cmd(&["kill-window", "-t", "t:1"]).output();
 
-    t.wait_for(&["5. Decommission"], 5);
+    t.wait_for(&["8. Finish"], 5);
     // Leaving after up asks first.
     t.keys(&["C-c"]);
     t.wait_for(&["Leave kongrade?", "The journal remembers"], 5);
@@ -452,9 +627,10 @@ fn decommission_probes_the_admin_apis_and_finish_opens_anyway_only_with_a_reason
         &format!("--admin-url {old} --admin-url {new} --probe-timeout 700"),
     );
     let t = Tmux::start("nodes", &run);
+    // No strategy journaled: what is left of any procedure is old nodes out, then finish.
     t.wait_for(
         &[
-            "5. Decommission",
+            "1. Decommission",
             "OLD 2.8.5: still serving",
             "new 3.4.2",
             "finish gate closed",
@@ -528,7 +704,7 @@ fn a_panicking_poller_stops_kong_restores_the_terminal_and_says_why() {
     make_executable(&kong);
     // The test hook of debug builds: the poller panics once this file exists.
     let trigger = dir.path().join("panic-now");
-    let line = kongrade_line(&db, dir.path(), &kong, "").replacen(
+    let line = kongrade_line(&db, dir.path(), &kong, IN_PLACE).replacen(
         "env -i ",
         &format!(
             "env -i KONGRADE_TEST_PANIC=poller:{} ",
@@ -545,8 +721,7 @@ fn a_panicking_poller_stops_kong_restores_the_terminal_and_says_why() {
     t.type_text("nightly dump");
     t.keys(&["Enter"]);
     t.wait_for(&["Your backup: nightly dump"], 5);
-    t.keys(&["Enter", "Enter", "Enter"]);
-    t.wait_for(&["Run up?"], 5);
+    backup_to_run_up(&t);
     t.keys(&["Enter"]);
     t.wait_for(&["running for", "migrating core"], 10);
     assert!(!signals.exists(), "nothing was signalled yet");
@@ -601,15 +776,15 @@ fn after_a_rehearsal_the_wizard_shows_its_times_on_review() {
         "{out}{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let run = write_runner(&db, dir.path(), &kong, "");
+    let run = write_runner(&db, dir.path(), &kong, IN_PLACE);
     let t = Tmux::start_sized("rehearsed", &run, 80, 24);
     t.wait_for(&["1. Preflight", "rehearsed on"], 20);
     t.keys(&["Enter"]);
-    t.wait_for(&["2. Backup"], 10);
+    t.wait_for(&["3. Backup"], 10);
     t.keys(&["t"]);
     t.wait_for(&["Backup written and verified"], 60);
     t.keys(&["Enter"]);
-    let s = t.wait_for(&["3. Review", "rehearsed on"], 10);
+    let s = t.wait_for(&["4. Review", "rehearsed on"], 10);
     // In the step's pane (the log's copy is indented under its "· ").
     assert!(s.lines().any(|l| l.starts_with("│rehearsed on ")), "{s}");
     assert!(!s.contains("STALE"), "{s}");

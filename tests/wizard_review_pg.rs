@@ -89,6 +89,16 @@ async fn after_a_real_rehearsal_review_and_up_show_its_times_and_say_when_stale(
     // The wizard on that database, its reads from its own source and interpreter.
     let mut setup = Setup::new("test", ctx.target.version);
     setup.rehearsal = Some(rehearsal.clone());
+    // As `--strategy in-place --deployment traditional --second-cluster no` preselects it
+    // (2.8 -> 3.4 refuses blue-green).
+    setup.strategy = kongrade::wizard::model::StrategyFacts {
+        preselected: Some(kongrade::kong::strategy::Strategy::InPlace),
+        deployment: Some((
+            kongrade::kong::strategy::Deployment::Traditional,
+            "--deployment".into(),
+        )),
+        second_cluster: Some(false),
+    };
     let mut m = Model::new(setup, Instant::now());
     let interp = Interpreter::new(
         std::sync::Arc::new(ctx.target.clone()),
@@ -131,8 +141,14 @@ async fn after_a_real_rehearsal_review_and_up_show_its_times_and_say_when_stale(
         "{:?}",
         r.duration_text()
     );
+    // In-place: writes frozen, every old node confirmed stopped, then Up.
     key(&mut m, Key::plain(KeyCode::Enter));
-    assert_eq!(m.step, Step::Up);
+    assert_eq!(m.step, Step::Freeze);
+    key(&mut m, Key::plain(KeyCode::Enter));
+    assert_eq!(m.step, Step::Decommission);
+    key(&mut m, Key::ch(' '));
+    key(&mut m, Key::plain(KeyCode::Enter));
+    assert_eq!(m.step, Step::Up, "{:?}", m.notice);
     let screen = kongrade::tui::view::render_to_string(&m, 80, 24);
     assert!(screen.contains(&format!("rehearsed on {date}")), "{screen}");
 

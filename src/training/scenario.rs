@@ -45,6 +45,12 @@ pub struct Scenario {
     /// fixes the cause.
     #[serde(default)]
     pub fault: Option<ScenarioFault>,
+    /// How the cluster is deployed, as the Strategy step is told it (absent: it asks).
+    #[serde(default)]
+    pub deployment: Option<crate::kong::strategy::Deployment>,
+    /// Whether a second cluster and database can be had (absent: the Strategy step asks).
+    #[serde(default)]
+    pub second_cluster: Option<bool>,
 }
 
 /// A migration that fails in the middle of `up`, and the fix the trainee can make.
@@ -62,6 +68,19 @@ pub struct ScenarioFault {
     pub fix_label: String,
     /// What the fix is, as the operator would do it (shown before, logged after).
     pub fix: String,
+}
+
+impl Scenario {
+    /// The scenario's strategy facts, as the runtime hands a real cluster's to the wizard.
+    pub fn strategy_facts(&self) -> crate::wizard::model::StrategyFacts {
+        crate::wizard::model::StrategyFacts {
+            preselected: None,
+            deployment: self
+                .deployment
+                .map(|d| (d, "the scenario (training)".to_string())),
+            second_cluster: self.second_cluster,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -55,6 +55,8 @@ pub struct WizardArgs {
     pub nodes: crate::cmd::nodes::NodesArgs,
     /// Dual-cluster: the clone, the new cluster's nodes and smoke tests (None: not given).
     pub dual: Option<crate::cmd::auto::DualArgs>,
+    /// `--strategy`, `--deployment`, `--second-cluster`: the Strategy step preselected.
+    pub strategy: crate::kong::strategy::Asked,
 }
 
 /// Clock tick: drives countdowns and ages on screen.
@@ -650,7 +652,31 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         }),
         _ => None,
     };
+    // The strategy facts: the deployment as said or as the Admin APIs say it. A refused
+    // --strategy stops here, before the terminal is taken, as `auto` and `plan` refuse it.
+    let snapshot = ctx.snapshot().await.ok();
+    let seen =
+        crate::cmd::strategy::see(&w.strategy, ctx.target.version, snapshot.as_ref(), &w.nodes)
+            .await;
+    if let Some(s) = w.strategy.strategy {
+        let from = snapshot.as_ref().and_then(|sn| {
+            let st = crate::kong::state::compute(&ctx.target, sn, ctx.catalog);
+            crate::kong::plan::origin(&st, ctx.catalog, None)
+        });
+        let choice = crate::cmd::strategy::choose(&seen, &w.strategy, from, ctx.target.version);
+        if let Some(m) = choice.refusal_message(s) {
+            eprintln!("{m}");
+            return Ok(crate::kong::policy::exit::STRATEGY_REFUSED);
+        }
+    }
+    setup.strategy = crate::wizard::model::StrategyFacts {
+        preselected: w.strategy.strategy,
+        deployment: (seen.deployment != crate::kong::strategy::Deployment::Unknown)
+            .then(|| (seen.deployment, seen.deployment_from.clone())),
+        second_cluster: w.strategy.second_cluster,
+    };
     let (journal, mut notes) = open_journal(&ctx, w.read_only, &mut setup)?;
+    notes.extend(seen.notes.iter().map(|n| format!("strategy: {n}")));
     if let (Some(r), Some(opts)) = (setup.rehearsal.as_mut(), ctx.conn.pg()) {
         r.stale = rehearsal_staleness(opts, &r.record).await;
         notes.push(r.line());
@@ -692,6 +718,11 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         }
     }
     let dual = dual_setup(&ctx, w, &mut setup)?;
+    // The clone's flags say which procedure the operator means: dual-cluster, as if with
+    // --strategy dual-cluster (the Strategy step still refuses it where Kong's guide does).
+    if setup.dual.is_some() && setup.strategy.preselected.is_none() {
+        setup.strategy.preselected = Some(crate::kong::strategy::Strategy::DualCluster);
+    }
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
     let launcher = launcher::Runner(ctx.conn.kong());
@@ -855,6 +886,18 @@ fn open_journal(
             notes.push(format!("journal: {w}"));
         }
         setup.resume = Resume::from_journal(&rb);
+        // In-place's downtime began at the journal's first gate: the clock keeps counting.
+        let gate = rb.entries.iter().find_map(|e| match &e.event {
+            crate::contract::journal::Event::Step { step, phase, .. }
+                if step == crate::wizard::flow::IN_PLACE_GATE_STEP && phase == "done" =>
+            {
+                crate::exec::datadir::parse_utc_stamp(&e.at)
+            }
+            _ => None,
+        });
+        if let (Some(r), Some(at)) = (setup.resume.as_mut(), gate) {
+            r.gate_secs_ago = Some(now_secs().saturating_sub(at) as f64);
+        }
     }
     Ok((j, notes))
 }
@@ -946,6 +989,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
     setup.refresh = w.refresh;
     setup.backup = training.backup_method();
     setup.training_fix = training.fix();
+    setup.strategy = sc.strategy_facts();
     setup.invocation = invocation(None, w);
     // A dual-cluster scenario: its simulated clone and new cluster.
     let dual = training.clone.as_ref().map(|c| {

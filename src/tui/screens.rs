@@ -553,3 +553,44 @@ fn database_text_with_control_characters_is_escaped_on_screen() {
             .collect();
     assert!(dps.contains(&"dp\\x1b[1Aold".to_string()), "{dps:?}");
 }
+
+/// The Strategy step as the demo shows it (2.8.5 -> 3.4.2, no second cluster: in-place
+/// recommended, blue-green refused), its confirmation, the question when the facts are not
+/// known, and in-place's own steps with the downtime clock.
+#[test]
+fn strategy_step_and_in_place() {
+    let mut h = H::choosing("clean");
+    h.read();
+    h.enter();
+    assert_eq!(h.m.step, Step::Strategy);
+    snap("strategy_lts", &h.m);
+    h.enter();
+    snap("strategy_confirm", &h.m);
+    h.key(Key::ch('y'));
+    h.own_backup("nightly dump");
+    h.enter();
+    h.enter();
+    assert_eq!(h.m.step, Step::Freeze);
+    snap("in_place_freeze", &h.m);
+    h.enter();
+    snap("in_place_stop_old", &h.m);
+    h.tick_all();
+    h.read();
+    h.enter();
+    h.advance(75.0);
+    assert_eq!(h.m.step, Step::Up);
+    snap("in_place_up", &h.m);
+    h.enter();
+    snap("in_place_up_confirm", &h.m);
+
+    let mut h = H::choosing_from(
+        serde_json::from_str(
+            r#"{"name": "t", "title": "t", "summary": "t", "bootstrapped_at": "2.8.5", "target": "3.4.2"}"#,
+        )
+        .expect("scenario"),
+        false,
+    );
+    h.read();
+    h.enter();
+    snap("strategy_asks", &h.m);
+}

@@ -325,22 +325,10 @@ pub fn back_target(m: &Model) -> Option<Step> {
         return None;
     }
     match m.step {
-        Step::Backup => Some(Step::Preflight),
-        Step::Review => Some(Step::Backup),
-        Step::Up => Some(Step::Review),
-        Step::Bootstrap => Some(Step::Preflight),
-        // After up nothing undoes it: back shows the step before, where up's result is.
-        Step::Decommission => Some(Step::Up),
-        Step::Finish => Some(Step::Decommission),
-        // Dual-cluster: back shows the step before; nothing done is undone by it.
-        Step::Clone => Some(Step::Backup),
-        Step::CloneReview => Some(Step::Clone),
-        Step::CloneUp => Some(Step::CloneReview),
-        Step::CloneFinish => Some(Step::CloneUp),
-        Step::NewCluster => Some(Step::CloneFinish),
-        Step::Traffic => Some(Step::NewCluster),
-        Step::Retire => Some(Step::Traffic),
-        _ => None,
+        Step::Connecting | Step::Waiting | Step::Preflight | Step::Done => None,
+        // The flow says which step came before. After up nothing undoes it: back shows the
+        // step before, where up's result is.
+        s => m.flow().prev(s),
     }
 }
 
@@ -641,6 +629,27 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             }
             v
         }
+        Overlay::ConfirmStrategy { strategy } => {
+            let mut v = vec![
+                hint(
+                    Action::Yes,
+                    YES,
+                    "Enter/y",
+                    format!("follow {strategy}"),
+                    "follow it: the choice goes into the upgrade journal",
+                ),
+                hint(
+                    Action::Close,
+                    keys![Key::plain(K::Esc), Key::ch('n'), Key::ch('q')],
+                    "Esc/n",
+                    "cancel",
+                    "cancel: nothing is chosen",
+                ),
+                ctrl_c(),
+            ];
+            v.extend(scroll());
+            v
+        }
         Overlay::LeaveWhileRunning => {
             vec![
             hint(
@@ -927,7 +936,25 @@ fn confirm_hint(m: &Model) -> Hint {
                 }
             }
         }
+        Step::Strategy => strategy_confirm(m),
+        Step::Freeze => h("writes are frozen"),
+        Step::Decommission if m.flow().stops_old_nodes_before_up() => {
+            let blockers = m.in_place_blockers();
+            h("continue").refuse_if(
+                !blockers.is_empty(),
+                Block,
+                format!(
+                    "in-place: up runs only once every old node is stopped: {}",
+                    blockers.join("; ")
+                ),
+            )
+        }
         Step::Decommission => h("continue"),
+        Step::StartNew => match m.new_nodes_proven() {
+            Ok(true) => h("continue"),
+            Ok(false) => h("they serve"),
+            Err(why) => h("continue").refuse(Info, why),
+        },
         Step::Finish => {
             let nothing_pending = m
                 .state()
@@ -970,15 +997,63 @@ fn confirm_hint(m: &Model) -> Hint {
             "retire the old cluster, after the write guard (asks: type 'retire')".into()
         }
         "leave" => "leave kongrade".into(),
+        "choose" => "follow the selected strategy: asks first, then it is journaled".into(),
+        "writes are frozen" => {
+            "confirm configuration writes are frozen until the upgrade is complete (journaled)"
+                .into()
+        }
+        "they serve" => {
+            "no Admin API is known to probe: confirm the new nodes serve (journaled)".into()
+        }
         _ => "continue to the next step".into(),
     };
     out
+}
+
+/// Enter at the Strategy step: the questions first, then only an allowed strategy the wizard
+/// can follow (a refused one says why; dual-cluster says where it runs).
+fn strategy_confirm(m: &Model) -> Hint {
+    let h = hint(Action::Confirm, ENTER, "Enter", "choose", "");
+    if let Some(q) = m.strategy_question() {
+        return h.refuse(
+            NoticeLevel::Info,
+            format!("answer first (1-{}): {}", q.choices().len(), q.text()),
+        );
+    }
+    let choice = m.strategy_choice();
+    let Some((s, _)) = m.strategy_rows().get(m.cursor).copied() else {
+        return h.refuse(NoticeLevel::Info, "nothing selected");
+    };
+    match choice.check(s) {
+        Err(r) => h.refuse(
+            NoticeLevel::Block,
+            format!("{s} is refused here: {}", r.why),
+        ),
+        Ok(_) => match m.strategy_unavailable(s) {
+            Some(why) => h.refuse(NoticeLevel::Warn, why),
+            None => h,
+        },
+    }
 }
 
 /// The keys of the step on screen (no overlay), in footer priority order.
 pub fn step_keys(m: &Model) -> Vec<Hint> {
     use NoticeLevel::{Block, Info};
     let mut v = vec![confirm_hint(m)];
+    if m.step == Step::Strategy {
+        if let Some(q) = m.strategy_question() {
+            v.push(
+                hint(
+                    Action::Choose,
+                    &[],
+                    if q.choices().len() == 2 { "1-2" } else { "1-4" },
+                    "answer",
+                    "answer the question by its number: it decides what Kong's guide recommends",
+                )
+                .choices(q.choices().len()),
+            );
+        }
+    }
     let read_only = "read-only (--read-only): nothing runs and no gate is opened";
     match m.step {
         Step::Backup => {

@@ -2,12 +2,13 @@
 //! [`update`], which changes the model and returns the [`Effect`]s for the runtime (`tui`) to
 //! carry out. No I/O and no clock, so tests drive it headless, message by message.
 //!
-//! Steps: Preflight -> Backup -> Review -> Up -> Decommission -> Finish -> Done; Preflight ->
+//! Steps: Preflight -> Strategy, then the chosen strategy's steps ([`flow`]); Preflight ->
 //! Bootstrap -> Done for an empty database. The first read of the database decides where to
 //! enter: a live lock waits (Waiting), pending migrations resume at Decommission.
 
 pub mod dual;
 pub mod failed;
+pub mod flow;
 pub mod keys;
 pub mod model;
 pub mod reading;
@@ -27,3 +28,5 @@ pub(crate) mod testkit;
 mod tests;
 #[cfg(test)]
 mod tests_dual;
+#[cfg(test)]
+mod tests_strategy;

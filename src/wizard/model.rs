@@ -15,6 +15,9 @@ use crate::kong::state::{MigState, SchemaState};
 use crate::kong::version::Version;
 
 use crate::kong::diagnose::Finding;
+use crate::kong::strategy::{Deployment, Strategy};
+
+pub use super::flow::Flow;
 
 /// What the runtime knows before the first read: where the database is, what kong to run.
 #[derive(Clone, Debug)]
@@ -63,6 +66,20 @@ pub struct Setup {
     /// Training: the fix the scenario offers for a migration that fails in `up` (the footer's
     /// label, what it does).
     pub training_fix: Option<(String, String)>,
+    /// The strategy facts as the runtime gathered them (`--strategy`, `--deployment`,
+    /// `--second-cluster`, the probed Admin APIs' roles; the scenario's in demo).
+    pub strategy: StrategyFacts,
+}
+
+/// What the Strategy step starts from: each `None` is not known (the step asks what it needs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StrategyFacts {
+    /// `--strategy`: preselected (refused at start when Kong's guide does not allow it).
+    pub preselected: Option<Strategy>,
+    /// `--deployment`, or what an Admin API's `GET /` said, with where it came from.
+    pub deployment: Option<(Deployment, String)>,
+    /// `--second-cluster yes|no`.
+    pub second_cluster: Option<bool>,
 }
 
 /// An unfinished upgrade found in the journal: the database still decides where the wizard
@@ -79,6 +96,11 @@ pub struct Resume {
     pub steps_done: Vec<String>,
     /// What the journal says of a dual-cluster run (the wizard's or auto's).
     pub dual: super::dual::DualResume,
+    /// The strategy the journal records as chosen (the last one): not asked again.
+    pub strategy: Option<Strategy>,
+    /// In-place: how long ago the old nodes were found stopped (the journal's gate entry, the
+    /// downtime's start), set by the runtime from the wall clock so the clock keeps counting.
+    pub gate_secs_ago: Option<f64>,
 }
 
 impl Resume {
@@ -89,8 +111,10 @@ impl Resume {
         }
         let started = rb.entries.first().map(|e| e.at.clone())?;
         let mut backup = None;
+        let mut strategy = None;
         for e in &rb.entries {
             match &e.event {
+                Event::StrategyChosen { strategy: s, .. } => strategy = Some(*s),
                 Event::Backup { record } => backup = Some(BackupState::Taken(record.clone())),
                 Event::OwnBackup { reference } => {
                     backup = Some(BackupState::Own(reference.clone()))
@@ -105,7 +129,7 @@ impl Resume {
             }
         }
         let dual = super::dual::DualResume::from_journal(rb);
-        if backup.is_none() && steps_done.is_empty() && dual.is_empty() {
+        if backup.is_none() && steps_done.is_empty() && dual.is_empty() && strategy.is_none() {
             return None;
         }
         Some(Resume {
@@ -114,12 +138,17 @@ impl Resume {
             backup_problem: None,
             steps_done,
             dual,
+            strategy,
+            gate_secs_ago: None,
         })
     }
 
     /// "Resuming the upgrade started <at>: backup done (file), up done".
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(s) = self.strategy {
+            parts.push(format!("strategy {s} chosen"));
+        }
         match &self.backup {
             Some(BackupState::Taken(r)) => {
                 // The file's name finds it in the backups directory; the log has the full path.
@@ -221,6 +250,7 @@ impl Setup {
             migration_sources: Default::default(),
             dual: None,
             training_fix: None,
+            strategy: StrategyFacts::default(),
         }
     }
 }
@@ -253,6 +283,8 @@ pub struct Reading {
     /// The policy on this read (with the journal): where the upgrade stands, what is next, how
     /// to roll back. The model adds what only it knows (its own running kong).
     pub position: crate::kong::policy::Position,
+    /// The version the upgrade is judged from (`kong::plan::origin`): the strategy's jump.
+    pub from: Option<Version>,
     pub next: crate::kong::policy::NextStep,
     pub rollback: crate::kong::policy::Rollback,
     /// The preflight's reads (kong.conf, routes, plugins, the server's login) have not come
@@ -283,9 +315,13 @@ pub enum Step {
     /// The migrations lock is live: watch until it is released.
     Waiting,
     Preflight,
+    /// Kong's strategy for this upgrade: recommended, allowed, refused; the operator picks.
+    Strategy,
     Bootstrap,
     Backup,
     Review,
+    /// In-place: the operator confirms configuration writes are frozen (journaled).
+    Freeze,
     Up,
     Decommission,
     Finish,
@@ -298,6 +334,8 @@ pub enum Step {
     NewCluster,
     Traffic,
     Retire,
+    /// In-place: the new nodes started on the migrated database, probed until they answer.
+    StartNew,
     Done,
 }
 
@@ -308,6 +346,9 @@ impl Step {
             Step::Connecting => "connecting",
             Step::Waiting => "waiting",
             Step::Preflight => "preflight",
+            Step::Strategy => "strategy",
+            Step::Freeze => "freeze",
+            Step::StartNew => "start-new-nodes",
             Step::Bootstrap => "bootstrap",
             Step::Backup => "backup",
             Step::Review => "review",
@@ -330,6 +371,9 @@ impl Step {
             Step::Connecting => "Connecting",
             Step::Waiting => "Waiting for the lock",
             Step::Preflight => "Preflight",
+            Step::Strategy => "Strategy",
+            Step::Freeze => "Freeze writes",
+            Step::StartNew => "Start new nodes",
             Step::Bootstrap => "Bootstrap",
             Step::Backup => "Backup",
             Step::Review => "Review",
@@ -355,35 +399,6 @@ pub enum Path {
     Bootstrap,
     /// Dual-cluster: Backup, then the clone's steps (`super::dual::STEPS`).
     DualCluster,
-}
-
-impl Path {
-    pub fn steps(self) -> &'static [Step] {
-        match self {
-            Path::Upgrade => &[
-                Step::Preflight,
-                Step::Backup,
-                Step::Review,
-                Step::Up,
-                Step::Decommission,
-                Step::Finish,
-                Step::Done,
-            ],
-            Path::Bootstrap => &[Step::Preflight, Step::Bootstrap, Step::Done],
-            Path::DualCluster => &[
-                Step::Preflight,
-                Step::Backup,
-                Step::Clone,
-                Step::CloneReview,
-                Step::CloneUp,
-                Step::CloneFinish,
-                Step::NewCluster,
-                Step::Traffic,
-                Step::Retire,
-                Step::Done,
-            ],
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,6 +455,8 @@ pub enum Overlay {
     },
     /// Training: the scenario menu (at Done): another one, or this one again.
     Scenarios,
+    /// Follow this strategy? Says what it means here (Kong's cautions) before it is journaled.
+    ConfirmStrategy { strategy: Strategy },
     /// Training: a question before a step runs, answered (rightly) before going on.
     Checkpoint {
         which: Checkpoint,
@@ -775,6 +792,55 @@ pub struct Model {
     pub dual: Option<super::dual::Dual>,
     /// Training: the trainee made the scenario's fix (`setup.training_fix`).
     pub fixed: bool,
+    /// The strategy chosen (journaled), or read back from the journal on resume.
+    pub strategy: Option<Strategy>,
+    /// Entered with `up` already run and no strategy recorded (see [`Flow::Finishing`]).
+    pub finishing: bool,
+    /// The operator's answers at the Strategy step, where kongrade could not see.
+    pub answers: StrategyAnswers,
+    /// In-place: when no old node answered any more (the downtime's start, the model's clock).
+    pub downtime_since: Option<Instant>,
+    /// In-place: when every new node answered the target version (the downtime's end).
+    pub downtime_until: Option<Instant>,
+}
+
+/// What the operator answered at the Strategy step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StrategyAnswers {
+    pub deployment: Option<Deployment>,
+    pub second_cluster: Option<bool>,
+}
+
+/// What the Strategy step asks before it offers the strategies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrategyQuestion {
+    Deployment,
+    SecondCluster,
+}
+
+impl StrategyQuestion {
+    pub fn text(self) -> &'static str {
+        match self {
+            StrategyQuestion::Deployment => "How is this Kong cluster deployed? kongrade could not see it (no Admin API said its role, no data plane is recorded).",
+            StrategyQuestion::SecondCluster => "Can a second cluster and a second database be had for the upgrade (the same capacity as this one)?",
+        }
+    }
+
+    /// The answers, by number (1 first).
+    pub fn choices(self) -> &'static [&'static str] {
+        match self {
+            StrategyQuestion::Deployment => &[
+                "traditional: nodes on the database serve traffic and the Admin API",
+                "hybrid: a control plane on the database, with data planes",
+                "DB-less nodes (database = off)",
+                "hybrid data planes (no database of their own)",
+            ],
+            StrategyQuestion::SecondCluster => &[
+                "yes: a second cluster and database can be had",
+                "no: resources are limited to this cluster",
+            ],
+        }
+    }
 }
 
 impl Model {
@@ -794,6 +860,14 @@ impl Model {
         let mut log = Log::default();
         let mut backup = BackupState::Missing;
         let mut banner = None;
+        // A strategy the journal records is not asked again; in-place's clock keeps counting.
+        let resumed_strategy = setup.resume.as_ref().and_then(|r| r.strategy);
+        let resumed_gate = setup
+            .resume
+            .as_ref()
+            .and_then(|r| r.gate_secs_ago)
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| now.checked_sub(Duration::from_secs_f64(s)).unwrap_or(now));
         if let Some(r) = &setup.resume {
             // A backup the journal proves is not asked for again.
             if let Some(b) = &r.backup {
@@ -860,6 +934,11 @@ impl Model {
             restart: None,
             dual,
             fixed: false,
+            strategy: resumed_strategy,
+            finishing: false,
+            answers: StrategyAnswers::default(),
+            downtime_since: resumed_gate,
+            downtime_until: None,
         }
     }
 
@@ -912,8 +991,7 @@ impl Model {
             },
             overrides,
             started_from: None,
-            // The wizard does not ask the strategy yet.
-            strategy: None,
+            strategy: self.strategy,
         }
     }
 
@@ -922,8 +1000,10 @@ impl Model {
         if !self.setup.checkpoints {
             return None;
         }
-        [Checkpoint::BeforeUp, Checkpoint::BeforeFinish]
-            .into_iter()
+        self.flow()
+            .checkpoints()
+            .iter()
+            .copied()
             .find(|c| c.command() == command && !self.checkpoints_passed.contains(c))
     }
 
@@ -1214,6 +1294,10 @@ pub fn step_mark(m: &Model, step: Step) -> Mark {
         | Step::NewCluster
         | Step::Traffic
         | Step::Retire => super::dual::step_done(m, step),
+        Step::Strategy => m.strategy.is_some(),
+        // The only way past Freeze is the operator's confirmation (journaled).
+        Step::Freeze => true,
+        Step::StartNew => m.downtime_until.is_some(),
         Step::Connecting | Step::Waiting | Step::Done => true,
     };
     if done {

@@ -109,7 +109,13 @@ impl Interpreter {
         }
         // Each coming migration's estimated work, as diagnose's timeout advice makes it.
         let estimates = diagnose::timeout_advice(&input, &plan).items;
+        let from = crate::kong::plan::origin(
+            &state,
+            self.catalog,
+            self.history.as_ref().and_then(|h| h.started_from),
+        );
         Reading {
+            from,
             row_counts: self.row_counts.clone(),
             estimates,
             preflight_pending: self.preflight_wanted && self.preflight.is_none(),

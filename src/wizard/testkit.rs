@@ -27,6 +27,7 @@ fn setup_for(t: &Training, name: &str) -> Setup {
     s.nodes = t.admin_nodes();
     s.backup = t.backup_method();
     s.training_fix = t.fix();
+    s.strategy = t.scenario.strategy_facts();
     s
 }
 
@@ -36,7 +37,27 @@ impl H {
         H::from(sc, false)
     }
 
+    /// The scenario with the shared-database (blue-green) steps already chosen: what most
+    /// model tests drive is those steps' mechanics (the finish gate, the checklist, the runs).
+    /// The scenarios' LTS jump makes Kong refuse blue-green, so the choice is set here, past
+    /// `choose`; the Strategy step's own tests start from [`H::choosing`].
     pub fn from(sc: Scenario, read_only: bool) -> H {
+        // An `up` already run enters at Decommission with no strategy, as the demo does.
+        let up_ran = sc.up_ran_with.is_some();
+        let mut h = H::choosing_from(sc, read_only);
+        if !up_ran {
+            h.m.strategy = Some(crate::kong::strategy::Strategy::BlueGreen);
+        }
+        h
+    }
+
+    /// The scenario as the demo starts it: the Strategy step asks.
+    pub fn choosing(name: &str) -> H {
+        let sc = scenario(name).unwrap_or_else(|e| panic!("{e}"));
+        H::choosing_from(sc, false)
+    }
+
+    pub fn choosing_from(sc: Scenario, read_only: bool) -> H {
         let training = sc
             .build(Catalog::embedded(), 1.0)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -188,6 +209,16 @@ impl H {
     /// Ticks every confirmation, and every old node (and old data plane) out: its own row
     /// ticks its whole checklist, stopping it in the training cluster.
     pub fn tick_all(&mut self) {
+        self.tick_all_with(true)
+    }
+
+    /// [`H::tick_all`] without stopping again a node that still answers after its stop (the
+    /// operator who did not look).
+    pub fn tick_all_once(&mut self) {
+        self.tick_all_with(false)
+    }
+
+    fn tick_all_with(&mut self, again: bool) {
         let mut i = 0;
         while let Some(row) = self.m.decom_rows().get(i).cloned() {
             let undone = match &row {
@@ -205,6 +236,15 @@ impl H {
                 self.m.cursor = i;
                 // Space on the node's row ticks its next item, in order.
                 for _ in 0..3 {
+                    let fx = self.space();
+                    self.stop_nodes(&fx);
+                }
+                // A node whose Admin API still answers after its stop is stopped again, as
+                // the operator would on reading it (untick, tick).
+                let still = again
+                    && matches!(&row, DecomRow::Node(j) if self.m.nodes[*j].class.as_ref().is_some_and(|c| c.blocks_finish()));
+                if still {
+                    self.space();
                     let fx = self.space();
                     self.stop_nodes(&fx);
                 }
@@ -300,9 +340,10 @@ impl H {
                     self.typed("the scenario says so");
                     self.enter();
                 }
-                Step::Preflight | Step::Review => {
+                Step::Preflight | Step::Review | Step::Freeze | Step::StartNew => {
                     self.enter();
                 }
+                Step::Strategy => self.choose_recommended(),
                 Step::Backup => {
                     if !self.m.backup_done() {
                         self.own_backup("snapshot vol-0abc of the db host");
@@ -377,6 +418,40 @@ impl H {
                 s => panic!("cannot play on from {s:?}: {}", self.notice()),
             }
         }
+    }
+}
+
+impl H {
+    /// At the Strategy step: answers what it asks (traditional; no second cluster), then
+    /// follows Kong's recommendation, or in-place where the wizard cannot follow that one yet.
+    pub fn choose_recommended(&mut self) {
+        use crate::kong::strategy::Strategy;
+        use crate::wizard::model::StrategyQuestion;
+        while let Some(q) = self.m.strategy_question() {
+            let k = match q {
+                StrategyQuestion::Deployment => '1',
+                StrategyQuestion::SecondCluster => '2',
+            };
+            self.key(Key::ch(k));
+        }
+        let rows = self.m.strategy_rows();
+        let rec = self.m.strategy_choice().recommended;
+        let pick = if self.m.strategy_unavailable(rec).is_none() {
+            rec
+        } else {
+            Strategy::InPlace
+        };
+        self.m.cursor = rows
+            .iter()
+            .position(|(s, ok)| *s == pick && *ok)
+            .unwrap_or_else(|| panic!("{pick} not allowed: {rows:?}"));
+        self.enter();
+        assert!(
+            matches!(self.m.overlay, Some(Overlay::ConfirmStrategy { .. })),
+            "{}",
+            self.notice()
+        );
+        self.key(Key::ch('y'));
     }
 }
 

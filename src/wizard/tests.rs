@@ -422,6 +422,9 @@ fn leaving_asks_whenever_something_happened() {
     h.read();
     h.enter();
     assert_eq!(h.m.step, Step::Backup);
+    // Back walks the flow: Backup, the Strategy step, Preflight.
+    assert!(actions(&h.key(Key::ch('q'))).is_empty());
+    assert_eq!(h.m.step, Step::Strategy);
     assert!(actions(&h.key(Key::ch('q'))).is_empty());
     assert_eq!(h.m.step, Step::Preflight);
     assert!(actions(&h.key(Key::ch('q'))).is_empty());
@@ -556,7 +559,12 @@ fn ticks_only_when_true() {
     h.read();
     assert_eq!(h.m.step, Step::Decommission);
     let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
-    assert!(screen.contains("– Backup"), "{screen}");
+    // Entered with up already run and no strategy recorded: what is left is Decommission and
+    // Finish; no step before them is claimed, let alone ticked.
+    assert!(
+        screen.contains(" ▸ Decommission › Finish › Done"),
+        "{screen}"
+    );
     assert!(!screen.contains("✓ Backup"), "{screen}");
     // The Decommission gate line agrees with Finish: confirmations open means not open.
     let mut h = H::scenario("clean");
@@ -1583,9 +1591,24 @@ fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() 
                 },
             ),
             entry(3, step("backup", "done")),
+            // The strategy chosen then is followed, not asked again.
+            entry(
+                4,
+                Event::StrategyChosen {
+                    strategy: crate::kong::strategy::Strategy::InPlace,
+                    recommended: crate::kong::strategy::Strategy::InPlace,
+                    deployment: crate::kong::strategy::Deployment::Traditional,
+                    jump: crate::kong::strategy::Jump::LtsPair,
+                    by: "wizard".into(),
+                },
+            ),
         ],
         warnings: Vec::new(),
     };
+    assert!(Resume::from_journal(&rb)
+        .expect("resumed")
+        .summary()
+        .contains("strategy in-place chosen"));
     let mut h = H::scenario("clean");
     h.m = Model::new(
         Setup {
@@ -1596,8 +1619,9 @@ fn a_resumed_upgrade_says_what_it_found_and_does_not_ask_for_the_backup_again() 
     );
     h.read();
     assert_eq!(h.m.step, Step::Preflight);
+    assert_eq!(h.m.strategy, Some(crate::kong::strategy::Strategy::InPlace));
     h.enter();
-    assert_eq!(h.m.step, Step::Backup);
+    assert_eq!(h.m.step, Step::Backup, "the strategy is not asked again");
     assert!(h.m.backup_done());
     h.enter();
     assert_eq!(h.m.step, Step::Review, "not asked again");
@@ -2426,7 +2450,7 @@ fn an_old_traditional_node_after_finish_logs_kongs_own_error() {
             "nodes":[{"name":"kong-old-1","version":"2.8.5","stuck":true},{"name":"kong-new-1","version":"3.4.2"}]}"#,
     );
     h.through_up();
-    h.tick_all();
+    h.tick_all_once();
     h.read();
     assert!(!h.m.node_gate().open, "the stuck node still answers");
     h.enter();

@@ -47,6 +47,10 @@ fn setup(t: &Training) -> Setup {
         new_status_urls: Vec::new(),
         smoke: vec!["GET http://kong-new-1:8000/health 200".into()],
     });
+    // The scenario's facts, with dual-cluster chosen as the clone's flags choose it in the
+    // real wizard (the Strategy step's own tests pick it by hand).
+    s.strategy = t.scenario.strategy_facts();
+    s.strategy.preselected = Some(crate::kong::strategy::Strategy::DualCluster);
     s
 }
 
@@ -703,7 +707,8 @@ fn the_rollback_is_traffic_back_until_retired() {
     let screen = crate::tui::view::render_to_string(&h.m, 100, 30).replace(['\n', '│'], " ");
     let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("send all traffic"), "{screen}");
-    assert!(screen.contains("step 3/10: Clone"), "{screen}");
+    // The Strategy step is on the flow before Backup: Clone is the fourth step.
+    assert!(screen.contains("step 4/11: Clone"), "{screen}");
 }
 
 #[test]

@@ -9,6 +9,9 @@ pub fn why(step: Step) -> &'static str {
         Step::Connecting => "kongrade reads Kong's tables (it never writes them) and decides every step from what the database says.",
         Step::Waiting => "One migration at a time: a held lock means a kong is migrating now, or a killed run left it. It expires by itself.",
         Step::Preflight => "Read from the database as Kong reads it, plus what Kong does not say. Nothing runs here.",
+        Step::Strategy => "Kong's guide picks the procedure from the deployment, the jump and the old nodes' versions. Choose one it allows.",
+        Step::Freeze => "No configuration change may land from here to the end: what is written after the backup is lost on a restore.",
+        Step::StartNew => "The new nodes start on the migrated database; the proxy is down until they answer. Prove each one.",
         Step::Bootstrap => "bootstrap creates a new installation's tables at the target version. It is only for an empty database.",
         Step::Backup => "After finish only a restore goes back; before it, stopping the new nodes is the rollback. Take a backup now.",
         Step::Review => "These run next. Two-phase ones stay pending after up, so old nodes keep working, until finish.",
@@ -40,6 +43,18 @@ pub fn step_help(step: Step) -> (&'static str, &'static str) {
         Step::Preflight => (
             "What the database says, read as Kong reads it, plus what Kong does not say. Nothing runs here.",
             "An ERR stops the wizard: follow the path the finding names, or override it with your reason (journaled). WARN is yours to weigh.",
+        ),
+        Step::Strategy => (
+            "Kong's upgrade guide chooses the procedure: dual-cluster when a second cluster and database can be had, in-place when not (downtime), rolling for DB-less nodes and data planes, blue-green only between patch versions, never for the LTS pair 2.8 -> 3.4, and to 3.x only from 2.8.2+ nodes. The choice goes into the journal.",
+            "Blue-green where Kong refuses it: old nodes read a schema their version cannot (2.8.0/2.8.1 break on the `~` paths 3.0's up writes). In-place without a backup: no way back.",
+        ),
+        Step::Freeze => (
+            "In-place: freeze configuration writes (Admin API, Kong Manager, decK, direct database edits) from now until the upgrade is complete.",
+            "A change written after the backup is lost if the way back is the restore; one written while the old nodes stop may be half-seen.",
+        ),
+        Step::StartNew => (
+            "In-place: start the new nodes on the migrated database, then prove them: each Admin API's GET / answers the target version. The downtime ends when they serve.",
+            "A new node that does not start (a plugin missing, kong.conf keys the new version refuses) keeps the proxy down: the log of that node says why. The way back is the backup's restore.",
         ),
         Step::Bootstrap => (
             "bootstrap creates a new installation's tables at the target version.",
@@ -84,13 +99,27 @@ pub fn step_help(step: Step) -> (&'static str, &'static str) {
 pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static str)> {
     use super::model::{step_mark, Mark};
     let mut out = Vec::new();
-    for step in m.path.steps() {
+    let in_place = m.flow().stops_old_nodes_before_up();
+    for step in m.flow().steps() {
         if *step == Step::Done {
             continue;
         }
         let mark = step_mark(m, *step);
         let did = match (step, mark) {
             (_, Mark::Overridden) => "gone past with an override (your reason is in the log).",
+            (Step::Strategy, Mark::Done) => {
+                "chose the procedure Kong's guide allows here (journaled)."
+            }
+            (Step::Freeze, Mark::Done) => "confirmed configuration writes frozen.",
+            (Step::StartNew, Mark::Done) => {
+                "started the new nodes and proved them; the downtime ended."
+            }
+            (Step::Up, Mark::Done) if in_place => {
+                "ran up with the new kong once no old node answered."
+            }
+            (Step::Decommission, Mark::Done) if in_place => {
+                "stopped every old node: the gate saw none answer."
+            }
             (Step::Preflight, _) => "read the database and weighed the findings.",
             (Step::Backup, Mark::Done) => "a backup taken or recorded before anything changed.",
             (Step::Backup, _) => "passed without a backup.",
@@ -112,6 +141,10 @@ pub fn debrief(m: &super::model::Model) -> Vec<(&'static str, String, &'static s
             _ => "not done.",
         };
         let cost = match step {
+            Step::Strategy => "Blue-green where Kong refuses it: old nodes read a schema their version cannot.",
+            Step::Freeze => "A change made now: lost on the restore, or half-seen by nodes mid-stop.",
+            Step::StartNew => "Unproven new nodes: the proxy stays down without anyone noticing.",
+            Step::Decommission if in_place => "An old node still serving during up: it reads a schema changing under it (in-place's gate refuses up).",
             Step::Preflight => "Skipping it: an ERR (a jump Kong does not support, a pre-1.0 schema) found only when up fails.",
             Step::Backup => "Without it: after finish, nothing brings the old schema back.",
             Step::Review => "Unread: two-phase migrations and Admin API writes lost between up and finish surprise you.",
@@ -172,7 +205,7 @@ pub fn checkpoint(c: super::model::Checkpoint) -> Question {
                 ),
                 (
                     "The new version's: the target release",
-                    "Right: up runs the target release's migrations, so the new kong runs it, once, from one place, while the old nodes keep serving. What up adds is additive, so the old version keeps working on it until finish.",
+                    "Right: up runs the target release's migrations, so the new kong runs it, once, from one place. Blue-green runs it while old nodes serve (what up adds is additive); in-place runs it once every old node is stopped, and finish right after.",
                 ),
                 (
                     "Every node's own kong, one node after the other",

@@ -155,6 +155,30 @@ pub(super) fn decommission_body(
         })
         .unwrap_or_default();
     let unconfirmed = m.checklist.iter().filter(|c| !c.done).count();
+    if m.flow().stops_old_nodes_before_up() {
+        // In-place: the gate is up's, and it opens only when no old node answers.
+        let b = m.in_place_blockers();
+        let line = if b.is_empty() {
+            Line::styled(
+                truncate(&format!("✓ up's gate open: no old node answers{probed}"), w).into_owned(),
+                t.ok(),
+            )
+        } else {
+            Line::styled(
+                truncate(
+                    &format!(
+                        "✗ up waits: {} old node(s) answer or unconfirmed{probed}",
+                        b.len()
+                    ),
+                    w,
+                )
+                .into_owned(),
+                t.err(),
+            )
+        };
+        out.push(line);
+        return;
+    }
     let line = match (&m.gate_override, gate.open) {
         (Some(reason), _) => Line::styled(
             truncate(&format!("! finish gate opened anyway: {reason}"), w).into_owned(),

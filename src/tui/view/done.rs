@@ -23,6 +23,17 @@ pub(super) fn done_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'stat
         ))),
         None => {}
     }
+    if let Some(s) = m.strategy {
+        out.push(Line::raw(format!("Strategy: {s}")));
+    }
+    if let Some(l) = super::strategy::downtime_line(m, t) {
+        out.push(l);
+    }
+    if m.strategy == Some(crate::kong::strategy::Strategy::Rolling) {
+        for l in super::strategy::rolling_text(m).lines() {
+            push_wrapped(out, l, w, Style::new());
+        }
+    }
     // The summary: what ran and what the database said of it, how long, where the record is.
     let mins = m.now.saturating_duration_since(m.began).as_secs() / 60;
     let secs = m.now.saturating_duration_since(m.began).as_secs() % 60;

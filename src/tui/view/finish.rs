@@ -5,6 +5,9 @@ use super::*;
 pub(super) fn finish_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
     let state = m.state();
     writes_warning(m, w, t, out);
+    if let Some(l) = super::strategy::downtime_line(m, t) {
+        out.push(l);
+    }
     let pending = state.map(|s| s.total(MigState::Pending)).unwrap_or(0);
     push_wrapped(
         out,

@@ -20,7 +20,6 @@ use crate::wizard::model::{
     dp_key, BackupMethod, BackupState, DecomRow, Focus, LogKind, Model, NoticeLevel, Overlay,
     OverrideTarget, RunState, Step,
 };
-use crate::wizard::text::why;
 use crate::wizard::update::finish_blockers;
 use crate::wizard::Severity;
 
@@ -35,6 +34,7 @@ mod live;
 mod overlays;
 mod preflight;
 mod review;
+mod strategy;
 mod up;
 mod waiting;
 
@@ -356,9 +356,30 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     f.render_widget(progress(m, area.width as usize, t), l2);
 }
 
-/// `✓ Preflight › ✓ Backup › ▸ Review › Up › …`, or `step 3/7: Review` when it does not fit.
+/// `✓ Preflight › ✓ Backup › ▸ Review › Up › …`; where that does not fit, the steps passed as
+/// their marks only (`✓ › ✓ › ▸ Review › Up › …`); else `step 3/7: Review`.
 fn progress(m: &Model, width: usize, t: &Theme) -> Line<'static> {
-    let steps = m.path.steps();
+    for short in [false, true] {
+        if let Some(l) = progress_line(m, width, t, short) {
+            return l;
+        }
+    }
+    let steps = m.flow().steps();
+    let label = match steps.iter().position(|s| *s == m.step) {
+        Some(c) => format!(
+            " step {}/{}: {}",
+            c + 1,
+            steps.len(),
+            m.flow().title(m.step)
+        ),
+        None => format!(" {}", m.step.title()),
+    };
+    Line::styled(label, t.accent())
+}
+
+fn progress_line(m: &Model, width: usize, t: &Theme, short: bool) -> Option<Line<'static>> {
+    let flow = m.flow();
+    let steps = flow.steps();
     let cur = steps.iter().position(|s| *s == m.step);
     let mut spans = vec![Span::raw(" ")];
     let mut len = 1;
@@ -377,7 +398,10 @@ fn progress(m: &Model, width: usize, t: &Theme) -> Line<'static> {
             Some(c) if i == c => ("▸ ", t.accent()),
             _ => ("", t.dim()),
         };
-        let text = format!("{mark}{}", s.title());
+        let text = match cur {
+            Some(c) if short && i < c => mark.trim_end().to_string(),
+            _ => format!("{mark}{}", flow.label(*s)),
+        };
         len += text.chars().count();
         spans.push(Span::styled(text, style));
     }
@@ -385,19 +409,13 @@ fn progress(m: &Model, width: usize, t: &Theme) -> Line<'static> {
         spans.insert(1, Span::styled(format!("{} · ", m.step.title()), t.warn()));
         len += m.step.title().len() + 3;
     }
-    if len <= width {
-        return Line::from(spans);
-    }
-    let label = match cur {
-        Some(c) => format!(" step {}/{}: {}", c + 1, steps.len(), m.step.title()),
-        None => format!(" {}", m.step.title()),
-    };
-    Line::styled(label, t.accent())
+    (len <= width).then(|| Line::from(spans))
 }
 
 fn step_number(m: &Model) -> String {
-    match m.path.steps().iter().position(|s| *s == m.step) {
-        Some(i) => format!(" {}. {} ", i + 1, m.step.title()),
+    let flow = m.flow();
+    match flow.steps().iter().position(|s| *s == m.step) {
+        Some(i) => format!(" {}. {} ", i + 1, flow.title(m.step)),
         None => format!(" {} ", m.step.title()),
     }
 }
@@ -418,7 +436,7 @@ fn render_step(m: &Model, f: &mut Frame, area: Rect, t: &Theme) {
     let mut why_lines = if inner.height < 10 {
         Vec::new()
     } else {
-        wrap(why(m.step), w)
+        wrap(m.flow().why(m.step), w)
     };
     why_lines.truncate(3);
     let notice: Vec<Line> = match &m.notice {
@@ -529,6 +547,9 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
         Step::Preflight => preflight_body(m, w, h, t, &mut out),
         Step::Backup => backup_body(m, w, h, t, &mut out),
         Step::Review => review_body(m, w, h, t, &mut out),
+        Step::Strategy => strategy::strategy_body(m, w, h, t, &mut out),
+        Step::Freeze => strategy::freeze_body(m, w, t, &mut out),
+        Step::StartNew => strategy::start_new_body(m, w, t, &mut out),
         Step::Up | Step::Bootstrap => up_body(m, w, t, &mut out),
         Step::Decommission => {
             writes_warning(m, w, t, &mut out);

@@ -164,7 +164,7 @@ fn rollback_text(m: &Model) -> String {
             rb = Rollback::WaitThenStopNewNodes;
         }
     }
-    if let Rollback::RestoreBackup { backup, .. } = &mut rb {
+    if let Rollback::RestoreBackup { backup, .. } | Rollback::InPlaceRestore { backup } = &mut rb {
         if let crate::wizard::model::BackupState::Taken(rec) = &m.backup {
             if backup.is_none() {
                 *backup = Some(BackupRef {
@@ -226,7 +226,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             (" Rollback ".into(), lines, no_tail(), own(scroll))
         }
         Overlay::Help { scroll } => {
-            let (what, wrong) = crate::wizard::text::step_help(m.step);
+            let (what, wrong) = m.flow().help(m.step);
             let mut lines = Vec::new();
             push_wrapped(&mut lines, what, inner_w, Style::new());
             push_hanging(&mut lines, "Can go wrong: ", wrong, inner_w, t.warn());
@@ -347,6 +347,34 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 None,
             )
         }
+        Overlay::ConfirmStrategy { strategy } => {
+            let c = m.strategy_choice();
+            let mut lines = Vec::new();
+            let rec = if *strategy == c.recommended {
+                "Kong's recommendation here.".to_string()
+            } else {
+                format!("Kong recommends {} here.", c.recommended)
+            };
+            push_wrapped(&mut lines, &format!("{}: {}", strategy, strategy.summary()), inner_w, t.bold());
+            push_wrapped(&mut lines, &rec, inner_w, Style::new());
+            if let Some(o) = c.offer(*strategy) {
+                for cav in &o.caveats {
+                    push_hanging(&mut lines, "caution: ", cav, inner_w, t.warn());
+                }
+            }
+            lines.push(Line::raw(""));
+            push_wrapped(
+                &mut lines,
+                if m.setup.journal_path.is_some() {
+                    "The choice goes into the upgrade journal; a resumed wizard follows it."
+                } else {
+                    "The wizard follows it from here."
+                },
+                inner_w,
+                t.dim(),
+            );
+            (format!(" Follow {strategy}? "), lines, keys_tail(m, t), None)
+        }
         Overlay::Leave => {
             let mut lines = Vec::new();
             let what = if m.setup.training.is_some() {
@@ -426,7 +454,16 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                     );
                     "Kong does not promise this path: old nodes may not keep serving once up changes the schema, and the backup is the way back. Make no Admin API changes until finish."
                 }
-                KongCommand::Up => "Old nodes keep serving; two-phase migrations stay pending until finish. Make no Admin API changes until then.",
+                KongCommand::Up if m.flow().stops_old_nodes_before_up() => "In-place: no old node answers; the proxy is down until the new nodes serve. finish follows right after up, then the new nodes start. Writes stay frozen.",
+                KongCommand::Up => {
+                    // Blue-green: Kong's cautions for a shared database, said before up runs.
+                    if let Some(o) = m.strategy_choice().offer(crate::kong::strategy::Strategy::BlueGreen) {
+                        for cav in &o.caveats {
+                            push_hanging(&mut lines, "caution: ", cav, inner_w, t.warn());
+                        }
+                    }
+                    "Old nodes keep serving; two-phase migrations stay pending until finish. Make no Admin API changes until then."
+                }
                 KongCommand::Bootstrap => "Creates every table of the target version in this empty database.",
                 _ => "",
             };

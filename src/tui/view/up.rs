@@ -8,6 +8,9 @@ pub(super) fn up_body(m: &Model, w: usize, t: &Theme, out: &mut Vec<Line<'static
     } else {
         KongCommand::Bootstrap
     };
+    if let Some(l) = super::strategy::downtime_line(m, t) {
+        out.push(l);
+    }
     push_wrapped(out, &format!("$ {}", m.command_line(cmd)), w, t.accent());
     // What the rehearsal measured for this database: how long up should take.
     if let Some(line) = m.rehearsal_line().filter(|_| cmd == KongCommand::Up) {

@@ -31,7 +31,8 @@ pub(super) fn finish_step(m: &mut Model) {
             );
             goto(m, Step::Backup);
         } else {
-            goto(m, Step::Done);
+            // In-place: the new nodes are started and proven next.
+            goto(m, m.flow().next(Step::Finish).unwrap_or(Step::Done));
         }
         return;
     }
@@ -70,6 +71,10 @@ pub(super) fn finish_step(m: &mut Model) {
 /// saw, manual entries not ticked) unless the operator opened it anyway, and the confirmations
 /// not given.
 pub fn finish_blockers(m: &Model) -> Vec<String> {
+    if m.flow().stops_old_nodes_before_up() {
+        // In-place: finish follows up with every old node stopped; the same gate holds.
+        return m.in_place_blockers();
+    }
     let mut out = Vec::new();
     if m.gate_override.is_none() {
         out.extend(m.node_gate().blockers);

@@ -35,12 +35,12 @@ pub(super) fn on_key(m: &mut Model, key: Key, fx: &mut Vec<Effect>) {
         }
         None => {
             m.notice = None;
-            step_key(m, hint.action, fx);
+            step_key(m, hint.action, key, fx);
         }
     }
 }
 
-fn step_key(m: &mut Model, action: Action, fx: &mut Vec<Effect>) {
+fn step_key(m: &mut Model, action: Action, key: Key, fx: &mut Vec<Effect>) {
     match action {
         Action::Cancel => ask_leave(m, fx),
         Action::Help => m.overlay = Some(Overlay::help()),
@@ -97,8 +97,8 @@ fn step_key(m: &mut Model, action: Action, fx: &mut Vec<Effect>) {
         | Action::Type
         | Action::Erase
         | Action::Interrupt
-        | Action::Kill
-        | Action::Choose => {}
+        | Action::Kill => {}
+        Action::Choose => answer(m, key),
         Action::Scenarios => m.overlay = Some(Overlay::Scenarios),
         Action::Reclone => super::dual::reclone(m),
         Action::Probe => super::dual::probe(m, fx),
@@ -156,12 +156,18 @@ pub(super) fn toggle(m: &mut Model, fx: &mut Vec<Effect>) {
 pub(super) fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
     match m.step {
         Step::Connecting | Step::Waiting => {}
-        Step::Preflight => preflight_next(m),
+        Step::Preflight => preflight_next(m, fx),
+        Step::Strategy => pick(m),
         Step::Backup if m.dual.is_some() => super::dual::enter(m, fx),
-        Step::Backup => goto(m, Step::Review),
-        Step::Review => goto(m, Step::Up),
+        Step::Backup | Step::Review => {
+            if let Some(next) = m.flow().next(m.step) {
+                goto(m, next);
+            }
+        }
+        Step::Freeze => freeze_confirmed(m, fx),
         Step::Up => run_step(m, KongCommand::Up),
         Step::Bootstrap => run_step(m, KongCommand::Bootstrap),
+        Step::Decommission if m.flow().stops_old_nodes_before_up() => gate_passed(m, fx),
         Step::Decommission => goto(m, Step::Finish),
         Step::Finish => finish_step(m),
         Step::Clone
@@ -171,6 +177,7 @@ pub(super) fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
         | Step::NewCluster
         | Step::Traffic
         | Step::Retire => super::dual::confirm(m, fx),
+        Step::StartNew => new_nodes_done(m, fx),
         Step::Done => leave(m, fx),
     }
 }

@@ -23,6 +23,7 @@ mod overlays;
 mod preflight;
 mod run;
 mod snapshot;
+mod strategy;
 
 use backup::{backup_done, own_backup, take_backup, toggle_backup};
 use decommission::{add_node, on_probed, remove_node, toggle_decom};
@@ -32,6 +33,9 @@ use overlays::overlay_key;
 use preflight::preflight_next;
 use run::{confirmed, judge_run, on_run, run_step};
 use snapshot::{counts, on_snapshot};
+use strategy::{
+    after_preflight, answer, chosen, freeze_confirmed, gate_passed, new_nodes_done, pick,
+};
 
 pub use backup::REFERENCE_MAX;
 pub use finish::{finish_blockers, REASON_MIN};
@@ -138,8 +142,13 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     }
     if m.step != before {
         // The path the operator took, in the journal (entering a step starts nothing itself).
+        // A strategy chosen in this message comes first: it is what decides the step entered.
+        let at = fx
+            .iter()
+            .take_while(|e| matches!(e, Effect::Journal(Event::StrategyChosen { .. })))
+            .count();
         fx.insert(
-            0,
+            at,
             Effect::Journal(step_event(m.step.key(), "entered", None)),
         );
         if m.step == Step::Done && !m.closed && m.state().is_some_and(|s| s.up_to_date()) {
@@ -183,6 +192,7 @@ pub fn list_len(m: &Model) -> usize {
         Step::Review => m.new_migrations().len(),
         Step::Decommission => m.decom_rows().len(),
         s if crate::wizard::dual::is_dual(s) => dual::list_len(m),
+        Step::Strategy if m.strategy_question().is_none() => m.strategy_rows().len(),
         _ => 0,
     }
 }

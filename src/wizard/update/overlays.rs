@@ -204,6 +204,10 @@ pub(super) fn overlay_key(
                 _ => m.overlay = Some(Overlay::Checkpoint { which, chosen }),
             }
         }
+        Overlay::ConfirmStrategy { strategy } => match action {
+            Action::Yes => chosen(m, strategy, "wizard", fx),
+            _ => notice(m, NoticeLevel::Info, "not chosen: pick a strategy"),
+        },
         Overlay::Leave => {
             if action == Action::Yes {
                 leave(m, fx);

@@ -2,14 +2,14 @@
 
 use super::*;
 
-pub(super) fn preflight_next(m: &mut Model) {
+pub(super) fn preflight_next(m: &mut Model, fx: &mut Vec<Effect>) {
     // The key table refuses Enter while a finding stops the wizard; this is the step.
     if crate::wizard::keys::preflight_block(m).is_some()
         || crate::wizard::keys::preflight_pending(m)
     {
         return;
     }
-    let Some(state) = m.state() else {
+    let Some(state) = m.state().cloned() else {
         notice(m, NoticeLevel::Info, "waiting for a read of the database");
         return;
     };
@@ -19,9 +19,21 @@ pub(super) fn preflight_next(m: &mut Model) {
         m.path = Path::Bootstrap;
         Step::Bootstrap
     } else if state.any(MigState::Pending) {
-        Step::Decommission
+        // `up` ran: what is left of any strategy is old nodes out, then finish.
+        m.finishing = m.strategy.is_none();
+        if m.flow() == Flow::InPlace {
+            Step::Finish
+        } else {
+            Step::Decommission
+        }
     } else if state.any(MigState::New) {
-        Step::Backup
+        m.path = if m.dual.is_some() {
+            Path::DualCluster
+        } else {
+            Path::Upgrade
+        };
+        after_preflight(m, fx);
+        return;
     } else {
         Step::Done
     };

@@ -46,6 +46,13 @@ pub(super) fn judge_run(m: &mut Model, at: Instant, fx: &mut Vec<Effect>) {
     };
     let text = if success {
         let done = match run.command {
+            KongCommand::Up if m.flow().stops_old_nodes_before_up() => {
+                let p = state.total(MigState::Pending);
+                // Short: the whole result must fit a 60x16 screen beside the downtime clock.
+                format!(
+                    "up is done ({now_says}); {p} two-phase wait for finish, next. Enter: Finish."
+                )
+            }
             KongCommand::Up => {
                 let p = state.total(MigState::Pending);
                 if p > 0 {
@@ -207,11 +214,7 @@ pub(super) fn on_run(m: &mut Model, id: RunId, ev: RunEvent, fx: &mut Vec<Effect
 
 /// Up and Bootstrap: run (after a confirmation), or go on once it succeeded.
 pub(super) fn run_step(m: &mut Model, command: KongCommand) {
-    let next = if command == KongCommand::Up {
-        Step::Decommission
-    } else {
-        Step::Done
-    };
+    let next = m.flow().next(m.step).unwrap_or(Step::Done);
     if m.running() {
         notice(
             m,
@@ -301,6 +304,18 @@ pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
         ));
     }
     match command {
+        KongCommand::Up if m.flow().stops_old_nodes_before_up() => {
+            let blockers = m.in_place_blockers();
+            if !blockers.is_empty() {
+                return Err(format!(
+                    "in-place: up runs only once every old node is stopped: {}",
+                    blockers.join("; ")
+                ));
+            }
+            if state.any(MigState::Pending) {
+                return Err("migrations are pending: Kong refuses up until 'finish' ran".into());
+            }
+        }
         KongCommand::Up => {
             if state.needs_bootstrap {
                 return Err("the database needs bootstrap, not up".into());

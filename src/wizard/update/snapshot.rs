@@ -78,6 +78,14 @@ pub(super) fn enter(m: &mut Model) {
             Step::Waiting,
             Some("the migrations lock is held: the wizard watches until it is released".into()),
         )
+    } else if pending > 0 && m.strategy == Some(crate::kong::strategy::Strategy::InPlace) {
+        // In-place stopped every old node before its up: finish is next.
+        (
+            Step::Finish,
+            Some(format!(
+                "'up' already ran ({pending} migrations pending), in-place: resuming at Finish"
+            )),
+        )
     } else if pending > 0 {
         (
             Step::Decommission,
@@ -96,6 +104,9 @@ pub(super) fn enter(m: &mut Model) {
     } else {
         Path::Upgrade
     };
+    if step == Step::Decommission {
+        m.finishing = m.strategy.is_none();
+    }
     if let Some(n) = &note {
         m.log.push(LogKind::Info, n.clone());
     }

@@ -1,0 +1,492 @@
+//! The Strategy step and the flows per strategy, driven headless: what the step shows is what
+//! `kong::strategy::choose` says, a refused strategy cannot be picked, the choice is journaled
+//! before what it announces and read back on resume, and in-place runs in its own order.
+
+use std::time::Duration;
+
+use super::flow::{Flow, IN_PLACE_GATE_STEP, NEW_NODES_STEP};
+use super::keys::Key;
+use super::model::*;
+use super::testkit::{actions, journal, H};
+use super::update::{finish_blockers, gate};
+use crate::contract::journal::Event;
+use crate::contract::KongCommand;
+use crate::kong::strategy::{self, Deployment, Jump, OldNode, Strategy, StrategyInput};
+
+fn body(h: &H) -> String {
+    crate::tui::view::step_body_text(&h.m, 100, 200).join("\n")
+}
+
+/// A scenario of the given versions and facts (traditional, one old and one new node).
+fn scenario_json(from: &str, to: &str, facts: &str) -> String {
+    format!(
+        r#"{{"name": "t", "title": "t", "summary": "t", "bootstrapped_at": "{from}", "target": "{to}"{facts},
+        "nodes": [{{"name": "kong-old-1", "version": "{from}"}}, {{"name": "kong-new-1", "version": "{to}"}}]}}"#
+    )
+}
+
+fn choosing_json(text: &str) -> H {
+    H::choosing_from(serde_json::from_str(text).expect("scenario json"), false)
+}
+
+/// At the Strategy step of a scenario, every question answered by its facts.
+fn at_strategy(h: &mut H) {
+    h.read();
+    assert_eq!(h.m.step, Step::Preflight);
+    h.enter();
+    assert_eq!(h.m.step, Step::Strategy, "{}", h.notice());
+}
+
+/// The step's rows are `choose`'s answer on the same facts: allowed (recommended first), then
+/// refused, and the screen says each with its reason.
+fn assert_shows_choose(h: &H, old_nodes: &[OldNode], jump: Jump) {
+    let want = strategy::choose(&StrategyInput {
+        deployment: Deployment::Traditional,
+        from: h.m.reading.as_ref().and_then(|r| r.from),
+        to: h.m.setup.target,
+        old_nodes,
+        second_cluster: Some(false),
+    });
+    assert_eq!(want.jump, jump);
+    assert_eq!(h.m.strategy_choice(), want);
+    let rows: Vec<(Strategy, bool)> = want
+        .allowed
+        .iter()
+        .map(|o| (o.strategy, true))
+        .chain(want.refused.iter().map(|r| (r.strategy, false)))
+        .collect();
+    assert_eq!(h.m.strategy_rows(), rows);
+    if h.m.step != Step::Strategy {
+        // Nothing to migrate (a patch without migrations): the step is not on screen.
+        return;
+    }
+    let text = body(h);
+    assert!(
+        text.contains(&format!("Kong recommends {}", want.recommended)),
+        "{text}"
+    );
+    // Every strategy on its line; the selected one's reason under the list.
+    for (i, (s, allowed)) in rows.iter().enumerate() {
+        let word = if *allowed { "allowed" } else { "refused" };
+        assert!(text.contains(&format!("{word} {s}")), "{text}");
+        let mut m = h.m.clone();
+        m.cursor = i;
+        let text = crate::tui::view::step_body_text(&m, 100, 200).join("\n");
+        let why = match want.check(*s) {
+            Ok(o) => o.why.clone(),
+            Err(r) => r.why.clone(),
+        };
+        assert!(text.contains(&why[..20]), "{s}: {why}\n{text}");
+    }
+}
+
+#[test]
+fn the_lts_pair_refuses_blue_green_and_it_cannot_be_picked() {
+    let mut h = H::choosing("clean");
+    at_strategy(&mut h);
+    let old = h.m.old_nodes_seen();
+    assert_eq!(old.len(), 2, "kong-old-1 and kong-old-2: {old:?}");
+    assert_shows_choose(&h, &old, Jump::LtsPair);
+    let c = h.m.strategy_choice();
+    assert_eq!(c.recommended, Strategy::InPlace, "no second cluster");
+    let bg = c
+        .check(Strategy::BlueGreen)
+        .expect_err("refused on 2.8 -> 3.4");
+    assert!(bg.why.contains("LTS"), "{}", bg.why);
+    // Enter on it says why and changes nothing: no question, no journal entry.
+    let rows = h.m.strategy_rows();
+    h.m.cursor = rows
+        .iter()
+        .position(|r| r.0 == Strategy::BlueGreen)
+        .expect("listed");
+    let fx = h.enter();
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(h.m.overlay.is_none());
+    assert_eq!(h.m.step, Step::Strategy);
+    assert!(h.notice().contains(&bg.why), "{}", h.notice());
+    assert_eq!(h.m.strategy, None);
+}
+
+#[test]
+fn a_patch_jump_allows_blue_green_with_its_cautions() {
+    let mut h = choosing_json(&scenario_json(
+        "3.4.0",
+        "3.4.2",
+        r#", "deployment": "traditional", "second_cluster": false"#,
+    ));
+    h.read();
+    let old = h.m.old_nodes_seen();
+    assert_shows_choose(&h, &old, Jump::Patch);
+    let c = h.m.strategy_choice();
+    let o = c
+        .check(Strategy::BlueGreen)
+        .expect("blue-green is allowed between patch versions");
+    assert!(o.why.contains("patch"), "{}", o.why);
+    assert!(!o.caveats.is_empty());
+}
+
+#[test]
+fn old_nodes_below_2_8_2_refuse_blue_green_to_3x_by_name() {
+    let mut h = choosing_json(&scenario_json(
+        "2.8.1",
+        "3.0.2",
+        r#", "deployment": "traditional", "second_cluster": false"#,
+    ));
+    at_strategy(&mut h);
+    let old = h.m.old_nodes_seen();
+    assert_eq!(old[0].version, Some("2.8.1".parse().expect("version")));
+    assert_shows_choose(&h, &old, Jump::Major);
+    let c = h.m.strategy_choice();
+    let r = c.check(Strategy::BlueGreen).expect_err("refused");
+    assert!(r.why.contains("kong-old-1 is 2.8.1"), "{}", r.why);
+    // The same jump from 2.8.2 nodes allows it (not recommended).
+    let mut h = choosing_json(&scenario_json(
+        "2.8.2",
+        "3.0.2",
+        r#", "deployment": "traditional", "second_cluster": false"#,
+    ));
+    h.read();
+    assert!(h.m.strategy_choice().check(Strategy::BlueGreen).is_ok());
+}
+
+#[test]
+fn what_kongrade_cannot_see_the_step_asks() {
+    let mut h = choosing_json(&scenario_json("2.8.5", "3.4.2", ""));
+    at_strategy(&mut h);
+    assert_eq!(h.m.strategy_question(), Some(StrategyQuestion::Deployment));
+    assert!(body(&h).contains("How is this Kong cluster deployed?"));
+    // Enter waits for the answer; the footer offers the digits.
+    assert!(h.enter().is_empty());
+    assert!(h.notice().contains("answer first"), "{}", h.notice());
+    assert!(crate::wizard::keys::step_keys(&h.m)
+        .iter()
+        .any(|k| k.action == crate::wizard::keys::Action::Choose && k.enabled()));
+    h.key(Key::ch('1'));
+    assert_eq!(h.m.deployment().0, Deployment::Traditional);
+    assert_eq!(
+        h.m.strategy_question(),
+        Some(StrategyQuestion::SecondCluster)
+    );
+    // With a second cluster Kong recommends dual-cluster, and the wizard says where it runs.
+    h.key(Key::ch('1'));
+    assert_eq!(h.m.strategy_question(), None);
+    let c = h.m.strategy_choice();
+    assert_eq!(c.recommended, Strategy::DualCluster);
+    assert_eq!(h.m.strategy_rows()[0], (Strategy::DualCluster, true));
+    h.m.cursor = 0;
+    let fx = h.enter();
+    assert!(fx.is_empty(), "nothing journaled: {fx:?}");
+    assert!(
+        h.notice().contains("kongrade auto --strategy dual-cluster"),
+        "{}",
+        h.notice()
+    );
+    assert_eq!(h.m.step, Step::Strategy);
+}
+
+#[test]
+fn the_choice_is_journaled_before_the_next_step_and_read_back_on_resume() {
+    let mut h = H::choosing("clean");
+    at_strategy(&mut h);
+    h.m.cursor = 0;
+    assert_eq!(h.m.strategy_rows()[0], (Strategy::InPlace, true));
+    assert!(h.enter().is_empty(), "the confirmation first");
+    assert!(matches!(
+        h.m.overlay,
+        Some(Overlay::ConfirmStrategy {
+            strategy: Strategy::InPlace
+        })
+    ));
+    // Esc: nothing chosen.
+    h.esc();
+    assert_eq!(h.m.strategy, None);
+    h.enter();
+    let fx = h.key(Key::ch('y'));
+    let j = journal(&fx);
+    assert!(
+        matches!(
+            &j[0],
+            Event::StrategyChosen {
+                strategy: Strategy::InPlace,
+                recommended: Strategy::InPlace,
+                deployment: Deployment::Traditional,
+                jump: Jump::LtsPair,
+                by,
+            } if by == "wizard"
+        ),
+        "{j:?}"
+    );
+    assert!(
+        matches!(&j[1], Event::Step { step, phase, .. } if step == "backup" && phase == "entered"),
+        "{j:?}"
+    );
+    assert_eq!(h.m.step, Step::Backup);
+    assert_eq!(h.m.flow(), Flow::InPlace);
+
+    // Resumed from that journal: not asked again, and the banner says which.
+    let rb = crate::contract::journal::ReadBack {
+        entries: j
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| crate::contract::journal::Entry {
+                seq: i as u64 + 1,
+                at: "2026-12-01T10:00:00Z".into(),
+                event,
+            })
+            .collect(),
+        warnings: Vec::new(),
+    };
+    let resume = Resume::from_journal(&rb).expect("an upgrade under way");
+    let mut h = H::choosing("clean");
+    h.m = Model::new(
+        Setup {
+            resume: Some(resume),
+            ..h.m.setup.clone()
+        },
+        h.m.now,
+    );
+    assert!(
+        h.m.banner
+            .as_deref()
+            .is_some_and(|b| b.contains("strategy in-place chosen")),
+        "{:?}",
+        h.m.banner
+    );
+    h.read();
+    let fx = h.enter();
+    assert_eq!(h.m.step, Step::Backup, "the question is not asked again");
+    assert!(!journal(&fx)
+        .iter()
+        .any(|e| matches!(e, Event::StrategyChosen { .. })));
+}
+
+#[test]
+fn a_preselected_strategy_is_followed_and_a_refused_one_is_not() {
+    let mut h = H::choosing("clean");
+    h.m.setup.strategy.preselected = Some(Strategy::InPlace);
+    h.read();
+    let fx = h.enter();
+    assert_eq!(h.m.step, Step::Backup);
+    assert!(journal(&fx).iter().any(|e| matches!(
+        e,
+        Event::StrategyChosen { strategy: Strategy::InPlace, by, .. } if by == "wizard --strategy"
+    )));
+    // Refused at start by the runtime; should the facts change, the step refuses it too.
+    let mut h = H::choosing("clean");
+    h.m.setup.strategy.preselected = Some(Strategy::BlueGreen);
+    h.read();
+    let fx = h.enter();
+    assert_eq!(h.m.step, Step::Strategy);
+    assert!(
+        h.notice().starts_with("Refused: --strategy blue-green"),
+        "{}",
+        h.notice()
+    );
+    assert!(!journal(&fx)
+        .iter()
+        .any(|e| matches!(e, Event::StrategyChosen { .. })));
+}
+
+#[test]
+fn rolling_for_db_less_nodes_shows_the_order_and_ends_there() {
+    let mut h = choosing_json(&scenario_json(
+        "2.8.5",
+        "3.4.2",
+        r#", "deployment": "db-less""#,
+    ));
+    at_strategy(&mut h);
+    assert_eq!(h.m.strategy_question(), None, "no database: nothing to ask");
+    assert_eq!(h.m.strategy_rows()[0], (Strategy::Rolling, true));
+    let text = body(&h);
+    assert!(text.contains("Rolling (no migrations)"), "{text}");
+    assert!(text.contains("Upgrade the control plane first"), "{text}");
+    h.enter();
+    let fx = h.key(Key::ch('y'));
+    assert!(journal(&fx).iter().any(|e| matches!(
+        e,
+        Event::StrategyChosen {
+            strategy: Strategy::Rolling,
+            ..
+        }
+    )));
+    assert_eq!(h.m.step, Step::Done);
+    assert!(
+        !actions(&fx)
+            .iter()
+            .any(|e| matches!(e, super::update::Effect::StartKong(..))),
+        "rolling runs no migration"
+    );
+}
+
+/// In-place on the clean scenario, from the Strategy step to Done: writes frozen, every old
+/// node stopped before up (refused while one answers), finish right after up, the clock from
+/// the gate, the new nodes probed.
+#[test]
+fn in_place_stops_every_old_node_before_up_and_finishes_right_after() {
+    let mut h = H::choosing("clean");
+    at_strategy(&mut h);
+    h.choose_recommended();
+    assert_eq!(h.m.strategy, Some(Strategy::InPlace));
+    h.own_backup("snapshot vol-0abc of the db host");
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+    h.enter();
+    assert_eq!(h.m.step, Step::Freeze);
+    let fx = h.enter();
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Confirmed { what, .. } if what.starts_with("configuration writes are frozen"))
+    ));
+    assert_eq!(h.m.step, Step::Decommission);
+    assert_eq!(h.m.flow().title(h.m.step), "Stop old nodes");
+    // The old nodes answer: the gate stays shut, and up is refused by name.
+    let fx = h.enter();
+    assert!(actions(&fx).is_empty());
+    assert_eq!(h.m.step, Step::Decommission);
+    assert!(h.notice().contains("kong-old-1: answers"), "{}", h.notice());
+    let why = gate(&h.m, KongCommand::Up).expect_err("up refused while old nodes answer");
+    assert!(
+        why.contains("kong-old-1") && why.contains("kong-old-2"),
+        "{why}"
+    );
+    assert_eq!(h.m.downtime(), None, "no downtime before the gate");
+    // Every old node stopped: the gate opens, the clock starts (journaled).
+    h.tick_all();
+    h.read();
+    assert!(
+        h.m.in_place_blockers().is_empty(),
+        "{:?}",
+        h.m.in_place_blockers()
+    );
+    let fx = h.enter();
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Step { step, phase, .. } if step == IN_PLACE_GATE_STEP && phase == "done")
+    ));
+    assert_eq!(h.m.step, Step::Up);
+    assert_eq!(h.m.downtime(), Some(Duration::ZERO));
+    h.advance(42.0);
+    assert_eq!(h.m.downtime(), Some(Duration::from_secs(42)));
+    assert!(
+        body(&h).contains("Downtime: 0:42, counting"),
+        "{}",
+        body(&h)
+    );
+    // up: the checkpoint-free confirmation, then the run.
+    h.enter();
+    assert!(matches!(h.m.overlay, Some(Overlay::Confirm { .. })));
+    let fx = h.enter();
+    h.perform(&fx);
+    h.advance(0.5);
+    h.read();
+    assert!(h.m.outcome.as_ref().is_some_and(|o| o.success));
+    // The rollback is the backup now: in-place's way back after up.
+    assert!(matches!(
+        h.m.reading.as_ref().map(|r| &r.rollback),
+        Some(crate::kong::policy::Rollback::InPlaceRestore { .. })
+    ));
+    h.enter();
+    assert_eq!(h.m.step, Step::Finish, "finish right after up");
+    assert!(
+        finish_blockers(&h.m).is_empty(),
+        "{:?}",
+        finish_blockers(&h.m)
+    );
+    h.enter();
+    assert!(
+        matches!(h.m.overlay, Some(Overlay::Typed { .. })),
+        "{}",
+        h.notice()
+    );
+    h.typed("finish");
+    let fx = h.enter();
+    h.perform(&fx);
+    h.advance(0.5);
+    h.read();
+    assert!(h.m.state().is_some_and(|s| s.up_to_date()));
+    h.enter();
+    assert_eq!(h.m.step, Step::StartNew);
+    // The new nodes answer 3.4.2: proven; the clock stops there.
+    assert_eq!(h.m.new_nodes_proven(), Ok(true));
+    h.advance(3.0);
+    let fx = h.enter();
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Step { step, phase, .. } if step == NEW_NODES_STEP && phase == "done")
+    ));
+    assert_eq!(h.m.step, Step::Done);
+    let d = h.m.downtime().expect("counted");
+    h.advance(60.0);
+    assert_eq!(
+        h.m.downtime(),
+        Some(d),
+        "the clock stopped at the new nodes"
+    );
+    assert!(d >= Duration::from_secs(45), "{d:?}");
+}
+
+#[test]
+fn in_place_keeps_counting_the_downtime_on_resume() {
+    let mut h = H::choosing("clean");
+    let resume = Resume {
+        started: "2026-12-01T10:00:00Z".into(),
+        backup: Some(BackupState::Own("snap".into())),
+        backup_problem: None,
+        steps_done: vec!["backup".into()],
+        strategy: Some(Strategy::InPlace),
+        gate_secs_ago: Some(90.0),
+        dual: Default::default(),
+    };
+    h.m = Model::new(
+        Setup {
+            resume: Some(resume),
+            ..h.m.setup.clone()
+        },
+        h.m.now,
+    );
+    assert_eq!(h.m.downtime(), Some(Duration::from_secs(90)));
+    h.advance(10.0);
+    assert_eq!(h.m.downtime(), Some(Duration::from_secs(100)));
+}
+
+#[test]
+fn in_place_asks_only_who_runs_up_in_the_demo() {
+    let mut h = H::choosing("clean");
+    h.m.setup.checkpoints = true;
+    at_strategy(&mut h);
+    h.choose_recommended();
+    assert_eq!(
+        h.m.open_checkpoint(KongCommand::Up),
+        Some(Checkpoint::BeforeUp)
+    );
+    assert_eq!(h.m.open_checkpoint(KongCommand::Finish), None);
+    // Its answer holds for in-place too: it does not promise old nodes serving.
+    let q = crate::wizard::text::checkpoint(Checkpoint::BeforeUp);
+    assert!(!q.choices[q.right]
+        .1
+        .contains("while the old nodes keep serving"));
+}
+
+#[test]
+fn every_scenario_plays_the_recommended_way() {
+    for name in crate::training::names() {
+        let mut h = H::choosing(name);
+        h.read();
+        match name {
+            // Refused at Preflight (its own test); nothing to choose.
+            "pre-1.0" => continue,
+            // Walked the dual-cluster way with its clone in tests_dual.
+            "lts-dual-cluster" => continue,
+            "stale-lock" => {
+                h.training.db.lock_tables().lock = None;
+                h.read();
+            }
+            _ => {}
+        }
+        h.play_to_done();
+        assert!(
+            h.m.state().is_some_and(|s| s.up_to_date()),
+            "{name}: up to date at Done"
+        );
+        if let Some(s) = h.m.strategy {
+            assert_eq!(s, Strategy::InPlace, "{name}: no second cluster");
+        }
+    }
+}
