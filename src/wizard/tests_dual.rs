@@ -536,9 +536,17 @@ fn the_gates_refuse_what_is_not_yet_true() {
 /// Walks the whole scenario: the write guard catches the old cluster's write after the clone,
 /// a new clone is taken and migrated again, traffic goes over in steps, the old cluster last.
 fn walk(h: &mut HD, restart_after_each: bool) -> Vec<Step> {
+    walk_until(h, restart_after_each, |_| false)
+}
+
+/// [`walk`], stopping before the first move where `stop` holds.
+fn walk_until(h: &mut HD, restart_after_each: bool, stop: impl Fn(&HD) -> bool) -> Vec<Step> {
     let mut seen = Vec::new();
     h.walk_to_clone();
     for _ in 0..60 {
+        if stop(h) {
+            break;
+        }
         let step = h.m.step;
         if !seen.contains(&step) {
             seen.push(step);
@@ -737,4 +745,39 @@ fn while_the_clone_streams_the_screen_says_so_with_its_clock_and_enter_waits() {
     let fx = update(&mut h.m, Msg::Key(Key::plain(KeyCode::Enter)));
     assert!(fx.is_empty(), "{fx:?}");
     assert!(h.notice().contains("streaming"), "{}", h.notice());
+}
+
+/// A probe or a write-guard check in flight belongs to the clone it started on: `c` (a new
+/// clone) waits until it ends, so its late report cannot prove or judge the new clone (review).
+#[test]
+fn a_new_clone_waits_for_a_probe_or_guard_in_flight() {
+    let mut h = HD::new();
+    walk_until(&mut h, false, |h| {
+        h.m.step == Step::Traffic && h.m.dual.as_ref().is_some_and(|d| d.stale())
+    });
+    assert_eq!(h.m.step, Step::Traffic, "{}", h.notice());
+    for busy in ["probing", "guarding"] {
+        {
+            let d = h.m.dual.as_mut().expect("dual");
+            d.probing = busy == "probing";
+            d.guarding = busy == "guarding";
+        }
+        let before = h.acted.len();
+        h.key(Key::ch('c'));
+        assert!(h.notice().contains("busy"), "{busy}: {}", h.notice());
+        assert!(
+            !h.acted[before..]
+                .iter()
+                .any(|e| matches!(e, Effect::Dual(DualJob::Clone { .. }))),
+            "{busy}: {:?}",
+            &h.acted[before..]
+        );
+        assert!(h.m.overlay.is_none(), "{busy}: no name asked while busy");
+    }
+    // Once nothing is in flight, c asks for the name as before.
+    let d = h.m.dual.as_mut().expect("dual");
+    d.probing = false;
+    d.guarding = false;
+    h.key(Key::ch('c'));
+    assert!(h.m.overlay.is_some(), "{}", h.notice());
 }

@@ -272,7 +272,12 @@ pub fn reclone_refusal(m: &Model) -> Option<(NoticeLevel, String)> {
     if m.setup.read_only {
         return Some((NoticeLevel::Info, "read-only (--read-only)".into()));
     }
-    if m.running() || matches!(d.clone, CloneState::Running | CloneState::Inspecting) {
+    // A probe or guard check in flight reports on the clone it started on: a new clone waits.
+    if m.running()
+        || d.probing
+        || d.guarding
+        || matches!(d.clone, CloneState::Running | CloneState::Inspecting)
+    {
         return Some((NoticeLevel::Info, "busy: wait until it ends".into()));
     }
     if d.record().is_none() {
