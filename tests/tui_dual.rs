@@ -314,18 +314,31 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
     t.keys(&["Enter"]);
     wait(&t, &["the clone is proven", "9 tables' rows identical"]);
     // Review, up and finish on the clone, the new cluster proven; then traffic: the first tick.
-    let migrate_and_prove = |t: &Tmux| {
+    // The first time through, the trainee's checkpoints come before each run's confirmation.
+    let migrate_and_prove = |t: &Tmux, first: bool| {
         t.keys(&["Enter"]);
         wait(t, &["5. Review"]);
         t.keys(&["Enter"]);
         wait(t, &["6. Up (clone)"]);
         t.keys(&["Enter"]);
+        if first {
+            wait(t, &["Dual-cluster: where does `up` run?"]);
+            t.keys(&["2"]);
+            wait(t, &["✓ 2", "Right: the new kong"]);
+            t.keys(&["Enter"]);
+        }
         wait(t, &["Run up on the clone?"]);
         t.keys(&["Enter"]);
         wait(t, &["up on the clone is done"]);
         t.keys(&["Enter"]);
         wait(t, &["7. Finish (clone)"]);
         t.keys(&["Enter"]);
+        if first {
+            wait(t, &["Why may `finish` run right after `up`"]);
+            t.keys(&["3"]);
+            wait(t, &["✓ 3", "Right: what finish removes"]);
+            t.keys(&["Enter"]);
+        }
         wait(t, &["Run finish on the clone?"]);
         t.keys(&["Enter"]);
         wait(t, &["finish on the clone is done"]);
@@ -337,7 +350,7 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
         wait(t, &["9. Traffic"]);
         t.keys(&["Space"]);
     };
-    migrate_and_prove(&t);
+    migrate_and_prove(&t, true);
     // The old cluster's write after the clone (the scenario makes one while finish runs): the
     // guard names the table, ticks nothing, offers a new clone.
     let s = wait(&t, &["clone is stale", "(services)", "c new clone"]);
@@ -348,7 +361,7 @@ fn the_demo_walks_lts_dual_cluster_to_done_and_the_guard_catches_the_write() {
     t.keys(&["Enter"]);
     wait(&t, &["the clone is proven", "00000003-0000001B-2"]);
     // The new clone is migrated and proven again; now the guard lets the first step through.
-    migrate_and_prove(&t);
+    migrate_and_prove(&t, false);
     wait(&t, &["[x] 1 % to the new cluster"]);
     for pct in ["5 %", "10 %", "50 %", "100 %"] {
         t.keys(&["Space"]);

@@ -184,7 +184,8 @@ impl Flow {
             // Finish follows up at once with every old node already stopped: the one question
             // is who runs up.
             Flow::InPlace => &[Checkpoint::BeforeUp],
-            Flow::Choosing | Flow::Bootstrap | Flow::DualCluster | Flow::Rolling => &[],
+            Flow::DualCluster => &[Checkpoint::BeforeCloneUp, Checkpoint::BeforeCloneFinish],
+            Flow::Choosing | Flow::Bootstrap | Flow::Rolling => &[],
         }
     }
 

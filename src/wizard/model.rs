@@ -478,14 +478,18 @@ pub enum Overlay {
 pub enum Checkpoint {
     BeforeUp,
     BeforeFinish,
+    /// Dual-cluster: where `up` runs.
+    BeforeCloneUp,
+    /// Dual-cluster: why `finish` may follow `up` at once on the clone.
+    BeforeCloneFinish,
 }
 
 impl Checkpoint {
     /// The step whose command waits for it.
     pub fn command(self) -> KongCommand {
         match self {
-            Checkpoint::BeforeUp => KongCommand::Up,
-            Checkpoint::BeforeFinish => KongCommand::Finish,
+            Checkpoint::BeforeUp | Checkpoint::BeforeCloneUp => KongCommand::Up,
+            Checkpoint::BeforeFinish | Checkpoint::BeforeCloneFinish => KongCommand::Finish,
         }
     }
 }

@@ -781,3 +781,62 @@ fn a_new_clone_waits_for_a_probe_or_guard_in_flight() {
     h.key(Key::ch('c'));
     assert!(h.m.overlay.is_some(), "{}", h.notice());
 }
+
+/// The demo asks its checkpoints in dual-cluster too (issue 12): before `up` on the clone
+/// (where it runs) and before `finish` (why it may follow at once); a wrong answer runs nothing,
+/// the right one opens the run's confirmation, and each is asked once.
+#[test]
+fn the_demo_asks_where_up_runs_and_why_finish_follows_on_the_clone() {
+    let mut h = HD::new();
+    h.m.setup.checkpoints = true;
+    walk_until(&mut h, false, |h| h.m.step == Step::CloneUp);
+    assert_eq!(h.m.step, Step::CloneUp, "{}", h.notice());
+    for (command, which, wrong, right) in [
+        (KongCommand::Up, Checkpoint::BeforeCloneUp, '1', '2'),
+        (KongCommand::Finish, Checkpoint::BeforeCloneFinish, '1', '3'),
+    ] {
+        h.enter();
+        assert!(
+            matches!(h.m.overlay, Some(Overlay::Checkpoint { which: w, .. }) if w == which),
+            "{command:?}: {:?}",
+            h.m.overlay
+        );
+        let before = h.acted.len();
+        h.key(Key::ch(wrong));
+        h.enter();
+        assert!(
+            matches!(h.m.overlay, Some(Overlay::Checkpoint { .. })),
+            "a wrong answer does not go on: {:?}",
+            h.m.overlay
+        );
+        h.key(Key::ch(right));
+        h.enter();
+        assert!(
+            matches!(
+                h.m.overlay,
+                Some(Overlay::Dual(super::dual::DualAsk::Run { command: c, .. })) if c == command
+            ),
+            "{command:?}: {:?} {}",
+            h.m.overlay,
+            h.notice()
+        );
+        assert!(
+            !h.acted[before..]
+                .iter()
+                .any(|e| matches!(e, Effect::Dual(DualJob::Kong { .. }))),
+            "nothing ran before the confirmation"
+        );
+        h.enter();
+        assert!(
+            h.m.outcome.as_ref().is_some_and(|o| o.success),
+            "{:?}",
+            h.m.outcome
+        );
+        h.enter();
+    }
+    assert_eq!(h.m.step, Step::NewCluster, "{}", h.notice());
+    assert_eq!(
+        h.m.checkpoints_passed,
+        vec![Checkpoint::BeforeCloneUp, Checkpoint::BeforeCloneFinish]
+    );
+}

@@ -232,6 +232,42 @@ pub fn checkpoint(c: super::model::Checkpoint) -> Question {
             ],
             right: 1,
         },
+        Checkpoint::BeforeCloneUp => Question {
+            question: "Dual-cluster: where does `up` run?",
+            choices: &[
+                (
+                    "On the source database, while the old cluster serves",
+                    "No: that is blue-green, which Kong's LTS guide does not offer. The source stays exactly as it is: the old cluster keeps serving from it, and it is the way back.",
+                ),
+                (
+                    "On the clone, with the new version's kong pointed at it",
+                    "Right: the new kong, its connection in its environment, migrates the clone only. No old node reads the clone, so nothing old can break; kongrade checks the source's schema_meta is unchanged around the run.",
+                ),
+                (
+                    "On both, so they stay alike",
+                    "No: the source must not be migrated. The old cluster reads it, and it is what all traffic goes back to if the new cluster fails.",
+                ),
+            ],
+            right: 1,
+        },
+        Checkpoint::BeforeCloneFinish => Question {
+            question: "Why may `finish` run right after `up` on the clone?",
+            choices: &[
+                (
+                    "Because the traffic has already moved to the new cluster",
+                    "No: no traffic moves before the new cluster is proven, and that comes after finish.",
+                ),
+                (
+                    "Because finish is harmless",
+                    "No: finish removes what old versions read; on a shared database it breaks every old node still running.",
+                ),
+                (
+                    "Because no old node reads the clone: the old cluster serves from the source",
+                    "Right: what finish removes, only old nodes read, and none runs on the clone. The new cluster then starts on a fully migrated database; the old one keeps serving from the untouched source until traffic has moved and it is retired.",
+                ),
+            ],
+            right: 2,
+        },
     }
 }
 

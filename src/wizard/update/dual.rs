@@ -393,10 +393,23 @@ fn run(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
         notice(m, NoticeLevel::Info, text);
         return;
     }
+    // The demo's checkpoint first, as in the other flows; its answer comes back to [`after_checkpoint`].
+    if let Some(which) = m.open_checkpoint(command) {
+        m.overlay = Some(Overlay::Checkpoint {
+            which,
+            chosen: None,
+        });
+        return;
+    }
     m.overlay = Some(Overlay::Dual(DualAsk::Run {
         command,
         command_line: m.command_line(command),
     }));
+}
+
+/// After a dual-cluster checkpoint was answered: on to the run's confirmation.
+pub(super) fn after_checkpoint(m: &mut Model, command: KongCommand, fx: &mut Vec<Effect>) {
+    run(m, command, fx);
 }
 
 fn set_done(m: &mut Model, command: KongCommand) {

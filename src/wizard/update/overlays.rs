@@ -191,9 +191,12 @@ pub(super) fn overlay_key(
                         format!("checkpoint: {} {}", q.question, q.choices[q.right].0),
                     );
                     // On to what the step does next: the confirmation of the command.
-                    match which.command() {
-                        KongCommand::Finish => finish_step(m),
-                        c => run_step(m, c),
+                    match which {
+                        Checkpoint::BeforeCloneUp | Checkpoint::BeforeCloneFinish => {
+                            super::dual::after_checkpoint(m, which.command(), fx)
+                        }
+                        _ if which.command() == KongCommand::Finish => finish_step(m),
+                        _ => run_step(m, which.command()),
                     }
                 }
                 Action::Close => notice(
