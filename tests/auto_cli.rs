@@ -1080,9 +1080,11 @@ fn kill_9_at_every_step_boundary_then_a_restart_finishes_without_repeating_a_ste
         );
         let started = journal_events(data.path(), "command_started");
         let count = |c: &str| started.iter().filter(|s| s.contains(c)).count();
-        // (A kong killed along with auto before its pid was journaled is found by its marker.)
+        // A kong spawned in the instant before auto was killed has no `command_started` (its pid
+        // is journaled just after the spawn): the restart finds it by its marker and waits, so
+        // either step may show none. That each ran exactly once is the wrapper's log above.
         assert!(
-            count("migrations up") <= 1 && count("migrations finish") == 1,
+            count("migrations up") <= 1 && count("migrations finish") <= 1,
             "killed at '{marker}': {started:?}"
         );
         assert!(
