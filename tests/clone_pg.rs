@@ -29,7 +29,7 @@ fn opts(db: &TestDb, name: &str) -> PgOptions {
 
 /// Kong's role may create databases in this test cluster (as a dual-cluster operator's would).
 fn allow_createdb() {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").expect("grant");
+    pg::grant_createdb();
 }
 
 /// A database name the test owns, dropped at the end whatever happens.

@@ -102,7 +102,7 @@ fn clone_db(src: &TestDb, name: &str) -> TestDb {
 }
 
 fn source(tag: &str) -> TestDb {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let db = TestDb::new(tag);
     kong_db::bootstrap_at(&db, "2.8.5", None);
     kong_rows::fill(&db, 20, 500);

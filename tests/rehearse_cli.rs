@@ -84,7 +84,7 @@ fn journal_events(data: &Path, kind: &str) -> Vec<Value> {
 
 #[test]
 fn rehearse_times_every_migration_on_a_clone_and_leaves_the_source_alone() {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let n = rows_wanted();
     let db = TestDb::new("rh_ok");
     kong_db::bootstrap_at(&db, "2.8.5", None);
@@ -181,7 +181,7 @@ fn rehearse_times_every_migration_on_a_clone_and_leaves_the_source_alone() {
 
 #[test]
 fn a_failing_migration_is_reported_with_kongs_output_and_keep_keeps_the_scratch() {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let db = TestDb::new("rh_fail");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     kong_rows::fill(&db, 10, 100);
@@ -319,7 +319,7 @@ fn a_database_made_beforehand_is_used_and_not_dropped() {
 /// time in the record and the output.
 #[test]
 fn a_multi_hop_path_is_rehearsed_hop_by_hop_with_each_hops_kong_and_its_times() {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let db = TestDb::new("rh_hops");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     kong_rows::fill(&db, 20, 500);
@@ -453,7 +453,7 @@ fn children_named(parent: u32, name: &str) -> Vec<i32> {
 /// connected when the second run starts: conditions, not times.
 #[test]
 fn a_killed_runs_pg_restore_is_ended_before_the_clone_target_is_used_again() {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let db = TestDb::new("rh_orphan");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     kong_rows::fill(&db, 200, 200_000);

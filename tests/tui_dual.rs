@@ -89,7 +89,7 @@ fn the_wizard_takes_a_real_database_through_dual_cluster_to_done_and_never_write
         eprintln!("tmux is not installed: skipping (the CI installs it)");
         return;
     }
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let src = TestDb::new("tui_dual");
     kong_db::bootstrap_at(&src, "2.8.5", None);
     kong_rows::fill(&src, 20, 200);
@@ -387,7 +387,7 @@ fn auto_and_the_wizard_resume_each_others_dual_cluster_run() {
         eprintln!("tmux is not installed: skipping (the CI installs it)");
         return;
     }
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let src = TestDb::new("tui_dual_x");
     kong_db::bootstrap_at(&src, "2.8.5", None);
     kong_rows::fill(&src, 5, 20);

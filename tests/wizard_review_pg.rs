@@ -22,7 +22,7 @@ fn key(m: &mut Model, k: Key) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_real_rehearsal_review_and_up_show_its_times_and_say_when_stale() {
-    pg::psql_admin(pg::server(), "postgres", "ALTER ROLE kong CREATEDB").unwrap();
+    pg::grant_createdb();
     let db = TestDb::new("wrv_rehearsed");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     kong_rows::fill(&db, 50, 2_000);

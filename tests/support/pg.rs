@@ -546,3 +546,21 @@ pub fn restart_server(server: &Server) -> Result<(), String> {
     wait_ready(server, Duration::from_secs(30));
     Ok(())
 }
+
+/// `ALTER ROLE kong CREATEDB` for the clone and rehearse tests. Tests in one binary run in
+/// parallel, and PostgreSQL refuses two concurrent updates of one role's row ("tuple
+/// concurrently updated"): the grant is idempotent, so it is retried.
+pub fn grant_createdb() {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match psql_admin(server(), "postgres", "ALTER ROLE kong CREATEDB") {
+            Ok(_) => return,
+            Err(e) if e.contains("concurrently updated") => {
+                last = e;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("ALTER ROLE kong CREATEDB: {e}"),
+        }
+    }
+    panic!("ALTER ROLE kong CREATEDB kept racing: {last}");
+}
