@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::cli::{both, code, err, lines_of, out, read_until};
 use support::kong_db;
-use support::nodes::{args, in_place, old_node_285};
+use support::nodes::{admin_api, args, in_place, old_node_285};
 use support::pg::{self, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
@@ -834,31 +834,6 @@ fn kong_waits_on_the_lock(db: &TestDb) -> bool {
     false
 }
 
-/// Serves one fixed Kong-like `GET /` answer on loopback until the test binary ends.
-fn admin_api(version: &str) -> String {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let body = format!(
-        r#"{{"version":"{version}","hostname":"gw","node_id":"n","tagline":"Welcome to kong"}}"#
-    );
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = c.read(&mut buf);
-            let _ = c.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
 #[test]
 fn backup_pg_dump_runs_first_and_a_failed_backup_migrates_nothing() {
     let db = TestDb::new("au_backup");
@@ -1337,7 +1312,7 @@ fn without_a_strategy_auto_runs_nothing_where_kong_refuses_blue_green_and_gives_
     assert!(journal_entries(&data, "strategy_chosen").is_empty());
 
     // 2.8 -> 3.0 with a 2.8.1 node: refused, the node named.
-    let old_281 = support::nodes::admin_api("2.8.1");
+    let old_281 = admin_api("2.8.1");
     let o = auto(
         &db,
         &standin("3.0.2", ""),
@@ -1358,7 +1333,7 @@ fn without_a_strategy_auto_runs_nothing_where_kong_refuses_blue_green_and_gives_
     assert_eq!(rows(&db), before, "nothing ran");
 
     // The in-place command it gave runs the upgrade as it is, once its placeholders are filled.
-    let new = support::nodes::admin_api("3.4.2");
+    let new = admin_api("3.4.2");
     let line = in_place_line
         .replacen("kongrade ", &format!("'{BIN}' "), 1)
         .replace("OLD_ADMIN_URL", &support::nodes::stopped_node())

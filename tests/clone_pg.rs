@@ -9,7 +9,7 @@ use kongrade::exec::clone::{clone_database, drop_database, CloneSpec};
 use kongrade::kong::conf::Secret;
 use kongrade::kong::write_guard;
 use kongrade::store::postgres::{PgOptions, PgStore};
-use support::pg::{self, TestDb, KONG_PASSWORD};
+use support::pg::{self, Scratch, TestDb, KONG_PASSWORD};
 use support::{kong_db, kong_rows};
 
 fn opts(db: &TestDb, name: &str) -> PgOptions {
@@ -30,25 +30,6 @@ fn opts(db: &TestDb, name: &str) -> PgOptions {
 /// Kong's role may create databases in this test cluster (as a dual-cluster operator's would).
 fn allow_createdb() {
     pg::grant_createdb();
-}
-
-/// A database name the test owns, dropped at the end whatever happens.
-struct Scratch(String);
-
-impl Scratch {
-    fn new(src: &TestDb, tag: &str) -> Scratch {
-        Scratch(format!("{}_{tag}", src.name).chars().take(63).collect())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = pg::psql_admin(
-            pg::server(),
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-        );
-    }
 }
 
 fn as_db(src: &TestDb, name: &str) -> TestDb {

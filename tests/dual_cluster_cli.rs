@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::pg::{self, TestDb};
+use support::nodes::new_node;
+use support::pg::{self, Scratch, TestDb};
 use support::{kong_db, kong_rows};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
@@ -45,53 +46,6 @@ fn both(o: &Output) -> String {
 
 fn meta(db: &TestDb) -> String {
     db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
-}
-
-/// A new-cluster node: its Admin API (GET / with `version`, /status reachable) and its proxy
-/// (/health 200, anything else 404), on one loopback port, until the test binary ends.
-fn new_node(version: &str) -> String {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let version = version.to_string();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 4096];
-            let n = c.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let (status, body) = match path.as_str() {
-                "/" => (
-                    200,
-                    format!(r#"{{"version":"{version}","hostname":"new-1"}}"#),
-                ),
-                "/status" => (200, r#"{"database":{"reachable":true}}"#.to_string()),
-                "/health" => (200, "ok".to_string()),
-                _ => (404, "{}".to_string()),
-            };
-            let _ = c.write_all(
-                format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
-struct Scratch(String);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = pg::psql_admin(
-            pg::server(),
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-        );
-    }
 }
 
 fn clone_db(src: &TestDb, name: &str) -> TestDb {
@@ -424,19 +378,7 @@ fn dual_cluster_walks_each_hop_on_the_clone_with_its_own_kong_image() {
     support::docker::fake_docker(dir.path(), &log, BIN);
     let new = new_node("3.5.0");
     let data = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN)
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                dir.path().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("HOME", std::env::temp_dir())
-        .env("KONGRADE_DATA_DIR", data.path())
-        .envs(src.kong_env())
+    let o = support::docker::kongrade_with_docker(BIN, dir.path(), data.path(), src.kong_env())
         .args(["auto", "--strategy", "dual-cluster", "--backup=skip"])
         .args(["--kong-image", "kong", "--target-version", "3.5.0"])
         .args(["--clone-database", &name, "--new-admin-url", &new])

@@ -328,19 +328,7 @@ fn a_multi_hop_path_is_rehearsed_hop_by_hop_with_each_hops_kong_and_its_times() 
     let log = dir.path().join("docker.log");
     support::docker::fake_docker(dir.path(), &log, BIN);
     let data = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN)
-        .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                dir.path().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("HOME", std::env::temp_dir())
-        .env("KONGRADE_DATA_DIR", data.path())
-        .envs(db.kong_env())
+    let o = support::docker::kongrade_with_docker(BIN, dir.path(), data.path(), db.kong_env())
         .args([
             "rehearse",
             "--kong-image",

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use support::cli::{both, code, out};
 use support::kong_db;
+use support::nodes::{admin_api, stopped_node};
 use support::pg::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
@@ -39,31 +40,6 @@ fn kongrade(db: &TestDb, args: &[&str]) -> Output {
 
 fn rows(db: &TestDb) -> String {
     db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
-}
-
-/// Serves one fixed Kong-like `GET /` answer on loopback until the test binary ends.
-fn admin_api(version: &str, role: &str, database: &str) -> String {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let body = format!(
-        r#"{{"version":"{version}","hostname":"gw","node_id":"n","tagline":"Welcome to kong","configuration":{{"role":"{role}","database":"{database}"}}}}"#
-    );
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 2048];
-            let _ = c.read(&mut buf);
-            let _ = c.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}")
 }
 
 /// The journal entries of one kind across the data directory's journals.
@@ -148,8 +124,8 @@ fn plan_says_kongs_choice_and_refuses_blue_green_for_the_lts_pair() {
 fn old_nodes_exact_versions_decide_blue_green_to_3x() {
     let db = TestDb::new("st_plan_bg");
     kong_db::bootstrap_at(&db, "2.8.5", None);
-    let old_281 = admin_api("2.8.1", "traditional", "postgres");
-    let old_285 = admin_api("2.8.5", "traditional", "postgres");
+    let old_281 = admin_api("2.8.1");
+    let old_285 = admin_api("2.8.5");
     let plan = |urls: &[&str]| {
         let mut args = vec![
             "plan",
@@ -264,7 +240,7 @@ fn auto_refuses_a_refused_strategy_before_anything_runs_and_journals_an_allowed_
     // choice is journaled.
     let db2 = TestDb::new("st_auto_bg");
     kong_db::bootstrap_at(&db2, "3.3.1", None);
-    let node = admin_api("3.3.1", "traditional", "postgres");
+    let node = admin_api("3.3.1");
     let o = kongrade(
         &db2,
         &[
@@ -285,30 +261,6 @@ fn auto_refuses_a_refused_strategy_before_anything_runs_and_journals_an_allowed_
     assert_eq!(chosen.len(), 1, "{chosen:?}");
     assert_eq!(chosen[0]["strategy"], "blue-green");
     assert_eq!(chosen[0]["by"], "auto");
-}
-
-/// A loopback URL where nothing listens (a stopped node): a TCP socket bound and never put to
-/// listen, kept open for the test's life, so connecting is refused and no other test can take
-/// the port in the meantime (a bound-then-dropped port could be reused by a parallel bind).
-fn stopped_node() -> String {
-    // SAFETY: plain socket calls on a local fd and a zeroed sockaddr_in we own.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0, "socket");
-        let mut addr: libc::sockaddr_in = std::mem::zeroed();
-        addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-        addr.sin_port = 0;
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        let rc = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
-        assert_eq!(rc, 0, "bind");
-        let mut got: libc::sockaddr_in = std::mem::zeroed();
-        let mut glen = len;
-        let rc = libc::getsockname(fd, &mut got as *mut _ as *mut libc::sockaddr, &mut glen);
-        assert_eq!(rc, 0, "getsockname");
-        // The fd stays open (never closed) until the test process ends.
-        format!("http://127.0.0.1:{}", u16::from_be(got.sin_port))
-    }
 }
 
 fn status_code(db: &TestDb) -> i64 {
@@ -337,7 +289,7 @@ fn in_place_refuses_until_writes_are_frozen_and_no_old_node_answers() {
     let db = TestDb::new("st_ip_refuse");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     let before = rows(&db);
-    let old = admin_api("2.8.5", "traditional", "postgres");
+    let old = admin_api("2.8.5");
     let gone = stopped_node();
 
     let o = auto_in_place(&db, &["--backup=skip", "--admin-url", &gone]);
@@ -375,7 +327,7 @@ fn in_place_end_to_end_stops_nothing_itself_migrates_and_proves_the_new_nodes() 
     let db = TestDb::new("st_ip_e2e");
     kong_db::bootstrap_at(&db, "2.8.5", None);
     let gone = stopped_node();
-    let new = admin_api("3.4.2", "traditional", "postgres");
+    let new = admin_api("3.4.2");
     // The default --backup=pg_dump: the rollback is that backup's exact restore command.
     let o = auto_in_place(
         &db,
@@ -441,7 +393,7 @@ fn in_place_says_when_a_new_node_does_not_answer_the_target() {
     let db = TestDb::new("st_ip_newold");
     kong_db::bootstrap_at(&db, "3.3.1", None);
     let gone = stopped_node();
-    let wrong = admin_api("3.3.1", "traditional", "postgres");
+    let wrong = admin_api("3.3.1");
     let o = auto_in_place(
         &db,
         &[

@@ -7,7 +7,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::pg::{self, TestDb};
+use support::nodes::new_node;
+use support::pg::{self, Scratch, TestDb};
 use support::tmux::{available, Tmux};
 use support::{kong_db, kong_rows};
 
@@ -19,55 +20,6 @@ fn shq(s: &str) -> String {
 
 fn meta(db: &TestDb) -> String {
     db.exec("SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY subsystem")
-}
-
-/// A new-cluster node: Admin API (`GET /` with `version`, `/status` reachable), Status API
-/// (`/status/ready` 200) and proxy (`/health` 200), on one loopback port.
-fn new_node(version: &str) -> String {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let version = version.to_string();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let mut buf = [0u8; 4096];
-            let n = c.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let (status, body) = match path.as_str() {
-                "/" => (
-                    200,
-                    format!(r#"{{"version":"{version}","hostname":"new-1"}}"#),
-                ),
-                "/status" => (200, r#"{"database":{"reachable":true}}"#.to_string()),
-                "/status/ready" => (200, "{}".to_string()),
-                "/health" => (200, "ok".to_string()),
-                _ => (404, "{}".to_string()),
-            };
-            let _ = c.write_all(
-                format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
-/// Drops the clone database at the end, whatever happened.
-struct Scratch(String);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = pg::psql_admin(
-            pg::server(),
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
-        );
-    }
 }
 
 fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {

@@ -21,19 +21,7 @@ RUNS=${2:-7}
 BIN=${KONGRADE_BIN:-${CARGO_TARGET_DIR:-target}/release/kongrade}
 [ -x "$BIN" ] || { echo "no kongrade binary at $BIN: cargo build --release, or set KONGRADE_BIN" >&2; exit 1; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-PGBIN=${KONGRADE_PG_BINDIR:-$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-DIR=$(mktemp -d /tmp/kongrade-diagnose-bench.XXXXXX)
-chmod 0755 "$DIR"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$DIR"
-cleanup() { as_pg "$PGBIN/pg_ctl" -D "$DIR/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$DIR"; }
-trap cleanup EXIT
-as_pg "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth=trust --no-sync >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w \
-  -o "-p $PORT -h 127.0.0.1 -k $DIR -c fsync=off -c synchronous_commit=off" start >/dev/null
-
-export PGHOST=127.0.0.1 PGPORT=$PORT
+. "$(dirname "$0")/bench-pg.sh" diagnose
 psql -X -q -U postgres -d postgres -c "CREATE ROLE kong LOGIN PASSWORD 'kong-bench'" \
   -c "CREATE DATABASE kong_bench OWNER kong"
 export PGUSER=kong PGPASSWORD=kong-bench PGDATABASE=kong_bench

@@ -47,3 +47,27 @@ exec('{bin}', 'stand-in', '--kong-version', $v, @k) or die;
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
 }
+
+/// kongrade (`bin`) with a clean environment: the fake docker's `dir` first on PATH, HOME and
+/// `KONGRADE_DATA_DIR` set, and `envs` (a database's `KONG_*`). The tests add the arguments.
+pub fn kongrade_with_docker(
+    bin: &str,
+    dir: &Path,
+    data: &Path,
+    envs: Vec<(String, String)>,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    c.env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data)
+        .envs(envs);
+    c
+}

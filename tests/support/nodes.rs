@@ -149,3 +149,40 @@ pub fn silent_node() -> String {
     });
     format!("http://127.0.0.1:{port}")
 }
+
+/// A new-cluster node on one loopback port until the test binary ends: its Admin API (`GET /`
+/// with `version`, `/status` with the database reachable), its Status API (`/status/ready`
+/// 200) and its proxy (`/health` 200); anything else 404.
+pub fn new_node(version: &str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let version = version.to_string();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, body) = match path.as_str() {
+                "/" => (
+                    200,
+                    format!(r#"{{"version":"{version}","hostname":"new-1"}}"#),
+                ),
+                "/status" => (200, r#"{"database":{"reachable":true}}"#.to_string()),
+                "/status/ready" => (200, "{}".to_string()),
+                "/health" => (200, "ok".to_string()),
+                _ => (404, "{}".to_string()),
+            };
+            let _ = c.write_all(
+                format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}

@@ -564,3 +564,23 @@ pub fn grant_createdb() {
     }
     panic!("ALTER ROLE kong CREATEDB kept racing: {last}");
 }
+
+/// A database name a test owns (a clone, a scratch copy), dropped at the end whatever happened.
+pub struct Scratch(pub String);
+
+impl Scratch {
+    /// `<source>_<tag>`, cut to PostgreSQL's 63 bytes.
+    pub fn new(src: &TestDb, tag: &str) -> Scratch {
+        Scratch(format!("{}_{tag}", src.name).chars().take(63).collect())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = psql_admin(
+            server(),
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0),
+        );
+    }
+}
