@@ -364,6 +364,49 @@ fn an_occupied_clone_target_is_refused_every_time_and_never_dropped() {
     }
 }
 
+/// A clone server nobody can reach is not an absent database: auto stops (24) before it
+/// journals a clone start ("absent or empty at start" would be untrue), and the source is
+/// untouched.
+#[test]
+fn an_unreachable_clone_server_is_refused_before_a_clone_start_is_journaled() {
+    let src = source("dc_unreach");
+    let before = meta(&src);
+    let data = tempfile::tempdir().unwrap();
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let gone = support::nodes::stopped_node();
+    let port = gone.rsplit(':').next().unwrap().to_string();
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong,
+        &[
+            "--clone-database",
+            "kong_new",
+            "--clone-pg-host",
+            "127.0.0.1",
+            "--clone-pg-port",
+            &port,
+        ],
+    )
+    .output()
+    .unwrap();
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(24), "{text}");
+    assert!(text.contains("cannot be read"), "{text}");
+    let journal: String = std::fs::read_dir(data.path().join("journal"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !journal.contains("absent or empty at start"),
+        "no clone start journaled: {journal}"
+    );
+    assert_eq!(meta(&src), before, "the source is untouched");
+}
+
 /// `--kong-image`: a multi-hop path (2.8.5 -> 3.4.2 -> 3.5.0) walked on the clone, each hop by
 /// its own image (a fake docker that plays each tag with the stand-in and sees only the `-e`
 /// names), each proven before the next; the source untouched, no password in argv.

@@ -163,6 +163,15 @@ pub fn given_command_line() -> String {
     redacted_command_line(&args)
 }
 
+/// Whether a flag's or a variable's name says it holds a secret (`--admin-token`,
+/// `KONG_PG_PASSWORD`, `--clone-pg-password`, `..._SECRET`).
+fn secret_name(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    ["password", "token", "secret"]
+        .iter()
+        .any(|w| l.contains(w))
+}
+
 fn redacted_command_line(args: &[String]) -> String {
     use crate::contract::invocation::shell_quote;
     let mut out = vec!["kongrade".to_string()];
@@ -173,14 +182,25 @@ fn redacted_command_line(args: &[String]) -> String {
             out.push("...".into());
             continue;
         }
-        let secret = a.starts_with("--") && a.to_ascii_lowercase().contains("password");
+        let secret = a.starts_with("--") && secret_name(a.split_once('=').map_or(a, |(f, _)| f));
         match a.split_once('=') {
             Some((flag, _)) if secret => out.push(format!("{flag}=...")),
             None if secret => {
                 hide_next = true;
                 out.push(a.clone());
             }
-            _ => out.push(shell_quote(a)),
+            // A value that is itself a command (`--kong-cmd`, `--kong-cmd-template`) may carry
+            // `NAME=VALUE` words: their secrets are hidden too.
+            _ => {
+                let words: Vec<String> = a
+                    .split(' ')
+                    .map(|w| match w.split_once('=') {
+                        Some((k, _)) if secret_name(k) => format!("{k}=..."),
+                        _ => w.to_string(),
+                    })
+                    .collect();
+                out.push(shell_quote(&words.join(" ")));
+            }
         }
     }
     out.join(" ")
@@ -201,6 +221,20 @@ mod tests {
                 "--clone-pg-password=s3cret",
             ])),
             "kongrade auto --kong-cmd 'docker exec kong kong' --clone-pg-password ... --clone-pg-password=..."
+        );
+        // Tokens and secrets too, and `NAME=VALUE` secrets inside a command given as a value.
+        assert_eq!(
+            super::redacted_command_line(&a(&[
+                "auto",
+                "--admin-token",
+                "t0ken",
+                "--admin-token=t0ken",
+                "--kong-cmd",
+                "env KONG_PG_PASSWORD=s3cret KONG_PG_HOST=db kong",
+                "--target-version",
+                "3.4.2",
+            ])),
+            "kongrade auto --admin-token ... --admin-token=... --kong-cmd 'env KONG_PG_PASSWORD=... KONG_PG_HOST=db kong' --target-version 3.4.2"
         );
     }
 }

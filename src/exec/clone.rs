@@ -187,11 +187,26 @@ async fn relations(client: &tokio_postgres::Client) -> Result<i64> {
     .unwrap_or(0))
 }
 
-/// What the clone's place holds now: `None` when the database does not exist (or cannot be
-/// read), else its relations (0: empty).
-pub async fn occupied(target: &PgOptions) -> Option<i64> {
-    let store = PgStore::connect(target).await.ok()?;
-    relations(store.client()).await.ok()
+/// What the clone's place holds now: `None` when the database does not exist, else its
+/// relations (0: empty). A server that cannot be reached or read is an error, never "absent":
+/// the operator is not asked to take a clone nobody can see.
+pub async fn occupied(target: &PgOptions) -> Result<Option<i64>, String> {
+    let store = match PgStore::connect(target).await {
+        Ok(s) => s,
+        Err(e) if e.kind == crate::store::StoreErrorKind::MissingDatabase => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "the clone's place {} cannot be read: {e}",
+                target.describe()
+            ))
+        }
+    };
+    relations(store.client()).await.map(Some).map_err(|e| {
+        format!(
+            "the clone's place {} cannot be read: {e:#}",
+            target.describe()
+        )
+    })
 }
 
 async fn create(admin: &PgStore, target: &PgOptions) -> Result<()> {
@@ -311,8 +326,14 @@ async fn prepare_target(
             if let Some(why) = major_mismatch(source_num, num) {
                 return Err(eyre!(why));
             }
-            let ended = end_leftover_sessions(store.client()).await?;
             let n = relations(store.client()).await?;
+            // Only on a place this clone may take: a database refused below is not touched,
+            // not even its sessions.
+            let ended = if n == 0 || replace {
+                end_leftover_sessions(store.client()).await?
+            } else {
+                0
+            };
             drop(store);
             if n == 0 {
                 return Ok(Prepared {

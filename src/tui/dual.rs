@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::cmd::auto::{judge_new_node, smoke, Smoke};
+use crate::cmd::auto::{judge_new_node, run_smokes, Smoke};
 use crate::contract::clone::{CloneRecord, TableMark};
 use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::probe::{self, ProbeOptions};
@@ -67,10 +67,16 @@ impl DualRuntime {
     /// The source's schema_meta as text (compared around each kong run on the clone).
     async fn source_meta(&self) -> Result<String, String> {
         match self {
-            DualRuntime::Pg(p) => crate::exec::clone::source_schema_meta(&p.source)
-                .await
-                .map(|rows| rows.join("\n"))
-                .map_err(|e| format!("{e:#}")),
+            DualRuntime::Pg(p) => {
+                // Bounded: a source that hangs must not leave a finished run looking alive.
+                let wait = p.source.timeout.max(Duration::from_secs(5)) * 2;
+                match tokio::time::timeout(wait, crate::exec::clone::source_schema_meta(&p.source))
+                    .await
+                {
+                    Ok(r) => r.map(|rows| rows.join("\n")).map_err(|e| format!("{e:#}")),
+                    Err(_) => Err(format!("no answer within {} s", wait.as_secs())),
+                }
+            }
             DualRuntime::Training { t, .. } => Ok(format!("{:?}", t.db.lock_tables().schema_meta)),
         }
     }
@@ -113,7 +119,7 @@ impl DualRuntime {
 
     async fn inspect(&self) -> Result<Option<i64>, String> {
         match self {
-            DualRuntime::Pg(p) => Ok(crate::exec::clone::occupied(&p.clone).await),
+            DualRuntime::Pg(p) => crate::exec::clone::occupied(&p.clone).await,
             DualRuntime::Training { t, .. } => Ok(t.clone.as_ref().and_then(|c| c.occupied())),
         }
     }
@@ -193,16 +199,10 @@ impl DualRuntime {
                         }
                     }
                 }
-                for s in &p.smoke {
-                    match smoke(s, p.probe.timeout.max(Duration::from_secs(5))).await {
-                        Ok(got) if got == s.status => {
-                            ok.push(format!("smoke {} {}: {got} as expected", s.method, s.url))
-                        }
-                        Ok(got) => problems.push(format!(
-                            "smoke {} {}: HTTP {got}, expected {}",
-                            s.method, s.url, s.status
-                        )),
-                        Err(e) => problems.push(format!("smoke {} {}: {e}", s.method, s.url)),
+                for r in run_smokes(&p.smoke, p.probe.timeout).await {
+                    match r.verdict() {
+                        Ok(line) => ok.push(line),
+                        Err(problem) => problems.push(problem),
                     }
                 }
             }

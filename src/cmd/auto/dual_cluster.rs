@@ -57,7 +57,13 @@ pub fn parse_smoke(s: &str) -> Result<Smoke, String> {
     if !method.chars().all(|c| c.is_ascii_uppercase()) {
         return Err(format!("--smoke '{s}': '{method}' is not an HTTP method"));
     }
-    probe::parse_url(url).map_err(|e| format!("--smoke '{s}': {e}"))?;
+    let u = probe::parse_url(url).map_err(|e| format!("--smoke '{s}': {e}"))?;
+    // Refused here, at the command line, not after in-place's downtime has begun.
+    if u.tls {
+        return Err(format!(
+            "--smoke '{s}': https smoke URLs are not supported yet: use the proxy's http listener"
+        ));
+    }
     let status: u16 = status
         .parse()
         .ok()
@@ -330,7 +336,17 @@ async fn clone_step(
     let held = if ours || spec.replace {
         None
     } else {
-        clone::occupied(target).await.filter(|n| *n > 0)
+        match clone::occupied(target).await {
+            Ok(n) => n.filter(|n| *n > 0),
+            // Nothing journaled: a place nobody can read is not "absent or empty".
+            Err(e) => {
+                return Ok(Err(stop(
+                    CLONE_FAILED,
+                    "clone_failed",
+                    format!("The clone failed, nothing was migrated: {e}"),
+                )))
+            }
+        }
     };
     if held.is_none() {
         s.journal
@@ -642,17 +658,10 @@ async fn new_cluster(
             ProbeAnswer::Failed { error } => problems.push(format!("{url}/status/ready: {error}")),
         }
     }
-    for t in &d.smoke {
-        match smoke(t, probe_opts.timeout.max(Duration::from_secs(5))).await {
-            Ok(got) if got == t.status => rep.say(&format!(
-                "  smoke {} {}: {got} as expected",
-                t.method, t.url
-            )),
-            Ok(got) => problems.push(format!(
-                "smoke {} {}: HTTP {got}, expected {}",
-                t.method, t.url, t.status
-            )),
-            Err(e) => problems.push(format!("smoke {} {}: {e}", t.method, t.url)),
+    for r in run_smokes(&d.smoke, probe_opts.timeout).await {
+        match r.verdict() {
+            Ok(line) => rep.say(&format!("  {line}")),
+            Err(problem) => problems.push(problem),
         }
     }
     if problems.is_empty() {
@@ -674,6 +683,39 @@ async fn new_cluster(
 }
 
 /// One smoke request: its status, or why there is none (a URL that times out says so).
+/// One smoke test's outcome: what it answered, and its line for the operator.
+pub struct SmokeRun {
+    pub test: Smoke,
+    pub got: Result<u16, String>,
+}
+
+impl SmokeRun {
+    /// `Ok("smoke GET URL: 200 as expected")`, or `Err` with what went wrong.
+    pub fn verdict(&self) -> Result<String, String> {
+        let t = &self.test;
+        let line = format!("smoke {} {}", t.method, t.url);
+        match &self.got {
+            Ok(got) if *got == t.status => Ok(format!("{line}: {got} as expected")),
+            Ok(got) => Err(format!("{line}: HTTP {got}, expected {}", t.status)),
+            Err(e) => Err(format!("{line}: {e}")),
+        }
+    }
+}
+
+/// Runs every smoke test in turn (at least 5 s each: a cold proxy may be slow to answer);
+/// in-place, dual-cluster and the wizard all judge them by [`SmokeRun::verdict`].
+pub async fn run_smokes(tests: &[Smoke], timeout: Duration) -> Vec<SmokeRun> {
+    let timeout = timeout.max(Duration::from_secs(5));
+    let mut out = Vec::new();
+    for t in tests {
+        out.push(SmokeRun {
+            test: t.clone(),
+            got: smoke(t, timeout).await,
+        });
+    }
+    out
+}
+
 pub async fn smoke(t: &Smoke, timeout: Duration) -> Result<u16, String> {
     let began = Instant::now();
     match tokio::time::timeout(timeout, smoke_inner(t)).await {
@@ -791,6 +833,9 @@ mod tests {
             .unwrap_err()
             .contains("METHOD URL STATUS"));
         assert!(parse_smoke("GET ftp://x/ 200").is_err());
+        assert!(parse_smoke("GET https://x/health 200")
+            .unwrap_err()
+            .contains("https smoke URLs are not supported"));
         assert!(parse_smoke("GET http://x/ 999")
             .unwrap_err()
             .contains("not an HTTP status"));

@@ -315,23 +315,18 @@ async fn smoke_tests(
     if args.dual.smoke.is_empty() {
         return Ok((ran, failed));
     }
-    let timeout = args.nodes.probe.timeout.max(Duration::from_secs(5));
-    for t in &args.dual.smoke {
-        let got = super::dual_cluster::smoke(t, timeout).await;
-        let line = format!("smoke {} {}", t.method, t.url);
-        match &got {
-            Ok(status) if *status == t.status => {
-                rep.say(&format!("  {line}: {status} as expected"))
-            }
-            Ok(status) => failed.push(format!("{line}: HTTP {status}, expected {}", t.status)),
-            Err(e) => failed.push(format!("{line}: {e}")),
+    for r in super::dual_cluster::run_smokes(&args.dual.smoke, args.nodes.probe.timeout).await {
+        match r.verdict() {
+            Ok(line) => rep.say(&format!("  {line}")),
+            Err(problem) => failed.push(problem),
         }
+        let t = &r.test;
         ran.push(json!({
             "method": t.method,
             "url": t.url,
             "expected": t.status,
-            "status": got.as_ref().ok(),
-            "error": got.as_ref().err(),
+            "status": r.got.as_ref().ok(),
+            "error": r.got.as_ref().err(),
         }));
     }
     for f in &failed {

@@ -33,7 +33,7 @@ use crate::exec::runner::KongTarget;
 use crate::kong::report as state_report;
 use crate::kong::state::SchemaState;
 
-pub use dual_cluster::{judge_new_node, parse_smoke, smoke, DualArgs, Smoke};
+pub use dual_cluster::{judge_new_node, parse_smoke, run_smokes, smoke, DualArgs, Smoke};
 pub use report::{moves, Move};
 
 /// `auto`'s exit codes live with the policy's rules (Kong's `migrations list` uses 0/1/3/4/5 and
