@@ -675,7 +675,22 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             .then(|| (seen.deployment, seen.deployment_from.clone())),
         second_cluster: w.strategy.second_cluster,
     };
+    // Before the journal is opened: a clone the wizard cannot make (Cassandra, a bad --clone-*
+    // flag, a kong that cannot see the clone's environment) leaves no journal behind.
+    let dual = dual_setup(&ctx, w, &mut setup)?;
+    // The clone's flags say which procedure the operator means: dual-cluster, as if with
+    // --strategy dual-cluster (the Strategy step still refuses it where Kong's guide does).
+    if setup.dual.is_some() && setup.strategy.preselected.is_none() {
+        setup.strategy.preselected = Some(crate::kong::strategy::Strategy::DualCluster);
+    }
     let (journal, mut notes) = open_journal(&ctx, w.read_only, &mut setup)?;
+    // An upgrade the journal says is dual-cluster goes on only with its clone's flags.
+    if let Some(r) = &setup.resume {
+        if r.strategy == Some(crate::kong::strategy::Strategy::DualCluster) && setup.dual.is_none()
+        {
+            bail!("this upgrade's journal chose dual-cluster: start the wizard again with the same clone flags (--clone-database NAME, or --clone-conf / --clone-pg-*) and --new-admin-url, so it resumes on the clone; nothing was run");
+        }
+    }
     notes.extend(seen.notes.iter().map(|n| format!("strategy: {n}")));
     if let (Some(r), Some(opts)) = (setup.rehearsal.as_mut(), ctx.conn.pg()) {
         r.stale = rehearsal_staleness(opts, &r.record).await;
@@ -716,12 +731,6 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
                 r.backup_problem = Some(why);
             }
         }
-    }
-    let dual = dual_setup(&ctx, w, &mut setup)?;
-    // The clone's flags say which procedure the operator means: dual-cluster, as if with
-    // --strategy dual-cluster (the Strategy step still refuses it where Kong's guide does).
-    if setup.dual.is_some() && setup.strategy.preselected.is_none() {
-        setup.strategy.preselected = Some(crate::kong::strategy::Strategy::DualCluster);
     }
     // kongrade's connection flags reach kong as the KONG_* variables Kong reads, in the child's
     // environment only (as `auto` passes them).
@@ -926,15 +935,24 @@ pub async fn rehearsal_staleness(
         Ok(s) => s,
         Err(e) => return Some(format!("could not be checked: {e}")),
     };
-    match store.table_marks().await {
-        Ok(now) => {
+    // Before the terminal is taken: bounded, since the marks digest every configuration table
+    // (about 4 s per million rows), and a slow check must not hold the wizard's start.
+    match tokio::time::timeout(STALENESS_WAIT, store.table_marks()).await {
+        Err(_) => Some(format!(
+            "could not be checked within {} s (a large database): `kongrade rehearse` again gives a current record",
+            STALENESS_WAIT.as_secs()
+        )),
+        Ok(Ok(now)) => {
             let v = crate::kong::write_guard::judge(&r.clone.tables, &now);
             let changed: Vec<String> = v.stale.iter().map(|c| c.describe()).collect();
             (!changed.is_empty()).then(|| changed.join("; "))
         }
-        Err(e) => Some(format!("could not be checked: {e}")),
+        Ok(Err(e)) => Some(format!("could not be checked: {e}")),
     }
 }
+
+/// How long the wizard's start waits for the rehearsal's staleness check.
+const STALENESS_WAIT: Duration = Duration::from_secs(10);
 
 /// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on
 /// the training database. `--speed` shortens each migration; the lock keeps Kong's own timing

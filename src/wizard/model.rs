@@ -850,9 +850,17 @@ impl StrategyQuestion {
 impl Model {
     pub fn new(setup: Setup, now: Instant) -> Model {
         let checklist = checklist_for(&setup);
+        // The clone's flags mean dual-cluster only when the journal records no other strategy
+        // (an in-place upgrade resumed with them must not walk into the clone's steps).
+        let other_strategy = setup
+            .resume
+            .as_ref()
+            .and_then(|r| r.strategy)
+            .is_some_and(|s| s != crate::kong::strategy::Strategy::DualCluster);
         let dual = setup
             .dual
             .clone()
+            .filter(|_| !other_strategy)
             .map(|d| super::dual::Dual::new(d, setup.resume.as_ref().map(|r| &r.dual)));
         let setup_nodes = setup.nodes.clone();
         // A resumed Cassandra backup was every node's snapshot.

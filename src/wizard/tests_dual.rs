@@ -840,3 +840,75 @@ fn the_demo_asks_where_up_runs_and_why_finish_follows_on_the_clone() {
         vec![Checkpoint::BeforeCloneUp, Checkpoint::BeforeCloneFinish]
     );
 }
+
+/// A journal that chose another strategy wins over the clone's flags: resumed in-place with
+/// `--clone-database` given, the wizard follows in-place and never walks into the clone's
+/// steps (review).
+#[test]
+fn a_journal_that_chose_in_place_is_not_walked_into_the_clone() {
+    use crate::kong::strategy::{Deployment, Jump, Strategy};
+    let t = Arc::new(
+        scenario("lts-dual-cluster")
+            .and_then(|s| s.build(Catalog::embedded(), 1.0))
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let journal = vec![Event::StrategyChosen {
+        strategy: Strategy::InPlace,
+        recommended: Strategy::DualCluster,
+        deployment: Deployment::Traditional,
+        jump: Jump::LtsPair,
+        by: "wizard".into(),
+    }];
+    let rb = ReadBack {
+        entries: journal
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Entry {
+                seq: i as u64,
+                at: "2026-12-01T10:00:00Z".into(),
+                event: e.clone(),
+            })
+            .collect(),
+        warnings: Vec::new(),
+    };
+    let mut h = HD::on(t, Resume::from_journal(&rb), journal);
+    assert!(
+        h.m.dual.is_none(),
+        "the clone's steps are not this upgrade's"
+    );
+    h.read();
+    assert_eq!(h.m.step, Step::Preflight);
+    h.enter();
+    assert_eq!(h.m.step, Step::Backup, "{}", h.notice());
+    h.key(Key::ch(' '));
+    h.typed("snapshot vol-0abc");
+    h.enter();
+    h.enter();
+    assert_eq!(h.m.flow(), crate::wizard::flow::Flow::InPlace);
+    assert_eq!(h.m.step, Step::Review, "{}", h.notice());
+    assert!(
+        !h.acted
+            .iter()
+            .any(|e| matches!(e, Effect::Dual(DualJob::Clone { .. }))),
+        "{:?}",
+        h.acted
+    );
+}
+
+/// Read-only records nothing: a traffic step cannot be ticked (a tick is journaled).
+#[test]
+fn read_only_ticks_no_traffic_step() {
+    let mut h = HD::new();
+    walk_until(&mut h, false, |h| h.m.step == Step::Traffic);
+    assert_eq!(h.m.step, Step::Traffic, "{}", h.notice());
+    h.m.setup.read_only = true;
+    let before = h.journal.len();
+    h.key(Key::ch(' '));
+    assert!(h.notice().contains("read-only"), "{}", h.notice());
+    assert_eq!(h.journal.len(), before, "nothing journaled");
+    assert!(h
+        .m
+        .dual
+        .as_ref()
+        .is_some_and(|d| d.next_traffic() == Some(0)));
+}

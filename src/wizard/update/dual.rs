@@ -130,7 +130,12 @@ pub fn confirm_refusal(m: &Model) -> Result<&'static str, (NoticeLevel, String)>
             )),
         },
         Step::Retire => {
-            if d.guarding {
+            if m.setup.read_only {
+                Err((
+                    Info,
+                    "read-only (--read-only): kongrade records no retirement".into(),
+                ))
+            } else if d.guarding {
                 Err((Info, "checking the write guard...".into()))
             } else if d.next_traffic().is_some() {
                 Err((Block, "all traffic on the new cluster first".into()))
@@ -326,6 +331,13 @@ pub(super) fn tick(m: &mut Model, fx: &mut Vec<Effect>) {
 
 pub fn tick_refusal(m: &Model) -> Option<(NoticeLevel, String)> {
     let d = dual(m)?;
+    // A tick is journaled: read-only watches and records nothing.
+    if m.setup.read_only {
+        return Some((
+            NoticeLevel::Info,
+            "read-only (--read-only): kongrade records no traffic step".into(),
+        ));
+    }
     if d.guarding {
         return Some((NoticeLevel::Info, "checking the write guard...".into()));
     }
@@ -629,7 +641,7 @@ pub(super) fn on_msg(m: &mut Model, msg: DualMsg, fx: &mut Vec<Effect>) {
             notice(
                 m,
                 NoticeLevel::Block,
-                format!("the clone's place cannot be read: {e}"),
+                format!("{e}; nothing was journaled: Enter looks again"),
             );
         }
         DualMsg::Inspected(Ok(held)) => {

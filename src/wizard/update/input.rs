@@ -158,7 +158,9 @@ pub(super) fn confirm(m: &mut Model, fx: &mut Vec<Effect>) {
         Step::Connecting | Step::Waiting => {}
         Step::Preflight => preflight_next(m, fx),
         Step::Strategy => pick(m),
-        Step::Backup if m.dual.is_some() => super::dual::enter(m, fx),
+        Step::Backup if m.flow() == crate::wizard::flow::Flow::DualCluster => {
+            super::dual::enter(m, fx)
+        }
         Step::Backup | Step::Review => {
             if let Some(next) = m.flow().next(m.step) {
                 goto(m, next);
