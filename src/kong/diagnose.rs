@@ -1059,8 +1059,9 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
                 i.tables
                     .iter()
                     .map(|(t, n)| {
-                        let routes = input.count("routes");
-                        format!("{t} {}", rewrites::count_text(t, *n, routes))
+                        let sampled =
+                            rewrites::regex_count_sampled(input.snapshot.db, input.count("routes"));
+                        format!("{t} {}", rewrites::count_text(t, *n, sampled))
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -1974,12 +1975,21 @@ mod tests {
             big.seen
         );
         // Below the sampling threshold the count is exact and said as rows.
+        let sampled = |db, routes| rewrites::regex_count_sampled(db, Some(routes));
+        assert!(!sampled(Db::Postgres, 150_000));
+        assert!(sampled(Db::Postgres, 1_000_000));
+        // Cassandra reads every route: its count is exact at any size, never "sampled".
+        assert!(!sampled(Db::Cassandra, 1_000_000));
         assert_eq!(
-            rewrites::count_text(rewrites::ROUTES_WITH_REGEX_PATHS, 0, Some(150_000)),
+            rewrites::count_text(rewrites::ROUTES_WITH_REGEX_PATHS, 0, false),
             "0 rows"
         );
         assert_eq!(
-            rewrites::count_text("routes", 1_000_000, Some(1_000_000)),
+            rewrites::count_text(rewrites::ROUTES_WITH_REGEX_PATHS, 0, true),
+            "~0 (sampled)"
+        );
+        assert_eq!(
+            rewrites::count_text("routes", 1_000_000, true),
             "1000000 rows"
         );
     }

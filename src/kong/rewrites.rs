@@ -71,15 +71,16 @@ pub const ROUTES_WITH_REGEX_PATHS: &str = "routes_with_regex_paths";
 /// TABLESAMPLE BERNOULLI), so it stays quick on a million routes: an estimate, said so.
 pub const REGEX_SAMPLE_ABOVE: i64 = 200_000;
 
-/// Whether the regex routes' count was sampled, from the routes table's rows.
-pub fn regex_count_sampled(routes_rows: Option<i64>) -> bool {
-    routes_rows.is_some_and(|n| n > REGEX_SAMPLE_ABOVE)
+/// Whether the regex routes' count was sampled: PostgreSQL's, above [`REGEX_SAMPLE_ABOVE`]
+/// routes. Cassandra's is a full scan, exact at any size.
+pub fn regex_count_sampled(db: super::catalog::Db, routes_rows: Option<i64>) -> bool {
+    db == super::catalog::Db::Postgres && routes_rows.is_some_and(|n| n > REGEX_SAMPLE_ABOVE)
 }
 
 /// A count as the operator reads it: `1000 rows`, or for a sampled regex count `~0 (sampled)`
 /// (a sample that found none does not prove there are none).
-pub fn count_text(table: &str, n: i64, routes_rows: Option<i64>) -> String {
-    if table == ROUTES_WITH_REGEX_PATHS && regex_count_sampled(routes_rows) {
+pub fn count_text(table: &str, n: i64, sampled: bool) -> String {
+    if table == ROUTES_WITH_REGEX_PATHS && sampled {
         format!("~{n} (sampled)")
     } else {
         super::plan::plural(n, "row", "rows")

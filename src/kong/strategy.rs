@@ -454,10 +454,10 @@ pub fn unasked(i: &StrategyInput<'_>, work: Work, hints: &CommandHints) -> Unask
 
 /// A running clock for in-place's downtime: `45 s`, `1 min 20 s`, `2 h 5 min`.
 pub fn clock(secs: u64) -> String {
+    // The project's one duration wording (rehearse's times); only zero reads in seconds here.
     match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
-        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        0 => "0 s".into(),
+        _ => crate::contract::clone::human_ms(secs.saturating_mul(1000)),
     }
 }
 

@@ -71,25 +71,6 @@ impl Interpreter {
         } else {
             None
         };
-        // The one policy: the findings, where the upgrade stands, how to roll back.
-        let mut a = policy::assess(&PolicyInput {
-            diagnose: DiagnoseInput {
-                state: &state,
-                snapshot: snap,
-                target: &self.target,
-                catalog: self.catalog,
-                row_counts: self.row_counts.as_deref(),
-                settings: &self.settings,
-                writes_since_up: self.writes_since_up.as_ref(),
-                history: self.history.as_ref(),
-            },
-            nodes: None,
-            running: false,
-            strategy: None,
-        });
-        if let Some(e) = &self.count_error {
-            a.findings.push(diagnose::counts_unavailable(e));
-        }
         let input = DiagnoseInput {
             state: &state,
             snapshot: snap,
@@ -100,15 +81,26 @@ impl Interpreter {
             writes_since_up: self.writes_since_up.as_ref(),
             history: self.history.as_ref(),
         };
-        let plan = diagnose::plan_for(&input);
+        // The one policy: the findings, where the upgrade stands, how to roll back; and its
+        // plan, used below as it is (planning again would be a second plan per read).
+        let mut a = policy::assess(&PolicyInput {
+            diagnose: input,
+            nodes: None,
+            running: false,
+            strategy: None,
+        });
+        if let Some(e) = &self.count_error {
+            a.findings.push(diagnose::counts_unavailable(e));
+        }
+        let plan = &a.plan;
         // The preflight on this read's plan, as `kongrade diagnose` adds it.
         if let (Some(d), Some(target)) = (&self.preflight, self.target.version) {
             a.findings
-                .extend(d.findings_for_plan(&plan, target, self.catalog));
+                .extend(d.findings_for_plan(plan, target, self.catalog));
             a.findings.sort_by_key(|f| f.severity);
         }
         // Each coming migration's estimated work, as diagnose's timeout advice makes it.
-        let estimates = diagnose::timeout_advice(&input, &plan).items;
+        let estimates = diagnose::timeout_advice(&input, plan).items;
         let from = crate::kong::plan::origin(
             &state,
             self.catalog,
