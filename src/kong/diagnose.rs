@@ -123,6 +123,15 @@ impl DiagnoseInput<'_> {
     }
 
     /// A Kong table's name as SQL, qualified when kong.conf sets pg_schema.
+    pub(crate) fn table_sql(&self, name: &str) -> String {
+        self.table(name)
+    }
+
+    /// `kong migrations SUB` with kong.conf's `-c`.
+    pub(crate) fn kong_cmd(&self, sub: &str) -> String {
+        self.kong(sub)
+    }
+
     fn table(&self, name: &str) -> String {
         match &self.settings.connection.schema {
             Some(s) => format!("\"{}\".{name}", s.replace('"', "\"\"")),
@@ -284,6 +293,7 @@ pub fn diagnose(input: &DiagnoseInput<'_>) -> Vec<Finding> {
 pub fn diagnose_with(input: &DiagnoseInput<'_>, plan: &Plan) -> Vec<Finding> {
     let mut out = Vec::new();
     lock(input, &mut out);
+    super::half_applied::finding(input, &mut out);
     bootstrap(input, &mut out);
     pending(input, plan, &mut out);
     gaps(input, &mut out);

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod conf;
 pub mod diagnose;
+pub mod half_applied;
 pub mod kong_facts;
 pub mod lua;
 pub mod nodes;

@@ -46,6 +46,7 @@ pub enum FindingId {
     DuplicateMigrations,
     ForeignSchemaMetaRows,
     RowCountsUnavailable,
+    PathsHalfRewritten,
     // What the target will break (kong::preflight).
     ConfKeyRemoved,
     ConfKeyDeprecated,
@@ -109,6 +110,7 @@ impl FindingId {
         FindingId::ScramOldKong,
         FindingId::HybridDpMajor,
         FindingId::PreflightIncomplete,
+        FindingId::PathsHalfRewritten,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +159,7 @@ impl FindingId {
             FindingId::ScramOldKong => "scram-old-kong",
             FindingId::HybridDpMajor => "hybrid-dp-major",
             FindingId::PreflightIncomplete => "preflight-incomplete",
+            FindingId::PathsHalfRewritten => "paths-half-rewritten",
         }
     }
 
@@ -310,6 +313,13 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         id: FindingId::TablesWithoutSchemaMeta,
+        wizard: WizardGate::Block,
+        auto: refuse(exit::STATE_FORBIDS, None),
+    },
+    // A rerun of `up` would damage routes (kong::half_applied): only the repair (or the restore)
+    // moves on, and no flag lifts it.
+    Rule {
+        id: FindingId::PathsHalfRewritten,
         wizard: WizardGate::Block,
         auto: refuse(exit::STATE_FORBIDS, None),
     },

@@ -79,6 +79,19 @@ pub struct Snapshot {
     pub legacy_migrations: Option<Vec<(String, Vec<String>)>>,
     /// `None` when the table does not exist.
     pub data_planes: Option<Vec<DataPlaneRow>>,
+    /// Routes whose paths already carry 3.0's `~` while core `016_280_to_300` is not recorded
+    /// (`kong::half_applied`). `None`: not read: 016's SQL has not run, or the store does not
+    /// look (Cassandra, the training cluster).
+    #[serde(default)]
+    pub tilde_routes: Option<TildeRoutes>,
+}
+
+/// Routes with a path that begins with `~`, counted over the whole table, some of them listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TildeRoutes {
+    pub count: i64,
+    /// (id, name, paths), at most `kong::preflight::LIST_MAX`, by id.
+    pub listed: Vec<(String, Option<String>, Vec<String>)>,
 }
 
 impl Snapshot {
@@ -93,6 +106,7 @@ impl Snapshot {
             lock: None,
             legacy_migrations: None,
             data_planes: None,
+            tilde_routes: None,
         }
     }
 }

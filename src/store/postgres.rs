@@ -382,8 +382,12 @@ impl PgStore {
              (SELECT string_agg(column_name::text, ',') FROM information_schema.columns \
               WHERE table_schema = {cdp_schema} AND table_name = 'clustering_data_planes'), \
              (SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',') FROM pg_attribute \
-              WHERE attrelid = {sm_oid} AND attnum > 0 AND NOT attisdropped)",
+              WHERE attrelid = {sm_oid} AND attnum > 0 AND NOT attisdropped), \
+             {routes}, \
+             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {targets_oid} AND attname = 'cache_key' AND NOT attisdropped)",
             sm_oid = reg("schema_meta").trim_end_matches("::text"),
+            routes = reg("routes"),
+            targets_oid = reg("targets").trim_end_matches("::text"),
             sm = reg("schema_meta"),
             locks = reg("locks"),
             legacy = reg("schema_migrations"),
@@ -412,6 +416,9 @@ impl PgStore {
             ));
         }
         let (sm, locks, legacy, cdp) = (get(3), get(4), get(5), get(6));
+        // core 016_280_to_300's SQL adds targets.cache_key and commits before its Lua rewrites
+        // the routes: only then can an interrupted run have left `~` paths (kong::half_applied).
+        let routes_016 = get(9).filter(|_| get(10).as_deref() == Some("t"));
         let cdp_cols: Vec<String> = get(7)
             .map(|s| s.split(',').map(str::to_string).collect())
             .unwrap_or_default();
@@ -436,6 +443,19 @@ impl PgStore {
                  'last_executed', last_executed, 'executed', executed, 'pending', pending) ORDER BY subsystem, key), '[]'::json) FROM {t} WHERE {flat}), \
                  'deep_arrays', (SELECT json_agg(json_build_object('key', key, 'subsystem', subsystem, \
                  'executed', array_ndims(executed), 'pending', array_ndims(pending))) FROM {t} WHERE NOT ({flat}))"
+            ));
+        }
+        if let (Some(t), Some(r)) = (&sm, &routes_016) {
+            // Read only while 016 is unrecorded: on a 3.x database every regex path has its `~`.
+            let m = crate::kong::half_applied::MIGRATION;
+            let tilde = "EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) = '~')";
+            parts.push(format!(
+                "'tilde', CASE WHEN NOT EXISTS (SELECT 1 FROM {t} WHERE key = 'schema_meta' AND subsystem = 'core' \
+                 AND ('{m}' = ANY(executed) OR '{m}' = ANY(pending))) THEN json_build_object(\
+                 'count', (SELECT count(*) FROM {r} WHERE {tilde}), \
+                 'listed', (SELECT coalesce(json_agg(json_build_array(id::text, name, array_remove(paths, NULL))), '[]'::json) \
+                   FROM (SELECT id, name, paths FROM {r} WHERE {tilde} ORDER BY id LIMIT {max}) x)) END",
+                max = crate::kong::preflight::LIST_MAX
             ));
         }
         if let Some(t) = &locks {
@@ -548,6 +568,7 @@ impl PgStore {
             );
         }
         snap.lock = raw.lock;
+        snap.tilde_routes = raw.tilde;
         if legacy.is_some() {
             snap.legacy_migrations = Some(
                 raw.legacy
@@ -768,6 +789,8 @@ struct RawRead {
     lock: Option<LockRow>,
     legacy: Option<Vec<RawLegacy>>,
     data_planes: Option<Vec<DataPlaneRow>>,
+    #[serde(default)]
+    tilde: Option<crate::kong::snapshot::TildeRoutes>,
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@
 
 use super::model::{LogKind, Model};
 use crate::contract::KongCommand;
+use crate::kong::policy::FindingId;
 use crate::kong::state::MigState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub struct FailedUp {
     pub lock_released: bool,
     /// A migration is pending: Kong refuses `up` until `finish` ran.
     pub pending: bool,
+    /// Running `up` again would damage data (`paths-half-rewritten`): the finding's title.
+    pub rerun_harms: Option<String>,
 }
 
 /// The account of the last run, when it is an `up` the database judged failed.
@@ -107,6 +110,12 @@ pub fn failed_up(m: &Model) -> Option<FailedUp> {
         recorded,
         lock_released: !state.lock_live(),
         pending: state.any(MigState::Pending),
+        rerun_harms: m.reading.as_ref().and_then(|r| {
+            r.findings
+                .iter()
+                .find(|f| f.id == FindingId::PathsHalfRewritten)
+                .map(|f| f.title.clone())
+        }),
     })
 }
 
@@ -150,6 +159,13 @@ pub fn account(f: &FailedUp, fix: Option<(&str, bool)>) -> Vec<(Tone, String)> {
         out.push((
             Tone::Warn,
             "A two-phase migration of this run is recorded pending: Kong refuses up until finish has run, so up cannot simply run again. b shows the way back; the policy's next step is in the findings.".to_string(),
+        ));
+        return out;
+    }
+    if let Some(title) = &f.rerun_harms {
+        out.push((
+            Tone::Error,
+            format!("Do not run up again yet. {title}. The finding paths-half-rewritten has the repair (one UPDATE, command first) and the restore; up stays blocked until the database shows it done."),
         ));
         return out;
     }

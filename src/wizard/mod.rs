@@ -29,4 +29,6 @@ mod tests;
 #[cfg(test)]
 mod tests_dual;
 #[cfg(test)]
+mod tests_half;
+#[cfg(test)]
 mod tests_strategy;

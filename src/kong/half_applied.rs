@@ -1,0 +1,144 @@
+//! A migration whose SQL ran while its Lua part did not finish: core `016_280_to_300`, the 2.8 ->
+//! 3.x step that rewrites every regex route path with 3.0's `~` prefix.
+//!
+//! Why it matters (Kong 3.0.0 to 3.9.x, `kong/db/init.lua` and `migrations/core/016_280_to_300.lua`):
+//! Kong runs a migration's `up` SQL in its own transaction, then its `up_f` one statement at a
+//! time, and records the migration only after both. 016's `up_f` (`p_migrate_regex_path`) sends
+//! one UPDATE per route whose path is a regex, and `migrate_path` does not look for a `~` already
+//! there. So a run killed or failed part-way (a million routes take minutes) leaves some routes
+//! rewritten and 016 unrecorded, and the next `up` prefixes those routes a second time: `~~/x`,
+//! which 3.x reads as a regex that starts with a literal `~`. Those routes stop matching, and
+//! nothing reports it. Kong 2.x refuses any path that does not begin with `/`
+//! (`typedefs.path`, `starts_with = "/"`), so while 016 is unrecorded, every path beginning with
+//! `~` was written by that interrupted run.
+//!
+//! Stripping the one `~` restores what a rerun expects: the rest of the path is what 016 made of
+//! it (`normalize_regex`), and 016 makes the same of it again.
+
+use super::diagnose::{DiagnoseInput, Finding, Severity};
+use super::plan::shell_word;
+use super::policy::FindingId;
+use super::snapshot::{SchemaMetaRow, Snapshot, TildeRoutes};
+
+/// The migration and the subsystem.
+pub const MIGRATION: &str = "016_280_to_300";
+pub const SUBSYSTEM: &str = "core";
+
+/// Whether core's row records 016 (executed or pending). `None`: no core row at all.
+pub fn recorded(schema_meta: &[SchemaMetaRow]) -> Option<bool> {
+    let core = schema_meta
+        .iter()
+        .find(|r| r.key == "schema_meta" && r.subsystem == SUBSYSTEM)?;
+    let has =
+        |c: &Option<Vec<String>>| c.as_ref().is_some_and(|v| v.iter().any(|m| m == MIGRATION));
+    Some(has(&core.executed) || has(&core.pending))
+}
+
+/// The routes a rerun of 016 would prefix twice, when that is the case: 016 is not recorded, no
+/// run holds the lock (a live run is still rewriting: `lock-live` says so), and some path begins
+/// with `~`.
+pub fn at_risk(snapshot: &Snapshot) -> Option<&TildeRoutes> {
+    let t = snapshot.tilde_routes.as_ref().filter(|t| t.count > 0)?;
+    if recorded(snapshot.schema_meta.as_deref()?)? {
+        return None;
+    }
+    if snapshot.lock.as_ref().is_some_and(|l| l.live) {
+        return None;
+    }
+    Some(t)
+}
+
+/// The finding, with the repair first.
+pub fn finding(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
+    let Some(t) = at_risk(input.snapshot) else {
+        return;
+    };
+    let routes = input.table_sql("routes");
+    let mut seen = vec![format!(
+        "core/{MIGRATION} is not recorded in schema_meta, and {} route(s) have a path beginning with ~",
+        t.count
+    )];
+    for (id, name, paths) in &t.listed {
+        let name = name
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        seen.push(format!("route {id}{name}: {}", paths.join(", ")));
+    }
+    if (t.listed.len() as i64) < t.count {
+        seen.push(format!("... and {} more", t.count - t.listed.len() as i64));
+    }
+    let db = shell_word(&input.settings.connection.database);
+    let repair = format!(
+        "UPDATE {routes} SET paths = ARRAY(SELECT CASE WHEN left(p, 1) = '~' THEN substr(p, 2) ELSE p END \
+         FROM unnest(paths) WITH ORDINALITY AS u(p, n) ORDER BY n) \
+         WHERE EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) = '~')"
+    );
+    out.push(Finding {
+        id: FindingId::PathsHalfRewritten,
+        severity: Severity::Error,
+        title: format!(
+            "An interrupted `up` left {} route(s) rewritten by core/{MIGRATION}: running `up` again would prefix them twice",
+            t.count
+        ),
+        seen,
+        why: format!(
+            "Kong commits {MIGRATION}'s SQL first, then rewrites each regex path with 3.0's `~` one UPDATE at a time, and records the migration only at the end. This run stopped part-way. The rewrite does not look for a `~` already there: the next `up` would make these paths `~~/...`, which 3.x reads as a regex starting with a literal `~`, so those routes would stop matching, silently. Kong 2.x does not accept a path that does not begin with `/`, so every `~` here came from the interrupted run."
+        ),
+        remedy: vec![
+            format!("psql -d {db} -c \"{repair}\"   # take the ~ off again (the rest is what {MIGRATION} made of the path, and it makes the same again)"),
+            format!("{}   # then: each regex path is rewritten once", input.kong_cmd("up")),
+            "or restore the backup taken before this up (kongrade rollback --print shows the command), then run up again".into(),
+        ],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kong::catalog::Db;
+    use crate::kong::snapshot::LockRow;
+
+    fn core(executed: &[&str], pending: &[&str]) -> SchemaMetaRow {
+        SchemaMetaRow {
+            key: "schema_meta".into(),
+            subsystem: "core".into(),
+            last_executed: executed.last().map(|s| s.to_string()),
+            executed: Some(executed.iter().map(|s| s.to_string()).collect()),
+            pending: Some(pending.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    fn snap(row: SchemaMetaRow, tilde: i64, live: bool) -> Snapshot {
+        let mut s = Snapshot::empty(Db::Postgres, "public");
+        s.schema_meta = Some(vec![row]);
+        s.tilde_routes = Some(TildeRoutes {
+            count: tilde,
+            listed: vec![],
+        });
+        s.lock = live.then(|| LockRow {
+            live: true,
+            ..LockRow::default()
+        });
+        s
+    }
+
+    #[test]
+    fn only_an_unrecorded_016_with_tilde_paths_and_no_live_run_is_at_risk() {
+        let at_28 = core(&["000_base", "015_270_to_280"], &[]);
+        assert!(at_risk(&snap(at_28.clone(), 3, false)).is_some());
+        // No path rewritten yet: a rerun is safe.
+        assert!(at_risk(&snap(at_28.clone(), 0, false)).is_none());
+        // A live lock: kong is still rewriting; lock-live speaks.
+        assert!(at_risk(&snap(at_28, 3, true)).is_none());
+        // 016 recorded, pending or executed: 3.x paths are meant to carry `~`.
+        let pending = core(&["000_base", "015_270_to_280"], &[MIGRATION]);
+        assert!(at_risk(&snap(pending, 3, false)).is_none());
+        let done = core(&["000_base", "015_270_to_280", MIGRATION], &[]);
+        assert!(at_risk(&snap(done, 3, false)).is_none());
+        // Not read.
+        let mut s = snap(core(&["000_base"], &[]), 3, false);
+        s.tilde_routes = None;
+        assert!(at_risk(&s).is_none());
+    }
+}

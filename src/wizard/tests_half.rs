@@ -1,0 +1,80 @@
+//! An interrupted core 016_280_to_300 (`kong::half_applied`) in the wizard: the finding blocks
+//! every step, and the failed-up account says not to run `up` again.
+
+use super::failed::{account, FailedUp};
+use super::model::*;
+use super::testkit::H;
+use super::update::{update, Msg};
+use crate::kong::policy::FindingId;
+use crate::kong::snapshot::TildeRoutes;
+
+/// A read of the training database with `count` routes already carrying `~`.
+fn read_with_tilde(h: &mut H, count: i64) {
+    h.seq += 1;
+    let mut s = h.training.db.snapshot().expect("training snapshot");
+    s.tilde_routes = Some(TildeRoutes {
+        count,
+        listed: vec![],
+    });
+    let result = Ok(Box::new(h.interpreter.reading(&s)));
+    let at = h.m.now;
+    update(
+        &mut h.m,
+        Msg::Snapshot {
+            seq: h.seq,
+            result,
+            at,
+        },
+    );
+    h.probe();
+}
+
+#[test]
+fn half_rewritten_paths_block_the_wizard_until_repaired() {
+    let mut h = H::scenario("clean");
+    read_with_tilde(&mut h, 2);
+    let has = |h: &H| {
+        h.m.reading.as_ref().is_some_and(|r| {
+            r.findings
+                .iter()
+                .any(|f| f.id == FindingId::PathsHalfRewritten)
+        })
+    };
+    assert!(has(&h), "the 2.8 scenario with `~` paths is at risk");
+    let fx = h.enter();
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(h.m.step, Step::Preflight);
+    let n = h.m.notice.clone().expect("refusal");
+    assert_eq!(n.level, NoticeLevel::Block, "{}", n.text);
+
+    // Repaired (no `~` left): the same read lets the wizard on.
+    read_with_tilde(&mut h, 0);
+    assert!(!has(&h));
+    h.enter();
+    assert_ne!(h.m.step, Step::Preflight, "{:?}", h.m.notice);
+}
+
+#[test]
+fn the_failed_up_account_never_says_run_up_again_when_a_rerun_would_harm() {
+    let mut f = FailedUp {
+        error: vec!["failed to run migration '016_280_to_300' up_f: timeout".into()],
+        failed: Some("core/016_280_to_300".into()),
+        recorded: vec![],
+        not_run: 3,
+        lock_released: true,
+        pending: false,
+        rerun_harms: None,
+    };
+    let text = |f: &FailedUp| {
+        account(f, None)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(text(&f).contains("Enter runs up again"), "{}", text(&f));
+    f.rerun_harms = Some("An interrupted `up` left 5 route(s) rewritten".into());
+    let t = text(&f);
+    assert!(t.contains("Do not run up again yet"), "{t}");
+    assert!(!t.contains("Enter runs up again"), "{t}");
+}

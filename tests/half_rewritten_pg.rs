@@ -1,0 +1,148 @@
+//! An interrupted core 016_280_to_300 (`kong::half_applied`), end to end on a real PostgreSQL:
+//! Kong committed the migration's SQL (targets.cache_key exists), rewrote some regex paths with
+//! `~` and stopped before recording it. `diagnose` names the routes with the repair first, `auto`
+//! refuses to run the `up` that would prefix them twice, and after the repair both go on.
+//! kong is the stand-in (it follows Kong's CLI contract; it does not rewrite paths).
+
+mod support;
+
+use serde_json::Value;
+use support::cli::both;
+use support::kong_db;
+use support::pg::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
+
+fn kongrade(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let data = std::env::temp_dir()
+        .join("kongrade-tests")
+        .join(format!("data-{}", db.name));
+    let mut c = std::process::Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .env("KONGRADE_DATA_DIR", data);
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    c.args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run kongrade")
+}
+
+fn findings(db: &TestDb) -> Vec<Value> {
+    let o = kongrade(db, &["diagnose", "--json", "--target-version", "3.4.2"]);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", both(&o)));
+    v["findings"].as_array().cloned().unwrap_or_default()
+}
+
+fn half(f: &[Value]) -> Option<&Value> {
+    f.iter().find(|x| x["id"] == "paths-half-rewritten")
+}
+
+/// A 2.8.5 database with Kong's routes and targets tables and three routes: one regex path
+/// already rewritten by 016 (`~`), one regex path not reached yet, one plain path.
+fn interrupted_016(tag: &str, sql_ran: bool) -> TestDb {
+    let db = TestDb::new(tag);
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text[]);\
+         CREATE TABLE targets (id uuid PRIMARY KEY, target text);\
+         INSERT INTO routes VALUES \
+         ('00000000-0000-0000-0000-000000000001', 'users', ARRAY['~/users/\\d+', '/users']),\
+         ('00000000-0000-0000-0000-000000000002', 'orders', ARRAY['/orders/\\d+']),\
+         ('00000000-0000-0000-0000-000000000003', NULL, ARRAY['/plain']);",
+    );
+    if sql_ran {
+        // What 016's SQL adds (committed before its Lua part rewrites the paths).
+        db.exec("ALTER TABLE targets ADD COLUMN cache_key text UNIQUE;");
+    }
+    db
+}
+
+fn schema_meta(db: &TestDb) -> String {
+    db.exec(
+        "SELECT subsystem, executed::text, coalesce(pending::text, '') FROM schema_meta ORDER BY 1",
+    )
+}
+
+#[test]
+fn an_interrupted_016_is_named_refused_and_clears_after_the_repair() {
+    let db = interrupted_016("half016", true);
+    let f = findings(&db);
+    let h = half(&f).unwrap_or_else(|| panic!("no paths-half-rewritten in {f:?}"));
+    assert_eq!(h["severity"], "error", "{h}");
+    let title = h["title"].as_str().unwrap_or_default();
+    assert!(title.contains("1 route(s)"), "{title}");
+    let seen = h["seen"].to_string();
+    assert!(
+        seen.contains("00000000-0000-0000-0000-000000000001 (users)"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("orders"),
+        "only the rewritten route is listed: {seen}"
+    );
+    let remedy: Vec<String> = h["remedy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        remedy[0].starts_with("psql "),
+        "the repair comes first: {remedy:?}"
+    );
+
+    // auto refuses before any step: its `up` would make the path `~~/users/\d+`.
+    let before = schema_meta(&db);
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let mut args = vec!["auto", "--kong-cmd", &kong, "--backup=skip", "--json"];
+    let in_place = support::nodes::in_place();
+    args.extend(in_place.iter().map(String::as_str));
+    let o = kongrade(&db, &args);
+    assert_eq!(o.status.code(), Some(19), "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("auto JSON");
+    assert_eq!(v["result"], "refused_state", "{v}");
+    assert!(v["steps"].as_array().is_some_and(|s| s.is_empty()), "{v}");
+    assert_eq!(schema_meta(&db), before, "nothing ran");
+
+    // The repair as printed, run as is: the `~` comes off the rewritten path only.
+    let sql = remedy[0]
+        .split_once("-c \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(sql, _)| sql.to_string())
+        .unwrap_or_else(|| panic!("no SQL in {}", remedy[0]));
+    db.exec(&sql);
+    assert_eq!(
+        db.exec("SELECT string_agg(paths::text, ' ' ORDER BY id) FROM routes")
+            .trim(),
+        r#"{"/users/\\d+",/users} {"/orders/\\d+"} {/plain}"#
+    );
+    let f = findings(&db);
+    assert!(half(&f).is_none(), "repaired: {f:?}");
+    let o = kongrade(&db, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert_ne!(
+        schema_meta(&db),
+        before,
+        "up and finish ran after the repair"
+    );
+}
+
+#[test]
+fn tilde_paths_are_not_read_before_016_sql_ran_nor_judged_once_016_is_recorded() {
+    // 016's SQL never ran (no targets.cache_key): the routes are not even read.
+    let db = interrupted_016("half016_nosql", false);
+    assert!(half(&findings(&db)).is_none());
+
+    // 016 recorded pending (its up completed): `~` is what 3.x paths carry.
+    let db = interrupted_016("half016_pending", true);
+    db.exec(
+        "UPDATE schema_meta SET pending = array_append(coalesce(pending, '{}'), '016_280_to_300') \
+         WHERE subsystem = 'core';",
+    );
+    assert!(half(&findings(&db)).is_none());
+}
