@@ -341,6 +341,7 @@ fn every_scenarios_first_screen_is_readable_at_80x24() {
         ),
         ("lts-dual-cluster", "1. Preflight", &["No findings"]),
         ("failed-up", "1. Preflight", &["3.3.1", "partner-keys"]),
+        ("interrupted-016", "1. Preflight", &["No findings"]),
     ];
     let listed = String::from_utf8_lossy(
         &std::process::Command::new(env!("CARGO_BIN_EXE_kongrade"))

@@ -460,6 +460,7 @@ fn demo_list_prints_the_scenarios() {
         "pre-1.0",
         "old-node-serving",
         "failed-up",
+        "interrupted-016",
     ] {
         assert!(out.contains(name), "{out}");
     }

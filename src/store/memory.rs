@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, FutureExt};
 
 use super::{Counted, Store, StoreError};
 use crate::kong::catalog::Db;
-use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot};
+use crate::kong::snapshot::{DataPlaneRow, LockRow, SchemaMetaRow, Snapshot, TildeRoutes};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryLock {
@@ -33,6 +33,8 @@ pub struct MemoryTables {
     /// Training: migrations that fail when `up` runs them, because of what is in the data (a
     /// row the migration cannot take). The fault stays until the trainee fixes its cause.
     pub faults: Vec<MigrationFault>,
+    /// Routes whose paths already carry 3.0's `~` (what an interrupted core 016 leaves).
+    pub tilde_routes: Option<TildeRoutes>,
     /// Tests only: the clock reads use instead of the real one, so an age on screen does not
     /// depend on how long a busy machine took between two steps. None: the real clock.
     pub frozen_now: Option<Instant>,
@@ -53,6 +55,9 @@ pub struct MigrationFault {
     pub name: String,
     pub phase: String,
     pub error: String,
+    /// What the migration had done to the data when it failed: 016's `up_f` rewrites routes one
+    /// at a time, so the routes it reached carry `~` (kong::half_applied).
+    pub leaves: Option<TildeRoutes>,
 }
 
 /// A handle on the shared tables; clones share them.
@@ -102,6 +107,7 @@ impl MemoryDb {
             }
         });
         s.legacy_migrations = t.legacy_migrations.clone();
+        s.tilde_routes = t.tilde_routes.clone();
         s.data_planes = t.data_planes.clone().map(|mut rows| {
             for r in &mut rows {
                 let stopped = r.hostname.as_ref().and_then(|h| t.dp_stopped.get(h));

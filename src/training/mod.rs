@@ -106,6 +106,8 @@ impl Training {
         let mut t = self.db.lock_tables();
         let had = !t.faults.is_empty();
         t.faults.clear();
+        // The scenario's fix repairs what the failed run left, too (its text says how).
+        t.tilde_routes = None;
         match (&self.scenario.fault, had) {
             (Some(f), true) => format!("(training) done: {}", f.fix),
             _ => "(training) nothing left to fix".to_string(),

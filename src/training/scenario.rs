@@ -68,6 +68,10 @@ pub struct ScenarioFault {
     pub fix_label: String,
     /// What the fix is, as the operator would do it (shown before, logged after).
     pub fix: String,
+    /// What the failing run leaves in the data: routes whose paths core 016's `up_f` had
+    /// already rewritten with `~` when it stopped.
+    #[serde(default)]
+    pub leaves_rewritten_routes: Option<crate::kong::snapshot::TildeRoutes>,
 }
 
 impl Scenario {
@@ -152,6 +156,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "failed-up",
         include_str!("../../assets/scenarios/failed-up.json"),
+    ),
+    (
+        "interrupted-016",
+        include_str!("../../assets/scenarios/interrupted-016.json"),
     ),
 ];
 
@@ -352,6 +360,7 @@ impl Scenario {
                 name: name.to_string(),
                 phase: f.phase.clone(),
                 error: f.error.clone(),
+                leaves: f.leaves_rewritten_routes.clone(),
             });
         }
         let mut nodes = Vec::new();

@@ -162,18 +162,18 @@ pub fn account(f: &FailedUp, fix: Option<(&str, bool)>) -> Vec<(Tone, String)> {
         ));
         return out;
     }
-    if let Some(title) = &f.rerun_harms {
-        out.push((
-            Tone::Error,
-            format!("Do not run up again yet. {title}. The finding paths-half-rewritten has the repair (one UPDATE, command first) and the restore; up stays blocked until the database shows it done."),
-        ));
-        return out;
-    }
     let fix_line = match fix {
         Some((label, false)) => format!(" Training: f does it here ({label})."),
         Some((_, true)) => " Training: fixed.".to_string(),
         None => String::new(),
     };
+    if let Some(title) = &f.rerun_harms {
+        out.push((
+            Tone::Error,
+            format!("Do not run up again yet. {title}. The finding paths-half-rewritten has the repair (one UPDATE, command first) and the restore; up stays blocked until the database shows it done.{fix_line}"),
+        ));
+        return out;
+    }
     let skips = match f.recorded.len() {
         0 => String::new(),
         1 => " skips the 1 recorded migration and".to_string(),

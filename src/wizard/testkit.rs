@@ -183,6 +183,8 @@ impl H {
         if fx.contains(&Effect::FixCause) {
             let text = self.training.fix_fault();
             update(&mut self.m, Msg::Note { warn: false, text });
+            // The runtime reads the database again at once.
+            self.read_db();
         }
     }
 

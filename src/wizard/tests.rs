@@ -2151,7 +2151,7 @@ fn the_scenario_menu_at_done_starts_another() {
     );
     assert!(screen.contains("3  stale-lock"), "{screen}");
     // A number with no scenario does nothing; Esc closes.
-    assert!(h.key(Key::ch('9')).is_empty());
+    assert!(h.key(Key::ch('0')).is_empty());
     h.esc();
     assert!(h.m.overlay.is_none() && !h.m.quit);
     h.key(Key::ch('s'));

@@ -78,3 +78,55 @@ fn the_failed_up_account_never_says_run_up_again_when_a_rerun_would_harm() {
     assert!(t.contains("Do not run up again yet"), "{t}");
     assert!(!t.contains("Enter runs up again"), "{t}");
 }
+
+/// The training scenario: up fails inside 016's Lua part with 412 routes rewritten; the Up step
+/// says not to run up again and Enter is refused; `f` takes the `~` off; up then runs and the
+/// wizard reaches Done.
+#[test]
+fn interrupted_016_is_taught_fail_refuse_repair_then_done() {
+    use super::keys::Key;
+    let mut h = H::scenario("interrupted-016");
+    h.read();
+    for _ in 0..20 {
+        if h.m.step == Step::Up {
+            break;
+        }
+        h.play_one();
+    }
+    assert_eq!(h.m.step, Step::Up, "{}", h.notice());
+    h.enter();
+    let fx = h.enter();
+    h.perform(&fx);
+    h.advance(0.5);
+    h.read();
+    assert!(
+        h.m.outcome.as_ref().is_some_and(|o| !o.success),
+        "{:?}",
+        h.m.outcome
+    );
+    let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
+    for want in [
+        "failed to run migration '016_280_to_300' up_f: timeout",
+        "Do not run up again yet",
+        "412 route(s)",
+    ] {
+        assert!(screen.contains(want), "{want}\n{screen}");
+    }
+    assert!(!screen.contains("Enter runs up again"), "{screen}");
+    // Enter is refused while the routes carry their `~`.
+    h.enter();
+    let fx = h.enter();
+    assert!(super::testkit::actions(&fx).is_empty(), "{fx:?}");
+    assert_eq!(
+        h.m.notice.as_ref().map(|n| n.level),
+        Some(NoticeLevel::Block),
+        "{}",
+        h.notice()
+    );
+    // The repair, then up runs 016 and what follows, and the upgrade ends.
+    let fx = h.key(Key::ch('f'));
+    h.fix(&fx);
+    assert!(h.training.db.lock_tables().tilde_routes.is_none());
+    h.play_to_done();
+    assert_eq!(h.m.step, Step::Done);
+}

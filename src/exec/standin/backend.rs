@@ -131,11 +131,17 @@ impl Backend for MemoryBackend {
     }
 
     fn fault(&mut self, subsystem: &str, name: &str) -> Option<(String, String)> {
-        let t = self.db.lock_tables();
-        t.faults
+        let mut t = self.db.lock_tables();
+        let f = t
+            .faults
             .iter()
             .find(|f| f.subsystem == subsystem && f.name == name)
-            .map(|f| (f.phase.clone(), f.error.clone()))
+            .cloned()?;
+        // What the migration did before it failed stays in the data.
+        if let Some(left) = f.leaves {
+            t.tilde_routes = Some(left);
+        }
+        Some((f.phase, f.error))
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot> {

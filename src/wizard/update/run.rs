@@ -340,6 +340,14 @@ pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
         }
         _ => {}
     }
+    // Last, so the reasons above say it in the command's words. What auto refuses without a flag, the wizard never runs kong over, at whatever step it
+    // appears (an interrupted 016 shows only after the up that failed).
+    if let Some(f) = m.findings.iter().find(|f| crate::wizard::model::blocks(f)) {
+        return Err(format!(
+            "{}: the finding says what to do first; kongrade starts no kong while it stands",
+            f.title
+        ));
+    }
     Ok(())
 }
 
