@@ -527,3 +527,78 @@ fn failed_up_fails_says_what_to_do_and_resumes_after_the_fix() {
     t.keys(&["y"]);
     t.wait_for(&["KONGRADE-EXIT="], 30);
 }
+
+/// interrupted-016 in a real terminal: up fails inside 016's rewrite of the routes, the screen
+/// says not to run it again and Enter is refused; f takes the `~` off; then up succeeds.
+#[test]
+fn interrupted_016_refuses_a_rerun_until_the_tilde_is_taken_off() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = demo(
+        "int016",
+        dir.path(),
+        "--scenario interrupted-016 --speed 8",
+        120,
+        40,
+    );
+    t.wait_for(&["1. Preflight", "TRAINING"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["2. Strategy", "Kong's recommendation"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Follow in-place?"], 30);
+    t.keys(&["y"]);
+    t.wait_for(&["3. Backup"], 30);
+    t.keys(&["Space"]);
+    t.wait_for(&["Your own backup"], 30);
+    t.type_text("s3://b/k.dump");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Your backup: s3://b/k.dump"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Review"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Freeze writes"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["6. Stop old nodes"], 30);
+    t.keys(&["Space", "Space", "Space"]);
+    t.wait_for(&["up's gate open"], 60);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Up"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Checkpoint"], 30);
+    t.keys(&["2"]);
+    t.wait_for(&["✓ 2"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(
+        &[
+            "✗ kong exited with code 1",
+            "failed to run migration '016_280_to_300' up_f: timeout",
+            "Do not run up again yet",
+            "412 route(s)",
+            "f take the ~ off (training)",
+        ],
+        60,
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["kongrade starts no kong while it stands"], 30);
+    t.keys(&["f"]);
+    t.wait_for(
+        &[
+            "(training) done: the 412 routes",
+            "fixed: Enter runs up again",
+        ],
+        30,
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["Run up?"], 30);
+    t.keys(&["Enter"]);
+    t.wait_for(&["✓ up is done"], 60);
+    t.keys(&["C-c"]);
+    t.wait_for(&["Leave kongrade?"], 30);
+    t.keys(&["y"]);
+    t.wait_for(&["KONGRADE-EXIT="], 30);
+}
