@@ -547,3 +547,36 @@ fn the_write_guard_names_a_plugin_whose_config_was_updated_after_the_clone() {
         "only plugins changed: {text}"
     );
 }
+
+/// Issue 14: `--clone-replace` onto a target that holds something: the journal's clone start
+/// says what it replaced (its tables and rows), not "absent or empty at start".
+#[test]
+fn a_clone_replace_journals_what_it_replaced() {
+    let src = source("dc_replaced");
+    let theirs = TestDb::new("dc_replaced_theirs");
+    theirs
+        .exec("CREATE TABLE old_stuff (v text); INSERT INTO old_stuff VALUES ('a'), ('b'), ('c')");
+    let data = tempfile::tempdir().unwrap();
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong,
+        &["--clone-database", &theirs.name, "--clone-replace"],
+    )
+    .output()
+    .unwrap();
+    let text = both(&o);
+    let journal: String = std::fs::read_dir(data.path().join("journal"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        journal.contains("(replaced what it held: 1 tables / 3 rows)"),
+        "{journal}\n{text}"
+    );
+    assert!(!journal.contains("absent or empty at start"), "{journal}");
+}

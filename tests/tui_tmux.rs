@@ -177,15 +177,20 @@ fn the_wizard_takes_a_real_database_in_place_from_preflight_to_done() {
     // A killed run's lock row, expired 10 minutes ago: harmless, and diagnose says so.
     kong_db::lock(&db, "killed-run", -600);
     let node = Node::start("2.8.5");
+    // The new node's proxy, down until the smoke test is fixed.
+    let proxy = Node::start("3.4.2");
+    proxy.set(None);
     let dir = tempfile::tempdir().expect("tempdir");
     let kong = write_standin(&db, dir.path());
+    // The new node is replaced at the old one's address: auto's --new-admin-url names it.
     let run = write_runner(
         &db,
         dir.path(),
         &kong,
         &format!(
-            "--deployment traditional --second-cluster no --admin-url {} --probe-timeout 700",
-            node.url
+            "--deployment traditional --second-cluster no --admin-url {u} --new-admin-url {u} --smoke 'GET {p}/health 200' --probe-timeout 700",
+            u = node.url,
+            p = proxy.url
         ),
     );
     let t = Tmux::start("e2e", &run);
@@ -280,7 +285,10 @@ fn the_wizard_takes_a_real_database_in_place_from_preflight_to_done() {
     t.keys(&["Enter"]);
     // The new node is not up yet: not proven, Enter refused.
     t.wait_for(
-        &["9. Start new nodes", "no node answers the target version"],
+        &[
+            "9. Start new nodes",
+            "not every new node answers the target version",
+        ],
         10,
     );
     // The way back from here: the verified backup's exact restore command (v: in full).
@@ -290,7 +298,23 @@ fn the_wizard_takes_a_real_database_in_place_from_preflight_to_done() {
     t.keys(&["Enter"]);
     assert!(!t.screen().contains("10. Done"), "{}", t.screen());
     node.set(Some("3.4.2"));
-    t.wait_for(&["new 3.4.2"], 20);
+    t.wait_for(&["new 3.4.2", "run smoke tests"], 20);
+    // The smoke test fails (the proxy refuses): Done stays shut, the way back is shown.
+    t.keys(&["Enter"]);
+    t.wait_for(&["SMOKE FAILED", "Enter smoke tests again"], 30);
+    // The way back in full (v): in-place's rollback as auto prints it, the exact restore.
+    t.keys(&["v"]);
+    t.wait_for(
+        &[
+            "Start new nodes in full",
+            "pg_restore --clean",
+            "Or roll back",
+        ],
+        5,
+    );
+    t.keys(&["Escape"]);
+    assert!(!t.screen().contains("10. Done"), "{}", t.screen());
+    proxy.set(Some("3.4.2"));
     t.keys(&["Enter"]);
     let done = t.wait_for(
         &[
@@ -349,6 +373,12 @@ fn the_wizard_takes_a_real_database_in_place_from_preflight_to_done() {
     assert!(pos("\"event\":\"strategy_chosen\"") < pos("\"event\":\"backup\""));
     assert!(pos("in-place-old-nodes-stopped") < pos("\"event\":\"command\""));
     assert!(pos("\"event\":\"closed\"") > pos("in-place-new-nodes"));
+    // The smoke tests as auto journals them: failed, then passed, before the close.
+    assert!(
+        text.contains("\"step\":\"in-place-smoke\",\"phase\":\"failed\""),
+        "{text}"
+    );
+    assert!(pos("\"event\":\"closed\"") > pos("1 smoke test(s) passed"));
     assert!(text.contains("configuration writes are frozen"), "{text}");
     assert!(text.contains("\"typed\":\"finish\""), "{text}");
     let log = std::fs::read_to_string(dir.path().join("data/kongrade.log")).expect("log file");

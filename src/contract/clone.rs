@@ -296,3 +296,83 @@ mod tests {
         assert_eq!(human_ms(7_200_000), "2 h");
     }
 }
+
+/// What the clone's place held when a clone into it started: the journal's `dual-cluster
+/// clone` `started` detail says it (auto's and the wizard's), so a restart knows whether the
+/// half-made clone is this upgrade's own (absent or empty then) or what `--clone-replace` (or
+/// the typed name) replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlaceAtStart {
+    /// No such database.
+    Absent,
+    /// A database with no relations in it.
+    Empty,
+    /// A database holding `relations` relations, `tables` of them tables with `rows` rows.
+    Held {
+        relations: i64,
+        tables: i64,
+        rows: i64,
+    },
+}
+
+impl PlaceAtStart {
+    /// The relations in it (None: absent), as the clone's gate counts them.
+    pub fn relations(&self) -> Option<i64> {
+        match self {
+            PlaceAtStart::Absent => None,
+            PlaceAtStart::Empty => Some(0),
+            PlaceAtStart::Held { relations, .. } => Some(*relations),
+        }
+    }
+
+    /// The journal's detail of a clone started on this place (`clone` as shown).
+    pub fn detail(&self, clone: &str) -> String {
+        match self {
+            PlaceAtStart::Absent => format!("{clone} (absent at start)"),
+            PlaceAtStart::Empty => format!("{clone} (empty at start)"),
+            PlaceAtStart::Held { tables, rows, .. } => {
+                format!("{clone} (replaced what it held: {tables} tables / {rows} rows)")
+            }
+        }
+    }
+
+    /// Whether a journaled start's detail says the place was this upgrade's to fill (absent or
+    /// empty then): only such a half-made clone is replaced again without being asked. The
+    /// older wording of journals written before this one counts too.
+    pub fn ours(detail: &str, clone: &str) -> bool {
+        [
+            PlaceAtStart::Absent.detail(clone),
+            PlaceAtStart::Empty.detail(clone),
+            format!("{clone} (absent or empty at start)"),
+        ]
+        .iter()
+        .any(|d| d == detail)
+    }
+}
+
+#[cfg(test)]
+mod place_tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_place_is_said_and_is_not_ours() {
+        let c = "kong@db:5432/kong_new";
+        let held = PlaceAtStart::Held {
+            relations: 9,
+            tables: 3,
+            rows: 120,
+        };
+        assert_eq!(
+            held.detail(c),
+            "kong@db:5432/kong_new (replaced what it held: 3 tables / 120 rows)"
+        );
+        assert!(!PlaceAtStart::ours(&held.detail(c), c));
+        assert!(PlaceAtStart::ours(&PlaceAtStart::Absent.detail(c), c));
+        assert!(PlaceAtStart::ours(&PlaceAtStart::Empty.detail(c), c));
+        assert!(PlaceAtStart::ours(
+            &format!("{c} (absent or empty at start)"),
+            c
+        ));
+        assert!(!PlaceAtStart::ours(&PlaceAtStart::Empty.detail("other"), c));
+    }
+}

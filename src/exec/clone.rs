@@ -209,6 +209,50 @@ pub async fn occupied(target: &PgOptions) -> Result<Option<i64>, String> {
     })
 }
 
+/// What the clone's place holds now, for the journal's word on a clone started there (absent,
+/// empty, or what a replace drops: its tables and their rows, counted exactly). Errors as
+/// [`occupied`]'s.
+pub async fn place_at_start(
+    target: &PgOptions,
+) -> Result<crate::contract::clone::PlaceAtStart, String> {
+    use crate::contract::clone::PlaceAtStart;
+    let cannot = |e: String| {
+        format!(
+            "the clone's place {} cannot be read: {e}",
+            target.describe()
+        )
+    };
+    let store = match PgStore::connect(target).await {
+        Ok(s) => s,
+        Err(e) if e.kind == StoreErrorKind::MissingDatabase => return Ok(PlaceAtStart::Absent),
+        Err(e) => return Err(cannot(e.to_string())),
+    };
+    let relations = relations(store.client())
+        .await
+        .map_err(|e| cannot(format!("{e:#}")))?;
+    if relations == 0 {
+        return Ok(PlaceAtStart::Empty);
+    }
+    // Each table's count(*) through query_to_xml: one statement, exact rows.
+    let counted = one_value(
+        store.client(),
+        "SELECT count(*) || ' ' || coalesce(sum((xpath('/row/c/text()', query_to_xml(\
+         format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint), 0) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'",
+    )
+    .await
+    .map_err(|e| cannot(format!("{e:#}")))?
+    .unwrap_or_default();
+    let mut it = counted.split(' ').map(|v| v.parse::<i64>().unwrap_or(0));
+    Ok(PlaceAtStart::Held {
+        relations,
+        tables: it.next().unwrap_or(0),
+        rows: it.next().unwrap_or(0),
+    })
+}
+
 async fn create(admin: &PgStore, target: &PgOptions) -> Result<()> {
     let sql = format!("CREATE DATABASE {}", ident(&target.database));
     admin.client().simple_query(&sql).await.map_err(|e| {

@@ -141,6 +141,109 @@ pub fn run_marker(path: &Path, seq: u64) -> String {
     format!("{name}#{seq}")
 }
 
+/// A kong an earlier run of this upgrade started and journaled, still running: the shared
+/// database's (an unended `command`, by its `command_started` pid and start time, or the marker
+/// in its environment) or the clone's (a `dual-cluster up|finish` step started with its marker
+/// and never ended). auto and the wizard wait for it the same way: nothing starts meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierKong {
+    /// As journaled: the command line, or the clone's step (`dual-cluster up`).
+    pub command_line: String,
+    /// What it runs, for the operator: `kong migrations up` (`... on the clone`).
+    pub what: String,
+    marker: String,
+    pid: Option<u32>,
+    start_time: Option<u64>,
+}
+
+impl EarlierKong {
+    /// Its processes still alive (the journaled pid first, then any carrying its marker).
+    pub fn alive(&self) -> Vec<u32> {
+        let mut pids = super::process::with_marker(&self.marker);
+        if let Some(pid) = self.pid {
+            if super::process::running(pid, self.start_time) && !pids.contains(&pid) {
+                pids.insert(0, pid);
+            }
+        }
+        pids
+    }
+
+    /// The journal's note while it is waited for (auto's words).
+    pub fn waiting_note(&self, pids: &[u32]) -> String {
+        format!(
+            "waiting for the earlier run's kong, still running as pid {}: {}",
+            pids_text(pids),
+            self.command_line
+        )
+    }
+
+    /// The journal's note once it has ended.
+    pub fn ended_note(&self) -> String {
+        format!("the earlier run's kong ended: {}", self.command_line)
+    }
+}
+
+/// `1234, 1240`.
+pub fn pids_text(pids: &[u32]) -> String {
+    pids.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The kong the journal at `path` says an earlier run left running, if it still runs.
+pub fn earlier_kong(path: &Path, rb: &ReadBack) -> Option<EarlierKong> {
+    let mut found = Vec::new();
+    if let Some(cmd) = rb.unended_command() {
+        let what = cmd
+            .command_line
+            .split_whitespace()
+            .skip_while(|w| *w != "migrations")
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        found.push(EarlierKong {
+            what: format!("kong {what}"),
+            marker: run_marker(path, cmd.seq),
+            command_line: cmd.command_line,
+            pid: cmd.pid,
+            start_time: cmd.start_time,
+        });
+    }
+    // The clone's kong steps: the last word of each (a hop's steps are named apart).
+    let mut steps: Vec<(String, String, Option<String>)> = Vec::new();
+    for e in &rb.entries {
+        if let Event::Step {
+            step,
+            phase,
+            detail,
+        } = &e.event
+        {
+            if step.starts_with("dual-cluster up") || step.starts_with("dual-cluster finish") {
+                steps.retain(|(s, _, _)| s != step);
+                steps.push((step.clone(), phase.clone(), detail.clone()));
+            }
+        }
+    }
+    for (step, phase, detail) in steps {
+        if let (true, Some(marker)) = (phase == "started", detail) {
+            let command = if step.starts_with("dual-cluster up") {
+                "up"
+            } else {
+                "finish"
+            };
+            found.push(EarlierKong {
+                what: format!("kong migrations {command} on the clone"),
+                command_line: step,
+                marker,
+                pid: None,
+                start_time: None,
+            });
+        }
+    }
+    found.into_iter().find(|k| !k.alive().is_empty())
+}
+
 /// An open journal this process writes to.
 pub struct Journal {
     pub path: PathBuf,

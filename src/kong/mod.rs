@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod conf;
 pub mod diagnose;
 pub mod half_applied;
+pub mod in_place;
 pub mod kong_facts;
 pub mod lua;
 pub mod nodes;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cmd::auto::{judge_new_node, run_smokes, Smoke};
-use crate::contract::clone::{CloneRecord, TableMark};
+use crate::contract::clone::{CloneRecord, PlaceAtStart, TableMark};
 use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::probe::{self, ProbeOptions};
 use crate::exec::process::RUN_MARKER_ENV;
@@ -117,10 +117,26 @@ impl DualRuntime {
         }
     }
 
-    async fn inspect(&self) -> Result<Option<i64>, String> {
+    async fn inspect(&self) -> Result<PlaceAtStart, String> {
         match self {
-            DualRuntime::Pg(p) => crate::exec::clone::occupied(&p.clone).await,
-            DualRuntime::Training { t, .. } => Ok(t.clone.as_ref().and_then(|c| c.occupied())),
+            DualRuntime::Pg(p) => crate::exec::clone::place_at_start(&p.clone).await,
+            DualRuntime::Training { t, .. } => {
+                let Some(c) = t.clone.as_ref() else {
+                    return Ok(PlaceAtStart::Absent);
+                };
+                Ok(match c.occupied() {
+                    None => PlaceAtStart::Absent,
+                    Some(0) => PlaceAtStart::Empty,
+                    Some(relations) => {
+                        let marks = c.source_marks();
+                        PlaceAtStart::Held {
+                            relations,
+                            tables: marks.len() as i64,
+                            rows: marks.iter().map(|m| m.rows).sum(),
+                        }
+                    }
+                })
+            }
         }
     }
 

@@ -91,6 +91,8 @@ pub struct Runtime {
     pub tick: Duration,
     /// Dual-cluster's jobs (None: the shared-database flow).
     pub dual: Option<Arc<dual::DualRuntime>>,
+    /// In-place's `--smoke` tests and how long each may take (`Effect::Smoke`).
+    pub smoke: (Vec<crate::cmd::auto::Smoke>, Duration),
 }
 
 /// The database a backup is taken of.
@@ -160,6 +162,7 @@ struct App {
     dual: Option<Arc<dual::DualRuntime>>,
     /// The clone being taken (aborted when the app leaves: pg_dump and pg_restore die with it).
     dual_tasks: Vec<tokio::task::JoinHandle<()>>,
+    smoke: (Vec<crate::cmd::auto::Smoke>, Duration),
 }
 
 impl App {
@@ -243,6 +246,19 @@ impl App {
                 ))),
             },
             Effect::Dual(job) => self.dual_job(job),
+            Effect::Smoke => {
+                // The one smoke runner and verdict, as auto's in-place.
+                let (tests, timeout) = self.smoke.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let verdicts = crate::cmd::auto::run_smokes(&tests, timeout)
+                        .await
+                        .iter()
+                        .map(|r| r.verdict())
+                        .collect();
+                    let _ = tx.send(Msg::Smoked(verdicts));
+                });
+            }
             // Written by `dispatch` before the batch's actions.
             Effect::Journal(_) => {}
             Effect::Quit => {}
@@ -520,6 +536,7 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         own_history,
         dual: rt.dual,
         dual_tasks: Vec::new(),
+        smoke: rt.smoke,
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -644,9 +661,30 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             checklist: Checklist::default(),
         })
         .collect();
-    let probes = match (urls.is_empty(), ctx.target.version) {
+    // In-place's new nodes (`--new-admin-url`, as auto takes them) are probed with the old.
+    let (new_urls, smoke_tests) = w
+        .dual
+        .as_ref()
+        .map(|d| (d.new_admin_urls.clone(), d.smoke.clone()))
+        .unwrap_or_default();
+    if let Some(why) =
+        crate::kong::in_place::smoke_refusal(!smoke_tests.is_empty(), !new_urls.is_empty())
+    {
+        bail!(why);
+    }
+    setup.in_place = crate::wizard::model::InPlaceSetup {
+        new_admin_urls: new_urls.clone(),
+        smoke: smoke_tests
+            .iter()
+            .map(|s| format!("{} {} {}", s.method, s.url, s.status))
+            .collect(),
+    };
+    let smoke = (smoke_tests, w.nodes.probe.timeout);
+    let mut probed = urls.clone();
+    probed.extend(new_urls.into_iter().filter(|u| !urls.contains(u)));
+    let probes = match (probed.is_empty(), ctx.target.version) {
         (false, Some(target)) => Some(poller::Probes::Http {
-            urls,
+            urls: probed,
             opts: w.nodes.probe.clone(),
             target,
         }),
@@ -775,6 +813,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             probes,
             tick: TICK,
             dual,
+            smoke,
         },
     )
     .await
@@ -1001,6 +1040,13 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
         .filter_map(|n| training::scenario(n).ok().map(|s| (s.name, s.title)))
         .collect();
     setup.nodes = training.admin_nodes();
+    // The scenario's nodes of the target version are in-place's new nodes.
+    setup.in_place.new_admin_urls = training
+        .nodes
+        .iter()
+        .filter(|n| !n.old && !n.data_plane)
+        .map(|n| n.name.clone())
+        .collect();
     setup.dp_window = w.nodes.dp_window;
     setup.read_only = w.read_only;
     setup.color = !no_color();
@@ -1063,6 +1109,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
             journal: None,
             tick: TICK,
             dual,
+            smoke: (Vec::new(), Duration::from_secs(5)),
         },
     )
     .await

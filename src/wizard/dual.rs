@@ -84,11 +84,6 @@ pub struct DualResume {
     pub stale: bool,
 }
 
-/// auto's detail of a started clone whose place was absent or empty (so it is ours).
-pub fn started_detail(clone: &str) -> String {
-    format!("{clone} (absent or empty at start)")
-}
-
 impl DualResume {
     /// Reads the dual-cluster steps in order: a new clone voids what was done on the old one.
     pub fn from_journal(rb: &ReadBack) -> DualResume {
@@ -215,8 +210,13 @@ pub struct Dual {
     /// The clone job's progress lines, and when it started (the screen's running clock).
     pub clone_lines: Vec<String>,
     pub clone_started: Option<std::time::Instant>,
-    /// The journal's clone was started by an earlier run on an absent or empty place.
+    /// The journal's clone was started by an earlier run on an absent or empty place (or this
+    /// session started one): replaced again without asking.
     pub ours: bool,
+    /// The journaled start that made the place ours (its detail is journaled again on a retry).
+    pub ours_detail: Option<String>,
+    /// What the clone's place held when last looked at (the journal's word at the start).
+    pub place: Option<crate::contract::clone::PlaceAtStart>,
     /// The live pane was asked to read the clone, and (`watching`) its first read of the clone
     /// is the next one: reads of the source still in flight then are dropped.
     pub watch_asked: bool,
@@ -255,6 +255,8 @@ impl Dual {
             clone_lines: Vec::new(),
             clone_started: None,
             ours: false,
+            ours_detail: None,
+            place: None,
             watch_asked: false,
             watching: false,
             up_done: false,
@@ -272,7 +274,11 @@ impl Dual {
             retired: false,
         };
         if let Some(r) = resume {
-            d.ours = r.clone_started.as_deref() == Some(&started_detail(&d.setup.clone));
+            d.ours_detail = r
+                .clone_started
+                .clone()
+                .filter(|x| crate::contract::clone::PlaceAtStart::ours(x, &d.setup.clone));
+            d.ours = d.ours_detail.is_some();
             if let Some(rec) = &r.clone {
                 // A proven clone of another place is not this one's.
                 if rec.clone == d.setup.clone {
@@ -404,8 +410,8 @@ impl DualJob {
 /// What the runtime's dual-cluster jobs report (`Msg::Dual`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum DualMsg {
-    /// Relations in the clone's place (None: the database does not exist).
-    Inspected(Result<Option<i64>, String>),
+    /// What the clone's place holds (absent, empty, or its relations, tables and rows).
+    Inspected(Result<crate::contract::clone::PlaceAtStart, String>),
     CloneLine(String),
     Cloned(Result<Box<CloneRecord>, String>),
     /// The source's schema_meta around the run: unchanged, or what changed.

@@ -34,8 +34,7 @@ pub enum Flow {
 /// The journal's step for in-place's gate (none of the old nodes answers: the downtime's
 /// start) and for the new nodes proven: the names `kongrade auto --strategy in-place` writes,
 /// so either tool resumes the other's clock.
-pub const IN_PLACE_GATE_STEP: &str = "in-place-old-nodes-stopped";
-pub const NEW_NODES_STEP: &str = "in-place-new-nodes";
+pub use crate::kong::in_place::{GATE_STEP as IN_PLACE_GATE_STEP, NEW_NODES_STEP, SMOKE_STEP};
 
 const CHOOSING: &[Step] = &[Step::Preflight, Step::Strategy, Step::Done];
 const BOOTSTRAP: &[Step] = &[Step::Preflight, Step::Bootstrap, Step::Done];
@@ -333,50 +332,48 @@ impl Model {
         Some(until.saturating_duration_since(since))
     }
 
-    /// In-place: the probed nodes and what each answers now (the new ones must answer the
-    /// target version).
+    /// In-place: the new nodes (`--new-admin-url`) and what each answers now (they must answer
+    /// the target version).
     pub fn new_nodes(&self) -> Vec<(String, bool, String)> {
-        self.nodes
+        self.new_probes
             .iter()
-            .filter(|n| n.kind != "manual")
-            .map(|n| {
-                let ok = matches!(n.class, Some(NodeClass::New { .. }));
-                let label = n
-                    .class
+            .map(|(url, class)| {
+                let ok = matches!(class, Some(NodeClass::New { .. }));
+                let label = class
                     .as_ref()
                     .map(NodeClass::label)
                     .unwrap_or_else(|| "not probed yet".into());
-                (n.name.clone(), ok, label)
+                (url.clone(), ok, label)
             })
             .collect()
     }
 
-    /// In-place: whether the new nodes are proven (some node answers `GET /` with the target
-    /// version and none with an old one), or why not. With no Admin API known, the operator's
-    /// word is all there is: `Ok(false)` asks for it.
+    /// In-place: whether the new nodes are proven (every `--new-admin-url` answers `GET /` with
+    /// the target version: auto's rule, `kong::in_place::judge_new_nodes`), or why not. With
+    /// none given, the operator's word is all there is: `Ok(false)` asks for it.
     pub fn new_nodes_proven(&self) -> Result<bool, String> {
-        let probed: Vec<_> = self.nodes.iter().filter(|n| n.kind != "manual").collect();
-        if probed.is_empty() {
+        if self.new_probes.is_empty() {
             return Ok(false);
         }
-        let old: Vec<String> = probed
+        let unprobed: Vec<&str> = self
+            .new_probes
             .iter()
-            .filter(|n| n.class.as_ref().is_some_and(NodeClass::blocks_finish))
-            .map(|n| n.name.clone())
+            .filter(|(_, c)| c.is_none())
+            .map(|(u, _)| u.as_str())
             .collect();
-        if !old.is_empty() {
-            return Err(format!("an old version answers: {}", old.join(", ")));
+        if !unprobed.is_empty() {
+            return Err(format!("not probed yet: {}", unprobed.join(", ")));
         }
-        if probed
+        let answers = self
+            .new_probes
             .iter()
-            .any(|n| matches!(n.class, Some(NodeClass::New { .. })))
-        {
-            Ok(true)
-        } else {
-            Err(
-                "no node answers the target version yet: start the new nodes on this database"
-                    .into(),
-            )
+            .filter_map(|(u, c)| c.as_ref().map(|c| (u.as_str(), c)));
+        match crate::kong::in_place::judge_new_nodes(answers) {
+            Ok(_) => Ok(true),
+            Err(bad) => Err(format!(
+                "not every new node answers the target version yet (start them on this database): {}",
+                bad.join("; ")
+            )),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::model::{
     dp_key, finding_gate, node_needs_checklist, BackupMethod, BackupState, DecomRow, Focus, Model,
-    NodeItem, NoticeLevel, Overlay, Step, WizardGate,
+    NodeItem, NoticeLevel, Overlay, SmokeState, Step, WizardGate,
 };
 use super::update::{finish_blockers, gate, list_len};
 use crate::contract::KongCommand;
@@ -854,6 +854,10 @@ pub fn tick_target(m: &Model) -> Result<Tick, String> {
 
 fn confirm_hint(m: &Model) -> Hint {
     use NoticeLevel::{Block, Info, Warn};
+    // A stale clone: Enter is `c` (one path: look at the place, then its name typed).
+    if crate::wizard::update::dual::enter_reclones(m) {
+        return reclone_hint(m, ENTER, "Enter");
+    }
     let h = |label: &'static str| hint(Action::Confirm, ENTER, "Enter", label, "");
     let ran_ok = |c| {
         m.outcome
@@ -951,7 +955,15 @@ fn confirm_hint(m: &Model) -> Hint {
         }
         Step::Decommission => h("continue"),
         Step::StartNew => match m.new_nodes_proven() {
-            Ok(true) => h("continue"),
+            Ok(true) => match &m.smoke {
+                SmokeState::Running => {
+                    h("continue").refuse(Info, "the smoke tests are running")
+                }
+                _ if m.setup.in_place.smoke.is_empty() => h("continue"),
+                SmokeState::Passed(_) => h("continue"),
+                SmokeState::Failed(_) => h("smoke tests again"),
+                SmokeState::NotRun => h("run smoke tests"),
+            },
             Ok(false) => h("they serve"),
             Err(why) => h("continue").refuse(Info, why),
         },
@@ -1003,7 +1015,10 @@ fn confirm_hint(m: &Model) -> Hint {
                 .into()
         }
         "they serve" => {
-            "no Admin API is known to probe: confirm the new nodes serve (journaled)".into()
+            "no --new-admin-url to probe: confirm the new nodes serve (journaled)".into()
+        }
+        "run smoke tests" | "smoke tests again" => {
+            "run the --smoke tests through the new nodes' proxy: all must pass before Done".into()
         }
         _ => "continue to the next step".into(),
     };
@@ -1379,7 +1394,7 @@ pub fn step_keys(m: &Model) -> Vec<Hint> {
 /// The dual-cluster steps' own keys: Space ticks the next traffic step, `c` takes a new clone
 /// once the write guard found the old one stale, `p` probes the new cluster again.
 fn dual_step_keys(m: &Model) -> Vec<Hint> {
-    use crate::wizard::update::dual::{reclone_refusal, tick_refusal};
+    use crate::wizard::update::dual::tick_refusal;
     let mut v = Vec::new();
     if m.step == Step::Traffic {
         let mut t = hint(
@@ -1395,16 +1410,7 @@ fn dual_step_keys(m: &Model) -> Vec<Hint> {
         v.push(t);
     }
     let stale = m.dual.as_ref().is_some_and(|d| d.stale());
-    let mut c = hint(
-        Action::Reclone,
-        keys![Key::ch('c')],
-        "c",
-        "new clone",
-        "take a new clone, replacing the stale one (asks; it is migrated again)",
-    );
-    if let Some((level, why)) = reclone_refusal(m) {
-        c = c.refuse(level, why);
-    }
+    let mut c = reclone_hint(m, keys![Key::ch('c')], "c");
     if !stale {
         c = c.help_only();
     }
@@ -1431,6 +1437,22 @@ fn dual_step_keys(m: &Model) -> Vec<Hint> {
         v.push(p);
     }
     v
+}
+
+/// A new clone in place of the stale one: `c`, and Enter on the Clone and Traffic steps while
+/// the write guard's verdict is stale. One action, one refusal, one label for both keys.
+fn reclone_hint(m: &Model, keys: &'static [Key], keys_text: &'static str) -> Hint {
+    let mut c = hint(
+        Action::Reclone,
+        keys,
+        keys_text,
+        "new clone",
+        "take a new clone, replacing the stale one (its name typed to confirm; it is migrated again)",
+    );
+    if let Some((level, why)) = crate::wizard::update::dual::reclone_refusal(m) {
+        c = c.refuse(level, why);
+    }
+    c
 }
 
 fn dual_overlay_keys(ask: &crate::wizard::dual::DualAsk) -> Vec<Hint> {

@@ -69,6 +69,28 @@ pub struct Setup {
     /// The strategy facts as the runtime gathered them (`--strategy`, `--deployment`,
     /// `--second-cluster`, the probed Admin APIs' roles; the scenario's in demo).
     pub strategy: StrategyFacts,
+    /// In-place: the new nodes to prove after finish, and the smoke tests through them.
+    pub in_place: InPlaceSetup,
+}
+
+/// In-place's new nodes as `auto --strategy in-place` takes them: `--new-admin-url` (never the
+/// old nodes' `--admin-url`) and `--smoke` (as typed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InPlaceSetup {
+    pub new_admin_urls: Vec<String>,
+    pub smoke: Vec<String>,
+}
+
+/// In-place's smoke tests through the new nodes' proxy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SmokeState {
+    #[default]
+    NotRun,
+    Running,
+    /// Each test's verdict line (`smoke GET URL: 200 as expected`).
+    Passed(Vec<String>),
+    /// What failed, a line each.
+    Failed(Vec<String>),
 }
 
 /// What the Strategy step starts from: each `None` is not known (the step asks what it needs).
@@ -251,6 +273,7 @@ impl Setup {
             dual: None,
             training_fix: None,
             strategy: StrategyFacts::default(),
+            in_place: InPlaceSetup::default(),
         }
     }
 }
@@ -804,8 +827,12 @@ pub struct Model {
     pub answers: StrategyAnswers,
     /// In-place: when no old node answered any more (the downtime's start, the model's clock).
     pub downtime_since: Option<Instant>,
-    /// In-place: when every new node answered the target version (the downtime's end).
+    /// In-place: when every new node answered the target version and the smoke tests passed
+    /// (the downtime's end).
     pub downtime_until: Option<Instant>,
+    /// In-place: each `--new-admin-url` and what its last probe said.
+    pub new_probes: Vec<(String, Option<NodeClass>)>,
+    pub smoke: SmokeState,
 }
 
 /// What the operator answered at the Strategy step.
@@ -863,6 +890,12 @@ impl Model {
             .filter(|_| !other_strategy)
             .map(|d| super::dual::Dual::new(d, setup.resume.as_ref().map(|r| &r.dual)));
         let setup_nodes = setup.nodes.clone();
+        let new_probes = setup
+            .in_place
+            .new_admin_urls
+            .iter()
+            .map(|u| (u.clone(), None))
+            .collect();
         // A resumed Cassandra backup was every node's snapshot.
         let resumed_backup = setup.resume.as_ref().is_some_and(|r| r.backup.is_some());
         let snapshots = match &setup.backup {
@@ -951,6 +984,8 @@ impl Model {
             answers: StrategyAnswers::default(),
             downtime_since: resumed_gate,
             downtime_until: None,
+            new_probes,
+            smoke: SmokeState::NotRun,
         }
     }
 

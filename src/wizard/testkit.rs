@@ -25,6 +25,13 @@ fn setup_for(t: &Training, name: &str) -> Setup {
     let mut s = Setup::new(&format!("training:{name}"), Some(t.target_version));
     s.training = Some(name.to_string());
     s.nodes = t.admin_nodes();
+    // The scenario's nodes of the target version are in-place's new nodes.
+    s.in_place.new_admin_urls = t
+        .nodes
+        .iter()
+        .filter(|n| !n.old && !n.data_plane)
+        .map(|n| n.name.clone())
+        .collect();
     s.backup = t.backup_method();
     s.training_fix = t.fix();
     s.strategy = t.scenario.strategy_facts();

@@ -912,3 +912,106 @@ fn read_only_ticks_no_traffic_step() {
         .as_ref()
         .is_some_and(|d| d.next_traffic() == Some(0)));
 }
+
+/// Issue 14: on a stale clone Enter and `c` are one path (the keys table binds both to the new
+/// clone; the place is looked at, then the clone's name typed is the consent): at Traffic, where
+/// the write guard said so, and at the Clone step a resumed run enters, without
+/// --clone-replace (the guard's verdict is the trigger).
+#[test]
+fn on_a_stale_clone_enter_and_c_take_a_new_one_the_same_way() {
+    let mut h = HD::new();
+    walk_until(&mut h, false, |h| {
+        h.m.step == Step::Traffic && h.m.dual.as_ref().is_some_and(|d| d.stale())
+    });
+    assert_eq!(h.m.step, Step::Traffic, "{}", h.notice());
+    let keys = crate::wizard::keys::available(&h.m);
+    let of = |k: Key| {
+        keys.iter()
+            .find(|x| x.matches(k))
+            .map(|x| (x.action, x.label.to_string(), x.refused.clone()))
+    };
+    let enter = of(Key::plain(KeyCode::Enter)).expect("Enter bound");
+    assert_eq!(enter, of(Key::ch('c')).expect("c bound"));
+    assert_eq!(enter.0, crate::wizard::keys::Action::Reclone);
+    assert_eq!(enter.1, "new clone");
+    assert!(enter.2.is_none(), "{enter:?}");
+    for key in [Key::plain(KeyCode::Enter), Key::ch('c')] {
+        let before = h.acted.len();
+        h.key(key);
+        assert!(
+            matches!(h.acted[before..], [Effect::Dual(DualJob::Inspect)]),
+            "{key}: {:?}",
+            &h.acted[before..]
+        );
+        assert!(
+            matches!(
+                h.m.overlay,
+                Some(Overlay::Dual(super::dual::DualAsk::Clone {
+                    typed: Some(_),
+                    replace: true,
+                    ..
+                }))
+            ),
+            "{key}: {:?} {}",
+            h.m.overlay,
+            h.notice()
+        );
+        h.key(Key::plain(KeyCode::Esc));
+        assert!(h.m.overlay.is_none());
+    }
+    // Restarted: the Clone step; Enter asks for the name (no --clone-replace), and takes it.
+    let mut again = h.restart();
+    again.walk_to_clone();
+    assert_eq!(again.m.step, Step::Clone, "{}", again.notice());
+    again.enter();
+    assert!(
+        matches!(
+            again.m.overlay,
+            Some(Overlay::Dual(super::dual::DualAsk::Clone {
+                typed: Some(_),
+                ..
+            }))
+        ),
+        "{:?} {}",
+        again.m.overlay,
+        again.notice()
+    );
+    again.typed("kong_new");
+    again.enter();
+    assert!(
+        again
+            .acted
+            .iter()
+            .any(|e| matches!(e, Effect::Dual(DualJob::Clone { replace: true }))),
+        "{:?}",
+        again.acted
+    );
+    // The journal's clone starts say what was there: nothing at first, then what the new
+    // clone replaced (the stale one's tables and rows), never "absent or empty".
+    let starts: Vec<String> = again
+        .journal
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step {
+                step,
+                phase,
+                detail: Some(d),
+            } if step == STEP_CLONE && phase == "started" => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(starts[0].ends_with("(absent at start)"), "{starts:?}");
+    let tables = again.t.clone.as_ref().expect("clone").source_marks();
+    let rows: i64 = tables.iter().map(|t| t.rows).sum();
+    assert!(
+        starts[1].ends_with(&format!(
+            "(replaced what it held: {} tables / {rows} rows)",
+            tables.len()
+        )),
+        "{starts:?}"
+    );
+    // Not ours: a restart now would not replace it without being asked.
+    let restarted = again.restart();
+    assert!(!restarted.m.dual.as_ref().expect("dual").ours);
+}

@@ -494,3 +494,164 @@ fn every_scenario_plays_the_recommended_way() {
         }
     }
 }
+
+/// In-place on the clean scenario with the new nodes at their own address, played to the
+/// Start new nodes step.
+fn in_place_at_start_new(new_url: &str, smoke: &[&str]) -> H {
+    let mut h = H::choosing("clean");
+    h.m.setup.in_place = InPlaceSetup {
+        new_admin_urls: vec![new_url.to_string()],
+        smoke: smoke.iter().map(|s| s.to_string()).collect(),
+    };
+    h.m.new_probes = vec![(new_url.to_string(), None)];
+    at_strategy(&mut h);
+    h.choose_recommended();
+    assert_eq!(h.m.strategy, Some(Strategy::InPlace));
+    for _ in 0..20 {
+        if h.m.step == Step::StartNew {
+            return h;
+        }
+        h.play_one();
+    }
+    panic!("never at Start new nodes: {:?}", h.m.step);
+}
+
+fn new_answer(url: &str, version: &str) -> crate::wizard::update::Msg {
+    crate::wizard::update::Msg::Probed(vec![(
+        url.to_string(),
+        crate::kong::nodes::NodeClass::New {
+            version: version.into(),
+            hostname: None,
+        },
+    )])
+}
+
+/// Issue 14: the new nodes are the `--new-admin-url` ones, as auto proves them: the old nodes'
+/// Admin APIs answering the target (the training nodes, replaced in place, do) prove nothing
+/// while the new address is not probed or does not answer.
+#[test]
+fn in_place_proves_the_new_admin_urls_not_the_old_nodes() {
+    let url = "http://new-1:8001";
+    let mut h = in_place_at_start_new(url, &[]);
+    h.read();
+    assert!(
+        h.m.nodes
+            .iter()
+            .any(|n| matches!(n.class, Some(crate::kong::nodes::NodeClass::New { .. }))),
+        "an old node's address answers the target"
+    );
+    let why =
+        h.m.new_nodes_proven()
+            .expect_err("the new node is not probed");
+    assert!(why.contains(url), "{why}");
+    let fx = h.enter();
+    assert!(journal(&fx).is_empty(), "{fx:?}");
+    assert_eq!(h.m.step, Step::StartNew);
+    crate::wizard::update::update(
+        &mut h.m,
+        crate::wizard::update::Msg::Probed(vec![(
+            url.into(),
+            crate::kong::nodes::NodeClass::Unreachable {
+                error: "connection refused".into(),
+            },
+        )]),
+    );
+    let why = h.m.new_nodes_proven().expect_err("unreachable");
+    assert!(why.contains("connection refused"), "{why}");
+    assert!(body(&h).contains(url), "{}", body(&h));
+    crate::wizard::update::update(&mut h.m, new_answer(url, "3.4.2"));
+    assert_eq!(h.m.new_nodes_proven(), Ok(true));
+    let fx = h.enter();
+    assert!(journal(&fx).iter().any(|e| matches!(
+        e,
+        Event::Step { step, phase, detail: Some(d) } if step == NEW_NODES_STEP && phase == "done" && d == "http://new-1:8001: Kong 3.4.2"
+    )), "{fx:?}");
+    assert_eq!(h.m.step, Step::Done);
+}
+
+/// Without --new-admin-url the step says what auto says, and the operator's word is journaled.
+#[test]
+fn in_place_without_new_admin_urls_says_so_and_asks() {
+    let mut h = H::choosing("clean");
+    h.m.setup.in_place = InPlaceSetup::default();
+    h.m.new_probes.clear();
+    at_strategy(&mut h);
+    h.choose_recommended();
+    for _ in 0..20 {
+        if h.m.step == Step::StartNew {
+            break;
+        }
+        h.play_one();
+    }
+    assert_eq!(h.m.step, Step::StartNew);
+    assert!(
+        body(&h).contains("none given (--new-admin-url URL)"),
+        "{}",
+        body(&h)
+    );
+    let fx = h.enter();
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Confirmed { what, .. } if what.contains("no --new-admin-url"))
+    ));
+    assert_eq!(h.m.step, Step::Done);
+}
+
+/// Issue 14: `--smoke` in the wizard's in-place, after the new nodes answer: a failed smoke
+/// keeps Done shut, the clock running and shows the way back (the backup's restore); journaled
+/// as auto journals it; passing, the downtime ends there.
+#[test]
+fn in_place_smoke_tests_block_done_until_they_pass() {
+    let url = "http://new-1:8001";
+    let smoke = "GET http://new-1:8000/health 200";
+    let mut h = in_place_at_start_new(url, &[smoke]);
+    crate::wizard::update::update(&mut h.m, new_answer(url, "3.4.2"));
+    assert!(body(&h).contains(smoke), "{}", body(&h));
+    let fx = h.enter();
+    assert!(
+        actions(&fx).contains(&crate::wizard::update::Effect::Smoke),
+        "{fx:?}"
+    );
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Step { step, phase, .. } if step == NEW_NODES_STEP && phase == "done")
+    ));
+    assert_eq!(h.m.smoke, SmokeState::Running);
+    // Enter while they run starts nothing more.
+    assert!(actions(&h.enter()).is_empty());
+    h.advance(7.0);
+    let failed = "smoke GET http://new-1:8000/health: HTTP 503, expected 200".to_string();
+    let fx = crate::wizard::update::update(
+        &mut h.m,
+        crate::wizard::update::Msg::Smoked(vec![Err(failed.clone())]),
+    );
+    assert!(journal(&fx).iter().any(|e| matches!(
+        e,
+        Event::Step { step, phase, detail: Some(d) } if step == super::flow::SMOKE_STEP && phase == "failed" && *d == failed
+    )), "{fx:?}");
+    assert_eq!(h.m.step, Step::StartNew, "a failed smoke test blocks Done");
+    assert!(h.notice().contains("roll back"), "{}", h.notice());
+    let text = body(&h);
+    assert!(text.contains("SMOKE FAILED"), "{text}");
+    assert!(text.contains("restoring the backup taken before"), "{text}");
+    let before = h.m.downtime().expect("counting");
+    h.advance(5.0);
+    assert!(
+        h.m.downtime().expect("counting") > before,
+        "the clock runs on"
+    );
+    // Fixed: Enter runs them again; passing, Done, and the clock stops there.
+    let fx = h.enter();
+    assert!(actions(&fx).contains(&crate::wizard::update::Effect::Smoke));
+    let fx = crate::wizard::update::update(
+        &mut h.m,
+        crate::wizard::update::Msg::Smoked(vec![Ok(
+            "smoke GET http://new-1:8000/health: 200 as expected".to_string(),
+        )]),
+    );
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Step { step, phase, .. } if step == super::flow::SMOKE_STEP && phase == "done")
+    ));
+    assert_eq!(h.m.step, Step::Done);
+    let d = h.m.downtime().expect("counted");
+    h.advance(30.0);
+    assert_eq!(h.m.downtime(), Some(d));
+}

@@ -329,15 +329,21 @@ async fn clone_step(
     // A clone this upgrade started and never finished proving is its own to replace, but only
     // if its place was absent or empty when that start was journaled: a database that already
     // held something (the operator's) is never taken for ours after a kill.
-    let started_detail = format!("{} (absent or empty at start)", target.describe());
-    let ours = earlier
+    // The journal says what was there: absent, empty, or what --clone-replace replaced.
+    let shown = target.describe();
+    let earlier_start = earlier
         .as_ref()
-        .is_some_and(|(p, d)| p == "started" && d.as_deref() == Some(&started_detail));
-    let held = if ours || spec.replace {
-        None
-    } else {
-        match clone::occupied(target).await {
-            Ok(n) => n.filter(|n| *n > 0),
+        .filter(|(p, _)| p == "started")
+        .and_then(|(_, d)| d.clone());
+    let ours = earlier_start
+        .as_deref()
+        .is_some_and(|d| crate::contract::clone::PlaceAtStart::ours(d, &shown));
+    let started_detail = match earlier_start.filter(|_| ours) {
+        Some(d) => Some(d),
+        None => match clone::place_at_start(target).await {
+            // Held and not to be replaced: refused by the clone below, no start journaled.
+            Ok(p) if p.relations().unwrap_or(0) > 0 && !spec.replace => None,
+            Ok(p) => Some(p.detail(&shown)),
             // Nothing journaled: a place nobody can read is not "absent or empty".
             Err(e) => {
                 return Ok(Err(stop(
@@ -346,11 +352,11 @@ async fn clone_step(
                     format!("The clone failed, nothing was migrated: {e}"),
                 )))
             }
-        }
+        },
     };
-    if held.is_none() {
+    if let Some(detail) = started_detail {
         s.journal
-            .append(step_event(STEP_CLONE, "started", Some(started_detail)))?;
+            .append(step_event(STEP_CLONE, "started", Some(detail)))?;
     }
     rep.say(&format!(
         "\nClone: {} into {}",

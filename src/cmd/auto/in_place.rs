@@ -21,10 +21,7 @@ use crate::kong::policy::{BackupRef, RunCommand};
 use crate::kong::strategy;
 use crate::kong::version::Version;
 
-/// The journal step that records the gate (the downtime's start).
-const GATE_STEP: &str = "in-place-old-nodes-stopped";
-const NEW_NODES_STEP: &str = "in-place-new-nodes";
-const SMOKE_STEP: &str = "in-place-smoke";
+use crate::kong::in_place::{GATE_STEP, NEW_NODES_STEP, SMOKE_STEP};
 
 /// How often the running downtime clock prints a line.
 const CLOCK_EVERY: Duration = Duration::from_secs(5);
@@ -95,11 +92,14 @@ pub(super) async fn begin(
             "In-place proves every old node stopped by telling old versions from the target's, and the target version is not known (--kong-lua-path names no release): pass --target-version X.Y.Z. Nothing was run.",
         )));
     }
-    if !args.dual.smoke.is_empty() && args.new_admin_urls.is_empty() {
+    if let Some(why) = crate::kong::in_place::smoke_refusal(
+        !args.dual.smoke.is_empty(),
+        !args.new_admin_urls.is_empty(),
+    ) {
         return Ok(Err(stop(
             exit::IN_PLACE_PRECONDITION,
             "in_place_smoke_without_new_nodes",
-            "--smoke runs through the new nodes' proxy once they answer the target version: give each new node's Admin API with --new-admin-url URL too. Nothing was run.",
+            why,
         )));
     }
     let urls = match crate::cmd::nodes::sources(
@@ -190,7 +190,10 @@ pub(super) async fn end(
     let mut smokes = Vec::new();
     if stopped.code == exit::UP_TO_DATE {
         if args.new_admin_urls.is_empty() {
-            stopped.message.push_str("\nNew nodes: none given (--new-admin-url URL): start them on this database and check they serve.");
+            stopped.message.push('\n');
+            stopped
+                .message
+                .push_str(crate::kong::in_place::NO_NEW_NODES);
         } else {
             match prove_new_nodes(s, args, rep).await? {
                 Ok(seen) => {
@@ -272,26 +275,16 @@ async fn prove_new_nodes(
                 .map(|u| probe::probe(u, &args.nodes.probe)),
         )
         .await;
-        let mut ok = Vec::new();
-        let mut bad = Vec::new();
-        for (u, a) in args.new_admin_urls.iter().zip(&answers) {
-            match nodes::classify(a, target) {
-                NodeClass::New { version, .. } => ok.push(format!("{u}: Kong {version}")),
-                c => bad.push(format!("{u}: {}", c.label())),
-            }
-        }
-        if bad.is_empty() {
-            break Ok(ok);
-        }
-        if Instant::now() >= deadline {
-            break Err(bad);
+        let classes: Vec<NodeClass> = answers.iter().map(|a| nodes::classify(a, target)).collect();
+        let verdict = crate::kong::in_place::judge_new_nodes(
+            args.new_admin_urls.iter().map(String::as_str).zip(&classes),
+        );
+        if verdict.is_ok() || Instant::now() >= deadline {
+            break verdict;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let (phase, detail) = match &result {
-        Ok(ok) => ("done", ok.join(", ")),
-        Err(bad) => ("failed", bad.join(", ")),
-    };
+    let (phase, detail) = crate::kong::in_place::new_nodes_entry(&result);
     for l in detail.split(", ") {
         rep.say(&format!("  {l}"));
     }
@@ -332,14 +325,11 @@ async fn smoke_tests(
     for f in &failed {
         rep.say(&format!("  SMOKE FAILED: {f}"));
     }
+    let (phase, detail) = crate::kong::in_place::smoke_entry(ran.len(), &failed);
     s.journal.append(Event::Step {
         step: SMOKE_STEP.into(),
-        phase: if failed.is_empty() { "done" } else { "failed" }.into(),
-        detail: Some(if failed.is_empty() {
-            format!("{} smoke test(s) passed", ran.len())
-        } else {
-            failed.join("\n")
-        }),
+        phase: phase.into(),
+        detail: Some(detail),
     })?;
     Ok((ran, failed))
 }

@@ -9,8 +9,7 @@ use color_eyre::eyre::Result;
 use super::report::Reporter;
 use super::{exit, stop, Phase};
 use crate::contract::journal::{Event, ReadBack};
-use crate::exec::journal::{run_marker, Journal};
-use crate::exec::process;
+use crate::exec::journal::{earlier_kong, pids_text, Journal};
 
 /// How often to look, and how often to say it is still running.
 const POLL: Duration = Duration::from_millis(200);
@@ -23,40 +22,24 @@ pub(super) async fn wait_for_earlier_kong(
     earlier: &ReadBack,
     rep: &Reporter,
 ) -> Result<Phase<()>> {
-    let Some(cmd) = earlier.unended_command() else {
+    // The shared database's unended command (the clone's steps wait in their own place).
+    let Some(cmd) = earlier_kong(&journal.path, earlier).filter(|k| !k.what.ends_with("clone"))
+    else {
         return Ok(Ok(()));
     };
-    let marker = run_marker(&journal.path, cmd.seq);
-    let alive = || {
-        let mut pids = process::with_marker(&marker);
-        if let Some(pid) = cmd.pid {
-            if process::running(pid, cmd.start_time) && !pids.contains(&pid) {
-                pids.insert(0, pid);
-            }
-        }
-        pids
-    };
+    let alive = || cmd.alive();
     let pids = alive();
     if pids.is_empty() {
         return Ok(Ok(()));
     }
-    let named = |pids: &[u32]| {
-        pids.iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let named = |pids: &[u32]| pids_text(pids);
     rep.say(&format!(
         "The run being resumed was stopped while kong ran, and that kong is still running: pid {} ({}).\nWaiting for it to end before reading the database; nothing is started meanwhile.",
         named(&pids),
         cmd.command_line
     ));
     journal.append(Event::Note {
-        text: format!(
-            "waiting for the earlier run's kong, still running as pid {}: {}",
-            named(&pids),
-            cmd.command_line
-        ),
+        text: cmd.waiting_note(&pids),
     })?;
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
@@ -87,7 +70,7 @@ pub(super) async fn wait_for_earlier_kong(
         began.elapsed().as_secs()
     ));
     journal.append(Event::Note {
-        text: format!("the earlier run's kong ended: {}", cmd.command_line),
+        text: cmd.ended_note(),
     })?;
     Ok(Ok(()))
 }

@@ -30,6 +30,7 @@ mod done;
 mod dual;
 mod finish;
 mod footer;
+mod in_place;
 mod live;
 mod overlays;
 mod preflight;
@@ -549,7 +550,7 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
         Step::Review => review_body(m, w, h, t, &mut out),
         Step::Strategy => strategy::strategy_body(m, w, h, t, &mut out),
         Step::Freeze => strategy::freeze_body(m, w, t, &mut out),
-        Step::StartNew => strategy::start_new_body(m, w, t, &mut out),
+        Step::StartNew => in_place::start_new_body(m, w, t, &mut out),
         Step::Up | Step::Bootstrap => up_body(m, w, t, &mut out),
         Step::Decommission => {
             writes_warning(m, w, t, &mut out);

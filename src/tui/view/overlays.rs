@@ -139,7 +139,7 @@ fn help_lines(hints: &[Hint], inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
 
 /// The policy's rollback from here, with what only the wizard knows: its own running kong and
 /// the backup it took (the training cluster keeps no journal).
-fn rollback_text(m: &Model) -> String {
+pub(super) fn rollback_text(m: &Model) -> String {
     use crate::kong::policy::{BackupRef, Rollback};
     // Dual-cluster: from the clone on, the old cluster and its database are the way back.
     if let Some(d) = m

@@ -10,6 +10,10 @@ pub(super) fn on_probed(m: &mut Model, answers: Vec<(String, NodeClass)>) {
     for (name, mut class) in answers {
         // What an Admin API answered is shown: no control character reaches the terminal.
         safe_class(&mut class);
+        // In-place's new nodes (`--new-admin-url`) are probed with the old ones.
+        for (_, c) in m.new_probes.iter_mut().filter(|(u, _)| *u == name) {
+            *c = Some(class.clone());
+        }
         let Some(n) = m
             .nodes
             .iter_mut()

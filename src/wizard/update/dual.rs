@@ -5,8 +5,8 @@
 use super::*;
 
 use crate::wizard::dual::{
-    kong_step, run_marker, started_detail, CloneState, Dual, DualAsk, DualJob, DualMsg, Guard,
-    GuardFor, RETIRE_WORD, STEP_CLONE, STEP_GUARD, STEP_PROVEN, STEP_RETIRE, TRAFFIC,
+    kong_step, run_marker, CloneState, Dual, DualAsk, DualJob, DualMsg, Guard, GuardFor,
+    RETIRE_WORD, STEP_CLONE, STEP_GUARD, STEP_PROVEN, STEP_RETIRE, TRAFFIC,
 };
 
 fn dual(m: &Model) -> Option<&Dual> {
@@ -67,7 +67,7 @@ pub fn confirm_refusal(m: &Model) -> Result<&'static str, (NoticeLevel, String)>
                 Info,
                 "read-only (--read-only): kongrade takes no clone".into(),
             )),
-            CloneState::Inspected(Some(n)) if *n > 0 && !d.setup.replace && !d.ours => {
+            CloneState::Inspected(Some(n)) if *n > 0 && !may_replace(d) => {
                 Err((Block, held_message(d, *n)))
             }
             _ => Ok("take clone"),
@@ -147,6 +147,19 @@ pub fn confirm_refusal(m: &Model) -> Result<&'static str, (NoticeLevel, String)>
         }
         _ => Err((Info, "not a dual-cluster step".into())),
     }
+}
+
+/// Whether a place that holds something may be replaced (its name typed first unless it is
+/// this upgrade's own half-made clone): `--clone-replace`, our own half-made clone, or a clone
+/// the write guard found stale (the verdict is the trigger, the typed name the consent).
+fn may_replace(d: &Dual) -> bool {
+    d.setup.replace || d.ours || d.stale()
+}
+
+/// Enter does what `c` does: the clone is stale and the step is where a new one is taken
+/// (the Clone step a resumed run enters, or Traffic where the guard said so).
+pub fn enter_reclones(m: &Model) -> bool {
+    dual(m).is_some_and(Dual::stale) && matches!(m.step, Step::Clone | Step::Traffic)
 }
 
 fn held_message(d: &Dual, n: i64) -> String {
@@ -285,7 +298,9 @@ pub fn reclone_refusal(m: &Model) -> Option<(NoticeLevel, String)> {
     {
         return Some((NoticeLevel::Info, "busy: wait until it ends".into()));
     }
-    if d.record().is_none() {
+    // Stale is the write guard's verdict on a clone that was taken (a cancelled question
+    // leaves it stale, its record set aside): the trigger, whatever the record says now.
+    if d.record().is_none() && !d.stale() {
         return Some((
             NoticeLevel::Info,
             "no clone yet: Enter on the Clone step takes it".into(),
@@ -300,16 +315,13 @@ pub fn reclone_refusal(m: &Model) -> Option<(NoticeLevel, String)> {
     None
 }
 
-pub(super) fn reclone(m: &mut Model) {
+/// `c`, or Enter on a stale clone: the Clone step's own path (the place inspected, then the
+/// question with the clone's name typed), so both keys say and do the same.
+pub(super) fn reclone(m: &mut Model, fx: &mut Vec<Effect>) {
     if m.dual.is_none() {
         return;
     }
-    m.overlay = Some(Overlay::Dual(DualAsk::Clone {
-        replace: true,
-        held: None,
-        typed: Some(String::new()),
-        error: None,
-    }));
+    inspect(m, fx);
 }
 
 /// `p`: probe the new cluster again.
@@ -527,6 +539,19 @@ fn take_clone(m: &mut Model, replace: bool, typed: Option<String>, fx: &mut Vec<
         return;
     };
     let replace = replace || d.ours;
+    // What was there, said truly: absent, empty, or what this replaces (tables and rows); a
+    // retry on this upgrade's own half-made clone journals the start that made it ours.
+    let detail = match (&d.ours_detail, d.ours) {
+        (Some(x), true) => x.clone(),
+        _ => d
+            .place
+            .as_ref()
+            .map(|p| p.detail(&d.setup.clone))
+            .unwrap_or_else(|| format!("{} (not looked at before the start)", d.setup.clone)),
+    };
+    if crate::contract::clone::PlaceAtStart::ours(&detail, &d.setup.clone) {
+        d.ours_detail = Some(detail.clone());
+    }
     fx.push(Effect::Journal(Event::Confirmed {
         what: format!(
             "clone {} into {}{}",
@@ -540,11 +565,12 @@ fn take_clone(m: &mut Model, replace: bool, typed: Option<String>, fx: &mut Vec<
         ),
         typed,
     }));
-    // auto's detail: a restart may replace this half-made clone without --clone-replace.
+    // auto's detail: a restart replaces this half-made clone without --clone-replace only
+    // when its place was absent or empty.
     fx.push(Effect::Journal(step_event(
         STEP_CLONE,
         "started",
-        Some(started_detail(&d.setup.clone)),
+        Some(detail),
     )));
     d.clone = CloneState::Running;
     d.clone_lines.clear();
@@ -644,17 +670,19 @@ pub(super) fn on_msg(m: &mut Model, msg: DualMsg, fx: &mut Vec<Effect>) {
                 format!("{e}; nothing was journaled: Enter looks again"),
             );
         }
-        DualMsg::Inspected(Ok(held)) => {
+        DualMsg::Inspected(Ok(place)) => {
+            let held = place.relations();
+            d.place = Some(place);
             d.clone = CloneState::Inspected(held);
             let n = held.unwrap_or(0);
-            if n > 0 && !d.setup.replace && !d.ours {
+            if n > 0 && !may_replace(d) {
                 let text = held_message(d, n);
                 notice(m, NoticeLevel::Block, text);
                 return;
             }
             let typed = (n > 0 && !d.ours).then(String::new);
             m.overlay = Some(Overlay::Dual(DualAsk::Clone {
-                replace: d.setup.replace,
+                replace: n > 0 && may_replace(d),
                 held,
                 typed,
                 error: None,

@@ -100,7 +100,7 @@ fn step_key(m: &mut Model, action: Action, key: Key, fx: &mut Vec<Effect>) {
         | Action::Kill => {}
         Action::Choose => answer(m, key),
         Action::Scenarios => m.overlay = Some(Overlay::Scenarios),
-        Action::Reclone => super::dual::reclone(m),
+        Action::Reclone => super::dual::reclone(m, fx),
         Action::Probe => super::dual::probe(m, fx),
         Action::FixCause => {
             // The runtime makes the fix and logs what it did.

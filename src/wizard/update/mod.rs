@@ -34,7 +34,7 @@ use preflight::preflight_next;
 use run::{confirmed, judge_run, on_run, run_step};
 use snapshot::{counts, on_snapshot};
 use strategy::{
-    after_preflight, answer, chosen, freeze_confirmed, gate_passed, new_nodes_done, pick,
+    after_preflight, answer, chosen, freeze_confirmed, gate_passed, new_nodes_done, pick, smoked,
 };
 
 pub use backup::REFERENCE_MAX;
@@ -77,6 +77,8 @@ pub enum Msg {
     Probed(Vec<(String, NodeClass)>),
     /// A dual-cluster job's report.
     Dual(crate::wizard::dual::DualMsg),
+    /// In-place's smoke tests ran: each one's verdict (`SmokeRun::verdict`).
+    Smoked(Vec<Result<String, String>>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +104,8 @@ pub enum Effect {
     Journal(Event),
     /// A dual-cluster job (the clone, kong on it, the new nodes, the write guard).
     Dual(crate::wizard::dual::DualJob),
+    /// In-place: run the `--smoke` tests through the new nodes' proxy (`Msg::Smoked` reports).
+    Smoke,
 }
 
 const ABORTED: &str = "aborted: another node is performing database changes";
@@ -136,6 +140,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::BackupDone(result) => backup_done(m, result, &mut fx),
         Msg::Probed(answers) => on_probed(m, answers),
         Msg::Dual(msg) => dual::on_msg(m, msg, &mut fx),
+        Msg::Smoked(verdicts) => smoked(m, verdicts, &mut fx),
     }
     if m.overlay.as_ref().map(std::mem::discriminant) != overlay_before {
         m.overlay_scroll = 0;

@@ -5,7 +5,7 @@
 use super::*;
 
 use crate::kong::strategy::{Deployment, Strategy};
-use crate::wizard::flow::{IN_PLACE_GATE_STEP, NEW_NODES_STEP};
+use crate::wizard::flow::{IN_PLACE_GATE_STEP, NEW_NODES_STEP, SMOKE_STEP};
 
 /// The journal entry for the operator's choice (as `auto` writes it, `by` the wizard).
 pub(super) fn chosen_event(m: &Model, s: Strategy, by: &str) -> Event {
@@ -190,20 +190,25 @@ pub(super) fn gate_passed(m: &mut Model, fx: &mut Vec<Effect>) {
     }
 }
 
-/// In-place's last step: the new nodes answer the target version (or, with no Admin API
-/// known, the operator says they serve); the downtime ends.
+/// In-place's last step: the new nodes answer the target version (or, with no
+/// `--new-admin-url`, the operator says they serve), then the `--smoke` tests pass through
+/// them; the downtime ends there (auto's clock stops there too).
 pub(super) fn new_nodes_done(m: &mut Model, fx: &mut Vec<Effect>) {
     let detail = match m.new_nodes_proven() {
-        Ok(true) => m
-            .new_nodes()
-            .iter()
-            .filter(|(_, ok, _)| *ok)
-            .map(|(n, _, l)| format!("{n}: {l}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Ok(true) => {
+            let answers: Vec<(String, crate::kong::nodes::NodeClass)> = m
+                .new_probes
+                .iter()
+                .filter_map(|(u, c)| c.clone().map(|c| (u.clone(), c)))
+                .collect();
+            let verdict = crate::kong::in_place::judge_new_nodes(
+                answers.iter().map(|(u, c)| (u.as_str(), c)),
+            );
+            crate::kong::in_place::new_nodes_entry(&verdict).1
+        }
         Ok(false) => {
             fx.push(Effect::Journal(Event::Confirmed {
-                what: "the new nodes serve (no Admin API known to probe)".into(),
+                what: "the new nodes serve (no --new-admin-url to probe)".into(),
                 typed: None,
             }));
             "confirmed by the operator".into()
@@ -213,6 +218,38 @@ pub(super) fn new_nodes_done(m: &mut Model, fx: &mut Vec<Effect>) {
             return;
         }
     };
+    if m.smoke == SmokeState::Running {
+        notice(m, NoticeLevel::Info, "the smoke tests are running");
+        return;
+    }
+    let smoke_due = !m.setup.in_place.smoke.is_empty()
+        && !matches!(m.smoke, SmokeState::Passed(_))
+        && m.new_nodes_proven() == Ok(true);
+    // As auto journals it: the new nodes proven, then the smoke tests.
+    fx.push(Effect::Journal(step_event(
+        NEW_NODES_STEP,
+        "done",
+        Some(detail.clone()),
+    )));
+    m.log
+        .push(LogKind::Info, format!("the new nodes answer: {detail}"));
+    if smoke_due {
+        m.smoke = SmokeState::Running;
+        m.log.push(
+            LogKind::Info,
+            format!(
+                "smoke tests through the new nodes: {}",
+                m.setup.in_place.smoke.join("; ")
+            ),
+        );
+        fx.push(Effect::Smoke);
+        return;
+    }
+    serving(m);
+}
+
+/// The new nodes serve (proven, smoke-tested where asked): the downtime ends, Done.
+fn serving(m: &mut Model) {
     if m.downtime_until.is_none() {
         m.downtime_until = Some(m.now);
     }
@@ -220,14 +257,40 @@ pub(super) fn new_nodes_done(m: &mut Model, fx: &mut Vec<Effect>) {
         .downtime()
         .map(|d| format!("; downtime {}", secs_text(d.as_secs_f64())))
         .unwrap_or_default();
-    fx.push(Effect::Journal(step_event(
-        NEW_NODES_STEP,
-        "done",
-        Some(format!("{detail}{down}")),
-    )));
-    m.log.push(
-        LogKind::Info,
-        format!("the new nodes serve: {detail}{down}"),
-    );
+    m.log
+        .push(LogKind::Info, format!("the new nodes serve{down}"));
     goto(m, Step::Done);
+}
+
+/// The smoke tests' verdicts: journaled as auto journals them; all passed ends the downtime,
+/// any failure keeps Done shut and says the way back (in-place's rollback: the backup).
+pub(super) fn smoked(m: &mut Model, verdicts: Vec<Result<String, String>>, fx: &mut Vec<Effect>) {
+    if m.smoke != SmokeState::Running {
+        return;
+    }
+    let failed: Vec<String> = verdicts.iter().filter_map(|v| v.clone().err()).collect();
+    let (phase, detail) = crate::kong::in_place::smoke_entry(verdicts.len(), &failed);
+    fx.push(Effect::Journal(step_event(SMOKE_STEP, phase, Some(detail))));
+    for v in &verdicts {
+        match v {
+            Ok(l) => m.log.push(LogKind::Info, l.clone()),
+            Err(l) => m.log.push(LogKind::Error, format!("SMOKE FAILED: {l}")),
+        }
+    }
+    if failed.is_empty() {
+        m.smoke = SmokeState::Passed(verdicts.into_iter().flatten().collect());
+        if m.step == Step::StartNew {
+            serving(m);
+        }
+        return;
+    }
+    m.smoke = SmokeState::Failed(failed.clone());
+    notice(
+        m,
+        NoticeLevel::Block,
+        format!(
+            "smoke tests failed: {}. Send the new nodes no traffic: fix them, then Enter runs the smoke tests again; or roll back (b): restore the verified backup",
+            failed.join("; ")
+        ),
+    );
 }
