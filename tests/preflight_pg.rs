@@ -252,3 +252,160 @@ fn a_refused_regex_route_is_found_past_the_first_routes_listed() {
         .unwrap_or("")
         .starts_with("61 routes"));
 }
+
+/// A refused route among many suspect-looking ones (a backslash, as in `\d`, but nothing 3.x
+/// refuses) is still found: the refused-regex finding stops `auto`, so every route is judged,
+/// not a first batch of the suspect ones.
+#[test]
+fn a_refused_route_among_a_thousand_suspect_looking_ones_is_found() {
+    let db = TestDb::new("pf_suspects");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_tables(&db);
+    db.exec(
+        "INSERT INTO routes SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, NULL, ARRAY['/users/\\d+/' || i] \
+         FROM generate_series(1, 1000) i;\
+         INSERT INTO routes VALUES ('ffffffff-0000-0000-0000-000000000001', 'late', ARRAY['/plain', '/(?=x)y']);",
+    );
+    let f = diagnose(&db, "3.4.2", &[]);
+    let bad = find(&f, "routes-regex-incompatible");
+    assert_eq!(
+        strings(&bad["seen"]),
+        ["route late (ffffffff-0000-0000-0000-000000000001): /(?=x)y   (look-ahead)"]
+    );
+    assert!(find(&f, "routes-regex-unprefixed")["title"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("1001 routes"));
+}
+
+/// Above the size where the count used to be sampled (200,000 routes), the regex routes are
+/// counted exactly, in the row counts and in the finding, and never said "(sampled)".
+#[test]
+fn the_regex_route_count_is_exact_on_a_big_routes_table() {
+    let db = TestDb::new("pf_exact");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_tables(&db);
+    db.exec(
+        "INSERT INTO routes SELECT md5(i::text)::uuid, NULL, \
+           CASE WHEN i % 323 = 0 THEN ARRAY['/p/' || i, '/r/(\\d+)/' || i] ELSE ARRAY['/p/' || i] END \
+         FROM generate_series(1, 250000) i;\
+         ANALYZE routes;",
+    );
+    let want = 250_000 / 323;
+    let o = kongrade(&db, &["diagnose", "--json", "--target-version", "3.4.2"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("diagnose JSON");
+    let counted = v["row_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "routes_with_regex_paths")
+        .and_then(|r| r[1].as_i64());
+    assert_eq!(counted, Some(want), "{}", v["row_counts"]);
+    let f = v["findings"].as_array().cloned().unwrap_or_default();
+    let title = find(&f, "routes-regex-unprefixed")["title"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(title.starts_with(&format!("{want} routes ")), "{title}");
+    assert!(!v.to_string().contains("sampled"), "{v}");
+}
+
+/// The rule "a path 3.x reads differently" has one form, `kong::preflight`; its SQL is made from
+/// it. On a table of awkward paths: the remedy's exact SQL says what the Rust rule says, the
+/// store's prefilter keeps every route the rule counts, and diagnose counts what the rule counts.
+#[test]
+fn the_sql_and_the_rust_regex_rule_agree_on_sample_paths() {
+    use kongrade::kong::preflight::{
+        incompatible_regex, is_unprefixed_regex_path, sql_maybe_regex_route,
+        sql_unprefixed_regex_path,
+    };
+    let samples = [
+        "",
+        "/",
+        "/plain",
+        "/a-b_c.d~/%20",
+        "/UPPER/lower/0123456789",
+        "~",
+        "~/already/(\\d+)",
+        "~plain",
+        "/~x(y)",
+        "/users/\\d+",
+        "/(?!admin).*",
+        "/x/(\\w+)/\\1",
+        "/a b",
+        "/tab\there",
+        "/line\nbreak",
+        "/quote\"x",
+        "/comma,x",
+        "/brace{1}",
+        "/a+b",
+        "/a?b",
+        "/[abc]",
+        "/end$",
+        "/^start",
+        "/a|b",
+        "/a'b",
+        "/back\\slash",
+        "/%",
+        "/ünïcode",
+        "/é",
+        "/del\u{7f}",
+        "/a*+",
+        "/(?<name>x)",
+    ];
+    let db = TestDb::new("pf_rule");
+    let lit = |p: &str| format!("$q${p}$q$");
+    let values: Vec<String> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("({i}, {})", lit(p)))
+        .collect();
+    db.exec(&format!(
+        "CREATE TABLE samples (i int, p text); INSERT INTO samples VALUES {};",
+        values.join(", ")
+    ));
+    let out = db.exec(&format!(
+        "SELECT i, ({}), ({}), ({}) FROM samples ORDER BY i",
+        sql_unprefixed_regex_path("p"),
+        sql_maybe_regex_route("ARRAY[p]"),
+        sql_maybe_regex_route("ARRAY['/plain', p, '~/x(']")
+    ));
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), samples.len(), "{out}");
+    for r in &rows {
+        let p = samples[r[0].parse::<usize>().unwrap()];
+        let rust = is_unprefixed_regex_path(p);
+        assert_eq!(r[1] == "t", rust, "exact SQL vs Rust on {p:?}");
+        if rust {
+            assert_eq!(r[2], "t", "the prefilter drops {p:?}");
+            assert_eq!(r[3], "t", "the prefilter drops {p:?} among others");
+        }
+        // What 3.x refuses is always a regex path: the rule's two halves agree.
+        if incompatible_regex(p).is_some() && !p.starts_with('~') {
+            assert!(rust, "{p:?}");
+        }
+    }
+    // End to end: one route per sample, and diagnose counts what the Rust rule counts.
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    kong_tables(&db);
+    db.exec(
+        "INSERT INTO routes SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, NULL, ARRAY[p, '/plain'] FROM samples;",
+    );
+    let want = samples
+        .iter()
+        .filter(|p| is_unprefixed_regex_path(p))
+        .count();
+    let refused = samples
+        .iter()
+        .filter(|p| is_unprefixed_regex_path(p) && incompatible_regex(p).is_some())
+        .count();
+    let f = diagnose(&db, "3.4.2", &[]);
+    assert!(find(&f, "routes-regex-unprefixed")["title"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with(&format!("{want} routes ")));
+    assert!(find(&f, "routes-regex-incompatible")["title"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with(&format!("{refused} regex paths ")));
+}

@@ -1079,12 +1079,12 @@ fn regex_routes_are_counted_on_cassandra_for_the_016_estimate_and_the_preflight(
     let r = rt()
         .block_on(async {
             let s = CassandraStore::connect(&o).await?;
-            s.regex_routes(20).await
+            s.scan_routes().await
         })
         .unwrap()
         .expect("a routes table");
-    assert_eq!((r.routes, r.regex), (5, 2), "{r:?}");
-    assert_eq!(r.listed.len(), 2);
+    assert_eq!((r.rows, r.regex, r.refused_paths), (5, 2, 1), "{r:?}");
+    assert_eq!(r.routes().len(), 2);
     // The same count in diagnose's row counts, and the preflight's findings from it.
     let out = kongrade(
         &c,
@@ -1140,4 +1140,48 @@ fn regex_routes_are_counted_on_cassandra_for_the_016_estimate_and_the_preflight(
             .any(|x| x[0] == "routes_with_regex_paths" && x[1] == 0),
         "{v}"
     );
+}
+
+/// Diagnose reads the routes once on Cassandra (a full scan, paged): the row count's read is the
+/// preflight's too, not paged again on a connection of its own.
+#[test]
+fn diagnose_pages_the_routes_once_on_cassandra() {
+    let mut ks = KongKeyspace::empty().bootstrap_at("2.8.5");
+    ks.routes = Some(routes_fixture(true));
+    let c = Cluster::start("routes_once", &ks, Serve::default());
+    if skip_on_real(
+        &c,
+        "the statements sent are only visible to the test server",
+    ) {
+        return;
+    }
+    let v = json(&kongrade(
+        &c,
+        &["diagnose", "--json", "--target-version", "3.0.1"],
+        &[],
+    ));
+    // Both uses of the one read are there: the count and the findings.
+    let counts = v["row_counts"].as_array().cloned().unwrap_or_default();
+    assert!(
+        counts
+            .iter()
+            .any(|x| x[0] == "routes_with_regex_paths" && x[1] == 2),
+        "{v}"
+    );
+    let ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        ids.iter().any(|i| i == "routes-regex-incompatible"),
+        "{ids:?}"
+    );
+    let reads: Vec<String> = c
+        .statements_seen()
+        .into_iter()
+        .filter(|q| q.contains(".routes"))
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
 }

@@ -1,5 +1,6 @@
 //! The reads behind `kong::preflight` for `kongrade diagnose`: kong.conf's keys, the `KONG_*`
-//! names, and from PostgreSQL one query (server version, regex routes, plugins) plus a bare
+//! names, and from PostgreSQL one round trip (server version, plugins, and the routes unless the
+//! row count read them on the same session) plus a bare
 //! login handshake (does the server ask Kong's role for SCRAM?). A failed read leaves its checks
 //! out and says so (`preflight-incomplete`): never a silent "nothing found".
 
@@ -151,21 +152,32 @@ impl PreflightSource {
                 .collect()
         });
         if let Some(c) = &self.cassandra {
-            // No server-side regex: every route's paths are read (paged) and judged here.
-            match crate::store::cassandra::CassandraStore::connect(c).await {
-                Ok(store) => match store.regex_routes(crate::kong::preflight::LIST_MAX).await {
-                    Ok(Some(r)) => {
-                        d.regex_route_count = Some(r.regex);
-                        d.regex_routes = Some(r.listed);
-                    }
-                    Ok(None) => {}
-                    Err(e) => d.incomplete.push(format!(
-                        "routes: {}",
-                        crate::text::terminal_safe(&e.to_string())
-                    )),
+            // No server-side regex: every route's paths are read (paged) and judged, once: the
+            // row count's read on this store when it made one.
+            let kept = store
+                .and_then(|s| s.as_cassandra())
+                .and_then(|s| s.take_routes_scan());
+            let read = match kept {
+                Some(scan) => Ok(Some(scan)),
+                None => match store.and_then(|s| s.as_cassandra()) {
+                    Some(open) => open.scan_routes().await,
+                    None => match crate::store::cassandra::CassandraStore::connect(c).await {
+                        Ok(open) => open.scan_routes().await,
+                        Err(e) => {
+                            d.incomplete.push(format!(
+                                "connecting for the routes: {}",
+                                crate::text::terminal_safe(&e.to_string())
+                            ));
+                            Ok(None)
+                        }
+                    },
                 },
+            };
+            match read {
+                Ok(Some(scan)) => set_routes(&mut d, &scan),
+                Ok(None) => {}
                 Err(e) => d.incomplete.push(format!(
-                    "connecting for the routes: {}",
+                    "routes: {}",
                     crate::text::terminal_safe(&e.to_string())
                 )),
             }
@@ -188,18 +200,14 @@ impl PreflightSource {
         };
         match open {
             Ok(store) => match store
-                .preflight_read(
-                    count("routes"),
-                    count("plugins").is_some(),
-                    count(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS),
-                )
+                .preflight_read(count("routes").is_some(), count("plugins").is_some())
                 .await
             {
                 Ok(r) => {
                     d.server_version_num = r.server_version_num;
-                    d.regex_route_count = r.regex_route_count;
-                    d.regex_count_sampled = r.regex_count_sampled;
-                    d.regex_routes = r.regex_route_count.map(|_| r.regex_routes);
+                    if let Some(scan) = &r.routes {
+                        set_routes(&mut d, scan);
+                    }
                     d.db_plugins = r.db_plugins;
                 }
                 Err(e) => d.incomplete.push(format!(
@@ -217,6 +225,13 @@ impl PreflightSource {
         }
         d
     }
+}
+
+/// What the routes' read found, as the preflight takes it.
+fn set_routes(d: &mut PreflightData, scan: &crate::kong::preflight::RoutesScan) {
+    d.regex_route_count = Some(scan.regex);
+    d.regex_refused_paths = Some(scan.refused_paths);
+    d.regex_routes = Some(scan.routes());
 }
 
 /// The preflight's findings for the plan the diagnosis makes.

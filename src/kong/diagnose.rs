@@ -1068,11 +1068,7 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
                 "{} ({}): {} {} at {} with {}: ~{}",
                 i.tables
                     .iter()
-                    .map(|(t, n)| {
-                        let sampled =
-                            rewrites::regex_count_sampled(input.snapshot.db, input.count("routes"));
-                        format!("{t} {}", rewrites::count_text(t, *n, sampled))
-                    })
+                    .map(|(t, n)| format!("{t} {}", super::plan::plural(*n, "row", "rows")))
                     .collect::<Vec<_>>()
                     .join(", "),
                 work_words(i.work),
@@ -1959,8 +1955,7 @@ mod tests {
         let adv = advice(&plain);
         assert!(adv.longest_run_secs < 30.0, "{}", adv.longest_run_secs);
         assert_eq!(adv.lock_timeout, None);
-        // A million routes: the regex count came from a sample, and a sampled 0 is an
-        // estimate, said so where the finding shows it.
+        // A million routes: the regex count is exact (every route is judged), said as rows.
         let settings = Settings::default();
         let input = DiagnoseInput {
             state: &state,
@@ -1980,27 +1975,9 @@ mod tests {
         assert!(
             big.seen
                 .iter()
-                .any(|l| l.contains("routes_with_regex_paths ~0 (sampled)")),
+                .any(|l| l.contains("routes_with_regex_paths 0 rows")),
             "{:?}",
             big.seen
-        );
-        // Below the sampling threshold the count is exact and said as rows.
-        let sampled = |db, routes| rewrites::regex_count_sampled(db, Some(routes));
-        assert!(!sampled(Db::Postgres, 150_000));
-        assert!(sampled(Db::Postgres, 1_000_000));
-        // Cassandra reads every route: its count is exact at any size, never "sampled".
-        assert!(!sampled(Db::Cassandra, 1_000_000));
-        assert_eq!(
-            rewrites::count_text(rewrites::ROUTES_WITH_REGEX_PATHS, 0, false),
-            "0 rows"
-        );
-        assert_eq!(
-            rewrites::count_text(rewrites::ROUTES_WITH_REGEX_PATHS, 0, true),
-            "~0 (sampled)"
-        );
-        assert_eq!(
-            rewrites::count_text("routes", 1_000_000, true),
-            "1000000 rows"
         );
     }
 

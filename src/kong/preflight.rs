@@ -59,8 +59,9 @@ pub struct PreflightInput<'a> {
     pub regex_routes: Option<&'a [RoutePaths]>,
     /// How many routes have such a path (the list may be cut short); `None`: the list's length.
     pub regex_route_count: Option<i64>,
-    /// That count was taken on a sample of a big routes table (an estimate, said so).
-    pub regex_count_sampled: bool,
+    /// How many of those paths 3.x's default router refuses, in all routes (the list may be
+    /// cut short); `None`: those in the list.
+    pub regex_refused_paths: Option<i64>,
     /// Distinct plugin names in the `plugins` table.
     pub db_plugins: Option<&'a [String]>,
     pub custom_plugins: &'a [CustomPlugin],
@@ -85,7 +86,7 @@ pub struct PreflightData {
     pub plugins_setting: Vec<String>,
     pub regex_routes: Option<Vec<RoutePaths>>,
     pub regex_route_count: Option<i64>,
-    pub regex_count_sampled: bool,
+    pub regex_refused_paths: Option<i64>,
     pub db_plugins: Option<Vec<String>>,
     pub custom_plugins: Vec<CustomPlugin>,
     pub server_version_num: Option<u32>,
@@ -125,7 +126,7 @@ impl PreflightData {
             plugins_setting: &self.plugins_setting,
             regex_routes: self.regex_routes.as_deref(),
             regex_route_count: self.regex_route_count,
-            regex_count_sampled: self.regex_count_sampled,
+            regex_refused_paths: self.regex_refused_paths,
             db_plugins: self.db_plugins.as_deref(),
             custom_plugins: &self.custom_plugins,
             server_version_num: self.server_version_num,
@@ -408,34 +409,155 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     });
 }
 
-/// 2.x treats a path with any character but these as a regex; 3.x only paths starting with `~`.
+/// Besides ASCII letters and digits, the characters of a path 2.x takes as a plain prefix: any
+/// other character makes it a regex (3.x: only a leading `~` does). The one form of the rule:
+/// [`is_regex_path`] and the SQL below are made from it.
+pub const PLAIN_PATH_PUNCTUATION: &str = "-._~/%";
+
+/// 2.x treats a path with any character but [`PLAIN_PATH_PUNCTUATION`], letters and digits as a
+/// regex; 3.x only paths starting with `~`.
 pub fn is_regex_path(p: &str) -> bool {
     !p.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~' | b'/' | b'%'))
+        .all(|b| b.is_ascii_alphanumeric() || PLAIN_PATH_PUNCTUATION.as_bytes().contains(&b))
 }
+
+/// A path 3.0's `up` rewrites (core 016_280_to_300) and 3.x reads differently: a regex to 2.x,
+/// without the leading `~`.
+pub fn is_unprefixed_regex_path(p: &str) -> bool {
+    is_regex_path(p) && !p.starts_with('~')
+}
+
+/// What 3.x's default router (traditional_compatible, Rust's regex crate) refuses, as
+/// substrings; besides these, a backslash followed by 1-9 (a backreference).
+pub const REFUSED_CONSTRUCTS: &[(&str, &str)] = &[
+    ("(?<=", "look-behind"),
+    ("(?<!", "negative look-behind"),
+    ("(?=", "look-ahead"),
+    ("(?!", "negative look-ahead"),
+    ("(?>", "atomic group"),
+    ("\\k<", "named backreference"),
+    ("\\K", "\\K"),
+    ("*+", "possessive quantifier"),
+    ("++", "possessive quantifier"),
+    ("?+", "possessive quantifier"),
+];
 
 /// What 3.x's default router (traditional_compatible, Rust's regex crate) refuses: look-around,
 /// backreferences and other PCRE-only syntax. Returns the construct found.
 pub fn incompatible_regex(p: &str) -> Option<&'static str> {
-    const BAD: &[(&str, &str)] = &[
-        ("(?<=", "look-behind"),
-        ("(?<!", "negative look-behind"),
-        ("(?=", "look-ahead"),
-        ("(?!", "negative look-ahead"),
-        ("(?>", "atomic group"),
-        ("\\k<", "named backreference"),
-        ("\\K", "\\K"),
-        ("*+", "possessive quantifier"),
-        ("++", "possessive quantifier"),
-        ("?+", "possessive quantifier"),
-    ];
-    if let Some((_, what)) = BAD.iter().find(|(pat, _)| p.contains(pat)) {
+    if let Some((_, what)) = REFUSED_CONSTRUCTS.iter().find(|(pat, _)| p.contains(pat)) {
         return Some(what);
     }
     let b = p.as_bytes();
     b.windows(2)
         .any(|w| w[0] == b'\\' && (b'1'..=b'9').contains(&w[1]))
         .then_some("backreference")
+}
+
+/// The plain characters as the inside of a POSIX bracket expression (`-` first, so literal).
+fn sql_plain_class() -> String {
+    format!("-a-zA-Z0-9{}", PLAIN_PATH_PUNCTUATION.replace('-', ""))
+}
+
+/// [`is_unprefixed_regex_path`] in PostgreSQL's SQL, for the path expression `p` (the remedy's
+/// query, and the tests that hold it to the Rust rule).
+pub fn sql_unprefixed_regex_path(p: &str) -> String {
+    format!(
+        "{p} !~ '^[{}]*$' AND left({p}, 1) <> '~'",
+        sql_plain_class()
+    )
+}
+
+/// A superset, in one expression per row (no subquery: the scan stays parallel), of the routes
+/// whose `paths` (`text[]`, the SQL expression `paths`) hold an unprefixed regex path: some path
+/// has a character outside the plain ones. The store sends only these rows; [`RoutesScan`] then
+/// judges each path with the rule itself.
+pub fn sql_maybe_regex_route(paths: &str) -> String {
+    // '/' joins the paths: a plain character, so the joining adds none that is not.
+    format!("array_to_string({paths}, '/') ~ '[^{}]'", sql_plain_class())
+}
+
+/// Routes with a refused path kept to be listed (the lowest ids); every one is counted.
+pub const REFUSED_LIST_MAX: usize = 200;
+
+/// What a read of the routes found, judged here whatever the store (PostgreSQL sends the rows
+/// its prefilter keeps, Cassandra every row): the routes with an unprefixed regex path, counted
+/// exactly, the [`LIST_MAX`] with the lowest ids, and every refused path counted, the
+/// [`REFUSED_LIST_MAX`] lowest routes holding one kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoutesScan {
+    /// Rows read (PostgreSQL: only the prefilter's candidates).
+    pub rows: i64,
+    /// Routes with an unprefixed regex path.
+    pub regex: i64,
+    /// Unprefixed regex paths that 3.x's default router refuses, in all routes.
+    pub refused_paths: i64,
+    listed: Vec<RoutePaths>,
+    refused: Vec<RoutePaths>,
+}
+
+impl RoutesScan {
+    /// Judges one route.
+    pub fn add(&mut self, route: RoutePaths) {
+        self.rows += 1;
+        let regex: Vec<&String> = route
+            .paths
+            .iter()
+            .filter(|p| is_unprefixed_regex_path(p))
+            .collect();
+        if regex.is_empty() {
+            return;
+        }
+        self.regex += 1;
+        let refused = regex
+            .iter()
+            .filter(|p| incompatible_regex(p).is_some())
+            .count();
+        if refused > 0 {
+            self.refused_paths += refused as i64;
+            keep_lowest(&mut self.refused, route.clone(), REFUSED_LIST_MAX);
+        }
+        keep_lowest(&mut self.listed, route, LIST_MAX);
+    }
+
+    /// The routes to list: the regex ones with the lowest ids, then those with a refused path
+    /// not already among them.
+    pub fn routes(&self) -> Vec<RoutePaths> {
+        let mut listed = self.listed.clone();
+        lowest(&mut listed, LIST_MAX);
+        let mut refused = self.refused.clone();
+        lowest(&mut refused, REFUSED_LIST_MAX);
+        let mut seen = BTreeSet::new();
+        listed
+            .into_iter()
+            .chain(refused)
+            .filter(|r| seen.insert(r.id.clone()))
+            .collect()
+    }
+
+    /// Applies `f` to every kept route's id, name and paths (the store's escaping for terminals).
+    pub fn map_text(&mut self, f: impl Fn(&str) -> String) {
+        for r in self.listed.iter_mut().chain(self.refused.iter_mut()) {
+            r.id = f(&r.id);
+            r.name = r.name.as_deref().map(&f);
+            r.paths = r.paths.iter().map(|p| f(p)).collect();
+        }
+    }
+}
+
+/// Sorts by id and keeps the first `max`.
+fn lowest(v: &mut Vec<RoutePaths>, max: usize) {
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v.truncate(max);
+}
+
+/// Keeps `r` among the `max` lowest ids of `v` (trimmed now and then: a scan of a million routes
+/// holds a few hundred at most).
+fn keep_lowest(v: &mut Vec<RoutePaths>, r: RoutePaths, max: usize) {
+    v.push(r);
+    if v.len() >= 4 * max {
+        lowest(v, max);
+    }
 }
 
 fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
@@ -459,11 +581,7 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             None => format!("route {}", r.id),
         };
         let mut any = false;
-        for p in r
-            .paths
-            .iter()
-            .filter(|p| is_regex_path(p) && !p.starts_with('~'))
-        {
+        for p in r.paths.iter().filter(|p| is_unprefixed_regex_path(p)) {
             any = true;
             if listed.len() < LIST_MAX {
                 listed.push(format!("{who}: {p}"));
@@ -484,14 +602,7 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     if total == 0 {
         return;
     }
-    // A count scaled up from a sample is an estimate: said so wherever it is shown.
-    let sampled =
-        input.regex_count_sampled && input.regex_route_count.is_some_and(|c| c >= n_routes);
-    let routes_text = if sampled {
-        format!("~{total} routes (sampled)")
-    } else {
-        plural(total, "route", "routes")
-    };
+    let routes_text = plural(total, "route", "routes");
     if (listed.len() as i64) < total {
         listed.push(format!("... {routes_text} in all"));
     }
@@ -512,18 +623,27 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         ),
         remedy: vec![
             "deck file convert --from kong-gateway-2.x --to kong-gateway-3.x --input-file kong.yaml --output-file kong3.yaml".into(),
-            "SELECT r.id, r.name, p FROM routes r, unnest(r.paths) p WHERE p !~ '^[-a-zA-Z0-9._~/%]*$' AND left(p, 1) <> '~';   # the full list".into(),
+            format!(
+                "SELECT r.id, r.name, p FROM routes r, unnest(r.paths) p WHERE {};   # the full list",
+                sql_unprefixed_regex_path("p")
+            ),
             "after up: re-check the routes with a request per regex route".into(),
         ],
     });
     if !bad.is_empty() && flavor.as_deref() != Some("traditional") {
-        let n = bad.len();
+        let n = input.regex_refused_paths.unwrap_or(0).max(bad.len() as i64);
+        if (bad.len() as i64) < n {
+            bad.push(format!(
+                "... {} in all",
+                plural(n, "refused path", "refused paths")
+            ));
+        }
         out.push(Finding {
             id: FindingId::RoutesRegexIncompatible,
             severity: Severity::Error,
             title: format!(
                 "{} that Kong {}'s default router refuses (look-around, backreferences)",
-                plural(n as i64, "regex path", "regex paths"),
+                plural(n, "regex path", "regex paths"),
                 input.target
             ),
             seen: bad,
@@ -770,7 +890,7 @@ mod tests {
         plugins_setting: Vec<String>,
         routes: Option<Vec<RoutePaths>>,
         count: Option<i64>,
-        sampled: bool,
+        refused: Option<i64>,
         db_plugins: Option<Vec<String>>,
         custom: Vec<CustomPlugin>,
         server: Option<u32>,
@@ -797,7 +917,7 @@ mod tests {
                 paths: vec!["/api/v1".into(), "~/already/\\d+".into()],
             }]),
             count: None,
-            sampled: false,
+            refused: None,
             db_plugins: Some(vec!["key-auth".into(), "rate-limiting".into()]),
             custom: vec![CustomPlugin {
                 name: "my-auth".into(),
@@ -837,7 +957,7 @@ mod tests {
             plugins_setting: &c.plugins_setting,
             regex_routes: c.routes.as_deref(),
             regex_route_count: c.count,
-            regex_count_sampled: c.sampled,
+            regex_refused_paths: c.refused,
             db_plugins: c.db_plugins.as_deref(),
             custom_plugins: &c.custom,
             server_version_num: c.server,
@@ -981,12 +1101,13 @@ mod tests {
         let r = get(&f, "routes-regex-unprefixed");
         assert_eq!(r.severity, Severity::Warning);
         assert!(r.title.starts_with("1500 routes"), "{}", r.title);
-        // Scaled up from a sample: an estimate, said so.
-        c.sampled = true;
+        // More refused paths than the routes listed hold: counted, said so.
+        c.refused = Some(7);
         let s = run(&c);
-        c.sampled = false;
-        let t = &get(&s, "routes-regex-unprefixed").title;
-        assert!(t.starts_with("~1500 routes (sampled)"), "{t}");
+        c.refused = None;
+        let b = get(&s, "routes-regex-incompatible");
+        assert!(b.title.starts_with("7 regex paths"), "{}", b.title);
+        assert_eq!(b.seen.last().unwrap(), "... 7 refused paths in all");
         assert_eq!(r.seen[0], "route users (r1): /users/\\d+");
         assert!(
             r.seen.iter().any(|s| s == "... 1500 routes in all"),
@@ -1013,6 +1134,52 @@ mod tests {
         assert_eq!(incompatible_regex("/x/(\\w+)/\\1"), Some("backreference"));
         assert_eq!(incompatible_regex("/(?<name>\\w+)"), None);
         assert!(is_regex_path("/a(b)") && !is_regex_path("/a-b_c.d~/%20"));
+    }
+
+    /// Every route is judged by the one rule, whatever order the store sends them in: the count
+    /// is exact, the listed ones are the lowest ids, every refused path is counted (past the
+    /// routes kept to be listed) and plain or `~` routes are ignored.
+    #[test]
+    fn a_routes_scan_counts_every_route_and_keeps_the_lowest_ids() {
+        let mut scan = RoutesScan::default();
+        let route = |i: usize, paths: &[&str]| RoutePaths {
+            id: format!("{i:08}"),
+            name: None,
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        };
+        // 3,000 routes, sent from the highest id down: 1,000 regex, 300 of those refused.
+        for i in (0..3000).rev() {
+            let r = match i % 3 {
+                0 if i % 10 == 0 => route(i, &["/plain", "/(?=x)y"]),
+                0 => route(i, &["/users/\\d+"]),
+                1 => route(i, &["/plain", "~/already/(?=x)"]),
+                _ => route(i, &["/a-b_c.d~/%20"]),
+            };
+            scan.add(r);
+        }
+        assert_eq!(
+            (scan.rows, scan.regex, scan.refused_paths),
+            (3000, 1000, 100)
+        );
+        let routes = scan.routes();
+        assert_eq!(routes[0].id, "00000000");
+        assert_eq!(
+            routes[LIST_MAX - 1].id,
+            format!("{:08}", 3 * (LIST_MAX - 1))
+        );
+        // The refused ones past the listed: the lowest, each once.
+        let refused: Vec<&RoutePaths> = routes
+            .iter()
+            .filter(|r| {
+                r.paths
+                    .iter()
+                    .any(|p| incompatible_regex(p).is_some() && !p.starts_with('~'))
+            })
+            .collect();
+        assert_eq!(refused.len(), 100);
+        let mut ids: Vec<&str> = routes.iter().map(|r| r.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), routes.len());
     }
 
     #[test]

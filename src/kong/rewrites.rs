@@ -63,33 +63,10 @@ impl Work {
 pub const READ_ONLY_ROWS_PER_SEC: f64 = 50_000.0;
 
 /// A count the store reads besides the tables' sizes: routes with a path that carries regex
-/// characters (anything but letters, digits and `. - _ ~ / %`) and no leading `~`. Core
-/// `016_280_to_300`'s up_f sends one UPDATE for each of them and only reads the others.
+/// characters and no leading `~` (`kong::preflight::is_unprefixed_regex_path`, judged for every
+/// route by `kong::preflight::RoutesScan`: exact). Core `016_280_to_300`'s up_f sends one
+/// UPDATE for each of them and only reads the others.
 pub const ROUTES_WITH_REGEX_PATHS: &str = "routes_with_regex_paths";
-
-/// Routes tables above this many rows have that count taken on a sample (PostgreSQL's
-/// TABLESAMPLE BERNOULLI), so it stays quick on a million routes: an estimate, said so.
-pub const REGEX_SAMPLE_ABOVE: i64 = 200_000;
-
-/// Whether the regex routes' count was sampled: PostgreSQL's, above [`REGEX_SAMPLE_ABOVE`]
-/// routes. Cassandra's is a full scan, exact at any size.
-pub fn regex_count_sampled(db: super::catalog::Db, routes_rows: Option<i64>) -> bool {
-    db == super::catalog::Db::Postgres && routes_rows.is_some_and(|n| n > REGEX_SAMPLE_ABOVE)
-}
-
-/// A count as the operator reads it: `1000 rows`, or for a sampled regex count `~0 (sampled)`
-/// (a sample that found none does not prove there are none).
-pub fn count_text(table: &str, n: i64, sampled: bool) -> String {
-    if table == ROUTES_WITH_REGEX_PATHS && sampled {
-        format!("~{n} (sampled)")
-    } else {
-        super::plan::plural(n, "row", "rows")
-    }
-}
-
-/// The SQL of that count (on PostgreSQL, `routes` of Kong 0.x-2.x; `paths` is `text[]`).
-pub const ROUTES_WITH_REGEX_PATHS_WHERE: &str =
-    "EXISTS (SELECT 1 FROM unnest(paths) AS p WHERE p !~ '^[-a-zA-Z0-9._~/%]*$' AND left(p, 1) <> '~')";
 
 /// One migration's work on big tables in one phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

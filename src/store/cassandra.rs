@@ -104,6 +104,8 @@ pub struct CassandraStore {
     session: Session,
     opts: CassandraOptions,
     read_consistency: Consistency,
+    /// The routes' read made by the row count, until the preflight takes it.
+    routes_scan: std::sync::Mutex<Option<crate::kong::preflight::RoutesScan>>,
 }
 
 fn err(kind: StoreErrorKind, message: String, hint: &str) -> StoreError {
@@ -465,6 +467,7 @@ impl CassandraStore {
             session,
             opts: opts.clone(),
             read_consistency,
+            routes_scan: Default::default(),
         })
     }
 
@@ -835,23 +838,15 @@ fn kong_table(e: StoreError, what: &str) -> StoreError {
     }
 }
 
-/// The routes as the preflight and the 016 estimate see them (Cassandra has no server-side
-/// regex: every route's paths are read, page by page).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RegexRoutes {
-    pub routes: i64,
-    /// Routes with a path that carries regex characters and no leading `~`.
-    pub regex: i64,
-    /// The first of them (at most the `list` asked for), then every one whose paths may hold
-    /// what 3.x's default router refuses.
-    pub listed: Vec<crate::kong::preflight::RoutePaths>,
-}
-
 impl CassandraStore {
-    /// Reads every route's paths (paged) and counts those 3.x reads differently; lists the
-    /// first `list` of them and all suspect ones. `None`: there is no routes table.
-    pub async fn regex_routes(&self, list: usize) -> Result<Option<RegexRoutes>, StoreError> {
-        use crate::kong::preflight::{incompatible_regex, is_regex_path, RoutePaths};
+    /// Reads every route's paths (paged; Cassandra has no server-side regex) and judges them
+    /// with `kong::preflight`'s rule; `rows` is then every route. `None`: there is no routes
+    /// table. The scan is kept for the preflight ([`CassandraStore::take_routes_scan`]): the
+    /// routes are read once per diagnosis.
+    pub async fn scan_routes(
+        &self,
+    ) -> Result<Option<crate::kong::preflight::RoutesScan>, StoreError> {
+        use crate::kong::preflight::{RoutePaths, RoutesScan};
         use futures::StreamExt;
         let what = "routes";
         let mut st = Statement::new(format!(
@@ -879,10 +874,9 @@ impl CassandraStore {
         let mut rows = pager
             .rows_stream::<Row>()
             .map_err(|e| malformed(what, &e))?;
-        let mut out = RegexRoutes::default();
+        let mut scan = RoutesScan::default();
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| fail(&e))?;
-            out.routes += 1;
             let mut cols = row.columns.into_iter();
             let id = cols
                 .next()
@@ -896,27 +890,19 @@ impl CassandraStore {
                 }
                 _ => Vec::new(),
             };
-            let regex: Vec<&String> = paths
-                .iter()
-                .filter(|p| is_regex_path(p) && !p.starts_with('~'))
-                .collect();
-            if regex.is_empty() {
-                continue;
-            }
-            out.regex += 1;
-            let suspect = regex.iter().any(|p| incompatible_regex(p).is_some());
-            if out.listed.len() < list || (suspect && list > 0) {
-                out.listed.push(RoutePaths {
-                    id: crate::text::escape(&id).into_owned(),
-                    name: name.map(|n| crate::text::escape(&n).into_owned()),
-                    paths: paths
-                        .iter()
-                        .map(|p| crate::text::escape(p).into_owned())
-                        .collect(),
-                });
-            }
+            scan.add(RoutePaths { id, name, paths });
         }
-        Ok(Some(out))
+        // Judged on the raw text; shown escaped.
+        scan.map_text(|t| crate::text::escape(t).into_owned());
+        if let Ok(mut kept) = self.routes_scan.lock() {
+            *kept = Some(scan.clone());
+        }
+        Ok(Some(scan))
+    }
+
+    /// The routes' read this session's row count made, taken (a later read scans again).
+    pub fn take_routes_scan(&self) -> Option<crate::kong::preflight::RoutesScan> {
+        self.routes_scan.lock().ok().and_then(|mut k| k.take())
     }
 }
 
@@ -934,11 +920,11 @@ impl Store for CassandraStore {
             if !tables.iter().any(|t| *t == "routes" || *t == regex) {
                 return Ok(None);
             }
-            let Some(r) = self.regex_routes(0).await? else {
+            let Some(r) = self.scan_routes().await? else {
                 return Ok(Some(Vec::new()));
             };
             Ok(Some(vec![
-                ("routes".to_string(), r.routes),
+                ("routes".to_string(), r.rows),
                 (regex.to_string(), r.regex),
             ]))
         }
@@ -951,6 +937,10 @@ impl Store for CassandraStore {
 
     fn describe(&self) -> String {
         self.options().describe()
+    }
+
+    fn as_cassandra(&self) -> Option<&CassandraStore> {
+        Some(self)
     }
 }
 

@@ -88,6 +88,12 @@ pub trait Store: Send + Sync {
     fn as_postgres(&self) -> Option<&postgres::PgStore> {
         None
     }
+
+    /// The Cassandra session under this store (the preflight takes the routes' read the row
+    /// count made on it, rather than paging every route again).
+    fn as_cassandra(&self) -> Option<&cassandra::CassandraStore> {
+        None
+    }
 }
 
 /// The tables diagnose, plan and the wizard count (one read, so their estimates agree): Kong's

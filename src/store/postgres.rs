@@ -74,6 +74,8 @@ pub struct PgStore {
     /// Statements sent through [`PgStore::simple_rows`]: each is one round trip (the bench and
     /// the tests hold the preflight to one).
     sent: std::sync::atomic::AtomicU64,
+    /// The routes' read made by the row count, until the preflight read takes it.
+    routes_scan: std::sync::Mutex<Option<crate::kong::preflight::RoutesScan>>,
 }
 
 fn err(kind: StoreErrorKind, message: String, hint: &str) -> StoreError {
@@ -320,6 +322,7 @@ impl PgStore {
             client,
             opts: opts.clone(),
             sent: Default::default(),
+            routes_scan: Default::default(),
         })
     }
 
@@ -350,6 +353,46 @@ impl PgStore {
                 _ => None,
             })
             .collect())
+    }
+
+    /// Sends `sql` (one or more statements, one round trip) and hands each row to `each` with
+    /// the index of its statement, as the rows arrive (a scan's rows are never all held).
+    async fn simple_each(
+        &self,
+        sql: &str,
+        mut each: impl FnMut(usize, &tokio_postgres::SimpleQueryRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fut = async {
+            let stream = self
+                .client
+                .simple_query_raw(sql)
+                .await
+                .map_err(|e| classify(&e, &self.opts))?;
+            futures::pin_mut!(stream);
+            let mut statement = 0;
+            while let Some(m) = stream.next().await {
+                match m.map_err(|e| classify(&e, &self.opts))? {
+                    SimpleQueryMessage::Row(r) => each(statement, &r)?,
+                    SimpleQueryMessage::CommandComplete(_) => statement += 1,
+                    _ => {}
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(self.opts.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(err(
+                StoreErrorKind::Unreachable,
+                format!(
+                    "PostgreSQL at {} stopped answering (no reply within {} ms)",
+                    self.opts.describe(),
+                    self.opts.timeout.as_millis()
+                ),
+                "check the server; raise pg_timeout if it is only slow",
+            )),
+        }
     }
 
     /// Reads everything kongrade needs about Kong's tables.
@@ -744,9 +787,9 @@ impl PgStore {
         if wants_regex {
             if let Some(routes) = out.iter().find(|(t, _)| t == "routes").map(|(_, n)| *n) {
                 // Not fatal: without it the estimate falls back to every route, and the
-                // preflight counts again (and says so when that fails too).
+                // preflight reads again (and says so when that fails too).
                 let n = if routes > 0 {
-                    self.regex_route_count(routes).await.ok()
+                    self.scan_routes().await.ok().map(|s| s.regex)
                 } else {
                     Some(0)
                 };

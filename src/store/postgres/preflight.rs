@@ -1,68 +1,28 @@
 //! What the preflight (`kong::preflight`) reads from PostgreSQL: the server version, the routes
-//! whose paths 3.x reads differently (counted and listed), the plugins configured, in one round
-//! trip; and which authentication the server asks of Kong's role, from a bare startup handshake
+//! whose paths 3.x reads differently (every route judged, once per session: the row count's read
+//! is shared), the plugins configured, in one round trip; and which authentication the server asks of Kong's role, from a bare startup handshake
 //! (needs no privilege, and no password).
 
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{ident, PgOptions, PgStore};
-use crate::kong::preflight::RoutePaths;
-use crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS_WHERE;
+use crate::kong::preflight::{sql_maybe_regex_route, RoutePaths, RoutesScan};
 use crate::store::{StoreError, StoreErrorKind};
-
-/// Routes tables above this many rows are counted on a sample (TABLESAMPLE BERNOULLI), so that the
-/// read stays quick on a million routes.
-pub const SAMPLE_ABOVE: i64 = crate::kong::rewrites::REGEX_SAMPLE_ABOVE;
-
-/// Rows the sample aims at.
-const SAMPLE_ROWS: i64 = 100_000;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PreflightRead {
     pub server_version_num: Option<u32>,
-    /// Routes with a regex path and no `~` (`None`: no routes table).
-    pub regex_route_count: Option<i64>,
-    /// The count is scaled up from a sample.
-    pub regex_count_sampled: bool,
-    /// Some of them (at most `kong::preflight::LIST_MAX`).
-    pub regex_routes: Vec<RoutePaths>,
+    /// What the read of every route found (`None`: no routes table).
+    pub routes: Option<RoutesScan>,
     /// Distinct `plugins.name` (`None`: no plugins table).
     pub db_plugins: Option<Vec<String>>,
 }
 
-/// Regex paths that may hold what 3.x's default router refuses are looked for in the WHOLE
-/// routes table, never on the sample: that finding stops `auto` (exit 20), and a sample or the
-/// first few routes by id can miss the one route that breaks. The test is a cheap superset of
-/// `kong::preflight::incompatible_regex` (substrings only), which then judges each path exactly.
-const SUSPECT_WHERE: &str = "EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) <> '~' \
-     AND (strpos(p, '(?') > 0 OR strpos(p, '\\') > 0 OR strpos(p, '*+') > 0 \
-          OR strpos(p, '++') > 0 OR strpos(p, '?+') > 0))";
-
-/// At most this many suspect routes are read; the finding lists what it found.
-pub const SUSPECTS_MAX: usize = 200;
-
 #[derive(Deserialize)]
 struct Raw {
     server_version_num: Option<String>,
-    regex: Option<RawCount>,
-    routes: Option<Vec<RawRoute>>,
-    #[serde(default)]
-    suspects: Option<Vec<RawRoute>>,
     plugins: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct RawCount {
-    matched: i64,
-    scanned: i64,
-}
-
-#[derive(Deserialize)]
-struct RawRoute {
-    id: String,
-    name: Option<String>,
-    paths: Option<Vec<String>>,
 }
 
 impl PgStore {
@@ -73,132 +33,109 @@ impl PgStore {
         }
     }
 
-    /// One query. `routes_rows`: the routes table's size as already read (`None`: it does not
-    /// exist); `plugins_table`: the plugins table exists.
-    /// `known_regex`: the regex routes already counted with the row counts (see
-    /// [`PgStore::regex_route_count`]): not counted again.
+    /// The statements of the routes' read, in one string (one round trip): the planner is told
+    /// that sending rows from parallel workers is cheap (the prefilter keeps few; where the
+    /// server has no parallel query the setting is skipped), then the rows the prefilter keeps.
+    /// Every route is read: the refused-regex finding stops `auto`, a sample could miss the
+    /// one route that breaks.
+    fn routes_scan_sql(&self) -> String {
+        format!(
+            "SELECT set_config(name, '0', true) FROM pg_settings WHERE name = 'parallel_tuple_cost'; \
+             SELECT id::text, name, array_to_json(paths)::text FROM {} WHERE {}",
+            self.table_name("routes"),
+            sql_maybe_regex_route("paths")
+        )
+    }
+
+    /// Reads every route once (the server sends only those its prefilter keeps) and judges
+    /// them with `kong::preflight`'s rule. The scan is kept for this session's preflight read
+    /// ([`PgStore::preflight_read`] takes it: the routes are not read twice).
+    pub async fn scan_routes(&self) -> Result<RoutesScan, StoreError> {
+        let mut scan = RoutesScan::default();
+        let sql = self.routes_scan_sql();
+        self.simple_each(&sql, |i, row| {
+            if i == 1 {
+                scan.add(route_of(row)?);
+            }
+            Ok(())
+        })
+        .await?;
+        if let Ok(mut kept) = self.routes_scan.lock() {
+            *kept = Some(scan.clone());
+        }
+        Ok(scan)
+    }
+
+    /// One round trip: the server version, the plugins configured, and the routes' read unless
+    /// this session's row count made it already (then taken, not read again). `routes`: the
+    /// routes table exists; `plugins_table`: the plugins table exists.
     pub async fn preflight_read(
         &self,
-        routes_rows: Option<i64>,
+        routes: bool,
         plugins_table: bool,
-        known_regex: Option<i64>,
     ) -> Result<PreflightRead, StoreError> {
         let mut parts =
             vec!["'server_version_num', current_setting('server_version_num')".to_string()];
-        let mut sampled = false;
-        if let Some(rows) = routes_rows {
-            let routes = self.table_name("routes");
-            let (sample, s) = sample_clause(rows);
-            sampled = s;
-            let cond = ROUTES_WITH_REGEX_PATHS_WHERE;
-            if known_regex.is_none() {
-                parts.push(format!(
-                    "'regex', (SELECT json_build_object('matched', count(*) FILTER (WHERE {cond}), 'scanned', count(*)) FROM {routes}{sample})"
-                ));
-            }
-            parts.push(format!(
-                "'routes', (SELECT coalesce(json_agg(json_build_object('id', id::text, 'name', name, 'paths', paths)), '[]'::json) \
-                 FROM (SELECT id, name, paths FROM {routes}{sample} WHERE {cond} ORDER BY id LIMIT {}) r)",
-                crate::kong::preflight::LIST_MAX
-            ));
-            parts.push(format!(
-                "'suspects', (SELECT coalesce(json_agg(json_build_object('id', id::text, 'name', name, 'paths', paths)), '[]'::json) \
-                 FROM (SELECT id, name, paths FROM {routes} WHERE {SUSPECT_WHERE} ORDER BY id LIMIT {SUSPECTS_MAX}) r)"
-            ));
-        }
         if plugins_table {
             parts.push(format!(
                 "'plugins', (SELECT coalesce(json_agg(name ORDER BY name), '[]'::json) FROM (SELECT DISTINCT name FROM {}) p)",
                 self.table_name("plugins")
             ));
         }
-        let sql = format!("SELECT json_build_object({})::text", parts.join(", "));
-        let rows = self.simple_rows(&sql).await?;
-        let text = rows
-            .first()
-            .and_then(|r| r.get(0))
-            .ok_or_else(|| StoreError {
-                kind: StoreErrorKind::Query,
-                message: "the server returned no row for the preflight read".into(),
-                hint: String::new(),
-            })?;
-        let raw: Raw = serde_json::from_str(text).map_err(|e| StoreError {
+        let kept = self.routes_scan.lock().ok().and_then(|mut k| k.take());
+        let scan_here = routes && kept.is_none();
+        let mut sql = format!("SELECT json_build_object({})::text", parts.join(", "));
+        if scan_here {
+            sql = format!("{sql}; {}", self.routes_scan_sql());
+        }
+        let mut text = None;
+        let mut scan = RoutesScan::default();
+        self.simple_each(&sql, |i, row| {
+            match i {
+                0 => text = row.get(0).map(str::to_string),
+                2 => scan.add(route_of(row)?),
+                _ => {}
+            }
+            Ok(())
+        })
+        .await?;
+        let text = text.ok_or_else(|| StoreError {
+            kind: StoreErrorKind::Query,
+            message: "the server returned no row for the preflight read".into(),
+            hint: String::new(),
+        })?;
+        let raw: Raw = serde_json::from_str(&text).map_err(|e| StoreError {
             kind: StoreErrorKind::Malformed,
-            message: format!("the routes or plugins table cannot be read: {e}"),
+            message: format!("the plugins table cannot be read: {e}"),
             hint: "were Kong's tables altered by hand?".into(),
         })?;
-        let regex_route_count = match known_regex {
-            Some(n) => routes_rows.map(|_| n),
-            None => raw
-                .regex
-                .as_ref()
-                .map(|c| scaled(c.matched, c.scanned, sampled, routes_rows)),
-        };
         Ok(PreflightRead {
             server_version_num: raw.server_version_num.and_then(|s| s.trim().parse().ok()),
-            regex_route_count,
-            regex_count_sampled: sampled,
-            regex_routes: {
-                // The listed ones, then every suspect not already among them.
-                let mut seen = std::collections::HashSet::new();
-                raw.routes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .chain(raw.suspects.unwrap_or_default())
-                    .filter(|r| seen.insert(r.id.clone()))
-                    .map(|r| RoutePaths {
-                        id: r.id,
-                        name: r.name,
-                        paths: r.paths.unwrap_or_default(),
-                    })
-                    .collect()
+            routes: if scan_here {
+                Some(scan)
+            } else {
+                kept.filter(|_| routes)
             },
             db_plugins: raw.plugins,
         })
     }
 }
 
-impl PgStore {
-    /// Routes whose paths carry regex characters and no `~` (what core `016_280_to_300`'s up_f
-    /// rewrites one UPDATE at a time), for a routes table of `routes_rows` rows: counted on a
-    /// sample above [`SAMPLE_ABOVE`] rows and scaled up.
-    pub async fn regex_route_count(&self, routes_rows: i64) -> Result<i64, StoreError> {
-        let (sample, sampled) = sample_clause(routes_rows);
-        let sql = format!(
-            "SELECT count(*) FILTER (WHERE {ROUTES_WITH_REGEX_PATHS_WHERE}), count(*) FROM {}{sample}",
-            self.table_name("routes")
-        );
-        let rows = self.simple_rows(&sql).await?;
-        let num = |i: usize| {
-            rows.first()
-                .and_then(|r| r.get(i))
-                .and_then(|s| s.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        Ok(scaled(num(0), num(1), sampled, Some(routes_rows)))
-    }
-}
-
-/// The TABLESAMPLE clause for a routes table of `rows` rows, and whether it samples.
-fn sample_clause(rows: i64) -> (String, bool) {
-    if rows > SAMPLE_ABOVE {
-        let pct = (SAMPLE_ROWS as f64 * 100.0 / rows as f64).clamp(0.01, 100.0);
-        // BERNOULLI picks rows, not whole pages: routes created together (one decK sync) sit
-        // on neighbouring pages, and a page sample misses them all or counts them many times.
-        (format!(" TABLESAMPLE BERNOULLI ({pct:.4})"), true)
-    } else {
-        (String::new(), false)
-    }
-}
-
-/// A sampled count scaled up to the table's rows.
-fn scaled(matched: i64, scanned: i64, sampled: bool, rows: Option<i64>) -> i64 {
-    if sampled && scanned > 0 {
-        let rows = rows.unwrap_or(scanned) as f64;
-        (matched as f64 * rows / scanned as f64).round() as i64
-    } else {
-        matched
-    }
+/// A route row of the scan: id, name, paths as JSON.
+fn route_of(row: &tokio_postgres::SimpleQueryRow) -> Result<RoutePaths, StoreError> {
+    let paths: Option<Vec<Option<String>>> = match row.get(2) {
+        Some(json) => serde_json::from_str(json).map_err(|e| StoreError {
+            kind: StoreErrorKind::Malformed,
+            message: format!("the routes table cannot be read: {e}"),
+            hint: "were Kong's tables altered by hand?".into(),
+        })?,
+        None => None,
+    };
+    Ok(RoutePaths {
+        id: row.get(0).unwrap_or_default().to_string(),
+        name: row.get(1).map(str::to_string),
+        paths: paths.unwrap_or_default().into_iter().flatten().collect(),
+    })
 }
 
 /// What the server asks a client for at login.
