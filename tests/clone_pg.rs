@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use kongrade::exec::clone::{clone_database, drop_database, CloneSpec};
+use kongrade::exec::clone::{clone_database, drop_database, prove, CloneSpec};
 use kongrade::kong::conf::Secret;
 use kongrade::kong::write_guard;
 use kongrade::store::postgres::{PgOptions, PgStore};
@@ -129,6 +129,8 @@ async fn a_clone_is_created_streamed_and_proven_and_the_source_is_untouched() {
 
     let argv = std::fs::read_to_string(&log).unwrap();
     assert!(argv.contains("pg_dump --format=custom"), "{argv}");
+    // The archive only crosses a pipe: not compressed.
+    assert!(argv.contains("--compress=0"), "{argv}");
     assert!(argv.contains("pg_restore --no-password"), "{argv}");
     assert!(!argv.contains(KONG_PASSWORD), "{argv}");
 
@@ -303,6 +305,69 @@ async fn writes_during_the_dump_are_in_neither_the_clone_nor_its_proof() {
     assert_eq!(
         clone.exec("SELECT count(*) FROM services").trim(),
         at_snapshot.to_string()
+    );
+    std::mem::forget(clone);
+}
+
+#[tokio::test]
+async fn a_row_changed_in_the_clone_or_in_the_source_at_the_snapshot_fails_the_proof() {
+    allow_createdb();
+    let src = source("cl_tamper", 5, 300);
+    let scratch = Scratch::new(&src, "tamper");
+    let target = opts(&src, &scratch.0);
+    let rec = clone_database(&opts(&src, &src.name), &target, false, |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let meta = kongrade::exec::clone::source_schema_meta(&opts(&src, &src.name))
+        .await
+        .unwrap();
+    prove(&target, None, &meta, &rec.tables)
+        .await
+        .unwrap_or_else(|e| panic!("the untouched clone is a copy: {e:#}"));
+
+    // One plugin's config changed in the clone: the count and the newest write stay the same
+    // (no updated_at is touched, as on a 2.8 plugins row); only the content digest differs.
+    let clone = as_db(&src, &scratch.0);
+    clone.exec(
+        "UPDATE plugins SET config = jsonb_build_object('minute', 101, 'policy', 'local') \
+         WHERE id = (SELECT min(id::text)::uuid FROM plugins)",
+    );
+    let err = prove(&target, None, &meta, &rec.tables)
+        .await
+        .expect_err("a changed row in the clone fails the proof");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("table plugins's rows differ in content from the source's at the snapshot"),
+        "{msg}"
+    );
+    assert!(!msg.contains("routes"), "only plugins differs: {msg}");
+    // Undone, it is a copy again: the digest is of the rows' content, not where they lie.
+    clone.exec(
+        "UPDATE plugins SET config = jsonb_build_object('minute', 100, 'policy', 'local') \
+         WHERE id = (SELECT min(id::text)::uuid FROM plugins)",
+    );
+    prove(&target, None, &meta, &rec.tables)
+        .await
+        .unwrap_or_else(|e| panic!("the change undone, the clone is a copy again: {e:#}"));
+
+    // The other side: the source's marks (as taken at a snapshot) with a route renamed in
+    // place, against the clone as restored.
+    src.exec(
+        "UPDATE routes SET name = 'renamed' WHERE id = (SELECT min(id::text)::uuid FROM routes)",
+    );
+    let store = PgStore::connect(&opts(&src, &src.name)).await.unwrap();
+    let changed_source = store.table_marks().await.unwrap();
+    let routes = |m: &[kongrade::contract::clone::TableMark]| {
+        m.iter().find(|t| t.table == "routes").cloned().unwrap()
+    };
+    assert_eq!(routes(&changed_source).rows, routes(&rec.tables).rows);
+    assert_eq!(routes(&changed_source).newest, routes(&rec.tables).newest);
+    let err = prove(&target, None, &meta, &changed_source)
+        .await
+        .expect_err("a source row that differs from the clone's fails the proof");
+    assert!(
+        format!("{err:#}").contains("table routes's rows differ in content"),
+        "{err:#}"
     );
     std::mem::forget(clone);
 }

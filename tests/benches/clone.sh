@@ -7,12 +7,16 @@
 #      (schema_meta and every table counted on both sides) + the scratch database dropped.
 # Both times are printed, and kongrade's own "Copied in" time (stream only, before the proof).
 #
-#   tests/benches/clone.sh [ROWS]        (default 1000000; KONGRADE_BIN=path/to/kongrade)
+#   tests/benches/clone.sh [ROWS] [RUNS]   (default 1000000 rows, 1 run; KONGRADE_BIN=path/to/kongrade)
+#
+# With RUNS > 1 the two are timed alternately on the one filled database, and the medians are
+# printed at the end with the load average (the numbers are only as good as the machine is idle).
 #
 # It starts its own throwaway PostgreSQL (initdb; as the postgres user when run as root) on a
 # free port and removes it at the end. The table DDL mirrors tests/support/kong_rows.rs.
 set -eu
 ROWS=${1:-1000000}
+RUNS=${2:-1}
 BIN=${KONGRADE_BIN:-${CARGO_TARGET_DIR:-target}/debug/kongrade}
 [ -x "$BIN" ] || { echo "no kongrade binary at $BIN: cargo build, or set KONGRADE_BIN" >&2; exit 1; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
@@ -51,18 +55,34 @@ secs() { python3 -c "print('%.2f' % ($2 - $1))"; }
 # Warm the cache the same way for both: one read of everything.
 pg_dump -Fc -d kong_bench > /dev/null
 
-t0=$(now)
-pg_dump -Fc --no-password -d kong_bench -f "$DIR/hand.dump"
-t1=$(now)
-psql -X -q -d postgres -c "CREATE DATABASE kong_hand"
-pg_restore --no-password --no-owner --no-privileges -d kong_hand "$DIR/hand.dump"
-t2=$(now)
-echo "by hand:  pg_dump -Fc $(secs "$t0" "$t1") s + pg_restore $(secs "$t1" "$t2") s = $(secs "$t0" "$t2") s ($(du -h "$DIR/hand.dump" | cut -f1) dump file)"
-psql -X -q -d postgres -c "DROP DATABASE kong_hand"
+run=1
+: > "$DIR/times"
+while [ "$run" -le "$RUNS" ]; do
+  echo "run $run/$RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  t0=$(now)
+  pg_dump -Fc --no-password -d kong_bench -f "$DIR/hand.dump"
+  t1=$(now)
+  psql -X -q -d postgres -c "CREATE DATABASE kong_hand"
+  pg_restore --no-password --no-owner --no-privileges -d kong_hand "$DIR/hand.dump"
+  t2=$(now)
+  echo "  by hand:  pg_dump -Fc $(secs "$t0" "$t1") s + pg_restore $(secs "$t1" "$t2") s = $(secs "$t0" "$t2") s ($(du -h "$DIR/hand.dump" | cut -f1) dump file)"
+  psql -X -q -d postgres -c "DROP DATABASE kong_hand"
+  rm -f "$DIR/hand.dump"
 
-t3=$(now)
-sh -c "'$BIN' rehearse --kong-cmd \"$KONG\" --clone-database kong_clone" > "$DIR/rehearse.out" 2>&1 || { cat "$DIR/rehearse.out"; exit 1; }
-t4=$(now)
-copied=$(sed -n 's/^Copied in \([0-9]*\) ms.*/\1/p' "$DIR/rehearse.out")
-echo "kongrade: rehearse (clone + proof + drop) $(secs "$t3" "$t4") s; the stream pg_dump | pg_restore took $(python3 -c "print('%.2f' % ($copied / 1000))") s (no dump file)"
-grep -E "^Clone proven|^rehearsed on" "$DIR/rehearse.out"
+  t3=$(now)
+  sh -c "'$BIN' rehearse --kong-cmd \"$KONG\" --clone-database kong_clone" > "$DIR/rehearse.out" 2>&1 || { cat "$DIR/rehearse.out"; exit 1; }
+  t4=$(now)
+  copied=$(sed -n 's/^Copied in \([0-9]*\) ms.*/\1/p' "$DIR/rehearse.out")
+  echo "  kongrade: rehearse (clone + proof + drop) $(secs "$t3" "$t4") s; the stream pg_dump | pg_restore took $(python3 -c "print('%.2f' % ($copied / 1000))") s (no dump file)"
+  grep -E "^Clone proven|^rehearsed on" "$DIR/rehearse.out" | sed 's/^/  /'
+  echo "$(secs "$t0" "$t2") $(secs "$t3" "$t4") $(python3 -c "print('%.2f' % ($copied / 1000))")" >> "$DIR/times"
+  run=$((run + 1))
+done
+python3 - "$DIR/times" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+hand, full, stream = (statistics.median(c) for c in zip(*rows))
+print(f"median of {len(rows)}: by hand {hand:.1f} s; kongrade stream {stream:.1f} s ({stream / hand:.2f}x), "
+      f"with proof and drop {full:.1f} s ({full / hand:.2f}x)")
+PY
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
