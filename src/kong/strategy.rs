@@ -374,6 +374,24 @@ pub enum Work {
     FinishOnly,
 }
 
+impl Work {
+    /// What is left of the upgrade in `state`: a database to bootstrap or one up to date is no
+    /// upgrade; new migrations mean `up` is due (pending ones besides are finished with it);
+    /// pending ones alone mean an `up` already ran.
+    pub fn of(state: &super::state::SchemaState) -> Work {
+        use super::state::MigState;
+        if state.needs_bootstrap {
+            Work::Nothing
+        } else if state.total(MigState::New) > 0 {
+            Work::Up
+        } else if state.total(MigState::Pending) > 0 {
+            Work::FinishOnly
+        } else {
+            Work::Nothing
+        }
+    }
+}
+
 /// What the command lines offered by [`unasked`] start from.
 #[derive(Clone, Debug, Default)]
 pub struct CommandHints {
@@ -1104,6 +1122,61 @@ mod tests {
         assert!(m.contains("Allowed here: dual-cluster, in-place."), "{m}");
         assert!(m.contains("--second-cluster"), "{m}");
         assert_eq!(c.refusal_message(S::InPlace), None);
+    }
+
+    #[test]
+    fn the_work_left_is_read_from_the_state() {
+        use crate::kong::catalog::{Catalog, Db};
+        use crate::kong::snapshot::{SchemaMetaRow, Snapshot};
+        use crate::kong::state::{compute, MigState};
+        use crate::kong::target::Target;
+        let cat = Catalog::embedded();
+        let target = Target::from_release(
+            cat.release(v("3.4.2")).unwrap(),
+            Db::Postgres,
+            &["bundled".into()],
+            &[],
+            "catalog",
+        );
+        // Every migration of the target executed: up to date.
+        let rows: Vec<SchemaMetaRow> = cat
+            .release(v("3.4.2"))
+            .unwrap()
+            .subsystems
+            .iter()
+            .map(|s| SchemaMetaRow {
+                key: "schema_meta".into(),
+                subsystem: s.name.clone(),
+                last_executed: s.migrations.last().map(|m| m.name.clone()),
+                executed: Some(s.migrations.iter().map(|m| m.name.clone()).collect()),
+                pending: Some(vec![]),
+            })
+            .collect();
+        let mut snap = Snapshot::empty(Db::Postgres, "public");
+        snap.schema_meta = Some(rows);
+        snap.locks_table = true;
+        let done = compute(&target, &snap, cat);
+        assert_eq!(Work::of(&done), Work::Nothing);
+        let with = |first: MigState, second: Option<MigState>| {
+            let mut st = done.clone();
+            let migs = &mut st.subsystems[0].migrations;
+            migs[0].state = first;
+            if let Some(s2) = second {
+                migs[1].state = s2;
+            }
+            st
+        };
+        assert_eq!(Work::of(&with(MigState::New, None)), Work::Up);
+        assert_eq!(Work::of(&with(MigState::Pending, None)), Work::FinishOnly);
+        // New and pending together: `up` is still due (the old nodes still count).
+        assert_eq!(
+            Work::of(&with(MigState::Pending, Some(MigState::New))),
+            Work::Up
+        );
+        // No schema_meta: bootstrap, which is no upgrade.
+        let empty = compute(&target, &Snapshot::empty(Db::Postgres, "public"), cat);
+        assert!(empty.needs_bootstrap);
+        assert_eq!(Work::of(&empty), Work::Nothing);
     }
 
     #[test]

@@ -92,17 +92,7 @@ pub(super) fn unasked(
     d: &Decided,
     rep: &mut Reporter,
 ) -> Result<Phase<()>> {
-    use crate::kong::state::MigState;
-    let st = &s.state;
-    let work = if st.needs_bootstrap {
-        Work::Nothing
-    } else if st.total(MigState::New) > 0 {
-        Work::Up
-    } else if st.total(MigState::Pending) > 0 {
-        Work::FinishOnly
-    } else {
-        Work::Nothing
-    };
+    let work = Work::of(&s.state);
     let hints = CommandHints {
         base: crate::cmd::strategy::given_command_line(),
         admin_urls_given: !args.nodes.admin_urls.is_empty() || args.nodes.nodes_file.is_some(),
