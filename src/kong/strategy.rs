@@ -428,14 +428,19 @@ pub fn command_for(s: Strategy, hints: &CommandHints) -> String {
     }
 }
 
-/// auto's decision without `--strategy`, for the upgrade `i` with `work` left to run.
+/// auto's decision without `--strategy`, for the upgrade `i` with `work` left to run, judged
+/// by `choice`: Kong's choice for `i` ([`choose`]), which the caller computed once for the run.
 ///
 /// The old nodes' versions count only while `up` is due: the 2.8.2 floor protects old nodes
 /// reading the rows `up` rewrites while they serve. Once `up` ran, they are stopped before
 /// `finish` (`--finish=when-no-old-nodes` checks it), so a node no longer answering does not
 /// refuse the finish; the LTS pair and a database from before 2.8 still do.
-pub fn unasked(i: &StrategyInput<'_>, work: Work, hints: &CommandHints) -> Unasked {
-    let choice = choose(i);
+pub fn unasked(
+    i: &StrategyInput<'_>,
+    choice: &Choice,
+    work: Work,
+    hints: &CommandHints,
+) -> Unasked {
     let why = match work {
         Work::Nothing => return Unasked::NoUpgrade,
         Work::Up => choice
@@ -1188,17 +1193,14 @@ mod tests {
         };
         let decide = |from: &str, to: &str, old: &[Option<&str>], work: Work| {
             let old = nodes(old);
-            unasked(
-                &StrategyInput {
-                    deployment: D::Traditional,
-                    from: Some(v(from)),
-                    to: Some(v(to)),
-                    old_nodes: &old,
-                    second_cluster: None,
-                },
-                work,
-                &hints,
-            )
+            let input = StrategyInput {
+                deployment: D::Traditional,
+                from: Some(v(from)),
+                to: Some(v(to)),
+                old_nodes: &old,
+                second_cluster: None,
+            };
+            unasked(&input, &choose(&input), work, &hints)
         };
         let refused = |u: &Unasked| matches!(u, Unasked::Refused { .. });
         // The LTS pair: refused, with a command per allowed strategy.
@@ -1222,6 +1224,24 @@ mod tests {
             .1
             .contains("--strategy dual-cluster --clone-database"));
         assert!(message.contains(&commands[1].1), "{message}");
+        // The choice is the caller's, computed once for the run: its words are the message's.
+        let old = nodes(&[Some("2.8.5")]);
+        let input = StrategyInput {
+            deployment: D::Traditional,
+            from: Some(v("2.8.5")),
+            to: Some(v("3.4.2")),
+            old_nodes: &old,
+            second_cluster: None,
+        };
+        let mut given = choose(&input);
+        given.reason = "the reason as the run computed it".into();
+        let Unasked::Refused { message, .. } = unasked(&input, &given, Work::Up, &hints) else {
+            panic!("refused")
+        };
+        assert!(
+            message.contains("recommends dual-cluster here: the reason as the run computed it"),
+            "{message}"
+        );
         // The LTS pair stays refused once `up` ran.
         assert!(refused(&decide("2.8.5", "3.4.2", &[], Work::FinishOnly)));
         // Old nodes below 2.8.2, or none known, on a 2.8 -> 3.0 jump: refused while `up` is

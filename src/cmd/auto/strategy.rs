@@ -37,6 +37,7 @@ pub(super) async fn decide(
         ));
         return Ok(Ok(Decided {
             chosen: None,
+            choice,
             seen,
             from,
         }));
@@ -68,6 +69,7 @@ pub(super) async fn decide(
         // DualCluster is run by `dual_cluster` on the clone.
         Strategy::DualCluster | Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Decided {
             chosen: Some(chosen),
+            choice,
             seen,
             from,
         })),
@@ -78,6 +80,8 @@ pub(super) async fn decide(
 pub(super) struct Decided {
     /// `None`: none asked.
     pub chosen: Option<Strategy>,
+    /// Kong's choice for this upgrade, computed once for the run (`kong::strategy::choose`).
+    pub choice: strategy::Choice,
     pub seen: crate::cmd::strategy::Seen,
     /// Where the upgrade is judged from.
     pub from: Option<Version>,
@@ -105,12 +109,11 @@ pub(super) fn unasked(
         old_nodes: &d.seen.old_nodes,
         second_cluster: args.strategy.second_cluster,
     };
-    match strategy::unasked(&input, work, &hints) {
+    match strategy::unasked(&input, &d.choice, work, &hints) {
         Unasked::NoUpgrade => Ok(Ok(())),
         Unasked::SharedDatabase => {
             rep.say("  auto runs `up` on the shared database while old nodes serve (then `finish` with --finish): blue-green, which Kong's guide allows here.");
-            let choice = strategy::choose(&input);
-            if let Some(o) = choice.offer(Strategy::BlueGreen) {
+            if let Some(o) = d.choice.offer(Strategy::BlueGreen) {
                 for c in &o.caveats {
                     rep.say(&format!("  caution: {c}"));
                 }
