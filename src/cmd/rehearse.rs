@@ -281,13 +281,12 @@ async fn walk_hops(
             .snapshot()
             .await
             .map_err(|e| eyre!("the clone: {e}"))?;
-        let open = hops::unfinished(&state::compute(&hop.target, &snap, ctx.catalog));
-        if !open.is_empty() {
+        if let Err(why) = hops::Proof::of(hop, &snap, ctx.catalog).verdict {
             steps.push(RehearsedStep {
                 command: format!("proof ({tag})"),
                 ms: 0,
                 ok: false,
-                outcome: format!("not every migration executed: {}", open.join(", ")),
+                outcome: format!("not every migration executed: {why}"),
                 migrations: Vec::new(),
                 output: Vec::new(),
             });

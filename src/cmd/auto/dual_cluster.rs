@@ -216,18 +216,20 @@ pub(super) async fn run(
         let store = PgStore::connect(&target)
             .await
             .map_err(|e| eyre!("the clone: {e}"))?;
-        let open = super::hops::unfinished(&clone_state(s, &store).await?);
+        let snap = store
+            .snapshot()
+            .await
+            .map_err(|e| eyre!("the clone: {e}"))?;
         let step = format!("dual-cluster {label}");
-        if !open.is_empty() {
+        if let Err(why) = super::hops::Proof::of(hop, &snap, s.ctx.catalog).verdict {
             s.journal
-                .append(step_event(&step, "failed", Some(open.join(", "))))?;
+                .append(step_event(&step, "failed", Some(why.clone())))?;
             return Ok(stop(
                 exit::KONG_FAILED,
                 "hop_unproven",
                 format!(
-                    "{} is not complete on the clone: {}. The next hop was not started; the source is untouched.",
+                    "{} is not complete on the clone: {why}. The next hop was not started; the source is untouched.",
                     super::hops::capital(&label),
-                    open.join(", ")
                 ),
             ));
         }

@@ -173,8 +173,8 @@ pub(super) async fn prove(
     n: usize,
     rep: &mut Reporter,
 ) -> Result<Phase<()>> {
-    let st = match s.ctx.read_state().await {
-        Ok(st) => st,
+    let snap = match s.ctx.snapshot().await {
+        Ok(snap) => snap,
         Err(e) => {
             return Ok(Err(stop(
                 exit::DB_UNREADABLE,
@@ -186,31 +186,31 @@ pub(super) async fn prove(
             )))
         }
     };
-    let open = unfinished(&st);
-    if st.needs_bootstrap || !open.is_empty() {
-        s.journal.append(Event::Step {
-            step: label(i, n, hop.version),
-            phase: "failed".into(),
-            detail: Some(format!("not every migration executed: {}", open.join(", "))),
-        })?;
-        return Ok(Err(stop(
-            exit::KONG_FAILED,
-            "hop_unproven",
-            format!(
-                "{} is not complete in the database: {}. The next hop was not started.",
-                capital(&label(i, n, hop.version)),
-                if open.is_empty() {
-                    "it needs bootstrap".to_string()
-                } else {
-                    open.join(", ")
-                }
-            ),
-        )));
-    }
-    let executed = st.total(MigState::Executed);
+    let proof = Proof::of(hop, &snap, s.ctx.catalog);
+    let executed = match proof.verdict {
+        Ok(executed) => executed,
+        Err(why) => {
+            s.journal.append(Event::Step {
+                step: label(i, n, hop.version),
+                phase: "failed".into(),
+                detail: Some(format!(
+                    "not every migration executed: {}",
+                    proof.open.join(", ")
+                )),
+            })?;
+            return Ok(Err(stop(
+                exit::KONG_FAILED,
+                "hop_unproven",
+                format!(
+                    "{} is not complete in the database: {why}. The next hop was not started.",
+                    capital(&label(i, n, hop.version)),
+                ),
+            )));
+        }
+    };
     s.journal.append(Event::State {
         when: format!("{} proven", label(i, n, hop.version)),
-        state: StateSummary::of(&st),
+        state: StateSummary::of(&proof.state),
     })?;
     s.journal.append(Event::Step {
         step: label(i, n, hop.version),
@@ -224,13 +224,48 @@ pub(super) async fn prove(
         "  Proven: every migration of Kong {} is executed ({executed}), none pending.",
         hop.version
     ));
-    s.state = st;
+    s.state = proof.state;
     rep.final_state = Some(s.state.clone());
     Ok(Ok(()))
 }
 
+/// Whether a hop reached its release, from a read of the database (the shared one, or the
+/// clone) taken after the hop's kong ran. The one rule for auto, its dual-cluster procedure and
+/// rehearse: the next hop's kong never starts on a database this does not prove.
+pub(crate) struct Proof {
+    /// The database against the hop's release.
+    pub state: crate::kong::state::SchemaState,
+    /// Each migration of the release not executed (`subsystem/name (State)`).
+    pub open: Vec<String>,
+    /// Proven: how many migrations are executed; else why not (what is missing).
+    pub verdict: std::result::Result<usize, String>,
+}
+
+impl Proof {
+    pub(crate) fn of(
+        hop: &Hop,
+        snap: &crate::kong::snapshot::Snapshot,
+        catalog: &crate::kong::catalog::Catalog,
+    ) -> Proof {
+        let state = crate::kong::state::compute(&hop.target, snap, catalog);
+        let open = unfinished(&state);
+        let verdict = if state.needs_bootstrap && open.is_empty() {
+            Err("it needs bootstrap".to_string())
+        } else if state.needs_bootstrap || !open.is_empty() {
+            Err(open.join(", "))
+        } else {
+            Ok(state.total(MigState::Executed))
+        };
+        Proof {
+            state,
+            open,
+            verdict,
+        }
+    }
+}
+
 /// What keeps a hop from being proven: each migration of the hop's release not executed.
-pub(crate) fn unfinished(st: &crate::kong::state::SchemaState) -> Vec<String> {
+fn unfinished(st: &crate::kong::state::SchemaState) -> Vec<String> {
     st.subsystems
         .iter()
         .flat_map(|sub| {
@@ -256,6 +291,79 @@ mod tests {
     use crate::kong::catalog::{Catalog, Db};
     use crate::kong::plan::{plan_with, PlanOptions};
     use crate::kong::snapshot::{SchemaMetaRow, Snapshot};
+
+    /// schema_meta with every migration of Kong `v` executed, but those named `pending`.
+    fn recorded(v: &str, pending: &[&str]) -> Snapshot {
+        let cat = Catalog::embedded();
+        let rel = cat.release(v.parse().unwrap()).unwrap();
+        let rows: Vec<SchemaMetaRow> = rel
+            .subsystems
+            .iter()
+            .map(|s| {
+                let names = s.migrations.iter().map(|m| m.name.clone());
+                let (p, e): (Vec<String>, Vec<String>) =
+                    names.partition(|n| pending.contains(&n.as_str()));
+                SchemaMetaRow {
+                    key: "schema_meta".into(),
+                    subsystem: s.name.clone(),
+                    last_executed: e.last().cloned(),
+                    executed: Some(e),
+                    pending: Some(p),
+                }
+            })
+            .collect();
+        let mut snap = Snapshot::empty(Db::Postgres, "public");
+        snap.schema_meta = Some(rows);
+        snap.locks_table = true;
+        snap
+    }
+
+    #[test]
+    fn a_hop_is_proven_only_when_its_release_is_executed_in_the_database() {
+        let cat = Catalog::embedded();
+        let v: Version = "3.4.2".parse().unwrap();
+        let hop = Hop {
+            version: v,
+            target: Target::from_release(
+                cat.release(v).unwrap(),
+                Db::Postgres,
+                &["bundled".into()],
+                &[],
+                "catalog",
+            ),
+            kong: KongTarget::Process {
+                command_line: "kong".into(),
+                env: Vec::new(),
+            },
+        };
+        let done = Proof::of(&hop, &recorded("3.4.2", &[]), cat);
+        let all: usize = cat
+            .release(v)
+            .unwrap()
+            .subsystems
+            .iter()
+            .map(|s| s.migrations.len())
+            .sum();
+        assert_eq!(done.verdict, Ok(all));
+        assert!(done.open.is_empty());
+        // One migration left pending (an `up` without its `finish`): not proven, and named.
+        let last = cat.release(v).unwrap().subsystems[0]
+            .migrations
+            .last()
+            .unwrap()
+            .name
+            .clone();
+        let half = Proof::of(&hop, &recorded("3.4.2", &[&last]), cat);
+        let why = half.verdict.unwrap_err();
+        assert!(why.contains(&format!("{last} (Pending)")), "{why}");
+        assert_eq!(half.open.len(), 1, "{:?}", half.open);
+        // The previous release's database: the hop's new migrations are not there.
+        let before = Proof::of(&hop, &recorded("2.8.5", &[]), cat);
+        assert!(before.verdict.unwrap_err().contains("(New)"));
+        // No schema_meta at all.
+        let empty = Proof::of(&hop, &Snapshot::empty(Db::Postgres, "public"), cat);
+        assert!(empty.verdict.is_err());
+    }
 
     #[test]
     fn the_path_2_8_to_3_9_has_one_kong_version_per_release() {
