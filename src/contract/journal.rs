@@ -282,6 +282,24 @@ impl ReadBack {
     }
 }
 
+/// The marker of the kong run announced by entry `seq` of the journal at `path`: set in that
+/// kong's environment (`exec::process::RUN_MARKER_ENV`), so a later run finds it, and all it
+/// started, while it still runs.
+pub fn run_marker(path: &std::path::Path, seq: u64) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}#{seq}")
+}
+
+/// The marker of a kong run journaled as a step (dual-cluster's `up` and `finish` on the clone:
+/// the step's `started` entry carries it, no `Command` entry announces it): `journal#0#the-step`.
+/// auto and the wizard both start these kongs, and each finds the other's by this one rule.
+pub fn step_marker(path: &std::path::Path, step: &str) -> String {
+    format!("{}#{}", run_marker(path, 0), step.replace(' ', "-"))
+}
+
 /// A command the journal announced and never saw end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnendedCommand {

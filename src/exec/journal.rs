@@ -130,16 +130,9 @@ impl std::fmt::Display for JournalError {
 
 impl std::error::Error for JournalError {}
 
-/// The marker of the kong run announced by entry `seq` of the journal at `path`: set in that
-/// kong's environment ([`super::process::RUN_MARKER_ENV`]), so a later run finds it, and all it
-/// started, while it still runs.
-pub fn run_marker(path: &Path, seq: u64) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{name}#{seq}")
-}
+// The markers a kong run carries in its environment ([`super::process::RUN_MARKER_ENV`]) are
+// the journal's contract (auto and the wizard find each other's kongs by them).
+pub use crate::contract::journal::{run_marker, step_marker};
 
 /// A kong an earlier run of this upgrade started and journaled, still running: the shared
 /// database's (an unended `command`, by its `command_started` pid and start time, or the marker

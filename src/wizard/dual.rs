@@ -475,9 +475,6 @@ pub fn help(step: Step) -> (&'static str, &'static str) {
 
 /// The kong run's marker in its environment (a resumed run recognises a kong still running).
 pub fn run_marker(journal_path: Option<&str>, command: KongCommand) -> String {
-    let name = journal_path
-        .and_then(|p| std::path::Path::new(p).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "training".into());
-    format!("{name}#0#{}", kong_step(command).replace(' ', "-"))
+    let path = std::path::Path::new(journal_path.unwrap_or("training"));
+    crate::contract::journal::step_marker(path, kong_step(command))
 }

@@ -400,6 +400,15 @@ async fn clone_state(s: &Session, store: &PgStore) -> Result<crate::kong::state:
     Ok(state::compute(&s.ctx.target, &snap, s.ctx.catalog))
 }
 
+/// The journal step of a kong run on the clone (`dual-cluster up`; with hops, `dual-cluster up
+/// (Kong 3.4.2)`): the wizard's names too, so either resumes the other's run.
+fn kong_step_name(command: KongCommand, hop: Option<Version>) -> String {
+    match hop {
+        None => format!("dual-cluster {}", command.as_str()),
+        Some(v) => format!("dual-cluster {} (Kong {v})", command.as_str()),
+    }
+}
+
 /// `up` or `finish` on the clone, unless the clone says it is done. `Some`: the run stops.
 /// `hop`: the release of the path this kong is (its steps journaled apart).
 #[allow(clippy::too_many_arguments)]
@@ -413,10 +422,7 @@ async fn kong_step(
     rep: &mut Reporter,
     interrupts: &mut Interrupts,
 ) -> Result<Option<Stopped>> {
-    let step = match hop {
-        None => format!("dual-cluster {}", command.as_str()),
-        Some(v) => format!("dual-cluster {} (Kong {v})", command.as_str()),
-    };
+    let step = kong_step_name(command, hop);
     // A kong a killed run started may still be running: wait for it, never race it.
     if let Some(("started", Some(marker))) = last_phase(&s.earlier, &step)
         .as_ref()
@@ -474,11 +480,7 @@ async fn kong_step(
             ),
         )));
     }
-    let marker = format!(
-        "{}#{}",
-        crate::exec::journal::run_marker(&s.journal.path, 0),
-        step.replace(' ', "-")
-    );
+    let marker = crate::exec::journal::step_marker(&s.journal.path, &step);
     s.journal
         .append(step_event(&step, "started", Some(marker.clone())))?;
     rep.say(&format!(
@@ -824,6 +826,34 @@ mod tests {
             body: body.into(),
             location: None,
         }
+    }
+
+    #[test]
+    fn auto_and_the_wizard_mark_a_kong_on_the_clone_alike() {
+        // Each waits for a kong the other left running, by its marker: one rule makes both.
+        let path = "/var/lib/kongrade/journal/postgres-db-5432-kong.jsonl";
+        for command in [KongCommand::Up, KongCommand::Finish] {
+            let ours = crate::exec::journal::step_marker(
+                std::path::Path::new(path),
+                &kong_step_name(command, None),
+            );
+            assert_eq!(
+                ours,
+                crate::wizard::dual::run_marker(Some(path), command),
+                "{command:?}"
+            );
+            assert_eq!(
+                ours,
+                format!(
+                    "postgres-db-5432-kong.jsonl#0#dual-cluster-{}",
+                    command.as_str()
+                )
+            );
+        }
+        assert_eq!(
+            kong_step_name(KongCommand::Up, Some("3.4.2".parse().unwrap())),
+            "dual-cluster up (Kong 3.4.2)"
+        );
     }
 
     #[test]
