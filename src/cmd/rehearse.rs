@@ -98,12 +98,6 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
         .clone
         .resolve(&source, Some(&scratch_name(&source.database, &stamp)))?;
     // The journal first: a second kongrade on this upgrade stops the rehearsal before the clone.
-    // A kong run by `docker exec` and the like never sees the clone's connection.
-    if let KongTarget::Process { command_line, .. } = ctx.conn.kong() {
-        if let Some(why) = clone::env_unreachable(&command_line) {
-            return Err(eyre!(why));
-        }
-    }
     // One kong per hop with a template: each hop's kong checked before anything is cloned.
     let plan = {
         let state = ctx.read_state().await?;
@@ -116,6 +110,10 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
         )
     };
     let hops = hops::walk(&ctx, &plan).await?.map_err(|why| eyre!(why))?;
+    // A kong run by `docker exec` and the like never sees the clone's connection.
+    if let Some(why) = hops::clone_unreachable(&ctx.conn.kong(), &hops) {
+        return Err(eyre!(why));
+    }
     let jdir = datadir::sub_dir("journal")?;
     let (mut journal, _, _) = Journal::open_for(&jdir, &ctx.conn.endpoint.identity())?;
     journal.append(Event::Note {
@@ -137,13 +135,7 @@ pub async fn run(conn: Connection, args: &RehearseArgs) -> Result<Code> {
     let rec = clone::clone_database(&source, &target, args.clone.replace, |l| out.say(l)).await?;
     out.say(&clone::proven_line(&rec));
 
-    let on_clone = |kong: KongTarget| match kong {
-        KongTarget::Process { command_line, env } => KongTarget::Process {
-            command_line,
-            env: clone::with_clone_env(&env, &target),
-        },
-        other => other,
-    };
+    let on_clone = |kong: KongTarget| hops::on_clone(&kong, &target);
     let started_at = datadir::utc_stamp(datadir::now_secs()).0;
     let steps = if hops.is_empty() {
         let kong = on_clone(ctx.conn.kong());

@@ -156,11 +156,9 @@ pub(super) async fn run(
     ));
 
     // A kong run by `docker exec` and the like never sees the clone's connection: refused
-    // before anything is cloned.
-    if let KongTarget::Process { command_line, .. } = &s.kong {
-        if let Some(why) = clone::env_unreachable(command_line) {
-            return Ok(stop(exit::ERROR, "kong_ignores_environment", why));
-        }
+    // before anything is cloned, whichever hop it runs.
+    if let Some(why) = super::hops::clone_unreachable(&s.kong, hops) {
+        return Ok(stop(exit::ERROR, "kong_ignores_environment", why));
     }
 
     // 1. The clone, proven.
@@ -170,13 +168,7 @@ pub(super) async fn run(
     };
 
     // 2, 3. The clone migrated by the new kong (each hop's own, proven before the next).
-    let on_clone = |kong: &KongTarget| match kong {
-        KongTarget::Process { command_line, env } => KongTarget::Process {
-            command_line: command_line.clone(),
-            env: clone::with_clone_env(env, &target),
-        },
-        other => other.clone(),
-    };
+    let on_clone = |kong: &KongTarget| super::hops::on_clone(kong, &target);
     if hops.is_empty() {
         let kong = on_clone(&s.kong);
         for command in [KongCommand::Up, KongCommand::Finish] {

@@ -120,6 +120,37 @@ pub(crate) async fn walk(
     Ok(Ok(hops))
 }
 
+/// Why one of the kongs that would run on a clone cannot be pointed at it, if one cannot: the
+/// session's kong and each hop's (`--kong-cmd-template`, `--kong-image`) are all judged by the
+/// same rule ([`crate::exec::clone::env_unreachable`]) before anything is cloned.
+pub(crate) fn clone_unreachable(session: &KongTarget, hops: &[Hop]) -> Option<String> {
+    let line = |k: &KongTarget| match k {
+        KongTarget::Process { command_line, .. } => Some(command_line.clone()),
+        KongTarget::InProcess { .. } => None,
+    };
+    if let Some(why) = line(session).and_then(|l| crate::exec::clone::env_unreachable(&l)) {
+        return Some(why);
+    }
+    hops.iter().find_map(|h| {
+        let why = crate::exec::clone::env_unreachable(&line(&h.kong)?)?;
+        Some(format!("the kong for the Kong {} hop: {why}", h.version))
+    })
+}
+
+/// `kong` pointed at the clone `target`: the clone's connection in its environment.
+pub(crate) fn on_clone(
+    kong: &KongTarget,
+    target: &crate::store::postgres::PgOptions,
+) -> KongTarget {
+    match kong {
+        KongTarget::Process { command_line, env } => KongTarget::Process {
+            command_line: command_line.clone(),
+            env: crate::exec::clone::with_clone_env(env, target),
+        },
+        other => other.clone(),
+    }
+}
+
 /// `Hop i of n (Kong v)`.
 pub(crate) fn label(i: usize, n: usize, v: Version) -> String {
     format!("hop {} of {n} (Kong {v})", i + 1)
@@ -363,6 +394,48 @@ mod tests {
         // No schema_meta at all.
         let empty = Proof::of(&hop, &Snapshot::empty(Db::Postgres, "public"), cat);
         assert!(empty.verdict.is_err());
+    }
+
+    #[test]
+    fn every_hops_kong_is_judged_before_a_clone_is_taken() {
+        let cat = Catalog::embedded();
+        let kong = |c: &str| KongTarget::Process {
+            command_line: c.into(),
+            env: Vec::new(),
+        };
+        let hop = |v: &str, c: &str| {
+            let v: Version = v.parse().unwrap();
+            Hop {
+                version: v,
+                target: Target::from_release(
+                    cat.release(v).unwrap(),
+                    Db::Postgres,
+                    &["bundled".into()],
+                    &[],
+                    "catalog",
+                ),
+                kong: kong(c),
+            }
+        };
+        let fine = [
+            hop("3.4.2", "/opt/kong-3.4.2/bin/kong"),
+            hop("3.9.3", "/opt/kong-3.9.3/bin/kong"),
+        ];
+        assert_eq!(
+            clone_unreachable(&kong("/opt/kong-3.9.3/bin/kong"), &fine),
+            None
+        );
+        // The session's kong is fine, a hop's is not: refused, naming the hop.
+        let one_bad = [
+            hop("3.4.2", "ssh kong-old /usr/local/bin/kong"),
+            hop("3.9.3", "/opt/kong-3.9.3/bin/kong"),
+        ];
+        let why = clone_unreachable(&kong("/opt/kong-3.9.3/bin/kong"), &one_bad)
+            .expect("the 3.4.2 hop's kong cannot see the clone");
+        assert!(why.starts_with("the kong for the Kong 3.4.2 hop:"), "{why}");
+        assert!(why.contains("(ssh)"), "{why}");
+        // The session's kong alone (no hops) by the same rule.
+        assert!(clone_unreachable(&kong("docker exec -i kong-new kong"), &[]).is_some());
     }
 
     #[test]
