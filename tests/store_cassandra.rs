@@ -1185,3 +1185,55 @@ fn diagnose_pages_the_routes_once_on_cassandra() {
         .collect();
     assert_eq!(reads.len(), 1, "{reads:?}");
 }
+
+/// An interrupted core 016 on Cassandra (`kong::half_applied`): its CQL ran (targets.cache_key),
+/// its Lua had rewritten one route with `~`, and 016 is unrecorded. The snapshot reads those
+/// routes, diagnose names them with one CQL UPDATE per route; without the column they are not
+/// even read.
+#[test]
+fn an_interrupted_016_is_read_and_named_on_cassandra() {
+    let rows = vec![
+        (
+            "00000000-0000-0000-0000-000000000001".to_string(),
+            Some("users".to_string()),
+            vec!["~/users/\\d+".to_string(), "/users".to_string()],
+        ),
+        (
+            "00000000-0000-0000-0000-000000000002".to_string(),
+            None,
+            vec!["/orders/\\d+".to_string()],
+        ),
+    ];
+    let mut ks = KongKeyspace::empty().bootstrap_at("2.8.5");
+    ks.routes = Some(rows.clone());
+    ks.targets = Some(true);
+    let c = Cluster::start("half016", &ks, Serve::default());
+    let snap = snapshot(&c);
+    let t = snap.tilde_routes.clone().expect("read: 016's CQL ran");
+    assert_eq!(t.count, 1, "{t:?}");
+    assert_eq!(t.listed[0].0, "00000000-0000-0000-0000-000000000001");
+    let v = json(&kongrade(
+        &c,
+        &["diagnose", "--json", "--target-version", "3.0.1"],
+        &[],
+    ));
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "paths-half-rewritten")
+        .unwrap_or_else(|| panic!("no paths-half-rewritten: {v}"))
+        .clone();
+    let first = f["remedy"][0].as_str().unwrap_or_default();
+    assert!(
+        first.contains("SET paths = ['/users/\\d+', '/users'] WHERE partition = 'routes' AND id = 00000000-0000-0000-0000-000000000001"),
+        "{first}"
+    );
+
+    // 016's CQL never ran: no column, nothing read, nothing said.
+    let mut before = KongKeyspace::empty().bootstrap_at("2.8.5");
+    before.routes = Some(rows);
+    before.targets = Some(false);
+    let c = Cluster::start("half016_before", &before, Serve::default());
+    assert!(snapshot(&c).tilde_routes.is_none());
+}

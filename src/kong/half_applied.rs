@@ -15,6 +15,7 @@
 //! Stripping the one `~` restores what a rerun expects: the rest of the path is what 016 made of
 //! it (`normalize_regex`), and 016 makes the same of it again.
 
+use super::catalog::Db;
 use super::diagnose::{DiagnoseInput, Finding, Severity};
 use super::plan::shell_word;
 use super::policy::FindingId;
@@ -68,12 +69,43 @@ pub fn finding(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     if (t.listed.len() as i64) < t.count {
         seen.push(format!("... and {} more", t.count - t.listed.len() as i64));
     }
-    let db = shell_word(&input.settings.connection.database);
-    let repair = format!(
-        "UPDATE {routes} SET paths = ARRAY(SELECT CASE WHEN left(p, 1) = '~' THEN substr(p, 2) ELSE p END \
-         FROM unnest(paths) WITH ORDINALITY AS u(p, n) ORDER BY n) \
-         WHERE EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) = '~')"
-    );
+    let remedy_first = match input.state.db {
+        Db::Postgres => {
+            let db = shell_word(&input.settings.connection.database);
+            let repair = format!(
+                "UPDATE {routes} SET paths = ARRAY(SELECT CASE WHEN left(p, 1) = '~' THEN substr(p, 2) ELSE p END \
+                 FROM unnest(paths) WITH ORDINALITY AS u(p, n) ORDER BY n) \
+                 WHERE EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) = '~')"
+            );
+            vec![format!("psql -d {db} -c \"{repair}\"   # take the ~ off again (the rest is what {MIGRATION} made of the path, and it makes the same again)")]
+        }
+        // CQL has no UPDATE over a whole table: one statement per route, for the routes listed.
+        Db::Cassandra if (t.listed.len() as i64) == t.count => t
+            .listed
+            .iter()
+            .map(|(id, _, paths)| {
+                let list: Vec<String> = paths
+                    .iter()
+                    .map(|p| format!("'{}'", p.strip_prefix('~').unwrap_or(p).replace('\'', "''")))
+                    .collect();
+                format!(
+                    "cqlsh -e \"UPDATE {}.routes SET paths = [{}] WHERE partition = 'routes' AND id = {id}\"",
+                    input.snapshot.namespace,
+                    list.join(", ")
+                )
+            })
+            .collect(),
+        Db::Cassandra => vec![format!(
+            "restore the snapshots taken before this up (kongrade rollback --print shows how): {} routes are more than kongrade lists, one CQL statement each",
+            t.count
+        )],
+    };
+    let mut remedy = remedy_first;
+    remedy.push(format!(
+        "{}   # then: each regex path is rewritten once",
+        input.kong_cmd("up")
+    ));
+    remedy.push("or restore the backup taken before this up (kongrade rollback --print shows the command), then run up again".into());
     out.push(Finding {
         id: FindingId::PathsHalfRewritten,
         severity: Severity::Error,
@@ -85,18 +117,13 @@ pub fn finding(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         why: format!(
             "Kong commits {MIGRATION}'s SQL first, then rewrites each regex path with 3.0's `~` one UPDATE at a time, and records the migration only at the end. This run stopped part-way. The rewrite does not look for a `~` already there: the next `up` would make these paths `~~/...`, which 3.x reads as a regex starting with a literal `~`, so those routes would stop matching, silently. Kong 2.x does not accept a path that does not begin with `/`, so every `~` here came from the interrupted run."
         ),
-        remedy: vec![
-            format!("psql -d {db} -c \"{repair}\"   # take the ~ off again (the rest is what {MIGRATION} made of the path, and it makes the same again)"),
-            format!("{}   # then: each regex path is rewritten once", input.kong_cmd("up")),
-            "or restore the backup taken before this up (kongrade rollback --print shows the command), then run up again".into(),
-        ],
+        remedy,
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kong::catalog::Db;
     use crate::kong::snapshot::LockRow;
 
     fn core(executed: &[&str], pending: &[&str]) -> SchemaMetaRow {
@@ -140,5 +167,18 @@ mod tests {
         let mut s = snap(core(&["000_base"], &[]), 3, false);
         s.tilde_routes = None;
         assert!(at_risk(&s).is_none());
+    }
+
+    #[test]
+    fn a_store_that_filters_nothing_counts_tilde_routes_and_lists_the_lowest_ids() {
+        let mut t = TildeRoutes::default();
+        for i in (0..30).rev() {
+            t.add(format!("id-{i:02}"), None, vec![format!("~/r/{i}/\\d+")]);
+            t.add(format!("plain-{i:02}"), None, vec!["/plain".into()]);
+        }
+        assert_eq!(t.count, 30);
+        assert_eq!(t.listed.len(), crate::kong::preflight::LIST_MAX);
+        assert_eq!(t.listed[0].0, "id-00");
+        assert!(t.listed.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }

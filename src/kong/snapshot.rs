@@ -94,6 +94,22 @@ pub struct TildeRoutes {
     pub listed: Vec<(String, Option<String>, Vec<String>)>,
 }
 
+impl TildeRoutes {
+    /// Counts one route read by a store that filters nothing itself (Cassandra), keeping the
+    /// lowest ids listed as PostgreSQL's `ORDER BY id LIMIT` does.
+    pub fn add(&mut self, id: String, name: Option<String>, paths: Vec<String>) {
+        if !paths.iter().any(|p| p.starts_with('~')) {
+            return;
+        }
+        self.count += 1;
+        let at = self.listed.partition_point(|(i, _, _)| *i < id);
+        if at < super::preflight::LIST_MAX {
+            self.listed.insert(at, (id, name, paths));
+            self.listed.truncate(super::preflight::LIST_MAX);
+        }
+    }
+}
+
 impl Snapshot {
     /// An empty snapshot of a database that holds nothing of Kong's.
     pub fn empty(db: Db, namespace: &str) -> Snapshot {

@@ -589,6 +589,9 @@ impl CassandraStore {
         snap.lock = lock.flatten();
         snap.legacy_migrations = legacy?;
         snap.data_planes = dps?;
+        snap.tilde_routes = self
+            .tilde_routes(snap.schema_meta.as_deref(), &tables)
+            .await?;
         Ok(snap)
     }
 
@@ -839,14 +842,12 @@ fn kong_table(e: StoreError, what: &str) -> StoreError {
 }
 
 impl CassandraStore {
-    /// Reads every route's paths (paged; Cassandra has no server-side regex) and judges them
-    /// with `kong::preflight`'s rule; `rows` is then every route. `None`: there is no routes
-    /// table. The scan is kept for the preflight ([`CassandraStore::take_routes_scan`]): the
-    /// routes are read once per diagnosis.
-    pub async fn scan_routes(
+    /// Pages every route (id, name, paths) to `each`; `false`: there is no routes table.
+    async fn each_route(
         &self,
-    ) -> Result<Option<crate::kong::preflight::RoutesScan>, StoreError> {
-        use crate::kong::preflight::{RoutePaths, RoutesScan};
+        mut each: impl FnMut(crate::kong::preflight::RoutePaths),
+    ) -> Result<bool, StoreError> {
+        use crate::kong::preflight::RoutePaths;
         use futures::StreamExt;
         let what = "routes";
         let mut st = Statement::new(format!(
@@ -868,13 +869,12 @@ impl CassandraStore {
         let pager = match self.session.query_iter(st, ()).await {
             Ok(p) => p,
             // A keyspace without Kong's tables yet (never bootstrapped).
-            Err(e) if e.to_string().contains("unconfigured table") => return Ok(None),
+            Err(e) if e.to_string().contains("unconfigured table") => return Ok(false),
             Err(e) => return Err(fail(&e)),
         };
         let mut rows = pager
             .rows_stream::<Row>()
             .map_err(|e| malformed(what, &e))?;
-        let mut scan = RoutesScan::default();
         while let Some(row) = rows.next().await {
             let row = row.map_err(|e| fail(&e))?;
             let mut cols = row.columns.into_iter();
@@ -890,7 +890,21 @@ impl CassandraStore {
                 }
                 _ => Vec::new(),
             };
-            scan.add(RoutePaths { id, name, paths });
+            each(RoutePaths { id, name, paths });
+        }
+        Ok(true)
+    }
+
+    /// Reads every route's paths (paged; Cassandra has no server-side regex) and judges them
+    /// with `kong::preflight`'s rule; `rows` is then every route. `None`: there is no routes
+    /// table. The scan is kept for the preflight ([`CassandraStore::take_routes_scan`]): the
+    /// routes are read once per diagnosis.
+    pub async fn scan_routes(
+        &self,
+    ) -> Result<Option<crate::kong::preflight::RoutesScan>, StoreError> {
+        let mut scan = crate::kong::preflight::RoutesScan::default();
+        if !self.each_route(|r| scan.add(r)).await? {
+            return Ok(None);
         }
         // Judged on the raw text; shown escaped.
         scan.map_text(|t| crate::text::escape(t).into_owned());
@@ -898,6 +912,46 @@ impl CassandraStore {
             *kept = Some(scan.clone());
         }
         Ok(Some(scan))
+    }
+
+    /// The routes an interrupted core 016 left with `~` (`kong::half_applied`), read only when
+    /// that can be: 016 unrecorded, and its CQL ran (it adds `targets.cache_key`).
+    async fn tilde_routes(
+        &self,
+        meta: Option<&[SchemaMetaRow]>,
+        tables: &BTreeSet<String>,
+    ) -> Result<Option<crate::kong::snapshot::TildeRoutes>, StoreError> {
+        let unrecorded = meta.and_then(crate::kong::half_applied::recorded) == Some(false);
+        if !unrecorded || !tables.contains("routes") || !tables.contains("targets") {
+            return Ok(None);
+        }
+        let ks = &self.opts.keyspace;
+        let cols = self
+            .select(
+                format!("SELECT column_name FROM system_schema.columns WHERE keyspace_name = '{ks}' AND table_name = 'targets'"),
+                "system_schema.columns",
+                Consistency::One,
+            )
+            .await?;
+        let sql_ran = cols
+            .rows::<(String,)>()
+            .map_err(|e| malformed("system_schema.columns", &e))?
+            .filter_map(Result::ok)
+            .any(|(c,)| c == "cache_key");
+        if !sql_ran {
+            return Ok(None);
+        }
+        let mut t = crate::kong::snapshot::TildeRoutes::default();
+        self.each_route(|r| {
+            let esc = |s: &str| crate::text::escape(s).into_owned();
+            t.add(
+                esc(&r.id),
+                r.name.as_deref().map(esc),
+                r.paths.iter().map(|p| esc(p)).collect(),
+            )
+        })
+        .await?;
+        Ok(Some(t))
     }
 
     /// The routes' read this session's row count made, taken (a later read scans again).

@@ -55,6 +55,8 @@ pub struct KongKeyspace {
     pub other_tables: Vec<String>,
     /// Kong's `routes`, when the fixture has it.
     pub routes: Option<Vec<RouteRow>>,
+    /// A `targets` table; `true`: with the `cache_key` column core 016's CQL adds.
+    pub targets: Option<bool>,
 }
 
 fn release(v: &str) -> &'static kongrade::kong::catalog::Release {
@@ -303,6 +305,16 @@ impl KongKeyspace {
             }
             out.push(t);
         }
+        if let Some(cache_key) = self.targets {
+            let mut cols = vec![
+                ("id", super::cql::Ty::Uuid),
+                ("target", super::cql::Ty::Text),
+            ];
+            if cache_key {
+                cols.push(("cache_key", super::cql::Ty::Text));
+            }
+            out.push(Table::new(ks, "targets", &cols, &["id"], &[]));
+        }
         for name in &self.other_tables {
             out.push(Table::new(
                 ks,
@@ -407,6 +419,12 @@ impl KongKeyspace {
                     paths.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
                 ));
             }
+        }
+        if let Some(cache_key) = self.targets {
+            out.push(format!(
+                "CREATE TABLE \"{ks}\".targets (id uuid PRIMARY KEY, target text{})",
+                if cache_key { ", cache_key text" } else { "" }
+            ));
         }
         for name in &self.other_tables {
             out.push(format!(
