@@ -4,7 +4,9 @@
 #   1. by hand: pg_dump -Fc to a file, then pg_restore of that file into a new database;
 #   2. kongrade: `kongrade rehearse` on a source already at the target (so kong has nothing to
 #      run), which is the clone (created, pg_dump | pg_restore streamed, no file) + its proof
-#      (schema_meta and every table counted on both sides) + the scratch database dropped.
+#      (schema_meta, and every table counted and digested on both sides) + the scratch database
+#      dropped. The stream is uncompressed (a pipe, no file); the hand-run dump is compressed (-Fc
+#      default), as a dump to a file is.
 # Both times are printed, and kongrade's own "Copied in" time (stream only, before the proof).
 #
 #   tests/benches/clone.sh [ROWS] [RUNS]   (default 1000000 rows, 1 run; KONGRADE_BIN=path/to/kongrade)
@@ -20,7 +22,7 @@ RUNS=${2:-1}
 BIN=${KONGRADE_BIN:-${CARGO_TARGET_DIR:-target}/debug/kongrade}
 [ -x "$BIN" ] || { echo "no kongrade binary at $BIN: cargo build, or set KONGRADE_BIN" >&2; exit 1; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-. "$(dirname "$0")/bench-pg.sh" clone
+set -- clone; . "$(dirname "$0")/bench-pg.sh" clone
 psql -X -q -U postgres -d postgres -c "CREATE ROLE kong LOGIN CREATEDB PASSWORD 'kong-bench'" \
   -c "CREATE DATABASE kong_bench OWNER kong"
 export PGUSER=kong PGPASSWORD=kong-bench
@@ -33,10 +35,9 @@ echo "Filling: 1000 services, $ROWS routes, $ROWS plugins..."
 psql -X -q -d kong_bench -v ON_ERROR_STOP=1 <<SQL
 CREATE TABLE services (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text UNIQUE, host text, port int,
   created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
-CREATE TABLE routes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, service_id uuid REFERENCES services(id),
+CREATE TABLE routes (id uuid NOT NULL DEFAULT gen_random_uuid(), name text, service_id uuid REFERENCES services(id),
   paths text[], created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
-CREATE INDEX routes_service_id_idx ON routes(service_id);
-CREATE TABLE plugins (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, route_id uuid, config jsonb,
+CREATE TABLE plugins (id uuid NOT NULL DEFAULT gen_random_uuid(), name text, route_id uuid, config jsonb,
   enabled boolean DEFAULT true, created_at timestamptz DEFAULT now(), updated_at timestamptz DEFAULT now());
 INSERT INTO services (name, host, port) SELECT 'svc-' || g, 'upstream-' || g || '.internal', 8000 + g % 1000
   FROM generate_series(1, 1000) g;
@@ -45,6 +46,11 @@ INSERT INTO routes (name, service_id, paths)
   JOIN (SELECT id, row_number() OVER (ORDER BY name) - 1 AS n FROM services) s ON s.n = g % 1000;
 INSERT INTO plugins (name, route_id, config)
   SELECT 'rate-limiting', id, jsonb_build_object('minute', 100, 'policy', 'local') FROM routes;
+ALTER TABLE routes ADD PRIMARY KEY (id);
+CREATE INDEX routes_service_id_idx ON routes(service_id);
+ALTER TABLE plugins ADD PRIMARY KEY (id);
+CREATE INDEX plugins_route_id_idx ON plugins(route_id);
+CREATE INDEX plugins_name_idx ON plugins(name);
 VACUUM ANALYZE services; VACUUM ANALYZE routes; VACUUM ANALYZE plugins;
 SQL
 psql -X -At -d kong_bench -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('kong_bench'))"
