@@ -821,3 +821,119 @@ fn after_a_rehearsal_the_wizard_shows_its_times_on_review() {
     assert!(!s.contains("STALE"), "{s}");
     t.keys(&["q"]);
 }
+
+/// Issue 14: the wizard killed with kill -9 while `kong migrations up` runs, then restarted: it
+/// finds that kong (journaled as auto journals it: the command's marker in kong's environment,
+/// its pid), says it waits for it from the first screen, starts no second one (Enter at Up is
+/// refused with the same words), and once it ended reads the database again. The wrapper's log
+/// proves one `up` ran.
+#[test]
+fn killed_during_up_the_restarted_wizard_waits_for_that_kong_and_runs_no_second() {
+    if !support::tmux::available() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let db = TestDb::new("tui_k9_up");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    // kong: `up` waits for its gate file, then is logged as it really runs.
+    let kong = dir.path().join("kong-held.sh");
+    std::fs::write(
+        &kong,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {args}\ncase \"$1 $2\" in\n  'migrations up')\n    while [ ! -e {go} ]; do sleep 0.05; done\n    echo \"$1 $2\" >> {runs} ;;\nesac\nexec {bin} stand-in --kong-version 3.4.2 --delay-ms 50 -- \"$@\"\n",
+            args = shq(&format!("{d}/args.log")),
+            go = shq(&format!("{d}/go-up")),
+            runs = shq(&format!("{d}/runs.log")),
+            bin = shq(env!("CARGO_BIN_EXE_kongrade")),
+        ),
+    )
+    .expect("write kong");
+    make_executable(&kong);
+    let first = kongrade_line(&db, dir.path(), &kong, IN_PLACE);
+    let once = kongrade_line(&db, dir.path(), &kong, "");
+    let run = dir.path().join("run.sh");
+    std::fs::write(&run, format!("{first}stty sane\n{once}exec sh\n")).expect("write runner");
+    let t = Tmux::start_sized("k9up", &run, 140, 34);
+    // Whatever happens, the held kong does not outlive the test.
+    struct Release(std::path::PathBuf);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, "");
+        }
+    }
+    let _release = Release(dir.path().join("go-up"));
+
+    t.wait_for(&["1. Preflight", "15 new", "● read"], 20);
+    t.keys(&["Enter"]);
+    t.wait_for(&["3. Backup"], 5);
+    t.keys(&["t"]);
+    t.wait_for(&["Backup written and verified"], 60);
+    backup_to_run_up(&t);
+    t.keys(&["Enter"]);
+    // kong started (the wrapper holds it before the stand-in runs).
+    let args = dir.path().join("args.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&args).is_ok_and(|a| a.contains("migrations up")) {
+        assert!(std::time::Instant::now() < deadline, "kong never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = kongrade_pid(&t);
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    // Restarted: the kong it left is named from the first screen.
+    let waiting = "a kong migrations up started by the previous run (pid ";
+    t.wait_for(
+        &[waiting, "is still running: waiting for it", "1. Preflight"],
+        30,
+    );
+    // Walked to Up: Enter starts nothing, and says why.
+    t.keys(&["Enter"]);
+    t.wait_for(&["3. Backup"], 10);
+    t.keys(&["Enter"]);
+    t.wait_for(&["4. Review"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["5. Freeze writes"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["6. Stop old nodes"], 5);
+    // Resumed, the step lists the shared-database confirmations too: each ticked.
+    t.keys(&["Space", "Down", "Space", "Down", "Space", "Enter"]);
+    t.wait_for(&["7. Up"], 5);
+    t.keys(&["Enter"]);
+    t.wait_for(&["7. Up", "is still running: waiting for it"], 5);
+    assert!(!t.screen().contains("Run up?"), "{}", t.screen());
+    let log = std::fs::read_to_string(&args).expect("args");
+    assert_eq!(log.matches("migrations up").count(), 1, "{log}");
+    // Released: that kong runs up; the wizard sees it end and reads the database again.
+    std::fs::write(dir.path().join("go-up"), "").expect("release");
+    t.wait_for(&["has ended: reading the database again"], 60);
+    let s = t.wait_for(&["4 pend"], 60);
+    assert!(
+        !s.lines().take(4).any(|l| l.contains("still running")),
+        "the banner is gone:\n{s}"
+    );
+    let runs = std::fs::read_to_string(dir.path().join("runs.log")).unwrap_or_default();
+    assert_eq!(runs, "migrations up\n", "one up ran");
+    assert_eq!(pending_count(&db), 4);
+    let journal = std::fs::read_dir(dir.path().join("data/journal"))
+        .expect("journal dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a journal");
+    let text = std::fs::read_to_string(journal).expect("journal");
+    assert!(text.contains("\"event\":\"command_started\""), "{text}");
+    assert!(
+        text.contains("waiting for the earlier run's kong"),
+        "{text}"
+    );
+    assert!(text.contains("the earlier run's kong ended"), "{text}");
+    t.keys(&["C-c"]);
+    t.wait_for(&["Leave kongrade?"], 10);
+    t.keys(&["y"]);
+    t.wait_for(&["KONGRADE-EXIT="], 10);
+}

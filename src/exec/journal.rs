@@ -172,8 +172,13 @@ impl EarlierKong {
 
     /// The journal's note once it has ended.
     pub fn ended_note(&self) -> String {
-        format!("the earlier run's kong ended: {}", self.command_line)
+        ended_note(&self.command_line)
     }
+}
+
+/// The journal's note once an earlier run's kong (journaled as `command_line`) has ended.
+pub fn ended_note(command_line: &str) -> String {
+    format!("the earlier run's kong ended: {command_line}")
 }
 
 /// `1234, 1240`.
@@ -473,6 +478,77 @@ pub fn unfinished(dir: &Path, id: &DbIdentity) -> Result<Option<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A child carrying `marker` in its environment until killed.
+    fn marked_child(marker: &str) -> std::process::Child {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(super::super::process::RUN_MARKER_ENV, marker)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while super::super::process::with_marker(marker).is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never seen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// The shared database's unended command and the clone's started step are the kongs an
+    /// earlier run left running, found by their markers while they run, and only then.
+    #[test]
+    fn an_earlier_runs_kong_is_found_while_it_runs() {
+        let path = std::env::temp_dir().join(format!("kongrade-test-{}.jsonl", std::process::id()));
+        let entry = |seq, event| Entry {
+            seq,
+            at: String::new(),
+            event,
+        };
+        let line = "kong migrations up --lock-timeout 4".to_string();
+        let shared = ReadBack {
+            entries: vec![entry(
+                7,
+                Event::Command {
+                    command_line: line.clone(),
+                    kong_version: None,
+                },
+            )],
+            warnings: Vec::new(),
+        };
+        assert_eq!(earlier_kong(&path, &shared), None, "nothing runs");
+        let mut child = marked_child(&run_marker(&path, 7));
+        let k = earlier_kong(&path, &shared).expect("running");
+        assert_eq!(k.what, "kong migrations up");
+        assert_eq!(k.alive(), vec![child.id()]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(earlier_kong(&path, &shared), None, "ended");
+
+        let step = |phase: &str, detail: Option<&str>| Event::Step {
+            step: "dual-cluster up".into(),
+            phase: phase.into(),
+            detail: detail.map(str::to_string),
+        };
+        let marker = format!("{}-clone", run_marker(&path, 0));
+        let clone = ReadBack {
+            entries: vec![entry(1, step("started", Some(&marker)))],
+            warnings: Vec::new(),
+        };
+        let mut child = marked_child(&marker);
+        let k = earlier_kong(&path, &clone).expect("running on the clone");
+        assert_eq!(k.what, "kong migrations up on the clone");
+        // Ended in the journal: not waited for (a marker reused later is another run's).
+        let ended = ReadBack {
+            entries: vec![
+                entry(1, step("started", Some(&marker))),
+                entry(2, step("done", None)),
+            ],
+            warnings: Vec::new(),
+        };
+        assert_eq!(earlier_kong(&path, &ended), None);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 
     fn id() -> DbIdentity {
         DbIdentity {

@@ -13,7 +13,6 @@ use crate::cmd::auto::{judge_new_node, run_smokes, Smoke};
 use crate::contract::clone::{CloneRecord, PlaceAtStart, TableMark};
 use crate::contract::{Invocation, KongCommand, RunEvent, RunId};
 use crate::exec::probe::{self, ProbeOptions};
-use crate::exec::process::RUN_MARKER_ENV;
 use crate::exec::runner::{self, KongTarget, RunHandle};
 use crate::kong::nodes::ProbeAnswer;
 use crate::kong::version::Version;
@@ -96,17 +95,7 @@ impl DualRuntime {
     /// The new kong pointed at the clone, carrying the run's marker.
     fn kong(&self, marker: &str) -> KongTarget {
         match self {
-            DualRuntime::Pg(p) => match &p.kong {
-                KongTarget::Process { command_line, env } => {
-                    let mut env = env.clone();
-                    env.push((RUN_MARKER_ENV.to_string(), marker.into()));
-                    KongTarget::Process {
-                        command_line: command_line.clone(),
-                        env,
-                    }
-                }
-                other => other.clone(),
-            },
+            DualRuntime::Pg(p) => super::launcher::marked(&p.kong, marker),
             DualRuntime::Training { t, delay } => {
                 let mut k = t.kong(*delay);
                 if let (KongTarget::InProcess { db, .. }, Some(c)) = (&mut k, &t.clone) {

@@ -9,16 +9,20 @@
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::contract::{Invocation, RunEvent, RunId};
+use crate::exec::process::RUN_MARKER_ENV;
 use crate::exec::runner::{self, KongTarget, RunHandle};
 
 /// Starts kong runs. Events arrive on `tx` tagged with `run`, in order: Started, Lines, then one
 /// Exited or SpawnFailed.
 pub trait Launcher: Send + Sync {
+    /// `marker`: the journaled run's marker, put in kong's environment (a restart after the
+    /// wizard is killed finds this kong, and whatever it started, by it).
     fn start(
         &self,
         inv: &Invocation,
         run: RunId,
         tx: UnboundedSender<(RunId, RunEvent)>,
+        marker: Option<&str>,
     ) -> Box<dyn RunControl>;
 }
 
@@ -29,6 +33,25 @@ pub trait RunControl: Send {
     fn interrupt(&self);
     /// SIGKILL.
     fn kill(&self);
+    /// The child's pid (None in-process, or before it started), for the journal.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// `kong` with a run's marker ([`RUN_MARKER_ENV`]) added to the child's environment.
+pub fn marked(kong: &KongTarget, marker: &str) -> KongTarget {
+    match kong {
+        KongTarget::Process { command_line, env } => {
+            let mut env = env.clone();
+            env.push((RUN_MARKER_ENV.to_string(), marker.into()));
+            KongTarget::Process {
+                command_line: command_line.clone(),
+                env,
+            }
+        }
+        other => other.clone(),
+    }
 }
 
 /// kong through `exec::runner`, the runner `auto` and the tests use.
@@ -40,8 +63,12 @@ impl Launcher for Runner {
         inv: &Invocation,
         run: RunId,
         tx: UnboundedSender<(RunId, RunEvent)>,
+        marker: Option<&str>,
     ) -> Box<dyn RunControl> {
-        Box::new(runner::start(&self.0, inv, run, tx))
+        match marker {
+            Some(m) => Box::new(runner::start(&marked(&self.0, m), inv, run, tx)),
+            None => Box::new(runner::start(&self.0, inv, run, tx)),
+        }
     }
 }
 
@@ -51,6 +78,9 @@ impl RunControl for RunHandle {
     }
     fn kill(&self) {
         RunHandle::kill(self);
+    }
+    fn pid(&self) -> Option<u32> {
+        RunHandle::pid(self)
     }
 }
 
@@ -96,7 +126,7 @@ mod tests {
         // 30 ms a migration: slow enough to interrupt mid-way.
         let l = crate::tui::demo_launcher(&t, 10.0);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let ctl = l.start(&Invocation::new(KongCommand::Up), 3, tx);
+        let ctl = l.start(&Invocation::new(KongCommand::Up), 3, tx, None);
         loop {
             match rx.recv().await {
                 Some((3, RunEvent::Line { text, .. })) if text.contains("migrated up to") => break,
@@ -127,7 +157,7 @@ mod tests {
         let mut inv = Invocation::new(KongCommand::Up);
         inv.lock_timeout = Some(10);
         let start = std::time::Instant::now();
-        let _ctl = l.start(&inv, 1, tx);
+        let _ctl = l.start(&inv, 1, tx, None);
         let evs = collect(rx).await;
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(700), "{waited:?}");
@@ -152,7 +182,7 @@ mod tests {
             &[("KONG_PG_PASSWORD", "s3cret")],
         );
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let _ctl = l.start(&Invocation::new(KongCommand::Up), 7, tx);
+        let _ctl = l.start(&Invocation::new(KongCommand::Up), 7, tx, None);
         let evs = collect(rx).await;
         // The secret reaches the child through its environment, never the shown command line.
         assert!(
@@ -185,7 +215,7 @@ mod tests {
             &[],
         );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let ctl = l.start(&Invocation::new(KongCommand::Up), 1, tx);
+        let ctl = l.start(&Invocation::new(KongCommand::Up), 1, tx, None);
         // Wait for the script to be running before signalling it.
         loop {
             match rx.recv().await {
@@ -209,7 +239,7 @@ mod tests {
     async fn a_missing_command_is_a_spawn_failure() {
         let l = process("/nonexistent/kong", &[]);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let ctl = l.start(&Invocation::new(KongCommand::Up), 1, tx);
+        let ctl = l.start(&Invocation::new(KongCommand::Up), 1, tx, None);
         let evs = collect(rx).await;
         // The runner announces the command line it tried, then says it could not start it.
         assert!(

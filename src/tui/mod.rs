@@ -93,6 +93,8 @@ pub struct Runtime {
     pub dual: Option<Arc<dual::DualRuntime>>,
     /// In-place's `--smoke` tests and how long each may take (`Effect::Smoke`).
     pub smoke: (Vec<crate::cmd::auto::Smoke>, Duration),
+    /// The kong a killed earlier run left running: watched until it ends.
+    pub earlier: Option<crate::exec::journal::EarlierKong>,
 }
 
 /// The database a backup is taken of.
@@ -163,6 +165,10 @@ struct App {
     /// The clone being taken (aborted when the app leaves: pg_dump and pg_restore die with it).
     dual_tasks: Vec<tokio::task::JoinHandle<()>>,
     smoke: (Vec<crate::cmd::auto::Smoke>, Duration),
+    /// The last `command` entry journaled (its seq names the run's marker) and its line.
+    last_command: Option<(u64, String)>,
+    /// Watches the earlier run's kong until it ends.
+    earlier_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -176,12 +182,28 @@ impl App {
             }
         }
         let mut journal = self.journal.take();
+        let mut command = None;
         let (act, msgs) = journal_first(fx, &mut |ev| match journal.as_mut() {
-            Some(j) => j.append(ev).map(|_| ()).map_err(|e| format!("{e:#}")),
+            Some(j) => {
+                let line = match &ev {
+                    crate::contract::journal::Event::Command { command_line, .. } => {
+                        Some(command_line.clone())
+                    }
+                    _ => None,
+                };
+                let entry = j.append(ev).map_err(|e| format!("{e:#}"))?;
+                if let Some(line) = line {
+                    command = Some((entry.seq, line));
+                }
+                Ok(())
+            }
             // The demo and read-only sessions keep no journal.
             None => Ok(()),
         });
         self.journal = journal;
+        if command.is_some() {
+            self.last_command = command;
+        }
         for m in msgs {
             self.dispatch(m);
         }
@@ -203,7 +225,37 @@ impl App {
                 tracing::info!(id, "starting {:?}", inv.command);
                 // Before the start: a spawn failure may report its end at once.
                 self.live().insert(id);
-                let ctl = self.launcher.start(&inv, id, self.run_tx.clone());
+                // As auto: the journaled command's marker in kong's environment, its pid in
+                // the journal once it runs, so a restart after a kill -9 waits for this kong.
+                let announced = self
+                    .journal
+                    .as_ref()
+                    .zip(self.last_command.clone())
+                    .map(|(j, (seq, line))| (crate::exec::journal::run_marker(&j.path, seq), line));
+                let ctl = self.launcher.start(
+                    &inv,
+                    id,
+                    self.run_tx.clone(),
+                    announced.as_ref().map(|(m, _)| m.as_str()),
+                );
+                if let (Some(pid), Some((_, line)), Some(j)) =
+                    (ctl.pid(), announced, self.journal.as_mut())
+                {
+                    let started = crate::contract::journal::Event::CommandStarted {
+                        command_line: line,
+                        pid,
+                        start_time: crate::exec::process::start_time(pid),
+                    };
+                    if let Err(e) = j.append(started) {
+                        // Unjournaled, it must not run on: a restart could not know of it.
+                        tracing::error!("journal: {e:#}");
+                        ctl.kill();
+                        let text = format!("the upgrade journal could not be written ({e:#}): kong was killed at once");
+                        self.runs.push((id, ctl));
+                        self.dispatch(Msg::Note { warn: true, text });
+                        return;
+                    }
+                }
                 self.runs.push((id, ctl));
             }
             Effect::Interrupt(id) => {
@@ -506,6 +558,7 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         .map(|p| poller::spawn_prober(p, poller::PROBE_EVERY, tx.clone()));
     let fwd = tx.clone();
     let app_tx = tx.clone();
+    let tx_earlier = tx.clone();
     let live: Live = Arc::default();
     let ended = live.clone();
     let forward = tokio::spawn(async move {
@@ -537,6 +590,17 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         dual: rt.dual,
         dual_tasks: Vec::new(),
         smoke: rt.smoke,
+        last_command: None,
+        earlier_task: rt.earlier.map(|k| {
+            let tx = tx_earlier.clone();
+            tokio::spawn(async move {
+                // As auto's wait: look every 200 ms until none of its processes is alive.
+                while !k.alive().is_empty() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                let _ = tx.send(Msg::EarlierKongEnded);
+            })
+        }),
     };
     if let Ok(size) = guard.terminal.size() {
         app.dispatch(Msg::Resize {
@@ -562,6 +626,9 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         if !h.is_finished() {
             eprintln!("kongrade: the clone was not finished: stopped (the journal says so; a restart replaces the half-made clone)");
         }
+        h.abort();
+    }
+    if let Some(h) = app.earlier_task.take() {
         h.abort();
     }
     app.stop_runs().await;
@@ -721,7 +788,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
     if setup.dual.is_some() && setup.strategy.preselected.is_none() {
         setup.strategy.preselected = Some(crate::kong::strategy::Strategy::DualCluster);
     }
-    let (journal, mut notes) = open_journal(&ctx, w.read_only, &mut setup)?;
+    let (journal, mut notes, earlier) = open_journal(&ctx, w.read_only, &mut setup)?;
     // An upgrade the journal says is dual-cluster goes on only with its clone's flags.
     if let Some(r) = &setup.resume {
         if r.strategy == Some(crate::kong::strategy::Strategy::DualCluster) && setup.dual.is_none()
@@ -814,6 +881,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             tick: TICK,
             dual,
             smoke,
+            earlier,
         },
     )
     .await
@@ -881,11 +949,16 @@ fn open_journal(
     ctx: &Context,
     read_only: bool,
     setup: &mut Setup,
-) -> Result<(Option<Journal>, Vec<String>)> {
+) -> Result<(
+    Option<Journal>,
+    Vec<String>,
+    Option<crate::exec::journal::EarlierKong>,
+)> {
     use crate::exec::journal;
     let dir = crate::exec::datadir::sub_dir("journal")?;
     let id = ctx.conn.endpoint.identity();
     let mut notes = Vec::new();
+    let mut earlier = None;
     let (j, rb) = if read_only {
         let rb = match journal::unfinished(&dir, &id)? {
             Some(p) => {
@@ -924,6 +997,20 @@ fn open_journal(
         })?;
         // A rehearsal leaves the journal open: its record is read whether or not it resumes.
         setup.rehearsal = rehearsal_for(&rb, ctx);
+        // A kong the killed run left running (auto's reading of the journal, one rule): the
+        // wizard waits for it, on screen, before anything can start another.
+        if let Some(k) = crate::exec::journal::earlier_kong(&j.path, &rb) {
+            let pids = k.alive();
+            j.append(crate::contract::journal::Event::Note {
+                text: k.waiting_note(&pids),
+            })?;
+            setup.earlier_kong = Some(crate::wizard::model::EarlierKongSeen {
+                what: k.what.clone(),
+                pids,
+                command_line: k.command_line.clone(),
+            });
+            earlier = Some(k);
+        }
         (Some(j), resumed.then_some(rb))
     };
     if let Some(rb) = rb.as_ref().filter(|_| setup.rehearsal.is_none()) {
@@ -947,7 +1034,7 @@ fn open_journal(
             r.gate_secs_ago = Some(now_secs().saturating_sub(at) as f64);
         }
     }
-    Ok((j, notes))
+    Ok((j, notes, earlier))
 }
 
 /// The journal's last rehearsal, when it was for this target (another target's times say
@@ -1110,6 +1197,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
             tick: TICK,
             dual,
             smoke: (Vec::new(), Duration::from_secs(5)),
+            earlier: None,
         },
     )
     .await

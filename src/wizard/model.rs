@@ -71,6 +71,29 @@ pub struct Setup {
     pub strategy: StrategyFacts,
     /// In-place: the new nodes to prove after finish, and the smoke tests through them.
     pub in_place: InPlaceSetup,
+    /// A kong the previous run (killed) started and left running, found at open
+    /// (`exec::journal::earlier_kong`): nothing starts until it has ended.
+    pub earlier_kong: Option<EarlierKongSeen>,
+}
+
+/// A kong an earlier run left running, as the wizard shows it while waiting for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierKongSeen {
+    /// `kong migrations up` (`... on the clone`).
+    pub what: String,
+    pub pids: Vec<u32>,
+    pub command_line: String,
+}
+
+impl EarlierKongSeen {
+    /// "a kong migrations up started by the previous run (pid N) is still running: waiting for it".
+    pub fn text(&self) -> String {
+        format!(
+            "a {} started by the previous run (pid {}) is still running: waiting for it",
+            self.what,
+            crate::exec::journal::pids_text(&self.pids)
+        )
+    }
 }
 
 /// In-place's new nodes as `auto --strategy in-place` takes them: `--new-admin-url` (never the
@@ -274,6 +297,7 @@ impl Setup {
             training_fix: None,
             strategy: StrategyFacts::default(),
             in_place: InPlaceSetup::default(),
+            earlier_kong: None,
         }
     }
 }
@@ -833,6 +857,8 @@ pub struct Model {
     /// In-place: each `--new-admin-url` and what its last probe said.
     pub new_probes: Vec<(String, Option<NodeClass>)>,
     pub smoke: SmokeState,
+    /// The previous run's kong, still running (see [`Setup::earlier_kong`]), until it ends.
+    pub earlier_kong: Option<EarlierKongSeen>,
 }
 
 /// What the operator answered at the Strategy step.
@@ -939,6 +965,12 @@ impl Model {
             }
             banner = Some(text);
         }
+        let earlier_kong = setup.earlier_kong.clone();
+        if let Some(k) = &earlier_kong {
+            // Across the top from the first screen: no key starts another kong meanwhile.
+            log.push(LogKind::Warn, k.text());
+            banner = Some(k.text());
+        }
         Model {
             setup,
             step: Step::Connecting,
@@ -986,6 +1018,7 @@ impl Model {
             downtime_until: None,
             new_probes,
             smoke: SmokeState::NotRun,
+            earlier_kong,
         }
     }
 

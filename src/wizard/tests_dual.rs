@@ -1015,3 +1015,33 @@ fn on_a_stale_clone_enter_and_c_take_a_new_one_the_same_way() {
     let restarted = again.restart();
     assert!(!restarted.m.dual.as_ref().expect("dual").ours);
 }
+
+/// Issue 14: a kong the killed wizard left running on the clone (found at open by its marker,
+/// as auto finds it): `up` on the clone is refused with the waiting words until it ended.
+#[test]
+fn a_kong_left_running_on_the_clone_blocks_another_until_it_ends() {
+    let mut h = HD::new();
+    walk_until(&mut h, false, |h| h.m.step == Step::CloneUp);
+    assert_eq!(h.m.step, Step::CloneUp, "{}", h.notice());
+    let seen = EarlierKongSeen {
+        what: "kong migrations up on the clone".into(),
+        pids: vec![77],
+        command_line: "dual-cluster up".into(),
+    };
+    h.m.earlier_kong = Some(seen.clone());
+    let before = h.acted.len();
+    h.enter();
+    assert!(h.m.overlay.is_none(), "{:?}", h.m.overlay);
+    assert!(h.notice().contains(&seen.text()), "{}", h.notice());
+    assert!(
+        !h.acted[before..]
+            .iter()
+            .any(|e| matches!(e, Effect::Dual(DualJob::Kong { .. }))),
+        "{:?}",
+        &h.acted[before..]
+    );
+    h.send(Msg::EarlierKongEnded);
+    assert!(h.m.earlier_kong.is_none());
+    h.enter();
+    assert!(h.m.overlay.is_some(), "{}", h.notice());
+}

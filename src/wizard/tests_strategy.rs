@@ -655,3 +655,64 @@ fn in_place_smoke_tests_block_done_until_they_pass() {
     h.advance(30.0);
     assert_eq!(h.m.downtime(), Some(d));
 }
+
+/// Issue 14: a kong the killed wizard left running (found at open): the banner says so from
+/// the first screen, no key can start another (up refused with the same words), and once it
+/// ends the journal notes it and the database is read again.
+#[test]
+fn a_kong_left_running_by_a_killed_run_is_waited_for_and_nothing_starts_meanwhile() {
+    let mut h = H::choosing("clean");
+    let seen = EarlierKongSeen {
+        what: "kong migrations up".into(),
+        pids: vec![4242],
+        command_line: "kong migrations up --lock-timeout 4".into(),
+    };
+    let text = "a kong migrations up started by the previous run (pid 4242) is still running: waiting for it";
+    assert_eq!(seen.text(), text);
+    h.m = Model::new(
+        Setup {
+            earlier_kong: Some(seen),
+            ..h.m.setup.clone()
+        },
+        h.m.now,
+    );
+    assert_eq!(h.m.banner.as_deref(), Some(text));
+    at_strategy(&mut h);
+    h.choose_recommended();
+    for _ in 0..20 {
+        if h.m.step == Step::Up {
+            break;
+        }
+        h.play_one();
+    }
+    assert_eq!(h.m.step, Step::Up, "{}", h.notice());
+    assert_eq!(gate(&h.m, KongCommand::Up), Err(text.to_string()));
+    let hint = crate::wizard::keys::available(&h.m)
+        .into_iter()
+        .find(|x| x.matches(Key::plain(crate::wizard::keys::KeyCode::Enter)))
+        .expect("Enter");
+    assert!(
+        hint.refused
+            .as_ref()
+            .is_some_and(|(_, why)| why.contains(text)),
+        "{hint:?}"
+    );
+    let fx = h.enter();
+    assert!(h.m.overlay.is_none(), "no confirmation offered");
+    assert!(
+        !actions(&fx)
+            .iter()
+            .any(|e| matches!(e, crate::wizard::update::Effect::StartKong(..))),
+        "{fx:?}"
+    );
+    assert!(h.notice().contains(text), "{}", h.notice());
+    // It ended: noted, the banner gone, the database read again; up may run now.
+    let fx = crate::wizard::update::update(&mut h.m, crate::wizard::update::Msg::EarlierKongEnded);
+    assert!(journal(&fx).iter().any(
+        |e| matches!(e, Event::Note { text } if text == "the earlier run's kong ended: kong migrations up --lock-timeout 4")
+    ));
+    assert!(actions(&fx).contains(&crate::wizard::update::Effect::Refresh));
+    assert_ne!(h.m.banner.as_deref(), Some(text));
+    h.read();
+    assert_eq!(gate(&h.m, KongCommand::Up), Ok(()));
+}

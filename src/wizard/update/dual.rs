@@ -216,6 +216,10 @@ fn gate(m: &Model, command: KongCommand) -> Result<(), (NoticeLevel, String)> {
             "read-only (--read-only): nothing runs".into(),
         ));
     }
+    // A kong the killed run left running on the clone: no second one.
+    if let Some(k) = &m.earlier_kong {
+        return Err((Block, k.text()));
+    }
     if !dual(m).is_some_and(|d| d.watching) {
         return Err((
             NoticeLevel::Info,

@@ -79,6 +79,8 @@ pub enum Msg {
     Dual(crate::wizard::dual::DualMsg),
     /// In-place's smoke tests ran: each one's verdict (`SmokeRun::verdict`).
     Smoked(Vec<Result<String, String>>),
+    /// The kong the previous run left running has ended.
+    EarlierKongEnded,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -141,6 +143,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Probed(answers) => on_probed(m, answers),
         Msg::Dual(msg) => dual::on_msg(m, msg, &mut fx),
         Msg::Smoked(verdicts) => smoked(m, verdicts, &mut fx),
+        Msg::EarlierKongEnded => earlier_kong_ended(m, &mut fx),
     }
     if m.overlay.as_ref().map(std::mem::discriminant) != overlay_before {
         m.overlay_scroll = 0;
@@ -170,6 +173,25 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         }
     }
     fx
+}
+
+/// The previous run's kong ended: noted as auto notes it, the banner back to the resume's,
+/// and the database read again (it says what that kong did).
+fn earlier_kong_ended(m: &mut Model, fx: &mut Vec<Effect>) {
+    let Some(k) = m.earlier_kong.take() else {
+        return;
+    };
+    fx.push(Effect::Journal(Event::Note {
+        text: crate::exec::journal::ended_note(&k.command_line),
+    }));
+    m.banner = m.setup.resume.as_ref().map(Resume::summary);
+    let text = format!(
+        "the {} the previous run started has ended: reading the database again (it says what that kong did)",
+        k.what
+    );
+    m.log.push(LogKind::Info, text.clone());
+    notice(m, NoticeLevel::Info, text);
+    fx.push(Effect::Refresh);
 }
 
 fn step_event(step: &str, phase: &str, detail: Option<String>) -> Event {

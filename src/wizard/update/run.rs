@@ -273,6 +273,10 @@ pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
     if m.running() {
         return Err("kong is already running".into());
     }
+    // A kong the killed run left running: no second one, whatever the database says now.
+    if let Some(k) = &m.earlier_kong {
+        return Err(k.text());
+    }
     let Some(state) = m.state() else {
         return Err("the database has not been read yet".into());
     };
