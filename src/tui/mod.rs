@@ -324,7 +324,10 @@ impl App {
         others: &mut Others,
     ) -> Result<()> {
         loop {
-            terminal.draw(|f| view::view(&self.model, f))?;
+            let mut drawn = view::Drawn::default();
+            terminal.draw(|f| drawn = view::view(&self.model, f))?;
+            // The next key scrolls the overlay no further than this frame could show.
+            self.model.overlay_end = drawn.overlay_end;
             let mut watched = vec![
                 Watched::any_end("database poller", &mut self.poller.task),
                 Watched::any_end("kong event forwarder", &mut others.forward),

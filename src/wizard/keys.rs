@@ -472,7 +472,7 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
     };
     let scroll = || question_scroll_keys(false);
     match ov {
-        Overlay::Help { .. } => {
+        Overlay::Help => {
             let mut v = vec![hint(
                 Action::Close,
                 keys![
@@ -489,7 +489,7 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             v.push(ctrl_c());
             v
         }
-        Overlay::Rollback { .. } => {
+        Overlay::Rollback => {
             let mut v = vec![hint(
                 Action::Close,
                 keys![
@@ -506,7 +506,7 @@ fn overlay_keys(m: &Model, ov: &Overlay) -> Vec<Hint> {
             v.push(ctrl_c());
             v
         }
-        Overlay::Detail { .. } | Overlay::StepInFull { .. } => {
+        Overlay::Detail { .. } | Overlay::StepInFull => {
             let mut v = vec![hint(
                 Action::Close,
                 keys![

@@ -456,19 +456,15 @@ pub enum Focus {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Overlay {
-    /// The step's help and keys; `scroll` lines down.
-    Help { scroll: usize },
+    /// The step's help and keys.
+    Help,
     /// How to roll back from where the database stands (`kongrade rollback --print`'s text).
-    Rollback { scroll: usize },
+    Rollback,
     /// A finding, a row or a log line in full.
-    Detail {
-        title: String,
-        text: String,
-        scroll: usize,
-    },
+    Detail { title: String, text: String },
     /// The whole step as the screen would show it with room to spare (`v` where the step has no
     /// list to pick from).
-    StepInFull { scroll: usize },
+    StepInFull,
     /// Leaving when something has happened: asks.
     Leave,
     /// Kill kong (SIGKILL)? Its own question, so no key kills at once.
@@ -742,11 +738,11 @@ impl Overlay {
     }
 
     pub fn help() -> Overlay {
-        Overlay::Help { scroll: 0 }
+        Overlay::Help
     }
 
     pub fn rollback() -> Overlay {
-        Overlay::Rollback { scroll: 0 }
+        Overlay::Rollback
     }
 }
 
@@ -791,9 +787,13 @@ pub struct Model {
     pub reading: Option<Reading>,
     pub findings: Vec<Finding>,
     pub overlay: Option<Overlay>,
-    /// Rows scrolled in an overlay without its own scroll (questions, menus, entries); back to
-    /// 0 whenever another kind of overlay opens.
+    /// Rows scrolled in the overlay (every kind scrolls the same way); back to 0 whenever
+    /// another kind of overlay opens.
     pub overlay_scroll: usize,
+    /// The furthest the overlay on screen scrolls, as the last frame measured it (the runtime
+    /// keeps what the view drew); `None`: none drawn. Scrolling stops there, so Up moves at once
+    /// after Down was held past the end.
+    pub overlay_end: Option<usize>,
     pub focus: Focus,
     pub log: Log,
     /// The current or last kong run.
@@ -983,6 +983,7 @@ impl Model {
             findings: Vec::new(),
             overlay: None,
             overlay_scroll: 0,
+            overlay_end: None,
             focus: Focus::Step,
             log,
             run: None,

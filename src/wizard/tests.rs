@@ -1063,13 +1063,10 @@ fn keys_move_focus_scroll_and_help() {
     h.key(Key::plain(KeyCode::End));
     assert_eq!(h.m.log.scroll, 0);
     h.key(Key::ch('?'));
-    assert_eq!(h.m.overlay, Some(Overlay::Help { scroll: 0 }));
+    assert_eq!(h.m.overlay, Some(Overlay::Help));
     h.key(Key::ch('j'));
-    assert_eq!(
-        h.m.overlay,
-        Some(Overlay::Help { scroll: 1 }),
-        "help scrolls and stays until closed"
-    );
+    assert_eq!(h.m.overlay, Some(Overlay::Help), "stays until closed");
+    assert_eq!(h.m.overlay_scroll, 1, "help scrolls");
     h.esc();
     assert!(h.m.overlay.is_none());
     assert!(!h.m.quit);
@@ -1647,13 +1644,10 @@ fn b_shows_the_way_back_and_runs_nothing() {
     let mut h = H::scenario("clean");
     h.read();
     assert!(h.key(Key::ch('b')).is_empty(), "guidance only: no effect");
-    assert_eq!(h.m.overlay, Some(Overlay::Rollback { scroll: 0 }));
+    assert_eq!(h.m.overlay, Some(Overlay::Rollback));
     h.key(Key::ch('j'));
-    assert_eq!(
-        h.m.overlay,
-        Some(Overlay::Rollback { scroll: 1 }),
-        "scrolls and stays until closed"
-    );
+    assert_eq!(h.m.overlay, Some(Overlay::Rollback), "stays until closed");
+    assert_eq!(h.m.overlay_scroll, 1, "scrolls");
     h.esc();
     assert!(h.m.overlay.is_none());
     assert!(!h.m.quit);
@@ -1663,9 +1657,19 @@ fn b_shows_the_way_back_and_runs_nothing() {
 /// says why and changes nothing else).
 fn fingerprint(m: &Model) -> String {
     format!(
-        "{:?}|{:?}|{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{}",
+        "{:?}|{:?}|{}|{}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}|{}",
         m.step,
         m.overlay,
+        // The reading overlays' scroll (as it was part of them); questions' scroll is marked
+        // on the overlay itself.
+        if matches!(
+            m.overlay,
+            Some(Overlay::Help | Overlay::Rollback | Overlay::StepInFull | Overlay::Detail { .. })
+        ) {
+            m.overlay_scroll
+        } else {
+            0
+        },
         m.cursor,
         m.focus,
         m.log.scroll,

@@ -100,7 +100,9 @@ fn bench(c: &mut Criterion) {
         };
         c.bench_function(&format!("render frame {w}x{h}, 60 subsystems"), |b| {
             b.iter(|| {
-                let Ok(_) = terminal.draw(|f| view(&m, f));
+                let Ok(_) = terminal.draw(|f| {
+                    view(&m, f);
+                });
             })
         });
         // What the terminal machinery costs on its own (buffer diff and swap), for comparison.

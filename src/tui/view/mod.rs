@@ -99,14 +99,21 @@ impl Theme {
     }
 }
 
-pub fn view(m: &Model, f: &mut Frame) {
+/// What a frame measured that the model needs for the next key (the runtime stores it there).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// The furthest the overlay drawn scrolls (`Model::overlay_end`); `None`: no overlay drawn.
+    pub overlay_end: Option<usize>,
+}
+
+pub fn view(m: &Model, f: &mut Frame) -> Drawn {
     let area = f.area();
     let t = Theme {
         color: m.setup.color,
     };
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(m, f, area, &t);
-        return;
+        return Drawn::default();
     }
     let (header, rest) = cut_top(area, 2);
     let (body, footer) = cut_bottom(rest, 1);
@@ -145,10 +152,12 @@ pub fn view(m: &Model, f: &mut Frame) {
     render_live(m, f, live, &t);
     render_log(m, f, log, &t);
     render_footer(m, f, footer, &t);
-    if let Some(ov) = &m.overlay {
-        render_overlay(m, ov, f, area, &t);
-    }
+    let overlay_end = m
+        .overlay
+        .as_ref()
+        .map(|ov| render_overlay(m, ov, f, area, &t));
     no_controls(f);
+    Drawn { overlay_end }
 }
 
 /// The last guard: a control character that reached a cell by any path (text is escaped where
@@ -165,10 +174,16 @@ fn no_controls(f: &mut Frame) {
 /// Renders the model into a `width` x `height` test terminal and returns the screen as text, one
 /// line per row (for snapshots, tests and the benchmark).
 pub fn render_to_string(m: &Model, width: u16, height: u16) -> String {
+    render_measured(m, width, height).0
+}
+
+/// [`render_to_string`], and what the frame measured (as the runtime keeps it in the model).
+pub fn render_measured(m: &Model, width: u16, height: u16) -> (String, Drawn) {
     let backend = ratatui::backend::TestBackend::new(width, height);
     // The test backend cannot fail (its error type is uninhabited).
     let Ok(mut terminal) = ratatui::Terminal::new(backend);
-    let Ok(_) = terminal.draw(|f| view(m, f));
+    let mut drawn = Drawn::default();
+    let Ok(_) = terminal.draw(|f| drawn = view(m, f));
     let buf = terminal.backend().buffer();
     let mut out = String::with_capacity((width as usize + 1) * height as usize);
     for y in 0..buf.area.height {
@@ -177,7 +192,7 @@ pub fn render_to_string(m: &Model, width: u16, height: u16) -> String {
         }
         out.push('\n');
     }
-    out
+    (out, drawn)
 }
 
 /// Nothing else fits: the size, what quitting does, and the leaving question when it is open.

@@ -64,22 +64,22 @@ pub(super) fn popup(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-/// Lines of a reading overlay (help, rollback, a full text) from `scroll`, with a marker for
-/// what is above and below, to fit `room` rows.
+/// Lines of an overlay from `scroll`, with a marker for what is above and below, to fit `room`
+/// rows; and the furthest it scrolls (what the model bounds its scroll by).
 fn scroll_window(
     mut lines: Vec<Line<'static>>,
     scroll: usize,
     room: usize,
     arrows_only: bool,
     t: &Theme,
-) -> Vec<Line<'static>> {
+) -> (Vec<Line<'static>>, usize) {
     let (up, down) = if arrows_only {
         ("↑", "↓")
     } else {
         ("↑/k", "↓/j")
     };
     if lines.len() <= room || room < 3 {
-        return lines;
+        return (lines, 0);
     }
     // At the end both markers take a row: "▲ above" and "(end)".
     let max = lines.len() - (room - 2);
@@ -104,7 +104,7 @@ fn scroll_window(
     } else {
         out.push(Line::styled("(end)", t.dim()));
     }
-    out
+    (out, max)
 }
 
 /// Each hint as a help line: keys, what they do, and why not now when they do nothing.
@@ -193,29 +193,30 @@ pub(super) fn rollback_text(m: &Model) -> String {
 fn entry(
     title: &str,
     (body, tail): (Vec<Line<'static>>, Vec<Line<'static>>),
-) -> (
-    String,
-    Vec<Line<'static>>,
-    Vec<Line<'static>>,
-    Option<usize>,
-) {
-    (title.into(), body, tail, None)
+) -> (String, Vec<Line<'static>>, Vec<Line<'static>>) {
+    (title.into(), body, tail)
 }
 
-pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect, t: &Theme) {
+/// Draws the overlay; returns the furthest it scrolls at this size.
+pub(super) fn render_overlay(
+    m: &Model,
+    ov: &Overlay,
+    f: &mut Frame,
+    area: Rect,
+    t: &Theme,
+) -> usize {
     let w = area.width.saturating_sub(4).min(76);
     let inner_w = w.saturating_sub(2) as usize;
     let room = area.height.saturating_sub(4) as usize;
     // Every overlay: a body that scrolls when it is taller than the screen (with a marker), then
     // a tail always in view (the keys, the line being typed).
     let no_tail = Vec::new;
-    let own = |scroll: &usize| Some(*scroll);
-    let (title, lines, tail, scroll): (String, Vec<Line>, Vec<Line>, Option<usize>) = match ov {
+    let (title, lines, tail): (String, Vec<Line>, Vec<Line>) = match ov {
         Overlay::Dual(ask) => {
             let (title, lines) = super::dual::dual_overlay(m, ask, inner_w, t);
-            (title, lines, no_tail(), None)
+            (title, lines, no_tail())
         }
-        Overlay::Rollback { scroll } => {
+        Overlay::Rollback => {
             let text = rollback_text(m);
             let mut lines = Vec::new();
             for l in text.lines() {
@@ -223,9 +224,9 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             }
             lines.push(Line::raw(""));
             lines.push(Line::styled("Esc, q or b closes this.", t.dim()));
-            (" Rollback ".into(), lines, no_tail(), own(scroll))
+            (" Rollback ".into(), lines, no_tail())
         }
-        Overlay::Help { scroll } => {
+        Overlay::Help => {
             let (what, wrong) = m.flow().help(m.step);
             let mut lines = Vec::new();
             push_wrapped(&mut lines, what, inner_w, Style::new());
@@ -244,29 +245,15 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 ));
             }
             lines.push(Line::styled("Esc, q or ? closes this help.", t.dim()));
-            (
-                format!(" Help: {} ", m.step.title()),
-                lines,
-                no_tail(),
-                own(scroll),
-            )
+            (format!(" Help: {} ", m.step.title()), lines, no_tail())
         }
-        Overlay::StepInFull { scroll } => {
+        Overlay::StepInFull => {
             let mut lines = step_body(m, inner_w, usize::MAX / 4, t);
             lines.push(Line::raw(""));
             lines.push(Line::styled("Esc, q or v closes this.", t.dim()));
-            (
-                format!(" {} in full ", m.step.title()),
-                lines,
-                no_tail(),
-                own(scroll),
-            )
+            (format!(" {} in full ", m.step.title()), lines, no_tail())
         }
-        Overlay::Detail {
-            title,
-            text,
-            scroll,
-        } => {
+        Overlay::Detail { title, text } => {
             let mut lines = Vec::new();
             for l in text.lines() {
                 push_wrapped(&mut lines, l, inner_w, Style::new());
@@ -277,7 +264,6 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 format!(" {} ", truncate(title, inner_w.saturating_sub(2))),
                 lines,
                 no_tail(),
-                own(scroll),
             )
         }
         Overlay::Scenarios => {
@@ -309,7 +295,6 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 " Scenarios (training) ".into(),
                 lines,
                 keys_line(m, t),
-                None,
             )
         }
         Overlay::Checkpoint { which, chosen } => {
@@ -344,7 +329,6 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 " Checkpoint (training) ".into(),
                 lines,
                 keys_tail(m, t),
-                None,
             )
         }
         Overlay::ConfirmStrategy { strategy } => {
@@ -373,7 +357,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 t.dim(),
             );
-            (format!(" Follow {strategy}? "), lines, keys_tail(m, t), None)
+            (format!(" Follow {strategy}? "), lines, keys_tail(m, t))
         }
         Overlay::Leave => {
             let mut lines = Vec::new();
@@ -393,7 +377,6 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 " Leave kongrade? ".into(),
                 lines,
                 keys_tail(m, t),
-                None,
             )
         }
         Overlay::ConfirmKill => {
@@ -404,7 +387,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 t.warn(),
             );
-            (" Kill kong? ".into(), lines, keys_tail(m, t), None)
+            (" Kill kong? ".into(), lines, keys_tail(m, t))
         }
         Overlay::RemoveNode { name, .. } => {
             let mut lines = Vec::new();
@@ -414,7 +397,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 inner_w,
                 Style::new(),
             );
-            (" Remove the node? ".into(), lines, keys_tail(m, t), None)
+            (" Remove the node? ".into(), lines, keys_tail(m, t))
         }
         Overlay::Confirm {
             command,
@@ -472,7 +455,6 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 format!(" Run {}? ", command.as_str()),
                 lines,
                 keys_tail(m, t),
-                None,
             )
         }
         Overlay::Typed {
@@ -514,7 +496,6 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                 " Finish: the point of no return ".into(),
                 lines,
                 tail,
-                None,
             )
         }
         Overlay::OwnBackup { typed, error } => entry(
@@ -593,7 +574,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
                     Span::raw(format!(" {}", h.help)),
                 ]));
             }
-            (" kong is running ".into(), lines, tail, None)
+            (" kong is running ".into(), lines, tail)
         }
     };
     // The notice is drawn inside the overlay, above its keys: the step's notice line is under
@@ -625,13 +606,7 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
             | Overlay::Dual(_)
     );
     let body_room = room.saturating_sub(tail.len()).max(3);
-    let mut lines = scroll_window(
-        lines,
-        scroll.unwrap_or(m.overlay_scroll),
-        body_room,
-        arrows_only,
-        t,
-    );
+    let (mut lines, end) = scroll_window(lines, m.overlay_scroll, body_room, arrows_only, t);
     lines.extend(tail);
     let h = lines.len() as u16 + 2;
     let rect = popup(area, w, h);
@@ -641,4 +616,52 @@ pub(super) fn render_overlay(m: &Model, ov: &Overlay, f: &mut Frame, area: Rect,
         .border_style(t.accent())
         .title(Span::styled(title, t.bold()));
     f.render_widget(Paragraph::new(lines).block(block), rect);
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tui::view::render_measured;
+    use crate::wizard::keys::{Key, KeyCode};
+    use crate::wizard::testkit::H;
+
+    /// The row "▲ N more above" says, or 0 at the top.
+    fn above(screen: &str) -> usize {
+        screen
+            .lines()
+            .find_map(|l| {
+                let (_, rest) = l.split_once("▲ ")?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Held past the end, Down stops where the text ends: the first Up moves it back at once
+    /// (it kept counting, and Up did nothing for as many presses). Every overlay scrolls so.
+    #[test]
+    fn up_moves_an_overlay_at_once_after_scrolling_past_its_end() {
+        let mut h = H::scenario("clean");
+        h.read();
+        // Help at Preflight: every overlay scrolls by the same rule (questions and entries too).
+        h.key(Key::ch('?'));
+        // As the runtime does: each frame says how far the overlay scrolls.
+        let frame = |h: &mut H| {
+            let (screen, drawn) = render_measured(&h.m, 60, 16);
+            h.m.overlay_end = drawn.overlay_end;
+            screen
+        };
+        frame(&mut h);
+        let end = h.m.overlay_end.expect("an overlay is drawn");
+        assert!(end >= 2, "the help must be taller than 60x16 shows: {end}");
+        for _ in 0..end + 30 {
+            h.key(Key::plain(KeyCode::Down));
+            frame(&mut h);
+        }
+        assert_eq!(h.m.overlay_scroll, end, "no further than the end");
+        assert_eq!(above(&frame(&mut h)), end);
+        h.key(Key::plain(KeyCode::Up));
+        assert_eq!(above(&frame(&mut h)), end - 1, "Up moves at once");
+        h.esc();
+        assert!(h.m.overlay.is_none());
+    }
 }

@@ -219,16 +219,12 @@ fn open_detail(m: &mut Model) {
                 ("Decommission".to_string(), m.decom_row_text(&row))
             }
             _ => {
-                m.overlay = Some(Overlay::StepInFull { scroll: 0 });
+                m.overlay = Some(Overlay::StepInFull);
                 return;
             }
         }
     };
-    m.overlay = Some(Overlay::Detail {
-        title,
-        text,
-        scroll: 0,
-    });
+    m.overlay = Some(Overlay::Detail { title, text });
 }
 
 /// A finding as `kongrade diagnose` prints it, and what the wizard does with it.

@@ -16,44 +16,18 @@ pub(super) fn overlay_key(
         ask_leave(m, fx);
         return;
     }
-    // Questions, menus and entries scroll the same way when they are taller than the screen
-    // (the reading overlays keep their own scroll).
-    if matches!(action, Action::Up | Action::Down) && !reads_itself(&ov) {
-        m.overlay_scroll = match action {
-            Action::Up => m.overlay_scroll.saturating_sub(1),
-            // The view stops at the last row; this only bounds a held key.
-            _ => (m.overlay_scroll + 1).min(OVERLAY_SCROLL_MAX),
-        };
+    // Every overlay scrolls the same way when it is taller than the screen: reading ones
+    // (help, rollback, the full texts), questions, menus and entries.
+    if matches!(action, Action::Up | Action::Down) {
+        m.overlay_scroll = scrolled(action, m.overlay_scroll, m.overlay_end);
         m.overlay = Some(ov);
         return;
     }
     match ov {
-        Overlay::Help { scroll } => {
-            if let Some(scroll) = scrolled(action, scroll) {
-                m.overlay = Some(Overlay::Help { scroll });
-            }
-        }
-        Overlay::Rollback { scroll } => {
-            if let Some(scroll) = scrolled(action, scroll) {
-                m.overlay = Some(Overlay::Rollback { scroll });
-            }
-        }
-        Overlay::StepInFull { scroll } => {
-            if let Some(scroll) = scrolled(action, scroll) {
-                m.overlay = Some(Overlay::StepInFull { scroll });
-            }
-        }
-        Overlay::Detail {
-            title,
-            text,
-            scroll,
-        } => {
-            if let Some(scroll) = scrolled(action, scroll) {
-                m.overlay = Some(Overlay::Detail {
-                    title,
-                    text,
-                    scroll,
-                });
+        // A reading overlay stays until a closing key.
+        ov @ (Overlay::Help | Overlay::Rollback | Overlay::StepInFull | Overlay::Detail { .. }) => {
+            if action != Action::Close {
+                m.overlay = Some(ov);
             }
         }
         Overlay::Dual(ask) => super::dual::overlay_key(m, ask, action, key, fx),
@@ -254,27 +228,17 @@ pub(super) fn overlay_key(
     }
 }
 
-/// Overlays with their own scroll: help, rollback, the full texts.
-fn reads_itself(ov: &Overlay) -> bool {
-    matches!(
-        ov,
-        Overlay::Help { .. }
-            | Overlay::Rollback { .. }
-            | Overlay::StepInFull { .. }
-            | Overlay::Detail { .. }
-    )
-}
-
-/// More rows than any question or menu has.
+/// The bound before any frame measured the overlay (headless): more rows than any has.
 const OVERLAY_SCROLL_MAX: usize = 200;
 
-/// Scrolling keys move a reading overlay; the closing ones close it (None).
-fn scrolled(action: Action, scroll: usize) -> Option<usize> {
+/// The one way an overlay scrolls: a row up or down, never past `end` (the furthest the last
+/// frame could show), so Up moves the text at once however long Down was held.
+pub(crate) fn scrolled(action: Action, scroll: usize, end: Option<usize>) -> usize {
+    let end = end.unwrap_or(OVERLAY_SCROLL_MAX);
+    let scroll = scroll.min(end);
     match action {
-        Action::Up => Some(scroll.saturating_sub(1)),
-        Action::Down => Some(scroll + 1),
-        Action::Close => None,
-        _ => Some(scroll),
+        Action::Up => scroll.saturating_sub(1),
+        _ => (scroll + 1).min(end),
     }
 }
 
