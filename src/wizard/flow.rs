@@ -266,16 +266,29 @@ impl Model {
             .collect()
     }
 
-    /// Kong's choice for this upgrade, on what the wizard knows now (`kong::strategy::choose`).
-    pub fn strategy_choice(&self) -> Choice {
-        let old = self.old_nodes_seen();
-        strategy::choose(&StrategyInput {
-            deployment: self.deployment().0,
-            from: self.reading.as_ref().and_then(|r| r.from),
-            to: self.setup.target,
-            old_nodes: &old,
-            second_cluster: self.second_cluster(),
-        })
+    /// Kong's choice for this upgrade, on what the wizard knows now (`kong::strategy::choose`),
+    /// made again only when what it is chosen from changes (the screen reads it every frame).
+    pub fn strategy_choice(&self) -> std::sync::Arc<Choice> {
+        let key = (
+            self.deployment().0,
+            self.reading.as_ref().and_then(|r| r.from),
+            self.setup.target,
+            self.old_nodes_seen(),
+            self.second_cluster(),
+        );
+        self.memo.choice.get(
+            |k| *k == key,
+            || {
+                let c = strategy::choose(&StrategyInput {
+                    deployment: key.0,
+                    from: key.1,
+                    to: key.2,
+                    old_nodes: &key.3,
+                    second_cluster: key.4,
+                });
+                (key.clone(), c)
+            },
+        )
     }
 
     /// What the Strategy step must ask before it offers the strategies.

@@ -10,6 +10,7 @@ pub mod dual;
 pub mod failed;
 pub mod flow;
 pub mod keys;
+pub mod memo;
 pub mod model;
 pub mod reading;
 pub mod review;

@@ -794,6 +794,8 @@ pub struct Model {
     /// keeps what the view drew); `None`: none drawn. Scrolling stops there, so Up moves at once
     /// after Down was held past the end.
     pub overlay_end: Option<usize>,
+    /// Values the view reads every frame, kept until their inputs change.
+    pub memo: crate::wizard::memo::Memos,
     pub focus: Focus,
     pub log: Log,
     /// The current or last kong run.
@@ -984,6 +986,7 @@ impl Model {
             overlay: None,
             overlay_scroll: 0,
             overlay_end: None,
+            memo: Default::default(),
             focus: Focus::Step,
             log,
             run: None,

@@ -48,7 +48,7 @@ fn assert_shows_choose(h: &H, old_nodes: &[OldNode], jump: Jump) {
         second_cluster: Some(false),
     });
     assert_eq!(want.jump, jump);
-    assert_eq!(h.m.strategy_choice(), want);
+    assert_eq!(*h.m.strategy_choice(), want);
     let rows: Vec<(Strategy, bool)> = want
         .allowed
         .iter()

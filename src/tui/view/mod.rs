@@ -588,6 +588,48 @@ fn step_body(m: &Model, w: usize, h: usize, t: &Theme) -> Vec<Line<'static>> {
 mod tests {
     use super::*;
 
+    /// Render reads what the model derived: a frame of an unchanged model makes none of Kong's
+    /// choice, Review's facts or the failed up's account again (they were made every frame).
+    #[test]
+    fn frames_of_an_unchanged_model_make_nothing_again() {
+        use crate::wizard::testkit::H;
+        let mut h = H::choosing("clean");
+        h.read();
+        h.enter();
+        assert_eq!(h.m.step, Step::Strategy);
+        let first = render_to_string(&h.m, 120, 40);
+        let made = h.m.memo.choice.made();
+        assert!(made >= 1);
+        for _ in 0..3 {
+            assert_eq!(render_to_string(&h.m, 120, 40), first);
+        }
+        assert_eq!(
+            h.m.memo.choice.made(),
+            made,
+            "Strategy: no choice made again"
+        );
+        // A new input (here the version the jump is judged from): chosen again, once.
+        if let Some(r) = h.m.reading.as_mut() {
+            r.from = Some(crate::kong::version::Version::new(3, 3, 1));
+        }
+        render_to_string(&h.m, 120, 40);
+        render_to_string(&h.m, 120, 40);
+        assert_eq!(h.m.memo.choice.made(), made + 1);
+
+        let mut h = H::scenario("clean");
+        h.read();
+        h.enter();
+        h.own_backup("nightly dump");
+        h.enter();
+        assert_eq!(h.m.step, Step::Review);
+        render_to_string(&h.m, 120, 40);
+        let made = h.m.memo.reviews.made();
+        assert_eq!(made, 1);
+        render_to_string(&h.m, 80, 24);
+        render_to_string(&h.m, 120, 40);
+        assert_eq!(h.m.memo.reviews.made(), made, "Review: its facts made once");
+    }
+
     #[test]
     fn wrap_breaks_at_words_and_cuts_long_ones() {
         assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);

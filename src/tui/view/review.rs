@@ -5,7 +5,7 @@
 use super::*;
 
 pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
-    let migs = m.migration_reviews();
+    let migs = reviews(m);
     let two = migs.iter().filter(|x| x.two_phase).count();
     push_wrapped(
         out,
@@ -38,7 +38,7 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
     // The selected migration's facts get what the list leaves (at least 3 rows of it).
     let room = h.saturating_sub(out.len());
     let list_h = migs.len().min(room.saturating_sub(3).max(room / 2)).max(1);
-    let (start, shown) = window(&migs, m.cursor, list_h);
+    let (start, shown) = window(&migs[..], m.cursor, list_h);
     for (i, r) in shown.iter().enumerate() {
         let selected = start + i == m.cursor;
         let tag = match (r.two_phase, r.large.is_empty()) {
@@ -96,4 +96,31 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
     for c in &r.changes {
         push_hanging(out, "· ", c, w, Style::new());
     }
+}
+
+/// Review's facts (`Model::migration_reviews`), made again only when the reading they come from
+/// (the state, the row counts, the estimates) or the target changes.
+fn reviews(m: &Model) -> std::sync::Arc<Vec<crate::wizard::review::MigrationReview>> {
+    let r = m.reading.as_ref();
+    let counts = r.and_then(|r| r.row_counts.as_ref());
+    let estimates = r.map(|r| r.estimates.as_slice()).unwrap_or(&[]);
+    m.memo.reviews.get(
+        |(st, c, e, target)| {
+            st.as_ref() == m.state()
+                && c.as_ref() == counts
+                && e.as_slice() == estimates
+                && *target == m.setup.target
+        },
+        || {
+            (
+                (
+                    m.state().cloned(),
+                    counts.cloned(),
+                    estimates.to_vec(),
+                    m.setup.target,
+                ),
+                m.migration_reviews(),
+            )
+        },
+    )
 }

@@ -103,16 +103,23 @@ pub(super) fn strategy_body(
     let _ = h;
 }
 
-/// What `plan --strategy rolling` prints: the rules, then the data planes in order.
-pub(super) fn rolling_text(m: &Model) -> String {
+/// What `plan --strategy rolling` prints: the rules, then the data planes in order; made again
+/// only when the data planes or the target change.
+pub(super) fn rolling_text(m: &Model) -> std::sync::Arc<String> {
     let rows = m
         .reading
         .as_ref()
-        .map(|r| r.data_planes.clone())
-        .unwrap_or_default();
-    strategy::render_rolling(
-        &strategy::rolling_order(&rows, m.setup.target),
-        m.setup.target,
+        .map(|r| r.data_planes.as_slice())
+        .unwrap_or(&[]);
+    m.memo.rolling.get(
+        |(r, target)| r.as_slice() == rows && *target == m.setup.target,
+        || {
+            let text = strategy::render_rolling(
+                &strategy::rolling_order(rows, m.setup.target),
+                m.setup.target,
+            );
+            ((rows.to_vec(), m.setup.target), text)
+        },
     )
 }
 

@@ -55,20 +55,20 @@ pub(super) fn run_status(
         (Some(_), Some(o)) if o.command == cmd => {
             let style = if o.success { t.ok() } else { t.err() };
             let mark = if o.success { "✓ " } else { "✗ " };
-            let account = crate::wizard::failed::failed_up(m);
+            let account = failed_up(m);
             // With the account below, the outcome's first sentence says enough.
-            let text = match (&account, o.text.find(". ")) {
+            let text = match (&*account, o.text.find(". ")) {
                 (Some(_), Some(i)) => &o.text[..=i],
                 _ => o.text.as_str(),
             };
             push_wrapped(out, &format!("{mark}{text}"), w, style);
-            if let Some(f) = account {
+            if let Some(f) = &*account {
                 let fix = m
                     .setup
                     .training_fix
                     .as_ref()
                     .map(|(label, _)| (label.as_str(), m.fixed));
-                for (tone, text) in crate::wizard::failed::account(&f, fix) {
+                for (tone, text) in crate::wizard::failed::account(f, fix) {
                     use crate::wizard::failed::Tone;
                     let style = match tone {
                         Tone::Plain => Style::new(),
@@ -85,4 +85,31 @@ pub(super) fn run_status(
             t.warn(),
         )),
     }
+}
+
+/// The failed up's account (`wizard::failed::failed_up`), made again only when the run, its log
+/// or the state it is checked against changes.
+fn failed_up(m: &Model) -> std::sync::Arc<Option<crate::wizard::failed::FailedUp>> {
+    let last = m.log.lines.last().map(|l| l.text.as_str());
+    m.memo.failed_up.get(
+        |(o, run, len, tail, st)| {
+            o.as_ref() == m.outcome.as_ref()
+                && *run == m.run.as_ref().map(|r| r.id)
+                && *len == m.log.lines.len()
+                && tail.as_deref() == last
+                && st.as_ref() == m.state()
+        },
+        || {
+            (
+                (
+                    m.outcome.clone(),
+                    m.run.as_ref().map(|r| r.id),
+                    m.log.lines.len(),
+                    last.map(str::to_string),
+                    m.state().cloned(),
+                ),
+                crate::wizard::failed::failed_up(m),
+            )
+        },
+    )
 }
