@@ -80,7 +80,9 @@ while [ "$run" -le "$RUNS" ]; do
   t4=$(now)
   copied=$(sed -n 's/^Copied in \([0-9]*\) ms.*/\1/p' "$DIR/rehearse.out")
   echo "  kongrade: rehearse (clone + proof + drop) $(secs "$t3" "$t4") s; the stream pg_dump | pg_restore took $(python3 -c "print('%.2f' % ($copied / 1000))") s (no dump file)"
-  grep -E "^Clone proven|^rehearsed on" "$DIR/rehearse.out" | sed 's/^/  /'
+  grep -E "^Clone proven|^rehearsed on|drop" "$DIR/rehearse.out" | sed 's/^/  /'
+  left=$(psql -X -At -d postgres -c "SELECT count(*) FROM pg_database WHERE datname = 'kong_clone'")
+  [ "$left" = 0 ] || { echo "the scratch database kong_clone was not dropped:"; cat "$DIR/rehearse.out"; exit 1; }
   echo "$(secs "$t0" "$t2") $(secs "$t3" "$t4") $(python3 -c "print('%.2f' % ($copied / 1000))")" >> "$DIR/times"
   run=$((run + 1))
 done
