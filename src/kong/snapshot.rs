@@ -16,6 +16,34 @@ pub struct SchemaMetaRow {
     pub pending: Option<Vec<String>>,
 }
 
+/// Tests: the `schema_meta` of a PostgreSQL database where every migration of `release` ran,
+/// but those named in `pending` (recorded as pending, as an `up` without its `finish` leaves).
+#[cfg(test)]
+pub(crate) fn recorded_at(release: &super::catalog::Release, pending: &[&str]) -> Snapshot {
+    let rows = release
+        .subsystems
+        .iter()
+        .map(|s| {
+            let (p, e): (Vec<String>, Vec<String>) = s
+                .migrations
+                .iter()
+                .map(|m| m.name.clone())
+                .partition(|n| pending.contains(&n.as_str()));
+            SchemaMetaRow {
+                key: "schema_meta".into(),
+                subsystem: s.name.clone(),
+                last_executed: e.last().cloned(),
+                executed: Some(e),
+                pending: Some(p),
+            }
+        })
+        .collect();
+    let mut snap = Snapshot::empty(super::catalog::Db::Postgres, "public");
+    snap.schema_meta = Some(rows);
+    snap.locks_table = true;
+    snap
+}
+
 /// The `migrations` row of the `locks` table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LockRow {

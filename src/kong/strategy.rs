@@ -1132,34 +1132,14 @@ mod tests {
     #[test]
     fn the_work_left_is_read_from_the_state() {
         use crate::kong::catalog::{Catalog, Db};
-        use crate::kong::snapshot::{SchemaMetaRow, Snapshot};
+        use crate::kong::snapshot::{recorded_at, Snapshot};
         use crate::kong::state::{compute, MigState};
         use crate::kong::target::Target;
         let cat = Catalog::embedded();
-        let target = Target::from_release(
-            cat.release(v("3.4.2")).unwrap(),
-            Db::Postgres,
-            &["bundled".into()],
-            &[],
-            "catalog",
-        );
+        let rel = cat.release(v("3.4.2")).unwrap();
+        let target = Target::from_release(rel, Db::Postgres, &["bundled".into()], &[], "catalog");
         // Every migration of the target executed: up to date.
-        let rows: Vec<SchemaMetaRow> = cat
-            .release(v("3.4.2"))
-            .unwrap()
-            .subsystems
-            .iter()
-            .map(|s| SchemaMetaRow {
-                key: "schema_meta".into(),
-                subsystem: s.name.clone(),
-                last_executed: s.migrations.last().map(|m| m.name.clone()),
-                executed: Some(s.migrations.iter().map(|m| m.name.clone()).collect()),
-                pending: Some(vec![]),
-            })
-            .collect();
-        let mut snap = Snapshot::empty(Db::Postgres, "public");
-        snap.schema_meta = Some(rows);
-        snap.locks_table = true;
+        let snap = recorded_at(rel, &[]);
         let done = compute(&target, &snap, cat);
         assert_eq!(Work::of(&done), Work::Nothing);
         let with = |first: MigState, second: Option<MigState>| {

@@ -321,32 +321,12 @@ mod tests {
     use super::*;
     use crate::kong::catalog::{Catalog, Db};
     use crate::kong::plan::{plan_with, PlanOptions};
-    use crate::kong::snapshot::{SchemaMetaRow, Snapshot};
+    use crate::kong::snapshot::Snapshot;
 
     /// schema_meta with every migration of Kong `v` executed, but those named `pending`.
     fn recorded(v: &str, pending: &[&str]) -> Snapshot {
-        let cat = Catalog::embedded();
-        let rel = cat.release(v.parse().unwrap()).unwrap();
-        let rows: Vec<SchemaMetaRow> = rel
-            .subsystems
-            .iter()
-            .map(|s| {
-                let names = s.migrations.iter().map(|m| m.name.clone());
-                let (p, e): (Vec<String>, Vec<String>) =
-                    names.partition(|n| pending.contains(&n.as_str()));
-                SchemaMetaRow {
-                    key: "schema_meta".into(),
-                    subsystem: s.name.clone(),
-                    last_executed: e.last().cloned(),
-                    executed: Some(e),
-                    pending: Some(p),
-                }
-            })
-            .collect();
-        let mut snap = Snapshot::empty(Db::Postgres, "public");
-        snap.schema_meta = Some(rows);
-        snap.locks_table = true;
-        snap
+        let rel = Catalog::embedded().release(v.parse().unwrap()).unwrap();
+        crate::kong::snapshot::recorded_at(rel, pending)
     }
 
     #[test]
@@ -442,21 +422,7 @@ mod tests {
     fn the_path_2_8_to_3_9_has_one_kong_version_per_release() {
         let cat = Catalog::embedded();
         let v = |s: &str| -> Version { s.parse().unwrap() };
-        let rel = cat.release(v("2.8.5")).unwrap();
-        let rows: Vec<SchemaMetaRow> = rel
-            .subsystems
-            .iter()
-            .map(|s| SchemaMetaRow {
-                key: "schema_meta".into(),
-                subsystem: s.name.clone(),
-                last_executed: s.migrations.last().map(|m| m.name.clone()),
-                executed: Some(s.migrations.iter().map(|m| m.name.clone()).collect()),
-                pending: Some(vec![]),
-            })
-            .collect();
-        let mut snap = Snapshot::empty(Db::Postgres, "public");
-        snap.schema_meta = Some(rows);
-        snap.locks_table = true;
+        let snap = recorded("2.8.5", &[]);
         let to = cat.release(v("3.9.3")).unwrap();
         let target = Target::from_release(to, Db::Postgres, &["bundled".into()], &[], "catalog");
         let state = crate::kong::state::compute(&target, &snap, cat);
