@@ -232,7 +232,6 @@ pub struct Dual {
     pub probing: bool,
     pub report: Option<NewClusterReport>,
     pub proven: bool,
-    pub guarding: bool,
     /// What the guard is checked for: a traffic step (its index), or the retirement.
     pub guard_for: Option<GuardFor>,
     pub guard: Option<Guard>,
@@ -267,7 +266,6 @@ impl Dual {
             probing: false,
             report: None,
             proven: false,
-            guarding: false,
             guard_for: None,
             guard: None,
             traffic: [false; 5],
@@ -308,6 +306,11 @@ impl Dual {
             CloneState::Proven(r) => Some(r),
             _ => None,
         }
+    }
+
+    /// The write guard is being checked (for a traffic step or the retirement).
+    pub fn guarding(&self) -> bool {
+        self.guard_for.is_some()
     }
 
     pub fn stale(&self) -> bool {

@@ -444,8 +444,6 @@ impl Step {
 pub enum Path {
     Upgrade,
     Bootstrap,
-    /// Dual-cluster: Backup, then the clone's steps (`super::dual::STEPS`).
-    DualCluster,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

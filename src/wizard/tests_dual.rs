@@ -239,7 +239,8 @@ impl HD {
     fn walk_to_clone(&mut self) {
         self.read();
         assert_eq!(self.m.step, Step::Preflight);
-        assert_eq!(self.m.path, Path::DualCluster);
+        assert_eq!(self.m.path, Path::Upgrade);
+        assert!(self.m.dual.is_some(), "the clone's steps");
         self.enter();
         assert_eq!(self.m.step, Step::Backup);
         if !self.m.backup_done() {
@@ -760,7 +761,7 @@ fn a_new_clone_waits_for_a_probe_or_guard_in_flight() {
         {
             let d = h.m.dual.as_mut().expect("dual");
             d.probing = busy == "probing";
-            d.guarding = busy == "guarding";
+            d.guard_for = (busy == "guarding").then_some(super::dual::GuardFor::Retire);
         }
         let before = h.acted.len();
         h.key(Key::ch('c'));
@@ -777,7 +778,7 @@ fn a_new_clone_waits_for_a_probe_or_guard_in_flight() {
     // Once nothing is in flight, c asks for the name as before.
     let d = h.m.dual.as_mut().expect("dual");
     d.probing = false;
-    d.guarding = false;
+    d.guard_for = None;
     h.key(Key::ch('c'));
     assert!(h.m.overlay.is_some(), "{}", h.notice());
 }
@@ -1044,4 +1045,34 @@ fn a_kong_left_running_on_the_clone_blocks_another_until_it_ends() {
     assert!(h.m.earlier_kong.is_none());
     h.enter();
     assert!(h.m.overlay.is_some(), "{}", h.notice());
+}
+
+/// The typed entries of the dual-cluster questions (the clone's name, `retire`) stay in view on
+/// a small terminal: the explanation scrolls, the line being typed does not.
+#[test]
+fn the_typed_entries_stay_in_view_on_a_small_terminal() {
+    let mut h = HD::new();
+    walk_until(&mut h, false, |h| {
+        h.m.step == Step::Traffic && h.m.dual.as_ref().is_some_and(|d| d.stale())
+    });
+    h.key(Key::ch('c'));
+    h.typed("kong_n");
+    // A wrong name: the error line too.
+    h.enter();
+    h.m.size = (60, 16);
+    let screen = crate::tui::view::render_to_string(&h.m, 60, 16);
+    assert!(screen.contains("> kong_n_"), "{screen}");
+    assert!(screen.contains("exactly"), "{screen}");
+    assert!(screen.contains("Esc cancels"), "{screen}");
+    assert!(screen.contains("Type 'kong_new'"), "{screen}");
+    // Full size, all of it: the new nodes run on the clone being replaced.
+    let full = crate::tui::view::render_to_string(&h.m, 100, 40);
+    assert!(full.contains("Send all traffic back"), "{full}");
+    h.key(Key::plain(KeyCode::Esc));
+    h.m.overlay = Some(Overlay::Dual(super::dual::DualAsk::Retire {
+        typed: "reti".into(),
+        error: None,
+    }));
+    let screen = crate::tui::view::render_to_string(&h.m, 60, 16);
+    assert!(screen.contains("> reti_"), "{screen}");
 }

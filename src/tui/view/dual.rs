@@ -237,7 +237,7 @@ fn traffic_body(d: &Dual, w: usize, t: &Theme, out: &mut Vec<Line<'static>>) {
             style,
         ));
     }
-    if d.guarding {
+    if d.guarding() {
         out.push(Line::styled("checking the write guard …", t.warn()));
     }
     guard_lines(d, w, t, out);
@@ -273,10 +273,12 @@ pub(super) fn dual_overlay(
     ask: &DualAsk,
     inner_w: usize,
     t: &Theme,
-) -> (String, Vec<Line<'static>>) {
+) -> (String, Vec<Line<'static>>, Vec<Line<'static>>) {
     let mut lines = Vec::new();
+    // The line being typed and the keys: always in view (the explanation above scrolls).
+    let mut tail = Vec::new();
     let Some(d) = &m.dual else {
-        return (String::new(), lines);
+        return (String::new(), lines, tail);
     };
     match ask {
         DualAsk::Clone {
@@ -304,7 +306,14 @@ pub(super) fn dual_overlay(
                     &format!(
                         "! {} {}: it is DROPPED and re-created{}.",
                         d.setup.clone_database,
-                        if n > 0 {
+                        if let Some(crate::contract::clone::PlaceAtStart::Held {
+                            tables,
+                            rows,
+                            ..
+                        }) = &d.place
+                        {
+                            format!("holds {tables} table(s) / {rows} row(s)")
+                        } else if n > 0 {
                             format!("holds {n} relation(s)")
                         } else {
                             "is the clone in use".to_string()
@@ -318,7 +327,8 @@ pub(super) fn dual_overlay(
                     inner_w,
                     t.warn(),
                 );
-                if d.record().is_some() {
+                // The stale clone being replaced is where the new nodes run.
+                if d.record().is_some() || d.stale() {
                     push_wrapped(
                         &mut lines,
                         "Send all traffic back to the old cluster and stop the new nodes first: they run on this database.",
@@ -328,24 +338,24 @@ pub(super) fn dual_overlay(
                 }
             }
             if let Some(typed) = typed {
-                lines.push(Line::raw(format!(
+                tail.push(Line::raw(format!(
                     "Type '{}' and press Enter:",
                     d.setup.clone_database
                 )));
-                lines.push(Line::from(vec![
+                tail.push(Line::from(vec![
                     Span::styled("> ", t.accent()),
                     Span::styled(typed.clone(), t.bold()),
                     Span::styled("_", t.accent()),
                 ]));
                 if let Some(e) = error {
-                    lines.push(Line::styled(e.clone(), t.err()));
+                    tail.push(Line::styled(e.clone(), t.err()));
                 }
-                lines.push(Line::styled("Esc cancels.", t.dim()));
+                tail.push(Line::styled("Esc cancels.", t.dim()));
             } else {
                 lines.push(Line::raw(""));
-                lines.extend(super::overlays::keys_line(m, t));
+                tail.extend(super::overlays::keys_line(m, t));
             }
-            (" Take the clone? ".into(), lines)
+            (" Take the clone? ".into(), lines, tail)
         }
         DualAsk::Run {
             command,
@@ -372,8 +382,12 @@ pub(super) fn dual_overlay(
                 Style::new(),
             );
             lines.push(Line::raw(""));
-            lines.extend(super::overlays::keys_line(m, t));
-            (format!(" Run {} on the clone? ", command.as_str()), lines)
+            tail.extend(super::overlays::keys_line(m, t));
+            (
+                format!(" Run {} on the clone? ", command.as_str()),
+                lines,
+                tail,
+            )
         }
         DualAsk::Retire { typed, error } => {
             push_wrapped(
@@ -385,20 +399,20 @@ pub(super) fn dual_overlay(
                 inner_w,
                 t.warn(),
             );
-            lines.push(Line::raw(format!(
+            tail.push(Line::raw(format!(
                 "Type '{}' and press Enter:",
                 crate::wizard::dual::RETIRE_WORD
             )));
-            lines.push(Line::from(vec![
+            tail.push(Line::from(vec![
                 Span::styled("> ", t.accent()),
                 Span::styled(typed.clone(), t.bold()),
                 Span::styled("_", t.accent()),
             ]));
             if let Some(e) = error {
-                lines.push(Line::styled(e.clone(), t.err()));
+                tail.push(Line::styled(e.clone(), t.err()));
             }
-            lines.push(Line::styled("Esc cancels.", t.dim()));
-            (" Retire the old cluster? ".into(), lines)
+            tail.push(Line::styled("Esc cancels.", t.dim()));
+            (" Retire the old cluster? ".into(), lines, tail)
         }
     }
 }

@@ -213,8 +213,8 @@ pub(super) fn render_overlay(
     let no_tail = Vec::new;
     let (title, lines, tail): (String, Vec<Line>, Vec<Line>) = match ov {
         Overlay::Dual(ask) => {
-            let (title, lines) = super::dual::dual_overlay(m, ask, inner_w, t);
-            (title, lines, no_tail())
+            let (title, lines, tail) = super::dual::dual_overlay(m, ask, inner_w, t);
+            (title, lines, tail)
         }
         Overlay::Rollback => {
             let text = rollback_text(m);

@@ -135,7 +135,7 @@ pub fn confirm_refusal(m: &Model) -> Result<&'static str, (NoticeLevel, String)>
                     Info,
                     "read-only (--read-only): kongrade records no retirement".into(),
                 ))
-            } else if d.guarding {
+            } else if d.guarding() {
                 Err((Info, "checking the write guard...".into()))
             } else if d.next_traffic().is_some() {
                 Err((Block, "all traffic on the new cluster first".into()))
@@ -297,7 +297,7 @@ pub fn reclone_refusal(m: &Model) -> Option<(NoticeLevel, String)> {
     // A probe or guard check in flight reports on the clone it started on: a new clone waits.
     if m.running()
         || d.probing
-        || d.guarding
+        || d.guarding()
         || matches!(d.clone, CloneState::Running | CloneState::Inspecting)
     {
         return Some((NoticeLevel::Info, "busy: wait until it ends".into()));
@@ -354,7 +354,7 @@ pub fn tick_refusal(m: &Model) -> Option<(NoticeLevel, String)> {
             "read-only (--read-only): kongrade records no traffic step".into(),
         ));
     }
-    if d.guarding {
+    if d.guarding() {
         return Some((NoticeLevel::Info, "checking the write guard...".into()));
     }
     if !d.proven {
@@ -380,7 +380,6 @@ fn check_guard(m: &mut Model, what: GuardFor, fx: &mut Vec<Effect>) {
         notice(m, NoticeLevel::Block, "no clone: nothing to guard");
         return;
     };
-    d.guarding = true;
     d.guard_for = Some(what);
     fx.push(Effect::Dual(DualJob::Guard { then }));
 }
@@ -770,7 +769,6 @@ fn guarded(m: &mut Model, r: Result<Guard, String>, fx: &mut Vec<Effect>) {
     let Some(d) = m.dual.as_mut() else {
         return;
     };
-    d.guarding = false;
     let what = d.guard_for.take();
     let g = match r {
         Ok(g) => g,

@@ -27,22 +27,14 @@ pub(super) fn preflight_next(m: &mut Model, fx: &mut Vec<Effect>) {
             Step::Decommission
         }
     } else if state.any(MigState::New) {
-        m.path = if m.dual.is_some() {
-            Path::DualCluster
-        } else {
-            Path::Upgrade
-        };
+        m.path = Path::Upgrade;
         after_preflight(m, fx);
         return;
     } else {
         Step::Done
     };
     if next != Step::Bootstrap {
-        m.path = if m.dual.is_some() {
-            Path::DualCluster
-        } else {
-            Path::Upgrade
-        };
+        m.path = Path::Upgrade;
     }
     goto(m, next);
 }

@@ -97,10 +97,9 @@ pub(super) fn enter(m: &mut Model) {
         (Step::Preflight, None)
     };
     // A pre-1.0 database is upgraded (through 1.5), never bootstrapped.
+    // Dual-cluster is an upgrade too: its steps come from the flow (`m.dual`, the strategy).
     m.path = if state.needs_bootstrap && !state.legacy_table {
         Path::Bootstrap
-    } else if m.dual.is_some() {
-        Path::DualCluster
     } else {
         Path::Upgrade
     };
