@@ -6,7 +6,7 @@
 use color_eyre::eyre::Result;
 
 use super::context::Context;
-use super::diagnose::{assess, assess_as, gather, policy_json, position_text, wrap};
+use super::diagnose::{assess, assess_as, gather_keeping, policy_json, position_text, wrap};
 use super::strategy::{self, Seen};
 use super::Code;
 use crate::cmd::diagnose::MigrationFlags;
@@ -108,6 +108,20 @@ fn strategy_text(choice: &Choice, seen: &Seen, chosen: Option<Strategy>) -> Stri
     s
 }
 
+/// The journal's last rehearsal of this database for this target, as the wizard's Review and Up
+/// read it (the same rule, `tui::rehearsal_for`, and the same staleness check), read-only: the
+/// open journal is read, not taken.
+async fn rehearsal(ctx: &Context) -> Option<crate::wizard::review::Rehearsal> {
+    let dir = crate::exec::datadir::sub_dir("journal").ok()?;
+    let path = crate::exec::journal::unfinished(&dir, &ctx.conn.endpoint.identity()).ok()??;
+    let rb = crate::exec::journal::read(&path).ok()?;
+    let mut r = crate::tui::rehearsal_for(&rb, ctx)?;
+    if let Some(opts) = ctx.conn.pg() {
+        r.stale = crate::tui::rehearsal_staleness(opts, &r.record).await;
+    }
+    Some(r)
+}
+
 /// The preflight's findings under the plan: what the target (and each hop's Kong) will break,
 /// the commands first. Errors are what `auto` refuses (exit 20) unless `--allow-breaking`.
 pub fn render_preflight(findings: &[Finding], target: Option<Version>) -> String {
@@ -146,7 +160,7 @@ pub async fn run(
     asked: &Asked,
     nodes: &NodesArgs,
 ) -> Result<Code> {
-    let g = gather(ctx, flags).await?;
+    let (g, store) = gather_keeping(ctx, flags).await?;
     let seen = strategy::see(asked, ctx.target.version, Some(&g.snapshot), nodes).await;
     // The strategy asked for shapes the next step and the rollback only where it is allowed.
     let a0 = assess(&g, ctx);
@@ -171,7 +185,16 @@ pub async fn run(
             )
         });
     let plan = &a.plan;
-    let pre = super::preflight::gather(ctx, &g, &super::preflight::env_names()).await;
+    // On the session that counted: the routes' read is shared, not made again.
+    let pre = super::preflight::PreflightSource::of(ctx, &super::preflight::env_names())
+        .gather(
+            Some(store.as_ref()),
+            &g.snapshot,
+            g.row_counts.as_deref(),
+            Some(&crate::kong::preflight::plan_hops(plan)),
+        )
+        .await;
+    let rehearsed = rehearsal(ctx).await;
     let mut preflight = super::preflight::findings_for(ctx, plan, &pre);
     preflight.sort_by_key(|f| f.severity);
     let code = if refusal.is_some() {
@@ -194,6 +217,19 @@ pub async fn run(
             }
             o.insert("strategy".into(), sj);
             o.insert("preflight".into(), serde_json::to_value(&preflight)?);
+            o.insert(
+                "rehearsal".into(),
+                match &rehearsed {
+                    Some(r) => serde_json::json!({
+                        "line": r.line(),
+                        "at": r.record.at,
+                        "target": r.record.target,
+                        "ok": r.record.ok,
+                        "stale": r.stale,
+                    }),
+                    None => serde_json::Value::Null,
+                },
+            );
         }
         serde_json::to_string_pretty(&v)? + "\n"
     } else {
@@ -201,6 +237,9 @@ pub async fn run(
             plan,
             &format!("{}\n{}", ctx.header(), position_text(&a).trim_end()),
         );
+        if let Some(r) = &rehearsed {
+            text.push_str(&wrap(&format!("Rehearsal: {}", r.line()), "", 100));
+        }
         text.push('\n');
         text.push_str(&strategy_text(&choice, &seen, asked.strategy));
         if let Some(r) = &rolling {

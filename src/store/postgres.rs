@@ -357,9 +357,11 @@ impl PgStore {
 
     /// Sends `sql` (one or more statements, one round trip) and hands each row to `each` with
     /// the index of its statement, as the rows arrive (a scan's rows are never all held).
+    /// `bound`: how long the whole read may take.
     async fn simple_each(
         &self,
         sql: &str,
+        bound: Duration,
         mut each: impl FnMut(usize, &tokio_postgres::SimpleQueryRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         use futures::StreamExt;
@@ -381,14 +383,14 @@ impl PgStore {
             }
             Ok(())
         };
-        match tokio::time::timeout(self.opts.timeout, fut).await {
+        match tokio::time::timeout(bound, fut).await {
             Ok(r) => r,
             Err(_) => Err(err(
                 StoreErrorKind::Unreachable,
                 format!(
                     "PostgreSQL at {} stopped answering (no reply within {} ms)",
                     self.opts.describe(),
-                    self.opts.timeout.as_millis()
+                    bound.as_millis()
                 ),
                 "check the server; raise pg_timeout if it is only slow",
             )),

@@ -3,10 +3,13 @@
 # routes (1 % of them with a 2.x regex path, one with a look-ahead 3.x refuses) and a thousand
 # plugins, then, each RUNS times after a warm-up (the median is printed):
 #   1. psql reading schema_meta (what an operator would type first);
-#   2. `kongrade diagnose --target-version 3.4.2` (the state, the findings, the row counts with
-#      the regex routes sampled, and the preflight: kong.conf, routes, plugins, the server).
+#   2. psql counting the routes (the floor of anything that reads every route, as the
+#      refused-regex check must);
+#   3. `kongrade diagnose --target-version 3.4.2` (the state, the findings, the row counts with
+#      every route judged once, and the preflight: kong.conf, routes, plugins, the server).
 # Then one more diagnose with the server logging every statement and connection, to count what
-# diagnose sends: the preflight is one statement on diagnose's own session.
+# diagnose sends: the preflight is one statement on diagnose's own session, and the routes are
+# read once. The load average is printed before and after (the machine may be shared).
 #
 #   tests/benches/diagnose.sh [ROUTES] [RUNS]   (defaults 1000000 and 7;
 #                                                KONGRADE_BIN=path/to/kongrade, release build
@@ -43,6 +46,7 @@ VACUUM ANALYZE routes; VACUUM ANALYZE plugins;
 SQL
 psql -X -At -c "SELECT 'database size: ' || pg_size_pretty(pg_database_size('kong_bench'))"
 
+each() { python3 -c "import sys; print(' '.join('%.0f' % (float(x) * 1000) for x in sys.argv[1:]))" "$@"; }
 median() { python3 -c "import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print('%.1f' % (statistics.median(v)*1000))" "$@"; }
 timed() {
   python3 - "$@" <<'PY'
@@ -59,18 +63,22 @@ PY
 psql -X -At -c "SELECT key, subsystem, last_executed, executed, pending FROM schema_meta" >/dev/null
 "$BIN" diagnose --target-version 3.4.2 >/dev/null 2>&1 || true
 
-P=""; D=""
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+P=""; C=""; D=""
 i=0
 while [ $i -lt "$RUNS" ]; do
   P="$P $(timed psql -X -At -c "SELECT key, subsystem, last_executed, executed, pending FROM schema_meta")"
+  C="$C $(timed psql -X -At -c "SELECT count(*) FROM routes")"
   D="$D $(timed "$BIN" diagnose --target-version 3.4.2)"
   i=$((i + 1))
 done
+echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086
-PM=$(median $P); DM=$(median $D)
-echo "psql schema_meta:   median $PM ms over $RUNS runs"
-echo "kongrade diagnose:  median $DM ms over $RUNS runs"
-python3 -c "print('ratio diagnose/psql: %.2fx (the goal: within 2x)' % ($DM / $PM))"
+PM=$(median $P); CM=$(median $C); DM=$(median $D)
+echo "psql schema_meta:   median $PM ms over $RUNS runs (each: $(each $P))"
+echo "psql count routes:  median $CM ms over $RUNS runs (each: $(each $C))"
+echo "kongrade diagnose:  median $DM ms over $RUNS runs (each: $(each $D))"
+python3 -c "print('ratio diagnose/psql: %.2fx (the goal: within 2x); diagnose/count(*) of routes: %.2fx' % ($DM / $PM, $DM / $CM))"
 
 # What diagnose sends: every statement and connection, logged for one run.
 psql -X -q -U postgres -d postgres -c "ALTER SYSTEM SET log_statement = 'all'" \
@@ -83,7 +91,8 @@ sleep 1
 tail -n +"$((start + 1))" "$DIR/server.log" > "$DIR/one-run.log"
 stmts=$(grep -c 'LOG:  statement:' "$DIR/one-run.log" || true)
 conns=$(grep -c 'connection authorized' "$DIR/one-run.log" || true)
-pre=$(grep 'LOG:  statement:' "$DIR/one-run.log" | grep -c "'suspects'" || true)
-echo "one diagnose sent $stmts statements over $conns connection(s); the preflight's: $pre statement (its routes/plugins/server query)"
+pre=$(grep 'LOG:  statement:' "$DIR/one-run.log" | grep -c "'server_version_num'" || true)
+reads=$(grep 'LOG:  statement:' "$DIR/one-run.log" | grep -c 'FROM "routes"' || true)
+echo "one diagnose sent $stmts statements over $conns connection(s); the preflight's: $pre statement (plugins/server query); routes read $reads time(s)"
 grep -E "^\s+\[(routes-regex|large-tables)" "$DIR/diagnose.out" || true
 grep -E "routes_with_regex_paths|routes with regex paths" "$DIR/diagnose.out" | head -3 || true

@@ -47,13 +47,20 @@ impl PgStore {
         )
     }
 
+    /// How long the read of every route may take: pg_timeout, and at least a minute (a full
+    /// scan of a million routes whose paths are all regexes sends every row; the server answered
+    /// the snapshot already, so a slow scan is work, not a dead server).
+    fn scan_bound(&self) -> std::time::Duration {
+        self.opts.timeout.max(std::time::Duration::from_secs(60))
+    }
+
     /// Reads every route once (the server sends only those its prefilter keeps) and judges
     /// them with `kong::preflight`'s rule. The scan is kept for this session's preflight read
     /// ([`PgStore::preflight_read`] takes it: the routes are not read twice).
     pub async fn scan_routes(&self) -> Result<RoutesScan, StoreError> {
         let mut scan = RoutesScan::default();
         let sql = self.routes_scan_sql();
-        self.simple_each(&sql, |i, row| {
+        self.simple_each(&sql, self.scan_bound(), |i, row| {
             if i == 1 {
                 scan.add(route_of(row)?);
             }
@@ -90,7 +97,12 @@ impl PgStore {
         }
         let mut text = None;
         let mut scan = RoutesScan::default();
-        self.simple_each(&sql, |i, row| {
+        let bound = if scan_here {
+            self.scan_bound()
+        } else {
+            self.opts.timeout
+        };
+        self.simple_each(&sql, bound, |i, row| {
             match i {
                 0 => text = row.get(0).map(str::to_string),
                 2 => scan.add(route_of(row)?),
