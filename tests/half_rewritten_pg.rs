@@ -92,9 +92,14 @@ fn an_interrupted_016_is_named_refused_and_clears_after_the_repair() {
         .map(|r| r.as_str().unwrap_or_default().to_string())
         .collect();
     assert!(
-        remedy[0].starts_with("psql "),
-        "the repair comes first: {remedy:?}"
+        remedy[0].contains("no `kong migrations up` runs anywhere"),
+        "{remedy:?}"
     );
+    let repair = remedy
+        .iter()
+        .find(|r| r.starts_with("psql -h "))
+        .unwrap_or_else(|| panic!("the repair, a full psql line: {remedy:?}"))
+        .clone();
 
     // auto refuses before any step: its `up` would make the path `~~/users/\d+`.
     let before = schema_meta(&db);
@@ -109,13 +114,16 @@ fn an_interrupted_016_is_named_refused_and_clears_after_the_repair() {
     assert!(v["steps"].as_array().is_some_and(|s| s.is_empty()), "{v}");
     assert_eq!(schema_meta(&db), before, "nothing ran");
 
-    // The repair as printed, run as is: the `~` comes off the rewritten path only.
-    let sql = remedy[0]
-        .split_once("-c \"")
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(sql, _)| sql.to_string())
-        .unwrap_or_else(|| panic!("no SQL in {}", remedy[0]));
-    db.exec(&sql);
+    // The repair as printed, run as is by a shell, with only the password in the environment.
+    let sh = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&repair)
+        .env("PGPASSWORD", support::pg::KONG_PASSWORD)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sh");
+    assert!(sh.status.success(), "{repair}\n{}", both(&sh));
     assert_eq!(
         db.exec("SELECT string_agg(paths::text, ' ' ORDER BY id) FROM routes")
             .trim(),
@@ -145,4 +153,49 @@ fn tilde_paths_are_not_read_before_016_sql_ran_nor_judged_once_016_is_recorded()
          WHERE subsystem = 'core';",
     );
     assert!(half(&findings(&db)).is_none());
+}
+
+/// Kong does not renew its lock: a rewrite that outlives --lock-timeout shows no live lock. A
+/// session sending 016's statements (pg_stat_activity) means the run is alive: no finding, and
+/// no repair offered over a rewrite in progress.
+#[test]
+fn a_rewrite_still_running_without_its_lock_is_not_called_interrupted() {
+    let db = interrupted_016("half016_running", true);
+    assert!(half(&findings(&db)).is_some());
+    // Kong's UPDATE, still at work on another connection (held open by a sleep).
+    // As Kong's role, as Kong connects (kongrade sees its own role's sessions).
+    let mut kong = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            &db.server.host,
+            "-p",
+            &db.server.port.to_string(),
+        ])
+        .args(["-U", "kong", "-d", &db.name])
+        .env("PGPASSWORD", support::pg::KONG_PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .args([
+            "-c",
+            "UPDATE routes SET paths = paths WHERE false; SELECT pg_sleep(120)",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while db
+        .exec("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'UPDATE routes SET paths = %' AND state = 'active'")
+        .trim()
+        != "1"
+    {
+        assert!(std::time::Instant::now() < deadline, "the session never showed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let f = findings(&db);
+    let _ = kong.kill();
+    let _ = kong.wait();
+    let _ = db.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'UPDATE routes SET paths = %' AND pid <> pg_backend_pid()");
+    assert!(half(&f).is_none(), "a running rewrite: {f:?}");
 }

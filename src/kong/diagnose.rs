@@ -127,6 +127,20 @@ impl DiagnoseInput<'_> {
         self.table(name)
     }
 
+    /// `psql` on Kong's database (host, port, role, database from kong.conf; the password from
+    /// PGPASSWORD or ~/.pgpass, never in the command), running `sql`, quoted for the shell.
+    pub(crate) fn psql(&self, sql: &str) -> String {
+        let c = &self.settings.connection;
+        format!(
+            "psql -h {} -p {} -U {} -d {} -c {}",
+            shell_word(&c.host),
+            c.port,
+            shell_word(&c.user),
+            shell_word(&c.database),
+            shell_word(sql)
+        )
+    }
+
     /// `kong migrations SUB` with kong.conf's `-c`.
     pub(crate) fn kong_cmd(&self, sub: &str) -> String {
         self.kong(sub)
@@ -375,10 +389,10 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             seen,
             why: "Kong always writes a ttl; a NULL one comes from a hand edit or a restore. Kong purges only rows whose ttl has passed and takes the lock with INSERT ... ON CONFLICT DO NOTHING, so with this row every bootstrap, up and finish prints 'aborted: another node is performing database changes' and exits 0 without doing anything. No run can be holding it: deleting it is safe.".into(),
             remedy: vec![
-                format!(
-                    "psql -d {} -c \"DELETE FROM locks WHERE key = 'migrations' AND ttl IS NULL\"",
-                    shell_word(&input.settings.connection.database)
-                ),
+                input.psql(&format!(
+                    "DELETE FROM {} WHERE key = 'migrations' AND ttl IS NULL",
+                    input.table("locks")
+                )),
                 "kongrade status   # then the lock is gone and the next step can run".into(),
             ],
         });
@@ -497,7 +511,7 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
                 seen,
                 why: "Without schema_meta Kong cannot tell which migrations ran, and bootstrap would run them all over existing tables. schema_meta was dropped, or the tables were restored without it, or kong.conf points at the wrong pg_schema.".into(),
                 remedy: vec![
-                    format!("psql -h {} -p {} -U {} -d {} -c '\\dt *.schema_meta'   # is it in another schema? then set pg_schema", shell_word(&input.settings.connection.host), input.settings.connection.port, shell_word(&input.settings.connection.user), shell_word(&input.settings.connection.database)),
+                    format!("{}   # is it in another schema? then set pg_schema", input.psql("\\dt *.schema_meta")),
                     "Restore schema_meta from the backup taken with these tables (pg_restore -t schema_meta).".into(),
                 ],
             });

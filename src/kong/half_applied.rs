@@ -25,6 +25,19 @@ use super::snapshot::{SchemaMetaRow, Snapshot, TildeRoutes};
 pub const MIGRATION: &str = "016_280_to_300";
 pub const SUBSYSTEM: &str = "core";
 
+/// A path 016 rewrote: it begins with `~` (2.x takes only paths that begin with `/`).
+pub fn rewritten(path: &str) -> bool {
+    path.starts_with('~')
+}
+
+/// [`rewritten`] in SQL, over an element `p` of `paths` (the snapshot's read and the repair).
+pub const REWRITTEN_SQL: &str = "left(p, 1) = '~'";
+
+/// How pg_stat_activity shows 016's rewrite at work: its read of the routes and its UPDATE per
+/// route, as `p_migrate_regex_path` sends them (3.0.0 to 3.9.x).
+pub const REWRITE_QUERIES_SQL: &str =
+    "(query ILIKE 'UPDATE routes SET paths = %' OR query ILIKE 'SELECT id, paths FROM routes WHERE paths IS NOT NULL%')";
+
 /// Whether core's row records 016 (executed or pending). `None`: no core row at all.
 pub fn recorded(schema_meta: &[SchemaMetaRow]) -> Option<bool> {
     let core = schema_meta
@@ -39,7 +52,12 @@ pub fn recorded(schema_meta: &[SchemaMetaRow]) -> Option<bool> {
 /// run holds the lock (a live run is still rewriting: `lock-live` says so), and some path begins
 /// with `~`.
 pub fn at_risk(snapshot: &Snapshot) -> Option<&TildeRoutes> {
-    let t = snapshot.tilde_routes.as_ref().filter(|t| t.count > 0)?;
+    // Kong never renews its lock: a rewrite running longer than --lock-timeout shows no live
+    // lock, so the server's own view of the session is asked too.
+    let t = snapshot
+        .tilde_routes
+        .as_ref()
+        .filter(|t| t.count > 0 && !t.rewrite_running)?;
     if recorded(snapshot.schema_meta.as_deref()?)? {
         return None;
     }
@@ -54,58 +72,61 @@ pub fn finding(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     let Some(t) = at_risk(input.snapshot) else {
         return;
     };
-    let routes = input.table_sql("routes");
     let mut seen = vec![format!(
         "core/{MIGRATION} is not recorded in schema_meta, and {} route(s) have a path beginning with ~",
         t.count
     )];
-    for (id, name, paths) in &t.listed {
+    for (id, name, paths) in t.listed.iter().take(super::preflight::LIST_MAX) {
+        let esc = |s: &str| crate::text::escape(s).into_owned();
         let name = name
             .as_deref()
-            .map(|n| format!(" ({n})"))
+            .map(|n| format!(" ({})", esc(n)))
             .unwrap_or_default();
-        seen.push(format!("route {id}{name}: {}", paths.join(", ")));
+        let paths: Vec<String> = paths.iter().map(|p| esc(p)).collect();
+        seen.push(format!("route {}{name}: {}", esc(id), paths.join(", ")));
     }
-    if (t.listed.len() as i64) < t.count {
-        seen.push(format!("... and {} more", t.count - t.listed.len() as i64));
+    let shown = t.listed.len().min(super::preflight::LIST_MAX) as i64;
+    if shown < t.count {
+        seen.push(format!("... and {} more", t.count - shown));
     }
-    let remedy_first = match input.state.db {
+    let mut remedy = vec![
+        "first make sure no `kong migrations up` runs anywhere: Kong does not renew its lock, so a rewrite that outlives --lock-timeout no longer shows a lock".to_string(),
+    ];
+    match input.state.db {
         Db::Postgres => {
-            let db = shell_word(&input.settings.connection.database);
             let repair = format!(
-                "UPDATE {routes} SET paths = ARRAY(SELECT CASE WHEN left(p, 1) = '~' THEN substr(p, 2) ELSE p END \
+                "UPDATE {} SET paths = ARRAY(SELECT CASE WHEN {REWRITTEN_SQL} THEN substr(p, 2) ELSE p END \
                  FROM unnest(paths) WITH ORDINALITY AS u(p, n) ORDER BY n) \
-                 WHERE EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) = '~')"
+                 WHERE EXISTS (SELECT 1 FROM unnest(paths) p WHERE {REWRITTEN_SQL})",
+                input.table_sql("routes")
             );
-            vec![format!("psql -d {db} -c \"{repair}\"   # take the ~ off again (the rest is what {MIGRATION} made of the path, and it makes the same again)")]
+            remedy.push(format!(
+                "{}   # take the ~ off again (the rest is what {MIGRATION} made of the path, and it makes the same again)",
+                input.psql(&repair)
+            ));
         }
-        // CQL has no UPDATE over a whole table: one statement per route, for the routes listed.
-        Db::Cassandra if (t.listed.len() as i64) == t.count => t
-            .listed
-            .iter()
-            .map(|(id, _, paths)| {
+        // CQL has no UPDATE over a whole table: one statement per route, when all are listed.
+        Db::Cassandra if t.listed.len() as i64 == t.count => {
+            for (id, _, paths) in &t.listed {
                 let list: Vec<String> = paths
                     .iter()
                     .map(|p| format!("'{}'", p.strip_prefix('~').unwrap_or(p).replace('\'', "''")))
                     .collect();
-                format!(
-                    "cqlsh -e \"UPDATE {}.routes SET paths = [{}] WHERE partition = 'routes' AND id = {id}\"",
-                    input.snapshot.namespace,
+                let cql = format!(
+                    "UPDATE \"{}\".routes SET paths = [{}] WHERE partition = 'routes' AND id = {id}",
+                    input.snapshot.namespace.replace('"', "\"\""),
                     list.join(", ")
-                )
-            })
-            .collect(),
-        Db::Cassandra => vec![format!(
-            "restore the snapshots taken before this up (kongrade rollback --print shows how): {} routes are more than kongrade lists, one CQL statement each",
-            t.count
-        )],
-    };
-    let mut remedy = remedy_first;
+                );
+                remedy.push(format!("cqlsh -e {}", shell_word(&cql)));
+            }
+        }
+        Db::Cassandra => {}
+    }
     remedy.push(format!(
         "{}   # then: each regex path is rewritten once",
         input.kong_cmd("up")
     ));
-    remedy.push("or restore the backup taken before this up (kongrade rollback --print shows the command), then run up again".into());
+    remedy.push("or restore the backup taken before this up (kongrade rollback --print shows how), then run up again".into());
     out.push(Finding {
         id: FindingId::PathsHalfRewritten,
         severity: Severity::Error,
@@ -142,6 +163,7 @@ mod tests {
         s.tilde_routes = Some(TildeRoutes {
             count: tilde,
             listed: vec![],
+            rewrite_running: false,
         });
         s.lock = live.then(|| LockRow {
             live: true,

@@ -118,15 +118,19 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TildeRoutes {
     pub count: i64,
-    /// (id, name, paths), at most `kong::preflight::LIST_MAX`, by id.
+    /// (id, name, paths) as stored (raw: the finding escapes what it shows), the lowest ids.
     pub listed: Vec<(String, Option<String>, Vec<String>)>,
+    /// The server shows 016's rewrite at work in another session (PostgreSQL's
+    /// pg_stat_activity): the run is alive, whatever its lock says. The routes are not read then.
+    #[serde(default)]
+    pub rewrite_running: bool,
 }
 
 impl TildeRoutes {
     /// Counts one route read by a store that filters nothing itself (Cassandra), keeping the
     /// lowest ids listed as PostgreSQL's `ORDER BY id LIMIT` does.
     pub fn add(&mut self, id: String, name: Option<String>, paths: Vec<String>) {
-        if !paths.iter().any(|p| p.starts_with('~')) {
+        if !paths.iter().any(|p| super::half_applied::rewritten(p)) {
             return;
         }
         self.count += 1;

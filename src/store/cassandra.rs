@@ -941,16 +941,9 @@ impl CassandraStore {
         if !sql_ran {
             return Ok(None);
         }
+        // Raw: the remedy writes the paths back; the finding escapes what it shows.
         let mut t = crate::kong::snapshot::TildeRoutes::default();
-        self.each_route(|r| {
-            let esc = |s: &str| crate::text::escape(s).into_owned();
-            t.add(
-                esc(&r.id),
-                r.name.as_deref().map(esc),
-                r.paths.iter().map(|p| esc(p)).collect(),
-            )
-        })
-        .await?;
+        self.each_route(|r| t.add(r.id, r.name, r.paths)).await?;
         Ok(Some(t))
     }
 

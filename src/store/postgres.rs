@@ -492,14 +492,22 @@ impl PgStore {
         }
         if let (Some(t), Some(r)) = (&sm, &routes_016) {
             // Read only while 016 is unrecorded: on a 3.x database every regex path has its `~`.
-            let m = crate::kong::half_applied::MIGRATION;
-            let tilde = "EXISTS (SELECT 1 FROM unnest(paths) p WHERE left(p, 1) = '~')";
+            // While the rewrite runs (another session sends its statements) nothing is scanned:
+            // the wizard reads every second, and the routes are being written.
+            use crate::kong::half_applied::{MIGRATION as m, REWRITE_QUERIES_SQL, REWRITTEN_SQL};
+            let tilde = format!("EXISTS (SELECT 1 FROM unnest(paths) p WHERE {REWRITTEN_SQL})");
+            let running = format!(
+                "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND (state = 'active' OR state_change > now() - interval '60 seconds') AND {REWRITE_QUERIES_SQL})"
+            );
             parts.push(format!(
-                "'tilde', CASE WHEN NOT EXISTS (SELECT 1 FROM {t} WHERE key = 'schema_meta' AND subsystem = 'core' \
-                 AND ('{m}' = ANY(executed) OR '{m}' = ANY(pending))) THEN json_build_object(\
-                 'count', (SELECT count(*) FROM {r} WHERE {tilde}), \
-                 'listed', (SELECT coalesce(json_agg(json_build_array(id::text, name, array_remove(paths, NULL))), '[]'::json) \
-                   FROM (SELECT id, name, paths FROM {r} WHERE {tilde} ORDER BY id LIMIT {max}) x)) END",
+                "'tilde', CASE WHEN EXISTS (SELECT 1 FROM {t} WHERE key = 'schema_meta' AND subsystem = 'core' \
+                 AND ('{m}' = ANY(executed) OR '{m}' = ANY(pending))) THEN NULL \
+                 WHEN {running} THEN json_build_object('count', 0, 'listed', '[]'::json, 'rewrite_running', true) \
+                 ELSE (SELECT json_build_object('count', count(*), \
+                   'listed', coalesce(json_agg(json_build_array(id::text, name, array_remove(paths, NULL)) ORDER BY id) \
+                     FILTER (WHERE n <= {max}), '[]'::json)) \
+                   FROM (SELECT id, name, paths, row_number() OVER (ORDER BY id) AS n FROM {r} WHERE {tilde}) x) END",
                 max = crate::kong::preflight::LIST_MAX
             ));
         }

@@ -170,7 +170,7 @@ pub fn account(f: &FailedUp, fix: Option<(&str, bool)>) -> Vec<(Tone, String)> {
     if let Some(title) = &f.rerun_harms {
         out.push((
             Tone::Error,
-            format!("Do not run up again yet. {title}. The finding paths-half-rewritten has the repair (one UPDATE, command first) and the restore; up stays blocked until the database shows it done.{fix_line}"),
+            format!("Do not run up again yet. {title}. The finding paths-half-rewritten has the repair (its commands, first) and the restore; up stays blocked until the database shows it done.{fix_line}"),
         ));
         return out;
     }

@@ -15,6 +15,7 @@ fn read_with_tilde(h: &mut H, count: i64) {
     s.tilde_routes = Some(TildeRoutes {
         count,
         listed: vec![],
+        rewrite_running: false,
     });
     let result = Ok(Box::new(h.interpreter.reading(&s)));
     let at = h.m.now;
