@@ -580,3 +580,49 @@ fn a_clone_replace_journals_what_it_replaced() {
     );
     assert!(!journal.contains("absent or empty at start"), "{journal}");
 }
+
+/// An up on the clone cut short inside core 016's rewrite (kong::half_applied): the run that
+/// resumes refuses to run up there again (it would prefix the rewritten routes twice), says to
+/// take a new clone under another name, and runs nothing; the source is never touched.
+#[test]
+fn an_up_cut_short_in_016_on_the_clone_is_not_run_again() {
+    let src = source("dc_half016");
+    let clone = clone_db(&src, &format!("{}_clone", src.name));
+    let data = tempfile::tempdir().unwrap();
+    let before = meta(&src);
+    // kong dies inside 016, before recording it (as a kill or a failover would leave it).
+    let dying = format!("'{BIN}' stand-in --kong-version 3.4.2 --die-at core/016_280_to_300");
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &dying,
+        &["--clone-database", &clone.name],
+    )
+    .output()
+    .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    // What 016 had done on the clone by then: its SQL, and one route rewritten. The killed
+    // kong's lock row is gone as its ttl would have passed.
+    clone.exec(
+        "DELETE FROM locks;\
+         CREATE TABLE IF NOT EXISTS targets (id uuid PRIMARY KEY, target text);\
+         ALTER TABLE targets ADD COLUMN cache_key text UNIQUE;\
+         UPDATE routes SET paths = ARRAY['~/users/\\d+'] WHERE id = (SELECT id FROM routes ORDER BY id LIMIT 1);",
+    );
+    let clone_meta = meta(&clone);
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let o = auto_cmd(&src, data.path(), &kong, &["--clone-database", &clone.name])
+        .output()
+        .unwrap();
+    let text = both(&o);
+    assert_eq!(o.status.code(), Some(19), "{text}");
+    assert!(text.contains("paths-half-rewritten"), "{text}");
+    assert!(text.contains("--clone-database NEW_NAME"), "{text}");
+    assert_eq!(meta(&clone), clone_meta, "nothing ran on the clone");
+    assert_eq!(meta(&src), before, "the source is never written");
+    let _ = pg::psql_admin(
+        &src.server,
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", clone.name),
+    );
+}

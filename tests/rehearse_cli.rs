@@ -15,6 +15,15 @@ use support::{kong_db, kong_rows};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
 
+/// The two tests that fill big tables (the million rows; the orphan restore's 200k and its
+/// deadlines) run one after the other: side by side on 2 cores, the I/O of one could push the
+/// other past its deadline.
+static BIG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn big() -> std::sync::MutexGuard<'static, ()> {
+    BIG.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn rows_wanted() -> u64 {
     std::env::var("KONGRADE_TEST_REHEARSE_ROWS")
         .ok()
@@ -85,6 +94,7 @@ fn journal_events(data: &Path, kind: &str) -> Vec<Value> {
 
 #[test]
 fn rehearse_times_every_migration_on_a_clone_and_leaves_the_source_alone() {
+    let _one_at_a_time = big();
     pg::grant_createdb();
     let n = rows_wanted();
     let db = TestDb::new("rh_ok");
@@ -443,6 +453,7 @@ fn children_named(parent: u32, name: &str) -> Vec<i32> {
 /// connected when the second run starts: conditions, not times.
 #[test]
 fn a_killed_runs_pg_restore_is_ended_before_the_clone_target_is_used_again() {
+    let _one_at_a_time = big();
     pg::grant_createdb();
     let db = TestDb::new("rh_orphan");
     kong_db::bootstrap_at(&db, "2.8.5", None);

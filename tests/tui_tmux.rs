@@ -879,6 +879,26 @@ fn killed_during_up_the_restarted_wizard_waits_for_that_kong_and_runs_no_second(
         assert!(std::time::Instant::now() < deadline, "kong never started");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // And its start journaled (written just after the spawn): on a busy machine the kill could
+    // land between the two, and this test is about the journaled start.
+    let journaled = || {
+        std::fs::read_dir(dir.path().join("data/journal"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+            .any(|e| {
+                std::fs::read_to_string(e.path())
+                    .is_ok_and(|t| t.contains("\"event\":\"command_started\""))
+            })
+    };
+    while !journaled() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kong's start never journaled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let pid = kongrade_pid(&t);
     assert!(Command::new("kill")
         .args(["-KILL", &pid])

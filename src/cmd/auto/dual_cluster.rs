@@ -447,7 +447,28 @@ async fn kong_step(
     let store = PgStore::connect(target)
         .await
         .map_err(|e| eyre!("the clone: {e}"))?;
-    let before = clone_state(s, &store).await?;
+    let snap = store
+        .snapshot()
+        .await
+        .map_err(|e| eyre!("the clone: {e}"))?;
+    // An up on the clone cut short inside 016's rewrite: again would prefix its routes twice.
+    // The source was never written, so the remedy is a new clone, not a repair.
+    if let Some(t) = (command == KongCommand::Up)
+        .then(|| crate::kong::half_applied::at_risk(&snap))
+        .flatten()
+    {
+        return Ok(Some(stop(
+            exit::STATE_FORBIDS,
+            "refused_state",
+            format!(
+                "The clone: an interrupted up left {} route(s) rewritten by core/{} (paths-half-rewritten); running up again would make them ~~/... and those routes would stop matching. Nothing ran. The source was never written: take a new clone under another name (run again with --clone-database NEW_NAME; a proven clone is never taken twice under its own name), then drop {}.",
+                t.count,
+                crate::kong::half_applied::MIGRATION,
+                target.database
+            ),
+        )));
+    }
+    let before = state::compute(&s.ctx.target, &snap, s.ctx.catalog);
     let due = |st: &crate::kong::state::SchemaState| match command {
         KongCommand::Up => st.total(MigState::New),
         _ => st.total(MigState::Pending),
@@ -542,7 +563,7 @@ async fn kong_step(
         exit::KONG_FAILED,
         "kong_failed",
         format!(
-            "'kong migrations {}' on the clone {} ({}; {} migration(s) still due); its output is above{}. The source is untouched: fix the cause and run again, or take a new clone with --clone-replace.",
+            "'kong migrations {}' on the clone {} ({}; {} migration(s) still due); its output is above{}. The source is untouched: fix the cause and run again, or take a new clone under another name with --clone-database NEW_NAME.",
             command.as_str(),
             if outcome.success() { "changed nothing" } else { "failed" },
             outcome.describe(),

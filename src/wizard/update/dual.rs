@@ -247,6 +247,9 @@ fn gate(m: &Model, command: KongCommand) -> Result<(), (NoticeLevel, String)> {
             "the clone has pending migrations: Kong refuses up until finish ran".into(),
         ));
     }
+    if let Some(why) = super::run::blocking_finding(m) {
+        return Err((Block, why));
+    }
     Ok(())
 }
 

@@ -344,15 +344,26 @@ pub fn gate(m: &Model, command: KongCommand) -> Result<(), String> {
         }
         _ => {}
     }
-    // Last, so the reasons above say it in the command's words. What auto refuses without a flag, the wizard never runs kong over, at whatever step it
-    // appears (an interrupted 016 shows only after the up that failed).
-    if let Some(f) = m.findings.iter().find(|f| crate::wizard::model::blocks(f)) {
-        return Err(format!(
-            "{}: the finding says what to do first; kongrade starts no kong while it stands",
-            f.title
-        ));
+    // Last, so the reasons above say it in the command's words.
+    if let Some(why) = blocking_finding(m) {
+        return Err(why);
     }
     Ok(())
+}
+
+/// What auto refuses without a flag, the wizard never runs kong over, at whatever step it
+/// appears (an interrupted 016 shows only after the up that failed), on the shared database or
+/// the clone the live pane reads.
+pub fn blocking_finding(m: &Model) -> Option<String> {
+    m.findings
+        .iter()
+        .find(|f| crate::wizard::model::blocks(f))
+        .map(|f| {
+            format!(
+                "{}: the finding says what to do first; kongrade starts no kong while it stands",
+                f.title
+            )
+        })
 }
 
 /// The operator confirmed `command` (with the word they typed): journaled, then started if the
