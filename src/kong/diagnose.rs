@@ -372,6 +372,11 @@ fn kong_v(v: Option<Version>) -> String {
 }
 
 fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
+    // A rewrite still at work whose lock expired: a live run, whatever the row says.
+    if input.state.rewrite_running && !input.state.lock.as_ref().is_some_and(|l| l.live) {
+        super::half_applied::running(input, out);
+        return;
+    }
     let Some(l) = &input.state.lock else {
         return;
     };

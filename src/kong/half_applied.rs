@@ -67,6 +67,39 @@ pub fn at_risk(snapshot: &Snapshot) -> Option<&TildeRoutes> {
     Some(t)
 }
 
+/// On a clone (dual-cluster, rehearse) the way on is a new clone, not a repair: the source was
+/// never written, and a proven clone is never taken twice under its own name.
+pub fn on_clone(routes: Option<i64>, clone: &str) -> String {
+    let n = routes.map(|n| format!("{n} ")).unwrap_or_default();
+    format!(
+        "The clone: an interrupted up left {n}route(s) rewritten by core/{MIGRATION} (paths-half-rewritten); running up again would make them ~~/... and those routes would stop matching. Nothing ran. The source was never written: take a new clone under another name (kongrade auto --strategy dual-cluster --clone-database NEW_NAME ...), then drop {clone}."
+    )
+}
+
+/// core 016's rewrite at work although no live lock shows: Kong does not renew its lock, so a
+/// rewrite that outlives `--lock-timeout` (a million routes take minutes) has none. A second
+/// `up` now would take the expired lock and run 016 again over routes being rewritten. The
+/// policy treats it as the live lock it should be: wait.
+pub fn running(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
+    out.push(Finding {
+        id: FindingId::LockLive,
+        severity: Severity::Error,
+        title: format!("core/{MIGRATION} is rewriting the routes now, and its migrations lock has expired"),
+        seen: vec![
+            "another session of Kong's role is sending 016's statements (pg_stat_activity)".into(),
+            match &input.state.lock {
+                Some(_) => "the locks row's ttl has passed: Kong does not renew it".into(),
+                None => "no locks row: Kong does not renew it, and the next taker purged it".into(),
+            },
+        ],
+        why: format!("A migration that runs longer than --lock-timeout keeps running without its lock. Any `up` started now would take the lock and run {MIGRATION} again over the routes being rewritten: those would become ~~/... and stop matching."),
+        remedy: vec![
+            "wait for that kong to end (kongrade waits: the wizard, auto --wait-lock SECONDS)".into(),
+            input.psql("SELECT pid, usename, now() - query_start AS running, left(query, 60) FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()"),
+        ],
+    });
+}
+
 /// The finding, with the repair first.
 pub fn finding(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     let Some(t) = at_risk(input.snapshot) else {
@@ -122,11 +155,16 @@ pub fn finding(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         }
         Db::Cassandra => {}
     }
-    remedy.push(format!(
-        "{}   # then: each regex path is rewritten once",
-        input.kong_cmd("up")
-    ));
-    remedy.push("or restore the backup taken before this up (kongrade rollback --print shows how), then run up again".into());
+    if remedy.len() > 1 {
+        remedy.push(format!(
+            "{}   # then: each regex path is rewritten once",
+            input.kong_cmd("up")
+        ));
+        remedy.push("or restore the backup taken before this up (kongrade rollback --print shows how), then run up again".into());
+    } else {
+        // More routes than kongrade lists, on a database without a table-wide UPDATE.
+        remedy.push(format!("restore the backup taken before this up (kongrade rollback --print shows how): {} routes are more than kongrade lists one CQL statement each; then run up again", t.count));
+    }
     out.push(Finding {
         id: FindingId::PathsHalfRewritten,
         severity: Severity::Error,

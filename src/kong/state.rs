@@ -110,6 +110,9 @@ pub struct SchemaState {
     pub unknown: Vec<Unknown>,
     pub anomalies: Vec<Anomaly>,
     pub lock: Option<LockRow>,
+    /// Core 016's rewrite is at work in another session although no live lock shows (Kong does
+    /// not renew its lock): a run is going on all the same (`kong::half_applied`).
+    pub rewrite_running: bool,
     /// Releases whose migrations equal what is recorded, on every recorded subsystem they share.
     pub schema_matches: Vec<Version>,
     /// Releases that match on `core` alone (useful when plugins lag behind).
@@ -136,8 +139,10 @@ impl SchemaState {
         self.subsystems.iter().map(|x| x.count(s)).sum()
     }
 
+    /// A run holds the migrations lock, or is still at work after its lock expired (Kong does not
+    /// renew it): wait, start nothing.
     pub fn lock_live(&self) -> bool {
-        self.lock.as_ref().is_some_and(|l| l.live)
+        self.lock.as_ref().is_some_and(|l| l.live) || self.rewrite_running
     }
 
     /// Nothing left for `up` or `finish` to do.
@@ -377,6 +382,10 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
         unknown,
         anomalies,
         lock: snapshot.lock.clone(),
+        rewrite_running: snapshot
+            .tilde_routes
+            .as_ref()
+            .is_some_and(|t| t.rewrite_running),
         schema_matches,
         core_matches,
     }

@@ -110,12 +110,17 @@ pub fn failed_up(m: &Model) -> Option<FailedUp> {
         recorded,
         lock_released: !state.lock_live(),
         pending: state.any(MigState::Pending),
-        rerun_harms: m.reading.as_ref().and_then(|r| {
-            r.findings
-                .iter()
-                .find(|f| f.id == FindingId::PathsHalfRewritten)
-                .map(|f| f.title.clone())
-        }),
+        rerun_harms: rerun_harms(m),
+    })
+}
+
+/// Running `up` again would damage data (`paths-half-rewritten`, on this read): its title.
+pub fn rerun_harms(m: &Model) -> Option<String> {
+    m.reading.as_ref().and_then(|r| {
+        r.findings
+            .iter()
+            .find(|f| f.id == FindingId::PathsHalfRewritten)
+            .map(|f| f.title.clone())
     })
 }
 

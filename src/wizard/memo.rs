@@ -94,6 +94,7 @@ pub type FailedKey = (
     usize,
     Option<String>,
     Option<crate::kong::state::SchemaState>,
+    Option<String>,
 );
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ RUNS=${2:-7}
 BIN=${KONGRADE_BIN:-${CARGO_TARGET_DIR:-target}/release/kongrade}
 [ -x "$BIN" ] || { echo "no kongrade binary at $BIN: cargo build --release, or set KONGRADE_BIN" >&2; exit 1; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-. "$(dirname "$0")/bench-pg.sh" diagnose
+# dash passes no arguments to `.`: bench-pg.sh reads its name from $1.
+set -- diagnose; . "$(dirname "$0")/bench-pg.sh" diagnose
 psql -X -q -U postgres -d postgres -c "CREATE ROLE kong LOGIN PASSWORD 'kong-bench'" \
   -c "CREATE DATABASE kong_bench OWNER kong"
 export PGUSER=kong PGPASSWORD=kong-bench PGDATABASE=kong_bench

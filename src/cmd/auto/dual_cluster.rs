@@ -460,12 +460,7 @@ async fn kong_step(
         return Ok(Some(stop(
             exit::STATE_FORBIDS,
             "refused_state",
-            format!(
-                "The clone: an interrupted up left {} route(s) rewritten by core/{} (paths-half-rewritten); running up again would make them ~~/... and those routes would stop matching. Nothing ran. The source was never written: take a new clone under another name (run again with --clone-database NEW_NAME; a proven clone is never taken twice under its own name), then drop {}.",
-                t.count,
-                crate::kong::half_applied::MIGRATION,
-                target.database
-            ),
+            crate::kong::half_applied::on_clone(Some(t.count), &target.database),
         )));
     }
     let before = state::compute(&s.ctx.target, &snap, s.ctx.catalog);

@@ -92,12 +92,13 @@ pub(super) fn run_status(
 fn failed_up(m: &Model) -> std::sync::Arc<Option<crate::wizard::failed::FailedUp>> {
     let last = m.log.lines.last().map(|l| l.text.as_str());
     m.memo.failed_up.get(
-        |(o, run, len, tail, st)| {
+        |(o, run, len, tail, st, harms)| {
             o.as_ref() == m.outcome.as_ref()
                 && *run == m.run.as_ref().map(|r| r.id)
                 && *len == m.log.lines.len()
                 && tail.as_deref() == last
                 && st.as_ref() == m.state()
+                && *harms == crate::wizard::failed::rerun_harms(m)
         },
         || {
             (
@@ -107,6 +108,7 @@ fn failed_up(m: &Model) -> std::sync::Arc<Option<crate::wizard::failed::FailedUp
                     m.log.lines.len(),
                     last.map(str::to_string),
                     m.state().cloned(),
+                    crate::wizard::failed::rerun_harms(m),
                 ),
                 crate::wizard::failed::failed_up(m),
             )

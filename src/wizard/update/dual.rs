@@ -247,6 +247,16 @@ fn gate(m: &Model, command: KongCommand) -> Result<(), (NoticeLevel, String)> {
             "the clone has pending migrations: Kong refuses up until finish ran".into(),
         ));
     }
+    // The findings' remedies speak of the source's kong.conf: on the clone, say the clone's way.
+    if m.findings
+        .iter()
+        .any(|f| f.id == crate::kong::policy::FindingId::PathsHalfRewritten)
+    {
+        let clone = dual(m)
+            .map(|d| d.setup.clone_database.clone())
+            .unwrap_or_else(|| "this clone".into());
+        return Err((Block, crate::kong::half_applied::on_clone(None, &clone)));
+    }
     if let Some(why) = super::run::blocking_finding(m) {
         return Err((Block, why));
     }
