@@ -215,3 +215,19 @@ fn a_rewrite_still_running_without_its_lock_is_not_called_interrupted() {
         "{live}"
     );
 }
+
+/// A routes table altered by hand (paths no longer text[]) is not read for `~` paths: the rest
+/// of the diagnosis stands, where the read would have failed the whole snapshot.
+#[test]
+fn an_altered_routes_table_does_not_break_the_read() {
+    let db = TestDb::new("half016_altered");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text);\
+         CREATE TABLE targets (id uuid PRIMARY KEY, target text, cache_key text);\
+         INSERT INTO routes VALUES ('00000000-0000-0000-0000-000000000001', 'x', '~/users');",
+    );
+    let o = kongrade(&db, &["status", "--json", "--target-version", "3.4.2"]);
+    assert_ne!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(half(&findings(&db)).is_none());
+}

@@ -1242,6 +1242,30 @@ fn an_interrupted_016_is_read_and_named_on_cassandra() {
         )
     );
 
+    // The wizard's poller reads every second: one store pages the routes once per 30 s.
+    let before = c
+        .statements_seen()
+        .into_iter()
+        .filter(|q| q.contains(".routes"))
+        .count();
+    let o = c.options();
+    rt().block_on(async {
+        let s = CassandraStore::connect(&o).await.unwrap();
+        for _ in 0..3 {
+            assert!(s.snapshot().await.unwrap().tilde_routes.is_some());
+        }
+    });
+    let after = c
+        .statements_seen()
+        .into_iter()
+        .filter(|q| q.contains(".routes"))
+        .count();
+    assert_eq!(
+        after - before,
+        1,
+        "three snapshots, one paging of the routes"
+    );
+
     // 016's CQL never ran: no column, nothing read, nothing said.
     let mut before = KongKeyspace::empty().bootstrap_at("2.8.5");
     before.routes = Some(rows);

@@ -106,7 +106,13 @@ pub struct CassandraStore {
     read_consistency: Consistency,
     /// The routes' read made by the row count, until the preflight takes it.
     routes_scan: std::sync::Mutex<Option<crate::kong::preflight::RoutesScan>>,
+    /// The last `~` routes read and when: Cassandra has no server-side filter, so each read
+    /// pages every route, and the wizard's poller reads every second.
+    tilde_read: std::sync::Mutex<Option<(std::time::Instant, crate::kong::snapshot::TildeRoutes)>>,
 }
+
+/// How long a `~` routes read on Cassandra stands before the routes are paged again.
+const TILDE_READ_FOR: Duration = Duration::from_secs(30);
 
 fn err(kind: StoreErrorKind, message: String, hint: &str) -> StoreError {
     StoreError {
@@ -468,6 +474,7 @@ impl CassandraStore {
             opts: opts.clone(),
             read_consistency,
             routes_scan: Default::default(),
+            tilde_read: Default::default(),
         })
     }
 
@@ -941,9 +948,17 @@ impl CassandraStore {
         if !sql_ran {
             return Ok(None);
         }
+        if let Some((at, t)) = self.tilde_read.lock().ok().and_then(|k| k.clone()) {
+            if at.elapsed() < TILDE_READ_FOR {
+                return Ok(Some(t));
+            }
+        }
         // Raw: the remedy writes the paths back; the finding escapes what it shows.
         let mut t = crate::kong::snapshot::TildeRoutes::default();
         self.each_route(|r| t.add(r.id, r.name, r.paths)).await?;
+        if let Ok(mut k) = self.tilde_read.lock() {
+            *k = Some((std::time::Instant::now(), t.clone()));
+        }
         Ok(Some(t))
     }
 

@@ -429,9 +429,12 @@ impl PgStore {
              (SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',') FROM pg_attribute \
               WHERE attrelid = {sm_oid} AND attnum > 0 AND NOT attisdropped), \
              {routes}, \
-             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {targets_oid} AND attname = 'cache_key' AND NOT attisdropped)",
+             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {targets_oid} AND attname = 'cache_key' AND NOT attisdropped) \
+             AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {routes_oid} AND attname = 'paths' \
+               AND atttypid = 'text[]'::regtype AND NOT attisdropped)",
             sm_oid = reg("schema_meta").trim_end_matches("::text"),
             routes = reg("routes"),
+            routes_oid = reg("routes").trim_end_matches("::text"),
             targets_oid = reg("targets").trim_end_matches("::text"),
             sm = reg("schema_meta"),
             locks = reg("locks"),
@@ -463,6 +466,7 @@ impl PgStore {
         let (sm, locks, legacy, cdp) = (get(3), get(4), get(5), get(6));
         // core 016_280_to_300's SQL adds targets.cache_key and commits before its Lua rewrites
         // the routes: only then can an interrupted run have left `~` paths (kong::half_applied).
+        // A routes.paths altered away from text[] is not read (it would fail the whole read).
         let routes_016 = get(9).filter(|_| get(10).as_deref() == Some("t"));
         let cdp_cols: Vec<String> = get(7)
             .map(|s| s.split(',').map(str::to_string).collect())
