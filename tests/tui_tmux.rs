@@ -157,8 +157,23 @@ impl Node {
         }
     }
 
+    /// Sets what the node answers, and returns once its listener is in that state: its thread
+    /// binds or drops the port on its own time, and a probe sent before would race it.
     fn set(&self, v: Option<&str>) {
         *self.version.lock().expect("node state") = v.map(str::to_string);
+        let addr = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_ok() != v.is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node at {addr} never took its new state"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
