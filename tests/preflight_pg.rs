@@ -409,3 +409,77 @@ fn the_sql_and_the_rust_regex_rule_agree_on_sample_paths() {
         .unwrap_or("")
         .starts_with(&format!("{refused} regex paths ")));
 }
+
+/// Sequential scans of `routes` so far (`pg_stat_user_tables`), read once no kongrade session of
+/// this database is left: a backend's counters reach the statistics before it leaves
+/// `pg_stat_activity`, so the count then includes everything the finished run did.
+fn routes_seq_scans(db: &TestDb) -> i64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let left = db.exec(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+               AND application_name LIKE 'kongrade%'",
+        );
+        if left.trim() == "0" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kongrade's session did not end: {left}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    db.exec("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'routes'")
+        .trim()
+        .parse()
+        .expect("seq_scan")
+}
+
+fn row_count_names(v: &Value) -> Vec<String> {
+    v["row_counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r[0].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every route is read only when the jump crosses into 3.x (core 016_280_to_300 ahead, and 3.x's
+/// router judging the paths): a 3.4 -> 3.9 or a 2.8 -> 2.8 diagnose neither counts the regex
+/// routes nor scans the table (the server's own scan counter says so), a 2.8 -> 3.4 one does.
+#[test]
+fn the_routes_are_read_only_for_a_jump_into_3x() {
+    let regex_routes =
+        "INSERT INTO routes SELECT md5(i::text)::uuid, NULL, ARRAY['/r/(\\d+)/' || i] \
+                        FROM generate_series(1, 500) i; ANALYZE routes;";
+    for (from, to, reads) in [
+        ("3.4.2", "3.9.1", false),
+        ("2.8.5", "2.8.5", false),
+        ("2.8.5", "3.4.2", true),
+    ] {
+        let db = TestDb::new("pf_reads");
+        kong_db::bootstrap_at(&db, from, None);
+        kong_tables(&db);
+        db.exec(regex_routes);
+        let before = routes_seq_scans(&db);
+        let o = kongrade(&db, &["diagnose", "--json", "--target-version", to]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{from} -> {to}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        let scans = routes_seq_scans(&db) - before;
+        let counted = row_count_names(&v).contains(&"routes_with_regex_paths".to_string());
+        let found = ids(v["findings"].as_array().map_or(&[][..], |a| &a[..]))
+            .contains(&"routes-regex-unprefixed".to_string());
+        if reads {
+            assert!(scans >= 1, "{from} -> {to}: routes not read");
+            assert!(counted && found, "{from} -> {to}: {v}");
+        } else {
+            assert_eq!(scans, 0, "{from} -> {to}: routes read");
+            assert!(!counted && !found, "{from} -> {to}: {v}");
+        }
+    }
+}

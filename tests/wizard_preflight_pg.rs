@@ -220,7 +220,10 @@ async fn the_wizards_016_estimate_is_diagnoses_with_regex_routes_counted() {
     let mut src = Source::new(ctx.conn.endpoint.clone());
     let snap = src.read().await.unwrap();
     let wiz = src
-        .row_counts(&snap)
+        .row_counts(
+            &snap,
+            kongrade::kong::preflight::reads_routes(&g.state, &ctx.target),
+        )
         .await
         .unwrap()
         .expect("the poller counted");

@@ -87,9 +87,11 @@ pub async fn gather_keeping(
     let store = ctx.store().await?;
     let snapshot = store.snapshot().await?;
     let state = state::compute(&ctx.target, &snapshot, ctx.catalog);
-    // The same count as the wizard's poller (core 016_280_to_300's estimate included).
+    // The same count as the wizard's poller (core 016_280_to_300's estimate included when the
+    // jump crosses into 3.x).
+    let routes = crate::kong::preflight::reads_routes(&state, &ctx.target);
     let (row_counts, count_error) =
-        match crate::store::big_table_counts(store.as_ref(), &snapshot).await {
+        match crate::store::big_table_counts(store.as_ref(), &snapshot, routes).await {
             Ok(c) => (c, None),
             Err(e) => (None, Some(e.to_string())),
         };

@@ -192,6 +192,7 @@ pub async fn run(
             &g.snapshot,
             g.row_counts.as_deref(),
             Some(&crate::kong::preflight::plan_hops(plan)),
+            crate::kong::preflight::reads_routes(&g.state, &ctx.target),
         )
         .await;
     let rehearsed = rehearsal(ctx).await;

@@ -35,8 +35,10 @@ pub async fn gather_from(
     row_counts: Option<&[(String, i64)]>,
     env: &[String],
 ) -> PreflightData {
+    let state = crate::kong::state::compute(&ctx.target, snapshot, ctx.catalog);
+    let routes = crate::kong::preflight::reads_routes(&state, &ctx.target);
     PreflightSource::of(ctx, env)
-        .gather(None, snapshot, row_counts, None)
+        .gather(None, snapshot, row_counts, None, routes)
         .await
 }
 
@@ -55,6 +57,7 @@ pub async fn gather_on(
             &g.snapshot,
             g.row_counts.as_deref(),
             Some(&hops),
+            crate::kong::preflight::reads_routes(&g.state, &ctx.target),
         )
         .await
 }
@@ -105,13 +108,16 @@ impl PreflightSource {
     /// kong.conf, the Lua tree, then one PostgreSQL query and the login handshake. The row
     /// counts already read (`crate::store::big_table_counts`) spare counting routes again.
     /// `store`: an open session to run the query on (else one is opened); `hops`: the plan's
-    /// Kong versions, when known (the handshake is skipped when none of them lacks SCRAM).
+    /// Kong versions, when known (the handshake is skipped when none of them lacks SCRAM);
+    /// `routes`: the upgrade crosses into 3.x (`kong::preflight::reads_routes`), the one case
+    /// every route is read and judged.
     pub async fn gather(
         &self,
         store: Option<&dyn crate::store::Store>,
         snapshot: &Snapshot,
         row_counts: Option<&[(String, i64)]>,
         hops: Option<&[crate::kong::version::Version]>,
+        routes: bool,
     ) -> PreflightData {
         let mut d = PreflightData {
             conf_path: self.conf_path.as_ref().map(|p| p.display().to_string()),
@@ -151,7 +157,7 @@ impl PreflightSource {
                 })
                 .collect()
         });
-        if let Some(c) = &self.cassandra {
+        if let Some(c) = self.cassandra.as_ref().filter(|_| routes) {
             // No server-side regex: every route's paths are read (paged) and judged, once: the
             // row count's read on this store when it made one.
             let kept = store
@@ -200,7 +206,10 @@ impl PreflightSource {
         };
         match open {
             Ok(store) => match store
-                .preflight_read(count("routes").is_some(), count("plugins").is_some())
+                .preflight_read(
+                    routes && count("routes").is_some(),
+                    count("plugins").is_some(),
+                )
                 .await
             {
                 Ok(r) => {

@@ -560,9 +560,24 @@ fn keep_lowest(v: &mut Vec<RoutePaths>, r: RoutePaths, max: usize) {
     }
 }
 
+/// An upgrade from `from` (`None`: not known) to `target` crosses into 3.x, where core
+/// `016_280_to_300` rewrites the regex paths and 3.x's router judges them: the one case the
+/// routes are read for (the preflight's finding and that migration's estimate).
+pub fn crosses_into_3(from: Option<Version>, target: Version) -> bool {
+    target.major >= 3 && from.is_none_or(|f| f.major < 3)
+}
+
+/// Whether this database's upgrade to `target` needs its routes read ([`crosses_into_3`] from
+/// the version its schema matches). A target of unknown version (a Lua tree) reads them: a
+/// check left out for want of a version would be a "no" that was never asked.
+pub fn reads_routes(state: &super::state::SchemaState, target: &super::target::Target) -> bool {
+    target
+        .version
+        .is_none_or(|t| crosses_into_3(super::plan::database_version(state), t))
+}
+
 fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
-    // Only when crossing into 3.x.
-    let crossing = input.target.major >= 3 && input.from.is_none_or(|f| f.major < 3);
+    let crossing = crosses_into_3(input.from, input.target);
     let Some(routes) = input.regex_routes.filter(|_| crossing) else {
         return;
     };

@@ -97,14 +97,18 @@ pub trait Store: Send + Sync {
 }
 
 /// The tables diagnose, plan and the wizard count (one read, so their estimates agree): Kong's
-/// big tables, `apis` for a pre-1.0 database, and the routes core `016_280_to_300` rewrites
-/// ([`crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS`], not a table: counted by the store).
-pub fn counted_tables(snapshot: &Snapshot) -> Vec<&'static str> {
+/// big tables, `apis` for a pre-1.0 database, and, when `routes` (the upgrade crosses into
+/// 3.x: `kong::preflight::reads_routes`), the routes core `016_280_to_300` rewrites
+/// ([`crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS`], not a table: counted by the store, a
+/// read of every route, so not made for a jump that runs no such rewrite).
+pub fn counted_tables(snapshot: &Snapshot, routes: bool) -> Vec<&'static str> {
     let mut tables: Vec<&'static str> = crate::kong::rewrites::BIG_TABLES.to_vec();
     if snapshot.legacy_migrations.is_some() {
         tables.push("apis");
     }
-    tables.push(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS);
+    if routes {
+        tables.push(crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS);
+    }
     tables
 }
 
@@ -113,8 +117,9 @@ pub fn counted_tables(snapshot: &Snapshot) -> Vec<&'static str> {
 pub async fn big_table_counts(
     store: &dyn Store,
     snapshot: &Snapshot,
+    routes: bool,
 ) -> Result<Option<TableRows>, StoreError> {
-    store.row_counts(&counted_tables(snapshot)).await
+    store.row_counts(&counted_tables(snapshot, routes)).await
 }
 
 /// Where Kong's database is and how to reach it: the typed connection every command and the

@@ -50,11 +50,12 @@ impl Source {
     pub async fn row_counts(
         &mut self,
         snap: &Snapshot,
+        routes: bool,
     ) -> Result<Option<Vec<(String, i64)>>, String> {
         let Some(store) = self.conn.as_ref() else {
             return Err("no connection to count with".into());
         };
-        crate::store::big_table_counts(store.as_ref(), snap)
+        crate::store::big_table_counts(store.as_ref(), snap, routes)
             .await
             .map_err(|e| e.to_string())
     }
@@ -157,9 +158,23 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
             let at = Instant::now();
             let result = match tokio::time::timeout(p.timeout, p.source.read()).await {
                 Ok(Ok(snap)) => {
+                    // Every route is read only for a jump into 3.x (one rule with diagnose);
+                    // judged only when something is about to be read, not on every poll.
+                    let routes_for = |snap: &Snapshot, it: &Interpreter| {
+                        crate::kong::preflight::reads_routes(
+                            &crate::kong::state::compute(&it.target, snap, it.catalog),
+                            &it.target,
+                        )
+                    };
                     if !counted {
                         counted = true;
-                        match tokio::time::timeout(p.timeout, p.source.row_counts(&snap)).await {
+                        match tokio::time::timeout(
+                            p.timeout,
+                            p.source
+                                .row_counts(&snap, routes_for(&snap, &p.interpreter)),
+                        )
+                        .await
+                        {
                             Ok(Ok(c)) => p.interpreter.row_counts = c,
                             Ok(Err(e)) => p.interpreter.count_error = Some(e),
                             Err(_) => {
@@ -177,9 +192,16 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                         .filter(|_| woken || p.interpreter.preflight.is_none())
                     {
                         let counts = p.interpreter.row_counts.clone();
+                        let routes = routes_for(&snap, &p.interpreter);
                         let gathered = tokio::time::timeout(
                             p.timeout,
-                            src.gather(p.source.conn.as_deref(), &snap, counts.as_deref(), None),
+                            src.gather(
+                                p.source.conn.as_deref(),
+                                &snap,
+                                counts.as_deref(),
+                                None,
+                                routes,
+                            ),
                         )
                         .await;
                         p.interpreter.preflight = Some(gathered.unwrap_or_else(|_| {
