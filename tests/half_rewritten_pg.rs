@@ -14,6 +14,11 @@ use support::pg::TestDb;
 const BIN: &str = env!("CARGO_BIN_EXE_kongrade");
 
 fn kongrade(db: &TestDb, args: &[&str]) -> std::process::Output {
+    kongrade_as(db, None, args)
+}
+
+/// kongrade connecting as `role` (password [`ROLE_PASSWORD`]) instead of Kong's `kong`.
+fn kongrade_as(db: &TestDb, role: Option<&str>, args: &[&str]) -> std::process::Output {
     let data = std::env::temp_dir()
         .join("kongrade-tests")
         .join(format!("data-{}", db.name));
@@ -25,6 +30,10 @@ fn kongrade(db: &TestDb, args: &[&str]) -> std::process::Output {
     for (k, v) in db.kong_env() {
         c.env(k, v);
     }
+    if let Some(role) = role {
+        c.env("KONG_PG_USER", role)
+            .env("KONG_PG_PASSWORD", ROLE_PASSWORD);
+    }
     c.args(args)
         .stdin(std::process::Stdio::null())
         .output()
@@ -32,7 +41,15 @@ fn kongrade(db: &TestDb, args: &[&str]) -> std::process::Output {
 }
 
 fn findings(db: &TestDb) -> Vec<Value> {
-    let o = kongrade(db, &["diagnose", "--json", "--target-version", "3.4.2"]);
+    findings_as(db, None)
+}
+
+fn findings_as(db: &TestDb, role: Option<&str>) -> Vec<Value> {
+    let o = kongrade_as(
+        db,
+        role,
+        &["diagnose", "--json", "--target-version", "3.4.2"],
+    );
     let v: Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", both(&o)));
     v["findings"].as_array().cloned().unwrap_or_default()
@@ -162,51 +179,203 @@ fn tilde_paths_are_not_read_before_016_sql_ran_nor_judged_once_016_is_recorded()
 fn a_rewrite_still_running_without_its_lock_is_not_called_interrupted() {
     let db = interrupted_016("half016_running", true);
     assert!(half(&findings(&db)).is_some());
-    // Kong's UPDATE, still at work on another connection (held open by a sleep).
-    // As Kong's role, as Kong connects (kongrade sees its own role's sessions).
-    let mut kong = std::process::Command::new("psql")
-        .args([
-            "-X",
-            "-q",
-            "-h",
-            &db.server.host,
-            "-p",
-            &db.server.port.to_string(),
-        ])
-        .args(["-U", "kong", "-d", &db.name])
-        .env("PGPASSWORD", support::pg::KONG_PASSWORD)
-        .stdin(std::process::Stdio::null())
-        .args([
-            "-c",
-            "UPDATE routes SET paths = paths WHERE false; SELECT pg_sleep(120)",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("psql");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while db
-        .exec(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'UPDATE routes SET paths = %' AND state = 'active'", db.name))
-        .trim()
-        != "1"
-    {
-        assert!(std::time::Instant::now() < deadline, "the session never showed");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let rewrite = Rewrite::start(&db);
     let f = findings(&db);
-    let _ = kong.kill();
-    let _ = kong.wait();
-    let _ = support::pg::psql_admin(
-        &db.server,
-        "postgres",
-        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'UPDATE routes SET paths = %'", db.name),
-    );
+    drop(rewrite);
     assert!(half(&f).is_none(), "a running rewrite: {f:?}");
     // It is a live run all the same (its lock expired: Kong does not renew it): wait, start nothing.
     let live = f
         .iter()
         .find(|x| x["id"] == "lock-live")
         .unwrap_or_else(|| panic!("the rewrite is a live run: {f:?}"));
+    assert!(
+        live["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is rewriting the routes now"),
+        "{live}"
+    );
+}
+
+/// Kong's UPDATE of 016, still at work on another connection as Kong's role (held open by a
+/// sleep); ended and its backend terminated on drop.
+struct Rewrite<'a> {
+    db: &'a TestDb,
+    child: std::process::Child,
+}
+
+impl<'a> Rewrite<'a> {
+    fn start(db: &'a TestDb) -> Rewrite<'a> {
+        let child = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                &db.server.host,
+                "-p",
+                &db.server.port.to_string(),
+            ])
+            .args(["-U", "kong", "-d", &db.name])
+            .env("PGPASSWORD", support::pg::KONG_PASSWORD)
+            .stdin(std::process::Stdio::null())
+            .args([
+                "-c",
+                "UPDATE routes SET paths = paths WHERE false; SELECT pg_sleep(120)",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("psql");
+        // Kong's role sees its own session (db.exec runs as kong).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while db
+            .exec(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'UPDATE routes SET paths = %' AND state = 'active'", db.name))
+            .trim()
+            != "1"
+        {
+            assert!(std::time::Instant::now() < deadline, "the session never showed");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Rewrite { db, child }
+    }
+}
+
+impl Drop for Rewrite<'_> {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = support::pg::psql_admin(
+            &self.db.server,
+            "postgres",
+            &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'UPDATE routes SET paths = %'", self.db.name),
+        );
+    }
+}
+
+/// The password of the second role the test makes.
+const ROLE_PASSWORD: &str = "other-role-pw";
+
+/// A login role that is neither Kong's nor a superuser, allowed to read Kong's tables (as a
+/// read-only operator account would be); dropped after the database.
+struct OtherRole {
+    server: support::pg::Server,
+    name: String,
+}
+
+impl OtherRole {
+    fn new(db: &TestDb) -> OtherRole {
+        let name = format!("{}_ro", &db.name[..db.name.len().min(56)]);
+        support::pg::psql_admin(
+            &db.server,
+            "postgres",
+            &format!("CREATE ROLE \"{name}\" LOGIN PASSWORD '{ROLE_PASSWORD}'"),
+        )
+        .unwrap_or_else(|e| panic!("create role {name}: {e}"));
+        db.exec(&format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{name}\""
+        ));
+        OtherRole {
+            server: db.server.clone(),
+            name,
+        }
+    }
+}
+
+impl Drop for OtherRole {
+    fn drop(&mut self) {
+        let _ = support::pg::psql_admin(
+            &self.server,
+            "postgres",
+            &format!("DROP ROLE IF EXISTS \"{}\"", self.name),
+        );
+    }
+}
+
+/// A role that may not read Kong's sessions' queries (pg_stat_activity shows it
+/// `<insufficient privilege>`) cannot tell a rewrite at work from an interrupted one: kongrade
+/// says so, offers no repair and starts no `up`. With pg_read_all_stats it sees the run.
+#[test]
+fn a_rewrite_hidden_from_kongrades_role_is_cannot_tell_not_interrupted() {
+    // Declared before the database: dropped after it (a role with grants in a live database
+    // cannot be dropped).
+    let role;
+    let db = interrupted_016("half016_hidden", true);
+    role = OtherRole::new(&db);
+    let other = Some(role.name.as_str());
+    // Nothing else at work in the database: the other role sees the interrupted run as such.
+    assert!(half(&findings_as(&db, other)).is_some());
+
+    let rewrite = Rewrite::start(&db);
+    let f = findings_as(&db, other);
+    assert!(
+        half(&f).is_none(),
+        "no repair over a rewrite that may be at work: {f:?}"
+    );
+    assert!(
+        !f.iter().any(|x| x["id"] == "lock-live"),
+        "a run it cannot see is not called seen: {f:?}"
+    );
+    let u = f
+        .iter()
+        .find(|x| x["id"] == "rewrite-unseen")
+        .unwrap_or_else(|| panic!("cannot tell: {f:?}"));
+    assert_eq!(u["severity"], "error", "{u}");
+    let title = u["title"].as_str().unwrap_or_default();
+    assert!(
+        title.contains("cannot see whether a `kong migrations up` is still rewriting"),
+        "{title}"
+    );
+    assert!(title.contains(&role.name), "names the role: {title}");
+    assert!(
+        u["seen"].to_string().contains("kong"),
+        "names the hidden role: {u}"
+    );
+    let remedy: Vec<&str> = u["remedy"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        remedy[0].starts_with("KONG_PG_USER=kong kongrade diagnose"),
+        "{remedy:?}"
+    );
+    assert!(
+        remedy
+            .iter()
+            .any(|r| r.starts_with(&format!("GRANT pg_read_all_stats TO \"{}\";", role.name))),
+        "{remedy:?}"
+    );
+    assert!(
+        !remedy.iter().any(|r| r.contains("UPDATE")),
+        "the repair is not offered: {remedy:?}"
+    );
+
+    // auto refuses before any step: no `up` races the rewrite.
+    let before = schema_meta(&db);
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let mut args = vec!["auto", "--kong-cmd", &kong, "--backup=skip", "--json"];
+    let in_place = support::nodes::in_place();
+    args.extend(in_place.iter().map(String::as_str));
+    let o = kongrade_as(&db, other, &args);
+    assert_eq!(o.status.code(), Some(19), "{}", both(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("auto JSON");
+    assert_eq!(v["result"], "refused_state", "{v}");
+    assert_eq!(schema_meta(&db), before, "nothing ran");
+
+    // Allowed to read every session's activity, the same role sees the run.
+    support::pg::psql_admin(
+        &db.server,
+        "postgres",
+        &format!("GRANT pg_read_all_stats TO \"{}\"", role.name),
+    )
+    .expect("grant");
+    let f = findings_as(&db, other);
+    drop(rewrite);
+    assert!(half(&f).is_none(), "{f:?}");
+    assert!(!f.iter().any(|x| x["id"] == "rewrite-unseen"), "{f:?}");
+    let live = f
+        .iter()
+        .find(|x| x["id"] == "lock-live")
+        .unwrap_or_else(|| panic!("seen as running: {f:?}"));
     assert!(
         live["title"]
             .as_str()

@@ -13,7 +13,7 @@ use super::plan::{
 };
 use super::policy::{FindingId, History};
 use super::rewrites::{self, Phase, Work};
-use super::snapshot::Snapshot;
+use super::snapshot::{RewriteSeen, Snapshot};
 use super::state::{describe_versions, Anomaly, MigState, SchemaState};
 use super::target::Target;
 use super::version::Version;
@@ -372,10 +372,14 @@ fn kong_v(v: Option<Version>) -> String {
 }
 
 fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
-    // A rewrite still at work whose lock expired: a live run, whatever the row says.
-    if input.state.rewrite_running && !input.state.lock.as_ref().is_some_and(|l| l.live) {
-        super::half_applied::running(input, out);
-        return;
+    // A rewrite still at work whose lock expired: a live run, whatever the row says. One we
+    // cannot see is not "none": the row's expiry says nothing then either.
+    if !input.state.lock.as_ref().is_some_and(|l| l.live) {
+        match &input.state.rewrite {
+            RewriteSeen::Running => return super::half_applied::running(input, out),
+            RewriteSeen::CannotTell { .. } => return super::half_applied::cannot_tell(input, out),
+            RewriteSeen::NotRunning => {}
+        }
     }
     let Some(l) = &input.state.lock else {
         return;

@@ -19,7 +19,7 @@ use super::catalog::Db;
 use super::diagnose::{DiagnoseInput, Finding, Severity};
 use super::plan::shell_word;
 use super::policy::FindingId;
-use super::snapshot::{SchemaMetaRow, Snapshot, TildeRoutes};
+use super::snapshot::{RewriteSeen, SchemaMetaRow, Snapshot, TildeRoutes};
 
 /// The migration and the subsystem.
 pub const MIGRATION: &str = "016_280_to_300";
@@ -38,6 +38,12 @@ pub const REWRITTEN_SQL: &str = "left(p, 1) = '~'";
 pub const REWRITE_QUERIES_SQL: &str =
     "(query ILIKE 'UPDATE routes SET paths = %' OR query ILIKE 'SELECT id, paths FROM routes WHERE paths IS NOT NULL%')";
 
+/// How pg_stat_activity shows a session this role may not read: its query is replaced by this
+/// text and its state is NULL (PostgreSQL 10 to 17, for roles without `pg_read_all_stats`). Only
+/// sessions with a role: an autovacuum worker in the database has none, and is no `up`.
+pub const HIDDEN_SQL: &str =
+    "(state IS NULL AND query = '<insufficient privilege>' AND usesysid IS NOT NULL)";
+
 /// Whether core's row records 016 (executed or pending). `None`: no core row at all.
 pub fn recorded(schema_meta: &[SchemaMetaRow]) -> Option<bool> {
     let core = schema_meta
@@ -49,15 +55,16 @@ pub fn recorded(schema_meta: &[SchemaMetaRow]) -> Option<bool> {
 }
 
 /// The routes a rerun of 016 would prefix twice, when that is the case: 016 is not recorded, no
-/// run holds the lock (a live run is still rewriting: `lock-live` says so), and some path begins
-/// with `~`.
+/// run holds the lock (a live run is still rewriting: `lock-live` says so), the server shows no
+/// rewrite at work and hides no session that could be one (`rewrite-unseen` says so), and some
+/// path begins with `~`.
 pub fn at_risk(snapshot: &Snapshot) -> Option<&TildeRoutes> {
     // Kong never renews its lock: a rewrite running longer than --lock-timeout shows no live
     // lock, so the server's own view of the session is asked too.
     let t = snapshot
         .tilde_routes
         .as_ref()
-        .filter(|t| t.count > 0 && !t.rewrite_running)?;
+        .filter(|t| t.count > 0 && t.rewrite == RewriteSeen::NotRunning)?;
     if recorded(snapshot.schema_meta.as_deref()?)? {
         return None;
     }
@@ -96,6 +103,60 @@ pub fn running(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         remedy: vec![
             "wait for that kong to end (kongrade waits: the wizard, auto --wait-lock SECONDS)".into(),
             input.psql("SELECT pid, usename, now() - query_start AS running, left(query, 60) FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()"),
+        ],
+    });
+}
+
+/// 016's SQL ran, 016 is unrecorded, no live lock, and the server hides the queries of other
+/// roles' sessions in this database from the role kongrade connects as: one of them may be a
+/// rewrite still at work, or the run was interrupted. Only seeing tells them apart, and the two
+/// want opposite things (wait; repair), so neither the repair nor an `up` is offered: the
+/// remedy is to see.
+pub fn cannot_tell(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
+    let RewriteSeen::CannotTell { role, hidden } = &input.state.rewrite else {
+        return;
+    };
+    let esc = |s: &str| crate::text::escape(s).into_owned();
+    let hidden_list = if hidden.is_empty() {
+        "another role".to_string()
+    } else {
+        hidden.iter().map(|r| esc(r)).collect::<Vec<_>>().join(", ")
+    };
+    let ident = |r: &str| format!("\"{}\"", r.replace('"', "\"\""));
+    let kong_role = match hidden.as_slice() {
+        [one] => shell_word(one),
+        _ => "ROLE_OF_KONG_MIGRATIONS_UP".to_string(),
+    };
+    out.push(Finding {
+        id: FindingId::RewriteUnseen,
+        severity: Severity::Error,
+        title: format!(
+            "kongrade cannot see whether a `kong migrations up` is still rewriting the routes (core/{MIGRATION}): role {} may not read other roles' queries",
+            esc(role)
+        ),
+        seen: vec![
+            format!("core/{MIGRATION}'s SQL ran and the migration is not recorded: an `up` is rewriting the routes now, or one was interrupted"),
+            format!(
+                "sessions of role(s) {hidden_list} in this database show `<insufficient privilege>` to role {} (pg_stat_activity): their queries and states are hidden",
+                esc(role)
+            ),
+            match &input.state.lock {
+                Some(_) => "the locks row's ttl has passed: Kong does not renew it, so a long rewrite runs on without it".into(),
+                None => "no live migrations lock: Kong does not renew it, so a long rewrite runs on without one".into(),
+            },
+        ],
+        why: format!(
+            "Only a session's query tells a rewrite at work from an interrupted one, and PostgreSQL shows a session's query only to its own role, to superusers and to members of pg_read_all_stats. If an `up` is still rewriting, the repair of `~` paths would race it, and a second `up` would take the expired lock and run {MIGRATION} again: the routes already rewritten would become ~~/... and stop matching. So kongrade offers no repair and starts no `up` until it can see."
+        ),
+        remedy: vec![
+            format!(
+                "KONG_PG_USER={kong_role} kongrade diagnose   # as the role `kong migrations up` connects as (its password in KONG_PG_PASSWORD or kong.conf): a role sees its own sessions' queries"
+            ),
+            format!(
+                "GRANT pg_read_all_stats TO {};   # or this, run by a superuser (psql as postgres, or the cloud's admin role); then run kongrade again",
+                ident(&esc(role))
+            ),
+            "ps -ef | grep '[k]ong migrations up'   # on every Kong node, CI runner and Kubernetes job: a rewrite is alive while one runs. kongrade still offers no repair and starts no up while it cannot see".into(),
         ],
     });
 }
@@ -201,7 +262,7 @@ mod tests {
         s.tilde_routes = Some(TildeRoutes {
             count: tilde,
             listed: vec![],
-            rewrite_running: false,
+            rewrite: RewriteSeen::NotRunning,
         });
         s.lock = live.then(|| LockRow {
             live: true,
@@ -217,12 +278,24 @@ mod tests {
         // No path rewritten yet: a rerun is safe.
         assert!(at_risk(&snap(at_28.clone(), 0, false)).is_none());
         // A live lock: kong is still rewriting; lock-live speaks.
-        assert!(at_risk(&snap(at_28, 3, true)).is_none());
+        assert!(at_risk(&snap(at_28.clone(), 3, true)).is_none());
         // 016 recorded, pending or executed: 3.x paths are meant to carry `~`.
         let pending = core(&["000_base", "015_270_to_280"], &[MIGRATION]);
         assert!(at_risk(&snap(pending, 3, false)).is_none());
         let done = core(&["000_base", "015_270_to_280", MIGRATION], &[]);
         assert!(at_risk(&snap(done, 3, false)).is_none());
+        // A rewrite seen at work, or one that may be (hidden from this role): not "interrupted".
+        for rewrite in [
+            RewriteSeen::Running,
+            RewriteSeen::CannotTell {
+                role: "reader".into(),
+                hidden: vec!["kong".into()],
+            },
+        ] {
+            let mut s = snap(at_28.clone(), 3, false);
+            s.tilde_routes.as_mut().unwrap().rewrite = rewrite;
+            assert!(at_risk(&s).is_none());
+        }
         // Not read.
         let mut s = snap(core(&["000_base"], &[]), 3, false);
         s.tilde_routes = None;

@@ -47,6 +47,7 @@ pub enum FindingId {
     ForeignSchemaMetaRows,
     RowCountsUnavailable,
     PathsHalfRewritten,
+    RewriteUnseen,
     // What the target will break (kong::preflight).
     ConfKeyRemoved,
     ConfKeyDeprecated,
@@ -111,6 +112,7 @@ impl FindingId {
         FindingId::HybridDpMajor,
         FindingId::PreflightIncomplete,
         FindingId::PathsHalfRewritten,
+        FindingId::RewriteUnseen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -160,6 +162,7 @@ impl FindingId {
             FindingId::HybridDpMajor => "hybrid-dp-major",
             FindingId::PreflightIncomplete => "preflight-incomplete",
             FindingId::PathsHalfRewritten => "paths-half-rewritten",
+            FindingId::RewriteUnseen => "rewrite-unseen",
         }
     }
 
@@ -320,6 +323,13 @@ pub const RULES: &[Rule] = &[
     // moves on, and no flag lifts it.
     Rule {
         id: FindingId::PathsHalfRewritten,
+        wizard: WizardGate::Block,
+        auto: refuse(exit::STATE_FORBIDS, None),
+    },
+    // Whether 016's rewrite still runs is hidden from this role: the repair and a rerun of `up`
+    // are each harmful in one of the two cases. Only seeing (another role, a grant) moves on.
+    Rule {
+        id: FindingId::RewriteUnseen,
         wizard: WizardGate::Block,
         auto: refuse(exit::STATE_FORBIDS, None),
     },

@@ -120,10 +120,30 @@ pub struct TildeRoutes {
     pub count: i64,
     /// (id, name, paths) as stored (raw: the finding escapes what it shows), the lowest ids.
     pub listed: Vec<(String, Option<String>, Vec<String>)>,
-    /// The server shows 016's rewrite at work in another session (PostgreSQL's
-    /// pg_stat_activity): the run is alive, whatever its lock says. The routes are not read then.
+    /// What the server shows of 016's rewrite at work in other sessions (PostgreSQL's
+    /// pg_stat_activity). Unless it is `NotRunning` the routes are not read.
     #[serde(default)]
-    pub rewrite_running: bool,
+    pub rewrite: RewriteSeen,
+}
+
+/// Whether another session is running core 016's rewrite, as far as this role can see: three
+/// answers, since PostgreSQL hides other roles' queries from a role without `pg_read_all_stats`
+/// (`<insufficient privilege>`, state NULL), and a hidden session is not a session that is idle.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewriteSeen {
+    /// No session in this database sends 016's statements, and none is hidden from us.
+    #[default]
+    NotRunning,
+    /// A session sends 016's statements: the run is alive, whatever its lock says.
+    Running,
+    /// None we can see does, but sessions of other roles in this database hide their queries
+    /// from `role` (the role kongrade connects as): one of them may be the rewrite.
+    CannotTell {
+        role: String,
+        /// The roles whose sessions are hidden (distinct, sorted).
+        hidden: Vec<String>,
+    },
 }
 
 impl TildeRoutes {

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::Serialize;
 
 use super::catalog::{Catalog, Db};
-use super::snapshot::{LockRow, SchemaMetaRow, Snapshot};
+use super::snapshot::{LockRow, RewriteSeen, SchemaMetaRow, Snapshot};
 use super::target::Target;
 use super::version::Version;
 
@@ -110,9 +110,10 @@ pub struct SchemaState {
     pub unknown: Vec<Unknown>,
     pub anomalies: Vec<Anomaly>,
     pub lock: Option<LockRow>,
-    /// Core 016's rewrite is at work in another session although no live lock shows (Kong does
-    /// not renew its lock): a run is going on all the same (`kong::half_applied`).
-    pub rewrite_running: bool,
+    /// Whether core 016's rewrite is at work in another session although no live lock shows
+    /// (Kong does not renew its lock): running is a run all the same, and "cannot tell" is not
+    /// "no" (`kong::half_applied`).
+    pub rewrite: RewriteSeen,
     /// Releases whose migrations equal what is recorded, on every recorded subsystem they share.
     pub schema_matches: Vec<Version>,
     /// Releases that match on `core` alone (useful when plugins lag behind).
@@ -142,7 +143,7 @@ impl SchemaState {
     /// A run holds the migrations lock, or is still at work after its lock expired (Kong does not
     /// renew it): wait, start nothing.
     pub fn lock_live(&self) -> bool {
-        self.lock.as_ref().is_some_and(|l| l.live) || self.rewrite_running
+        self.lock.as_ref().is_some_and(|l| l.live) || self.rewrite == RewriteSeen::Running
     }
 
     /// Nothing left for `up` or `finish` to do.
@@ -382,10 +383,11 @@ pub fn compute(target: &Target, snapshot: &Snapshot, catalog: &Catalog) -> Schem
         unknown,
         anomalies,
         lock: snapshot.lock.clone(),
-        rewrite_running: snapshot
+        rewrite: snapshot
             .tilde_routes
             .as_ref()
-            .is_some_and(|t| t.rewrite_running),
+            .map(|t| t.rewrite.clone())
+            .unwrap_or_default(),
         schema_matches,
         core_matches,
     }

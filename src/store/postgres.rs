@@ -498,16 +498,28 @@ impl PgStore {
             // Read only while 016 is unrecorded: on a 3.x database every regex path has its `~`.
             // While the rewrite runs (another session sends its statements) nothing is scanned:
             // the wizard reads every second, and the routes are being written.
-            use crate::kong::half_applied::{MIGRATION as m, REWRITE_QUERIES_SQL, REWRITTEN_SQL};
+            // A session whose query this role may not read could be the rewrite: "cannot tell",
+            // never "not running" (kong::snapshot::RewriteSeen).
+            use crate::kong::half_applied::{
+                HIDDEN_SQL, MIGRATION as m, REWRITE_QUERIES_SQL, REWRITTEN_SQL,
+            };
             let tilde = format!("EXISTS (SELECT 1 FROM unnest(paths) p WHERE {REWRITTEN_SQL})");
+            let others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
             let running = format!(
-                "EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                "EXISTS (SELECT 1 {others} \
                  AND (state = 'active' OR state_change > now() - interval '60 seconds') AND {REWRITE_QUERIES_SQL})"
+            );
+            let hidden = format!("EXISTS (SELECT 1 {others} AND {HIDDEN_SQL})");
+            let hidden_roles = format!(
+                "(SELECT coalesce(json_agg(DISTINCT coalesce(usename::text, usesysid::text) \
+                   ORDER BY coalesce(usename::text, usesysid::text)), '[]'::json) {others} AND {HIDDEN_SQL})"
             );
             parts.push(format!(
                 "'tilde', CASE WHEN EXISTS (SELECT 1 FROM {t} WHERE key = 'schema_meta' AND subsystem = 'core' \
                  AND ('{m}' = ANY(executed) OR '{m}' = ANY(pending))) THEN NULL \
-                 WHEN {running} THEN json_build_object('count', 0, 'listed', '[]'::json, 'rewrite_running', true) \
+                 WHEN {running} THEN json_build_object('count', 0, 'listed', '[]'::json, 'rewrite', 'running') \
+                 WHEN {hidden} THEN json_build_object('count', 0, 'listed', '[]'::json, 'rewrite', \
+                   json_build_object('cannot_tell', json_build_object('role', current_user, 'hidden', {hidden_roles}))) \
                  ELSE (SELECT json_build_object('count', count(*), \
                    'listed', coalesce(json_agg(json_build_array(id::text, name, array_remove(paths, NULL)) ORDER BY id) \
                      FILTER (WHERE n <= {max}), '[]'::json)) \

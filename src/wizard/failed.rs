@@ -114,12 +114,18 @@ pub fn failed_up(m: &Model) -> Option<FailedUp> {
     })
 }
 
-/// Running `up` again would damage data (`paths-half-rewritten`, on this read): its title.
+/// Running `up` again would damage data (`paths-half-rewritten`), or may (`rewrite-unseen`:
+/// kongrade cannot see whether the rewrite still runs), on this read: its title.
 pub fn rerun_harms(m: &Model) -> Option<String> {
     m.reading.as_ref().and_then(|r| {
         r.findings
             .iter()
-            .find(|f| f.id == FindingId::PathsHalfRewritten)
+            .find(|f| {
+                matches!(
+                    f.id,
+                    FindingId::PathsHalfRewritten | FindingId::RewriteUnseen
+                )
+            })
             .map(|f| f.title.clone())
     })
 }

@@ -6,16 +6,21 @@ use super::model::*;
 use super::testkit::H;
 use super::update::{update, Msg};
 use crate::kong::policy::FindingId;
-use crate::kong::snapshot::TildeRoutes;
+use crate::kong::snapshot::{RewriteSeen, TildeRoutes};
 
 /// A read of the training database with `count` routes already carrying `~`.
 fn read_with_tilde(h: &mut H, count: i64) {
+    read_with(h, count, RewriteSeen::NotRunning);
+}
+
+/// The same, with what the server showed of 016's rewrite in other sessions.
+fn read_with(h: &mut H, count: i64, rewrite: RewriteSeen) {
     h.seq += 1;
     let mut s = h.training.db.snapshot().expect("training snapshot");
     s.tilde_routes = Some(TildeRoutes {
         count,
         listed: vec![],
-        rewrite_running: false,
+        rewrite,
     });
     let result = Ok(Box::new(h.interpreter.reading(&s)));
     let at = h.m.now;
@@ -53,6 +58,41 @@ fn half_rewritten_paths_block_the_wizard_until_repaired() {
     assert!(!has(&h));
     h.enter();
     assert_ne!(h.m.step, Step::Preflight, "{:?}", h.m.notice);
+}
+
+/// kongrade's role cannot read other roles' sessions: whether 016's rewrite still runs is not
+/// known, and the wizard neither waits as for a seen run nor starts kong; once it can see (an
+/// interrupted run), the repair's finding takes over.
+#[test]
+fn a_rewrite_kongrade_cannot_see_blocks_the_wizard_and_offers_no_repair() {
+    let mut h = H::scenario("clean");
+    let unseen = RewriteSeen::CannotTell {
+        role: "reader".into(),
+        hidden: vec!["kong".into()],
+    };
+    read_with(&mut h, 0, unseen);
+    let ids: Vec<FindingId> =
+        h.m.reading
+            .as_ref()
+            .map(|r| r.findings.iter().map(|f| f.id).collect())
+            .unwrap_or_default();
+    assert!(ids.contains(&FindingId::RewriteUnseen), "{ids:?}");
+    assert!(!ids.contains(&FindingId::PathsHalfRewritten), "{ids:?}");
+    assert!(!ids.contains(&FindingId::LockLive), "{ids:?}");
+    let fx = h.enter();
+    assert!(super::testkit::actions(&fx).is_empty(), "{fx:?}");
+    assert_eq!(h.m.step, Step::Preflight);
+    let n = h.m.notice.clone().expect("refusal");
+    assert_eq!(n.level, NoticeLevel::Block, "{}", n.text);
+    assert!(n.text.contains("cannot see whether"), "{}", n.text);
+    assert!(super::failed::rerun_harms(&h.m).is_some());
+
+    // Seen now: no run, 2 routes rewritten: the interrupted run's finding.
+    read_with_tilde(&mut h, 2);
+    assert!(h.m.reading.as_ref().is_some_and(|r| r
+        .findings
+        .iter()
+        .any(|f| f.id == FindingId::PathsHalfRewritten)));
 }
 
 #[test]
