@@ -626,3 +626,72 @@ fn an_up_cut_short_in_016_on_the_clone_is_not_run_again() {
         &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", clone.name),
     );
 }
+
+/// The clone's gate is the policy's, as the wizard's: any finding it blocks on refuses `up` on
+/// the clone, not only an interrupted 016. Here a lock row without a ttl (Kong never removes
+/// it) left on the clone after its first up failed: refused with the policy's exit and the
+/// clone's own psql line, and kong is not started.
+#[test]
+fn any_blocking_finding_on_the_clone_refuses_up_there() {
+    let src = source("dc_block");
+    let clone = clone_db(&src, &format!("{}_clone", src.name));
+    let data = tempfile::tempdir().unwrap();
+    let before = meta(&src);
+    let dying = format!("'{BIN}' stand-in --kong-version 3.4.2 --die-at core/016_280_to_300");
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &dying,
+        &["--clone-database", &clone.name],
+    )
+    .output()
+    .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", both(&o));
+    clone.exec(
+        "DELETE FROM locks; INSERT INTO locks (key, owner, ttl) VALUES ('migrations', NULL, NULL);",
+    );
+    let clone_meta = meta(&clone);
+    let dir = data.path().join("kong");
+    std::fs::create_dir(&dir).unwrap();
+    let kong = write_script(
+        &dir,
+        "kong",
+        &format!(
+            "case \"$1 $2\" in\n  'migrations up'|'migrations finish') echo \"$1 $2\" >> '{d}/runs.log' ;;\nesac\nexec '{BIN}' stand-in --kong-version 3.4.2 \"$@\"",
+            d = dir.display()
+        ),
+    );
+    let o = auto_cmd(
+        &src,
+        data.path(),
+        &kong.display().to_string(),
+        &["--clone-database", &clone.name],
+    )
+    .output()
+    .unwrap();
+    let text = both(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(kongrade::kong::policy::exit::LOCK_HELD),
+        "{text}"
+    );
+    assert!(
+        text.contains("A migrations lock row without a ttl"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("-d {}", clone.name)),
+        "the clone's psql: {text}"
+    );
+    assert!(
+        !dir.join("runs.log").exists(),
+        "kong was not started: {text}"
+    );
+    assert_eq!(meta(&clone), clone_meta, "nothing ran on the clone");
+    assert_eq!(meta(&src), before, "the source is never written");
+    let _ = pg::psql_admin(
+        &src.server,
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", clone.name),
+    );
+}

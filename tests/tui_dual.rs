@@ -441,3 +441,120 @@ fn auto_and_the_wizard_resume_each_others_dual_cluster_run() {
     t.keys(&["y"]);
     wait(&t, &["KONGRADE-EXIT=0"]);
 }
+
+/// The live pane retargeted to the clone reads the clone as the clone: a finding shown while
+/// watching it names the clone's database in its command (not the source's kong.conf
+/// connection), and its preflight is the clone's own, gathered again there.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_pane_on_the_clone_says_the_clones_findings_in_the_clones_words() {
+    use kongrade::cmd::context::{ConnOptions, Connection, Context};
+    use kongrade::cmd::preflight::PreflightSource;
+    use kongrade::kong::policy::FindingId;
+    use kongrade::store::Endpoint;
+    use kongrade::tui::poller::{self, Poller, Retarget, Source};
+    use kongrade::wizard::{Interpreter, Msg};
+    use std::time::{Duration, Instant};
+
+    let src = TestDb::new("pane_src");
+    kong_db::bootstrap_at(&src, "2.8.5", None);
+    let clone = TestDb::new("pane_clone");
+    kong_db::bootstrap_at(&clone, "2.8.5", None);
+    // Only the clone holds a lock row without a ttl (a blocking finding whose remedy is a psql
+    // line) and a route 3.x refuses (a preflight finding).
+    clone.exec(
+        "INSERT INTO locks (key, owner, ttl) VALUES ('migrations', NULL, NULL);\
+         CREATE TABLE routes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, paths text[]);\
+         INSERT INTO routes (name, paths) VALUES ('lookahead', ARRAY['/(?!admin).*']);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::resolve(&ConnOptions {
+        conf: Some(src.write_kong_conf(dir.path(), "")),
+        target_version: Some("3.4.2".into()),
+        ..ConnOptions::default()
+    })
+    .expect("connection");
+    let ctx = Context::new(conn).await.expect("context");
+    let mut clone_opts = ctx.conn.pg().expect("postgres").clone();
+    clone_opts.database = clone.name.clone();
+    // As `tui::wizard` builds it: the source's settings, journal identity and preflight.
+    let mut interpreter = Interpreter::new(
+        std::sync::Arc::new(ctx.target.clone()),
+        ctx.catalog,
+        ctx.settings(None, None),
+    );
+    interpreter.journal_id = Some(ctx.conn.endpoint.identity());
+    interpreter.preflight_wanted = true;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = poller::spawn(
+        Poller {
+            source: Source::new(ctx.conn.endpoint.clone()),
+            interpreter,
+            every: Duration::from_millis(200),
+            timeout: Duration::from_secs(30),
+            own_history: None,
+            preflight: Some(PreflightSource::of(&ctx, &[])),
+        },
+        tx,
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    macro_rules! next {
+        () => {
+            tokio::time::timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                rx.recv(),
+            )
+            .await
+            .expect("within 90 s")
+            .expect("poller alive")
+        };
+    }
+    // The source read with its preflight first, then the clone.
+    loop {
+        if let Msg::Snapshot { result: Ok(r), .. } = next!() {
+            if !r.preflight_pending {
+                assert!(!r.findings.iter().any(|f| f.id == FindingId::LockNoTtl));
+                break;
+            }
+        }
+    }
+    handle.retarget(Retarget {
+        endpoint: Endpoint::Postgres(clone_opts),
+        conf: None,
+    });
+    let from = loop {
+        if let Msg::Dual(kongrade::wizard::dual::DualMsg::Watching { from_seq }) = next!() {
+            break from_seq;
+        }
+    };
+    let reading = loop {
+        if let Msg::Snapshot {
+            seq, result: Ok(r), ..
+        } = next!()
+        {
+            if seq >= from && !r.preflight_pending {
+                break r;
+            }
+        }
+    };
+    let ids: Vec<String> = reading.findings.iter().map(|f| f.id.to_string()).collect();
+    let lock = reading
+        .findings
+        .iter()
+        .find(|f| f.id == FindingId::LockNoTtl)
+        .unwrap_or_else(|| panic!("the clone's lock row is found: {ids:?}"));
+    let psql = lock
+        .remedy
+        .iter()
+        .find(|r| r.starts_with("psql "))
+        .expect("a psql remedy");
+    assert!(psql.contains(&format!("-d {}", clone.name)), "{psql}");
+    assert!(!psql.contains(&src.name), "{psql}");
+    assert!(
+        reading
+            .findings
+            .iter()
+            .any(|f| f.id == FindingId::RoutesRegexIncompatible),
+        "the preflight is gathered again on the clone: {ids:?}"
+    );
+    drop(handle);
+}

@@ -354,6 +354,29 @@ impl Context {
     }
 }
 
+/// The settings of another PostgreSQL database kong is pointed at (dual-cluster's clone): its
+/// connection (host, port, role, database, schema), and its kong.conf when one names it (`conf`,
+/// `--clone-conf`); the rest (plugins, timeouts) is the session's.
+pub fn settings_on(
+    session: &Settings,
+    db: &crate::store::postgres::PgOptions,
+    conf: Option<&std::path::Path>,
+) -> Settings {
+    let mut s = session.clone();
+    if let Some(c) = conf {
+        s.conf_path = Some(c.display().to_string());
+    }
+    s.connection = BackupTarget {
+        host: db.host.clone(),
+        port: db.port,
+        user: db.user.clone(),
+        database: db.database.clone(),
+        schema: db.schema.clone(),
+        keyspace: s.connection.keyspace.clone(),
+    };
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -573,6 +573,44 @@ pub fn wizard_gate(f: &Finding) -> WizardGate {
     }
 }
 
+/// Why kong may not run on a dual-cluster clone: the first finding (in the table's order) of the clone's reading the
+/// wizard blocks on ([`WizardGate::Block`]: nothing lifts it), with auto's exit for it. The
+/// wizard's clone gate and `auto --strategy dual-cluster` both ask this, so one rule stops kong
+/// on the clone, as [`wizard_gate`] stops it on the shared database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloneRefusal<'a> {
+    pub exit: i32,
+    pub finding: &'a Finding,
+    /// The clone's way where the finding's own remedy is not it: an interrupted 016 on a clone
+    /// is not repaired, a new clone is taken (the source was never written).
+    pub instead: Option<String>,
+}
+
+/// See [`CloneRefusal`]. `clone`: the clone's database name; `rewritten`: how many routes an
+/// interrupted 016 left rewritten, when known.
+pub fn clone_refusal<'a>(
+    findings: &'a [Finding],
+    clone: &str,
+    rewritten: Option<i64>,
+) -> Option<CloneRefusal<'a>> {
+    // In the table's order, as auto's refusals: what must be fixed first.
+    let finding = findings
+        .iter()
+        .filter(|f| wizard_gate(f) == WizardGate::Block)
+        .min_by_key(|f| RULES.iter().position(|r| r.id == f.id))?;
+    let exit = match rule(finding.id).auto {
+        AutoGate::Refuse { exit, .. } => exit,
+        _ => exit::STATE_FORBIDS,
+    };
+    let instead = (finding.id == FindingId::PathsHalfRewritten)
+        .then(|| super::half_applied::on_clone(rewritten, clone));
+    Some(CloneRefusal {
+        exit,
+        finding,
+        instead,
+    })
+}
+
 /// The flags of `auto` that lift refusals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Allowances {

@@ -39,6 +39,8 @@ pub enum DualRuntime {
 pub struct PgDual {
     pub source: PgOptions,
     pub clone: PgOptions,
+    /// `--clone-conf`: the kong.conf that names the clone (its findings' `-c`).
+    pub clone_conf: Option<std::path::PathBuf>,
     /// The new kong, its environment pointed at the clone.
     pub kong: KongTarget,
     pub probe: ProbeOptions,
@@ -53,13 +55,18 @@ fn join_url(base: &str, path: &str) -> String {
 }
 
 impl DualRuntime {
-    /// What the live pane reads once the clone exists.
-    pub fn clone_endpoint(&self) -> Option<Endpoint> {
+    /// What the live pane reads once the clone exists: the clone, with its own kong.conf when
+    /// one names it.
+    pub fn clone_target(&self) -> Option<super::poller::Retarget> {
         match self {
-            DualRuntime::Pg(p) => Some(Endpoint::Postgres(p.clone.clone())),
-            DualRuntime::Training { t, .. } => {
-                t.clone.as_ref().map(|c| Endpoint::Memory(c.db.clone()))
-            }
+            DualRuntime::Pg(p) => Some(super::poller::Retarget {
+                endpoint: Endpoint::Postgres(p.clone.clone()),
+                conf: p.clone_conf.clone(),
+            }),
+            DualRuntime::Training { t, .. } => t.clone.as_ref().map(|c| super::poller::Retarget {
+                endpoint: Endpoint::Memory(c.db.clone()),
+                conf: None,
+            }),
         }
     }
 
@@ -358,8 +365,8 @@ impl super::App {
         let tx = self.tx.clone();
         match job {
             DualJob::Watch => {
-                if let Some(e) = rt.clone_endpoint() {
-                    self.poller.retarget(e);
+                if let Some(to) = rt.clone_target() {
+                    self.poller.retarget(to);
                 }
             }
             DualJob::Clone { .. } => {

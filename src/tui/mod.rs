@@ -934,6 +934,7 @@ fn dual_setup(
         dual::PgDual {
             source,
             clone,
+            clone_conf: d.clone.conf.clone(),
             kong,
             probe: w.nodes.probe.clone(),
             admin_urls: d.new_admin_urls.clone(),

@@ -102,12 +102,23 @@ pub struct Poller {
 /// The model's history as the app last copied it, for the poller's policy.
 pub type SharedHistory = Arc<std::sync::Mutex<crate::kong::policy::History>>;
 
+/// Another database to read from (dual-cluster: the clone). Its reading is its own: whatever in
+/// the interpreter came from the first database is replaced or read again ([`Poller::switch_to`]).
+#[derive(Clone, Debug)]
+pub struct Retarget {
+    pub endpoint: Endpoint,
+    /// The kong.conf that names it (`--clone-conf`), if one does: the `-c` of its findings'
+    /// commands and the file its preflight reads. None: the first database's kong.conf stays
+    /// (kong reaches the clone through `KONG_PG_*` in its environment).
+    pub conf: Option<std::path::PathBuf>,
+}
+
 pub struct PollerHandle {
     /// Wakes the poller for an immediate read.
     pub refresh: Arc<Notify>,
     pub task: JoinHandle<()>,
     /// A database to read from the next read on (dual-cluster: the clone).
-    pub retarget: Arc<std::sync::Mutex<Option<Endpoint>>>,
+    pub retarget: Arc<std::sync::Mutex<Option<Retarget>>>,
 }
 
 impl PollerHandle {
@@ -115,10 +126,40 @@ impl PollerHandle {
         self.refresh.notify_one();
     }
 
-    /// Reads `endpoint` from now on (and at once).
-    pub fn retarget(&self, endpoint: Endpoint) {
-        *self.retarget.lock().unwrap_or_else(|e| e.into_inner()) = Some(endpoint);
+    /// Reads `to` from now on (and at once).
+    pub fn retarget(&self, to: Retarget) {
+        *self.retarget.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
         self.refresh_now();
+    }
+}
+
+impl Poller {
+    /// Reads `to` from the next read on. Everything the reading takes from the database is that
+    /// database's: its connection in the settings (the findings' psql lines, schema-qualified
+    /// SQL), its own journal identity (no other database's `up` for the write watch or the
+    /// policy's history), its row counts and preflight read again there. Left alone: the target,
+    /// the --db-timeout/--lock-timeout, kong.conf's other settings.
+    pub fn switch_to(&mut self, to: Retarget) {
+        let i = &mut self.interpreter;
+        if let Endpoint::Postgres(o) = &to.endpoint {
+            i.settings = crate::cmd::context::settings_on(&i.settings, o, to.conf.as_deref());
+            if let Some(p) = self.preflight.as_mut() {
+                p.pg = Some(o.clone());
+                if let Some(c) = &to.conf {
+                    p.conf_path = Some(c.clone());
+                }
+            }
+        }
+        if i.journal_id.is_some() {
+            i.journal_id = Some(to.endpoint.identity());
+        }
+        i.history = None;
+        i.writes_since_up = None;
+        i.row_counts = None;
+        i.count_error = None;
+        // Gathered again on the first read of it (the poller gathers while it has none).
+        i.preflight = None;
+        self.source = Source::new(to.endpoint);
     }
 }
 
@@ -132,7 +173,7 @@ impl Drop for PollerHandle {
 pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
     let refresh = Arc::new(Notify::new());
     let wake = refresh.clone();
-    let retarget: Arc<std::sync::Mutex<Option<Endpoint>>> = Arc::default();
+    let retarget: Arc<std::sync::Mutex<Option<Retarget>>> = Arc::default();
     let new_target = retarget.clone();
     let task = tokio::spawn(async move {
         let mut seq: u64 = 0;
@@ -143,11 +184,12 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
         loop {
             super::test_panic("poller");
             let next = new_target.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(e) = next {
-                // Another database: its own connection and row counts; the wizard learns which
-                // read is the first of it, so no earlier one is taken for it.
-                p.source = Source::new(e);
+            if let Some(to) = next {
+                // Another database: its own connection, settings, counts and preflight; the
+                // wizard learns which read is the first of it, so no earlier one is taken for it.
+                p.switch_to(to);
                 counted = false;
+                writes_checked = None;
                 let from_seq = seq + 1;
                 let _ = tx.send(Msg::Dual(crate::wizard::dual::DualMsg::Watching {
                     from_seq,

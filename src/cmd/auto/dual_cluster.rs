@@ -167,13 +167,22 @@ pub(super) async fn run(
         Err(stopped) => return Ok(stopped),
     };
 
-    // 2, 3. The clone migrated by the new kong (each hop's own, proven before the next).
+    // 2, 3. The clone migrated by the new kong (each hop's own, proven before the next). The
+    // clone is read with its own settings: its findings name the clone, not the source.
+    let settings = crate::cmd::context::settings_on(
+        &s.ctx
+            .settings(s.template.db_timeout, s.template.lock_timeout),
+        &target,
+        d.clone.conf.as_deref(),
+    );
     let on_clone = |kong: &KongTarget| super::hops::on_clone(kong, &target);
     if hops.is_empty() {
         let kong = on_clone(&s.kong);
         for command in [KongCommand::Up, KongCommand::Finish] {
-            if let Some(stopped) =
-                kong_step(s, &kong, &source, &target, command, None, rep, interrupts).await?
+            if let Some(stopped) = kong_step(
+                s, &kong, &source, &target, &settings, command, None, rep, interrupts,
+            )
+            .await?
             {
                 return Ok(stopped);
             }
@@ -194,6 +203,7 @@ pub(super) async fn run(
                 &kong,
                 &source,
                 &target,
+                &settings,
                 command,
                 Some(hop.version),
                 rep,
@@ -409,6 +419,7 @@ async fn kong_step(
     kong: &KongTarget,
     source: &PgOptions,
     target: &PgOptions,
+    settings: &crate::kong::diagnose::Settings,
     command: KongCommand,
     hop: Option<Version>,
     rep: &mut Reporter,
@@ -451,16 +462,35 @@ async fn kong_step(
         .snapshot()
         .await
         .map_err(|e| eyre!("the clone: {e}"))?;
-    // An up on the clone cut short inside 016's rewrite: again would prefix its routes twice.
-    // The source was never written, so the remedy is a new clone, not a repair.
-    if let Some(t) = (command == KongCommand::Up)
-        .then(|| crate::kong::half_applied::at_risk(&snap))
-        .flatten()
+    // The wizard's clone gate: no kong while a finding the policy blocks on stands on the
+    // clone's reading (read as the wizard reads it, with the clone's own connection). An up cut
+    // short inside 016 is said the clone's way: a new clone, not a repair.
+    let reading = crate::wizard::Interpreter::new(
+        std::sync::Arc::new(s.ctx.target.clone()),
+        s.ctx.catalog,
+        settings.clone(),
+    )
+    .reading(&snap);
+    let rewritten = crate::kong::half_applied::at_risk(&snap).map(|t| t.count);
+    if let Some(r) =
+        crate::kong::policy::clone_refusal(&reading.findings, &target.database, rewritten)
     {
+        let message = r.instead.clone().unwrap_or_else(|| {
+            format!(
+                "The clone {} (nothing ran; the source is untouched): {}",
+                target.describe(),
+                crate::kong::policy::Refusal {
+                    exit: r.exit,
+                    lifted_by: None,
+                    finding: r.finding.clone(),
+                }
+                .message()
+            )
+        });
         return Ok(Some(stop(
-            exit::STATE_FORBIDS,
-            "refused_state",
-            crate::kong::half_applied::on_clone(Some(t.count), &target.database),
+            r.exit,
+            crate::kong::policy::exit::refusal_result(r.exit),
+            message,
         )));
     }
     let before = state::compute(&s.ctx.target, &snap, s.ctx.catalog);

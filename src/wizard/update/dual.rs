@@ -247,18 +247,17 @@ fn gate(m: &Model, command: KongCommand) -> Result<(), (NoticeLevel, String)> {
             "the clone has pending migrations: Kong refuses up until finish ran".into(),
         ));
     }
-    // The findings' remedies speak of the source's kong.conf: on the clone, say the clone's way.
-    if m.findings
-        .iter()
-        .any(|f| f.id == crate::kong::policy::FindingId::PathsHalfRewritten)
-    {
-        let clone = dual(m)
-            .map(|d| d.setup.clone_database.clone())
-            .unwrap_or_else(|| "this clone".into());
-        return Err((Block, crate::kong::half_applied::on_clone(None, &clone)));
-    }
-    if let Some(why) = super::run::blocking_finding(m) {
-        return Err((Block, why));
+    // The one clone gate, auto's too: any finding the policy blocks on, on the clone's reading
+    // (its findings speak of the clone: the poller reads it with the clone's settings).
+    let clone = dual(m)
+        .map(|d| d.setup.clone_database.clone())
+        .unwrap_or_else(|| "this clone".into());
+    if let Some(r) = crate::kong::policy::clone_refusal(&m.findings, &clone, None) {
+        return Err((
+            Block,
+            r.instead
+                .unwrap_or_else(|| super::run::blocking_text(r.finding)),
+        ));
     }
     Ok(())
 }

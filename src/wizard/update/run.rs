@@ -358,12 +358,15 @@ pub fn blocking_finding(m: &Model) -> Option<String> {
     m.findings
         .iter()
         .find(|f| crate::wizard::model::blocks(f))
-        .map(|f| {
-            format!(
-                "{}: the finding says what to do first; kongrade starts no kong while it stands",
-                f.title
-            )
-        })
+        .map(blocking_text)
+}
+
+/// What the wizard says of a finding it starts no kong over.
+pub fn blocking_text(f: &crate::wizard::Finding) -> String {
+    format!(
+        "{}: the finding says what to do first; kongrade starts no kong while it stands",
+        f.title
+    )
 }
 
 /// The operator confirmed `command` (with the word they typed): journaled, then started if the
