@@ -1186,6 +1186,41 @@ fn diagnose_pages_the_routes_once_on_cassandra() {
     assert_eq!(reads.len(), 1, "{reads:?}");
 }
 
+/// A jump that stays within a major (2.8.5 -> 2.8.5, 3.0.1 -> 3.3.1) runs no rewrite of the
+/// routes and 3.x's router judged them already: diagnose does not page the routes at all (each
+/// read is a full scan on Cassandra), and says nothing of regex paths.
+#[test]
+fn diagnose_does_not_page_the_routes_for_a_jump_within_a_major_on_cassandra() {
+    for (from, to) in [("2.8.5", "2.8.5"), ("3.0.1", "3.3.1")] {
+        let mut ks = KongKeyspace::empty().bootstrap_at(from);
+        ks.routes = Some(routes_fixture(true));
+        let c = Cluster::start("routes_none", &ks, Serve::default());
+        if skip_on_real(
+            &c,
+            "the statements sent are only visible to the test server",
+        ) {
+            return;
+        }
+        let v = json(&kongrade(
+            &c,
+            &["diagnose", "--json", "--target-version", to],
+            &[],
+        ));
+        assert!(v["findings"].is_array(), "{from} -> {to}: {v}");
+        assert!(
+            !v.to_string().contains("routes_with_regex_paths")
+                && !v.to_string().contains("routes-regex"),
+            "{from} -> {to}: {v}"
+        );
+        let reads: Vec<String> = c
+            .statements_seen()
+            .into_iter()
+            .filter(|q| q.contains(".routes"))
+            .collect();
+        assert!(reads.is_empty(), "{from} -> {to}: {reads:?}");
+    }
+}
+
 /// An interrupted core 016 on Cassandra (`kong::half_applied`): its CQL ran (targets.cache_key),
 /// its Lua had rewritten one route with `~`, and 016 is unrecorded. The snapshot reads those
 /// routes, diagnose names them with one CQL UPDATE per route; without the column they are not
