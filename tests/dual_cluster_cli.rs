@@ -695,3 +695,95 @@ fn any_blocking_finding_on_the_clone_refuses_up_there() {
         &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", clone.name),
     );
 }
+
+/// A kong a killed run left running on the clone is waited for by the one reading the shared
+/// database's is (`exec::journal::earlier_kong`), and the wait is journaled as there: waiting,
+/// then ended. Nothing starts meanwhile; then up runs once, and the run goes on to the end.
+#[test]
+fn an_earlier_kong_on_the_clone_is_waited_for_and_the_wait_is_journaled() {
+    let src = source("dc_wait");
+    let before = meta(&src);
+    let scratch = Scratch(format!("{}_new", src.name));
+    let node = new_node("3.4.2");
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("kong");
+    std::fs::create_dir(&dir).unwrap();
+    // While `hold` exists, `up` only sleeps (its marker in its environment, as kong's would
+    // be) after writing its pid; otherwise the stand-in migrates. Each up and finish is logged.
+    let script = write_script(
+        &dir,
+        "kong",
+        &format!(
+            "case \"$1 $2\" in\n  'migrations up'|'migrations finish') echo \"$1 $2\" >> '{d}/runs.log' ;;\nesac\nif [ \"$1 $2\" = 'migrations up' ] && [ -f '{d}/hold' ]; then echo $$ > '{d}/held.pid'; exec sleep 3599; fi\nexec '{BIN}' stand-in --kong-version 3.4.2 \"$@\"",
+            d = dir.display()
+        ),
+    );
+    std::fs::write(dir.join("hold"), "").unwrap();
+    let kong = script.display().to_string();
+    let args = [
+        "--clone-database",
+        scratch.0.as_str(),
+        "--new-admin-url",
+        node.as_str(),
+    ];
+    let mut first = auto_cmd(&src, data.path(), &kong, &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.join("held.pid");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let held: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "up never started on the clone");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // auto killed while its kong runs on: that kong outlives it (its own process group).
+    unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
+    let _ = first.wait();
+    std::fs::remove_file(dir.join("hold")).unwrap();
+    let mut second = auto_cmd(&src, data.path(), &kong, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines_of(&mut second);
+    let mut text = String::new();
+    assert!(
+        read_until(&rx, &mut text, "still running"),
+        "the restart waits:\n{text}"
+    );
+    let runs = || std::fs::read_to_string(dir.join("runs.log")).unwrap_or_default();
+    assert_eq!(runs(), "migrations up\n", "nothing started meanwhile");
+    unsafe { libc::kill(held, libc::SIGKILL) };
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(300)) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let status = second.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert_eq!(runs(), "migrations up\nmigrations up\nmigrations finish\n");
+    let journal: String = std::fs::read_dir(data.path().join("journal"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        journal.contains("waiting for the earlier run's kong, still running as pid"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("the earlier run's kong ended: dual-cluster up"),
+        "{journal}"
+    );
+    assert_eq!(meta(&src), before, "the source is never written");
+    let clone = clone_db(&src, &scratch.0);
+    assert_eq!(meta(&clone), reference_meta());
+    std::mem::forget(clone);
+}

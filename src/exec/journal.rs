@@ -161,6 +161,11 @@ impl EarlierKong {
         pids
     }
 
+    /// Whether it runs on dual-cluster's clone (a `dual-cluster up|finish` step).
+    pub fn on_clone(&self) -> bool {
+        self.what.ends_with(ON_CLONE)
+    }
+
     /// The journal's note while it is waited for (auto's words).
     pub fn waiting_note(&self, pids: &[u32]) -> String {
         format!(
@@ -188,6 +193,8 @@ pub fn pids_text(pids: &[u32]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+const ON_CLONE: &str = " on the clone";
 
 /// The kong the journal at `path` says an earlier run left running, if it still runs.
 pub fn earlier_kong(path: &Path, rb: &ReadBack) -> Option<EarlierKong> {
@@ -231,7 +238,7 @@ pub fn earlier_kong(path: &Path, rb: &ReadBack) -> Option<EarlierKong> {
                 "finish"
             };
             found.push(EarlierKong {
-                what: format!("kong migrations {command} on the clone"),
+                what: format!("kong migrations {command}{ON_CLONE}"),
                 command_line: step,
                 marker,
                 pid: None,

@@ -24,7 +24,7 @@ use crate::contract::journal::{Event, ReadBack};
 use crate::contract::{Invocation, KongCommand, RunEvent, Stream};
 use crate::exec::clone::{self, CloneSpec};
 use crate::exec::probe::{self, ProbeOptions};
-use crate::exec::process::{self, RUN_MARKER_ENV};
+use crate::exec::process::RUN_MARKER_ENV;
 use crate::exec::runner::{self, KongTarget};
 use crate::kong::nodes::ProbeAnswer;
 use crate::kong::state::{self, MigState};
@@ -426,35 +426,8 @@ async fn kong_step(
     interrupts: &mut Interrupts,
 ) -> Result<Option<Stopped>> {
     let step = kong_step_name(command, hop);
-    // A kong a killed run started may still be running: wait for it, never race it.
-    if let Some(("started", Some(marker))) = last_phase(&s.earlier, &step)
-        .as_ref()
-        .map(|(p, d)| (p.as_str(), d.clone()))
-    {
-        let mut told = false;
-        loop {
-            let pids = process::with_marker(&marker);
-            if pids.is_empty() {
-                break;
-            }
-            if !told {
-                told = true;
-                rep.say(&format!(
-                    "The run being resumed started 'kong migrations {}' on the clone and that kong is still running (pid {:?}): waiting for it to end.",
-                    command.as_str(),
-                    pids
-                ));
-            }
-            if *interrupts.borrow() > 0 {
-                return Ok(Some(stop(
-                    exit::INTERRUPTED,
-                    "interrupted",
-                    "Interrupted while waiting for the earlier run's kong; nothing was started.",
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    // A kong a killed run started on the clone was waited for before anything was read
+    // (`resume::wait_for_earlier_kong`, the one reading auto and the wizard wait by).
     let store = PgStore::connect(target)
         .await
         .map_err(|e| eyre!("the clone: {e}"))?;

@@ -9,24 +9,31 @@ use color_eyre::eyre::Result;
 use super::report::Reporter;
 use super::{exit, stop, Phase};
 use crate::contract::journal::{Event, ReadBack};
-use crate::exec::journal::{earlier_kong, pids_text, Journal};
+use crate::exec::journal::{earlier_kong, pids_text, EarlierKong, Journal};
 
 /// How often to look, and how often to say it is still running.
 const POLL: Duration = Duration::from_millis(200);
 const TELL_EVERY: Duration = Duration::from_secs(30);
 
-/// Waits while the kong the earlier run journaled (by pid and start time, or by the marker in
-/// its environment) still runs. Ctrl-C or SIGTERM stop the wait, and the run, with nothing done.
+/// Waits while a kong the earlier run journaled still runs: the shared database's (by pid and
+/// start time, or by the marker in its environment) or the clone's (a dual-cluster step's
+/// marker), each journaled as waited for and as ended. Ctrl-C or SIGTERM stop the wait, and the
+/// run, with nothing done.
 pub(super) async fn wait_for_earlier_kong(
     journal: &mut Journal,
     earlier: &ReadBack,
     rep: &Reporter,
 ) -> Result<Phase<()>> {
-    // The shared database's unended command (the clone's steps wait in their own place).
-    let Some(cmd) = earlier_kong(&journal.path, earlier).filter(|k| !k.what.ends_with("clone"))
-    else {
-        return Ok(Ok(()));
-    };
+    // One at a time, then asked again: the one reading (`earlier_kong`) the wizard waits by.
+    while let Some(cmd) = earlier_kong(&journal.path, earlier) {
+        if let Err(stopped) = wait_for(journal, &cmd, rep).await? {
+            return Ok(Err(stopped));
+        }
+    }
+    Ok(Ok(()))
+}
+
+async fn wait_for(journal: &mut Journal, cmd: &EarlierKong, rep: &Reporter) -> Result<Phase<()>> {
     let alive = || cmd.alive();
     let pids = alive();
     if pids.is_empty() {
@@ -36,7 +43,11 @@ pub(super) async fn wait_for_earlier_kong(
     rep.say(&format!(
         "The run being resumed was stopped while kong ran, and that kong is still running: pid {} ({}).\nWaiting for it to end before reading the database; nothing is started meanwhile.",
         named(&pids),
-        cmd.command_line
+        if cmd.on_clone() {
+            &cmd.what
+        } else {
+            &cmd.command_line
+        }
     ));
     journal.append(Event::Note {
         text: cmd.waiting_note(&pids),
