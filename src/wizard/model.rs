@@ -902,7 +902,9 @@ impl StrategyQuestion {
 
 impl Model {
     pub fn new(setup: Setup, now: Instant) -> Model {
-        let checklist = checklist_for(&setup);
+        // A strategy the journal records is not asked again; in-place's clock keeps counting.
+        let resumed_strategy = setup.resume.as_ref().and_then(|r| r.strategy);
+        let checklist = checklist_of(&setup, resumed_strategy);
         // The clone's flags mean dual-cluster only when the journal records no other strategy
         // (an in-place upgrade resumed with them must not walk into the clone's steps).
         let other_strategy = setup
@@ -931,8 +933,6 @@ impl Model {
         let mut log = Log::default();
         let mut backup = BackupState::Missing;
         let mut banner = None;
-        // A strategy the journal records is not asked again; in-place's clock keeps counting.
-        let resumed_strategy = setup.resume.as_ref().and_then(|r| r.strategy);
         let resumed_gate = setup
             .resume
             .as_ref()
@@ -1400,6 +1400,22 @@ pub fn dp_key(dp: &DataPlaneRow) -> String {
     dp.hostname.clone().unwrap_or_else(|| dp.id.clone())
 }
 
+/// The confirmations at "Stop old nodes" for `strategy` (the one rule for a chosen and a resumed
+/// one). In-place has no new nodes to shift traffic to before up, and Freeze confirmed the
+/// writes: only the old nodes' stop stays (when kongrade knows none of them).
+pub fn checklist_of(
+    setup: &Setup,
+    strategy: Option<crate::kong::strategy::Strategy>,
+) -> Vec<CheckItem> {
+    let mut items = checklist_for(setup);
+    if strategy == Some(crate::kong::strategy::Strategy::InPlace) {
+        items.retain(|c| c.label.starts_with(EVERY_OLD_NODE));
+    }
+    items
+}
+
+const EVERY_OLD_NODE: &str = "Every old-version node is stopped";
+
 fn checklist_for(setup: &Setup) -> Vec<CheckItem> {
     let item = |label: &str| CheckItem {
         label: label.to_string(),
@@ -1409,9 +1425,9 @@ fn checklist_for(setup: &Setup) -> Vec<CheckItem> {
     if setup.nodes.is_empty() {
         // No node is known to kongrade: only the operator can say the old ones are gone (the
         // data planes table still counts).
-        items.push(item(
-            "Every old-version node is stopped (traditional nodes, control and data planes)",
-        ));
+        items.push(item(&format!(
+            "{EVERY_OLD_NODE} (traditional nodes, control and data planes)"
+        )));
     }
     items.push(item("Admin API writes are paused until finish"));
     items

@@ -446,6 +446,57 @@ fn in_place_keeps_counting_the_downtime_on_resume() {
     assert_eq!(h.m.downtime(), Some(Duration::from_secs(100)));
 }
 
+/// A resumed in-place upgrade confirms at "Stop old nodes" what a chosen one does: no traffic
+/// shift to new nodes, no writes paused "until finish" (the shared database's confirmations).
+#[test]
+fn a_resumed_in_place_run_has_in_places_confirmations() {
+    let labels =
+        |m: &Model| -> Vec<String> { m.checklist.iter().map(|c| c.label.clone()).collect() };
+    let mut chosen = H::choosing("clean");
+    at_strategy(&mut chosen);
+    chosen.choose_recommended();
+    assert_eq!(chosen.m.strategy, Some(Strategy::InPlace));
+    let mut h = H::choosing("clean");
+    let resume = Resume {
+        started: "2026-12-01T10:00:00Z".into(),
+        backup: Some(BackupState::Own("snap".into())),
+        backup_problem: None,
+        steps_done: vec!["backup".into(), "freeze".into()],
+        strategy: Some(Strategy::InPlace),
+        gate_secs_ago: None,
+        dual: Default::default(),
+    };
+    let fresh = h.m.setup.clone();
+    h.m = Model::new(
+        Setup {
+            resume: Some(resume.clone()),
+            ..fresh.clone()
+        },
+        h.m.now,
+    );
+    assert_eq!(labels(&h.m), labels(&chosen.m));
+    assert!(
+        !labels(&h.m)
+            .iter()
+            .any(|l| l.contains("Traffic is shifted") || l.contains("until finish")),
+        "{:?}",
+        labels(&h.m)
+    );
+    // With no node known, the operator's word that the old ones are stopped stays.
+    let m = Model::new(
+        Setup {
+            resume: Some(resume),
+            nodes: Vec::new(),
+            ..fresh
+        },
+        h.m.now,
+    );
+    assert_eq!(
+        labels(&m),
+        ["Every old-version node is stopped (traditional nodes, control and data planes)"]
+    );
+}
+
 #[test]
 fn in_place_asks_only_who_runs_up_in_the_demo() {
     let mut h = H::choosing("clean");

@@ -117,12 +117,11 @@ pub(super) fn chosen(m: &mut Model, s: Strategy, by: &str, fx: &mut Vec<Effect>)
         m.dual = None;
         m.path = Path::Upgrade;
     }
-    if s == Strategy::InPlace {
-        // In-place has no new nodes to shift traffic to before up: the confirmations are the
-        // old nodes' stop (when kongrade knows none of them) and, at Freeze, the writes.
-        m.checklist
-            .retain(|c| c.label.starts_with("Every old-version node"));
-    }
+    // The chosen procedure's confirmations (in-place's are the old nodes' stop; at Freeze, the
+    // writes), the rule a resumed run takes them by; a tick already given is kept.
+    let keep = crate::wizard::model::checklist_of(&m.setup, Some(s));
+    m.checklist
+        .retain(|c| keep.iter().any(|k| k.label == c.label));
     go_on_from_strategy(m);
 }
 
