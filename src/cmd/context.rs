@@ -345,6 +345,7 @@ impl Context {
                 schema: pg.schema.clone(),
                 keyspace: self.conn.conf.cassandra.keyspace.clone(),
             },
+            kong_env: None,
         }
     }
 
@@ -363,8 +364,22 @@ pub fn settings_on(
     conf: Option<&std::path::Path>,
 ) -> Settings {
     let mut s = session.clone();
-    if let Some(c) = conf {
-        s.conf_path = Some(c.display().to_string());
+    match conf {
+        Some(c) => {
+            s.conf_path = Some(c.display().to_string());
+            s.kong_env = None;
+        }
+        // kong.conf names the source: a kong command for this database carries its place in
+        // the environment, as kongrade runs kong there (never the password).
+        None => {
+            let mut words: Vec<String> = crate::exec::clone::kong_env_for(db)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("KONG_PG_") && k != "KONG_PG_PASSWORD")
+                .map(|(k, v)| format!("{k}={}", crate::kong::plan::shell_word(v.expose())))
+                .collect();
+            words.push(String::new());
+            s.kong_env = Some(words.join(" "));
+        }
     }
     s.connection = BackupTarget {
         host: db.host.clone(),
@@ -380,6 +395,40 @@ pub fn settings_on(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_databases_settings_are_its_own_place() {
+        let clone = crate::store::postgres::PgOptions {
+            host: "db 2".into(),
+            port: 5433,
+            user: "kong".into(),
+            password: Some(Secret::new("pw")),
+            database: "kong_clone".into(),
+            schema: None,
+            timeout: Duration::from_secs(5),
+            ssl: false,
+            ssl_verify: false,
+            trusted_certificates: vec![],
+        };
+        let s = settings_on(&Settings::default(), &clone, None);
+        assert_eq!(
+            (
+                s.connection.host.as_str(),
+                s.connection.port,
+                s.connection.database.as_str()
+            ),
+            ("db 2", 5433, "kong_clone")
+        );
+        assert_eq!(s.conf_path, Settings::default().conf_path);
+        assert_eq!(
+            s.kong_env.as_deref(),
+            Some("KONG_PG_HOST='db 2' KONG_PG_PORT=5433 KONG_PG_USER=kong KONG_PG_DATABASE=kong_clone ")
+        );
+        // Its own kong.conf names it: that file, no environment.
+        let c = settings_on(&s, &clone, Some(std::path::Path::new("/etc/kong/new.conf")));
+        assert_eq!(c.conf_path.as_deref(), Some("/etc/kong/new.conf"));
+        assert_eq!(c.kong_env, None);
+    }
 
     #[test]
     fn the_resolved_connection_hands_the_password_to_the_driver_only() {

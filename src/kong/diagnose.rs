@@ -67,6 +67,10 @@ pub struct Settings {
     pub plugins: Vec<String>,
     /// Where the database is (for backup commands and schema-qualified SQL); never a password.
     pub connection: BackupTarget,
+    /// Words before `kong` in every kong command (`KONG_PG_DATABASE=clone `) where kong.conf
+    /// names another database than this one (dual-cluster's clone without --clone-conf: kong
+    /// reaches it through its environment). `None`: kong.conf says where.
+    pub kong_env: Option<String>,
 }
 
 impl Default for Settings {
@@ -78,6 +82,7 @@ impl Default for Settings {
             lock_timeout_s: None,
             plugins: vec!["bundled".into()],
             connection: BackupTarget::default(),
+            kong_env: None,
         }
     }
 }
@@ -118,8 +123,13 @@ impl DiagnoseInput<'_> {
         }
     }
 
+    /// What goes before `kong` (see [`Settings::kong_env`]).
+    fn kong_env(&self) -> &str {
+        self.settings.kong_env.as_deref().unwrap_or("")
+    }
+
     fn kong(&self, sub: &str) -> String {
-        format!("kong migrations {sub}{}", self.conf())
+        format!("{}kong migrations {sub}{}", self.kong_env(), self.conf())
     }
 
     /// A Kong table's name as SQL, qualified when kong.conf sets pg_schema.
@@ -163,6 +173,7 @@ impl DiagnoseInput<'_> {
     fn plan_options(&self, db_timeout: Option<u64>, lock_timeout: Option<u64>) -> PlanOptions {
         PlanOptions {
             conf_path: self.settings.conf_path.clone(),
+            kong_env: self.settings.kong_env.clone(),
             db_timeout,
             lock_timeout,
             backup: self.settings.connection.clone(),
@@ -456,6 +467,7 @@ fn lock(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
 fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
     let st = input.state;
     let conf = input.conf();
+    let k = input.kong_env();
     if st.needs_bootstrap && st.legacy_table {
         let via = input
             .target
@@ -481,15 +493,15 @@ fn bootstrap(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             seen.push(format!("apis: {}", plural(n, "row", "rows")));
         }
         let mut remedy = vec![format!(
-            "kong migrations up{conf}   # with Kong {via}: imports the 0.14 schema"
+            "{k}kong migrations up{conf}   # with Kong {via}: imports the 0.14 schema"
         )];
         if apis != Some(0) {
             remedy.push(format!(
-                "kong migrations migrate-apis{conf}   # with Kong {via}, if `apis` has rows: before finish, which drops schema_migrations"
+                "{k}kong migrations migrate-apis{conf}   # with Kong {via}, if `apis` has rows: before finish, which drops schema_migrations"
             ));
         }
         remedy.push(format!(
-            "kong migrations finish{conf}   # with Kong {via}, once the 0.x nodes are stopped"
+            "{k}kong migrations finish{conf}   # with Kong {via}, once the 0.x nodes are stopped"
         ));
         remedy.push("kongrade plan   # the rest of the way, step by step".into());
         out.push(Finding {
@@ -1535,6 +1547,30 @@ mod tests {
             &c
         ))
         .contains(&"lock-no-ttl"));
+    }
+
+    #[test]
+    fn a_kong_command_for_another_database_carries_its_place() {
+        // Dual-cluster's clone without --clone-conf: kong.conf names the source, so a command
+        // copied from a finding on the clone must point kong at the clone itself.
+        let settings = Settings {
+            kong_env: Some("KONG_PG_DATABASE=kong_clone ".into()),
+            ..Settings::default()
+        };
+        let f = run_with(
+            &target("3.4.2"),
+            &snap(Db::Postgres, Some(rows_up_285_to_342())),
+            None,
+            &settings,
+        );
+        let p = get(&f, "pending-finish");
+        assert!(
+            p.remedy[0].starts_with(
+                "KONG_PG_DATABASE=kong_clone kong migrations finish -c /etc/kong/kong.conf"
+            ),
+            "{:?}",
+            p.remedy
+        );
     }
 
     #[test]

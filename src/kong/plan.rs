@@ -49,6 +49,9 @@ impl Default for BackupTarget {
 pub struct PlanOptions {
     /// `-c FILE` for every kong command; `None`: Kong's own lookup (/etc/kong/kong.conf).
     pub conf_path: Option<String>,
+    /// Words before `kong` in every kong command (`diagnose::Settings::kong_env`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kong_env: Option<String>,
     /// `--db-timeout` to pass to `kong migrations` (seconds), when advised or asked for.
     pub db_timeout: Option<u64>,
     /// `--lock-timeout` to pass (seconds).
@@ -69,6 +72,7 @@ impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
             conf_path: Some("/etc/kong/kong.conf".into()),
+            kong_env: None,
             db_timeout: None,
             lock_timeout: None,
             backup: BackupTarget::default(),
@@ -403,8 +407,12 @@ impl Cmd<'_> {
         }
     }
 
+    fn kong_env(&self) -> &str {
+        self.opts.kong_env.as_deref().unwrap_or("")
+    }
+
     fn migrations(&self, sub: &str) -> String {
-        let mut s = format!("kong migrations {sub}{}", self.conf());
+        let mut s = format!("{}kong migrations {sub}{}", self.kong_env(), self.conf());
         if let Some(t) = self.opts.db_timeout {
             s.push_str(&format!(" --db-timeout {t}"));
         }
@@ -797,7 +805,11 @@ impl<'a> Builder<'a> {
         self.up(Some(via), migs, true);
         let apis = self.opts.legacy_apis;
         if apis != Some(0) {
-            let cmd = format!("kong migrations migrate-apis{}", self.cmd().conf());
+            let cmd = format!(
+                "{}kong migrations migrate-apis{}",
+                self.cmd().kong_env(),
+                self.cmd().conf()
+            );
             self.step(
                 StepKind::MigrateApis,
                 format!("Convert the 0.x `apis` to services and routes with Kong {via}"),
