@@ -1076,3 +1076,49 @@ fn the_typed_entries_stay_in_view_on_a_small_terminal() {
     let screen = crate::tui::view::render_to_string(&h.m, 60, 16);
     assert!(screen.contains("> reti_"), "{screen}");
 }
+
+/// The clone's gate is the policy's (`kong::policy::clone_refusal`, auto's too): any finding it
+/// blocks on refuses kong on the clone, by its title; an interrupted 016 in the clone's words
+/// (a new clone under another name). Nothing starts either way.
+#[test]
+fn any_blocking_finding_on_the_clone_refuses_kong_there() {
+    use crate::kong::diagnose::{Finding, Severity};
+    use crate::kong::policy::FindingId;
+    let mut h = HD::new();
+    walk_until(&mut h, false, |h| h.m.step == Step::CloneUp);
+    assert_eq!(h.m.step, Step::CloneUp, "{}", h.notice());
+    let finding = |id, title: &str| Finding {
+        id,
+        severity: Severity::Error,
+        title: title.into(),
+        seen: vec![],
+        why: String::new(),
+        remedy: vec![],
+    };
+    for (f, says) in [
+        (
+            finding(FindingId::LockNoTtl, "A migrations lock row without a ttl"),
+            "A migrations lock row without a ttl: the finding says what to do first",
+        ),
+        (
+            finding(FindingId::PathsHalfRewritten, "An interrupted up"),
+            "take a new clone under another name",
+        ),
+    ] {
+        h.m.findings = vec![f];
+        let before = h.acted.len();
+        h.enter();
+        assert!(h.m.overlay.is_none(), "{:?}", h.m.overlay);
+        assert!(h.notice().contains(says), "{}", h.notice());
+        assert!(
+            !h.acted[before..]
+                .iter()
+                .any(|e| matches!(e, Effect::Dual(DualJob::Kong { .. }))),
+            "{:?}",
+            &h.acted[before..]
+        );
+    }
+    h.m.findings.clear();
+    h.enter();
+    assert!(h.m.overlay.is_some(), "{}", h.notice());
+}
