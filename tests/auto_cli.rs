@@ -1352,3 +1352,89 @@ fn without_a_strategy_auto_runs_nothing_where_kong_refuses_blue_green_and_gives_
     assert_eq!(code(&o), 0, "{line}\n{}", both(&o));
     assert_eq!(status_json(&db, "3.4.2")["exit_code"], 0);
 }
+
+/// The clone's reach is judged from the command as it runs, not its first words: `sudo`,
+/// `env X=1`, `nice`, `timeout` or `sh -c` before `docker exec` are refused before anything is
+/// cloned, with the plain command's message. A fake `docker` (and `sudo`) on PATH answers
+/// `kong version` with the stand-in, so the run gets as far as the reach check.
+#[test]
+fn dual_cluster_refuses_a_wrapped_docker_exec_as_it_refuses_the_plain_one() {
+    let db = TestDb::new("au_reach");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let before = rows(&db);
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("calls");
+    // `docker exec CONTAINER kong ARGS`: the stand-in with ARGS; every call logged.
+    write_script(
+        bin.path(),
+        "docker",
+        &format!(
+            "echo \"docker $*\" >> '{}'\nshift 3\nexec '{BIN}' stand-in --kong-version 3.4.2 \"$@\"",
+            log.display()
+        ),
+    );
+    write_script(bin.path(), "sudo", "[ \"$1\" = -E ] && shift\nexec \"$@\"");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let clone = format!("{}_new", db.name);
+    let refusal = |kong_cmd: &str| {
+        let o = auto_cmd(
+            &db,
+            kong_cmd,
+            &[
+                "--strategy",
+                "dual-cluster",
+                "--clone-database",
+                &clone,
+                "--target-version",
+                "3.4.2",
+                "--backup=skip",
+            ],
+        )
+        .env("PATH", &path)
+        .output()
+        .expect("run kongrade auto");
+        assert_eq!(code(&o), 1, "{kong_cmd}: {}", both(&o));
+        let text = out(&o);
+        let line = text
+            .lines()
+            .find(|l| l.contains("where kongrade's environment does not reach"))
+            .unwrap_or_else(|| panic!("{kong_cmd}: no reach refusal: {}", both(&o)))
+            .to_string();
+        line.replace(kong_cmd, "CMD")
+    };
+    let plain = refusal("docker exec kong-old kong");
+    assert!(plain.contains("(docker)"), "{plain}");
+    for wrapped in [
+        "sudo docker exec kong-old kong",
+        "sudo -E docker exec kong-old kong",
+        "env X=1 docker exec kong-old kong",
+        "nice -n 5 docker exec kong-old kong",
+        "timeout 600 docker exec kong-old kong",
+        "sh -c 'docker exec kong-old kong \"$@\"' sh",
+        // (not -l: a login shell's profile would set PATH again)
+        "bash -ec 'docker exec kong-old kong \"$@\"' bash",
+    ] {
+        assert_eq!(refusal(wrapped), plain, "{wrapped}");
+    }
+    // Each kong was asked its version, and nothing more; nothing was cloned or migrated.
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        calls.lines().all(|l| l.ends_with("kong version")),
+        "{calls}"
+    );
+    assert_eq!(
+        pg::psql_admin(
+            pg::server(),
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{clone}'")
+        )
+        .unwrap()
+        .trim(),
+        "0"
+    );
+    assert_eq!(rows(&db), before);
+}

@@ -848,25 +848,23 @@ mod tests {
 
 /// Why a kong command cannot be pointed at the clone, if it cannot: the clone's connection
 /// reaches kong only through the child's environment, and `docker exec`, `kubectl exec` or
-/// `ssh` run kong in a place that environment never reaches: that kong would migrate whatever
-/// its own kong.conf names, the source included.
+/// `ssh` run kong in a place that environment never reaches, as a `sudo` without `-E`, an
+/// `env -i` or a `KONG_PG_*=` in the line cut it on the way: that kong would migrate whatever
+/// its own kong.conf names, the source included. The line is read as it runs, through
+/// wrappers and `sh -c` scripts ([`crate::exec::env_reach::unreached`]).
 pub fn env_unreachable(command_line: &str) -> Option<String> {
-    let words: Vec<String> = command_line
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '"').to_string())
-        .collect();
-    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
-    let first = words.first().map(|w| base(w))?;
-    let exec_like = match first.as_str() {
-        "docker" | "podman" | "nerdctl" => words.get(1).is_some_and(|w| w == "exec"),
-        "kubectl" | "oc" => words.iter().any(|w| w == "exec"),
-        "ssh" => true,
-        _ => false,
-    };
-    exec_like.then(|| {
-        format!(
-            "the kong command '{command_line}' runs kong where kongrade's environment does not reach ({first}), so kong would migrate the database its own kong.conf names, maybe the source, not the clone. Use a kong that takes the environment: a local kong, or --kong-image / --kong-cmd 'docker run --rm --network host -e KONG_DATABASE -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_USER -e KONG_PG_PASSWORD -e KONG_PG_DATABASE kong:VERSION kong'"
-        )
+    use crate::exec::env_reach::Unreached;
+    const USE: &str = "Use a kong that takes the environment: a local kong, or --kong-image / --kong-cmd 'docker run --rm --network host -e KONG_DATABASE -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_USER -e KONG_PG_PASSWORD -e KONG_PG_DATABASE kong:VERSION kong'";
+    Some(match crate::exec::env_reach::unreached(command_line)? {
+        Unreached::Elsewhere(tool) => format!(
+            "the kong command '{command_line}' runs kong where kongrade's environment does not reach ({tool}), so kong would migrate the database its own kong.conf names, maybe the source, not the clone. {USE}"
+        ),
+        Unreached::Cut(how) => format!(
+            "the kong command '{command_line}' does not hand kongrade's environment on to kong ({how}), so kong would migrate the database its own kong.conf names, maybe the source, not the clone. {USE}"
+        ),
+        Unreached::Unreadable(why) => format!(
+            "the kong command '{command_line}' cannot be read ({why}), so kongrade cannot tell whether kong would see the clone's connection; nothing was run. {USE}"
+        ),
     })
 }
 
@@ -923,10 +921,37 @@ mod guard_tests {
         for c in [
             "kong",
             "/usr/local/bin/kong",
-            "docker run --rm --network host -e KONG_PG_HOST kong:3.4.2 kong",
+            "docker run --rm --network host -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_DATABASE kong:3.4.2 kong",
             "kongrade stand-in --kong-version 3.4.2",
         ] {
             assert!(env_unreachable(c).is_none(), "{c}");
+        }
+        // A container run that is not handed the connection takes the image's defaults.
+        let why = env_unreachable("docker run --rm --network host -e KONG_PG_HOST kong:3.4.2 kong")
+            .expect("refused");
+        assert!(
+            why.contains("(the container is not given -e KONG_PG_PORT -e KONG_PG_DATABASE)"),
+            "{why}"
+        );
+    }
+
+    /// However the command is wrapped, the refusal is the plain command's, word for word but
+    /// for the command line it quotes.
+    #[test]
+    fn a_wrapped_kong_is_refused_as_the_plain_one() {
+        let plain = "docker exec kong-old kong";
+        let said = |c: &str| env_unreachable(c).map(|m| m.replace(c, "CMD"));
+        let want = said(plain).expect("refused");
+        for c in [
+            "sudo docker exec kong-old kong",
+            "sudo -E docker exec kong-old kong",
+            "env X=1 docker exec kong-old kong",
+            "nice -n 5 docker exec kong-old kong",
+            "timeout 600 docker exec kong-old kong",
+            "sh -c 'docker exec kong-old kong'",
+            "bash -lc \"docker exec kong-old kong\"",
+        ] {
+            assert_eq!(said(c).as_deref(), Some(want.as_str()), "{c}");
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod catalog_gen;
 pub mod clone;
 pub mod datadir;
+pub mod env_reach;
 pub mod journal;
 pub mod kong_target;
 pub mod kong_template;
