@@ -1438,3 +1438,103 @@ fn dual_cluster_refuses_a_wrapped_docker_exec_as_it_refuses_the_plain_one() {
     );
     assert_eq!(rows(&db), before);
 }
+
+/// The statements the server logged for `db` (`log_statement = 'all'` is set for this database
+/// alone) while `run` ran, each as (backend pid, text); `None` when the tests did not start the
+/// server (then its log is not theirs to read).
+fn logged_statements(db: &TestDb, run: impl FnOnce()) -> Option<Vec<(String, String)>> {
+    let log = db.server.data_dir.as_ref()?.parent()?.join("server.log");
+    pg::psql_admin(
+        &db.server,
+        "postgres",
+        &format!("ALTER DATABASE \"{}\" SET log_statement = 'all'", db.name),
+    )
+    .expect("log_statement");
+    let start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    run();
+    let text = pg::read_to_string(&log);
+    let mine = text.get(start as usize..).unwrap_or_default();
+    Some(
+        mine.lines()
+            .filter_map(|l| {
+                let (head, stmt) = l.split_once(" LOG:  statement: ")?;
+                let pid = head.rsplit_once('[')?.1.trim_end_matches(']').to_string();
+                Some((pid, stmt.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// auto reads the preflight on the session that read the state and the row counts, as
+/// diagnose does: on a jump into 3.x every route is read once in the whole run (the count's
+/// read is kept for the preflight's query, not made again on a connection of its own).
+#[test]
+fn one_auto_run_reads_the_routes_once_on_the_session_of_its_preflight() {
+    let db = TestDb::new("au_routes_once");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    support::kong_rows::fill(&db, 5, 300);
+    db.exec("UPDATE routes SET paths = ARRAY['/users/\\d+/' || name] WHERE name LIKE 'route-1%'; ANALYZE routes;");
+    let mut o = None;
+    let Some(logged) = logged_statements(&db, || {
+        o = Some(auto(
+            &db,
+            &standin("3.4.2", ""),
+            &args(&["--backup=skip"], &in_place()),
+        ))
+    }) else {
+        eprintln!("skipped: the server's log is not the tests' own");
+        return;
+    };
+    let o = o.expect("ran");
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    // The preflight saw the regex routes (so the routes were read, and judged).
+    assert!(
+        out(&o).contains("Preflight warning: [routes-regex-unprefixed]"),
+        "{}",
+        both(&o)
+    );
+    let reads: Vec<&(String, String)> = logged
+        .iter()
+        .filter(|(_, s)| s.contains("FROM \"routes\""))
+        .collect();
+    assert_eq!(reads.len(), 1, "routes read more than once: {reads:#?}");
+    let preflight: Vec<&(String, String)> = logged
+        .iter()
+        .filter(|(_, s)| s.contains("'server_version_num'"))
+        .collect();
+    assert_eq!(preflight.len(), 1, "{preflight:#?}");
+    // The row counts (the planner's estimates) were read on the preflight's session.
+    let counted: Vec<&String> = logged
+        .iter()
+        .filter(|(_, s)| s.contains("reltuples"))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(
+        counted.contains(&&preflight[0].0) && reads[0].0 == preflight[0].0,
+        "the preflight ran on a session of its own: {logged:#?}"
+    );
+}
+
+/// Kong's tables without schema_meta: auto refuses as diagnose does (the row counts it reads
+/// now are diagnose's), instead of bootstrapping over them.
+#[test]
+fn auto_does_not_bootstrap_over_kongs_tables_without_schema_meta() {
+    let db = TestDb::new("au_no_meta");
+    support::kong_rows::fill(&db, 2, 10);
+    let o = auto(
+        &db,
+        &standin("3.4.2", ""),
+        &args(&["--backup=skip"], &in_place()),
+    );
+    assert_eq!(code(&o), 19, "{}", both(&o));
+    assert!(
+        out(&o).contains("Kong's tables are here but schema_meta is not: do not bootstrap"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        db.exec("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_meta'")
+            .trim(),
+        "0"
+    );
+}

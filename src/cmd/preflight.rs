@@ -23,43 +23,63 @@ pub fn env_names() -> Vec<String> {
         .collect()
 }
 
-/// Reads what the preflight needs. `env` lists the process environment's variable names.
+/// Reads what the preflight needs on a connection of its own. `env` lists the process
+/// environment's variable names.
 pub async fn gather(ctx: &Context, g: &Gathered, env: &[String]) -> PreflightData {
-    gather_from(ctx, &g.snapshot, g.row_counts.as_deref(), env).await
-}
-
-/// [`gather`] from a snapshot and row counts read elsewhere (`auto` reads its own).
-pub async fn gather_from(
-    ctx: &Context,
-    snapshot: &Snapshot,
-    row_counts: Option<&[(String, i64)]>,
-    env: &[String],
-) -> PreflightData {
-    let state = crate::kong::state::compute(&ctx.target, snapshot, ctx.catalog);
-    let routes = crate::kong::preflight::reads_routes(&state, &ctx.target);
     PreflightSource::of(ctx, env)
-        .gather(None, snapshot, row_counts, None, routes)
+        .gather(
+            None,
+            &g.snapshot,
+            g.row_counts.as_deref(),
+            None,
+            crate::kong::preflight::reads_routes(&g.state, &ctx.target),
+        )
         .await
 }
 
-/// [`gather`] on diagnose's own session (the preflight's query is then its one extra round
-/// trip), the login handshake made only when a Kong of the plan cannot speak SCRAM.
+/// The preflight on an open session (its query is then one more round trip on it, and a read
+/// of every route the row count made is taken, not made again), for `plan`'s Kong versions:
+/// the login handshake is made only when one of them cannot speak SCRAM. `diagnose` and
+/// `auto` gather through here.
+pub async fn gather_from(
+    ctx: &Context,
+    snapshot: &Snapshot,
+    state: &crate::kong::state::SchemaState,
+    row_counts: Option<&[(String, i64)]>,
+    plan: &Plan,
+    env: &[String],
+    store: &dyn crate::store::Store,
+) -> PreflightData {
+    let hops = crate::kong::preflight::plan_hops(plan);
+    PreflightSource::of(ctx, env)
+        .gather(
+            Some(store),
+            snapshot,
+            row_counts,
+            Some(&hops),
+            crate::kong::preflight::reads_routes(state, &ctx.target),
+        )
+        .await
+}
+
+/// [`gather_from`] for what diagnose read, on its own session.
 pub async fn gather_on(
     ctx: &Context,
     g: &Gathered,
     env: &[String],
     store: &dyn crate::store::Store,
 ) -> PreflightData {
-    let hops = crate::kong::preflight::plan_hops(&crate::kong::diagnose::plan_for(&g.input(ctx)));
-    PreflightSource::of(ctx, env)
-        .gather(
-            Some(store),
-            &g.snapshot,
-            g.row_counts.as_deref(),
-            Some(&hops),
-            crate::kong::preflight::reads_routes(&g.state, &ctx.target),
-        )
-        .await
+    let plan = crate::kong::diagnose::plan_for(&g.input(ctx));
+    gather_from(
+        ctx,
+        &g.snapshot,
+        &g.state,
+        g.row_counts.as_deref(),
+        &plan,
+        env,
+        store,
+    )
+    .await
 }
 
 /// Where the preflight reads from, owned (the wizard's poller keeps one for its whole session):

@@ -21,19 +21,15 @@ pub(super) async fn gates(
     walk_hops: bool,
     rep: &Reporter,
 ) -> Result<Phase<Plan>> {
+    // One session for the snapshot, the row counts and the preflight's query, as `diagnose`
+    // reads them: the routes are read once (the count's read of every route, when the jump
+    // crosses into 3.x, is kept by the store for the preflight).
     let read = async {
         let store = s.ctx.store().await?;
         let snap = store.snapshot().await?;
-        // For the preflight: how many routes (their regex paths are sampled above 200k) and
-        // whether `plugins` exists. Advice: a failure to count leaves the count out.
-        let counts = store
-            .row_counts(&["routes", "plugins"])
-            .await
-            .ok()
-            .flatten();
-        Ok::<_, color_eyre::eyre::Report>((snap, counts))
+        Ok::<_, color_eyre::eyre::Report>((store, snap))
     };
-    let (snapshot, counts) = match read.await {
+    let (store, snapshot) = match read.await {
         Ok(r) => r,
         Err(e) => {
             return Ok(Err(stop(
@@ -44,13 +40,21 @@ pub(super) async fn gates(
         }
     };
     let state = crate::kong::state::compute(&s.ctx.target, &snapshot, s.ctx.catalog);
+    // The count diagnose makes (Kong's big tables; the regex routes only for a jump into 3.x).
+    // Advice, and the Kong tables a database without schema_meta still holds: a failure to
+    // count leaves the count out.
+    let routes = crate::kong::preflight::reads_routes(&state, &s.ctx.target);
+    let counts = crate::store::big_table_counts(store.as_ref(), &snapshot, routes)
+        .await
+        .ok()
+        .flatten();
     let settings = s.ctx.settings(args.db_timeout, args.lock_timeout);
     let input = DiagnoseInput {
         state: &state,
         snapshot: &snapshot,
         target: &s.ctx.target,
         catalog: s.ctx.catalog,
-        row_counts: None,
+        row_counts: counts.as_deref(),
         settings: &settings,
         writes_since_up: None,
         history: Some(history),
@@ -60,12 +64,16 @@ pub(super) async fn gates(
     if walk_hops {
         findings.retain(|f| f.id != FindingId::UnsupportedJump);
     }
-    // What the target (and each hop's Kong) will break, gathered as `diagnose` does.
+    // What the target (and each hop's Kong) will break, gathered as `diagnose` does, on the
+    // same session.
     let pre = crate::cmd::preflight::gather_from(
         &s.ctx,
         &snapshot,
+        &state,
         counts.as_deref(),
+        &plan,
         &crate::cmd::preflight::env_names(),
+        store.as_ref(),
     )
     .await;
     let mut preflight = crate::cmd::preflight::findings_for(&s.ctx, &plan, &pre);
