@@ -104,15 +104,27 @@ pub async fn see(
     }
 }
 
-/// Kong's choice for what was seen and asked, from the database's version `from`.
-pub fn choose(seen: &Seen, asked: &Asked, from: Option<Version>, to: Option<Version>) -> Choice {
-    strategy::choose(&StrategyInput {
+/// The facts Kong's choice is made from: what was seen, the second cluster as asked, and the
+/// jump. Every [`StrategyInput`] a command judges by is built here, so a choice and what is
+/// later judged against it are made from the same facts.
+pub fn input(
+    seen: &Seen,
+    second_cluster: Option<bool>,
+    from: Option<Version>,
+    to: Option<Version>,
+) -> StrategyInput<'_> {
+    StrategyInput {
         deployment: seen.deployment,
         from,
         to,
         old_nodes: &seen.old_nodes,
-        second_cluster: asked.second_cluster,
-    })
+        second_cluster,
+    }
+}
+
+/// Kong's choice for what was seen and asked, from the database's version `from`.
+pub fn choose(seen: &Seen, asked: &Asked, from: Option<Version>, to: Option<Version>) -> Choice {
+    strategy::choose(&input(seen, asked.second_cluster, from, to))
 }
 
 /// The journal entry for an operator's choice.

@@ -24,9 +24,15 @@ pub(super) async fn decide(
     let seen =
         crate::cmd::strategy::see(asked, s.ctx.target.version, snapshot.as_ref(), &args.nodes)
             .await;
-    let from = crate::kong::plan::origin(&s.state, s.ctx.catalog, history.started_from);
-    let choice = crate::cmd::strategy::choose(&seen, asked, from, s.ctx.target.version);
-    rep.header["strategy"] = crate::cmd::strategy::json(&choice, &seen, asked.strategy);
+    let facts = Facts {
+        from: crate::kong::plan::origin(&s.state, s.ctx.catalog, history.started_from),
+        to: s.ctx.target.version,
+        second_cluster: asked.second_cluster,
+        seen,
+    };
+    let choice = strategy::choose(&facts.input());
+    let seen = &facts.seen;
+    rep.header["strategy"] = crate::cmd::strategy::json(&choice, seen, asked.strategy);
     for n in &seen.notes {
         rep.say(&format!("Strategy note: {n}"));
     }
@@ -38,8 +44,7 @@ pub(super) async fn decide(
         return Ok(Ok(Decided {
             chosen: None,
             choice,
-            seen,
-            from,
+            facts,
         }));
     };
     if let Some(m) = choice.refusal_message(chosen) {
@@ -70,9 +75,26 @@ pub(super) async fn decide(
         Strategy::DualCluster | Strategy::InPlace | Strategy::BlueGreen => Ok(Ok(Decided {
             chosen: Some(chosen),
             choice,
-            seen,
-            from,
+            facts,
         })),
+    }
+}
+
+/// What Kong's choice for the run is made from, read once (the deployment, the old nodes, the
+/// jump, the second cluster as asked).
+pub(super) struct Facts {
+    pub seen: crate::cmd::strategy::Seen,
+    /// Where the upgrade is judged from.
+    pub from: Option<Version>,
+    /// The target the choice was made for.
+    pub to: Option<Version>,
+    pub second_cluster: Option<bool>,
+}
+
+impl Facts {
+    /// The one input: the choice is made from it, and `unasked` judges by it.
+    fn input(&self) -> StrategyInput<'_> {
+        crate::cmd::strategy::input(&self.seen, self.second_cluster, self.from, self.to)
     }
 }
 
@@ -82,9 +104,7 @@ pub(super) struct Decided {
     pub chosen: Option<Strategy>,
     /// Kong's choice for this upgrade, computed once for the run (`kong::strategy::choose`).
     pub choice: strategy::Choice,
-    pub seen: crate::cmd::strategy::Seen,
-    /// Where the upgrade is judged from.
-    pub from: Option<Version>,
+    pub facts: Facts,
 }
 
 /// Without `--strategy`, once the gates passed: the shared-database procedure runs only where
@@ -102,14 +122,7 @@ pub(super) fn unasked(
         admin_urls_given: !args.nodes.admin_urls.is_empty() || args.nodes.nodes_file.is_some(),
         postgres: s.ctx.conn.pg().is_some(),
     };
-    let input = StrategyInput {
-        deployment: d.seen.deployment,
-        from: d.from,
-        to: s.ctx.target.version,
-        old_nodes: &d.seen.old_nodes,
-        second_cluster: args.strategy.second_cluster,
-    };
-    match strategy::unasked(&input, &d.choice, work, &hints) {
+    match strategy::unasked(&d.facts.input(), &d.choice, work, &hints) {
         Unasked::NoUpgrade => Ok(Ok(())),
         Unasked::SharedDatabase => {
             rep.say("  auto runs `up` on the shared database while old nodes serve (then `finish` with --finish): blue-green, which Kong's guide allows here.");
