@@ -785,7 +785,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
     };
     // Before the journal is opened: a clone the wizard cannot make (Cassandra, a bad --clone-*
     // flag, a kong that cannot see the clone's environment) leaves no journal behind.
-    let dual = dual_setup(&ctx, w, &mut setup)?;
+    let dual = dual_setup(&ctx, w, snapshot.as_ref(), &mut setup)?;
     // The clone's flags say which procedure the operator means: dual-cluster, as if with
     // --strategy dual-cluster (the Strategy step still refuses it where Kong's guide does).
     if setup.dual.is_some() && setup.strategy.preselected.is_none() {
@@ -896,6 +896,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
 fn dual_setup(
     ctx: &Context,
     w: &WizardArgs,
+    snapshot: Option<&crate::kong::snapshot::Snapshot>,
     setup: &mut Setup,
 ) -> Result<Option<Arc<dual::DualRuntime>>> {
     let Some(d) = w.dual.as_ref().filter(|d| d.clone.is_given()) else {
@@ -905,16 +906,19 @@ fn dual_setup(
         bail!("dual-cluster clones the database with pg_dump | pg_restore: PostgreSQL only");
     };
     let clone = d.clone.resolve(&source, None)?;
+    // Every kong of the path (each hop's, with a template), judged as auto judges them.
+    let plan = snapshot.map(|sn| {
+        let st = crate::kong::state::compute(&ctx.target, sn, ctx.catalog);
+        crate::kong::plan::plan_with(&st, &ctx.target, ctx.catalog, ctx.db, &Default::default())
+    });
+    if let Some(why) = crate::cmd::auto::hops::clone_reach(ctx, plan.as_ref())? {
+        bail!(why);
+    }
     let kong = match ctx.conn.kong() {
-        KongTarget::Process { command_line, env } => {
-            if let Some(why) = crate::exec::clone::env_unreachable(&command_line) {
-                bail!(why);
-            }
-            KongTarget::Process {
-                env: crate::exec::clone::with_clone_env(&env, &clone),
-                command_line,
-            }
-        }
+        KongTarget::Process { command_line, env } => KongTarget::Process {
+            env: crate::exec::clone::with_clone_env(&env, &clone),
+            command_line,
+        },
         other => other,
     };
     setup.dual = Some(crate::wizard::dual::DualSetup {

@@ -68,73 +68,95 @@ pub(super) async fn path(s: &Session, plan: &Plan, rep: &mut Reporter) -> Result
     Ok(Ok(hops))
 }
 
-/// The hops of `plan` for `ctx`'s kong template, each kong checked (`Err`: why one cannot run,
-/// nothing was run). Empty: no template, or a path of one release. Shared by auto, its
-/// dual-cluster procedure (on the clone) and rehearse.
+/// The hops of `plan` for `ctx`'s kong template, each with its kong, nothing run. Empty: no
+/// template, or a path of one release.
+pub(crate) fn planned(ctx: &crate::cmd::context::Context, plan: &Plan) -> Result<Vec<Hop>> {
+    let Some(template) = &ctx.conn.kong_template else {
+        return Ok(Vec::new());
+    };
+    let vs = versions(plan);
+    if vs.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let last = ctx.target.version;
+    vs.iter()
+        .map(|v| {
+            let target = if Some(*v) == last {
+                ctx.target.clone()
+            } else {
+                let rel = ctx.catalog.release(*v).ok_or_else(|| {
+                    eyre!("Kong {v}, a release of the path, is not in kongrade's catalog")
+                })?;
+                Target::from_release(rel, ctx.db, &ctx.conn.conf.plugins, &[], "catalog")
+            };
+            Ok(Hop {
+                version: *v,
+                target,
+                kong: template.kong_for(*v),
+            })
+        })
+        .collect()
+}
+
+/// The hops of `plan` for `ctx`'s kong template ([`planned`]), each kong checked (`Err`: why one
+/// cannot run, nothing was run). Empty: no template, or a path of one release. Shared by auto,
+/// its dual-cluster procedure (on the clone) and rehearse.
 pub(crate) async fn walk(
     ctx: &crate::cmd::context::Context,
     plan: &Plan,
 ) -> Result<std::result::Result<Vec<Hop>, String>> {
-    let Some(template) = &ctx.conn.kong_template else {
-        return Ok(Ok(Vec::new()));
-    };
-    let vs = versions(plan);
-    if vs.len() < 2 {
-        return Ok(Ok(Vec::new()));
-    }
+    let hops = planned(ctx, plan)?;
     let last = ctx.target.version;
-    let mut hops = Vec::new();
-    for v in &vs {
-        let target = if Some(*v) == last {
-            ctx.target.clone()
-        } else {
-            let rel = ctx.catalog.release(*v).ok_or_else(|| {
-                eyre!("Kong {v}, a release of the path, is not in kongrade's catalog")
-            })?;
-            Target::from_release(rel, ctx.db, &ctx.conn.conf.plugins, &[], "catalog")
-        };
-        let kong = template.kong_for(*v);
-        if Some(*v) != last {
-            match kong_target::version_of(&kong).await {
-                Ok(kv) if kv == *v => {}
-                Ok(kv) => {
-                    return Ok(Err(format!(
-                        "the kong for the Kong {v} hop ('{}') says it is Kong {kv}: fix --kong-cmd-template (or the image's tags). Nothing was run.",
-                        template.command_for(*v)
-                    )))
-                }
-                Err(e) => {
-                    return Ok(Err(format!(
-                        "cannot run the kong for the Kong {v} hop ('{}'): {e:#}. Nothing was run.",
-                        template.command_for(*v)
-                    )))
-                }
+    for h in hops.iter().filter(|h| Some(h.version) != last) {
+        let (v, shown) = (h.version, line_of(&h.kong).unwrap_or_default());
+        match kong_target::version_of(&h.kong).await {
+            Ok(kv) if kv == v => {}
+            Ok(kv) => {
+                return Ok(Err(format!(
+                    "the kong for the Kong {v} hop ('{shown}') says it is Kong {kv}: fix --kong-cmd-template (or the image's tags). Nothing was run."
+                )))
+            }
+            Err(e) => {
+                return Ok(Err(format!(
+                    "cannot run the kong for the Kong {v} hop ('{shown}'): {e:#}. Nothing was run."
+                )))
             }
         }
-        hops.push(Hop {
-            version: *v,
-            target,
-            kong,
-        });
     }
     Ok(Ok(hops))
 }
 
-/// Why one of the kongs that would run on a clone cannot be pointed at it, if one cannot: the
-/// session's kong and each hop's (`--kong-cmd-template`, `--kong-image`) are all judged by the
-/// same rule ([`crate::exec::clone::env_unreachable`]) before anything is cloned.
-pub(crate) fn clone_unreachable(session: &KongTarget, hops: &[Hop]) -> Option<String> {
-    let line = |k: &KongTarget| match k {
+fn line_of(k: &KongTarget) -> Option<String> {
+    match k {
         KongTarget::Process { command_line, .. } => Some(command_line.clone()),
         KongTarget::InProcess { .. } => None,
-    };
-    if let Some(why) = line(session).and_then(|l| crate::exec::clone::env_unreachable(&l)) {
-        return Some(why);
     }
-    hops.iter().find_map(|h| {
-        let why = crate::exec::clone::env_unreachable(&line(&h.kong)?)?;
-        Some(format!("the kong for the Kong {} hop: {why}", h.version))
-    })
+}
+
+/// Why one of the kongs that would run on a clone cannot be pointed at it, if one cannot: each
+/// hop's (`--kong-cmd-template`, `--kong-image`), named by its hop, then the session's, all
+/// judged by the same rule ([`crate::exec::clone::env_unreachable`]) before anything is cloned.
+pub(crate) fn clone_unreachable(session: &KongTarget, hops: &[Hop]) -> Option<String> {
+    hops.iter()
+        .find_map(|h| {
+            let why = crate::exec::clone::env_unreachable(&line_of(&h.kong)?)?;
+            Some(format!("the kong for the Kong {} hop: {why}", h.version))
+        })
+        .or_else(|| line_of(session).and_then(|l| crate::exec::clone::env_unreachable(&l)))
+}
+
+/// [`clone_unreachable`] for `ctx`'s kongs on `plan`'s path (`None`: not known, the session's
+/// kong alone), nothing run: the wizard's check before it takes a clone, the one auto and
+/// rehearse make.
+pub(crate) fn clone_reach(
+    ctx: &crate::cmd::context::Context,
+    plan: Option<&Plan>,
+) -> Result<Option<String>> {
+    let hops = match plan {
+        Some(p) => planned(ctx, p)?,
+        None => Vec::new(),
+    };
+    Ok(clone_unreachable(&ctx.conn.kong(), &hops))
 }
 
 /// `kong` pointed at the clone `target`: the clone's connection in its environment.
