@@ -837,6 +837,87 @@ fn after_a_rehearsal_the_wizard_shows_its_times_on_review() {
     t.keys(&["q"]);
 }
 
+/// The rehearsal's staleness check reads every table, and may take its 10 s: it runs beside
+/// the UI. Here a table it must read is locked by another session, so it never answers: the
+/// wizard is on screen at once saying "checking", moves on with the keys, and once the check
+/// gives up says "not checked" (not STALE: nothing is known to have changed).
+#[test]
+fn the_rehearsal_check_runs_beside_the_ui_and_an_unanswered_one_is_not_stale() {
+    if !support::tmux::available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    support::pg::grant_createdb();
+    let db = TestDb::new("tui_rh_checking");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    support::kong_rows::fill(&db, 20, 500);
+    db.exec("CREATE TABLE hold (id int)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kong = write_standin(&db, dir.path());
+    let data = dir.path().join("data");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kongrade"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &data)
+        .env("KONGRADE_DATA_DIR", &data);
+    for (k, v) in db.kong_env() {
+        c.env(k, v);
+    }
+    let o = c
+        .args(["rehearse", "--target-version", "3.4.2", "--kong-cmd"])
+        .arg(&kong)
+        .output()
+        .expect("rehearse");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Another session holds the table until it is killed.
+    struct Holder(std::process::Child);
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _holder = Holder(
+        support::pg::psql_cmd(&db.server, &db.name)
+            .args([
+                "-c",
+                "BEGIN; LOCK TABLE hold IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("psql"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while db
+        .exec("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'hold' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+        .trim()
+        != "1"
+    {
+        assert!(std::time::Instant::now() < deadline, "the lock never showed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let run = write_runner(&db, dir.path(), &kong, IN_PLACE);
+    let t = Tmux::start_sized("rh_checking", &run, 200, 40);
+    // On screen while the check waits: before, the terminal was taken only after it.
+    t.wait_for(
+        &["1. Preflight", "checking whether the database changed"],
+        30,
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["3. Backup"], 20);
+    let s = t.wait_for(&["not checked: no answer within 10 s"], 60);
+    assert!(!s.contains("STALE"), "{s}");
+    t.keys(&["q"]);
+}
+
 /// Issue 14: the wizard killed with kill -9 while `kong migrations up` runs, then restarted: it
 /// finds that kong (journaled as auto journals it: the command's marker in kong's environment,
 /// its pid), says it waits for it from the first screen, starts no second one (Enter at Up is

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use kongrade::cmd::context::{ConnOptions, Connection, Context};
 use kongrade::tui::poller::Source;
+use kongrade::wizard::review::Staleness;
 use kongrade::wizard::{update, Interpreter, Key, KeyCode, Model, Msg, Setup, Step};
 use support::pg::{self, TestDb};
 use support::{kong_db, kong_rows};
@@ -69,8 +70,13 @@ async fn after_a_real_rehearsal_review_and_up_show_its_times_and_say_when_stale(
     let rb = kongrade::exec::journal::read(&path).unwrap();
     let mut rehearsal = kongrade::tui::rehearsal_for(&rb, &ctx).expect("a rehearsal for 3.4.2");
     let opts = ctx.conn.pg().unwrap().clone();
-    rehearsal.stale = kongrade::tui::rehearsal_staleness(&opts, &rehearsal.record).await;
-    assert_eq!(rehearsal.stale, None, "nothing changed since");
+    assert_eq!(rehearsal.staleness, Staleness::Checking, "not checked yet");
+    rehearsal.staleness = kongrade::tui::rehearsal_staleness(&opts, &rehearsal.record).await;
+    assert_eq!(
+        rehearsal.staleness,
+        Staleness::Fresh,
+        "nothing changed since"
+    );
     let line = rehearsal.line();
     assert!(
         line.starts_with("rehearsed on ") && line.contains("up ") && line.contains("finish "),
@@ -155,10 +161,12 @@ async fn after_a_real_rehearsal_review_and_up_show_its_times_and_say_when_stale(
     // A service added since: the times were measured on another database.
     db.exec("INSERT INTO services (name, host, port) VALUES ('late', 'late.internal', 80)");
     let stale = kongrade::tui::rehearsal_staleness(&opts, &rehearsal.record).await;
-    let why = stale.expect("stale after a write");
+    let Staleness::Changed(why) = &stale else {
+        panic!("stale after a write: {stale:?}")
+    };
     assert!(why.contains("services"), "{why}");
     m.setup.rehearsal = Some(kongrade::wizard::review::Rehearsal {
-        stale: Some(why),
+        staleness: stale.clone(),
         ..rehearsal
     });
     let screen = kongrade::tui::view::render_to_string(&m, 120, 40);

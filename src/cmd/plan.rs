@@ -116,9 +116,10 @@ async fn rehearsal(ctx: &Context) -> Option<crate::wizard::review::Rehearsal> {
     let path = crate::exec::journal::unfinished(&dir, &ctx.conn.endpoint.identity()).ok()??;
     let rb = crate::exec::journal::read(&path).ok()?;
     let mut r = crate::tui::rehearsal_for(&rb, ctx)?;
-    if let Some(opts) = ctx.conn.pg() {
-        r.stale = crate::tui::rehearsal_staleness(opts, &r.record).await;
-    }
+    r.staleness = match ctx.conn.pg() {
+        Some(opts) => crate::tui::rehearsal_staleness(opts, &r.record).await,
+        None => crate::wizard::review::Staleness::not_postgres(),
+    };
     Some(r)
 }
 
@@ -221,13 +222,26 @@ pub async fn run(
             o.insert(
                 "rehearsal".into(),
                 match &rehearsed {
-                    Some(r) => serde_json::json!({
-                        "line": r.line(),
-                        "at": r.record.at,
-                        "target": r.record.target,
-                        "ok": r.record.ok,
-                        "stale": r.stale,
-                    }),
+                    Some(r) => {
+                        use crate::wizard::review::Staleness;
+                        serde_json::json!({
+                            "line": r.line(),
+                            "at": r.record.at,
+                            "target": r.record.target,
+                            "ok": r.record.ok,
+                            // fresh, changed or not_checked: a check without an answer is
+                            // neither "changed" nor "fresh".
+                            "staleness": r.staleness.as_str(),
+                            "stale": match &r.staleness {
+                                Staleness::Changed(why) => Some(why),
+                                _ => None,
+                            },
+                            "not_checked": match &r.staleness {
+                                Staleness::NotChecked(why) => Some(why),
+                                _ => None,
+                            },
+                        })
+                    }
                     None => serde_json::Value::Null,
                 },
             );

@@ -95,6 +95,23 @@ pub struct Runtime {
     pub smoke: (Vec<crate::cmd::auto::Smoke>, Duration),
     /// The kong a killed earlier run left running: watched until it ends.
     pub earlier: Option<crate::exec::journal::EarlierKong>,
+    /// The rehearsal's staleness check, run as a task: its answer comes as one message.
+    pub rehearsal_check: Option<StalenessCheck>,
+}
+
+/// [`rehearsal_staleness`], ready to run off the UI path.
+pub type StalenessCheck =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::wizard::review::Staleness> + Send>>;
+
+/// Runs the rehearsal's staleness check as a task that sends its answer as one message.
+pub fn spawn_staleness(
+    check: StalenessCheck,
+    tx: UnboundedSender<Msg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let answer = check.await;
+        let _ = tx.send(Msg::RehearsalChecked(answer));
+    })
 }
 
 /// The database a backup is taken of.
@@ -169,6 +186,8 @@ struct App {
     last_command: Option<(u64, String)>,
     /// Watches the earlier run's kong until it ends.
     earlier_task: Option<tokio::task::JoinHandle<()>>,
+    /// The rehearsal's staleness check (one message, then it ends).
+    staleness_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -594,6 +613,9 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         dual_tasks: Vec::new(),
         smoke: rt.smoke,
         last_command: None,
+        staleness_task: rt
+            .rehearsal_check
+            .map(|c| spawn_staleness(c, tx_earlier.clone())),
         earlier_task: rt.earlier.map(|k| {
             let tx = tx_earlier.clone();
             tokio::spawn(async move {
@@ -632,6 +654,9 @@ async fn run_app(mut model: Model, rt: Runtime) -> Result<(i32, Option<String>)>
         h.abort();
     }
     if let Some(h) = app.earlier_task.take() {
+        h.abort();
+    }
+    if let Some(h) = app.staleness_task.take() {
         h.abort();
     }
     app.stop_runs().await;
@@ -800,10 +825,24 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
         }
     }
     notes.extend(seen.notes.iter().map(|n| format!("strategy: {n}")));
-    if let (Some(r), Some(opts)) = (setup.rehearsal.as_mut(), ctx.conn.pg()) {
-        r.stale = rehearsal_staleness(opts, &r.record).await;
-        notes.push(r.line());
-    }
+    // The rehearsal's staleness check reads every table: it runs beside the UI, which says
+    // "checking" until its one message answers.
+    let rehearsal_check = match (setup.rehearsal.as_mut(), ctx.conn.pg()) {
+        (Some(r), Some(opts)) => {
+            notes.push(r.line());
+            let (opts, record) = (opts.clone(), r.record.clone());
+            Some(
+                Box::pin(async move { rehearsal_staleness(&opts, &record).await })
+                    as StalenessCheck,
+            )
+        }
+        (Some(r), None) => {
+            r.staleness = crate::wizard::review::Staleness::not_postgres();
+            notes.push(r.line());
+            None
+        }
+        (None, _) => None,
+    };
     // Review shows each migration's real module from the installed tree.
     if let Some(dir) = &ctx.conn.kong_lua_path {
         setup.kong_lua_path = true;
@@ -885,6 +924,7 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
             dual,
             smoke,
             earlier,
+            rehearsal_check,
         },
     )
     .await
@@ -1045,47 +1085,63 @@ fn open_journal(
     Ok((j, notes, earlier))
 }
 
-/// The journal's last rehearsal, when it was for this target (another target's times say
-/// nothing of this one).
+/// The journal's newest rehearsal of this database for this target, its staleness not yet
+/// checked. Filtered first, then the newest: a later rehearsal of another target (or another
+/// database) says nothing of this one's times, and must not hide them.
 pub fn rehearsal_for(
     rb: &crate::contract::journal::ReadBack,
     ctx: &Context,
 ) -> Option<crate::wizard::review::Rehearsal> {
-    let record = rb.last_rehearsal()?;
     let target = ctx.target.version.map(|v| v.to_string());
-    (record.target.is_some() && record.target == target).then(|| crate::wizard::review::Rehearsal {
-        record: record.clone(),
-        stale: None,
-    })
+    // The record names its source `user@host:port/db (schema s)`: any role, this database.
+    let here = ctx.conn.pg().map(|o| {
+        let d = o.describe();
+        let at = d.find('@').map_or(0, |i| i + 1);
+        format!("@{}", &d[at..])
+    });
+    rb.entries
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            crate::contract::journal::Event::Rehearsed { record }
+                if record.target.is_some()
+                    && record.target == target
+                    && here
+                        .as_ref()
+                        .is_none_or(|h| record.clone.source.ends_with(h.as_str())) =>
+            {
+                Some(record.as_ref())
+            }
+            _ => None,
+        })
+        .map(|r| crate::wizard::review::Rehearsal::unchecked(r.clone()))
 }
 
 /// Whether the database changed since the rehearsal's clone: its configuration tables
-/// compared with the clone's marks (the write guard's judgement). A read that fails says so.
+/// compared with the clone's marks (the write guard's judgement, `Staleness::judged`). The one
+/// check for `plan` and the wizard (which runs it off the UI path). No answer in time, or a
+/// read that fails, is "not checked", never "changed" nor "fresh".
 pub async fn rehearsal_staleness(
     opts: &PgOptions,
     r: &crate::contract::clone::RehearsalRecord,
-) -> Option<String> {
-    let store = match crate::store::postgres::PgStore::connect(opts).await {
-        Ok(s) => s,
-        Err(e) => return Some(format!("could not be checked: {e}")),
+) -> crate::wizard::review::Staleness {
+    use crate::wizard::review::Staleness;
+    // Bounded: the marks digest every configuration table (about 4 s per million rows).
+    let check = async {
+        let store = crate::store::postgres::PgStore::connect(opts).await?;
+        store.table_marks().await
     };
-    // Before the terminal is taken: bounded, since the marks digest every configuration table
-    // (about 4 s per million rows), and a slow check must not hold the wizard's start.
-    match tokio::time::timeout(STALENESS_WAIT, store.table_marks()).await {
-        Err(_) => Some(format!(
-            "could not be checked within {} s (a large database): `kongrade rehearse` again gives a current record",
+    match tokio::time::timeout(STALENESS_WAIT, check).await {
+        Err(_) => Staleness::NotChecked(format!(
+            "no answer within {} s (a large or busy database); `kongrade rehearse` again gives a current record",
             STALENESS_WAIT.as_secs()
         )),
-        Ok(Ok(now)) => {
-            let v = crate::kong::write_guard::judge(&r.clone.tables, &now);
-            let changed: Vec<String> = v.stale.iter().map(|c| c.describe()).collect();
-            (!changed.is_empty()).then(|| changed.join("; "))
-        }
-        Ok(Err(e)) => Some(format!("could not be checked: {e}")),
+        Ok(Ok(now)) => Staleness::judged(r, &now),
+        Ok(Err(e)) => Staleness::NotChecked(format!("the database could not be read: {e}")),
     }
 }
 
-/// How long the wizard's start waits for the rehearsal's staleness check.
+/// How long the rehearsal's staleness check may take.
 const STALENESS_WAIT: Duration = Duration::from_secs(10);
 
 /// The kong `kongrade demo` runs: the stand-in (the code of `kongrade stand-in`) in-process on
@@ -1206,6 +1262,7 @@ async fn demo_once(name: &str, speed: f64, w: &WizardArgs) -> Result<(i32, Optio
             dual,
             smoke: (Vec::new(), Duration::from_secs(5)),
             earlier: None,
+            rehearsal_check: None,
         },
     )
     .await

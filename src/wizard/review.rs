@@ -22,20 +22,80 @@ pub struct MigrationSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rehearsal {
     pub record: RehearsalRecord,
-    /// Why its times may no longer hold: what changed since (`None`: nothing seen).
-    pub stale: Option<String>,
+    pub staleness: Staleness,
+}
+
+/// Whether the database changed since the rehearsal's clone. A check that did not answer is
+/// not "unchanged", and not "changed" either: it is said as not checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Staleness {
+    /// The check is running (the wizard's start: it answers through a message).
+    Checking,
+    /// Checked: every table as the clone had it.
+    Fresh,
+    /// Checked: what changed since.
+    Changed(String),
+    /// Not checked: why (no answer in time, the database could not be read).
+    NotChecked(String),
+}
+
+impl Staleness {
+    /// The write guard's judgement of the database's table marks now against the clone's.
+    pub fn judged(
+        record: &RehearsalRecord,
+        now: &[crate::contract::clone::TableMark],
+    ) -> Staleness {
+        let v = crate::kong::write_guard::judge(&record.clone.tables, now);
+        let changed: Vec<String> = v.stale.iter().map(|c| c.describe()).collect();
+        if changed.is_empty() {
+            Staleness::Fresh
+        } else {
+            Staleness::Changed(changed.join("; "))
+        }
+    }
+
+    /// `fresh`, `changed`, `not_checked`, `checking` (plan's JSON).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Staleness::Checking => "checking",
+            Staleness::Fresh => "fresh",
+            Staleness::Changed(_) => "changed",
+            Staleness::NotChecked(_) => "not_checked",
+        }
+    }
+
+    /// A database other than PostgreSQL: the clone's marks cannot be compared.
+    pub fn not_postgres() -> Staleness {
+        Staleness::NotChecked(
+            "the database is not PostgreSQL, where the clone's marks were taken".into(),
+        )
+    }
 }
 
 impl Rehearsal {
+    /// A rehearsal whose staleness is still to be checked.
+    pub fn unchecked(record: RehearsalRecord) -> Rehearsal {
+        Rehearsal {
+            record,
+            staleness: Staleness::Checking,
+        }
+    }
+
     /// "rehearsed on DATE: up 3 min 12 s, finish 41 s; slowest core/016_280_to_300 2 min 50 s",
-    /// and when the database changed since, that it did.
+    /// then whether the database changed since, or that this was not (yet) checked.
     pub fn line(&self) -> String {
-        match &self.stale {
-            None => self.record.summary(),
-            Some(why) => format!(
-                "{} (STALE: the database changed since: {why})",
-                self.record.summary()
+        let summary = self.record.summary();
+        match &self.staleness {
+            Staleness::Fresh => summary,
+            Staleness::Changed(why) => {
+                format!("{summary} (STALE: the database changed since: {why})")
+            }
+            Staleness::NotChecked(why) => format!(
+                "{summary} (not checked: {why}; whether the database changed since is not known)"
             ),
+            Staleness::Checking => {
+                format!("{summary} (checking whether the database changed since...)")
+            }
         }
     }
 
@@ -74,6 +134,9 @@ pub struct MigrationReview {
     pub estimate_secs: Option<f64>,
     /// A rehearsal's measured times, per kong step: they replace the estimate.
     pub measured: Vec<(String, u64)>,
+    /// How far the measured times hold: `None` when the database was checked unchanged since
+    /// the rehearsal, else the word that marks them (`stale`, `not checked`, `checking`).
+    pub measured_mark: Option<&'static str>,
 }
 
 impl MigrationReview {
@@ -85,7 +148,10 @@ impl MigrationReview {
                 .iter()
                 .map(|(step, ms)| format!("{step} {}", human_ms(*ms)))
                 .collect();
-            return Some(format!("rehearsed: {}", parts.join(", ")));
+            return Some(match self.measured_mark {
+                None => format!("rehearsed: {}", parts.join(", ")),
+                Some(mark) => format!("rehearsed ({mark}): {}", parts.join(", ")),
+            });
         }
         self.estimate_secs
             .map(|s| format!("estimate: ~{}", human_secs(s)))
@@ -290,6 +356,16 @@ impl Model {
                         .as_ref()
                         .map(|r| r.measured(sub, name))
                         .unwrap_or_default(),
+                    measured_mark: self
+                        .setup
+                        .rehearsal
+                        .as_ref()
+                        .and_then(|r| match r.staleness {
+                            Staleness::Fresh => None,
+                            Staleness::Changed(_) => Some("stale"),
+                            Staleness::NotChecked(_) => Some("not checked"),
+                            Staleness::Checking => Some("checking"),
+                        }),
                 }
             })
             .collect()

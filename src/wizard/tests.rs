@@ -2420,7 +2420,7 @@ fn review_shows_each_migrations_changes_rows_large_flag_and_duration() {
     // A rehearsal's measured time replaces the estimate; its line is on Review and Up.
     h.m.setup.rehearsal = Some(crate::wizard::review::Rehearsal {
         record: rehearsal_016("2026-11-30T10:00:00Z", 170_000),
-        stale: None,
+        staleness: crate::wizard::review::Staleness::Fresh,
     });
     let r = &h.m.migration_reviews()[i];
     assert_eq!(
@@ -2437,11 +2437,82 @@ fn review_shows_each_migrations_changes_rows_large_flag_and_duration() {
     let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
     assert!(screen.contains(shown), "{screen}");
     // Stale: said so.
-    h.m.setup.rehearsal.as_mut().unwrap().stale = Some("services: 10 rows -> 11".into());
+    h.m.setup.rehearsal.as_mut().unwrap().staleness =
+        crate::wizard::review::Staleness::Changed("services: 10 rows -> 11".into());
     let screen = crate::tui::view::render_to_string(&h.m, 120, 40);
     assert!(
         screen.contains("STALE: the database changed since"),
         "{screen}"
+    );
+}
+
+/// The rehearsal's staleness is three answers and a wait: "checking" until the check's one
+/// message comes (the check runs beside the UI), then fresh, changed, or not checked. A check
+/// without an answer claims no change: not STALE, and the measured times are marked.
+#[test]
+fn a_rehearsal_not_checked_is_not_called_stale_and_checking_answers_by_message() {
+    use crate::wizard::review::{Rehearsal, Staleness};
+    let mut h = H::scenario("clean");
+    h.read();
+    h.enter();
+    h.own_backup("snapshot vol-0abc of the db host");
+    h.enter();
+    assert_eq!(h.m.step, Step::Review);
+    h.m.setup.rehearsal = Some(Rehearsal::unchecked(rehearsal_016(
+        "2026-11-30T10:00:00Z",
+        170_000,
+    )));
+    let i =
+        h.m.migration_reviews()
+            .iter()
+            .position(|r| r.migration == "016_280_to_300")
+            .expect("016 runs");
+    let screen = crate::tui::view::render_to_string(&h.m, 300, 40);
+    assert!(
+        screen.contains("(checking whether the database changed since...)"),
+        "{screen}"
+    );
+    assert_eq!(
+        h.m.migration_reviews()[i].duration_text().as_deref(),
+        Some("rehearsed (checking): up 2 min 50 s")
+    );
+
+    // No answer in time: not checked, and said so, with its reason; no change claimed.
+    let why = "no answer within 10 s (a large or busy database)";
+    update(
+        &mut h.m,
+        Msg::RehearsalChecked(Staleness::NotChecked(why.into())),
+    );
+    let line = h.m.rehearsal_line().unwrap_or_default();
+    assert!(line.contains(&format!("(not checked: {why};")), "{line}");
+    let screen = crate::tui::view::render_to_string(&h.m, 300, 40);
+    assert!(
+        screen.contains("not checked: no answer within 10 s"),
+        "{screen}"
+    );
+    assert!(!screen.contains("STALE"), "{screen}");
+    assert!(!screen.contains("changed since:"), "{screen}");
+    assert_eq!(
+        h.m.migration_reviews()[i].duration_text().as_deref(),
+        Some("rehearsed (not checked): up 2 min 50 s")
+    );
+    assert!(
+        h.m.log
+            .lines
+            .iter()
+            .any(|l| l.text.contains("(not checked: ")),
+        "the answer is logged"
+    );
+
+    // Checked and unchanged: the plain line, the times unmarked.
+    update(&mut h.m, Msg::RehearsalChecked(Staleness::Fresh));
+    assert_eq!(
+        h.m.rehearsal_line().as_deref(),
+        Some("rehearsed on 2026-11-30: up 3 min 12 s, finish 41 s; slowest core/016_280_to_300 2 min 50 s")
+    );
+    assert_eq!(
+        h.m.migration_reviews()[i].duration_text().as_deref(),
+        Some("rehearsed: up 2 min 50 s")
     );
 }
 

@@ -16,16 +16,12 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
         w,
         Style::new(),
     );
-    if let Some(line) = m.rehearsal_line() {
-        let style = if m
-            .setup
-            .rehearsal
-            .as_ref()
-            .is_some_and(|r| r.stale.is_some())
-        {
-            t.warn()
-        } else {
-            t.ok()
+    if let (Some(line), Some(r)) = (m.rehearsal_line(), m.setup.rehearsal.as_ref()) {
+        use crate::wizard::review::Staleness;
+        let style = match r.staleness {
+            Staleness::Fresh => t.ok(),
+            Staleness::Checking => t.dim(),
+            Staleness::Changed(_) | Staleness::NotChecked(_) => t.warn(),
         };
         push_wrapped(out, &line, w, style);
     }

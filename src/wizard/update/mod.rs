@@ -81,6 +81,8 @@ pub enum Msg {
     Smoked(Vec<Result<String, String>>),
     /// The kong the previous run left running has ended.
     EarlierKongEnded,
+    /// The rehearsal's staleness check answered (run beside the UI: `tui::spawn_staleness`).
+    RehearsalChecked(crate::wizard::review::Staleness),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -144,6 +146,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Dual(msg) => dual::on_msg(m, msg, &mut fx),
         Msg::Smoked(verdicts) => smoked(m, verdicts, &mut fx),
         Msg::EarlierKongEnded => earlier_kong_ended(m, &mut fx),
+        Msg::RehearsalChecked(answer) => rehearsal_checked(m, answer),
     }
     if m.overlay.as_ref().map(std::mem::discriminant) != overlay_before {
         m.overlay_scroll = 0;
@@ -192,6 +195,22 @@ fn earlier_kong_ended(m: &mut Model, fx: &mut Vec<Effect>) {
     m.log.push(LogKind::Info, text.clone());
     notice(m, NoticeLevel::Info, text);
     fx.push(Effect::Refresh);
+}
+
+/// The rehearsal's staleness check answered: Review and Up say it from now on, and the log
+/// keeps the line as it now reads.
+fn rehearsal_checked(m: &mut Model, answer: crate::wizard::review::Staleness) {
+    use crate::wizard::review::Staleness;
+    let Some(r) = m.setup.rehearsal.as_mut() else {
+        return;
+    };
+    let kind = match answer {
+        Staleness::Fresh => LogKind::Info,
+        _ => LogKind::Warn,
+    };
+    r.staleness = answer;
+    let line = r.line();
+    m.log.push(kind, line);
 }
 
 fn step_event(step: &str, phase: &str, detail: Option<String>) -> Event {
