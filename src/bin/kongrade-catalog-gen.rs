@@ -18,6 +18,9 @@ use kongrade::kong::version::Version;
 ///   kong/plugins/<name>/migrations/init.lua   for each bundled plugin whose handler.lua is in
 ///                                             the tree, then each listed module
 ///   kong/templates/kong_defaults.lua         kong.conf keys and defaults (--conf-out)
+///   kong/ (the tree's file names)             the Lua modules each release ships: kong.x.y
+///                                             for kong/x/y.lua or kong/x/y/init.lua
+///                                             (--modules-out)
 ///   kong-X.Y.Z-<rev>.rockspec                 only when a bundled plugin is not in the tree:
 ///                                             the rock providing it and its constraint
 ///
@@ -57,6 +60,11 @@ struct Args {
     /// kong/templates/kong_defaults.lua).
     #[arg(long, value_name = "FILE", default_value = "assets/kong-conf.json")]
     conf_out: PathBuf,
+
+    /// Where to write the Lua modules each release ships under kong/ (per module, the runs of
+    /// releases that ship it).
+    #[arg(long, value_name = "FILE", default_value = "assets/kong-modules.json")]
+    modules_out: PathBuf,
 
     /// The external rocks overlay: rock name -> plugins -> releases with their migrations.
     #[arg(
@@ -140,10 +148,17 @@ fn main() -> Result<()> {
     }
     write(&args.out, &catalog_gen::catalog_file(&generated)?)?;
     write(&args.conf_out, &generated.conf.to_json()?)?;
+    write(&args.modules_out, &generated.modules.to_json()?)?;
     eprintln!(
         "kong.conf defaults of {} releases written to {}",
         generated.conf.releases.len(),
         args.conf_out.display()
+    );
+    eprintln!(
+        "{} Lua modules of {} releases written to {}",
+        generated.modules.modules.len(),
+        generated.modules.releases.len(),
+        args.modules_out.display()
     );
     eprintln!(
         "{} releases written to {}",

@@ -158,6 +158,7 @@ impl PreflightSource {
         // Custom plugins' requires, from the Lua tree: names no release bundles are the custom
         // ones.
         if let Some(dir) = &self.kong_lua_path {
+            d.lua_path = Some(dir.display().to_string());
             match crate::exec::lua_requires::custom_plugins(dir, &self.bundled) {
                 Ok(found) => d.custom_plugins = found,
                 Err(e) => d.incomplete.push(format!(

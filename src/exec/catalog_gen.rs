@@ -17,7 +17,7 @@ use super::lua_tree::{read_subsystem, read_subsystem_with_facts, ModuleFacts};
 use crate::kong::catalog::{
     Catalog, MigrationFacts, MigrationSpec, Release, SubsystemSpec, CATALOG_FORMAT,
 };
-use crate::kong::kong_facts::{parse_defaults, ConfBook};
+use crate::kong::kong_facts::{parse_defaults, ConfBook, ModuleBook};
 use crate::kong::lua;
 use crate::kong::version::Version;
 
@@ -380,6 +380,8 @@ pub struct Generated {
     pub facts: Vec<MigrationFacts>,
     /// kong.conf keys and defaults per release, from `kong/templates/kong_defaults.lua`.
     pub conf: ConfBook,
+    /// The Lua modules each release ships under `kong/`, from each tag's tree.
+    pub modules: ModuleBook,
     pub notes: Vec<String>,
 }
 
@@ -410,6 +412,9 @@ pub fn release_tags(git: &Git, from: Version, to: Version) -> Result<Vec<(Versio
 /// Kong's effective kong.conf keys and defaults (kong.conf.default is only the documented copy).
 const DEFAULTS_PATH: &str = "kong/templates/kong_defaults.lua";
 
+/// Where Kong's own Lua modules live in its tree.
+const MODULES_ROOT: &str = "kong";
+
 pub fn generate(opts: &GenOptions) -> Result<Generated> {
     let git = Git::open(&opts.kong_repo)?;
     let tags = release_tags(&git, opts.from, opts.to)?;
@@ -427,7 +432,19 @@ pub fn generate(opts: &GenOptions) -> Result<Generated> {
     let mut releases = Vec::with_capacity(tags.len());
     let mut facts: Vec<MigrationFacts> = Vec::new();
     let mut defaults: Vec<(Version, BTreeMap<String, String>)> = Vec::new();
+    let mut modules: Vec<(Version, BTreeSet<String>)> = Vec::new();
     for (version, tag) in &tags {
+        // `require "kong.x.y"` finds kong/x/y.lua or kong/x/y/init.lua: the tree holds the fact.
+        let files = git
+            .files(tag, &[MODULES_ROOT])
+            .wrap_err_with(|| format!("listing {MODULES_ROOT}/ at tag {tag}"))?;
+        modules.push((
+            *version,
+            files
+                .iter()
+                .filter_map(|f| ModuleBook::module_of(f))
+                .collect(),
+        ));
         match cat.read(tag, DEFAULTS_PATH)? {
             Some(text) => {
                 let text =
@@ -470,8 +487,13 @@ pub fn generate(opts: &GenOptions) -> Result<Generated> {
         format!("{DEFAULTS_PATH} at Kong git tags {first}..{last} at {commit}"),
         &defaults,
     );
+    let modules = ModuleBook::from_full(
+        format!("the {MODULES_ROOT}/ tree at Kong git tags {first}..{last} at {commit}"),
+        &modules,
+    );
     Ok(Generated {
         conf,
+        modules,
         facts,
         catalog: Catalog {
             format: CATALOG_FORMAT,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::catalog::Catalog;
 use super::diagnose::{Finding, Severity};
-use super::kong_facts::{ConfBook, HandFacts};
+use super::kong_facts::{ConfBook, HandFacts, ModuleBook};
 use super::plan::plural;
 use super::policy::FindingId;
 use super::version::Version;
@@ -65,6 +65,8 @@ pub struct PreflightInput<'a> {
     /// Distinct plugin names in the `plugins` table.
     pub db_plugins: Option<&'a [String]>,
     pub custom_plugins: &'a [CustomPlugin],
+    /// `--kong-lua-path`, for the remedies.
+    pub lua_path: Option<&'a str>,
     /// `server_version_num` (e.g. 150004).
     pub server_version_num: Option<u32>,
     /// The server asks this role for SCRAM-SHA-256.
@@ -75,6 +77,7 @@ pub struct PreflightInput<'a> {
     pub catalog: &'a Catalog,
     pub conf: &'a ConfBook,
     pub facts: &'a HandFacts,
+    pub modules: &'a ModuleBook,
 }
 
 /// The inputs the caller read, owned (the store, kong.conf, the environment, the Lua tree).
@@ -89,6 +92,7 @@ pub struct PreflightData {
     pub regex_refused_paths: Option<i64>,
     pub db_plugins: Option<Vec<String>>,
     pub custom_plugins: Vec<CustomPlugin>,
+    pub lua_path: Option<String>,
     pub server_version_num: Option<u32>,
     pub scram: Option<bool>,
     pub data_planes: Option<Vec<DataPlane>>,
@@ -129,6 +133,7 @@ impl PreflightData {
             regex_refused_paths: self.regex_refused_paths,
             db_plugins: self.db_plugins.as_deref(),
             custom_plugins: &self.custom_plugins,
+            lua_path: self.lua_path.as_deref(),
             server_version_num: self.server_version_num,
             scram: self.scram,
             data_planes: self.data_planes.as_deref(),
@@ -136,6 +141,7 @@ impl PreflightData {
             catalog,
             conf: ConfBook::embedded(),
             facts: HandFacts::embedded(),
+            modules: ModuleBook::embedded(),
         })
     }
 }
@@ -761,34 +767,83 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// A `require "kong.…"` of a module the database's Kong (or a release on the way) ships and the
+/// target does not (the tags' facts, `ModuleBook`): the plugin fails to load. Modules the target
+/// ships and names no release shipped (the plugin's own, third-party) are not findings.
 fn custom_modules(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
-    let from = input.from.unwrap_or(Version::new(0, 0, 0));
     let mut seen = Vec::new();
+    // One remedy line per module: the hand-kept advice, else what the tags say.
     let mut remedy: BTreeMap<String, String> = BTreeMap::new();
     for p in input.custom_plugins {
         for (file, module) in &p.requires {
-            if let Some(r) = input.facts.removed_module(module, from, input.target) {
-                seen.push(format!(
-                    "{} ({file}): require \"{module}\", removed in Kong {}",
-                    p.name, r.removed_in
-                ));
-                remedy.insert(r.module.clone(), format!("{}: {}", r.module, r.instead));
+            let Some(gone) = input
+                .modules
+                .removed_on_the_way(module, input.from, input.target)
+            else {
+                continue;
+            };
+            if from_a_rock(input, module) {
+                continue;
             }
+            seen.push(format!(
+                "{} ({file}): require \"{module}\", removed in Kong {}",
+                p.name, gone.removed_in
+            ));
+            let line = match input.facts.module_advice(module) {
+                Some(h) => format!("{module}: {}", h.instead),
+                None => format!(
+                    "{module}: last shipped in Kong {}, not in {}: require what Kong {} ships in its place (its CHANGELOG for {} says what replaced it), or carry the code in the plugin",
+                    gone.last, gone.removed_in, input.target, gone.removed_in
+                ),
+            };
+            remedy.entry(module.clone()).or_insert(line);
         }
     }
     if seen.is_empty() {
         return;
     }
-    let mut r = vec!["grep -rn 'require' <plugin dir>   # then edit each line listed".to_string()];
+    // Module names come from Kong's tree ([a-z0-9_.-]): safe in single quotes once dots are
+    // escaped.
+    let pattern: Vec<String> = remedy.keys().map(|m| m.replace('.', "\\.")).collect();
+    let mut r = vec![format!(
+        "grep -rnE '{}' {}   # every line to change",
+        pattern.join("|"),
+        input.lua_path.unwrap_or("<--kong-lua-path>")
+    )];
     r.extend(remedy.into_values());
     out.push(Finding {
         id: FindingId::CustomPluginRemovedModule,
         severity: Severity::Error,
         title: format!("Custom plugins require {} Kong {} removed", plural(seen.len() as i64, "module", "modules"), input.target),
         seen,
-        why: "A require of a module that is gone fails when the plugin loads, and Kong does not start.".into(),
+        why: "A require of a module that is gone fails when the plugin loads, and Kong does not start. Which modules each release ships comes from Kong's tags (assets/kong-modules.json).".into(),
         remedy: r,
     });
+}
+
+/// A module of a plugin the target bundles from its own rock (2.0 to 2.5: aws-lambda, session,
+/// request-transformer...): it is not in Kong's tree, so the tags cannot say it is gone.
+fn from_a_rock(input: &PreflightInput<'_>, module: &str) -> bool {
+    let Some(plugin) = module
+        .strip_prefix("kong.plugins.")
+        .and_then(|rest| rest.split('.').next())
+    else {
+        return false;
+    };
+    let Some(release) = input
+        .catalog
+        .releases
+        .iter()
+        .rev()
+        .find(|r| r.version <= input.target)
+    else {
+        return false;
+    };
+    release.bundled_plugins.iter().any(|b| b == plugin)
+        && input
+            .modules
+            .ships(&format!("kong.plugins.{plugin}.handler"), release.version)
+            == Some(false)
 }
 
 fn postgres(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
@@ -975,6 +1030,7 @@ mod tests {
             regex_refused_paths: c.refused,
             db_plugins: c.db_plugins.as_deref(),
             custom_plugins: &c.custom,
+            lua_path: Some("/usr/local/share/lua/5.1"),
             server_version_num: c.server,
             scram: c.scram,
             data_planes: c.dps.as_deref(),
@@ -982,6 +1038,7 @@ mod tests {
             catalog: Catalog::embedded(),
             conf: ConfBook::embedded(),
             facts: HandFacts::embedded(),
+            modules: ModuleBook::embedded(),
         })
     }
 
@@ -1234,10 +1291,91 @@ mod tests {
         let f = run(&c);
         let m = get(&f, "custom-plugin-removed-module");
         assert_eq!(m.seen, ["my-auth (handler.lua): require \"kong.plugins.base_plugin\", removed in Kong 3.0.0"]);
-        assert!(m.remedy.iter().any(|r| r.contains("PRIORITY and VERSION")));
+        assert_eq!(
+            m.remedy[0],
+            "grep -rnE 'kong\\.plugins\\.base_plugin' /usr/local/share/lua/5.1   # every line to change"
+        );
+        assert!(m.remedy[1].starts_with("kong.plugins.base_plugin: drop the require"));
+        assert!(m.remedy[1].contains("PRIORITY and VERSION"));
         // Already on 3.x: the module was gone before; not this upgrade's doing.
         c.from = Some(v("3.0.0"));
         assert!(!ids(&run(&c)).contains(&"custom-plugin-removed-module"));
+    }
+
+    /// Modules the hand-kept list has no advice for come from the tags' facts, with a generic
+    /// remedy naming the releases; modules the target ships, and names no release shipped, are
+    /// not findings.
+    #[test]
+    fn removed_modules_come_from_the_tags_facts() {
+        let mut c = clean();
+        c.custom[0].requires = vec![
+            ("handler.lua:3".into(), "kong.cache.marshall".into()),
+            ("handler.lua:4".into(), "kong.vendor.classic".into()),
+            ("handler.lua:5".into(), "kong.tools.utils".into()),
+            ("handler.lua:6".into(), "kong.router".into()),
+            ("handler.lua:7".into(), "kong.plugins.my-auth.access".into()),
+            ("handler.lua:8".into(), "resty.http".into()),
+            ("lib/a.lua:1".into(), "kong.vendor.classic".into()),
+        ];
+        assert!(HandFacts::embedded()
+            .module_advice("kong.cache.marshall")
+            .is_none());
+        let f = run(&c);
+        let m = get(&f, "custom-plugin-removed-module");
+        assert_eq!(
+            m.seen,
+            [
+                "my-auth (handler.lua:3): require \"kong.cache.marshall\", removed in Kong 3.4.0",
+                "my-auth (handler.lua:4): require \"kong.vendor.classic\", removed in Kong 3.0.0",
+                "my-auth (lib/a.lua:1): require \"kong.vendor.classic\", removed in Kong 3.0.0",
+            ]
+        );
+        assert_eq!(
+            m.remedy,
+            [
+                "grep -rnE 'kong\\.cache\\.marshall|kong\\.vendor\\.classic' /usr/local/share/lua/5.1   # every line to change",
+                "kong.cache.marshall: last shipped in Kong 3.3.1, not in 3.4.0: require what Kong 3.4.2 ships in its place (its CHANGELOG for 3.4.0 says what replaced it), or carry the code in the plugin",
+                "kong.vendor.classic: last shipped in Kong 2.8.5, not in 3.0.0: require what Kong 3.4.2 ships in its place (its CHANGELOG for 3.0.0 says what replaced it), or carry the code in the plugin",
+            ]
+        );
+        // The same release: nothing is lost.
+        c.target = v("2.8.5");
+        c.hops = vec![v("2.8.5")];
+        assert!(!ids(&run(&c)).contains(&"custom-plugin-removed-module"));
+        // 3.0 -> 3.4: marshall goes (3.4.0), classic was gone already.
+        c.from = Some(v("3.0.0"));
+        c.target = v("3.4.2");
+        c.hops = vec![v("3.4.2")];
+        let f = run(&c);
+        assert_eq!(get(&f, "custom-plugin-removed-module").seen.len(), 1);
+    }
+
+    /// 2.0 to 2.5 bundle aws-lambda from its own rock: the tree lacks its modules, the tags
+    /// cannot say they are gone.
+    #[test]
+    fn modules_of_a_plugin_bundled_from_a_rock_are_not_called_removed() {
+        let book = ModuleBook::embedded();
+        assert_eq!(
+            book.ships("kong.plugins.aws-lambda.v4", v("2.3.0")),
+            Some(false)
+        );
+        let mut c = clean();
+        c.from = Some(v("1.5.1"));
+        c.target = v("2.3.0");
+        c.hops = vec![v("2.3.0")];
+        c.custom[0].requires = vec![
+            ("handler.lua:1".into(), "kong.plugins.aws-lambda.v4".into()),
+            ("handler.lua:2".into(), "kong.plugins.base_plugin".into()),
+        ];
+        assert!(!ids(&run(&c)).contains(&"custom-plugin-removed-module"));
+        // 3.5 drops v4 from aws-lambda, which is in the tree again.
+        c.from = Some(v("3.4.2"));
+        c.target = v("3.5.0");
+        c.hops = vec![v("3.5.0")];
+        let f = run(&c);
+        let m = get(&f, "custom-plugin-removed-module");
+        assert_eq!(m.seen.len(), 1, "{:?}", m.seen);
+        assert!(m.remedy[1].contains("resty.aws"), "{:?}", m.remedy);
     }
 
     #[test]
