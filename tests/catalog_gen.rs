@@ -135,6 +135,16 @@ fn fixture(dir: &Path) {
         "kong/templates/kong_defaults.lua",
         "return [[\nprefix = /usr/local/kong/\nold_key = on\nheaders = server_tokens, latency_tokens\n]]\n",
     );
+    // Lua modules: one that 1.1.0 removes, one that becomes a directory module; a file that is
+    // not Lua and one `require` cannot name are not modules.
+    write(dir, "kong/plugins/base_plugin.lua", "return {}\n");
+    write(dir, "kong/router.lua", "return {}\n");
+    write(
+        dir,
+        "kong/include/kong/model.proto",
+        "syntax = \"proto3\";\n",
+    );
+    write(dir, "kong/vendor/odd.name.lua", "return {}\n");
     commit_and_tag(dir, "1.0.0");
 
     // A release candidate with a plugin that never makes it into a release.
@@ -179,6 +189,10 @@ fn fixture(dir: &Path) {
         "kong/templates/kong_defaults.lua",
         "return [[\nprefix = /usr/local/kong/\nheaders = off\n\nnew_key =\n]]\n",
     );
+    std::fs::remove_file(dir.join("kong/plugins/base_plugin.lua")).unwrap();
+    std::fs::remove_file(dir.join("kong/router.lua")).unwrap();
+    write(dir, "kong/router/init.lua", "return {}\n");
+    write(dir, "kong/tools/queue.lua", "return {}\n");
     // Kong edits an old migration now and then: its facts get a second entry.
     write(
         dir,
@@ -259,6 +273,47 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
 "#
     );
     assert_eq!(generated.conf.to_json().unwrap(), conf);
+    // The modules of the two releases (the release candidate's gamma is not among them).
+    let modules = format!(
+        r#"{{"source":"the kong/ tree at Kong git tags 1.0.0..1.1.0 at {commit}","releases":["1.0.0","1.1.0"],"modules":{{
+"kong.constants":[["1.0.0","1.1.0"]],
+"kong.db.migrations.core":[["1.0.0","1.1.0"]],
+"kong.db.migrations.core.000_base":[["1.0.0","1.1.0"]],
+"kong.db.migrations.core.001_100_to_110":[["1.0.0","1.1.0"]],
+"kong.db.migrations.operations.100_to_110":[["1.0.0","1.1.0"]],
+"kong.plugins.alpha.handler":[["1.0.0","1.1.0"]],
+"kong.plugins.alpha.migrations":[["1.0.0","1.1.0"]],
+"kong.plugins.alpha.migrations.000_base_alpha":[["1.0.0","1.1.0"]],
+"kong.plugins.alpha.migrations.001_100_to_110":[["1.1.0","1.1.0"]],
+"kong.plugins.base_plugin":[["1.0.0","1.0.0"]],
+"kong.plugins.beta.handler":[["1.0.0","1.1.0"]],
+"kong.router":[["1.0.0","1.1.0"]],
+"kong.templates.kong_defaults":[["1.0.0","1.1.0"]],
+"kong.tools.queue":[["1.1.0","1.1.0"]]
+}}}}
+"#
+    );
+    assert_eq!(generated.modules.to_json().unwrap(), modules);
+    let gone = generated
+        .modules
+        .removed_on_the_way(
+            "kong.plugins.base_plugin",
+            Some(Version::new(1, 0, 0)),
+            Version::new(1, 1, 0),
+        )
+        .unwrap();
+    assert_eq!(
+        (gone.last, gone.removed_in),
+        (Version::new(1, 0, 0), Version::new(1, 1, 0))
+    );
+    assert!(generated
+        .modules
+        .removed_on_the_way(
+            "kong.router",
+            Some(Version::new(1, 0, 0)),
+            Version::new(1, 1, 0)
+        )
+        .is_none());
 
     // The binary writes the same file.
     let out = d.path().join("out/catalog.json");
@@ -275,6 +330,7 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
             "out/catalog.json",
         ])
         .args(["--rocks", "test-rocks.json", "--conf-out", "out/conf.json"])
+        .args(["--modules-out", "out/modules.json"])
         .output()
         .unwrap();
     assert!(
@@ -286,6 +342,10 @@ fn generates_the_exact_catalog_of_a_fixture_repository() {
     assert_eq!(
         std::fs::read_to_string(d.path().join("out/conf.json")).unwrap(),
         conf
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("out/modules.json")).unwrap(),
+        modules
     );
 }
 
@@ -312,6 +372,8 @@ fn reads_a_bare_clone_and_plugins_sort_from_2_4() {
         "kong/plugins/aaa/migrations/000_base_aaa.lua",
         "return { postgres = { up = [==[ ]] ]==] } }\n",
     );
+    // A module back after releases without it: a second run.
+    write(&src, "kong/plugins/base_plugin.lua", "return {}\n");
     commit_and_tag(&src, "2.4.0");
     let bare = d.path().join("bare.git");
     git(
@@ -326,7 +388,24 @@ fn reads_a_bare_clone_and_plugins_sort_from_2_4() {
     );
     let mut opts = options(&bare);
     opts.to = Version::new(9, 0, 0);
-    let c = generate(&opts).unwrap().catalog;
+    let generated = generate(&opts).unwrap();
+    let book = &generated.modules;
+    let v = |s: &str| s.parse::<Version>().unwrap();
+    assert_eq!(
+        book.modules["kong.plugins.base_plugin"],
+        [(v("1.0.0"), v("1.0.0")), (v("2.4.0"), v("2.4.0"))]
+    );
+    let gone = |from: &str, to: &str| {
+        book.removed_on_the_way("kong.plugins.base_plugin", Some(v(from)), v(to))
+            .map(|g| (g.last.to_string(), g.removed_in.to_string()))
+    };
+    assert_eq!(
+        gone("1.0.0", "2.0.0"),
+        Some(("1.0.0".into(), "1.1.0".into()))
+    );
+    assert_eq!(gone("1.0.0", "2.4.0"), None);
+    assert_eq!(gone("1.1.0", "2.0.0"), None);
+    let c = generated.catalog;
     let versions: Vec<String> = c.versions().map(|v| v.to_string()).collect();
     assert_eq!(versions, ["1.0.0", "1.1.0", "2.0.0", "2.4.0"]);
     let sorted: Vec<bool> = c.releases.iter().map(|r| r.plugins_sorted).collect();

@@ -351,3 +351,106 @@ fn custom_plugins_requiring_a_module_the_target_removed_are_found_in_the_lua_tre
         "{v}"
     );
 }
+
+/// A custom plugin requiring modules 3.0 removed that the hand-kept advice did not list before
+/// the tags' facts (kong.singletons, kong.vendor.classic): found for 2.8.5 -> 3.4.2 by diagnose
+/// and plan, with the file and line, the release that removed them and a remedy; nothing for
+/// 2.8.5 -> 2.8.5, which ships them.
+#[test]
+fn custom_plugins_requiring_modules_the_tags_show_removed_are_found_by_diagnose_and_plan() {
+    let db = TestDb::new("pfp_lua_tags");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("kong/plugins/my-cache");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(
+        p.join("handler.lua"),
+        "local singletons = require \"kong.singletons\"\nlocal Object = require('kong.vendor.classic')\nlocal utils = require \"kong.tools.utils\"\nlocal own = require \"kong.plugins.my-cache.store\"\nlocal http = require \"resty.http\"\nreturn { PRIORITY = 10, VERSION = \"1.0.0\" }\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("store.lua"), "return {}\n").unwrap();
+    // --kong-lua-path wants a plugin's migrations to read.
+    std::fs::create_dir_all(p.join("migrations")).unwrap();
+    std::fs::write(
+        p.join("migrations/init.lua"),
+        "return { \"000_base_my_cache\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("migrations/000_base_my_cache.lua"),
+        "return { postgres = { up = [[ SELECT 1; ]] } }\n",
+    )
+    .unwrap();
+    let lua = dir.path().display().to_string();
+    let finding = |o: &Output, key: &str| -> Option<Value> {
+        let v: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON ({e}): {}", both(o)));
+        v[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {key}: {v}"))
+            .iter()
+            .find(|f| f["id"] == "custom-plugin-removed-module")
+            .cloned()
+    };
+    let strings = |f: &Value, key: &str| -> Vec<String> {
+        f[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let args = |cmd: &'static str, target: &'static str| {
+        [
+            cmd,
+            "--json",
+            "--target-version",
+            target,
+            "--plugins",
+            "bundled,my-cache",
+            "--kong-lua-path",
+        ]
+    };
+    let run = |cmd: &'static str, target: &'static str| {
+        let mut a: Vec<&str> = args(cmd, target).to_vec();
+        a.push(&lua);
+        kongrade(&db, &a)
+    };
+
+    let o = run("diagnose", "3.4.2");
+    let f = finding(&o, "findings").unwrap_or_else(|| panic!("no finding: {}", both(&o)));
+    assert_eq!(f["severity"], "error");
+    assert_eq!(
+        strings(&f, "seen"),
+        [
+            "my-cache (kong/plugins/my-cache/handler.lua:1): require \"kong.singletons\", removed in Kong 3.0.0",
+            "my-cache (kong/plugins/my-cache/handler.lua:2): require \"kong.vendor.classic\", removed in Kong 3.0.0",
+        ],
+        "kong.tools.utils (3.4.2 ships it), the plugin's own module and resty.http are not findings"
+    );
+    let remedy = strings(&f, "remedy");
+    assert_eq!(
+        remedy[0],
+        format!(
+            "grep -rnE 'kong\\.singletons|kong\\.vendor\\.classic' {lua}   # every line to change"
+        )
+    );
+    assert!(
+        remedy[1].starts_with("kong.singletons: the PDK"),
+        "{remedy:?}"
+    );
+    assert!(
+        remedy[2].starts_with("kong.vendor.classic: last shipped in Kong 2.8.5, not in 3.0.0"),
+        "{remedy:?}"
+    );
+
+    let o = run("plan", "3.4.2");
+    let f = finding(&o, "preflight").unwrap_or_else(|| panic!("no finding in plan: {}", both(&o)));
+    assert_eq!(strings(&f, "seen").len(), 2, "{f}");
+
+    // 2.8.5 -> 2.8.5: the release ships both.
+    for (cmd, key) in [("diagnose", "findings"), ("plan", "preflight")] {
+        let o = run(cmd, "2.8.5");
+        assert!(finding(&o, key).is_none(), "{cmd}: {}", both(&o));
+    }
+}

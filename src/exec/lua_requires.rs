@@ -1,6 +1,8 @@
 //! Custom plugins' `require`s under `--kong-lua-path`, for the preflight's check of modules the
-//! target removed (`kong.plugins.base_plugin` in 3.0, and the moves in kong-upgrades.md). Only
-//! plugins no Kong release bundles are read: a bundled plugin's code is the release's own.
+//! target removed (`kong.plugins.base_plugin` in 3.0, `kong.singletons`, the moves in
+//! kong-upgrades.md: which modules each release ships is read from Kong's tags,
+//! `assets/kong-modules.json`). Only plugins no Kong release bundles are read: a bundled
+//! plugin's code is the release's own.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
