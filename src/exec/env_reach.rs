@@ -394,6 +394,10 @@ fn env(rest: &[String], depth: usize) -> Option<Unreached> {
         cut = Some(Unreached::Cut("env - empties the environment".into()));
     }
     command.extend(rest.get(j..).unwrap_or(&[]).iter().cloned());
+    // Only assignments, or nothing: env prints the environment, no kong runs.
+    if command.iter().all(|w| assignment(w).is_some()) {
+        return None;
+    }
     judge(&command, depth + 1).or(cut)
 }
 
@@ -424,7 +428,9 @@ fn sudo(rest: &[String], depth: usize) -> Option<Unreached> {
         "--edit",
         "-K",
         "-V",
-    ]) {
+    ]) || j >= rest.len()
+    {
+        // No command: nothing is run (or `sudo` is a word of another program's arguments).
         return None;
     }
     let inner = judge(rest.get(j..).unwrap_or(&[]), depth + 1);
@@ -889,6 +895,9 @@ mod tests {
             "command kong",
             "runuser -u kong -- kong",
             "su -c kong kong",
+            // The words of another program's arguments, not commands.
+            "mykong --as sudo",
+            "mykong --then env -i",
         ];
         for c in table {
             assert_eq!(unreached(c), None, "{c}");
