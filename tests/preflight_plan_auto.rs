@@ -453,4 +453,52 @@ fn custom_plugins_requiring_modules_the_tags_show_removed_are_found_by_diagnose_
         let o = run(cmd, "2.8.5");
         assert!(finding(&o, key).is_none(), "{cmd}: {}", both(&o));
     }
+
+/// A rehearsal's measured time replaces the estimate in the `--lock-timeout` advice: a small
+/// database (nothing estimated to outlive Kong's 60 s lock) whose rehearsal took longer than
+/// the lock's third gets `--lock-timeout` in `plan`'s up, and `diagnose` says it went by the
+/// rehearsal. The stand-in plays a slow Kong (each of the 15 migrations of up 1.5 s: 22.5 s at least, above the 20 s that a 3x margin fits in 60 s).
+#[test]
+fn a_rehearsal_slower_than_the_estimate_raises_the_lock_timeout() {
+    support::pg::grant_createdb();
+    let db = TestDb::new("pf_rh_lock");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec("CREATE TABLE services (id uuid PRIMARY KEY, name text); INSERT INTO services VALUES (gen_random_uuid(), 'first');");
+    let up_command = |db: &TestDb| -> String {
+        let o = kongrade(db, &["plan", "--json", "--target-version", "3.4.2"]);
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("plan JSON ({e}): {}", both(&o)));
+        v["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["kind"] == "up")
+            .and_then(|s| s["commands"][0].as_str())
+            .unwrap_or_else(|| panic!("no up step: {v}"))
+            .to_string()
+    };
+    let before = up_command(&db);
+    assert!(!before.contains("--lock-timeout"), "{before}");
+
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2 --delay-ms 1500");
+    let o = kongrade(
+        &db,
+        &["rehearse", "--kong-cmd", &kong, "--target-version", "3.4.2"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+
+    let after = up_command(&db);
+    assert!(after.contains("--lock-timeout "), "{after}\n{}", both(&o));
+    let o = kongrade(&db, &["diagnose", "--json", "--target-version", "3.4.2"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("diagnose JSON");
+    let large = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == "large-tables")
+        .unwrap_or_else(|| panic!("no large-tables: {v}"));
+    assert!(
+        large.to_string().contains("replaces the estimates"),
+        "{large}"
+    );
 }

@@ -87,6 +87,51 @@ pub struct RehearsalRecord {
     pub kept: bool,
 }
 
+impl RehearsalRecord {
+    /// The latest of `records` (journal order) rehearsed for `target` (`None`: a target of
+    /// unknown version, which no record names): another target's times say nothing of this
+    /// one, and a later rehearsal of another target does not hide it.
+    pub fn latest_for<'a>(
+        records: impl DoubleEndedIterator<Item = &'a RehearsalRecord>,
+        target: Option<&str>,
+    ) -> Option<&'a RehearsalRecord> {
+        let target = target?;
+        records.rev().find(|r| r.target.as_deref() == Some(target))
+    }
+
+    /// The longest successful kong step `command` (`up`, `finish`) took, in ms.
+    pub fn step_ms(&self, command: &str) -> Option<u64> {
+        self.steps
+            .iter()
+            .filter(|s| s.ok && s.command == command)
+            .map(|s| s.ms)
+            .max()
+    }
+
+    /// What one migration took in the successful steps `command`, in ms.
+    pub fn migration_ms(&self, command: &str, subsystem: &str, migration: &str) -> Option<u64> {
+        self.steps
+            .iter()
+            .filter(|s| s.ok && s.command == command)
+            .flat_map(|s| s.migrations.iter())
+            .filter(|m| m.subsystem == subsystem && m.migration == migration)
+            .map(|m| m.ms)
+            .max()
+    }
+
+    /// How much bigger the tables `now` counts are than when the clone was taken (the largest
+    /// ratio among the tables both know, never below 1): a rehearsal's times, scaled by it, do
+    /// not promise a run on grown tables the speed of the smaller ones.
+    pub fn growth(&self, now: impl Fn(&str) -> Option<i64>) -> f64 {
+        self.clone
+            .tables
+            .iter()
+            .filter(|t| t.rows > 0)
+            .filter_map(|t| now(&t.table).map(|n| n as f64 / t.rows as f64))
+            .fold(1.0, f64::max)
+    }
+}
+
 /// `3 min 12 s`, `41 s`, `850 ms`, `1 h 2 min`.
 pub fn human_ms(ms: u64) -> String {
     if ms < 1000 {

@@ -207,6 +207,7 @@ impl ReadBack {
                 }
                 Event::OwnBackup { reference } => h.own_backup = Some(reference.clone()),
                 Event::StrategyChosen { strategy, .. } => h.strategy = Some(*strategy),
+                Event::Rehearsed { record } => h.rehearsals.push(record.as_ref().clone()),
                 Event::Override { gate, reason } => {
                     h.overrides.push((gate.clone(), reason.clone()))
                 }

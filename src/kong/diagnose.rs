@@ -205,6 +205,16 @@ pub struct HeavyWork {
     pub work: Work,
     pub tables: Vec<(String, i64)>,
     pub est_secs: f64,
+    /// What the rehearsal of this target measured for it (scaled by the tables' growth since):
+    /// it replaces the estimate.
+    pub measured_secs: Option<f64>,
+}
+
+impl HeavyWork {
+    /// The time the advice goes by: the rehearsal's when there is one, else the estimate.
+    pub fn secs(&self) -> f64 {
+        self.measured_secs.unwrap_or(self.est_secs)
+    }
 }
 
 /// What the row counts say about `--db-timeout` and `--lock-timeout`.
@@ -215,6 +225,9 @@ pub struct TimeoutAdvice {
     pub longest_statement_secs: f64,
     /// The longest `up` or `finish` run (meets the lock's ttl, `--lock-timeout`).
     pub longest_run_secs: f64,
+    /// The rehearsal whose times replaced the estimates: when it ran, and the growth factor
+    /// of the tables since (1.0: none).
+    pub rehearsed: Option<(String, f64)>,
     /// Advised when above what will be passed (or Kong's default).
     pub db_timeout: Option<u64>,
     pub lock_timeout: Option<u64>,
@@ -226,15 +239,25 @@ fn round_up_minute(secs: f64) -> u64 {
 }
 
 /// Estimates each coming migration's work on the counted tables.
+/// A rehearsal of this target (the journal's latest: `RehearsalRecord::latest_for`) replaces
+/// the estimates: each migration it timed, and each run's length (the lock covers the whole
+/// run), scaled by how much the tables grew since its clone.
 pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
     let mut adv = TimeoutAdvice::default();
-    if input.row_counts.is_none() {
+    let target = input.target.version.map(|v| v.to_string());
+    let rehearsal = input.history.and_then(|h| {
+        crate::contract::clone::RehearsalRecord::latest_for(h.rehearsals.iter(), target.as_deref())
+    });
+    if input.row_counts.is_none() && rehearsal.is_none() {
         return adv;
     }
+    let growth = rehearsal.map_or(1.0, |r| r.growth(|t| input.count(t)));
+    adv.rehearsed = rehearsal.map(|r| (r.at.clone(), growth));
+    let measured = |ms: u64| ms as f64 / 1000.0 * growth;
     for step in &plan.steps {
-        let phase = match step.kind {
-            StepKind::Up => Phase::Up,
-            StepKind::Finish | StepKind::FinishPrevious => Phase::Teardown,
+        let (phase, command) = match step.kind {
+            StepKind::Up => (Phase::Up, "up"),
+            StepKind::Finish | StepKind::FinishPrevious => (Phase::Teardown, "finish"),
             _ => continue,
         };
         // The table is PostgreSQL's work; on Cassandra only the routes are counted, for core
@@ -254,11 +277,7 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
                     let Some((tables, secs)) = r.estimate(|t| input.count(t)) else {
                         continue;
                     };
-                    run += secs;
-                    if r.work == Work::Statement {
-                        statement += secs;
-                    }
-                    adv.items.push(HeavyWork {
+                    let item = HeavyWork {
                         kong_version: step.kong_version,
                         phase,
                         subsystem: sub.subsystem.clone(),
@@ -266,10 +285,23 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
                         work: r.work,
                         tables,
                         est_secs: secs,
-                    });
+                        measured_secs: rehearsal
+                            .and_then(|h| h.migration_ms(command, &sub.subsystem, &m.name))
+                            .map(measured),
+                    };
+                    run += item.secs();
+                    // A migration's whole time bounds each of its statements.
+                    if r.work == Work::Statement {
+                        statement += item.secs();
+                    }
+                    adv.items.push(item);
                 }
                 adv.longest_statement_secs = adv.longest_statement_secs.max(statement);
             }
+        }
+        // The run as rehearsed: every migration of it, not only the estimated ones.
+        if let Some(ms) = rehearsal.and_then(|h| h.step_ms(command)) {
+            run = measured(ms);
         }
         adv.longest_run_secs = adv.longest_run_secs.max(run);
     }
@@ -1078,29 +1110,26 @@ fn work_words(w: Work) -> &'static str {
 }
 
 fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) {
-    if input.row_counts.is_none() {
-        return;
-    }
     // The advised plan runs the same migrations as the operator's; only its flags differ.
     let s = input.settings;
     let adv = timeout_advice(input, plan);
-    if adv.items.is_empty() {
+    let advised = adv.db_timeout.is_some() || adv.lock_timeout.is_some();
+    if adv.items.is_empty() && !advised {
         return;
     }
     let sizable = adv
         .items
         .iter()
         .any(|i| i.tables.iter().any(|(_, n)| *n >= SIZABLE_ROWS));
-    let advised = adv.db_timeout.is_some() || adv.lock_timeout.is_some();
     if !advised && !sizable {
         return;
     }
-    let seen: Vec<String> = adv
+    let mut seen: Vec<String> = adv
         .items
         .iter()
         .map(|i| {
             format!(
-                "{} ({}): {} {} at {} with {}: ~{}",
+                "{} ({}): {} {} at {} with {}: {}",
                 i.tables
                     .iter()
                     .map(|(t, n)| format!("{t} {}", super::plan::plural(*n, "row", "rows")))
@@ -1114,10 +1143,29 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
                     Phase::Teardown => "finish",
                 },
                 kong_v(i.kong_version),
-                human_secs(i.est_secs)
+                match i.measured_secs {
+                    Some(m) => format!(
+                        "rehearsed {} (estimate ~{})",
+                        human_secs(m),
+                        human_secs(i.est_secs)
+                    ),
+                    None => format!("~{}", human_secs(i.est_secs)),
+                }
             )
         })
         .collect();
+    if let Some((at, growth)) = &adv.rehearsed {
+        let grown = if *growth > 1.0 {
+            format!(", scaled by {growth:.2} for the tables' growth since its clone")
+        } else {
+            String::new()
+        };
+        seen.push(format!(
+            "the rehearsal of {} ({at}) replaces the estimates: longest run {}{grown}",
+            kong_v(input.target.version),
+            human_secs(adv.longest_run_secs)
+        ));
+    }
     let mut flags = String::new();
     if let Some(t) = adv.db_timeout.or(s.db_timeout_s) {
         flags.push_str(&format!(" --db-timeout {t}"));
@@ -1961,6 +2009,138 @@ mod tests {
         assert!(l.title.contains("--lock-timeout 420"), "{}", l.title);
         assert!(
             l.seen.iter().all(|s| s.contains("016_280_to_300")),
+            "{:?}",
+            l.seen
+        );
+    }
+
+    /// A rehearsal of the target replaces the estimates in the timeout advice: slower than
+    /// estimated raises `--lock-timeout`, faster lowers it; scaled up when the tables grew since
+    /// its clone; another target's rehearsal, or a failed step, is not taken.
+    #[test]
+    fn a_rehearsals_times_replace_the_estimates_in_the_timeout_advice() {
+        use crate::contract::clone::{
+            CloneRecord, MigrationTiming, RehearsalRecord, RehearsedStep, TableMark,
+        };
+        let t = target("3.4.2");
+        let s = snap(Db::Postgres, Some(rows_at("2.8.5")));
+        let state = compute(&t, &s, cat());
+        // 100,000 regex routes: ~34 s estimated, x3 -> 120 s advised.
+        let counts = vec![
+            ("routes".to_string(), 100_000),
+            (rewrites::ROUTES_WITH_REGEX_PATHS.to_string(), 100_000),
+        ];
+        let rehearsal = |target: &str, up_ms: u64, ok: bool, rows_then: i64| RehearsalRecord {
+            at: "2026-12-01T10:00:00Z".into(),
+            target: Some(target.into()),
+            kong_cmd: "kong".into(),
+            clone: CloneRecord {
+                source: "kong@h:5432/kong".into(),
+                clone: "kong@h:5432/kong_rehearsal".into(),
+                clone_host: "h".into(),
+                clone_port: 5432,
+                clone_database: "kong_rehearsal".into(),
+                created: true,
+                replaced: false,
+                server_major: "15".into(),
+                snapshot: "00000003-1".into(),
+                tables: vec![TableMark {
+                    table: "routes".into(),
+                    rows: rows_then,
+                    newest: None,
+                    digest: None,
+                }],
+                schema_meta_rows: 3,
+                elapsed_ms: 1000,
+                created_at: "2026-12-01T10:00:00Z".into(),
+            },
+            steps: vec![RehearsedStep {
+                command: "up".into(),
+                ms: up_ms,
+                ok,
+                outcome: "exit code 0".into(),
+                migrations: vec![MigrationTiming {
+                    subsystem: "core".into(),
+                    migration: "016_280_to_300".into(),
+                    ms: up_ms - 1000,
+                }],
+                output: Vec::new(),
+            }],
+            ok,
+            kept: false,
+        };
+        let advice = |recs: Vec<RehearsalRecord>| {
+            let settings = Settings::default();
+            let h = History {
+                rehearsals: recs,
+                ..History::default()
+            };
+            let input = DiagnoseInput {
+                state: &state,
+                snapshot: &s,
+                target: &t,
+                catalog: cat(),
+                row_counts: Some(&counts),
+                settings: &settings,
+                writes_since_up: None,
+                history: Some(&h),
+            };
+            timeout_advice(&input, &plan_for(&input))
+        };
+        let estimated = advice(Vec::new());
+        assert_eq!(estimated.lock_timeout, Some(120));
+        assert!(estimated.rehearsed.is_none());
+        // Rehearsed at 10 min on as many routes: 30 min x3 -> --lock-timeout 1800.
+        let slow = advice(vec![rehearsal("3.4.2", 600_000, true, 100_000)]);
+        assert_eq!(slow.lock_timeout, Some(1800), "{slow:?}");
+        let item = slow
+            .items
+            .iter()
+            .find(|i| i.migration == "016_280_to_300")
+            .unwrap();
+        assert_eq!(item.measured_secs, Some(599.0));
+        // Rehearsed at 5 s: Kong's default lock does.
+        let fast = advice(vec![rehearsal("3.4.2", 5_000, true, 100_000)]);
+        assert_eq!(fast.lock_timeout, None, "{fast:?}");
+        // The routes doubled since the clone: 10 min is taken as 20 min -> x3 = 3600.
+        let grown = advice(vec![rehearsal("3.4.2", 600_000, true, 50_000)]);
+        assert_eq!(grown.lock_timeout, Some(3600), "{grown:?}");
+        // Another target's rehearsal, later in the journal, does not hide this one's; alone it
+        // says nothing of this target.
+        let mixed = advice(vec![
+            rehearsal("3.4.2", 600_000, true, 100_000),
+            rehearsal("3.9.1", 5_000, true, 100_000),
+        ]);
+        assert_eq!(mixed.lock_timeout, Some(1800));
+        let other = advice(vec![rehearsal("3.9.1", 600_000, true, 100_000)]);
+        assert_eq!(other.lock_timeout, Some(120));
+        // A failed step's time is not a run's length.
+        let failed = advice(vec![rehearsal("3.4.2", 5_000, false, 100_000)]);
+        assert_eq!(failed.lock_timeout, Some(120));
+        // The finding says whose times it went by.
+        let settings = Settings::default();
+        let h = History {
+            rehearsals: vec![rehearsal("3.4.2", 600_000, true, 100_000)],
+            ..History::default()
+        };
+        let input = DiagnoseInput {
+            state: &state,
+            snapshot: &s,
+            target: &t,
+            catalog: cat(),
+            row_counts: Some(&counts),
+            settings: &settings,
+            writes_since_up: None,
+            history: Some(&h),
+        };
+        let f = diagnose(&input);
+        let l = get(&f, "large-tables");
+        assert!(l.title.contains("--lock-timeout 1800"), "{}", l.title);
+        assert!(
+            l.seen.iter().any(
+                |x| x.contains("016_280_to_300 at up with Kong 3.4.2: rehearsed ")
+                    && x.contains("estimate ~")
+            ) && l.seen.iter().any(|x| x.contains("replaces the estimates")),
             "{:?}",
             l.seen
         );

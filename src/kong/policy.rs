@@ -756,6 +756,10 @@ pub struct History {
     pub started_from: Option<Version>,
     /// The strategy the operator chose (the last one journaled).
     pub strategy: Option<Strategy>,
+    /// The rehearsals journaled, in order (their times replace the timeout estimates:
+    /// `kong::diagnose::timeout_advice`).
+    #[serde(skip)]
+    pub rehearsals: Vec<crate::contract::clone::RehearsalRecord>,
 }
 
 impl History {

@@ -1074,6 +1074,8 @@ impl Model {
             overrides,
             started_from: None,
             strategy: self.strategy,
+            // A session that keeps no journal rehearsed nothing.
+            rehearsals: Vec::new(),
         }
     }
 
