@@ -453,11 +453,13 @@ fn custom_plugins_requiring_modules_the_tags_show_removed_are_found_by_diagnose_
         let o = run(cmd, "2.8.5");
         assert!(finding(&o, key).is_none(), "{cmd}: {}", both(&o));
     }
+}
 
 /// A rehearsal's measured time replaces the estimate in the `--lock-timeout` advice: a small
 /// database (nothing estimated to outlive Kong's 60 s lock) whose rehearsal took longer than
 /// the lock's third gets `--lock-timeout` in `plan`'s up, and `diagnose` says it went by the
-/// rehearsal. The stand-in plays a slow Kong (each of the 15 migrations of up 1.5 s: 22.5 s at least, above the 20 s that a 3x margin fits in 60 s).
+/// rehearsal. The stand-in plays a slow Kong (each of up's 15 migrations 1.5 s: 22.5 s at
+/// least, above the 20 s a 3x margin fits in 60 s).
 #[test]
 fn a_rehearsal_slower_than_the_estimate_raises_the_lock_timeout() {
     support::pg::grant_createdb();
