@@ -558,3 +558,156 @@ async fn the_live_pane_on_the_clone_says_the_clones_findings_in_the_clones_words
     );
     drop(handle);
 }
+
+/// Killed (-9) while kong runs `up` on the clone: the restarted wizard names that kong from its
+/// first screen, refuses a second `up` on the clone while it runs, and goes on once it ended,
+/// from what the clone then says. One `up` ran in all; the source is never written.
+#[test]
+fn killed_during_up_on_the_clone_the_restarted_wizard_waits_for_that_kong() {
+    if !available() {
+        eprintln!("tmux is not installed: skipping (the CI installs it)");
+        return;
+    }
+    pg::grant_createdb();
+    let src = TestDb::new("tui_dual_k9");
+    kong_db::bootstrap_at(&src, "2.8.5", None);
+    let before = meta(&src);
+    let scratch = Scratch(format!("{}_new", src.name));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = dir.path().display().to_string();
+    // The new kong: `up` waits for its go file (its marker in its environment, as kong's),
+    // then is logged as it really runs.
+    let kong = write_script(
+        dir.path(),
+        "kong.sh",
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {args}\ncase \"$1 $2\" in\n  'migrations up')\n    while [ ! -e {go} ]; do sleep 0.05; done\n    echo \"$1 $2\" >> {runs} ;;\nesac\nexec {bin} stand-in --kong-version 3.4.2 --delay-ms 30 -- \"$@\"\n",
+            args = shq(&format!("{d}/args.log")),
+            go = shq(&format!("{d}/go-up")),
+            runs = shq(&format!("{d}/runs.log")),
+            bin = shq(BIN),
+        ),
+    );
+    // Whatever happens, the held kong does not outlive the test.
+    struct Release(PathBuf);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, "");
+        }
+    }
+    let _release = Release(dir.path().join("go-up"));
+    let mut env = format!(
+        "PATH=\"$PATH\" TERM=\"$TERM\" HOME={d} KONGRADE_DATA_DIR={d}",
+        d = shq(&data.display().to_string())
+    );
+    for (k, v) in src.kong_env() {
+        env.push_str(&format!(" {k}={}", shq(&v)));
+    }
+    let line = format!(
+        "env -i {env} {bin} --target-version 3.4.2 --kong-cmd {kong} --refresh 0.3 --clone-database {clone}\necho KONGRADE-EXIT=$?\n",
+        bin = shq(BIN),
+        kong = shq(&kong.display().to_string()),
+        clone = shq(&scratch.0),
+    );
+    let run = write_script(
+        dir.path(),
+        "run.sh",
+        &format!("#!/bin/sh\n{line}{line}exec sh\n"),
+    );
+    let t = Tmux::start("dualk9", &run);
+    wait(&t, &["1. Preflight", "15 new", "Database (live)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["3. Backup", "t take backup"]);
+    t.keys(&["t"]);
+    wait(&t, &["Backup written and verified"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["4. Clone", "take clone"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Take the clone?"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["the clone is proven", "Clone (live)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["5. Review"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["6. Up (clone)", "run up (clone)"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["Run up on the clone?"]);
+    t.keys(&["Enter"]);
+    // kong started (held by its wrapper), and its start journaled with the marker.
+    let args = dir.path().join("args.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let journal = || -> String {
+        std::fs::read_dir(data.join("journal"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect()
+    };
+    while !(std::fs::read_to_string(&args).is_ok_and(|a| a.contains("migrations up"))
+        && journal().contains("\"step\":\"dual-cluster up\",\"phase\":\"started\""))
+    {
+        assert!(std::time::Instant::now() < deadline, "kong never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sh = t.display("#{pane_pid}");
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &sh])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "kongrade's pid");
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    // Restarted: the kong it left on the clone is named from the first screen.
+    wait(
+        &t,
+        &[
+            "a kong migrations up on the clone started by the previous run (pid ",
+            "1. Preflight",
+        ],
+    );
+    t.keys(&["Enter"]);
+    wait(&t, &["3. Backup", "Backup written and verified"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["5. Review", "resuming at Review"]);
+    t.keys(&["Enter"]);
+    wait(&t, &["6. Up (clone)"]);
+    t.keys(&["Enter"]);
+    // Refused, with the waiting words (wrapped on the screen).
+    let s = wait(
+        &t,
+        &["6. Up (clone)", "✗ a kong migrations up on the clone"],
+    );
+    assert!(!s.contains("Run up on the clone?"), "{s}");
+    let log = std::fs::read_to_string(&args).unwrap();
+    assert_eq!(log.matches("migrations up").count(), 1, "{log}");
+    // Released: that kong runs up on the clone; the wizard sees it end and goes on from there.
+    std::fs::write(dir.path().join("go-up"), "").unwrap();
+    // Enter once the pane shows what it left (its migrations in, its lock gone).
+    wait(
+        &t,
+        &[
+            "has ended: reading the database again",
+            "4 pend · 0 new",
+            "lock: free",
+        ],
+    );
+    t.keys(&["Enter"]);
+    wait(&t, &["7. Finish (clone)", "run finish (clone)"]);
+    let runs = std::fs::read_to_string(dir.path().join("runs.log")).unwrap_or_default();
+    assert_eq!(runs, "migrations up\n", "one up ran");
+    assert_eq!(
+        journal()
+            .matches("\"step\":\"dual-cluster up\",\"phase\":\"started\"")
+            .count(),
+        1,
+        "{}",
+        journal()
+    );
+    assert_eq!(meta(&src), before, "the source is never written");
+}
