@@ -212,6 +212,14 @@ impl PreflightSource {
         let Some(opts) = &self.pg else {
             return d;
         };
+        d.connection = Some(crate::kong::plan::BackupTarget {
+            host: opts.host.clone(),
+            port: opts.port,
+            user: opts.user.clone(),
+            database: opts.database.clone(),
+            schema: opts.schema.clone(),
+            ..Default::default()
+        });
         let count =
             |t: &str| row_counts.and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
         let owned;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::catalog::Catalog;
 use super::diagnose::{Finding, Severity};
 use super::kong_facts::{ConfBook, HandFacts, ModuleBook};
-use super::plan::plural;
+use super::plan::{plural, shell_word};
 use super::policy::FindingId;
 use super::version::Version;
 
@@ -74,6 +74,8 @@ pub struct PreflightInput<'a> {
     pub data_planes: Option<&'a [DataPlane]>,
     /// Reads that failed, each with why: their checks did not run.
     pub incomplete: &'a [String],
+    /// The PostgreSQL database's place, for the remedies' commands (`None`: Kong's defaults).
+    pub connection: Option<&'a super::plan::BackupTarget>,
     pub catalog: &'a Catalog,
     pub conf: &'a ConfBook,
     pub facts: &'a HandFacts,
@@ -98,6 +100,9 @@ pub struct PreflightData {
     pub data_planes: Option<Vec<DataPlane>>,
     /// Reads that failed, each with why (their checks did not run).
     pub incomplete: Vec<String>,
+    /// Where the PostgreSQL database is (host, port, role, database; never a password), for the
+    /// remedies' commands. `None`: not PostgreSQL.
+    pub connection: Option<super::plan::BackupTarget>,
 }
 
 impl PreflightData {
@@ -138,6 +143,7 @@ impl PreflightData {
             scram: self.scram,
             data_planes: self.data_planes.as_deref(),
             incomplete: &self.incomplete,
+            connection: self.connection.as_ref(),
             catalog,
             conf: ConfBook::embedded(),
             facts: HandFacts::embedded(),
@@ -213,6 +219,19 @@ fn conf_arg(input: &PreflightInput<'_>) -> String {
         .unwrap_or_else(|| " /etc/kong/kong.conf".into())
 }
 
+/// `pg_dump` of Kong's database to `LABEL.dump` (custom format), the password from PGPASSWORD
+/// or ~/.pgpass.
+fn pg_dump(input: &PreflightInput<'_>, label: &str) -> String {
+    let c = input.connection.cloned().unwrap_or_default();
+    format!(
+        "pg_dump -h {} -p {} -U {} -d {} -Fc -f {label}.dump",
+        shell_word(&c.host),
+        c.port,
+        shell_word(&c.user),
+        shell_word(&c.database)
+    )
+}
+
 fn env_key(name: &str) -> Option<String> {
     name.strip_prefix("KONG_")
         .filter(|k| !k.is_empty())
@@ -244,7 +263,9 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let mut removed = Vec::new();
     let mut remedy = Vec::new();
     let mut deprecated = Vec::new();
+    let mut deprecated_remedy = Vec::new();
     let mut unknown = Vec::new();
+    let mut unknown_keys = Vec::new();
     for (key, whence) in &set {
         if target_keys.contains_key(key) {
             continue;
@@ -268,11 +289,19 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                     ));
                     remedy.push(rename_remedy(key, whence, &r.use_instead, &conf_arg(input)));
                 }
-                _ => deprecated.push(format!(
-                    "{whence}: renamed in {}, still read as {} with a deprecation warning{note}",
-                    r.renamed_in,
-                    r.use_instead.join(" / ")
-                )),
+                _ => {
+                    deprecated.push(format!(
+                        "{whence}: renamed in {}, still read as {} with a deprecation warning{note}",
+                        r.renamed_in,
+                        r.use_instead.join(" / ")
+                    ));
+                    deprecated_remedy.push(rename_remedy(
+                        key,
+                        whence,
+                        &r.use_instead,
+                        &conf_arg(input),
+                    ));
+                }
             }
             continue;
         }
@@ -282,13 +311,12 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                 input.from.map(|v| v.to_string()).unwrap_or_default(),
                 input.target
             ));
-            remedy.push(format!(
-                "delete {key} from kong.conf and the environment (no replacement)"
-            ));
+            remedy.push(rename_remedy(key, whence, &[], &conf_arg(input)));
             continue;
         }
         // An environment name that was never a key is likely not meant for kong.conf.
         if !dynamic_key(key) && whence.starts_with("kong.conf") {
+            unknown_keys.push(key.clone());
             unknown.push(format!(
                 "{whence}: no Kong release from {} on knows it",
                 input
@@ -327,7 +355,12 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             title: format!("{} under an old name", plural(deprecated.len() as i64, "kong.conf setting", "kong.conf settings")),
             seen: deprecated,
             why: "The target still maps the old name to the new one, with a warning at every start; a later release drops it silently.".into(),
-            remedy: vec!["rename the keys in kong.conf (and the KONG_* variables) to the names shown".into(), check.clone()],
+            remedy: {
+                let mut r = deprecated_remedy;
+                r.dedup();
+                r.push(check.clone());
+                r
+            },
         });
     }
     if !unknown.is_empty() {
@@ -337,7 +370,14 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             title: format!("{} no Kong release knows", plural(unknown.len() as i64, "kong.conf key", "kong.conf keys")),
             seen: unknown,
             why: "Kong drops keys it does not know without a word: a misspelt key never takes effect.".into(),
-            remedy: vec!["fix the spelling against kong.conf.default of the target release, or delete the line".into(), check],
+            remedy: vec![
+                format!(
+                    "grep -nE '^\\s*({})\\s*='{}   # fix each spelling against the target's kong.conf.default, or delete the line",
+                    unknown_keys.join("|"),
+                    conf_arg(input)
+                ),
+                check,
+            ],
         });
     }
 }
@@ -865,7 +905,7 @@ fn postgres(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             seen: vec![format!("server_version_num = {num}")],
             why: format!("Kong refuses to start: \"Kong requires PostgreSQL 9.5 or greater\" ({}).", input.facts.postgres_minimum_source),
             remedy: vec![
-                "pg_dump the Kong database, then upgrade PostgreSQL (pg_upgrade, or a new 13+ server and pg_restore)".into(),
+                format!("{}   # first; then upgrade PostgreSQL (pg_upgrade, or a new 13+ server and pg_restore)", pg_dump(input, "kong-before-postgres-upgrade")),
                 "kongrade diagnose   # again, pointed at the new server".into(),
             ],
         });
@@ -886,7 +926,10 @@ fn postgres(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             title: format!("PostgreSQL {shown} is outside what Kong tested {} with ({range})", input.target),
             seen: vec![format!("server_version_num = {num}")],
             why: format!("Kong supports the PostgreSQL versions its support table lists; others may work but are not tested ({}).", t.source),
-            remedy: vec![format!("plan a PostgreSQL upgrade to {range} (pg_upgrade), before or after this Kong upgrade")],
+            remedy: vec![format!(
+                "{}   # then plan a PostgreSQL upgrade to {range} (pg_upgrade), before or after this Kong upgrade",
+                pg_dump(input, "kong-before-postgres-upgrade")
+            )],
         });
     }
 }
@@ -913,7 +956,17 @@ fn scram(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         seen: bad,
         why: "PostgreSQL 14+ stores new passwords as SCRAM by default and then asks for SCRAM whatever pg_hba.conf says; Kong 2.6 and older have no SCRAM, and packaged 2.7.0 to 2.8.3 fail on it for lack of luaossl.".into(),
         remedy: vec![
-            "psql -c \"SET password_encryption = 'md5'\" -c \"\\password kong\"   # store an md5 password for the Kong role (and md5 in pg_hba.conf)".into(),
+            {
+                let c = input.connection.cloned().unwrap_or_default();
+                format!(
+                    "psql -h {} -p {} -U {} -d {} -c \"SET password_encryption = 'md5'\" -c {}   # store an md5 password for the Kong role (and md5 in pg_hba.conf)",
+                    shell_word(&c.host),
+                    c.port,
+                    shell_word(&c.user),
+                    shell_word(&c.database),
+                    shell_word(&format!("\\password {}", c.user))
+                )
+            },
             "or go through Kong 2.8.4+ first (--target-version 2.8.5), whose driver speaks SCRAM".into(),
         ],
     });
@@ -939,7 +992,10 @@ fn data_planes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         title: format!("{} on another major than the target control plane {}", plural(other.len() as i64, "data plane", "data planes"), input.target),
         seen: other,
         why: "A control plane serves data planes of its own major only: after the upgrade these keep running their last configuration and receive no changes until they are upgraded.".into(),
-        remedy: vec![format!("upgrade the data planes to Kong {} one by one after the control plane (rolling), then check /clustering/data-planes", input.target)],
+        remedy: vec![
+            format!("kongrade plan --target-version {} --deployment hybrid   # the control plane first, then the data planes one by one (rolling)", input.target),
+            "curl -s http://127.0.0.1:8001/clustering/data-planes   # on the control plane's Admin API, after each: the new data plane in sync".into(),
+        ],
     });
 }
 
@@ -1017,6 +1073,13 @@ mod tests {
     }
 
     fn run(c: &Case) -> Vec<Finding> {
+        let conn = crate::kong::plan::BackupTarget {
+            host: "db.internal".into(),
+            port: 6432,
+            user: "kong_app".into(),
+            database: "kong_prod".into(),
+            ..Default::default()
+        };
         preflight(&PreflightInput {
             from: c.from,
             target: c.target,
@@ -1035,6 +1098,7 @@ mod tests {
             scram: c.scram,
             data_planes: c.dps.as_deref(),
             incomplete: &c.incomplete,
+            connection: Some(&conn),
             catalog: Catalog::embedded(),
             conf: ConfBook::embedded(),
             facts: HandFacts::embedded(),
@@ -1401,6 +1465,84 @@ mod tests {
         assert!(!ids(&run(&c)).contains(&"postgres-untested"));
     }
 
+    /// Each finding's remedy opens with a command to run (the "remedy, command first"),
+    /// on this database where it names one.
+    #[test]
+    fn every_preflight_remedy_opens_with_a_command() {
+        let mut c = clean();
+        c.conf_keys = vec![
+            // renamed, dropped by 3.0 (replacement), removed with no replacement, still
+            // deprecated at the target, and misspelt.
+            ("upstream_keepalive".into(), "60".into()),
+            ("cassandra_contact_points".into(), "c1".into()),
+            ("router_consistency".into(), "strict".into()),
+            ("proxy_listn".into(), "0.0.0.0:8000".into()),
+        ];
+        c.from = Some(v("2.8.5"));
+        c.target = v("3.9.1");
+        c.hops = vec![v("2.8.1"), v("3.4.2"), v("3.9.1")];
+        c.scram = Some(true);
+        c.server = Some(90400);
+        c.dps = Some(vec![DataPlane {
+            hostname: "dp1".into(),
+            version: Some(v("2.8.5")),
+        }]);
+        let mut f = run(&c);
+        c.server = Some(90600);
+        f.extend(
+            run(&c)
+                .into_iter()
+                .filter(|x| x.id.as_str() == "postgres-untested"),
+        );
+        let commands = [
+            "sed ",
+            "unset ",
+            "export ",
+            "grep ",
+            "psql ",
+            "pg_dump ",
+            "kongrade ",
+            "kong ",
+            "curl ",
+            "deck ",
+            "luarocks ",
+            "echo ",
+        ];
+        let want = [
+            "conf-key-removed",
+            "conf-key-deprecated",
+            "conf-key-unknown",
+            "postgres-too-old",
+            "postgres-untested",
+            "scram-old-kong",
+            "hybrid-dp-major",
+        ];
+        for id in want {
+            let x = get(&f, id);
+            assert!(
+                commands.iter().any(|c| x.remedy[0].starts_with(c)),
+                "{id}: {:?}",
+                x.remedy
+            );
+        }
+        for x in &f {
+            if x.remedy
+                .iter()
+                .any(|r| r.starts_with("psql ") || r.starts_with("pg_dump "))
+            {
+                assert!(
+                    x.remedy
+                        .iter()
+                        .filter(|r| r.starts_with("psql ") || r.starts_with("pg_dump "))
+                        .all(|r| r.contains("-h db.internal -p 6432 -U kong_app -d kong_prod")),
+                    "{}: {:?}",
+                    x.id.as_str(),
+                    x.remedy
+                );
+            }
+        }
+    }
+
     #[test]
     fn scram_with_old_kong_hops() {
         let mut c = clean();
@@ -1416,7 +1558,12 @@ mod tests {
             "{:?}",
             s.seen
         );
-        assert!(s.remedy[0].starts_with("psql -c \"SET password_encryption = 'md5'\""));
+        // On this database, for this role.
+        assert!(
+            s.remedy[0].starts_with("psql -h db.internal -p 6432 -U kong_app -d kong_prod -c \"SET password_encryption = 'md5'\" -c '\\password kong_app'"),
+            "{:?}",
+            s.remedy
+        );
         c.hops = vec![v("2.8.5"), v("3.4.2")];
         assert!(!ids(&run(&c)).contains(&"scram-old-kong"));
         c.hops = vec![v("2.6.1")];
