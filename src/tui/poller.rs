@@ -18,6 +18,10 @@ use crate::kong::version::Version;
 use crate::store::{Endpoint, Store, StoreError};
 use crate::wizard::{Interpreter, Msg};
 
+/// How long the first count and the preflight may read every route (a jump into 3.x): as
+/// long as diagnose's read may (a million routes whose paths are all regexes take seconds).
+const ROUTES_READ_BOUND: Duration = Duration::from_secs(60);
+
 /// Where the poller reads from: the database, and the store kept open between reads (dropped
 /// after an error or a read that hung, so the next read reconnects).
 pub struct Source {
@@ -208,12 +212,21 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                             &it.target,
                         )
                     };
+                    // A read of every route is work, not a dead server: diagnose's bound
+                    // (`PgStore::scan_bound`, a minute at least), not the poll's.
+                    let bound = |routes: bool| {
+                        if routes {
+                            p.timeout.max(ROUTES_READ_BOUND)
+                        } else {
+                            p.timeout
+                        }
+                    };
                     if !counted {
                         counted = true;
+                        let routes = routes_for(&snap, &p.interpreter);
                         match tokio::time::timeout(
-                            p.timeout,
-                            p.source
-                                .row_counts(&snap, routes_for(&snap, &p.interpreter)),
+                            bound(routes),
+                            p.source.row_counts(&snap, routes),
                         )
                         .await
                         {
@@ -223,7 +236,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                                 p.source.reset();
                                 p.interpreter.count_error = Some(format!(
                                     "counting did not finish within {} s",
-                                    p.timeout.as_secs()
+                                    bound(routes).as_secs()
                                 ));
                             }
                         }
@@ -236,7 +249,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                         let counts = p.interpreter.row_counts.clone();
                         let routes = routes_for(&snap, &p.interpreter);
                         let gathered = tokio::time::timeout(
-                            p.timeout,
+                            bound(routes),
                             src.gather(
                                 p.source.conn.as_deref(),
                                 &snap,
@@ -250,7 +263,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                             crate::kong::preflight::PreflightData {
                                 incomplete: vec![format!(
                                     "the preflight's reads did not finish within {} s",
-                                    p.timeout.as_secs()
+                                    bound(routes).as_secs()
                                 )],
                                 ..Default::default()
                             }
