@@ -104,5 +104,33 @@ pub(super) async fn gates(
             reason: format!("{flag} given to kongrade auto"),
         })?;
     }
+    // The timeouts the row counts (or a rehearsal) call for, where the operator gave none, as
+    // `plan`'s steps carry them: Kong does not renew its lock, and a run that outlives it may be
+    // joined by a second. A value given on the command line is kept, and said when short.
+    let adv = diagnose::timeout_advice(&input, &plan);
+    let advised = |flag: &str, given: Option<u64>, need: Option<u64>, slot: &mut Option<u64>| match (
+        given, need,
+    ) {
+        (None, Some(t)) => {
+            *slot = Some(t);
+            rep.say(&format!("Timeouts: {flag} {t} (what the coming migrations' work calls for; give {flag} to choose)"));
+        }
+        (Some(g), Some(t)) => rep.say(&format!(
+            "Timeouts: {flag} {g} as given, though the coming migrations' work calls for {t}"
+        )),
+        _ => {}
+    };
+    advised(
+        "--db-timeout",
+        args.db_timeout,
+        adv.db_timeout,
+        &mut s.template.db_timeout,
+    );
+    advised(
+        "--lock-timeout",
+        args.lock_timeout,
+        adv.lock_timeout,
+        &mut s.template.lock_timeout,
+    );
     Ok(Ok(plan))
 }
