@@ -504,3 +504,91 @@ fn a_rehearsal_slower_than_the_estimate_raises_the_lock_timeout() {
         "{large}"
     );
 }
+
+/// `auto` runs kong with the timeouts `plan` advises when the operator gave none: 70,000 routes
+/// whose paths core 016 rewrites one UPDATE each (~24 s, x3) outlive Kong's 60 s lock, so its
+/// `up` gets plan's `--lock-timeout`; one given on the command line is kept, and said short.
+#[test]
+fn auto_runs_kong_with_the_advised_lock_timeout_when_none_is_given() {
+    let db = TestDb::new("pfp_auto_lock");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text[]);\
+         INSERT INTO routes SELECT md5(i::text)::uuid, NULL, ARRAY['/r/' || i || '/\\d+'] \
+         FROM generate_series(1, 70000) AS i; ANALYZE routes;",
+    );
+    let planned = up_command(&db);
+    let flag = planned
+        .split_once("--lock-timeout ")
+        .map(|(_, t)| {
+            format!(
+                "--lock-timeout {}",
+                t.split_whitespace().next().unwrap_or("")
+            )
+        })
+        .unwrap_or_else(|| panic!("plan advises no --lock-timeout: {planned}"));
+    let kong = format!("'{BIN}' stand-in --kong-version 3.4.2");
+    let in_place = support::nodes::in_place();
+    let mut args = vec![
+        "auto",
+        "--kong-cmd",
+        &kong,
+        "--backup=skip",
+        "--allow-breaking",
+    ];
+    args.extend(in_place.iter().map(String::as_str));
+    let o = kongrade(&db, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let err = both(&o);
+    assert!(
+        err.contains(&format!("Timeouts: {flag} (")),
+        "{flag}\n{err}"
+    );
+    // What kong was run with, as journaled before it started.
+    let mut ran = Vec::new();
+    for e in std::fs::read_dir(data_dir(&db).join("journal"))
+        .unwrap()
+        .flatten()
+    {
+        for line in std::fs::read_to_string(e.path())
+            .unwrap_or_default()
+            .lines()
+        {
+            let v: Value = serde_json::from_str(line).unwrap_or_default();
+            if v["event"] == "command" {
+                ran.push(v["command_line"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let up = ran
+        .iter()
+        .find(|c| c.contains("migrations up"))
+        .unwrap_or_else(|| panic!("no up journaled: {ran:?}"));
+    assert!(up.contains(&flag), "{up} (plan: {planned})");
+
+    // Given, it is kept, and said short.
+    let db = TestDb::new("pfp_auto_lock_given");
+    kong_db::bootstrap_at(&db, "2.8.5", None);
+    db.exec(
+        "CREATE TABLE routes (id uuid PRIMARY KEY, name text, paths text[]);\
+         INSERT INTO routes SELECT md5(i::text)::uuid, NULL, ARRAY['/r/' || i || '/\\d+'] \
+         FROM generate_series(1, 70000) AS i; ANALYZE routes;",
+    );
+    let mut args = vec![
+        "auto",
+        "--kong-cmd",
+        &kong,
+        "--backup=skip",
+        "--allow-breaking",
+        "--lock-timeout",
+        "61",
+    ];
+    args.extend(in_place.iter().map(String::as_str));
+    let o = kongrade(&db, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let err = both(&o);
+    assert!(
+        err.contains("Timeouts: --lock-timeout 61 as given, though"),
+        "{err}"
+    );
+}
