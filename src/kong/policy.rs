@@ -587,16 +587,28 @@ pub struct CloneRefusal<'a> {
 }
 
 /// See [`CloneRefusal`]. `clone`: the clone's database name; `rewritten`: how many routes an
-/// interrupted 016 left rewritten, when known.
+/// interrupted 016 left rewritten, when known; `allow`: auto's `--allow-...` flags (`None`: the
+/// wizard's gate), which lift on the clone what they lift on the source (the clone is its copy).
 pub fn clone_refusal<'a>(
     findings: &'a [Finding],
     clone: &str,
     rewritten: Option<i64>,
+    allow: Option<&Allowances>,
 ) -> Option<CloneRefusal<'a>> {
+    let lifted = |f: &Finding| match (rule(f.id).auto, allow) {
+        (
+            AutoGate::Refuse {
+                lifted_by: Some(flag),
+                ..
+            },
+            Some(a),
+        ) => a.lifts(flag),
+        _ => false,
+    };
     // In the table's order, as auto's refusals: what must be fixed first.
     let finding = findings
         .iter()
-        .filter(|f| wizard_gate(f) == WizardGate::Block)
+        .filter(|f| wizard_gate(f) == WizardGate::Block && !lifted(f))
         .min_by_key(|f| RULES.iter().position(|r| r.id == f.id))?;
     let exit = match rule(finding.id).auto {
         AutoGate::Refuse { exit, .. } => exit,
@@ -1529,6 +1541,42 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    /// The clone is the source's copy: auto's `--allow-...` flags lift on the clone what they
+    /// lift on the source (`database-newer` by `--allow-unknown`), never a finding no flag lifts;
+    /// the wizard's gate (no allowances) refuses both.
+    #[test]
+    fn the_clone_gate_lifts_what_autos_flags_lift_on_the_source() {
+        let f = |id| Finding {
+            id,
+            severity: Severity::Error,
+            title: String::new(),
+            seen: vec![],
+            why: String::new(),
+            remedy: vec![],
+        };
+        let newer = [f(FindingId::DatabaseNewer)];
+        let unknown = Allowances {
+            unknown: true,
+            ..Allowances::default()
+        };
+        assert!(clone_refusal(&newer, "kong_new", None, None).is_some());
+        assert!(clone_refusal(&newer, "kong_new", None, Some(&Allowances::default())).is_some());
+        assert!(clone_refusal(&newer, "kong_new", None, Some(&unknown)).is_none());
+        let half = [
+            f(FindingId::PathsHalfRewritten),
+            f(FindingId::DatabaseNewer),
+        ];
+        let all = Allowances {
+            gaps: true,
+            unknown: true,
+            unsupported_jump: true,
+            wait_lock: true,
+            breaking: true,
+        };
+        let r = clone_refusal(&half, "kong_new", Some(3), Some(&all)).expect("no flag lifts it");
+        assert_eq!(r.finding.id, FindingId::PathsHalfRewritten);
     }
 
     #[test]

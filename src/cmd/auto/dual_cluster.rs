@@ -180,7 +180,7 @@ pub(super) async fn run(
         let kong = on_clone(&s.kong);
         for command in [KongCommand::Up, KongCommand::Finish] {
             if let Some(stopped) = kong_step(
-                s, &kong, &source, &target, &settings, command, None, rep, interrupts,
+                s, &kong, &source, &target, &settings, command, None, args, rep, interrupts,
             )
             .await?
             {
@@ -206,6 +206,7 @@ pub(super) async fn run(
                 &settings,
                 command,
                 Some(hop.version),
+                args,
                 rep,
                 interrupts,
             )
@@ -422,6 +423,7 @@ async fn kong_step(
     settings: &crate::kong::diagnose::Settings,
     command: KongCommand,
     hop: Option<Version>,
+    args: &AutoArgs,
     rep: &mut Reporter,
     interrupts: &mut Interrupts,
 ) -> Result<Option<Stopped>> {
@@ -445,9 +447,12 @@ async fn kong_step(
     )
     .reading(&snap);
     let rewritten = crate::kong::half_applied::at_risk(&snap).map(|t| t.count);
-    if let Some(r) =
-        crate::kong::policy::clone_refusal(&reading.findings, &target.database, rewritten)
-    {
+    if let Some(r) = crate::kong::policy::clone_refusal(
+        &reading.findings,
+        &target.database,
+        rewritten,
+        Some(&super::gates::allowances(args)),
+    ) {
         let message = r.instead.clone().unwrap_or_else(|| {
             format!(
                 "The clone {} (nothing ran; the source is untouched): {}",

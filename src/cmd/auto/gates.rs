@@ -11,6 +11,18 @@ use crate::kong::diagnose::{self, DiagnoseInput, Severity};
 use crate::kong::plan::Plan;
 use crate::kong::policy::{self, Allowances, FindingId, History};
 
+/// What auto's `--allow-...` flags lift (the clone's gate lifts the same).
+pub(super) fn allowances(args: &AutoArgs) -> Allowances {
+    Allowances {
+        gaps: args.allow_gaps,
+        unknown: args.allow_unknown,
+        unsupported_jump: args.allow_unsupported_jump,
+        breaking: args.allow_breaking,
+        // The step loop waits out (or refuses on) a live lock before the gates run.
+        wait_lock: true,
+    }
+}
+
 /// The gates, and the plan they judged by (its path is what a kong template walks hop by hop).
 /// `walk_hops`: each release of the path runs with its own kong, so a jump Kong does not
 /// support in one step is walked, not refused.
@@ -87,14 +99,7 @@ pub(super) async fn gates(
         rep.say(&format!("Preflight {sev}: [{}] {}", f.id, f.title));
     }
     findings.extend(preflight);
-    let allow = Allowances {
-        gaps: args.allow_gaps,
-        unknown: args.allow_unknown,
-        unsupported_jump: args.allow_unsupported_jump,
-        breaking: args.allow_breaking,
-        // The step loop waits out (or refuses on) a live lock before the gates run.
-        wait_lock: true,
-    };
+    let allow = allowances(args);
     if let Some(r) = policy::auto_refusal(&findings, &allow) {
         return Ok(Err(stop(r.exit, r.result(), r.message())));
     }

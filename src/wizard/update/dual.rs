@@ -252,7 +252,7 @@ fn gate(m: &Model, command: KongCommand) -> Result<(), (NoticeLevel, String)> {
     let clone = dual(m)
         .map(|d| d.setup.clone_database.clone())
         .unwrap_or_else(|| "this clone".into());
-    if let Some(r) = crate::kong::policy::clone_refusal(&m.findings, &clone, None) {
+    if let Some(r) = crate::kong::policy::clone_refusal(&m.findings, &clone, None, None) {
         return Err((
             Block,
             r.instead
