@@ -455,7 +455,7 @@ fn custom_plugins_requiring_modules_the_tags_show_removed_are_found_by_diagnose_
     }
 }
 
-/// A rehearsal's measured time replaces the estimate in the `--lock-timeout` advice: a small
+/// A rehearsal's measured time weighs in the `--lock-timeout` advice where longer: a small
 /// database (nothing estimated to outlive Kong's 60 s lock) whose rehearsal took longer than
 /// the lock's third gets `--lock-timeout` in `plan`'s up, and `diagnose` says it went by the
 /// rehearsal. The stand-in plays a slow Kong (each of up's 15 migrations 1.5 s: 22.5 s at
@@ -500,7 +500,7 @@ fn a_rehearsal_slower_than_the_estimate_raises_the_lock_timeout() {
         .find(|f| f["id"] == "large-tables")
         .unwrap_or_else(|| panic!("no large-tables: {v}"));
     assert!(
-        large.to_string().contains("replaces the estimates"),
+        large.to_string().contains("weighs in where it ran longer"),
         "{large}"
     );
 }

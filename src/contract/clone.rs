@@ -99,20 +99,34 @@ impl RehearsalRecord {
         records.rev().find(|r| r.target.as_deref() == Some(target))
     }
 
-    /// The longest successful kong step `command` (`up`, `finish`) took, in ms.
-    pub fn step_ms(&self, command: &str) -> Option<u64> {
-        self.steps
-            .iter()
-            .filter(|s| s.ok && s.command == command)
-            .map(|s| s.ms)
-            .max()
+    /// The steps that ran kong `command` (`up`, `finish`) with Kong `kong`: a one-kong
+    /// rehearsal's `up`, or a walked path's `up (Kong 3.4.2)` for that hop only.
+    fn steps_of<'a>(
+        &'a self,
+        command: &'a str,
+        kong: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a RehearsedStep> + 'a {
+        self.steps.iter().filter(move |s| {
+            s.command == command
+                || kong.is_some_and(|v| s.command == format!("{command} (Kong {v})"))
+        })
     }
 
-    /// What one migration took in the successful steps `command`, in ms.
-    pub fn migration_ms(&self, command: &str, subsystem: &str, migration: &str) -> Option<u64> {
-        self.steps
-            .iter()
-            .filter(|s| s.ok && s.command == command)
+    /// The longest kong step `command` with Kong `kong` took, in ms. A failed step counts: the
+    /// run it cut short would have taken at least as long.
+    pub fn step_ms(&self, command: &str, kong: Option<&str>) -> Option<u64> {
+        self.steps_of(command, kong).map(|s| s.ms).max()
+    }
+
+    /// What one migration took in the steps `command` with Kong `kong`, in ms.
+    pub fn migration_ms(
+        &self,
+        command: &str,
+        kong: Option<&str>,
+        subsystem: &str,
+        migration: &str,
+    ) -> Option<u64> {
+        self.steps_of(command, kong)
             .flat_map(|s| s.migrations.iter())
             .filter(|m| m.subsystem == subsystem && m.migration == migration)
             .map(|m| m.ms)
@@ -121,13 +135,20 @@ impl RehearsalRecord {
 
     /// How much bigger the tables `now` counts are than when the clone was taken (the largest
     /// ratio among the tables both know, never below 1): a rehearsal's times, scaled by it, do
-    /// not promise a run on grown tables the speed of the smaller ones.
+    /// not promise a run on grown tables the speed of the smaller ones. A table empty then and
+    /// filled now has grown beyond any ratio: infinite (the rehearsal says nothing of it).
     pub fn growth(&self, now: impl Fn(&str) -> Option<i64>) -> f64 {
         self.clone
             .tables
             .iter()
-            .filter(|t| t.rows > 0)
-            .filter_map(|t| now(&t.table).map(|n| n as f64 / t.rows as f64))
+            .filter_map(|t| {
+                let n = now(&t.table)?;
+                Some(match (t.rows, n) {
+                    (0, n) if n > 0 => f64::INFINITY,
+                    (0, _) => 1.0,
+                    (then, n) => n as f64 / then as f64,
+                })
+            })
             .fold(1.0, f64::max)
     }
 }

@@ -206,14 +206,15 @@ pub struct HeavyWork {
     pub tables: Vec<(String, i64)>,
     pub est_secs: f64,
     /// What the rehearsal of this target measured for it (scaled by the tables' growth since):
-    /// it replaces the estimate.
+    /// shown in place of the estimate; the advice takes the longer of the two.
     pub measured_secs: Option<f64>,
 }
 
 impl HeavyWork {
-    /// The time the advice goes by: the rehearsal's when there is one, else the estimate.
+    /// The time the advice goes by: the longer of the estimate and the rehearsal's.
     pub fn secs(&self) -> f64 {
-        self.measured_secs.unwrap_or(self.est_secs)
+        self.measured_secs
+            .map_or(self.est_secs, |m| m.max(self.est_secs))
     }
 }
 
@@ -239,9 +240,11 @@ fn round_up_minute(secs: f64) -> u64 {
 }
 
 /// Estimates each coming migration's work on the counted tables.
-/// A rehearsal of this target (the journal's latest: `RehearsalRecord::latest_for`) replaces
-/// the estimates: each migration it timed, and each run's length (the lock covers the whole
-/// run), scaled by how much the tables grew since its clone.
+/// A rehearsal of this target (the journal's latest: `RehearsalRecord::latest_for`) weighs in
+/// where it took longer than estimated: each migration it timed, and each run's length (the lock
+/// covers the whole run), scaled by how much the tables grew since its clone. The advice never
+/// goes below the estimate on a rehearsal's word: the clone may sit on a quieter server, and a
+/// lock too short lets a second `up` join.
 pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
     let mut adv = TimeoutAdvice::default();
     let target = input.target.version.map(|v| v.to_string());
@@ -252,14 +255,19 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
         return adv;
     }
     let growth = rehearsal.map_or(1.0, |r| r.growth(|t| input.count(t)));
-    adv.rehearsed = rehearsal.map(|r| (r.at.clone(), growth));
+    // Counts not read: how much the tables grew cannot be told, and a rehearsal's times are no
+    // floor then; nor is a table filled since an empty clone.
+    let rehearsal = rehearsal.filter(|_| input.row_counts.is_some() && growth.is_finite());
     let measured = |ms: u64| ms as f64 / 1000.0 * growth;
+    let mut used = false;
     for step in &plan.steps {
         let (phase, command) = match step.kind {
             StepKind::Up => (Phase::Up, "up"),
             StepKind::Finish | StepKind::FinishPrevious => (Phase::Teardown, "finish"),
             _ => continue,
         };
+        let kong = step.kong_version.map(|v| v.to_string());
+        let kong = kong.as_deref();
         // The table is PostgreSQL's work; on Cassandra only the routes are counted, for core
         // 016's row-by-row rewrite (its up_f sends one UPDATE per regex route there too).
         let cassandra = step.db == Db::Cassandra && input.db() == Db::Cassandra;
@@ -286,9 +294,10 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
                         tables,
                         est_secs: secs,
                         measured_secs: rehearsal
-                            .and_then(|h| h.migration_ms(command, &sub.subsystem, &m.name))
+                            .and_then(|h| h.migration_ms(command, kong, &sub.subsystem, &m.name))
                             .map(measured),
                     };
+                    used |= item.measured_secs.is_some();
                     run += item.secs();
                     // A migration's whole time bounds each of its statements.
                     if r.work == Work::Statement {
@@ -300,10 +309,14 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
             }
         }
         // The run as rehearsed: every migration of it, not only the estimated ones.
-        if let Some(ms) = rehearsal.and_then(|h| h.step_ms(command)) {
-            run = measured(ms);
+        if let Some(ms) = rehearsal.and_then(|h| h.step_ms(command, kong)) {
+            used = true;
+            run = run.max(measured(ms));
         }
         adv.longest_run_secs = adv.longest_run_secs.max(run);
+    }
+    if used {
+        adv.rehearsed = rehearsal.map(|r| (r.at.clone(), growth));
     }
     let db_now = input
         .settings
@@ -1161,7 +1174,7 @@ fn large_tables(input: &DiagnoseInput<'_>, plan: &Plan, out: &mut Vec<Finding>) 
             String::new()
         };
         seen.push(format!(
-            "the rehearsal of {} ({at}) replaces the estimates: longest run {}{grown}",
+            "the rehearsal of {} ({at}) weighs in where it ran longer than estimated: longest run {}{grown}",
             kong_v(input.target.version),
             human_secs(adv.longest_run_secs)
         ));
@@ -2014,9 +2027,11 @@ mod tests {
         );
     }
 
-    /// A rehearsal of the target replaces the estimates in the timeout advice: slower than
-    /// estimated raises `--lock-timeout`, faster lowers it; scaled up when the tables grew since
-    /// its clone; another target's rehearsal, or a failed step, is not taken.
+    /// A rehearsal of the target weighs in the timeout advice where it ran longer than
+    /// estimated (raising `--lock-timeout`), never lowering it below the estimate; scaled up when
+    /// the tables grew since its clone (a table empty then: the estimate alone); another target's
+    /// rehearsal is not taken; a failed step's time is a floor; a walked path's `up (Kong X)`
+    /// counts for that hop.
     #[test]
     fn a_rehearsals_times_replace_the_estimates_in_the_timeout_advice() {
         use crate::contract::clone::{
@@ -2099,9 +2114,10 @@ mod tests {
             .find(|i| i.migration == "016_280_to_300")
             .unwrap();
         assert_eq!(item.measured_secs, Some(599.0));
-        // Rehearsed at 5 s: Kong's default lock does.
+        // Rehearsed at 5 s: the estimate stands (the clone's server may be quieter).
         let fast = advice(vec![rehearsal("3.4.2", 5_000, true, 100_000)]);
-        assert_eq!(fast.lock_timeout, None, "{fast:?}");
+        assert_eq!(fast.lock_timeout, Some(120), "{fast:?}");
+        assert!(fast.rehearsed.is_some());
         // The routes doubled since the clone: 10 min is taken as 20 min -> x3 = 3600.
         let grown = advice(vec![rehearsal("3.4.2", 600_000, true, 50_000)]);
         assert_eq!(grown.lock_timeout, Some(3600), "{grown:?}");
@@ -2114,9 +2130,19 @@ mod tests {
         assert_eq!(mixed.lock_timeout, Some(1800));
         let other = advice(vec![rehearsal("3.9.1", 600_000, true, 100_000)]);
         assert_eq!(other.lock_timeout, Some(120));
-        // A failed step's time is not a run's length.
-        let failed = advice(vec![rehearsal("3.4.2", 5_000, false, 100_000)]);
-        assert_eq!(failed.lock_timeout, Some(120));
+        // A failed step's time is a floor: the run it cut short would have taken longer.
+        let failed = advice(vec![rehearsal("3.4.2", 600_000, false, 100_000)]);
+        assert_eq!(failed.lock_timeout, Some(1800));
+        // Routes empty at the clone, 100,000 now: its times say nothing of them.
+        let empty = advice(vec![rehearsal("3.4.2", 600_000, true, 0)]);
+        assert_eq!(empty.lock_timeout, Some(120));
+        assert!(empty.rehearsed.is_none());
+        // A walked path's step for this hop counts; another hop's does not.
+        let mut hop = rehearsal("3.4.2", 600_000, true, 100_000);
+        hop.steps[0].command = "up (Kong 3.4.2)".into();
+        assert_eq!(advice(vec![hop.clone()]).lock_timeout, Some(1800));
+        hop.steps[0].command = "up (Kong 3.0.2)".into();
+        assert_eq!(advice(vec![hop]).lock_timeout, Some(120));
         // The finding says whose times it went by.
         let settings = Settings::default();
         let h = History {
@@ -2140,7 +2166,10 @@ mod tests {
             l.seen.iter().any(
                 |x| x.contains("016_280_to_300 at up with Kong 3.4.2: rehearsed ")
                     && x.contains("estimate ~")
-            ) && l.seen.iter().any(|x| x.contains("replaces the estimates")),
+            ) && l
+                .seen
+                .iter()
+                .any(|x| x.contains("weighs in where it ran longer")),
             "{:?}",
             l.seen
         );
