@@ -113,7 +113,8 @@ fn findings_from_routes_plugins_and_a_kong_conf_with_removed_keys() {
         seen.iter().any(|s| s.contains("nginx_optimizations")),
         "{seen:?}"
     );
-    assert!(strings(&r["remedy"])[0].starts_with("sed -i"), "{r}");
+    assert!(strings(&r["remedy"])[0].starts_with("cp -n "), "{r}");
+    assert!(strings(&r["remedy"])[1].starts_with("sed -i"), "{r}");
 
     let u = find(&f, "routes-regex-unprefixed");
     assert_eq!(u["severity"], "warning");

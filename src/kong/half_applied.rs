@@ -153,9 +153,10 @@ pub fn cannot_tell(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
                 "KONG_PG_USER={kong_role} kongrade diagnose   # as the role `kong migrations up` connects as (its password in KONG_PG_PASSWORD or kong.conf): a role sees its own sessions' queries"
             ),
             format!(
-                "GRANT pg_read_all_stats TO {};   # or this, run by a superuser (psql as postgres, or the cloud's admin role); then run kongrade again",
+                "GRANT pg_read_all_stats TO {};   # or this, run by a superuser (psql as postgres, or the cloud's admin role), PostgreSQL 10 and later; then run kongrade again",
                 ident(&esc(role))
             ),
+            "KONG_PG_USER=postgres kongrade diagnose   # or as a superuser, which sees every session (the one way on PostgreSQL 9.5 and 9.6, which have no pg_read_all_stats)".into(),
             "ps -ef | grep '[k]ong migrations up'   # on every Kong node, CI runner and Kubernetes job: a rewrite is alive while one runs. kongrade still offers no repair and starts no up while it cannot see".into(),
         ],
     });

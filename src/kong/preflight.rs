@@ -332,7 +332,7 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         input.target
     );
     if !removed.is_empty() {
-        let mut r = remedy;
+        let mut r = keep_first(input, remedy);
         r.dedup();
         r.push(check.clone());
         out.push(Finding {
@@ -356,7 +356,7 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             seen: deprecated,
             why: "The target still maps the old name to the new one, with a warning at every start; a later release drops it silently.".into(),
             remedy: {
-                let mut r = deprecated_remedy;
+                let mut r = keep_first(input, deprecated_remedy);
                 r.dedup();
                 r.push(check.clone());
                 r
@@ -372,14 +372,43 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             why: "Kong drops keys it does not know without a word: a misspelt key never takes effect.".into(),
             remedy: vec![
                 format!(
-                    "grep -nE '^\\s*({})\\s*='{}   # fix each spelling against the target's kong.conf.default, or delete the line",
-                    unknown_keys.join("|"),
+                    "grep -nE {}{}   # fix each spelling against the target's kong.conf.default, or delete the line",
+                    // Keys come from the file: any character but a word one matches itself
+                    // loosely (.), and the whole pattern is one shell word.
+                    shell_word(&format!(
+                        "^\\s*({})\\s*=",
+                        unknown_keys
+                            .iter()
+                            .map(|k| k
+                                .chars()
+                                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '.' })
+                                .collect::<String>())
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    )),
                     conf_arg(input)
                 ),
                 check,
             ],
         });
     }
+}
+
+/// Where the remedy edits kong.conf in place (`sed -i`), a copy of the file as it is first: the
+/// old nodes' settings, for them and for a rollback (`cp -n` keeps the first copy when both
+/// findings' lines are run).
+fn keep_first(input: &PreflightInput<'_>, lines: Vec<String>) -> Vec<String> {
+    if !lines.iter().any(|l| l.starts_with("sed -i")) {
+        return lines;
+    }
+    let conf = input.conf_path.unwrap_or("/etc/kong/kong.conf");
+    let mut r = vec![format!(
+        "cp -n {} {}   # the old nodes' kong.conf, kept for them and for a rollback",
+        shell_word(conf),
+        shell_word(&format!("{conf}.before-{}", input.target))
+    )];
+    r.extend(lines);
+    r
 }
 
 fn rename_remedy(key: &str, whence: &str, instead: &[String], conf: &str) -> String {
@@ -848,7 +877,10 @@ fn custom_modules(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let mut r = vec![format!(
         "grep -rnE '{}' {}   # every line to change",
         pattern.join("|"),
-        input.lua_path.unwrap_or("<--kong-lua-path>")
+        input
+            .lua_path
+            .map(shell_word)
+            .unwrap_or_else(|| "<--kong-lua-path>".into())
     )];
     r.extend(remedy.into_values());
     out.push(Finding {
@@ -1179,8 +1211,13 @@ mod tests {
             r.seen
         );
         assert!(
-            r.remedy[0].starts_with("sed -i")
-                && r.remedy[0].contains("upstream_keepalive_pool_size ="),
+            r.remedy[0].starts_with("cp -n /etc/kong/kong.conf /etc/kong/kong.conf.before-3.4.2"),
+            "{:?}",
+            r.remedy
+        );
+        assert!(
+            r.remedy[1].starts_with("sed -i")
+                && r.remedy[1].contains("upstream_keepalive_pool_size ="),
             "{:?}",
             r.remedy
         );
@@ -1496,6 +1533,7 @@ mod tests {
         );
         let commands = [
             "sed ",
+            "cp -n ",
             "unset ",
             "export ",
             "grep ",
