@@ -138,13 +138,6 @@ const WRAPPERS: &[Wrapper] = &[
         stops: &[],
     },
     Wrapper {
-        name: "doas",
-        short_arg: "uCa",
-        long_arg: &[],
-        operands: 0,
-        stops: &["-C"],
-    },
-    Wrapper {
         name: "chroot",
         short_arg: "",
         long_arg: &["--userspec", "--groups"],
@@ -259,14 +252,41 @@ fn judge(words: &[String], depth: usize) -> Option<Unreached> {
     match name {
         "env" => env(rest, depth),
         "sudo" => sudo(rest, depth),
+        // doas keeps only a few variables unless doas.conf says keepenv, which cannot be seen
+        // from here; pkexec always resets the environment; systemd-run starts a unit with its
+        // own.
+        "doas" | "pkexec" => {
+            // What runs inside is named first (`doas docker exec`: elsewhere), else the cut.
+            let (j, _) = options(rest, if name == "doas" { "uCa" } else { "" }, &["--user"]);
+            if rest.get(j).is_none() {
+                return None;
+            }
+            judge(&rest[j..], depth + 1).or_else(|| {
+                Some(Unreached::Cut(if name == "doas" {
+                    "doas resets the environment (unless doas.conf says keepenv, which kongrade cannot see)".into()
+                } else {
+                    "pkexec resets the environment".into()
+                }))
+            })
+        }
+        "systemd-run" => Some(Unreached::Cut(
+            "systemd-run starts kong in a unit's own environment".into(),
+        )),
         "su" | "runuser" => su(name, rest, depth),
         "flock" => flock(rest, depth),
         n if SHELLS.contains(&n) => shell(rest, depth),
         n if REMOTE.contains(&n) => Some(Unreached::Elsewhere(n.to_string())),
         n if ENGINES.contains(&n) => engine(n, rest),
-        n if EXEC_TOOLS.contains(&n) => (subcommand(rest, &["exec"]).map(|(s, _)| s)
-            == Some("exec"))
-        .then(|| Unreached::Elsewhere(n.to_string())),
+        // `exec` runs in a running container or pod; kubectl's `run` in a new pod, compose's in
+        // a container whose environment the compose file sets (it cannot be seen from here).
+        n if EXEC_TOOLS.contains(&n) => match subcommand(rest, &["exec", "run"]).map(|(s, _)| s) {
+            Some("exec") => Some(Unreached::Elsewhere(n.to_string())),
+            Some("run") if n.ends_with("compose") => Some(Unreached::Unreadable(format!(
+                "{n} run: the compose file's environment for kong cannot be seen from here"
+            ))),
+            Some("run") => Some(Unreached::Elsewhere(n.to_string())),
+            _ => None,
+        },
         "vagrant" => (subcommand(rest, &["ssh"]).map(|(s, _)| s) == Some("ssh"))
             .then(|| Unreached::Elsewhere(name.to_string())),
         // A script's `export KONG_PG_HOST=...` or `unset KONG_PG_HOST` before kong.
@@ -299,7 +319,18 @@ fn known(w: &str) -> bool {
     let n = base(w);
     let bare = w == n || w.ends_with(&format!("/bin/{n}"));
     bare && (WRAPPERS.iter().any(|x| x.name == n)
-        || ["env", "sudo", "su", "runuser", "flock", "vagrant"].contains(&n)
+        || [
+            "env",
+            "sudo",
+            "su",
+            "runuser",
+            "flock",
+            "vagrant",
+            "doas",
+            "pkexec",
+            "systemd-run",
+        ]
+        .contains(&n)
         || SHELLS.contains(&n)
         || REMOTE.contains(&n)
         || ENGINES.contains(&n)
@@ -694,8 +725,11 @@ fn engine(name: &str, rest: &[String]) -> Option<Unreached> {
             let after = &rest[j + 1..];
             let (s, k) = subcommand(after, &["exec", "run"])?;
             if sub == "compose" && s == "run" {
-                // The compose file's environment: it cannot be seen from here.
-                return None;
+                // The compose file's environment: it cannot be seen from here, and a file
+                // naming the database would migrate that one.
+                return Some(Unreached::Unreadable(format!(
+                    "{name} compose run: the compose file's environment for kong cannot be seen from here"
+                )));
             }
             (s, j + 1 + k)
         }
@@ -711,6 +745,7 @@ fn engine(name: &str, rest: &[String]) -> Option<Unreached> {
 /// `run`'s `-e NAME` (passed from kongrade's environment) and `-e NAME=value` (set here).
 fn container_env(name: &str, args: &[String]) -> Option<Unreached> {
     let mut passed: Vec<&str> = Vec::new();
+    let mut env_file = false;
     let mut k = 0;
     while let Some(w) = args.get(k) {
         let value = match w.as_str() {
@@ -718,9 +753,17 @@ fn container_env(name: &str, args: &[String]) -> Option<Unreached> {
                 k += 1;
                 args.get(k).map(String::as_str)
             }
-            // An env file may pass them: it cannot be seen from here.
-            "--env-file" => return None,
-            w if w.starts_with("--env-file=") => return None,
+            // An env file may set them (to the source): it cannot be seen from here, so only
+            // `-e NAME`, which overrides it, counts.
+            "--env-file" => {
+                env_file = true;
+                k += 1;
+                None
+            }
+            w if w.starts_with("--env-file=") => {
+                env_file = true;
+                None
+            }
             w => w
                 .strip_prefix("--env=")
                 .or_else(|| w.strip_prefix("-e").filter(|v| !v.is_empty())),
@@ -741,15 +784,19 @@ fn container_env(name: &str, args: &[String]) -> Option<Unreached> {
         .copied()
         .filter(|n| !passed.contains(n))
         .collect();
+    let flags = missing
+        .iter()
+        .map(|n| format!("-e {n}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     (!missing.is_empty()).then(|| {
-        Unreached::Cut(format!(
-            "the container is not given {}",
-            missing
-                .iter()
-                .map(|n| format!("-e {n}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ))
+        if env_file {
+            Unreached::Unreadable(format!(
+                "the env file may set the database kong migrates, and it cannot be seen from here: add {flags} (they override the file)"
+            ))
+        } else {
+            Unreached::Cut(format!("the container is not given {flags}"))
+        }
     })
 }
 
@@ -851,6 +898,10 @@ mod tests {
             ("docker run --rm -e KONG_PG_HOST -e KONG_PG_DATABASE kong:3.4.2 kong", "not given -e KONG_PG_PORT"),
             ("docker run -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_DATABASE=kong kong:3.4.2 kong", "sets KONG_PG_DATABASE"),
             ("sudo docker run --env KONG_PG_HOST --env=KONG_PG_PORT -eKONG_PG_DATABASE kong:3.4.2 kong", "sudo resets"),
+            ("doas kong", "doas resets"),
+            ("doas -u kong /usr/local/bin/kong", "doas resets"),
+            ("pkexec kong", "pkexec resets"),
+            ("systemd-run --wait kong", "systemd-run starts kong"),
         ];
         for (c, why) in table {
             match unreached(c) {
@@ -858,6 +909,24 @@ mod tests {
                 other => panic!("{c}: {other:?}"),
             }
         }
+        // What sets kong's environment where kongrade cannot see it: refused as unreadable.
+        for c in [
+            "docker compose run --rm kong kong",
+            "docker-compose run kong kong",
+            "podman-compose run kong kong",
+            "docker run --env-file /etc/kong.env kong:3.4.2 kong",
+            "docker run --env-file=/etc/kong.env -e KONG_PG_HOST kong:3.4.2 kong",
+        ] {
+            assert!(
+                matches!(unreached(c), Some(Unreadable(_))),
+                "{c}: {:?}",
+                unreached(c)
+            );
+        }
+        assert_eq!(
+            unreached("kubectl run kong-migrations --image kong:3.4.2 -- kong"),
+            Some(Elsewhere("kubectl".into()))
+        );
         assert!(matches!(unreached("sh -c 'kong"), Some(Unreadable(_))));
         assert!(matches!(
             unreached("sh -c \"kong 'x\""),
@@ -877,7 +946,7 @@ mod tests {
             "kongrade stand-in --kong-version 3.4.2",
             RUN,
             &run_sudo,
-            "docker run --env-file /etc/kong.env kong:3.4.2 kong",
+            "docker run --env-file /etc/kong.env -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_DATABASE kong:3.4.2 kong",
             "docker run -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_DATABASE=$KONG_PG_DATABASE kong:3.4.2 kong",
             "podman container run -e KONG_PG_HOST -e KONG_PG_PORT -e KONG_PG_DATABASE kong:3.4.2 kong",
             "sudo -E kong",
