@@ -258,9 +258,7 @@ fn judge(words: &[String], depth: usize) -> Option<Unreached> {
         "doas" | "pkexec" => {
             // What runs inside is named first (`doas docker exec`: elsewhere), else the cut.
             let (j, _) = options(rest, if name == "doas" { "uCa" } else { "" }, &["--user"]);
-            if rest.get(j).is_none() {
-                return None;
-            }
+            rest.get(j)?;
             judge(&rest[j..], depth + 1).or_else(|| {
                 Some(Unreached::Cut(if name == "doas" {
                     "doas resets the environment (unless doas.conf says keepenv, which kongrade cannot see)".into()
