@@ -217,6 +217,8 @@ impl<'a> Rewrite<'a> {
             ])
             .args(["-U", "kong", "-d", &db.name])
             .env("PGPASSWORD", support::pg::KONG_PASSWORD)
+            // As Kong 3.4 and later name their sessions.
+            .env("PGAPPNAME", "kong")
             .stdin(std::process::Stdio::null())
             .args([
                 "-c",
@@ -352,6 +354,13 @@ fn a_rewrite_hidden_from_kongrades_role_is_cannot_tell_not_interrupted() {
     assert!(
         u["seen"].to_string().contains("kong"),
         "names the hidden role: {u}"
+    );
+    // The application name is shown to every role: an agent can be told from Kong.
+    assert!(
+        u["seen"]
+            .to_string()
+            .contains("their application names: kong (Kong 3.4 and later"),
+        "names the hidden sessions' applications: {u}"
     );
     let remedy: Vec<&str> = u["remedy"]
         .as_array()

@@ -113,7 +113,12 @@ pub fn running(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
 /// want opposite things (wait; repair), so neither the repair nor an `up` is offered: the
 /// remedy is to see.
 pub fn cannot_tell(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
-    let RewriteSeen::CannotTell { role, hidden } = &input.state.rewrite else {
+    let RewriteSeen::CannotTell {
+        role,
+        hidden,
+        applications,
+    } = &input.state.rewrite
+    else {
         return;
     };
     let esc = |s: &str| crate::text::escape(s).into_owned();
@@ -140,6 +145,14 @@ pub fn cannot_tell(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
                 "sessions of role(s) {hidden_list} in this database show `<insufficient privilege>` to role {} (pg_stat_activity): their queries and states are hidden",
                 esc(role)
             ),
+            if applications.is_empty() {
+                "their application names are empty (Kong 3.4 and later connect as `kong`; 3.0 to 3.3 set none)".into()
+            } else {
+                format!(
+                    "their application names: {} (Kong 3.4 and later connect as `kong`; 3.0 to 3.3 set none)",
+                    applications.iter().map(|a| esc(a)).collect::<Vec<_>>().join(", ")
+                )
+            },
             match &input.state.lock {
                 Some(_) => "the locks row's ttl has passed: Kong does not renew it, so a long rewrite runs on without it".into(),
                 None => "no live migrations lock: Kong does not renew it, so a long rewrite runs on without one".into(),
@@ -291,6 +304,7 @@ mod tests {
             RewriteSeen::CannotTell {
                 role: "reader".into(),
                 hidden: vec!["kong".into()],
+                applications: vec!["kong".into()],
             },
         ] {
             let mut s = snap(at_28.clone(), 3, false);

@@ -143,6 +143,10 @@ pub enum RewriteSeen {
         role: String,
         /// The roles whose sessions are hidden (distinct, sorted).
         hidden: Vec<String>,
+        /// Their sessions' `application_name`s (distinct, sorted; empty ones left out): shown
+        /// to every role, so an agent can be told from Kong (3.4+ connects as `kong`).
+        #[serde(default)]
+        applications: Vec<String>,
     },
 }
 

@@ -514,12 +514,17 @@ impl PgStore {
                 "(SELECT coalesce(json_agg(DISTINCT coalesce(usename::text, usesysid::text) \
                    ORDER BY coalesce(usename::text, usesysid::text)), '[]'::json) {others} AND {HIDDEN_SQL})"
             );
+            let hidden_apps = format!(
+                "(SELECT coalesce(json_agg(DISTINCT application_name ORDER BY application_name) \
+                   FILTER (WHERE application_name <> ''), '[]'::json) {others} AND {HIDDEN_SQL})"
+            );
             parts.push(format!(
                 "'tilde', CASE WHEN EXISTS (SELECT 1 FROM {t} WHERE key = 'schema_meta' AND subsystem = 'core' \
                  AND ('{m}' = ANY(executed) OR '{m}' = ANY(pending))) THEN NULL \
                  WHEN {running} THEN json_build_object('count', 0, 'listed', '[]'::json, 'rewrite', 'running') \
                  WHEN {hidden} THEN json_build_object('count', 0, 'listed', '[]'::json, 'rewrite', \
-                   json_build_object('cannot_tell', json_build_object('role', current_user, 'hidden', {hidden_roles}))) \
+                   json_build_object('cannot_tell', json_build_object('role', current_user, 'hidden', {hidden_roles}, \
+                     'applications', {hidden_apps}))) \
                  ELSE (SELECT json_build_object('count', count(*), \
                    'listed', coalesce(json_agg(json_build_array(id::text, name, array_remove(paths, NULL)) ORDER BY id) \
                      FILTER (WHERE n <= {max}), '[]'::json)) \

@@ -69,6 +69,7 @@ fn a_rewrite_kongrade_cannot_see_blocks_the_wizard_and_offers_no_repair() {
     let unseen = RewriteSeen::CannotTell {
         role: "reader".into(),
         hidden: vec!["kong".into()],
+        applications: Vec::new(),
     };
     read_with(&mut h, 0, unseen);
     let ids: Vec<FindingId> =
