@@ -267,10 +267,30 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let mut unknown = Vec::new();
     let mut unknown_keys = Vec::new();
     for (key, whence) in &set {
+        let renamed = input.facts.renamed(key);
         if target_keys.contains_key(key) {
+            // Still among the target's defaults under its old name: read, mapped to the new
+            // one by the target's conf_loader, with a deprecation warning at every start.
+            if let Some(r) =
+                renamed.filter(|r| !r.use_instead.is_empty() && r.renamed_in <= input.target)
+            {
+                deprecated.push(format!(
+                    "{whence}: renamed in {}, still read as {} with a deprecation warning",
+                    r.renamed_in,
+                    r.use_instead.join(" / ")
+                ));
+                deprecated_remedy.push(rename_remedy(
+                    key,
+                    whence,
+                    &r.use_instead,
+                    &conf_arg(input),
+                ));
+            }
             continue;
         }
-        if let Some(r) = input.facts.renamed(key) {
+        // Not among the target's defaults: Kong's conf_loader keeps only the keys its defaults
+        // know (its aliases of a key gone from them never run), so the key is dropped.
+        if let Some(r) = renamed {
             let instead = if r.use_instead.is_empty() {
                 "delete it".to_string()
             } else {
@@ -281,28 +301,15 @@ fn conf_keys(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             } else {
                 format!("; {}", r.note)
             };
-            match r.dropped_in {
-                Some(d) if d <= input.target => {
-                    removed.push(format!(
-                        "{whence}: Kong {} silently ignores it (dropped in {d}): {instead}{note}",
-                        input.target
-                    ));
-                    remedy.push(rename_remedy(key, whence, &r.use_instead, &conf_arg(input)));
-                }
-                _ => {
-                    deprecated.push(format!(
-                        "{whence}: renamed in {}, still read as {} with a deprecation warning{note}",
-                        r.renamed_in,
-                        r.use_instead.join(" / ")
-                    ));
-                    deprecated_remedy.push(rename_remedy(
-                        key,
-                        whence,
-                        &r.use_instead,
-                        &conf_arg(input),
-                    ));
-                }
-            }
+            let since = match r.dropped_in {
+                Some(d) => format!("dropped in {d}"),
+                None => format!("renamed in {}", r.renamed_in),
+            };
+            removed.push(format!(
+                "{whence}: Kong {} silently ignores it ({since}): {instead}{note}",
+                input.target
+            ));
+            remedy.push(rename_remedy(key, whence, &r.use_instead, &conf_arg(input)));
             continue;
         }
         if from_keys.as_ref().is_some_and(|f| f.contains_key(key)) {
@@ -1191,6 +1198,8 @@ mod tests {
         c.conf_keys.push(("upstream_keepalive".into(), "60".into()));
         c.conf_keys
             .push(("router_consistency".into(), "strict".into()));
+        c.conf_keys
+            .push(("opentelemetry_tracing".into(), "all".into()));
         c.conf_keys.push(("pg_hots".into(), "x".into()));
         c.conf_keys.push(("nginx_http_gzip".into(), "on".into()));
         c.env.push("KONG_CLIENT_MAX_BODY_SIZE".into());
@@ -1205,8 +1214,8 @@ mod tests {
             r.seen
         );
         assert!(
-            r.seen[1].contains("environment: KONG_CLIENT_MAX_BODY_SIZE")
-                && r.seen[1].contains("nginx_http_client_max_body_size"),
+            r.seen[2].contains("environment: KONG_CLIENT_MAX_BODY_SIZE")
+                && r.seen[2].contains("nginx_http_client_max_body_size"),
             "{:?}",
             r.seen
         );
@@ -1233,10 +1242,25 @@ mod tests {
             .last()
             .unwrap()
             .starts_with("kong check /etc/kong/kong.conf"));
-        let d = get(&f, "conf-key-deprecated");
+        // Renamed and gone from the target's defaults: dropped, its alias never runs.
         assert!(
-            d.seen[0].contains("router_consistency") && d.seen[0].contains("worker_consistency")
+            r.seen
+                .iter()
+                .any(|s| s.contains("kong.conf: router_consistency")
+                    && s.contains("use worker_consistency")),
+            "{:?}",
+            r.seen
         );
+        // Renamed, still a key of the target: read with a warning.
+        let d = get(&f, "conf-key-deprecated");
+        assert_eq!(d.seen.len(), 1, "{:?}", d.seen);
+        assert!(
+            d.seen[0].contains("opentelemetry_tracing")
+                && d.seen[0].contains("tracing_instrumentations"),
+            "{:?}",
+            d.seen
+        );
+        assert!(d.remedy[0].starts_with("cp -n "), "{:?}", d.remedy);
         let u = get(&f, "conf-key-unknown");
         assert_eq!(u.seen.len(), 1, "{:?}", u.seen);
         assert!(u.seen[0].contains("pg_hots"));
@@ -1513,6 +1537,7 @@ mod tests {
             ("upstream_keepalive".into(), "60".into()),
             ("cassandra_contact_points".into(), "c1".into()),
             ("router_consistency".into(), "strict".into()),
+            ("opentelemetry_tracing".into(), "all".into()),
             ("proxy_listn".into(), "0.0.0.0:8000".into()),
         ];
         c.from = Some(v("2.8.5"));
