@@ -165,8 +165,11 @@ pub fn scan(dir: &Path) -> Result<Vec<SubsystemSpec>> {
 }
 
 /// Each migration's module as found in `dir` (the layouts of [`scan`]): `sub/migration` ->
-/// (the file, its text), for the wizard's Review to show the real SQL. The text is capped so a
-/// stray huge file cannot fill the memory.
+/// (the file, its text), for the wizard's Review to show the real SQL. A module that delegates
+/// (`return require("...")("pre-function")`) or builds its SQL from another migrations module
+/// (core 009's `operations.200_to_210`) is only a stub: each module the delegation followed,
+/// then each migrations module it requires, is appended under a header naming it. The text is
+/// capped so a stray huge file cannot fill the memory.
 pub fn migration_sources(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String)>> {
     const CAP: usize = 256 * 1024;
     let layout = detect(dir)?;
@@ -174,11 +177,18 @@ pub fn migration_sources(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String
     for spec in scan(dir)? {
         let namespace = namespace_of(&spec.name);
         for m in &spec.migrations {
-            for rel in lua::module_paths(&format!("{namespace}.{}", m.name)) {
+            let module = format!("{namespace}.{}", m.name);
+            for rel in lua::module_paths(&module) {
                 let Some(path) = map_path(dir, &layout, &rel) else {
                     continue;
                 };
                 if let Some(mut text) = read_optional(&path)? {
+                    for (dep, dep_path, dep_text) in modules_used(dir, &layout, &module, &text)? {
+                        text.push_str(&format!(
+                            "\n\n-- ======== {dep} ({}) ========\n\n{dep_text}",
+                            dep_path.display()
+                        ));
+                    }
                     if text.len() > CAP {
                         let cut = (0..=CAP)
                             .rev()
@@ -194,6 +204,74 @@ pub fn migration_sources(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String
         }
     }
     Ok(out)
+}
+
+/// The modules a migration's text `src` is made of besides its own file, as found in `dir`:
+/// those its delegation followed (`lua::resolve_migration`), then the migrations modules these
+/// require by name (Kong's `kong.db.migrations.*`, a plugin's `kong.plugins.*.migrations.*`;
+/// not its libraries). Each once, in that order; a module not in the tree is left out.
+fn modules_used(
+    dir: &Path,
+    layout: &Layout,
+    module: &str,
+    src: &str,
+) -> Result<Vec<(String, PathBuf, String)>> {
+    let mut found: Vec<(String, PathBuf, String)> = Vec::new();
+    let mut load_error = None;
+    let load = |dep: &str| -> Result<Option<(PathBuf, String)>> {
+        for rel in lua::module_paths(dep) {
+            if let Some(p) = map_path(dir, layout, &rel) {
+                if let Some(text) = read_optional(&p)? {
+                    return Ok(Some((p, text)));
+                }
+            }
+        }
+        Ok(None)
+    };
+    let mut followed: Vec<(String, PathBuf, String)> = Vec::new();
+    // The scan resolved it already: an error here leaves the followed part out, no more.
+    let _ = lua::resolve_migration(src, |dep| match load(dep) {
+        Ok(Some((p, text))) => {
+            followed.push((dep.to_string(), p, text.clone()));
+            Ok(Some(text))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            load_error = Some(e);
+            Err(msg)
+        }
+    });
+    if let Some(e) = load_error {
+        return Err(e);
+    }
+    let is_migrations = |m: &str| {
+        m.starts_with("kong.db.migrations.")
+            || (m.starts_with("kong.plugins.") && m.contains(".migrations."))
+    };
+    let required: Vec<String> = lua::required_modules(src)
+        .into_iter()
+        .chain(
+            followed
+                .iter()
+                .flat_map(|(_, _, t)| lua::required_modules(t)),
+        )
+        .filter(|m| is_migrations(m))
+        .collect();
+    for (dep, p, text) in followed {
+        if dep != module && !found.iter().any(|(d, _, _)| *d == dep) {
+            found.push((dep, p, text));
+        }
+    }
+    for dep in required {
+        if dep == module || found.iter().any(|(d, _, _)| *d == dep) {
+            continue;
+        }
+        if let Some((p, text)) = load(&dep)? {
+            found.push((dep, p, text));
+        }
+    }
+    Ok(found)
 }
 
 fn detect(dir: &Path) -> Result<Layout> {
@@ -291,6 +369,73 @@ mod tests {
         assert!(path.ends_with("kong/plugins/acme-audit/migrations/000_base.lua"));
         assert!(text.contains("CREATE TABLE audit"), "{text}");
         assert_eq!(got.len(), 1);
+    }
+
+    /// A delegating migration shows the module it delegates to; one that builds its SQL from
+    /// Kong's operations module shows that module; each under a header naming it. A library
+    /// it requires (`kong.tools.utils`) is not appended.
+    #[test]
+    fn migration_sources_append_the_modules_followed_and_required() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(
+            r,
+            "kong/db/migrations/core/init.lua",
+            "return { '009_200_to_210' }",
+        );
+        write(
+            r,
+            "kong/db/migrations/core/009_200_to_210.lua",
+            "local operations = require \"kong.db.migrations.operations.200_to_210\"\n\
+             local utils = require \"kong.tools.utils\"\n\
+             return { postgres = { up = [[ CREATE TABLE w (); ]] .. operations.postgres.up } }",
+        );
+        write(
+            r,
+            "kong/db/migrations/operations/200_to_210.lua",
+            "return { postgres = { up = [[ ALTER TABLE services ADD ws_id uuid; ]] } }",
+        );
+        write(r, "kong/tools/utils.lua", "return { utility = true }");
+        write(
+            r,
+            "kong/plugins/pre-function/migrations/init.lua",
+            "return { '001_280_to_300' }",
+        );
+        write(
+            r,
+            "kong/plugins/pre-function/migrations/001_280_to_300.lua",
+            "return require(\"kong.plugins.pre-function.migrations._001_280_to_300\")(\"pre-function\")",
+        );
+        write(
+            r,
+            "kong/plugins/pre-function/migrations/_001_280_to_300.lua",
+            "return function(name) return { postgres = { up = [[ UPDATE plugins SET config = '{}'; ]] } } end",
+        );
+        let got = migration_sources(r).unwrap();
+
+        let (path, text) = got.get("pre-function/001_280_to_300").expect("found");
+        assert!(path.ends_with("kong/plugins/pre-function/migrations/001_280_to_300.lua"));
+        let (stub, rest) = text
+            .split_once("-- ======== kong.plugins.pre-function.migrations._001_280_to_300 (")
+            .unwrap_or_else(|| panic!("no header: {text}"));
+        assert!(stub.contains("(\"pre-function\")"), "{text}");
+        assert!(
+            rest.contains("migrations/_001_280_to_300.lua) ========"),
+            "{text}"
+        );
+        assert!(rest.contains("UPDATE plugins SET config"), "{text}");
+
+        let (_, text) = got.get("core/009_200_to_210").expect("found");
+        assert!(text.contains("CREATE TABLE w"), "{text}");
+        let (_, ops) = text
+            .split_once("-- ======== kong.db.migrations.operations.200_to_210 (")
+            .unwrap_or_else(|| panic!("no header: {text}"));
+        assert!(ops.contains("ALTER TABLE services ADD ws_id"), "{text}");
+        assert!(
+            !text.contains("utility = true"),
+            "a library is not a migration: {text}"
+        );
+        assert_eq!(text.matches("-- ========").count(), 1, "{text}");
     }
 
     fn write(root: &Path, rel: &str, text: &str) {

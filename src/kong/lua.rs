@@ -1561,6 +1561,36 @@ pub fn module_paths(module: &str) -> [String; 2] {
     [format!("{base}.lua"), format!("{base}/init.lua")]
 }
 
+/// The modules `src` requires by a literal name (`require "a.b"`, `require("a.b")`), in order,
+/// once each: what a migration may build its SQL from (core 009 calls
+/// `kong.db.migrations.operations.200_to_210`). Read from the tokens, so a comment or a string
+/// is not taken for code; a source that does not lex lists none.
+pub fn required_modules(src: &str) -> Vec<String> {
+    let Ok(toks) = lex(src) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if !matches!(&t.tok, Tok::Name(n) if n == "require") {
+            continue;
+        }
+        let arg = match toks.get(i + 1).map(|t| &t.tok) {
+            Some(Tok::Str(m)) => Some(m),
+            Some(Tok::Sym("(")) => match toks.get(i + 2).map(|t| &t.tok) {
+                Some(Tok::Str(m)) => Some(m),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(m) = arg {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+    }
+    out
+}
+
 /// A migration read to the end, following delegations; `via` names the modules followed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved {
@@ -2077,6 +2107,26 @@ end
         })
         .unwrap_err();
         assert!(e.contains("loop"), "{e}");
+    }
+
+    #[test]
+    fn required_modules_are_the_literal_requires_outside_comments() {
+        let src = r#"local ops = require "kong.db.migrations.operations.200_to_210"
+-- require "in.a.comment"
+local s = "require 'in.a.string'"
+local x = require("resty.string")
+local again = require 'kong.db.migrations.operations.200_to_210'
+local computed = require(name)
+return require("kong.plugins.p.migrations._shared")("p")"#;
+        assert_eq!(
+            required_modules(src),
+            [
+                "kong.db.migrations.operations.200_to_210",
+                "resty.string",
+                "kong.plugins.p.migrations._shared"
+            ]
+        );
+        assert!(required_modules("return [[").is_empty());
     }
 
     #[test]
