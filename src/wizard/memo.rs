@@ -61,7 +61,8 @@ impl<K, V> std::fmt::Debug for Memo<K, V> {
 pub struct Memos {
     /// `kong::strategy::choose`, by its input.
     pub choice: Memo<ChoiceKey, crate::kong::strategy::Choice>,
-    /// Review's facts of each coming migration, by the reading and the target.
+    /// Review's facts of each coming migration, by the reading, the target and the rehearsal
+    /// (its staleness marks the measured times).
     pub reviews: Memo<ReviewKey, Vec<super::review::MigrationReview>>,
     /// `plan --strategy rolling`'s text, by the data planes and the target.
     pub rolling: Memo<RollingKey, String>,
@@ -84,6 +85,7 @@ pub type ReviewKey = (
     Option<Vec<(String, i64)>>,
     Vec<crate::kong::diagnose::HeavyWork>,
     Option<Version>,
+    Option<super::review::Rehearsal>,
 );
 
 pub type RollingKey = (Vec<crate::kong::snapshot::DataPlaneRow>, Option<Version>);

@@ -32,4 +32,6 @@ mod tests_dual;
 #[cfg(test)]
 mod tests_half;
 #[cfg(test)]
+mod tests_review;
+#[cfg(test)]
 mod tests_strategy;

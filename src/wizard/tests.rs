@@ -2294,7 +2294,7 @@ fn preflight_waits_for_its_reads_then_shows_and_gates_their_findings() {
 }
 
 /// A rehearsal record measuring core 016 as the journal keeps it.
-fn rehearsal_016(at: &str, ms_016: u64) -> crate::contract::clone::RehearsalRecord {
+pub(super) fn rehearsal_016(at: &str, ms_016: u64) -> crate::contract::clone::RehearsalRecord {
     use crate::contract::clone::{CloneRecord, MigrationTiming, RehearsalRecord, RehearsedStep};
     RehearsalRecord {
         at: at.into(),

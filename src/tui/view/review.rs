@@ -95,17 +95,20 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
 }
 
 /// Review's facts (`Model::migration_reviews`), made again only when the reading they come from
-/// (the state, the row counts, the estimates) or the target changes.
+/// (the state, the row counts, the estimates), the target or the rehearsal (its staleness
+/// answers while Review is on screen) changes.
 fn reviews(m: &Model) -> std::sync::Arc<Vec<crate::wizard::review::MigrationReview>> {
     let r = m.reading.as_ref();
     let counts = r.and_then(|r| r.row_counts.as_ref());
     let estimates = r.map(|r| r.estimates.as_slice()).unwrap_or(&[]);
+    let rehearsal = m.setup.rehearsal.as_ref();
     m.memo.reviews.get(
-        |(st, c, e, target)| {
+        |(st, c, e, target, reh)| {
             st.as_ref() == m.state()
                 && c.as_ref() == counts
                 && e.as_slice() == estimates
                 && *target == m.setup.target
+                && reh.as_ref() == rehearsal
         },
         || {
             (
@@ -114,6 +117,7 @@ fn reviews(m: &Model) -> std::sync::Arc<Vec<crate::wizard::review::MigrationRevi
                     counts.cloned(),
                     estimates.to_vec(),
                     m.setup.target,
+                    rehearsal.cloned(),
                 ),
                 m.migration_reviews(),
             )
