@@ -213,8 +213,47 @@ pub struct HeavyWork {
 impl HeavyWork {
     /// The time the advice goes by: the longer of the estimate and the rehearsal's.
     pub fn secs(&self) -> f64 {
-        self.measured_secs
-            .map_or(self.est_secs, |m| m.max(self.est_secs))
+        advised_secs(self.est_secs, self.measured_secs)
+    }
+}
+
+/// The time the advice goes by for work estimated at `est_secs` and rehearsed at
+/// `measured_secs` (scaled by [`RehearsalScale`]): never below the estimate on a rehearsal's
+/// word, since the clone may sit on a quieter server and a lock too short lets a second `up`
+/// join. The wizard's Review says this same number.
+pub fn advised_secs(est_secs: f64, measured_secs: Option<f64>) -> f64 {
+    measured_secs.map_or(est_secs, |m| m.max(est_secs))
+}
+
+/// How a rehearsal's times stand for the tables as they are now: scaled by how much the tables
+/// grew since its clone (`RehearsalRecord::growth`). The advice and the wizard's Review both
+/// take its times through this, so they say the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RehearsalScale {
+    /// The largest growth factor among the tables counted (1.0: none).
+    pub growth: f64,
+}
+
+impl RehearsalScale {
+    /// The scale for `r` on the tables counted now, or why its times say nothing of them: the
+    /// tables were not counted (the growth cannot be told), or a table empty at the clone holds
+    /// rows now (grown beyond any ratio).
+    pub fn of(
+        r: &crate::contract::clone::RehearsalRecord,
+        row_counts: Option<&[(String, i64)]>,
+    ) -> Result<RehearsalScale, &'static str> {
+        let counts = row_counts.ok_or("the tables were not counted")?;
+        let growth = r.growth(|t| counts.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
+        if growth.is_finite() {
+            Ok(RehearsalScale { growth })
+        } else {
+            Err("a table empty at the clone holds rows now")
+        }
+    }
+
+    /// A time measured on the clone, in seconds on the tables as they are now.
+    pub fn secs(&self, ms: u64) -> f64 {
+        ms as f64 / 1000.0 * self.growth
     }
 }
 
@@ -254,11 +293,12 @@ pub fn timeout_advice(input: &DiagnoseInput<'_>, plan: &Plan) -> TimeoutAdvice {
     if input.row_counts.is_none() && rehearsal.is_none() {
         return adv;
     }
-    let growth = rehearsal.map_or(1.0, |r| r.growth(|t| input.count(t)));
     // Counts not read: how much the tables grew cannot be told, and a rehearsal's times are no
     // floor then; nor is a table filled since an empty clone.
-    let rehearsal = rehearsal.filter(|_| input.row_counts.is_some() && growth.is_finite());
-    let measured = |ms: u64| ms as f64 / 1000.0 * growth;
+    let scale = rehearsal.and_then(|r| RehearsalScale::of(r, input.row_counts).ok());
+    let rehearsal = rehearsal.filter(|_| scale.is_some());
+    let growth = scale.map_or(1.0, |s| s.growth);
+    let measured = |ms: u64| scale.map_or(ms as f64 / 1000.0, |s| s.secs(ms));
     let mut used = false;
     for step in &plan.steps {
         let (phase, command) = match step.kind {

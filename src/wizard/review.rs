@@ -5,7 +5,7 @@
 
 use crate::contract::clone::{human_ms, RehearsalRecord};
 use crate::kong::catalog::{Db, FactsBook, PhaseFacts};
-use crate::kong::diagnose::{human_secs, SIZABLE_ROWS};
+use crate::kong::diagnose::{advised_secs, human_secs, HeavyWork, RehearsalScale, SIZABLE_ROWS};
 use crate::kong::rewrites::Phase;
 
 use super::model::Model;
@@ -99,8 +99,9 @@ impl Rehearsal {
         }
     }
 
-    /// What the rehearsal measured for one migration, per kong step (`up`, `finish`).
-    pub fn measured(&self, subsystem: &str, migration: &str) -> Vec<(String, u64)> {
+    /// What the rehearsal measured for one migration, per kong step (`up`, `finish`): the step,
+    /// the milliseconds on the clone, and whether the step succeeded.
+    pub fn measured(&self, subsystem: &str, migration: &str) -> Vec<(String, u64, bool)> {
         self.record
             .steps
             .iter()
@@ -108,10 +109,24 @@ impl Rehearsal {
                 s.migrations
                     .iter()
                     .filter(|t| t.subsystem == subsystem && t.migration == migration)
-                    .map(|t| (s.command.clone(), t.ms))
+                    .map(|t| (s.command.clone(), t.ms, s.ok))
             })
             .collect()
     }
+}
+
+/// A rehearsal's time for one migration in one kong step, as the timeout advice goes by it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The kong step (`up`, `finish`, `up (Kong 3.4.2)`).
+    pub step: String,
+    /// The time on the clone, scaled by the tables' growth since (unscaled when that cannot be
+    /// told).
+    pub rehearsed_secs: f64,
+    /// The time the advice goes by: `rehearsed_secs`, never below the estimate.
+    pub secs: f64,
+    /// The step failed: its time was cut short, so the migration takes at least this long.
+    pub at_least: bool,
 }
 
 /// What Review says of one migration.
@@ -132,8 +147,11 @@ pub struct MigrationReview {
     pub large: Vec<String>,
     /// Diagnose's estimate (up and finish together), when its tables are counted.
     pub estimate_secs: Option<f64>,
-    /// A rehearsal's measured times, per kong step: they replace the estimate.
-    pub measured: Vec<(String, u64)>,
+    /// A rehearsal's times, per kong step, as the advice takes them: they replace the estimate.
+    pub measured: Vec<Measured>,
+    /// The rehearsal's scale on the tables now (`diagnose::RehearsalScale`): the growth factor,
+    /// or why its times say nothing of them (then the advice goes by the estimate alone).
+    pub growth: Result<f64, &'static str>,
     /// How far the measured times hold: `None` when the database was checked unchanged since
     /// the rehearsal, else the word that marks them (`stale`, `not checked`, `checking`).
     pub measured_mark: Option<&'static str>,
@@ -141,20 +159,49 @@ pub struct MigrationReview {
 
 impl MigrationReview {
     /// How long it should take, as Review says it: measured when rehearsed, else the estimate.
+    /// The number is the one `kongrade plan` advises by: the rehearsed time scaled by the tables'
+    /// growth, never below the estimate; a failed step's time is a floor ("at least").
     pub fn duration_text(&self) -> Option<String> {
-        if !self.measured.is_empty() {
-            let parts: Vec<String> = self
-                .measured
-                .iter()
-                .map(|(step, ms)| format!("{step} {}", human_ms(*ms)))
-                .collect();
-            return Some(match self.measured_mark {
-                None => format!("rehearsed: {}", parts.join(", ")),
-                Some(mark) => format!("rehearsed ({mark}): {}", parts.join(", ")),
-            });
+        let estimate = self
+            .estimate_secs
+            .map(|s| format!("estimate: ~{}", human_secs(s)));
+        if self.measured.is_empty() {
+            return estimate;
         }
-        self.estimate_secs
-            .map(|s| format!("estimate: ~{}", human_secs(s)))
+        let growth = match self.growth {
+            // The advice takes the estimate alone then.
+            Err(why) if estimate.is_some() => {
+                return estimate.map(|e| format!("{e} (the rehearsal's times not taken: {why})"))
+            }
+            Err(why) => Some(format!(" (as measured on the clone: {why})")),
+            Ok(g) if g > 1.0 => Some(format!(" (x{g:.1}: the tables grew since the clone)")),
+            Ok(_) => None,
+        };
+        let parts: Vec<String> = self
+            .measured
+            .iter()
+            .map(|m| {
+                let secs = human_ms((m.secs * 1000.0).round() as u64);
+                let at_least = if m.at_least { "at least " } else { "" };
+                let mut part = format!("{} {at_least}", m.step);
+                if m.secs > m.rehearsed_secs {
+                    let took = human_ms((m.rehearsed_secs * 1000.0).round() as u64);
+                    part.push_str(&format!("~{secs} (the estimate; rehearsed {took})"));
+                } else {
+                    part.push_str(&secs);
+                }
+                if m.at_least {
+                    part.push_str(" (the step failed)");
+                }
+                part
+            })
+            .collect();
+        let mut s = match self.measured_mark {
+            None => format!("rehearsed: {}", parts.join(", ")),
+            Some(mark) => format!("rehearsed ({mark}): {}", parts.join(", ")),
+        };
+        s.push_str(growth.as_deref().unwrap_or(""));
+        Some(s)
     }
 
     /// Rows as said on screen: the planner's estimates, labelled so.
@@ -203,7 +250,8 @@ impl MigrationReview {
         }
         if let Some(d) = self.duration_text() {
             s.push_str(&format!("{d}\n"));
-            if !self.measured.is_empty() {
+            // Unless the estimate is what it said (the rehearsal's times not taken).
+            if !self.measured.is_empty() && self.growth.is_ok() {
                 if let Some(e) = self.estimate_secs {
                     s.push_str(&format!("  (the estimate was ~{})\n", human_secs(e)));
                 }
@@ -289,6 +337,8 @@ impl Model {
             .as_ref()
             .map(|r| r.estimates.as_slice())
             .unwrap_or(&[]);
+        let rehearsal = self.setup.rehearsal.as_ref();
+        let scale = rehearsal.map(|r| RehearsalScale::of(&r.record, counts));
         self.new_migrations()
             .into_iter()
             .map(|(sub, name, two_phase)| {
@@ -334,11 +384,39 @@ impl Model {
                     .into_iter()
                     .filter(|t| count(t).is_some_and(|n| n >= SIZABLE_ROWS))
                     .collect();
-                let mine: Vec<f64> = estimates
+                let mine: Vec<&HeavyWork> = estimates
                     .iter()
                     .filter(|h| h.subsystem == sub && h.migration == name)
-                    .filter(|h| matches!(h.phase, Phase::Up | Phase::Teardown))
-                    .map(|h| h.est_secs)
+                    .collect();
+                let estimate_of = |phase: Phase| -> f64 {
+                    mine.iter()
+                        .filter(|h| h.phase == phase)
+                        .map(|h| h.est_secs)
+                        .sum()
+                };
+                // Each step's time as the advice takes it: scaled, never below that step's
+                // estimate (a walked path's `up (Kong 3.4.2)` is an up).
+                let measured = rehearsal
+                    .map(|r| r.measured(sub, name))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(step, ms, ok)| {
+                        let phase = if step.starts_with("finish") {
+                            Phase::Teardown
+                        } else {
+                            Phase::Up
+                        };
+                        let rehearsed_secs = match scale {
+                            Some(Ok(s)) => s.secs(ms),
+                            _ => ms as f64 / 1000.0,
+                        };
+                        Measured {
+                            secs: advised_secs(estimate_of(phase), Some(rehearsed_secs)),
+                            rehearsed_secs,
+                            step,
+                            at_least: !ok,
+                        }
+                    })
                     .collect();
                 MigrationReview {
                     subsystem: sub.to_string(),
@@ -349,23 +427,20 @@ impl Model {
                     partial,
                     rows,
                     large,
-                    estimate_secs: (!mine.is_empty()).then(|| mine.iter().sum()),
-                    measured: self
-                        .setup
-                        .rehearsal
-                        .as_ref()
-                        .map(|r| r.measured(sub, name))
-                        .unwrap_or_default(),
-                    measured_mark: self
-                        .setup
-                        .rehearsal
-                        .as_ref()
-                        .and_then(|r| match r.staleness {
-                            Staleness::Fresh => None,
-                            Staleness::Changed(_) => Some("stale"),
-                            Staleness::NotChecked(_) => Some("not checked"),
-                            Staleness::Checking => Some("checking"),
-                        }),
+                    estimate_secs: (!mine.is_empty())
+                        .then(|| estimate_of(Phase::Up) + estimate_of(Phase::Teardown)),
+                    measured,
+                    growth: match scale {
+                        Some(Ok(s)) => Ok(s.growth),
+                        Some(Err(why)) => Err(why),
+                        None => Ok(1.0),
+                    },
+                    measured_mark: rehearsal.and_then(|r| match r.staleness {
+                        Staleness::Fresh => None,
+                        Staleness::Changed(_) => Some("stale"),
+                        Staleness::NotChecked(_) => Some("not checked"),
+                        Staleness::Checking => Some("checking"),
+                    }),
                 }
             })
             .collect()

@@ -2422,10 +2422,11 @@ fn review_shows_each_migrations_changes_rows_large_flag_and_duration() {
         record: rehearsal_016("2026-11-30T10:00:00Z", 170_000),
         staleness: crate::wizard::review::Staleness::Fresh,
     });
+    // Below the estimate: the estimate stands, as in `plan`'s advice.
     let r = &h.m.migration_reviews()[i];
     assert_eq!(
         r.duration_text().as_deref(),
-        Some("rehearsed: up 2 min 50 s")
+        Some("rehearsed: up ~5 min 45 s (the estimate; rehearsed 2 min 50 s)")
     );
     let want = "rehearsed on 2026-11-30: up 3 min 12 s, finish 41 s; slowest core/016_280_to_300 2 min 50 s";
     assert_eq!(h.m.rehearsal_line().as_deref(), Some(want));
@@ -2474,7 +2475,7 @@ fn a_rehearsal_not_checked_is_not_called_stale_and_checking_answers_by_message()
     );
     assert_eq!(
         h.m.migration_reviews()[i].duration_text().as_deref(),
-        Some("rehearsed (checking): up 2 min 50 s")
+        Some("rehearsed (checking): up 2 min 50 s (as measured on the clone: the tables were not counted)")
     );
 
     // No answer in time: not checked, and said so, with its reason; no change claimed.
@@ -2494,7 +2495,7 @@ fn a_rehearsal_not_checked_is_not_called_stale_and_checking_answers_by_message()
     assert!(!screen.contains("changed since:"), "{screen}");
     assert_eq!(
         h.m.migration_reviews()[i].duration_text().as_deref(),
-        Some("rehearsed (not checked): up 2 min 50 s")
+        Some("rehearsed (not checked): up 2 min 50 s (as measured on the clone: the tables were not counted)")
     );
     assert!(
         h.m.log
@@ -2512,7 +2513,7 @@ fn a_rehearsal_not_checked_is_not_called_stale_and_checking_answers_by_message()
     );
     assert_eq!(
         h.m.migration_reviews()[i].duration_text().as_deref(),
-        Some("rehearsed: up 2 min 50 s")
+        Some("rehearsed: up 2 min 50 s (as measured on the clone: the tables were not counted)")
     );
 }
 

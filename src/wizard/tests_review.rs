@@ -1,10 +1,13 @@
-//! Review's per-migration times, through what the operator sees: the memo the frames read.
+//! Review's per-migration times, through what the operator sees: the memo the frames read, and
+//! the advice's own numbers.
 
 use super::model::*;
 use super::review::{Rehearsal, Staleness};
 use super::testkit::H;
 use super::tests::rehearsal_016;
 use super::update::{update, Msg};
+use crate::contract::clone::TableMark;
+use crate::kong::rewrites::ROUTES_WITH_REGEX_PATHS;
 
 /// The clean scenario at Review (backup owned), the cursor on core 016.
 fn at_review(h: &mut H) -> usize {
@@ -20,6 +23,19 @@ fn at_review(h: &mut H) -> usize {
             .expect("016 runs");
     h.m.cursor = i;
     i
+}
+
+fn routes(n: i64) -> Vec<(String, i64)> {
+    vec![("routes".into(), n), (ROUTES_WITH_REGEX_PATHS.into(), n)]
+}
+
+fn mark(table: &str, rows: i64) -> TableMark {
+    TableMark {
+        table: table.into(),
+        rows,
+        newest: None,
+        digest: None,
+    }
 }
 
 /// The frames read Review's facts from the memo: the staleness check answering while Review is
@@ -55,4 +71,110 @@ fn the_staleness_answer_reaches_reviews_list_through_the_memo() {
     let screen = crate::tui::view::render_to_string(&h.m, 300, 40);
     assert!(screen.contains("rehearsed: up"), "{screen}");
     assert!(!screen.contains("(stale)"), "{screen}");
+}
+
+/// Review's rehearsed time is the advice's: the tables tripled since the clone, so 2 min 50 s
+/// measured is 8 min 30 s now, as `plan`'s timeout advice (the reading's estimates) takes it.
+#[test]
+fn reviews_rehearsed_time_is_the_advices_scaled_for_the_tables_growth() {
+    let mut h = H::scenario("clean");
+    let mut record = rehearsal_016("2026-11-30T10:00:00Z", 170_000);
+    record.clone.tables = vec![mark("routes", 100_000)];
+    h.interpreter.row_counts = Some(routes(300_000));
+    let i = at_review(&mut h);
+    h.m.setup.rehearsal = Some(Rehearsal {
+        record: record.clone(),
+        staleness: Staleness::Fresh,
+    });
+    // The database read again as the runtime reads it with a journal: its rehearsal in the
+    // history (the harness's own history is the demo's, which rehearsed nothing).
+    let mut history = h.m.policy_history();
+    history.rehearsals = vec![record];
+    h.interpreter.history = Some(history);
+    let snap = h.training.db.snapshot().expect("snapshot");
+    h.seq += 1;
+    let (seq, at) = (h.seq, h.m.now);
+    update(
+        &mut h.m,
+        Msg::Snapshot {
+            seq,
+            result: Ok(Box::new(h.interpreter.reading(&snap))),
+            at,
+        },
+    );
+    assert_eq!(h.m.step, Step::Review);
+    let advice =
+        h.m.reading
+            .as_ref()
+            .unwrap()
+            .estimates
+            .iter()
+            .find(|w| w.migration == "016_280_to_300")
+            .expect("016 estimated")
+            .clone();
+    assert_eq!(advice.measured_secs, Some(510.0), "{advice:?}");
+    let r = &h.m.migration_reviews()[i];
+    assert_eq!(r.measured.len(), 1, "{:?}", r.measured);
+    assert_eq!(r.measured[0].secs, advice.secs());
+    assert_eq!(
+        r.duration_text().as_deref(),
+        Some("rehearsed: up 8 min 30 s (x3.0: the tables grew since the clone)")
+    );
+    let screen = crate::tui::view::render_to_string(&h.m, 200, 40);
+    assert!(screen.contains("rehearsed: up 8 min 30 s"), "{screen}");
+
+    // Rehearsed faster than estimated: the estimate stands, as in the advice.
+    let mut fast = rehearsal_016("2026-11-30T10:00:00Z", 5_000);
+    fast.clone.tables = vec![mark("routes", 300_000)];
+    h.m.setup.rehearsal.as_mut().unwrap().record = fast;
+    let r = &h.m.migration_reviews()[i];
+    let est = r.estimate_secs.expect("estimated");
+    assert_eq!(r.measured[0].secs, est);
+    let text = r.duration_text().unwrap_or_default();
+    assert!(
+        text.starts_with("rehearsed: up ~") && text.ends_with("(the estimate; rehearsed 5 s)"),
+        "{text}"
+    );
+
+    // A table empty at the clone holds rows now: the advice goes by the estimate alone.
+    let mut empty = rehearsal_016("2026-11-30T10:00:00Z", 170_000);
+    empty.clone.tables = vec![mark("routes", 0)];
+    h.m.setup.rehearsal.as_mut().unwrap().record = empty;
+    let text = h.m.migration_reviews()[i]
+        .duration_text()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("estimate: ~")
+            && text.ends_with(
+                "(the rehearsal's times not taken: a table empty at the clone holds rows now)"
+            ),
+        "{text}"
+    );
+}
+
+/// A failed step's time was cut short: Review says it as a floor, not as the migration's time.
+#[test]
+fn a_failed_steps_time_is_said_as_at_least() {
+    let mut h = H::scenario("clean");
+    h.interpreter.row_counts = Some(routes(1_000));
+    let i = at_review(&mut h);
+    let mut record = rehearsal_016("2026-11-30T10:00:00Z", 2_000);
+    record.steps[0].ok = false;
+    record.steps[0].outcome = "exit code 1".into();
+    record.ok = false;
+    h.m.setup.rehearsal = Some(Rehearsal {
+        record,
+        staleness: Staleness::Fresh,
+    });
+    let r = &h.m.migration_reviews()[i];
+    assert!(r.measured[0].at_least);
+    assert_eq!(
+        r.duration_text().as_deref(),
+        Some("rehearsed: up at least 2 s (the step failed)")
+    );
+    let screen = crate::tui::view::render_to_string(&h.m, 200, 40);
+    assert!(
+        screen.contains("up at least 2 s (the step failed)"),
+        "{screen}"
+    );
 }
