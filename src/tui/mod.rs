@@ -846,24 +846,8 @@ pub async fn wizard(conn: Connection, w: &WizardArgs) -> Result<i32> {
     // Review shows each migration's real module from the installed tree.
     if let Some(dir) = &ctx.conn.kong_lua_path {
         setup.kong_lua_path = true;
-        match crate::exec::lua_tree::migration_sources(dir) {
-            Ok(found) => {
-                setup.migration_sources = Arc::new(
-                    found
-                        .into_iter()
-                        .map(|(k, (path, text))| {
-                            (
-                                k,
-                                crate::wizard::review::MigrationSource {
-                                    path: path.display().to_string(),
-                                    text: crate::text::terminal_safe(&text.replace('\t', "    "))
-                                        .into_owned(),
-                                },
-                            )
-                        })
-                        .collect(),
-                )
-            }
+        match review_sources(dir) {
+            Ok(found) => setup.migration_sources = Arc::new(found),
             Err(e) => notes.push(format!(
                 "the migrations' modules in --kong-lua-path {} could not be read: {e:#}",
                 dir.display()
@@ -1083,6 +1067,25 @@ fn open_journal(
         }
     }
     Ok((j, notes, earlier))
+}
+
+/// Each migration's module in the `--kong-lua-path` tree, as Review's detail view shows it:
+/// tabs as spaces, and nothing that would reach the terminal as a control sequence.
+pub fn review_sources(
+    dir: &std::path::Path,
+) -> Result<std::collections::BTreeMap<String, crate::wizard::review::MigrationSource>> {
+    Ok(crate::exec::lua_tree::migration_sources(dir)?
+        .into_iter()
+        .map(|(k, (path, text))| {
+            (
+                k,
+                crate::wizard::review::MigrationSource {
+                    path: path.display().to_string(),
+                    text: crate::text::terminal_safe(&text.replace('\t', "    ")).into_owned(),
+                },
+            )
+        })
+        .collect())
 }
 
 /// The journal's newest rehearsal of this database for this target, its staleness not yet

@@ -1,6 +1,7 @@
-//! Review's per-migration times, through what the operator sees: the memo the frames read, and
-//! the advice's own numbers.
+//! Review's per-migration times and sources, through what the operator sees: the memo the frames
+//! read, the advice's own numbers, and `--kong-lua-path`'s modules behind `v`.
 
+use super::keys::{Action, Key};
 use super::model::*;
 use super::review::{Rehearsal, Staleness};
 use super::testkit::H;
@@ -177,4 +178,90 @@ fn a_failed_steps_time_is_said_as_at_least() {
         screen.contains("up at least 2 s (the step failed)"),
         "{screen}"
     );
+}
+
+/// A tree for `--kong-lua-path` whose core 016 has a tab and an escape character in it.
+fn core_tree() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let core = d.path().join("kong/db/migrations/core");
+    std::fs::create_dir_all(&core).unwrap();
+    std::fs::write(core.join("init.lua"), "return { '016_280_to_300' }").unwrap();
+    std::fs::write(
+        core.join("016_280_to_300.lua"),
+        "return { postgres = { up = [[\n\tCREATE TABLE IF NOT EXISTS sm_vaults (id uuid); -- \u{1b}[2J\n]] } }",
+    )
+    .unwrap();
+    d
+}
+
+/// `--kong-lua-path`'s modules, read as the wizard's start reads them, reach Review's detail:
+/// the footer offers `v` there, `v` opens the selected migration's module, tabs as spaces and
+/// no escape sequence left.
+#[test]
+fn v_on_review_shows_the_migrations_module_from_the_lua_tree() {
+    let tree = core_tree();
+    let mut h = H::scenario("clean");
+    h.m.setup.kong_lua_path = true;
+    h.m.setup.migration_sources =
+        std::sync::Arc::new(crate::tui::review_sources(tree.path()).expect("read the tree"));
+    at_review(&mut h);
+    let hint = crate::tui::view::footer_hints(&h.m)
+        .into_iter()
+        .find(|x| x.action == Action::Detail)
+        .expect("the footer offers the full text on Review");
+    assert_eq!(hint.keys_text, "v");
+    assert!(hint.matches(Key::ch('v')));
+    let screen = crate::tui::view::render_to_string(&h.m, 200, 40);
+    assert!(screen.contains("v full text"), "{screen}");
+
+    h.key(Key::ch('v'));
+    let Some(Overlay::Detail { title, text }) = &h.m.overlay else {
+        panic!("{:?}", h.m.overlay)
+    };
+    assert_eq!(title, "core/016_280_to_300");
+    assert!(
+        text.contains("kong/db/migrations/core/016_280_to_300.lua:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    CREATE TABLE IF NOT EXISTS sm_vaults (id uuid);"),
+        "{text}"
+    );
+    assert!(!text.contains('\t') && !text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("\\x1b[2J"), "{text}");
+    assert!(!text.contains("not found in --kong-lua-path"), "{text}");
+    let screen = crate::tui::view::render_to_string(&h.m, 200, 40);
+    assert!(
+        screen.contains("CREATE TABLE IF NOT EXISTS sm_vaults"),
+        "{screen}"
+    );
+}
+
+/// With `--kong-lua-path` given, a migration whose module the tree lacks says so (not the hint
+/// to pass the flag).
+#[test]
+fn v_on_review_says_a_module_missing_from_the_lua_tree() {
+    let tree = core_tree();
+    let mut h = H::scenario("clean");
+    h.m.setup.kong_lua_path = true;
+    h.m.setup.migration_sources =
+        std::sync::Arc::new(crate::tui::review_sources(tree.path()).expect("read the tree"));
+    at_review(&mut h);
+    let j =
+        h.m.migration_reviews()
+            .iter()
+            .position(|r| r.migration == "017_300_to_310")
+            .expect("017 runs");
+    h.m.cursor = j;
+    h.key(Key::ch('v'));
+    let Some(Overlay::Detail { title, text }) = &h.m.overlay else {
+        panic!("{:?}", h.m.overlay)
+    };
+    assert_eq!(title, "core/017_300_to_310");
+    assert!(
+        text.contains("Its module was not found in --kong-lua-path."),
+        "{text}"
+    );
+    assert!(!text.contains("With --kong-lua-path"), "{text}");
+    assert!(!text.contains("sm_vaults (id uuid)"), "{text}");
 }
