@@ -221,12 +221,61 @@ fn auth_request_is_read_from_the_handshake() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(
         rt.block_on(auth_asked(&opts("127.0.0.1", port))),
-        Some(AuthAsked::Md5)
+        Ok(AuthAsked::Md5)
     );
     let startup = fake.join().unwrap();
     assert!(startup.windows(5).any(|w| w == b"kong\0"), "{startup:?}");
     let real = opts(&env["KONG_PG_HOST"], env["KONG_PG_PORT"].parse().unwrap());
-    assert_eq!(rt.block_on(auth_asked(&real)), Some(AuthAsked::Scram));
+    assert_eq!(rt.block_on(auth_asked(&real)), Ok(AuthAsked::Scram));
+
+    // A server that refuses the login (pg_hba.conf): why is said, never a guess.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refusing = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut rest = vec![0u8; i32::from_be_bytes(len) as usize - 4];
+        s.read_exact(&mut rest).unwrap();
+        let fields =
+            b"SFATAL\0C28000\0Mno pg_hba.conf entry for host \"127.0.0.1\", no encryption\0\0";
+        let mut msg = vec![b'E'];
+        msg.extend_from_slice(&((fields.len() + 4) as i32).to_be_bytes());
+        msg.extend_from_slice(fields);
+        s.write_all(&msg).unwrap();
+    });
+    let said = rt
+        .block_on(auth_asked(&opts("127.0.0.1", port)))
+        .unwrap_err();
+    refusing.join().unwrap();
+    assert!(
+        said.contains("refused the login: no pg_hba.conf entry"),
+        "{said}"
+    );
+    // Nothing listening: said too.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    assert!(rt.block_on(auth_asked(&opts("127.0.0.1", closed))).is_err());
+
+    // pg_ssl: asked over TLS as Kong asks (the test server speaks it), the certificate checked
+    // against lua_ssl_trusted_certificate.
+    if let Some(ca) = db.server.tls_ca.clone() {
+        let mut tls = real.clone();
+        tls.ssl = true;
+        tls.ssl_verify = true;
+        tls.trusted_certificates = vec![ca.display().to_string()];
+        assert_eq!(rt.block_on(auth_asked(&tls)), Ok(AuthAsked::Scram));
+        // A certificate the trusted CAs do not sign: a TLS failure, said.
+        tls.trusted_certificates = vec![];
+        let said = rt.block_on(auth_asked(&tls)).unwrap_err();
+        assert!(said.starts_with("TLS"), "{said}");
+    } else {
+        eprintln!(
+            "TLS part skipped: the test server has no TLS (no openssl, or KONGRADE_TEST_PG_URL)"
+        );
+    }
 }
 
 /// The refused-regex finding stops `auto` (exit 20), so it must see every route: a look-ahead

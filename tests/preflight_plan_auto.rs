@@ -204,6 +204,48 @@ fn auto_refuses_what_the_target_breaks_with_20_unless_allow_breaking_and_journal
     }
 }
 
+/// A check that could not run may hide an error: auto refuses an incomplete preflight with 20,
+/// as it refuses the errors, and --allow-breaking lifts it (journaled). Here the plugins table
+/// cannot be read (a view that fails), so the plugins' checks did not run.
+#[test]
+fn auto_refuses_an_incomplete_preflight_unless_allow_breaking() {
+    let db = TestDb::new("pfp_incomplete");
+    kong_db::bootstrap_at(&db, "3.4.2", None);
+    db.exec("CREATE VIEW plugins AS SELECT g AS name FROM generate_series(1, 2) g WHERE 1 / (g - 1) = 0;");
+    let kong = format!("'{BIN}' stand-in --kong-version 3.5.0");
+    let before = rows(&db);
+    let o = kongrade(
+        &db,
+        &[
+            "auto",
+            "--target-version",
+            "3.5.0",
+            "--kong-cmd",
+            &kong,
+            "--backup=skip",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(20), "{}", both(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("[preflight-incomplete]"), "{err}");
+    assert!(err.contains("division by zero"), "{err}");
+    assert_eq!(rows(&db), before, "nothing ran");
+    let mut lifted = vec![
+        "auto",
+        "--target-version",
+        "3.5.0",
+        "--kong-cmd",
+        &kong,
+        "--backup=skip",
+        "--allow-breaking",
+    ];
+    let in_place = support::nodes::in_place();
+    lifted.extend(in_place.iter().map(String::as_str));
+    let o = kongrade(&db, &lifted);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+}
+
 /// A 2.8.5 database with 300,000 routes (a big table: the count is exact still), each with the path
 /// `path` (`N` is replaced by the route's number).
 fn routes_db(tag: &str, path: &str) -> TestDb {

@@ -220,8 +220,9 @@ impl PreflightSource {
             schema: opts.schema.clone(),
             ..Default::default()
         });
-        let count =
-            |t: &str| row_counts.and_then(|c| c.iter().find(|(n, _)| n == t).map(|(_, n)| *n));
+        // The row counts say which tables exist; without them (their read failed) the tables
+        // are read anyway: a failure is then said (preflight-incomplete), never a silent skip.
+        let exists = |t: &str| row_counts.is_none_or(|c| c.iter().any(|(n, _)| n == t));
         let owned;
         let open = match store.and_then(|s| s.as_postgres()) {
             Some(pg) => Ok(pg),
@@ -235,10 +236,7 @@ impl PreflightSource {
         };
         match open {
             Ok(store) => match store
-                .preflight_read(
-                    routes && count("routes").is_some(),
-                    count("plugins").is_some(),
-                )
+                .preflight_read(routes && exists("routes"), exists("plugins"))
                 .await
             {
                 Ok(r) => {
@@ -259,7 +257,14 @@ impl PreflightSource {
             )),
         }
         if hops.is_none_or(crate::kong::preflight::scram_matters) {
-            d.scram = auth_asked(opts).await.map(|a| a == AuthAsked::Scram);
+            match auth_asked(opts).await {
+                Ok(a) => d.scram = Some(a == AuthAsked::Scram),
+                // A Kong on the way cannot answer SCRAM: not knowing is said, never "fine".
+                Err(e) => d.incomplete.push(format!(
+                    "the login the server asks of role {} (the SCRAM check): {e}",
+                    opts.user
+                )),
+            }
         }
         d
     }

@@ -882,6 +882,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             .any(|r| pred(r.version) && r.subsystem(name).is_some())
     };
     let mut not_loaded = Vec::new();
+    let mut not_loaded_names: Vec<String> = Vec::new();
     let mut retired = Vec::new();
     for u in st.unknown.iter().filter(|u| !u.subsystem_loaded) {
         if target.unresolved_plugins.contains(&u.subsystem) {
@@ -901,6 +902,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         });
         if bundled_now || !known {
             not_loaded.push(line);
+            not_loaded_names.push(u.subsystem.clone());
         } else if newer_only {
             // database-newer says it.
         } else {
@@ -918,7 +920,18 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
                 input.settings.plugins.join(",")
             ),
             remedy: vec![
-                "plugins = bundled,<each plugin still in use>   # in kong.conf of every node, first the one that runs migrations".into(),
+                {
+                    // What loads them: the setting as it is, and the plugins not in it.
+                    let mut list: Vec<String> = input.settings.plugins.clone();
+                    if list.is_empty() {
+                        list.push("bundled".into());
+                    }
+                    list.extend(not_loaded_names.iter().filter(|n| !list.contains(n)).cloned().collect::<Vec<_>>());
+                    format!(
+                        "plugins = {}   # in kong.conf of every node, first the one that runs migrations (leave out those no longer used)",
+                        list.join(",")
+                    )
+                },
                 input.kong("up"),
                 "If a plugin is no longer used, nothing is needed: its tables stay untouched.".into(),
             ],

@@ -451,6 +451,15 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         .map(|(k, _)| k.to_ascii_lowercase())
         .chain(input.env_names.iter().filter_map(|n| env_key(n)))
         .collect();
+    // A key set under its old name (upstream_keepalive for upstream_keepalive_pool_size) is
+    // the operator's, not a default: conf-key-removed speaks of it.
+    let set: BTreeSet<String> = set
+        .iter()
+        .flat_map(|k| {
+            let renamed = input.facts.renamed(k).map(|r| r.use_instead.clone());
+            std::iter::once(k.clone()).chain(renamed.into_iter().flatten())
+        })
+        .collect();
     let shown = |v: &str| {
         if v.is_empty() {
             "(none)".to_string()
@@ -459,12 +468,18 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         }
     };
     let mut seen = Vec::new();
+    // The old values as kong.conf lines (an empty default, or one with kong.conf's comment
+    // sign, cannot be written back as a plain line: left out of the pin).
+    let mut pins = Vec::new();
     for (k, nv) in &new {
         if set.contains(k) {
             continue;
         }
         if let Some(ov) = old.get(k) {
             if ov != nv {
+                if !ov.is_empty() && !ov.contains('#') {
+                    pins.push(shell_word(&format!("{k} = {ov}")));
+                }
                 let when = input
                     .conf
                     .changed_in(k, from, input.target)
@@ -484,11 +499,83 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         title: format!("{} change between Kong {from} and {}", plural(n as i64, "kong.conf default", "kong.conf defaults"), input.target),
         seen,
         why: "These keys are not set in kong.conf or the environment, so the target runs with its new defaults; some change behaviour (listeners, keepalive pools, TLS protocols), even in patch releases.".into(),
-        remedy: vec![
-            format!("pin the old value where you rely on it, e.g. echo 'key = old value' >> {}", conf_arg(input).trim()),
-            format!("kong check{}   # with the Kong {} binary", conf_arg(input), input.target),
-        ],
+        remedy: {
+            let mut r = Vec::new();
+            if !pins.is_empty() {
+                r.push(format!(
+                    "printf '%s\\n' {} >> {}   # pins the old defaults: keep only the lines you rely on",
+                    pins.join(" "),
+                    conf_arg(input).trim()
+                ));
+            }
+            r.push(format!("kong check{}   # with the Kong {} binary", conf_arg(input), input.target));
+            r
+        },
     });
+}
+
+/// The Admin API of a node, for the remedies' `curl`: kong.conf's first `admin_listen` address
+/// (0.0.0.0 and [::] are reached on the loopback; `ssl` means https), else Kong's default.
+fn admin_url(input: &PreflightInput<'_>) -> String {
+    let listen = input
+        .conf_keys
+        .iter()
+        .find(|(k, _)| k == "admin_listen")
+        .and_then(|(_, v)| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "off");
+    let Some(first) = listen else {
+        return "http://127.0.0.1:8001".into();
+    };
+    let mut words = first.split_whitespace();
+    let addr = words.next().unwrap_or("127.0.0.1:8001");
+    let scheme = if words.any(|w| w == "ssl") {
+        "https"
+    } else {
+        "http"
+    };
+    let addr = addr
+        .replace("0.0.0.0:", "127.0.0.1:")
+        .replace("[::]:", "[::1]:");
+    format!("{scheme}://{addr}")
+}
+
+/// `psql` on Kong's database running `sql` (the password from PGPASSWORD or ~/.pgpass).
+fn psql(input: &PreflightInput<'_>, sql: &str) -> String {
+    let c = input.connection.cloned().unwrap_or_default();
+    format!(
+        "psql -h {} -p {} -U {} -d {} -c {}",
+        shell_word(&c.host),
+        c.port,
+        shell_word(&c.user),
+        shell_word(&c.database),
+        shell_word(sql)
+    )
+}
+
+/// A Kong table's name in SQL, qualified by pg_schema when kong.conf sets one.
+fn table_sql(input: &PreflightInput<'_>, table: &str) -> String {
+    match input.connection.and_then(|c| c.schema.as_deref()) {
+        Some(schema) => format!("\"{}\".{table}", schema.replace('"', "\"\"")),
+        None => table.to_string(),
+    }
+}
+
+/// A `curl` that sets a route's paths (the Admin API replaces the whole list), each path
+/// form-encoded.
+fn patch_route_paths(input: &PreflightInput<'_>, id: &str, paths: &[String]) -> String {
+    let mut c = format!(
+        "curl -sS -X PATCH {}/routes/{}",
+        admin_url(input),
+        shell_word(id)
+    );
+    for p in paths {
+        c.push_str(&format!(
+            " --data-urlencode {}",
+            shell_word(&format!("paths[]={p}"))
+        ));
+    }
+    c
 }
 
 /// Besides ASCII letters and digits, the characters of a path 2.x takes as a plain prefix: any
@@ -670,6 +757,8 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         .map(|(_, v)| v.trim().to_string());
     let mut listed = Vec::new();
     let mut bad = Vec::new();
+    // The first routes with a refused path, for the remedy's PATCH (their every path).
+    let mut bad_routes: Vec<&RoutePaths> = Vec::new();
     let mut encoded = 0usize;
     let mut n_routes = 0i64;
     for r in routes {
@@ -685,6 +774,9 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             }
             if let Some(what) = incompatible_regex(p) {
                 bad.push(format!("{who}: {p}   ({what})"));
+                if bad_routes.len() < 3 && !bad_routes.iter().any(|b| b.id == r.id) {
+                    bad_routes.push(r);
+                }
             }
             if p.as_bytes()
                 .windows(3)
@@ -721,8 +813,12 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         remedy: vec![
             "deck file convert --from kong-gateway-2.x --to kong-gateway-3.x --input-file kong.yaml --output-file kong3.yaml".into(),
             format!(
-                "SELECT r.id, r.name, p FROM routes r, unnest(r.paths) p WHERE {};   # the full list",
-                sql_unprefixed_regex_path("p")
+                "{}   # the full list",
+                psql(input, &format!(
+                    "SELECT r.id, r.name, p FROM {} r, unnest(r.paths) p WHERE {} ORDER BY r.id",
+                    table_sql(input, "routes"),
+                    sql_unprefixed_regex_path("p")
+                ))
             ),
             "after up: re-check the routes with a request per regex route".into(),
         ],
@@ -745,10 +841,21 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             ),
             seen: bad,
             why: "3.x's default router_flavor (traditional_compatible) compiles route regexes with Rust's regex crate, which has no look-around, backreferences, atomic groups or possessive quantifiers: the router fails to build these routes.".into(),
-            remedy: vec![
-                "curl -X PATCH http://localhost:8001/routes/<id> --data 'paths[]=~/rewritten-without-lookaround'   # per route".into(),
-                format!("or keep PCRE: echo 'router_flavor = traditional' >> {}", conf_arg(input).trim()),
-            ],
+            remedy: {
+                let mut r = vec![format!(
+                    "echo 'router_flavor = traditional' >> {}   # keeps PCRE on Kong {} (look-around included); Kong {} ignores the key",
+                    conf_arg(input).trim(),
+                    input.target,
+                    input.from.map(|v| v.to_string()).unwrap_or_else(|| "2.x".into())
+                )];
+                for b in &bad_routes {
+                    r.push(format!(
+                        "{}   # or rewrite it: edit the refused path first, before up and without a leading ~ (2.x refuses it; 3.0's up adds it)",
+                        patch_route_paths(input, &b.id, &b.paths)
+                    ));
+                }
+                r
+            },
         });
     }
 }
@@ -790,6 +897,7 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         .map(|c| c.name.as_str())
         .collect();
     let mut not_shipped = Vec::new();
+    let mut not_shipped_names: Vec<String> = Vec::new();
     let mut not_loaded = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     for p in db {
@@ -800,6 +908,7 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                 "plugins rows named {p}: Kong {} does not bundle it",
                 input.target
             ));
+            not_shipped_names.push(p.clone());
         } else if !is_loaded {
             not_loaded.push(format!(
                 "plugins rows named {p}: not in plugins = {}",
@@ -815,10 +924,30 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             title: format!("{} configured in the database that Kong {} does not ship", plural(not_shipped.len() as i64, "plugin", "plugins"), input.target),
             seen: not_shipped,
             why: "Kong refuses to start when a plugin configured in the database is not installed and enabled; its migrations never run either.".into(),
-            remedy: vec![
-                "luarocks install <the plugin's rock> on every target node, then add it to plugins = bundled,<name>".into(),
-                "or delete its rows first: curl -X DELETE http://localhost:8001/plugins/<id>".into(),
-            ],
+            remedy: {
+                let names: Vec<String> = not_shipped_names.iter().map(|n| format!("'{}'", n.replace('\'', "''"))).collect();
+                let mut r = vec![format!(
+                    "{}   # the rows: each plugin must be installed on the Kong {} nodes, or its rows deleted",
+                    psql(input, &format!(
+                        "SELECT id, name, service_id, route_id, consumer_id, enabled FROM {} WHERE name IN ({}) ORDER BY name, id",
+                        table_sql(input, "plugins"),
+                        names.join(", ")
+                    )),
+                    input.target
+                )];
+                for n in &not_shipped_names {
+                    r.push(format!(
+                        "luarocks install {}   # on every Kong {} node, if that is the rock of {n} (custom plugins' rocks are often named so); then add {n} to plugins",
+                        shell_word(&format!("kong-plugin-{n}")),
+                        input.target
+                    ));
+                }
+                r.push(format!(
+                    "curl -sS -X DELETE {}/plugins/ID   # or delete each row the query lists (its id for ID), once nothing uses it",
+                    admin_url(input)
+                ));
+                r
+            },
         });
     }
     if !not_loaded.is_empty() {
@@ -835,10 +964,24 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             title: format!("{} configured in the database that the plugins setting does not load", plural(not_loaded.len() as i64, "plugin", "plugins")),
             seen: not_loaded,
             why: "Kong refuses to start when a plugin in use is not enabled, and `kong migrations` skips the migrations of plugins it does not load.".into(),
-            remedy: vec![format!(
-                "plugins = {}   # in kong.conf, or KONG_PLUGINS with the same list",
-                wanted.join(",")
-            )],
+            remedy: {
+                let list = wanted.join(",");
+                let conf = conf_arg(input);
+                let mut r = Vec::new();
+                if input.env_names.iter().any(|n| n == "KONG_PLUGINS") {
+                    // The environment wins over kong.conf.
+                    r.push(format!("export KONG_PLUGINS={}   # where Kong's service gets its environment", shell_word(&list)));
+                } else if input.conf_keys.iter().any(|(k, _)| k == "plugins") {
+                    r.extend(keep_first(input, vec![format!(
+                        "sed -i {}{conf}",
+                        shell_word(&format!("s/^\\s*plugins\\s*=.*/plugins = {list}/"))
+                    )]));
+                } else {
+                    r.push(format!("echo {} >>{conf}", shell_word(&format!("plugins = {list}"))));
+                }
+                r.push(format!("kong check{conf}   # with the Kong {} binary", input.target));
+                r
+            },
         });
     }
 }
@@ -1549,6 +1692,24 @@ mod tests {
             hostname: "dp1".into(),
             version: Some(v("2.8.5")),
         }]);
+        c.routes = Some(vec![RoutePaths {
+            id: "3f6c2a9e-0000-4000-8000-000000000001".into(),
+            name: Some("admin's".into()),
+            paths: vec!["/(?!admin).*".into(), "/users/\\d+".into()],
+        }]);
+        // Not bundled by 3.9.1; bundled but not loaded by `plugins`.
+        c.db_plugins = Some(vec![
+            "my-auth".into(),
+            "rate-limiting".into(),
+            "key-auth".into(),
+        ]);
+        c.custom = vec![];
+        c.plugins_setting = vec!["key-auth".into()];
+        c.conf_keys.push(("plugins".into(), "key-auth".into()));
+        c.conf_keys.push((
+            "admin_listen".into(),
+            "0.0.0.0:8444 http2 ssl, 127.0.0.1:8001".into(),
+        ));
         let mut f = run(&c);
         c.server = Some(90600);
         f.extend(
@@ -1570,11 +1731,17 @@ mod tests {
             "deck ",
             "luarocks ",
             "echo ",
+            "printf ",
         ];
         let want = [
             "conf-key-removed",
             "conf-key-deprecated",
             "conf-key-unknown",
+            "conf-defaults-changed",
+            "routes-regex-unprefixed",
+            "routes-regex-incompatible",
+            "plugins-not-shipped",
+            "plugins-not-loaded",
             "postgres-too-old",
             "postgres-untested",
             "scram-old-kong",
@@ -1588,6 +1755,77 @@ mod tests {
                 x.remedy
             );
         }
+        // No line holds a <placeholder>: pasted into a shell, `<id>` reads a file named id.
+        for x in &f {
+            for r in &x.remedy {
+                let b = r.as_bytes();
+                assert!(
+                    !b.windows(2)
+                        .any(|w| w[0] == b'<' && w[1].is_ascii_alphabetic()),
+                    "{}: {r}",
+                    x.id.as_str()
+                );
+            }
+        }
+        // The routes' and plugins' commands name the rows seen, on kong.conf's Admin API.
+        let bad = get(&f, "routes-regex-incompatible");
+        assert!(
+            bad.remedy[0].starts_with("echo 'router_flavor = traditional' >> /etc/kong/kong.conf"),
+            "{:?}",
+            bad.remedy
+        );
+        assert_eq!(
+            bad.remedy[1].split("   #").next().unwrap(),
+            "curl -sS -X PATCH https://127.0.0.1:8444/routes/3f6c2a9e-0000-4000-8000-000000000001 \
+             --data-urlencode 'paths[]=/(?!admin).*' --data-urlencode 'paths[]=/users/\\d+'"
+        );
+        let unprefixed = get(&f, "routes-regex-unprefixed");
+        assert!(
+            unprefixed.remedy[1].starts_with("psql -h db.internal"),
+            "{:?}",
+            unprefixed.remedy
+        );
+        let shipped = get(&f, "plugins-not-shipped");
+        assert!(
+            shipped.remedy[0].contains(r"WHERE name IN ('\''my-auth'\'')"),
+            "{:?}",
+            shipped.remedy
+        );
+        assert!(
+            shipped.remedy[1].starts_with("luarocks install kong-plugin-my-auth"),
+            "{:?}",
+            shipped.remedy
+        );
+        assert!(
+            shipped.remedy[2].starts_with("curl -sS -X DELETE https://127.0.0.1:8444/plugins/ID"),
+            "{:?}",
+            shipped.remedy
+        );
+        let loaded = get(&f, "plugins-not-loaded");
+        assert_eq!(
+            loaded.remedy[1],
+            "sed -i 's/^\\s*plugins\\s*=.*/plugins = bundled,key-auth,rate-limiting/' /etc/kong/kong.conf"
+        );
+        let pins = get(&f, "conf-defaults-changed");
+        assert!(
+            pins.remedy[0].starts_with("printf '%s\\n' "),
+            "{:?}",
+            pins.remedy
+        );
+        assert!(
+            pins.remedy[0].contains(" 'dns_stale_ttl = 4' "),
+            "{:?}",
+            pins.remedy
+        );
+        // Set under its old name (router_consistency): not a default to pin.
+        assert!(
+            !pins
+                .seen
+                .iter()
+                .any(|x| x.starts_with("worker_consistency")),
+            "{:?}",
+            pins.seen
+        );
         for x in &f {
             if x.remedy
                 .iter()

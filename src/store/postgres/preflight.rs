@@ -162,28 +162,65 @@ pub enum AuthAsked {
 }
 
 /// Opens a startup handshake as Kong's role and reads the first authentication request, then
-/// hangs up. `None` when it cannot tell: the server refused the connection, or demands TLS
-/// (kongrade does not speak TLS here).
-pub async fn auth_asked(opts: &PgOptions) -> Option<AuthAsked> {
+/// hangs up: no password is sent. With `pg_ssl` it asks for TLS first, as Kong's pgmoon does
+/// (on the server's "no TLS" it goes on in the clear, as pgmoon does without
+/// `ssl_required`). Err says why it cannot tell: the server refused the connection or the
+/// login (pg_hba.conf), or TLS failed.
+pub async fn auth_asked(opts: &PgOptions) -> Result<AuthAsked, String> {
     let go = async {
         if opts.host.starts_with('/') {
             let path = format!("{}/.s.PGSQL.{}", opts.host, opts.port);
-            let s = tokio::net::UnixStream::connect(path).await.ok()?;
+            let s = tokio::net::UnixStream::connect(&path)
+                .await
+                .map_err(|e| format!("connecting to {path}: {e}"))?;
             handshake(s, opts).await
         } else {
-            let s = tokio::net::TcpStream::connect((opts.host.as_str(), opts.port))
+            let mut s = tokio::net::TcpStream::connect((opts.host.as_str(), opts.port))
                 .await
-                .ok()?;
-            handshake(s, opts).await
+                .map_err(|e| format!("connecting to {}:{}: {e}", opts.host, opts.port))?;
+            if !opts.ssl {
+                return handshake(s, opts).await;
+            }
+            // SSLRequest: length 8, code 80877103.
+            let io = |e: std::io::Error| format!("asking {}:{} for TLS: {e}", opts.host, opts.port);
+            s.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+                .await
+                .map_err(io)?;
+            let mut answer = [0u8; 1];
+            s.read_exact(&mut answer).await.map_err(io)?;
+            match answer[0] {
+                b'S' => {
+                    let cfg = crate::store::tls::client_config(
+                        opts.ssl_verify,
+                        &opts.trusted_certificates,
+                    )
+                    .map_err(|e| format!("TLS: {e:#}"))?;
+                    let name = rustls::pki_types::ServerName::try_from(opts.host.clone())
+                        .map_err(|e| format!("TLS: {}: {e}", opts.host))?;
+                    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+                        .connect(name, s)
+                        .await
+                        .map_err(|e| format!("TLS with {}:{}: {e}", opts.host, opts.port))?;
+                    handshake(tls, opts).await
+                }
+                b'N' => handshake(s, opts).await,
+                other => Err(format!(
+                    "the server answered the TLS request with {:?}",
+                    other as char
+                )),
+            }
         }
     };
-    tokio::time::timeout(opts.timeout, go).await.ok().flatten()
+    tokio::time::timeout(opts.timeout, go)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} ms", opts.timeout.as_millis())))
 }
 
 async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     opts: &PgOptions,
-) -> Option<AuthAsked> {
+) -> Result<AuthAsked, String> {
+    let io = |e: std::io::Error| format!("the login handshake: {e}");
     let mut body: Vec<u8> = Vec::new();
     body.extend_from_slice(&196_608i32.to_be_bytes()); // protocol 3.0
     for (k, v) in [
@@ -198,21 +235,36 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     body.push(0);
     let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
     msg.extend_from_slice(&body);
-    s.write_all(&msg).await.ok()?;
+    s.write_all(&msg).await.map_err(io)?;
     let mut head = [0u8; 5];
-    s.read_exact(&mut head).await.ok()?;
-    if head[0] != b'R' {
-        return None;
-    }
+    s.read_exact(&mut head).await.map_err(io)?;
     let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
-    // An authentication request is short; anything else is not one we read.
-    if !(8..=1024).contains(&len) {
-        return None;
+    // An authentication request (or an error) is short; anything else is not one we read.
+    if !(8..=4096).contains(&len) {
+        return Err(format!(
+            "the server sent an unexpected {:?} message",
+            head[0] as char
+        ));
     }
     let mut rest = vec![0u8; (len - 4) as usize];
-    s.read_exact(&mut rest).await.ok()?;
+    s.read_exact(&mut rest).await.map_err(io)?;
+    if head[0] == b'E' {
+        // ErrorResponse: fields of a type byte and a NUL-ended text; M is the message.
+        let message = rest
+            .split(|b| *b == 0)
+            .find_map(|f| f.strip_prefix(b"M"))
+            .map(|m| crate::text::terminal_safe(&String::from_utf8_lossy(m)).into_owned())
+            .unwrap_or_else(|| "no message".into());
+        return Err(format!("the server refused the login: {message}"));
+    }
+    if head[0] != b'R' {
+        return Err(format!(
+            "the server sent an unexpected {:?} message",
+            head[0] as char
+        ));
+    }
     let code = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-    Some(match code {
+    Ok(match code {
         0 => AuthAsked::Trust,
         3 => AuthAsked::Cleartext,
         5 => AuthAsked::Md5,
