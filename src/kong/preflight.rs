@@ -425,11 +425,15 @@ fn rename_remedy(key: &str, whence: &str, instead: &[String], conf: &str) -> Str
             format!("sed -i 's/^\\s*{key}\\s*=/{new} =/'{conf}   # {key} -> {new}")
         }
         (false, None) => format!("sed -i '/^\\s*{key}\\s*=/d'{conf}   # no replacement"),
+        // This shell only: Kong's own environment (a systemd unit, a container's spec) is
+        // where it must change, and the line says so.
         (true, Some(new)) => format!(
-            "export KONG_{}=\"$KONG_{upper}\"; unset KONG_{upper}",
+            "export KONG_{}=\"$KONG_{upper}\"; unset KONG_{upper}   # and the same in Kong's service environment (systemd unit, container spec)",
             new.to_ascii_uppercase()
         ),
-        (true, None) => format!("unset KONG_{upper}"),
+        (true, None) => format!(
+            "unset KONG_{upper}   # and remove it from Kong's service environment (systemd unit, container spec)"
+        ),
     }
 }
 
@@ -1158,11 +1162,16 @@ fn data_planes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     let Some(dps) = input.data_planes else {
         return;
     };
+    // A version the row does not tell is said, not taken as the right one.
     let other: Vec<String> = dps
         .iter()
-        .filter_map(|d| {
-            let v = d.version?;
-            (v.major != input.target.major).then(|| format!("data plane {}: Kong {v}", d.hostname))
+        .filter_map(|d| match d.version {
+            Some(v) => (v.major != input.target.major)
+                .then(|| format!("data plane {}: Kong {v}", d.hostname)),
+            None => Some(format!(
+                "data plane {}: its version is not known (clustering_data_planes.version is empty or unreadable): check it on the node",
+                d.hostname
+            )),
         })
         .collect();
     if other.is_empty() {
@@ -1171,12 +1180,17 @@ fn data_planes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     out.push(Finding {
         id: FindingId::HybridDpMajor,
         severity: Severity::Warning,
-        title: format!("{} on another major than the target control plane {}", plural(other.len() as i64, "data plane", "data planes"), input.target),
+        title: format!(
+            "{} on another major than the target control plane {}{}",
+            plural(other.len() as i64, "data plane", "data planes"),
+            input.target,
+            if dps.iter().any(|d| d.version.is_none()) { ", or of a version not known" } else { "" }
+        ),
         seen: other,
         why: "A control plane serves data planes of its own major only: after the upgrade these keep running their last configuration and receive no changes until they are upgraded.".into(),
         remedy: vec![
             format!("kongrade plan --target-version {} --deployment hybrid   # the control plane first, then the data planes one by one (rolling)", input.target),
-            "curl -s http://127.0.0.1:8001/clustering/data-planes   # on the control plane's Admin API, after each: the new data plane in sync".into(),
+            format!("curl -s {}/clustering/data-planes   # on the control plane's Admin API, after each: the new data plane in sync", admin_url(input)),
         ],
     });
 }
@@ -1890,9 +1904,20 @@ mod tests {
             },
         ]);
         let f = run(&c);
-        assert_eq!(
-            get(&f, "hybrid-dp-major").seen,
-            ["data plane dp-old: Kong 2.8.5"]
+        let h = get(&f, "hybrid-dp-major");
+        assert_eq!(h.seen.len(), 2, "{:?}", h.seen);
+        assert_eq!(h.seen[0], "data plane dp-old: Kong 2.8.5");
+        // Not known is said, never taken as the target's major.
+        assert!(
+            h.seen[1].starts_with("data plane dp-unknown: its version is not known"),
+            "{:?}",
+            h.seen
         );
+        // Only unknown: still said.
+        c.dps = Some(vec![DataPlane {
+            hostname: "dp-unknown".into(),
+            version: None,
+        }]);
+        assert_eq!(get(&run(&c), "hybrid-dp-major").seen.len(), 1);
     }
 }
