@@ -167,8 +167,10 @@ impl PreflightSource {
                 )),
             }
         }
+        // Rows past their ttl are no data plane (Kong no longer returns them).
         d.data_planes = snapshot.data_planes.as_ref().map(|dps| {
             dps.iter()
+                .filter(|dp| crate::kong::diagnose::dp_reporting(dp))
                 .map(|dp| DataPlane {
                     hostname: dp.hostname.clone().unwrap_or_else(|| dp.id.clone()),
                     version: dp

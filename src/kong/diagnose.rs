@@ -24,6 +24,14 @@ pub const KONG_DEFAULT_TIMEOUT_S: u64 = 60;
 /// A data plane counts as connected when it pinged this recently (they ping every 30 s).
 pub const DP_CONNECTED_SECS: f64 = 60.0;
 
+/// A data plane row still stands for a data plane: it pinged lately, or its `ttl` has not
+/// passed (Kong's DAO returns no row past its ttl, `ttl >= CURRENT_TIMESTAMP`, and purges it).
+pub fn dp_reporting(dp: &super::snapshot::DataPlaneRow) -> bool {
+    dp.last_seen_secs_ago
+        .is_some_and(|s| s <= DP_CONNECTED_SECS)
+        || dp.ttl_secs_left.is_some_and(|s| s > 0.0)
+}
+
 /// Tables of this many rows are worth a word even when the defaults suffice.
 pub const SIZABLE_ROWS: i64 = 100_000;
 
@@ -1292,8 +1300,7 @@ fn data_planes(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
         let now = dp
             .last_seen_secs_ago
             .is_some_and(|s| s <= DP_CONNECTED_SECS);
-        let within_ttl = dp.ttl_secs_left.is_some_and(|s| s > 0.0);
-        if !now && !within_ttl {
+        if !dp_reporting(dp) {
             continue;
         }
         other_major |= v.major != to.major;
