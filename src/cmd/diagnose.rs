@@ -165,6 +165,26 @@ pub fn policy_json(a: &Assessment) -> serde_json::Value {
     })
 }
 
+/// What the preflight read, so that "no preflight findings" can be told from "nothing read":
+/// `null` where a read was not made (no kong.conf, routes not judged, no Lua tree...), and the
+/// reads that failed. Names and counts only, never a value (kong.conf and the environment hold
+/// passwords).
+pub fn preflight_read_json(d: &crate::kong::preflight::PreflightData) -> serde_json::Value {
+    json!({
+        "kong_conf": d.conf_path,
+        "kong_conf_keys": d.conf_path.as_ref().map(|_| d.conf_keys.len()),
+        "env_names": d.env_names,
+        "plugins_setting": d.plugins_setting,
+        "server_version_num": d.server_version_num,
+        "plugins_in_database": d.db_plugins,
+        "regex_routes": d.regex_route_count,
+        "custom_plugins": d.lua_path.as_ref().map(|_| d.custom_plugins.len()),
+        "scram_asked": d.scram,
+        "data_planes": d.data_planes.as_ref().map(Vec::len),
+        "incomplete": d.incomplete,
+    })
+}
+
 /// Word-wraps `text` at `width` columns with every line indented by `indent`.
 pub fn wrap(text: &str, indent: &str, width: usize) -> String {
     let mut out = String::new();
@@ -274,6 +294,7 @@ pub async fn run(ctx: &Context, json: bool, flags: &MigrationFlags) -> Result<Co
             "row_counts": g.row_counts,
             "exit_code": code,
             "findings": f,
+            "preflight_read": preflight_read_json(&pre),
             "upgrade": policy_json(&a),
         });
         serde_json::to_string_pretty(&v)? + "\n"
