@@ -481,7 +481,8 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         }
         if let Some(ov) = old.get(k) {
             if ov != nv {
-                if !ov.is_empty() && !ov.contains('#') {
+                // Kong reads NONE as "unset" only in its defaults: in kong.conf it is a value.
+                if !ov.is_empty() && ov != "NONE" && !ov.contains('#') {
                     pins.push(shell_word(&format!("{k} = {ov}")));
                 }
                 let when = input
@@ -955,9 +956,18 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         });
     }
     if !not_loaded.is_empty() {
-        // The setting that loads them all: bundled, the names already listed, the missing ones.
-        let mut wanted: Vec<String> = vec!["bundled".into()];
-        for p in named.iter().cloned().chain(missing) {
+        // The setting that loads them all: the operator's list as it is (a short list may be
+        // on purpose: `bundled` would load every plugin), then the missing ones.
+        let mut wanted: Vec<String> = input
+            .plugins_setting
+            .iter()
+            .filter(|p| p.as_str() != "off")
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            wanted.push("bundled".into());
+        }
+        for p in missing {
             if !wanted.contains(&p) {
                 wanted.push(p);
             }
@@ -1818,7 +1828,7 @@ mod tests {
         let loaded = get(&f, "plugins-not-loaded");
         assert_eq!(
             loaded.remedy[1],
-            "sed -i 's/^\\s*plugins\\s*=.*/plugins = bundled,key-auth,rate-limiting/' /etc/kong/kong.conf"
+            "sed -i 's/^\\s*plugins\\s*=.*/plugins = key-auth,rate-limiting/' /etc/kong/kong.conf"
         );
         let pins = get(&f, "conf-defaults-changed");
         assert!(
@@ -1828,6 +1838,19 @@ mod tests {
         );
         assert!(
             pins.remedy[0].contains(" 'dns_stale_ttl = 4' "),
+            "{:?}",
+            pins.remedy
+        );
+        // lua_ssl_trusted_certificate's old NONE is no value to write back.
+        assert!(
+            pins.seen
+                .iter()
+                .any(|x| x.starts_with("lua_ssl_trusted_certificate: NONE")),
+            "{:?}",
+            pins.seen
+        );
+        assert!(
+            !pins.remedy[0].contains("lua_ssl_trusted_certificate"),
             "{:?}",
             pins.remedy
         );
