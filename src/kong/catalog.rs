@@ -498,6 +498,182 @@ mod tests {
         }
     }
 
+    fn facts_342(subsystem: &str, migration: &str) -> &'static DbFacts {
+        FactsBook::embedded()
+            .of(subsystem, migration, Some(Version::new(3, 4, 2)))
+            .and_then(|f| f.db(Db::Postgres))
+            .unwrap_or_else(|| panic!("facts for {subsystem} {migration}"))
+    }
+
+    fn alter<'a>(p: &'a PhaseFacts, table: &str) -> &'a TableAlter {
+        p.alters
+            .iter()
+            .find(|a| a.table == table)
+            .unwrap_or_else(|| panic!("{table} altered: {p:?}"))
+    }
+
+    fn index_names(p: &PhaseFacts, table: &str) -> Vec<String> {
+        p.indexes
+            .iter()
+            .filter(|i| i.table == table)
+            .map(|i| i.name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// Hand-checked against kong/db/migrations/core/013_220_to_230.lua at 3.4.2: `up` is
+    /// `string.format([[...]], CLUSTER_ID)`; its template creates parameters, inserts the
+    /// cluster id and adds two columns each to certificates and clustering_data_planes.
+    #[test]
+    fn embedded_facts_of_core_013_220_to_230() {
+        let pg = facts_342("core", "013_220_to_230");
+        assert!(!pg.up.partial, "{:?}", pg.up);
+        assert_eq!(pg.up.creates, ["parameters"]);
+        assert_eq!(alter(&pg.up, "certificates").add, ["cert_alt", "key_alt"]);
+        assert_eq!(
+            alter(&pg.up, "clustering_data_planes").add,
+            ["version", "sync_status"]
+        );
+        assert_eq!(
+            pg.up.writes,
+            [RowWrite {
+                table: "parameters".into(),
+                insert: true,
+                ..RowWrite::default()
+            }]
+        );
+        assert!(pg.teardown.is_empty() && pg.up_f.is_empty());
+    }
+
+    /// Hand-checked against kong/db/migrations/core/009_200_to_210.lua and
+    /// kong/db/migrations/operations/200_to_210.lua at 3.4.2: `up` is literal SQL (ca_certificates,
+    /// services, upstreams) `.. ws_migration_up(operations.postgres.up)`, which is
+    /// ws_add_workspaces (the workspaces table and its default row) then ws_adjust_fields over
+    /// the eight core entities (ws_id, the (id, ws_id) unique constraint, foreign keys re-made with
+    /// ws_id, names unique per workspace). The teardown's ws_adjust_data re-keys plugins (the only
+    /// composite cache key) and resets each ws_id default; then the ca_certificates digests.
+    #[test]
+    fn embedded_facts_of_core_009_200_to_210() {
+        let pg = facts_342("core", "009_200_to_210");
+        let up = &pg.up;
+        assert!(!up.partial && !pg.teardown.partial);
+        assert_eq!(up.creates, ["workspaces"]);
+        let ca = alter(up, "ca_certificates");
+        assert_eq!(ca.add, ["cert_digest"]);
+        assert_eq!(ca.other, ["drop constraint ca_certificates_cert_key"]);
+        assert_eq!(
+            alter(up, "services").add,
+            ["tls_verify", "tls_verify_depth", "ca_certificates", "ws_id"]
+        );
+        assert_eq!(
+            alter(up, "upstreams").add,
+            ["client_certificate_id", "ws_id"]
+        );
+        let entities = [
+            "upstreams",
+            "targets",
+            "consumers",
+            "certificates",
+            "snis",
+            "services",
+            "routes",
+            "plugins",
+        ];
+        for t in entities {
+            assert!(alter(up, t).add.contains(&"ws_id".to_string()), "{t}");
+            assert!(
+                index_names(up, t).contains(&format!("{t}_id_ws_id_unique")),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            alter(up, "routes").other,
+            [
+                "add constraint routes_id_ws_id_unique",
+                "drop constraint routes_service_id_fkey",
+                "add constraint routes_service_id_fkey",
+                "drop constraint routes_name_key",
+                "add constraint routes_ws_id_name_unique"
+            ]
+        );
+        assert_eq!(
+            index_names(up, "consumers"),
+            [
+                "consumers_id_ws_id_unique",
+                "consumers_ws_id_username_unique",
+                "consumers_ws_id_custom_id_unique"
+            ]
+        );
+        for fk in ["route", "service", "consumer"] {
+            let c = format!("add constraint plugins_{fk}_id_fkey");
+            assert!(alter(up, "plugins").other.contains(&c), "{c}");
+        }
+        assert_eq!(
+            up.writes,
+            [RowWrite {
+                table: "workspaces".into(),
+                insert: true,
+                ..RowWrite::default()
+            }]
+        );
+        let td = &pg.teardown;
+        assert_eq!(
+            td.writes,
+            [
+                RowWrite {
+                    table: "plugins".into(),
+                    update: vec!["cache_key".into()],
+                    ..RowWrite::default()
+                },
+                RowWrite {
+                    table: "ca_certificates".into(),
+                    update: vec!["cert_digest".into()],
+                    ..RowWrite::default()
+                }
+            ]
+        );
+        for t in entities {
+            assert_eq!(alter(td, t).other, ["alter column ws_id"], "{t}");
+        }
+        assert_eq!(
+            alter(td, "ca_certificates").other,
+            ["alter column cert_digest"]
+        );
+    }
+
+    /// Hand-checked against kong/plugins/key-auth/migrations/003_200_to_210.lua at 3.4.2:
+    /// `return operations.ws_migrate_plugin(plugin_entities)`, one entity keyauth_credentials
+    /// (unique key, foreign key consumer with cascade, no composite cache key).
+    #[test]
+    fn embedded_facts_of_key_auth_003_200_to_210() {
+        let pg = facts_342("key-auth", "003_200_to_210");
+        assert!(!pg.up.partial && !pg.teardown.partial);
+        let a = alter(&pg.up, "keyauth_credentials");
+        assert_eq!(a.add, ["ws_id"]);
+        assert_eq!(
+            a.other,
+            [
+                "add constraint keyauth_credentials_id_ws_id_unique",
+                "drop constraint keyauth_credentials_consumer_id_fkey",
+                "add constraint keyauth_credentials_consumer_id_fkey",
+                "drop constraint keyauth_credentials_key_key",
+                "add constraint keyauth_credentials_ws_id_key_unique"
+            ]
+        );
+        assert_eq!(
+            index_names(&pg.up, "keyauth_credentials"),
+            [
+                "keyauth_credentials_id_ws_id_unique",
+                "keyauth_credentials_ws_id_key_unique"
+            ]
+        );
+        assert_eq!(pg.up.tables(), ["keyauth_credentials"]);
+        assert_eq!(
+            alter(&pg.teardown, "keyauth_credentials").other,
+            ["alter column ws_id"]
+        );
+        assert!(pg.teardown.writes.is_empty());
+    }
+
     #[test]
     fn namespaces_follow_kong() {
         assert_eq!(namespace_of("core"), "kong.db.migrations.core");

@@ -937,10 +937,42 @@ enum Val {
     Func(Rc<FuncBody>, Scope),
     /// `require "x"`, or a field path inside it.
     Module(String, Vec<String>),
-    /// A call of a module (or of a function found in one): where the value really comes from.
-    Delegated(Delegation),
-    /// Anything else: numbers, operators, calls we do not follow, unknown globals.
+    /// A call of a module (or of a function found in one): where the value really comes from,
+    /// with the arguments it is given (`ops.ws_migrate_plugin(plugin_entities)`).
+    Delegated(Delegation, Vec<Val>),
+    /// `string.format`, kept so that the facts reader knows its first argument is a template.
+    StringFormat,
+    /// A value computed by code we do not run, with what it is made of: the operands of a `..`
+    /// that is not two strings, or a call not followed and its arguments (string.format's
+    /// template, a helper's entity list). The facts reader reads the known parts.
+    Computed(Rc<Computed>),
+    /// Anything else: numbers, operators, unknown globals.
     Unknown(String),
+}
+
+/// How a [`Val::Computed`] was made.
+#[derive(Debug)]
+enum How {
+    /// `a .. b`, `parts` being the operands in order (nested concatenations flattened).
+    Concat,
+    /// `string.format(template, ...)` or `template:format(...)`: `parts` are its arguments.
+    Format,
+    /// A call of a function we do not follow (its description), `parts` its arguments.
+    Call(String),
+    /// `recv:name(...)`, `parts` its arguments (without the receiver).
+    Method(Val, String),
+}
+
+#[derive(Debug)]
+struct Computed {
+    how: How,
+    parts: Vec<Val>,
+}
+
+impl Computed {
+    fn val(how: How, parts: Vec<Val>) -> Val {
+        Val::Computed(Rc::new(Computed { how, parts }))
+    }
 }
 
 impl Val {
@@ -952,7 +984,17 @@ impl Val {
             Val::Func(..) => "a function".to_string(),
             Val::Module(m, path) if path.is_empty() => format!("module {m}"),
             Val::Module(m, path) => format!("{}() of module {m}", path.join(".")),
-            Val::Delegated(d) => d.to_string(),
+            Val::Delegated(d, _) => d.to_string(),
+            // As it was said before these values kept their parts.
+            Val::StringFormat => "a field of global 'string'".to_string(),
+            Val::Computed(c) => match &c.how {
+                How::Concat => "a computed value".to_string(),
+                How::Format => "the result of calling a field of global 'string'".to_string(),
+                How::Call(callee) => format!("the result of calling {callee}"),
+                How::Method(recv, name) => {
+                    format!("the result of method '{name}' of {}", recv.describe())
+                }
+            },
             Val::Unknown(what) => what.clone(),
         }
     }
@@ -1034,9 +1076,21 @@ impl Eval {
             Expr::Opaque => Val::Unknown("a computed value".to_string()),
             // Lua's `..` on two strings is their concatenation; other operators (and their
             // operands, which could call functions) are not evaluated.
+            // Otherwise the operands are kept, for the facts reader.
             Expr::Binary("..", a, b) => match (self.expr(a, scope)?, self.expr(b, scope)?) {
                 (Val::Str(a), Val::Str(b)) => Val::Str(a + &b),
-                _ => Val::Unknown("a computed value".to_string()),
+                (a, b) => {
+                    let mut parts = Vec::new();
+                    for v in [a, b] {
+                        match v {
+                            Val::Computed(c) if matches!(c.how, How::Concat) => {
+                                parts.extend(c.parts.iter().cloned())
+                            }
+                            v => parts.push(v),
+                        }
+                    }
+                    Computed::val(How::Concat, parts)
+                }
             },
             Expr::Binary(..) => Val::Unknown("a computed value".to_string()),
             Expr::Func(f) => Val::Func(f.clone(), scope.clone()),
@@ -1078,6 +1132,11 @@ impl Eval {
                         path.push(k);
                         Val::Module(m, path)
                     }
+                    (Val::Unknown(g), Some(Key::Str(k)))
+                        if g == "global 'string'" && k == "format" =>
+                    {
+                        Val::StringFormat
+                    }
                     (o, _) => Val::Unknown(format!("a field of {}", o.describe())),
                 }
             }
@@ -1100,6 +1159,12 @@ impl Eval {
                         _ => Val::Unknown("require of a computed module name".to_string()),
                     });
                 }
+                // `assert(v, ...)` is `v` when it returns (Kong: `assert(ops:ws_add_workspaces())`).
+                if matches!(&**callee, Expr::Name(n) if n == "assert" && scope.find(n).is_none()) {
+                    if let Some(v) = args.first() {
+                        return Ok(v.clone());
+                    }
+                }
                 match f {
                     // A local function is followed (what it returns, what it writes), within
                     // a depth limit.
@@ -1119,33 +1184,39 @@ impl Eval {
                             }
                         }
                         match other {
-                            Val::Module(module, path) => Val::Delegated(Delegation {
-                                module,
-                                function: (!path.is_empty()).then(|| path.join(".")),
-                                call: true,
-                            }),
-                            other => {
-                                Val::Unknown(format!("the result of calling {}", other.describe()))
-                            }
+                            Val::Module(module, path) => Val::Delegated(
+                                Delegation {
+                                    module,
+                                    function: (!path.is_empty()).then(|| path.join(".")),
+                                    call: true,
+                                },
+                                args,
+                            ),
+                            Val::StringFormat => Computed::val(How::Format, args),
+                            other => Computed::val(How::Call(other.describe()), args),
                         }
                     }
                 }
             }
             Expr::Method(obj, name, args) => {
                 let recv = self.expr(obj, scope)?;
-                let mut vals = vec![recv.clone()];
+                let mut vals = Vec::new();
                 for a in args {
                     vals.push(self.expr(a, scope)?);
                 }
-                for v in &vals {
+                for v in vals.iter().chain([&recv]) {
                     if let Val::Table(t) = v {
                         t.borrow_mut().dynamic = true;
                     }
                 }
-                Val::Unknown(format!(
-                    "the result of method '{name}' of {}",
-                    recv.describe()
-                ))
+                if matches!(recv, Val::Str(_)) && name == "format" {
+                    // `("..."):format(...)` is string.format with the receiver as template.
+                    let mut parts = vec![recv];
+                    parts.extend(vals);
+                    Computed::val(How::Format, parts)
+                } else {
+                    Computed::val(How::Method(recv, name.clone()), vals)
+                }
             }
         })
     }
@@ -1436,7 +1507,7 @@ pub enum ModuleShape {
 fn sections_of(v: Val, line: u32, what: &str) -> LResult<ModuleShape> {
     let t = match v {
         Val::Table(t) => t,
-        Val::Delegated(d) => return Ok(ModuleShape::Delegates(d)),
+        Val::Delegated(d, _) => return Ok(ModuleShape::Delegates(d)),
         Val::Module(module, path) => {
             return Ok(ModuleShape::Delegates(Delegation {
                 module,
@@ -1510,13 +1581,19 @@ pub fn delegated_migration(
     field: Option<&str>,
     call: bool,
 ) -> Result<ModuleShape, LuaError> {
-    let (line, v, what) = delegated_value(src, field, call)?;
+    let (line, v, what) = delegated_value(src, field, call, &[])?;
     sections_of(v, line, &what)
 }
 
 /// The value a delegating module gets from `src`: the value at `field` of the table it returns
-/// (or its value itself), called when `call` is set; with the line and words for messages.
-fn delegated_value(src: &str, field: Option<&str>, call: bool) -> LResult<(u32, Val, String)> {
+/// (or its value itself), called with `args` when `call` is set; with the line and words for
+/// messages.
+fn delegated_value(
+    src: &str,
+    field: Option<&str>,
+    call: bool,
+    args: &[Val],
+) -> LResult<(u32, Val, String)> {
     let (line, mut v) = chunk_value(src)?;
     let mut what = "the value the module returns".to_string();
     if let Some(path) = field {
@@ -1542,10 +1619,10 @@ fn delegated_value(src: &str, field: Option<&str>, call: bool) -> LResult<(u32, 
             format!("{what} is {}, not a function", v.describe()),
         ));
     };
-    // Called with unknown arguments: Kong's delegations pass names and entity lists that never
-    // decide which keys a section has.
+    // The sections' keys never depend on the arguments (names, entity lists): the migration's
+    // shape is read without them, its facts with them.
     let mut ev = Eval::default();
-    let r = ev.call(&f, &scope, &[])?.ok_or_else(|| {
+    let r = ev.call(&f, &scope, args)?.ok_or_else(|| {
         LuaError::at(
             f.line,
             format!("the function ({what}) does not end with a return statement"),

@@ -18,7 +18,9 @@ enum T {
     Quoted(String),
     /// `$(NAME)` templates, `%s`, `$1`, `?`: a value or name filled in at run time.
     Hole,
-    /// `'string'`, numbers.
+    /// `'string'`, its text (`''` read as `'`): PL/pgSQL's `EXECUTE '...'` runs one.
+    Text(String),
+    /// Numbers.
     Lit,
     /// `$tag$ ... $tag$`.
     Dollar(String),
@@ -45,18 +47,23 @@ fn lex(sql: &str) -> Vec<T> {
             i += 2;
         } else if c == b'\'' {
             i += 1;
+            let mut text = String::new();
+            let mut from = i;
             while i < b.len() {
                 if b[i] == b'\'' {
                     if b.get(i + 1) == Some(&b'\'') {
+                        text.push_str(&sql[from..=i]);
                         i += 2;
+                        from = i;
                         continue;
                     }
                     break;
                 }
                 i += 1;
             }
+            text.push_str(&sql[from..i.min(b.len())]);
             i += 1;
-            out.push(T::Lit);
+            out.push(T::Text(text));
         } else if c == b'"' {
             let start = i + 1;
             i += 1;
@@ -318,6 +325,16 @@ fn statement(toks: &[T], mut i: usize, facts: &mut PhaseFacts) {
                 i += 1;
             }
         }
+        // PL/pgSQL (in a DO block): `EXECUTE 'sql'`, `EXECUTE format('sql', ...)` run that SQL.
+        "EXECUTE" => {
+            i += 1;
+            if word(i) == "FORMAT" && toks.get(i + 1) == Some(&T::Sym('(')) {
+                i += 2;
+            }
+            if let Some(T::Text(sql)) = toks.get(i) {
+                read_sql(sql, facts);
+            }
+        }
         "TRUNCATE" => {
             i += 1;
             skip_kws(toks, &mut i, &["TABLE", "ONLY"]);
@@ -421,16 +438,28 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                 i += 1;
                 match word(i).as_str() {
                     "CONSTRAINT" => {
-                        let n = col(&mut (i + 1)).unwrap_or_default();
+                        let mut j = i + 1;
+                        let n = col(&mut j);
                         push_unique(
                             &mut alter_of(facts, table).other,
-                            format!("add constraint {n}").trim_end().to_string(),
+                            format!("add constraint {}", n.clone().unwrap_or_default())
+                                .trim_end()
+                                .to_string(),
                         );
+                        // A unique or primary key constraint builds its index over the table.
+                        if matches!(word(j).as_str(), "UNIQUE" | "PRIMARY") {
+                            add_index(facts, n, table);
+                        }
                     }
-                    "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" => push_unique(
-                        &mut alter_of(facts, table).other,
-                        format!("add {}", word(i).to_ascii_lowercase()),
-                    ),
+                    "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" => {
+                        push_unique(
+                            &mut alter_of(facts, table).other,
+                            format!("add {}", word(i).to_ascii_lowercase()),
+                        );
+                        if matches!(word(i).as_str(), "UNIQUE" | "PRIMARY") {
+                            add_index(facts, None, table);
+                        }
+                    }
                     _ => {
                         skip_kws(toks, &mut i, &["COLUMN", "IF", "NOT", "EXISTS"]);
                         if let Some(c) = col(&mut i) {
@@ -506,6 +535,16 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
             }
             i += 1;
         }
+    }
+}
+
+fn add_index(facts: &mut PhaseFacts, name: Option<String>, table: &str) {
+    let ix = IndexFact {
+        name,
+        table: table.to_string(),
+    };
+    if !facts.indexes.contains(&ix) {
+        facts.indexes.push(ix);
     }
 }
 
@@ -617,6 +656,28 @@ mod tests {
         let f = of_sql("SELECT id, paths FROM routes WHERE paths IS NOT NULL");
         assert!(f.is_empty());
         assert!(of_sql("could not update routes: %s").is_empty());
+    }
+
+    #[test]
+    fn execute_in_do_blocks_and_unique_constraints() {
+        // PL/pgSQL runs EXECUTE's SQL (Kong's ws_add_ws_id); a quote inside is doubled.
+        let f = of_sql(
+            r#"DO $$ BEGIN
+              EXECUTE format('ALTER TABLE IF EXISTS ONLY "acls" ADD "ws_id" UUID DEFAULT %L', 1);
+              EXECUTE 'UPDATE acls SET cache_key = ''x''';
+            END; $$;
+            ALTER TABLE acls ADD CONSTRAINT "acls_id_ws_id_unique" UNIQUE ("id", "ws_id"),
+              ADD CONSTRAINT acls_fkey FOREIGN KEY (a) REFERENCES b (id), ADD PRIMARY KEY (id);"#,
+        );
+        assert_eq!(
+            json(&f),
+            r#"{"alters":[{"table":"acls","add":["ws_id"],"other":["add constraint acls_id_ws_id_unique","add constraint acls_fkey","add primary"]}],"indexes":[{"name":"acls_id_ws_id_unique","table":"acls"},{"table":"acls"}],"writes":[{"table":"acls","update":["cache_key"]}]}"#
+        );
+        // A function body's EXECUTE runs later, as a trigger: not read.
+        let f = of_sql(
+            "CREATE FUNCTION f() RETURNS TRIGGER AS $$ BEGIN EXECUTE FORMAT('DELETE FROM %s', TG_TABLE_NAME); END; $$ LANGUAGE plpgsql;",
+        );
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]

@@ -204,6 +204,21 @@ impl MigrationReview {
         Some(s)
     }
 
+    /// What Review says in place of the changes when it lists none: the catalog does not know
+    /// the migration, code builds its SQL at run time (the facts are partial), or its SQL has
+    /// none the catalog finds.
+    pub fn no_changes_text(&self) -> Option<&'static str> {
+        if !self.facts_known {
+            Some("not in kongrade's catalog")
+        } else if !self.changes.is_empty() {
+            None
+        } else if self.partial {
+            Some("not known: built at run time")
+        } else {
+            Some("no table, index or row")
+        }
+    }
+
     /// Rows as said on screen: the planner's estimates, labelled so.
     pub fn rows_text(&self) -> Option<String> {
         if self.rows.is_empty() {
@@ -227,6 +242,8 @@ impl MigrationReview {
         });
         if !self.facts_known {
             s.push_str("\nWhat it changes: not in kongrade's catalog (a plugin shipped apart from Kong, or a Lua tree's own).\n");
+        } else if self.changes.is_empty() && self.partial {
+            s.push_str("\nWhat it changes: not known: built at run time (by code the catalog's reading does not follow; the module's text, with --kong-lua-path, shows it).\n");
         } else if self.changes.is_empty() {
             s.push_str("\nWhat it changes: no table, index or row that the catalog's reading of its SQL finds.\n");
         } else {
@@ -455,6 +472,48 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn review(changes: &[&str], partial: bool) -> MigrationReview {
+        MigrationReview {
+            subsystem: "core".into(),
+            migration: "013_220_to_230".into(),
+            two_phase: false,
+            facts_known: true,
+            changes: changes.iter().map(|c| c.to_string()).collect(),
+            partial,
+            rows: vec![],
+            large: vec![],
+            estimate_secs: None,
+            measured: vec![],
+            measured_mark: None,
+        }
+    }
+
+    /// Partial facts with no change found are not "no change": the code builds it at run time.
+    #[test]
+    fn partial_facts_without_changes_are_said_not_known() {
+        let r = review(&[], true);
+        assert_eq!(r.no_changes_text(), Some("not known: built at run time"));
+        let text = r.detail_text(None, false);
+        assert!(
+            text.contains("What it changes: not known: built at run time"),
+            "{text}"
+        );
+        assert!(!text.contains("no table, index or row"), "{text}");
+        let r = review(&[], false);
+        assert_eq!(r.no_changes_text(), Some("no table, index or row"));
+        assert!(r
+            .detail_text(None, false)
+            .contains("no table, index or row"));
+        let r = review(&["up: creates parameters"], true);
+        assert_eq!(r.no_changes_text(), None);
+        assert!(r.detail_text(None, false).contains("may be incomplete"));
+        let r = MigrationReview {
+            facts_known: false,
+            ..review(&[], true)
+        };
+        assert_eq!(r.no_changes_text(), Some("not in kongrade's catalog"));
+    }
 
     #[test]
     fn thousands_are_grouped() {

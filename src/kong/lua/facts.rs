@@ -8,18 +8,21 @@
 //! - other helpers of Kong's operations modules (`ops:ws_*`) and values computed by code mark the
 //!   phase `partial`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::{
-    chunk_value, delegated_value, table_get, Block, Delegation, Expr, Field, FuncBody, Key, Scope,
-    Stat, Val, MAX_DEPTH,
+    chunk_value, delegated_value, table_get, Block, Computed, Delegation, Eval, Expr, Field,
+    FuncBody, How, Key, Scope, Stat, TableRef, Val, MAX_DEPTH,
 };
 use crate::kong::catalog::{DbFacts, PhaseFacts, RowWrite};
 use crate::kong::sql_facts::{merge, read_sql};
 
+mod ws_ops;
+
 /// The facts of a migration module's two database sections, following delegations through
-/// `load` as [`super::resolve_migration`] does.
+/// `load` as [`super::resolve_migration`] does (with the arguments the delegation passes), and
+/// reading Kong's operations modules through it when a helper of theirs is called.
 pub fn migration_facts<F>(
     src: &str,
     mut load: F,
@@ -30,28 +33,35 @@ where
     let (_, mut v) = chunk_value(src).map_err(|e| e.to_string())?;
     let mut via: Vec<Delegation> = Vec::new();
     let t = loop {
-        let d = match v {
+        let (d, args) = match v {
             Val::Table(t) => break t,
-            Val::Delegated(d) => d,
-            Val::Module(module, path) => Delegation {
-                module,
-                function: (!path.is_empty()).then(|| path.join(".")),
-                call: false,
-            },
+            Val::Delegated(d, args) => (d, args),
+            Val::Module(module, path) => (
+                Delegation {
+                    module,
+                    function: (!path.is_empty()).then(|| path.join(".")),
+                    call: false,
+                },
+                Vec::new(),
+            ),
             other => return Err(format!("the module returns {}", other.describe())),
         };
         if via.contains(&d) || via.len() >= MAX_DEPTH {
             return Err(format!("delegation loop through {d}"));
         }
         let text = load(&d.module)?.ok_or_else(|| format!("{} is not found", d.module))?;
-        v = delegated_value(&text, d.function.as_deref(), d.call)
+        v = delegated_value(&text, d.function.as_deref(), d.call, &args)
             .map_err(|e| format!("{d}: {e}"))?
             .1;
         via.push(d);
     };
-    let section = |name: &str| match table_get(&t, &Key::Str(name.to_string())) {
+    let mut ctx = Ctx {
+        load: &mut load,
+        modules: HashMap::new(),
+    };
+    let mut section = |name: &str| match table_get(&t, &Key::Str(name.to_string())) {
         Val::Table(s) => {
-            let phase = |k: &str| of_value(&table_get(&s, &Key::Str(k.to_string())));
+            let mut phase = |k: &str| of_value(&table_get(&s, &Key::Str(k.to_string())), &mut ctx);
             Some(DbFacts {
                 up: phase("up"),
                 up_f: phase("up_f"),
@@ -63,26 +73,67 @@ where
     Ok((section("postgres"), section("cassandra")))
 }
 
-fn of_value(v: &Val) -> PhaseFacts {
-    let mut w = Walker {
-        facts: PhaseFacts::default(),
-        seen: HashSet::new(),
-        depth: 0,
-    };
-    match v {
-        Val::Nil => {}
-        Val::Str(sql) => read_sql(sql, &mut w.facts),
-        Val::Func(body, scope) => w.func(body, scope),
-        _ => w.facts.partial = true,
+/// What the reader may look up: other modules (Kong's operations helpers), each read once.
+struct Ctx<'l> {
+    load: &'l mut dyn FnMut(&str) -> Result<Option<String>, String>,
+    modules: HashMap<String, Option<Val>>,
+}
+
+impl Ctx<'_> {
+    fn module(&mut self, name: &str) -> Option<Val> {
+        if let Some(v) = self.modules.get(name) {
+            return v.clone();
+        }
+        let v = match (self.load)(name) {
+            Ok(Some(text)) => chunk_value(&text).ok().map(|(_, v)| v),
+            _ => None,
+        };
+        self.modules.insert(name.to_string(), v.clone());
+        v
     }
+
+    /// What a value stands for: a module's value or a field path in it (`operations.postgres
+    /// .up`, `operations_200_210.postgres.teardown.ws_update_composite_cache_key`) read from
+    /// the module; any other value as it is.
+    fn resolve(&mut self, v: &Val) -> Val {
+        let Val::Module(m, path) = v else {
+            return v.clone();
+        };
+        let Some(mut v) = self.module(m) else {
+            return Val::Unknown(format!("module {m}"));
+        };
+        for p in path {
+            v = match v {
+                Val::Table(t) => table_get(&t, &Key::Str(p.clone())),
+                _ => return Val::Unknown(format!("a field of module {m}")),
+            };
+        }
+        v
+    }
+
+    fn table(&mut self, v: &Val) -> Option<TableRef> {
+        match self.resolve(v) {
+            Val::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+fn of_value(v: &Val, ctx: &mut Ctx<'_>) -> PhaseFacts {
+    let mut w = Walker::new(ctx, Vec::new());
+    w.value(v);
     w.facts
 }
 
-struct Walker {
+struct Walker<'c, 'l> {
     facts: PhaseFacts,
     /// Function bodies already read (by address): each once, and no loops.
     seen: HashSet<usize>,
     depth: usize,
+    /// While reading one of Kong's operations helpers: the values of its templates' `$(KEY)`s,
+    /// as its `render(template, keys)` fills them in.
+    keys: Vec<(&'static str, String)>,
+    ctx: &'c mut Ctx<'l>,
 }
 
 /// Methods of Kong's connectors: they run the SQL they are given, which is read on its own.
@@ -101,7 +152,83 @@ const CONNECTOR_METHODS: &[&str] = &[
 /// DAO methods that write their entity's rows.
 const DAO_WRITES: &[&str] = &["insert", "update", "upsert", "delete"];
 
-impl Walker {
+impl<'c, 'l> Walker<'c, 'l> {
+    fn new(ctx: &'c mut Ctx<'l>, keys: Vec<(&'static str, String)>) -> Self {
+        Walker {
+            facts: PhaseFacts::default(),
+            seen: HashSet::new(),
+            depth: 0,
+            keys,
+            ctx,
+        }
+    }
+
+    /// A string of the code, read as SQL (with the helper's `$(KEY)`s filled in).
+    fn read(&mut self, s: &str) {
+        if self.keys.is_empty() {
+            read_sql(s, &mut self.facts);
+        } else {
+            read_sql(&render(s, &self.keys), &mut self.facts);
+        }
+    }
+
+    /// A value the evaluator computed: a phase's `up`, `up_f`, `teardown`.
+    fn value(&mut self, v: &Val) {
+        match v {
+            Val::Nil => {}
+            Val::Str(sql) => self.read(sql),
+            Val::Func(body, scope) => self.func(body, scope),
+            Val::Computed(c) => self.computed(c),
+            _ => self.facts.partial = true,
+        }
+    }
+
+    /// The known parts of a computed value; `partial` where a part is not known.
+    fn computed(&mut self, c: &Computed) {
+        match &c.how {
+            How::Concat => {
+                for p in &c.parts {
+                    match p {
+                        Val::Str(s) => self.read(s),
+                        Val::Computed(c) => self.computed(c),
+                        Val::Nil => {}
+                        _ => self.facts.partial = true,
+                    }
+                }
+            }
+            How::Format => {
+                // The template is the SQL; the other arguments are values filled into it (a
+                // name filled in shows as a hole in the template, which marks it partial).
+                for (i, p) in c.parts.iter().enumerate() {
+                    match p {
+                        Val::Str(s) => self.read(s),
+                        _ if i == 0 => self.facts.partial = true,
+                        _ => {}
+                    }
+                }
+            }
+            How::Call(_) => {
+                // A function we do not follow may run or return its string arguments, or
+                // anything else.
+                for p in &c.parts {
+                    match p {
+                        Val::Str(s) => self.read(s),
+                        Val::Computed(c) => self.computed(c),
+                        _ => {}
+                    }
+                }
+                self.facts.partial = true;
+            }
+            How::Method(recv, name) => {
+                if name == "fixup_plugin_config" {
+                    self.plugin_config_fixup();
+                } else if !(name.starts_with("ws_") && self.ws_helper(recv, name, &c.parts)) {
+                    self.facts.partial = true;
+                }
+            }
+        }
+    }
+
     fn func(&mut self, f: &Rc<FuncBody>, scope: &Scope) {
         let id = Rc::as_ptr(f) as usize;
         if self.depth >= MAX_DEPTH || !self.seen.insert(id) {
@@ -150,12 +277,13 @@ impl Walker {
 
     fn expr(&mut self, e: &Expr, scope: &Scope) {
         match e {
-            Expr::Str(s) => read_sql(s, &mut self.facts),
+            Expr::Str(s) => self.read(s),
             // A name of the enclosing module: its SQL string, or a local function it calls.
             Expr::Name(n) => {
                 let v = scope.find(n).map(|b| b.val.borrow().clone());
                 match v {
-                    Some(Val::Str(s)) => read_sql(&s, &mut self.facts),
+                    Some(Val::Str(s)) => self.read(&s),
+                    Some(Val::Computed(c)) => self.computed(&c),
                     Some(Val::Func(f, closure)) => self.func(&f, &closure),
                     _ => {}
                 }
@@ -177,13 +305,26 @@ impl Walker {
                 self.expr(b, scope);
             }
             Expr::Call(callee, args) => {
-                self.expr(callee, scope);
+                // `make(ops)(connector)` (Kong's `ws_migration_teardown(operations.postgres
+                // .teardown)(connector)`): the function the inner call returns runs, with the
+                // values it closes over.
+                let made = match &**callee {
+                    Expr::Call(..) => match Eval::default().expr(callee, scope) {
+                        Ok(Val::Func(f, closure)) => Some((f, closure)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match made {
+                    Some((f, closure)) => self.func(&f, &closure),
+                    None => self.expr(callee, scope),
+                }
                 for a in args {
                     self.expr(a, scope);
                 }
             }
             Expr::Method(obj, name, args) => {
-                self.method(obj, name, args);
+                self.method(obj, name, args, scope);
                 self.expr(obj, scope);
                 for a in args {
                     self.expr(a, scope);
@@ -193,16 +334,20 @@ impl Walker {
         }
     }
 
-    fn method(&mut self, obj: &Expr, name: &str, args: &[Expr]) {
+    /// Kong's helper: reads every row of the named plugin, writes back its config.
+    fn plugin_config_fixup(&mut self) {
+        let mut w = PhaseFacts::default();
+        w.writes.push(RowWrite {
+            table: "plugins".into(),
+            update: vec!["config".into()],
+            ..RowWrite::default()
+        });
+        merge(&mut self.facts, w);
+    }
+
+    fn method(&mut self, obj: &Expr, name: &str, args: &[Expr], scope: &Scope) {
         if name == "fixup_plugin_config" {
-            // Kong's helper: reads every row of the named plugin, writes back its config.
-            let mut w = PhaseFacts::default();
-            w.writes.push(RowWrite {
-                table: "plugins".into(),
-                update: vec!["config".into()],
-                ..RowWrite::default()
-            });
-            merge(&mut self.facts, w);
+            self.plugin_config_fixup();
             return;
         }
         if CONNECTOR_METHODS.contains(&name) {
@@ -229,11 +374,50 @@ impl Walker {
             }
         }
         if name.starts_with("ws_") {
-            // Kong's workspace helpers build their SQL from entity lists at run time.
-            self.facts.partial = true;
+            // Kong's workspace helpers: read from the operations module and the entity lists
+            // they are given, when both are known.
+            let mut ev = Eval::default();
+            let mut val = |e: &Expr| {
+                ev.expr(e, scope)
+                    .unwrap_or_else(|e| Val::Unknown(e.to_string()))
+            };
+            let recv = val(obj);
+            let vals: Vec<Val> = args.iter().map(&mut val).collect();
+            if !self.ws_helper(&recv, name, &vals) {
+                self.facts.partial = true;
+            }
         }
-        let _ = args;
     }
+}
+
+/// Kong's `render(template, keys)`: each `$(KEY)` with a value in `keys` replaced by it; the
+/// others left as they are (gsub keeps a match whose replacement is nil).
+fn render(template: &str, keys: &[(&'static str, String)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find("$(") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let name_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || *b == b'_')
+            .count();
+        let value = (name_len > 0 && after.as_bytes().get(name_len) == Some(&b')'))
+            .then(|| keys.iter().find(|(k, _)| *k == &after[..name_len]))
+            .flatten();
+        match value {
+            Some((_, v)) => {
+                out.push_str(v);
+                rest = &after[name_len + 1..];
+            }
+            None => {
+                out.push_str("$(");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -293,6 +477,197 @@ return {
             r#"{"up":{"alters":[{"table":"routes","add":["expression"]}],"indexes":[{"name":"routes_x_idx","table":"routes"}]},"up_f":{"writes":[{"table":"routes","update":["paths"]}]},"teardown":{"drops":["old_a"],"writes":[{"table":"targets","delete":true}]}}"#
         );
         assert_eq!(json(&cass), r#"{"teardown":{"partial":true}}"#);
+    }
+
+    #[test]
+    fn computed_values_keep_their_known_parts() {
+        // string.format's template, a `..` with a computed operand, `assert(v)`; a call not
+        // followed keeps its string arguments but stays partial.
+        let src = r#"
+local fmt = string.format
+local ID = require("kong.tools.utils").uuid()
+return {
+  postgres = {
+    up = string.format([[
+      CREATE TABLE IF NOT EXISTS "parameters" (key TEXT PRIMARY KEY);
+      INSERT INTO parameters (key, value) VALUES('cluster_id', '%s');
+    ]], ID) .. assert([[ ALTER TABLE IF EXISTS ONLY "certificates" ADD "cert_alt" TEXT; ]]),
+    up_f = function() local sql = fmt("UPDATE %s SET x = 1", t) end,
+  },
+  cassandra = {
+    up = ("CREATE TABLE IF NOT EXISTS %s (id uuid PRIMARY KEY)"):format(name)
+         .. unknown_helper([[ DROP TABLE IF EXISTS old; ]]),
+  },
+}
+"#;
+        let (pg, cass) = facts(src);
+        assert_eq!(
+            json(&pg),
+            r#"{"up":{"creates":["parameters"],"alters":[{"table":"certificates","add":["cert_alt"]}],"writes":[{"table":"parameters","insert":true}]},"up_f":{"partial":true}}"#
+        );
+        assert_eq!(json(&cass), r#"{"up":{"drops":["old"],"partial":true}}"#);
+    }
+
+    /// Kong's operations module, cut down to the helpers' shapes (templates as in 2.2.0 to
+    /// 3.9's kong/db/migrations/operations/200_to_210.lua).
+    const OPS: &str = r#"
+local function render(template, keys)
+  return (template:gsub("$%(([A-Z_]+)%)", keys))
+end
+local postgres = {
+  up = {
+    ws_add_workspaces = function(_)
+      return render([[
+        CREATE TABLE IF NOT EXISTS "workspaces" ("id" UUID PRIMARY KEY);
+        INSERT INTO workspaces(id, name) VALUES ('$(ID)', 'default') ON CONFLICT DO NOTHING;
+      ]], { ID = uuid() })
+    end,
+    ws_add_ws_id = function(_, table_name, fk_users)
+      local out = {}
+      table.insert(out, render([[
+        DO $$
+        BEGIN
+          EXECUTE format('ALTER TABLE IF EXISTS ONLY "$(TABLE)" ADD "ws_id" UUID DEFAULT %L', 1);
+        END;
+        $$;
+      ]], { TABLE = table_name }))
+      table.insert(out, render([[
+        ALTER TABLE IF EXISTS ONLY "$(TABLE)" ADD CONSTRAINT "$(TABLE)_id_ws_id_unique" UNIQUE ("id", "ws_id");
+      ]], { TABLE = table_name }))
+      return table.concat(out, "\n")
+    end,
+    ws_unique_field = function(_, table_name, field_name)
+      return render([[
+        ALTER TABLE IF EXISTS ONLY "$(TABLE)" DROP CONSTRAINT IF EXISTS "$(TABLE)_$(FIELD)_key";
+        ALTER TABLE IF EXISTS ONLY "$(TABLE)" ADD CONSTRAINT "$(TABLE)_ws_id_$(FIELD)_unique" UNIQUE ("ws_id", "$(FIELD)");
+      ]], { TABLE = table_name, FIELD = field_name })
+    end,
+    ws_adjust_foreign_key = function(_, table_name, fk_prefix, foreign_table_name, is_cascade)
+      return render([[
+        ALTER TABLE IF EXISTS ONLY "$(TABLE)" DROP CONSTRAINT IF EXISTS "$(TABLE)_$(FK)_id_fkey";
+        ALTER TABLE IF EXISTS ONLY "$(TABLE)" ADD CONSTRAINT "$(TABLE)_$(FK)_id_fkey"
+          FOREIGN KEY ("$(FK)_id", "ws_id") REFERENCES $(FOREIGN_TABLE)("id", "ws_id") $(CASCADE);
+      ]], { TABLE = table_name, FK = fk_prefix, FOREIGN_TABLE = foreign_table_name,
+            CASCADE = is_cascade and "ON DELETE CASCADE" or "" })
+    end,
+  },
+  teardown = {
+    ws_update_composite_cache_key = function(_, connector, table_name, is_partitioned)
+      local _, err = connector:query(render([[
+        UPDATE "$(TABLE)" SET cache_key = CONCAT(cache_key, ':', 'x') WHERE cache_key LIKE '%:';
+      ]], { TABLE = table_name }))
+    end,
+    ws_update_keys = function(_, connector, table_name, unique_keys)
+      local _, err = connector:query(render([[
+        ALTER TABLE IF EXISTS ONLY "$(TABLE)" ALTER "ws_id" SET DEFAULT NULL;
+      ]], { TABLE = table_name }))
+    end,
+  },
+}
+local function ws_adjust_fields(ops, entities) end
+local function ws_adjust_data(ops, connector, entities) end
+postgres.up.ws_adjust_fields = ws_adjust_fields
+postgres.teardown.ws_adjust_data = ws_adjust_data
+local function ws_migrate_plugin(plugin_entities)
+  local function ws_migration_up(ops)
+    return ops:ws_adjust_fields(plugin_entities)
+  end
+  local function ws_migration_teardown(ops)
+    return function(connector)
+      return ops:ws_adjust_data(connector, plugin_entities)
+    end
+  end
+  return {
+    postgres = {
+      up = ws_migration_up(postgres.up),
+      teardown = ws_migration_teardown(postgres.teardown),
+    },
+  }
+end
+return { postgres = postgres, ws_migrate_plugin = ws_migrate_plugin }
+"#;
+
+    /// A later operations module (212_to_213 at 2.2.0) that re-keys only, with a helper taken
+    /// from the first one.
+    const OPS_213: &str = r#"
+local operations_200_210 = require "ops"
+local postgres = {
+  up = [[ ]],
+  teardown = {
+    ws_update_composite_cache_key = operations_200_210.postgres.teardown.ws_update_composite_cache_key,
+  },
+}
+postgres.teardown.ws_adjust_data = function(ops, connector, entities) end
+return { postgres = postgres }
+"#;
+
+    fn ops_loader(m: &str) -> Result<Option<String>, String> {
+        Ok(match m {
+            "ops" => Some(OPS.to_string()),
+            "ops213" => Some(OPS_213.to_string()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn workspace_helpers_are_read_from_the_operations_module_and_the_entities() {
+        // A delegation passes its entity list; the helpers' loops are written out.
+        let plugin = r#"
+local operations = require "ops"
+local plugin_entities = {
+  { name = "keyauth_credentials", primary_key = "id", uniques = {"key"},
+    fks = {{name = "consumer", reference = "consumers", on_delete = "cascade"}} },
+}
+return operations.ws_migrate_plugin(plugin_entities)
+"#;
+        let (pg, cass) = migration_facts(plugin, ops_loader).unwrap();
+        assert_eq!(
+            json(&pg),
+            r#"{"up":{"alters":[{"table":"keyauth_credentials","add":["ws_id"],"other":["add constraint keyauth_credentials_id_ws_id_unique","drop constraint keyauth_credentials_consumer_id_fkey","add constraint keyauth_credentials_consumer_id_fkey","drop constraint keyauth_credentials_key_key","add constraint keyauth_credentials_ws_id_key_unique"]}],"indexes":[{"name":"keyauth_credentials_id_ws_id_unique","table":"keyauth_credentials"},{"name":"keyauth_credentials_ws_id_key_unique","table":"keyauth_credentials"}]},"teardown":{"alters":[{"table":"keyauth_credentials","other":["alter column ws_id"]}]}}"#
+        );
+        assert!(cass.is_none());
+
+        // Core's shape: literal SQL .. the helpers' SQL, and a teardown made by a call.
+        let core = r#"
+local operations = require "ops"
+local entities = {
+  { name = "plugins", cache_key = { "name", "route" }, uniques = {}, fks = {} },
+  { name = "routes", uniques = {}, fks = {}, partitioned = true },
+}
+local function ws_migration_up(ops)
+  return assert(ops:ws_add_workspaces()) .. assert(ops:ws_adjust_fields(entities))
+end
+local function ws_migration_teardown(ops)
+  return function(connector)
+    return ops:ws_adjust_data(connector, entities)
+  end
+end
+return {
+  postgres = {
+    up = [[ ALTER TABLE services ADD COLUMN "tls_verify" BOOLEAN; ]] .. ws_migration_up(operations.postgres.up),
+    teardown = function(connector)
+      local _, err = ws_migration_teardown(operations.postgres.teardown)(connector)
+    end,
+  },
+  cassandra = {
+    up = ws_migration_up(somewhere_else),
+    teardown = function(connector)
+      return require("ops213").postgres.teardown:ws_adjust_data(connector, entities)
+    end,
+  },
+}
+"#;
+        let (pg, cass) = migration_facts(core, ops_loader).unwrap();
+        assert_eq!(
+            json(&pg),
+            r#"{"up":{"creates":["workspaces"],"alters":[{"table":"services","add":["tls_verify"]},{"table":"plugins","add":["ws_id"],"other":["add constraint plugins_id_ws_id_unique"]},{"table":"routes","add":["ws_id"],"other":["add constraint routes_id_ws_id_unique"]}],"indexes":[{"name":"plugins_id_ws_id_unique","table":"plugins"},{"name":"routes_id_ws_id_unique","table":"routes"}],"writes":[{"table":"workspaces","insert":true}]},"teardown":{"alters":[{"table":"plugins","other":["alter column ws_id"]},{"table":"routes","other":["alter column ws_id"]}],"writes":[{"table":"plugins","update":["cache_key"]}]}}"#
+        );
+        // An operations table that cannot be found is not guessed at; 212_to_213's only
+        // re-keys the composite cache keys.
+        assert_eq!(
+            json(&cass),
+            r#"{"up":{"partial":true},"teardown":{"writes":[{"table":"plugins","update":["cache_key"]}]}}"#
+        );
     }
 
     #[test]

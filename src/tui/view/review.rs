@@ -84,10 +84,8 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
     if let Some(rows) = r.rows_text() {
         push_wrapped(out, &rows, w, t.dim());
     }
-    if !r.facts_known {
-        push_wrapped(out, "changes: not in kongrade's catalog", w, t.dim());
-    } else if r.changes.is_empty() {
-        push_wrapped(out, "changes: no table, index or row", w, t.dim());
+    if let Some(none) = r.no_changes_text() {
+        push_wrapped(out, &format!("changes: {none}"), w, t.dim());
     }
     for c in &r.changes {
         push_hanging(out, "· ", c, w, Style::new());
