@@ -4,9 +4,9 @@
 //! and with `--kong-lua-path` the module's real text. Pure: the runtime read everything.
 
 use crate::contract::clone::{human_ms, RehearsalRecord};
-use crate::kong::catalog::{Db, FactsBook, PhaseFacts};
+use crate::kong::catalog::{Db, DbFacts, FactsBook, PhaseFacts};
 use crate::kong::diagnose::{advised_secs, human_secs, HeavyWork, RehearsalScale, SIZABLE_ROWS};
-use crate::kong::rewrites::Phase;
+use crate::kong::rewrites::{self, Phase, Rewrite};
 
 use super::model::Model;
 
@@ -343,6 +343,43 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
     Some(format!("{label}: {}", parts.join("; ")))
 }
 
+/// The tables a migration touches, and those it rewrites, alters or indexes (the LARGE
+/// candidates: a new table is empty, a dropped one goes at once), from its facts and from the
+/// estimate's table (`kong::rewrites`), so that the flag, the rows and the estimate agree.
+fn work_tables<'a>(
+    facts: Option<&DbFacts>,
+    rewrites: impl Iterator<Item = &'a Rewrite>,
+) -> (Vec<String>, Vec<String>) {
+    fn add(v: &mut Vec<String>, t: &str) {
+        if !v.iter().any(|x| x == t) {
+            v.push(t.to_string());
+        }
+    }
+    let mut touched = Vec::new();
+    let mut heavy = Vec::new();
+    for (_, p) in facts.iter().flat_map(|d| d.phases()) {
+        for t in p.tables() {
+            add(&mut touched, t);
+        }
+        let work = p
+            .alters
+            .iter()
+            .map(|a| &a.table)
+            .chain(p.indexes.iter().map(|i| &i.table))
+            .chain(p.writes.iter().map(|w| &w.table));
+        for t in work {
+            add(&mut heavy, t);
+        }
+    }
+    for r in rewrites {
+        for t in r.tables {
+            add(&mut touched, t);
+            add(&mut heavy, t);
+        }
+    }
+    (touched, heavy)
+}
+
 impl Model {
     /// What Review says of each migration `up` will run, in order.
     pub fn migration_reviews(&self) -> Vec<MigrationReview> {
@@ -363,8 +400,6 @@ impl Model {
                 let dbf = facts.and_then(|f| f.db(db));
                 let mut changes = Vec::new();
                 let mut partial = false;
-                let mut touched: Vec<String> = Vec::new();
-                let mut heavy: Vec<String> = Vec::new();
                 if let Some(d) = dbf {
                     for (label, p) in [
                         ("up", &d.up),
@@ -373,26 +408,14 @@ impl Model {
                     ] {
                         changes.extend(phase_changes(label, p));
                         partial |= p.partial;
-                        for t in p.tables() {
-                            if !touched.iter().any(|x| x == t) {
-                                touched.push(t.to_string());
-                            }
-                        }
-                        // Altered, indexed or rewritten: a new table is empty, a dropped one
-                        // goes at once.
-                        let work = p
-                            .alters
-                            .iter()
-                            .map(|a| &a.table)
-                            .chain(p.indexes.iter().map(|i| &i.table))
-                            .chain(p.writes.iter().map(|w| &w.table));
-                        for t in work {
-                            if !heavy.contains(t) {
-                                heavy.push(t.clone());
-                            }
-                        }
                     }
                 }
+                // The estimate's entries, as diagnose takes them: PostgreSQL's work; on
+                // Cassandra only core 016's row-by-row rewrite of the regex routes.
+                let rewrites = rewrites::of(sub, name).filter(|r| {
+                    db == Db::Postgres || r.written == Some(rewrites::ROUTES_WITH_REGEX_PATHS)
+                });
+                let (touched, heavy) = work_tables(dbf, rewrites);
                 let rows: Vec<(String, i64)> = touched
                     .iter()
                     .filter_map(|t| count(t).map(|n| (t.clone(), n)))
@@ -472,6 +495,37 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table the estimate's entries name counts for the flag and the rows even where the
+    /// facts miss it.
+    #[test]
+    fn the_estimates_tables_count_with_the_facts() {
+        use crate::kong::rewrites::Work;
+        let facts = DbFacts {
+            up: crate::kong::sql_facts::of_sql(
+                "CREATE TABLE fresh (id int); ALTER TABLE services ADD x INT; DROP TABLE old;",
+            ),
+            ..DbFacts::default()
+        };
+        let entry = Rewrite {
+            subsystem: "core",
+            migration: "x",
+            phase: Phase::Teardown,
+            work: Work::Statement,
+            tables: &["plugins", "services"],
+            written: None,
+        };
+        let (touched, heavy) = work_tables(Some(&facts), [&entry].into_iter());
+        assert_eq!(touched, ["fresh", "services", "old", "plugins"]);
+        assert_eq!(heavy, ["services", "plugins"]);
+        // A migration the catalog has no facts for (a rock's) still gets the estimate's tables.
+        let (touched, heavy) = work_tables(None, [&entry].into_iter());
+        assert_eq!(touched, ["plugins", "services"]);
+        assert_eq!(heavy, touched);
+        let (touched, heavy) = work_tables(Some(&facts), std::iter::empty());
+        assert_eq!(heavy, ["services"]);
+        assert_eq!(touched, ["fresh", "services", "old"]);
+    }
 
     fn review(changes: &[&str], partial: bool) -> MigrationReview {
         MigrationReview {
