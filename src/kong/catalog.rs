@@ -174,9 +174,14 @@ pub struct TableAlter {
     pub add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drop: Vec<String>,
-    /// Other changes, in words: `alter column created_at`, `add constraint x`, `rename to y`.
+    /// Other changes, in words: `alter column created_at type`, `alter column ws_id set
+    /// default`, `add constraint x`, `rename to y`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other: Vec<String>,
+    /// A change rewrites the whole table under an exclusive lock (`ALTER COLUMN ... TYPE`),
+    /// unlike adding a column or setting a default, which only change the catalog.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rewrite: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -456,6 +461,12 @@ mod tests {
         assert_eq!(pg.up.creates, ["sm_vaults", "vault_auth_vaults"]);
         let routes = pg.up.alters.iter().find(|a| a.table == "routes").unwrap();
         assert_eq!(routes.add, ["expression", "priority"]);
+        // `ADD COLUMN "cache_key" TEXT UNIQUE` on targets builds an index; no ALTER rewrites.
+        assert!(pg.up.indexes.contains(&IndexFact {
+            name: Some("targets_cache_key_key".into()),
+            table: "targets".into()
+        }));
+        assert!(pg.up.alters.iter().all(|a| !a.rewrite));
         assert!(!pg.up.partial && !pg.up_f.partial && !pg.teardown.partial);
         assert_eq!(
             pg.up_f.writes,
@@ -559,6 +570,11 @@ mod tests {
         assert_eq!(up.creates, ["workspaces"]);
         let ca = alter(up, "ca_certificates");
         assert_eq!(ca.add, ["cert_digest"]);
+        // `ADD COLUMN "cert_digest" TEXT UNIQUE` builds its index.
+        assert_eq!(
+            index_names(up, "ca_certificates"),
+            ["ca_certificates_cert_digest_key"]
+        );
         assert_eq!(ca.other, ["drop constraint ca_certificates_cert_key"]);
         assert_eq!(
             alter(up, "services").add,
@@ -632,11 +648,16 @@ mod tests {
             ]
         );
         for t in entities {
-            assert_eq!(alter(td, t).other, ["alter column ws_id"], "{t}");
+            assert_eq!(
+                alter(td, t).other,
+                ["alter column ws_id set default"],
+                "{t}"
+            );
+            assert!(!alter(td, t).rewrite, "{t}");
         }
         assert_eq!(
             alter(td, "ca_certificates").other,
-            ["alter column cert_digest"]
+            ["alter column cert_digest set not null"]
         );
     }
 
@@ -669,9 +690,29 @@ mod tests {
         assert_eq!(pg.up.tables(), ["keyauth_credentials"]);
         assert_eq!(
             alter(&pg.teardown, "keyauth_credentials").other,
-            ["alter column ws_id"]
+            ["alter column ws_id set default"]
         );
         assert!(pg.teardown.writes.is_empty());
+    }
+
+    /// Hand-checked against core/001_14_to_15.lua at 1.0.0: created_at becomes TIMESTAMP WITH
+    /// TIME ZONE (a rewrite of each table), then its default is set (the catalog only).
+    #[test]
+    fn embedded_facts_tell_a_table_rewrite_from_a_default() {
+        let pg = FactsBook::embedded()
+            .of("core", "001_14_to_15", Some(Version::new(1, 0, 0)))
+            .and_then(|f| f.db(Db::Postgres))
+            .expect("facts for 001");
+        let consumers = alter(&pg.up, "consumers");
+        assert!(consumers.rewrite);
+        assert_eq!(
+            consumers.other,
+            [
+                "alter column created_at type",
+                "alter column created_at set default"
+            ]
+        );
+        assert!(!alter(&pg.up, "routes").rewrite);
     }
 
     #[test]

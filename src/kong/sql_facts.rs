@@ -463,6 +463,14 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                     _ => {
                         skip_kws(toks, &mut i, &["COLUMN", "IF", "NOT", "EXISTS"]);
                         if let Some(c) = col(&mut i) {
+                            // `ADD c TEXT UNIQUE` builds an index, named as PostgreSQL names it.
+                            match column_key(toks, i) {
+                                Some("UNIQUE") => {
+                                    add_index(facts, Some(format!("{table}_{c}_key")), table)
+                                }
+                                Some(_) => add_index(facts, Some(format!("{table}_pkey")), table),
+                                None => {}
+                            }
                             push_unique(&mut alter_of(facts, table).add, c);
                         }
                     }
@@ -489,10 +497,22 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                 i += 1;
                 skip_kws(toks, &mut i, &["COLUMN"]);
                 if let Some(c) = col(&mut i) {
+                    // A new type rewrites every row; defaults and NOT NULL only change the
+                    // catalog (SET NOT NULL reads the table, without writing it).
+                    let (what, rewrite) = match (word(i).as_str(), word(i + 1).as_str()) {
+                        ("TYPE", _) | ("SET", "DATA") => ("type", true),
+                        ("SET", "NOT") => ("set not null", false),
+                        ("DROP", "NOT") => ("drop not null", false),
+                        ("SET", "DEFAULT") => ("set default", false),
+                        ("DROP", "DEFAULT") => ("drop default", false),
+                        _ => ("", false),
+                    };
+                    let a = alter_of(facts, table);
                     push_unique(
-                        &mut alter_of(facts, table).other,
-                        format!("alter column {c}"),
+                        &mut a.other,
+                        format!("alter column {c} {what}").trim_end().to_string(),
                     );
+                    a.rewrite |= rewrite;
                 }
             }
             "RENAME" => {
@@ -538,6 +558,28 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
     }
 }
 
+/// In a column definition from `toks[i]` to its end (a top-level comma or the statement's end),
+/// `UNIQUE` or `PRIMARY` (KEY), when there is one.
+fn column_key(toks: &[T], mut i: usize) -> Option<&'static str> {
+    let mut depth = 0i32;
+    while let Some(t) = toks.get(i) {
+        match t {
+            T::Sym('(') => depth += 1,
+            T::Sym(')') => depth -= 1,
+            T::Sym(',') | T::Sym(';') if depth <= 0 => return None,
+            T::Word { up, .. } if depth <= 0 => match up.as_str() {
+                "UNIQUE" => return Some("UNIQUE"),
+                "PRIMARY" => return Some("PRIMARY"),
+                "EXCEPTION" | "END" => return None,
+                _ => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn add_index(facts: &mut PhaseFacts, name: Option<String>, table: &str) {
     let ix = IndexFact {
         name,
@@ -564,6 +606,7 @@ pub fn merge(into: &mut PhaseFacts, other: PhaseFacts) {
         for c in a.other {
             push_unique(&mut slot.other, c);
         }
+        slot.rewrite |= a.rewrite;
     }
     for t in other.drops {
         push_unique(&mut into.drops, t);
@@ -626,7 +669,7 @@ mod tests {
         );
         assert_eq!(
             json(&f),
-            r#"{"creates":["sm_vaults"],"alters":[{"table":"sm_vaults","other":["add constraint sm_vaults_ws_id_fkey"]},{"table":"targets","add":["cache_key"]},{"table":"upstreams","add":["hash_on_query_arg","b"],"drop":["old"]},{"table":"plugins","other":["alter column created_at"]}],"drops":["vaults_beta","vaults"],"indexes":[{"name":"routes_ws_id_idx","table":"routes"},{"table":"only_unnamed"},{"name":"x_idx","table":"x"}],"writes":[{"table":"sm_vaults","insert":true}]}"#
+            r#"{"creates":["sm_vaults"],"alters":[{"table":"sm_vaults","other":["add constraint sm_vaults_ws_id_fkey"]},{"table":"targets","add":["cache_key"]},{"table":"upstreams","add":["hash_on_query_arg","b"],"drop":["old"]},{"table":"plugins","other":["alter column created_at type"],"rewrite":true}],"drops":["vaults_beta","vaults"],"indexes":[{"name":"targets_cache_key_key","table":"targets"},{"name":"routes_ws_id_idx","table":"routes"},{"table":"only_unnamed"},{"name":"x_idx","table":"x"}],"writes":[{"table":"sm_vaults","insert":true}]}"#
         );
     }
 
@@ -672,6 +715,18 @@ mod tests {
         assert_eq!(
             json(&f),
             r#"{"alters":[{"table":"acls","add":["ws_id"],"other":["add constraint acls_id_ws_id_unique","add constraint acls_fkey","add primary"]}],"indexes":[{"name":"acls_id_ws_id_unique","table":"acls"},{"table":"acls"}],"writes":[{"table":"acls","update":["cache_key"]}]}"#
+        );
+        // Only a new type rewrites the table; defaults and NOT NULL change the catalog. A
+        // column's own UNIQUE or PRIMARY KEY builds an index, named as PostgreSQL names it.
+        let f = of_sql(
+            r#"ALTER TABLE ca ALTER COLUMN d SET NOT NULL, ALTER "ws_id" SET DEFAULT NULL,
+                 ALTER e DROP DEFAULT, ALTER f DROP NOT NULL, ADD g TEXT REFERENCES x (id);
+               ALTER TABLE p ALTER COLUMN c SET DATA TYPE JSONB USING c::jsonb,
+                 ADD COLUMN k TEXT PRIMARY KEY, ADD COLUMN "u" TEXT UNIQUE;"#,
+        );
+        assert_eq!(
+            json(&f),
+            r#"{"alters":[{"table":"ca","add":["g"],"other":["alter column d set not null","alter column ws_id set default","alter column e drop default","alter column f drop not null"]},{"table":"p","add":["k","u"],"other":["alter column c type"],"rewrite":true}],"indexes":[{"name":"p_pkey","table":"p"},{"name":"p_u_key","table":"p"}]}"#
         );
         // A function body's EXECUTE runs later, as a trigger: not read.
         let f = of_sql(

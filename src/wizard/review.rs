@@ -1,5 +1,5 @@
 //! Review, per migration (issue 15 point 1): what it changes (the catalog's `FactsBook`), the
-//! rows its tables hold now (the poller's planner estimates), whether it rewrites or alters a
+//! rows its tables hold now (the poller's planner estimates), whether it rewrites, indexes or writes a
 //! large table, how long it should take (diagnose's estimate, or a rehearsal's measured time),
 //! and with `--kong-lua-path` the module's real text. Pure: the runtime read everything.
 
@@ -260,7 +260,7 @@ impl MigrationReview {
         }
         if !self.large.is_empty() {
             s.push_str(&format!(
-                "LARGE: it rewrites or alters {} ({} rows or more): plan the time, and pass the timeouts `kongrade plan` gives.\n",
+                "LARGE: it rewrites, indexes or writes the rows of {} ({} rows or more): plan the time, and pass the timeouts `kongrade plan` gives.\n",
                 self.large.join(", "),
                 thousands(SIZABLE_ROWS)
             ));
@@ -309,6 +309,9 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
         let mut cols: Vec<String> = a.add.iter().map(|c| format!("+{c}")).collect();
         cols.extend(a.drop.iter().map(|c| format!("-{c}")));
         cols.extend(a.other.iter().cloned());
+        if a.rewrite {
+            cols.push("rewrites the table".into());
+        }
         parts.push(if cols.is_empty() {
             format!("alters {}", a.table)
         } else {
@@ -343,9 +346,11 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
     Some(format!("{label}: {}", parts.join("; ")))
 }
 
-/// The tables a migration touches, and those it rewrites, alters or indexes (the LARGE
-/// candidates: a new table is empty, a dropped one goes at once), from its facts and from the
-/// estimate's table (`kong::rewrites`), so that the flag, the rows and the estimate agree.
+/// The tables a migration touches, and those whose size its time depends on (the LARGE
+/// candidates): rewritten by an ALTER, indexed, or with rows written. A new table is empty, a
+/// dropped one goes at once, and other ALTERs (a column, a default) only change the catalog.
+/// From its facts and from the estimate's table (`kong::rewrites`), so that the flag, the rows
+/// and the estimate agree.
 fn work_tables<'a>(
     facts: Option<&DbFacts>,
     rewrites: impl Iterator<Item = &'a Rewrite>,
@@ -364,6 +369,7 @@ fn work_tables<'a>(
         let work = p
             .alters
             .iter()
+            .filter(|a| a.rewrite)
             .map(|a| &a.table)
             .chain(p.indexes.iter().map(|i| &i.table))
             .chain(p.writes.iter().map(|w| &w.table));
@@ -503,7 +509,7 @@ mod tests {
         use crate::kong::rewrites::Work;
         let facts = DbFacts {
             up: crate::kong::sql_facts::of_sql(
-                "CREATE TABLE fresh (id int); ALTER TABLE services ADD x INT; DROP TABLE old;",
+                "CREATE TABLE fresh (id int); UPDATE services SET x = 1; DROP TABLE old;",
             ),
             ..DbFacts::default()
         };
@@ -516,7 +522,7 @@ mod tests {
             written: None,
         };
         let (touched, heavy) = work_tables(Some(&facts), [&entry].into_iter());
-        assert_eq!(touched, ["fresh", "services", "old", "plugins"]);
+        assert_eq!(touched, ["fresh", "old", "services", "plugins"]);
         assert_eq!(heavy, ["services", "plugins"]);
         // A migration the catalog has no facts for (a rock's) still gets the estimate's tables.
         let (touched, heavy) = work_tables(None, [&entry].into_iter());
@@ -524,7 +530,46 @@ mod tests {
         assert_eq!(heavy, touched);
         let (touched, heavy) = work_tables(Some(&facts), std::iter::empty());
         assert_eq!(heavy, ["services"]);
-        assert_eq!(touched, ["fresh", "services", "old"]);
+        assert_eq!(touched, ["fresh", "old", "services"]);
+    }
+
+    /// LARGE is for what takes time with the rows: a table rewrite, an index build, row writes;
+    /// not a new column or a default.
+    #[test]
+    fn only_rewrites_index_builds_and_row_writes_are_large_candidates() {
+        let facts = DbFacts {
+            up: crate::kong::sql_facts::of_sql(
+                "ALTER TABLE services ADD x INT; ALTER TABLE routes ALTER COLUMN ws_id SET DEFAULT NULL;
+                 ALTER TABLE upstreams ALTER COLUMN d SET NOT NULL;",
+            ),
+            teardown: crate::kong::sql_facts::of_sql(
+                "ALTER TABLE consumers ALTER COLUMN created_at TYPE TIMESTAMP WITH TIME ZONE;
+                 ALTER TABLE targets ADD c TEXT UNIQUE; UPDATE acls SET k = 1;",
+            ),
+            ..DbFacts::default()
+        };
+        let (touched, heavy) = work_tables(Some(&facts), std::iter::empty());
+        assert_eq!(
+            touched,
+            [
+                "services",
+                "routes",
+                "upstreams",
+                "consumers",
+                "targets",
+                "acls"
+            ]
+        );
+        assert_eq!(heavy, ["consumers", "targets", "acls"]);
+        let changes = phase_changes("teardown", &facts.teardown).unwrap_or_default();
+        assert!(
+            changes.contains("alters consumers (alter column created_at type, rewrites the table)"),
+            "{changes}"
+        );
+        assert!(
+            changes.contains("indexes targets (targets_c_key)"),
+            "{changes}"
+        );
     }
 
     fn review(changes: &[&str], partial: bool) -> MigrationReview {

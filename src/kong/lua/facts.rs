@@ -623,7 +623,7 @@ return operations.ws_migrate_plugin(plugin_entities)
         let (pg, cass) = migration_facts(plugin, ops_loader).unwrap();
         assert_eq!(
             json(&pg),
-            r#"{"up":{"alters":[{"table":"keyauth_credentials","add":["ws_id"],"other":["add constraint keyauth_credentials_id_ws_id_unique","drop constraint keyauth_credentials_consumer_id_fkey","add constraint keyauth_credentials_consumer_id_fkey","drop constraint keyauth_credentials_key_key","add constraint keyauth_credentials_ws_id_key_unique"]}],"indexes":[{"name":"keyauth_credentials_id_ws_id_unique","table":"keyauth_credentials"},{"name":"keyauth_credentials_ws_id_key_unique","table":"keyauth_credentials"}]},"teardown":{"alters":[{"table":"keyauth_credentials","other":["alter column ws_id"]}]}}"#
+            r#"{"up":{"alters":[{"table":"keyauth_credentials","add":["ws_id"],"other":["add constraint keyauth_credentials_id_ws_id_unique","drop constraint keyauth_credentials_consumer_id_fkey","add constraint keyauth_credentials_consumer_id_fkey","drop constraint keyauth_credentials_key_key","add constraint keyauth_credentials_ws_id_key_unique"]}],"indexes":[{"name":"keyauth_credentials_id_ws_id_unique","table":"keyauth_credentials"},{"name":"keyauth_credentials_ws_id_key_unique","table":"keyauth_credentials"}]},"teardown":{"alters":[{"table":"keyauth_credentials","other":["alter column ws_id set default"]}]}}"#
         );
         assert!(cass.is_none());
 
@@ -660,7 +660,7 @@ return {
         let (pg, cass) = migration_facts(core, ops_loader).unwrap();
         assert_eq!(
             json(&pg),
-            r#"{"up":{"creates":["workspaces"],"alters":[{"table":"services","add":["tls_verify"]},{"table":"plugins","add":["ws_id"],"other":["add constraint plugins_id_ws_id_unique"]},{"table":"routes","add":["ws_id"],"other":["add constraint routes_id_ws_id_unique"]}],"indexes":[{"name":"plugins_id_ws_id_unique","table":"plugins"},{"name":"routes_id_ws_id_unique","table":"routes"}],"writes":[{"table":"workspaces","insert":true}]},"teardown":{"alters":[{"table":"plugins","other":["alter column ws_id"]},{"table":"routes","other":["alter column ws_id"]}],"writes":[{"table":"plugins","update":["cache_key"]}]}}"#
+            r#"{"up":{"creates":["workspaces"],"alters":[{"table":"services","add":["tls_verify"]},{"table":"plugins","add":["ws_id"],"other":["add constraint plugins_id_ws_id_unique"]},{"table":"routes","add":["ws_id"],"other":["add constraint routes_id_ws_id_unique"]}],"indexes":[{"name":"plugins_id_ws_id_unique","table":"plugins"},{"name":"routes_id_ws_id_unique","table":"routes"}],"writes":[{"table":"workspaces","insert":true}]},"teardown":{"alters":[{"table":"plugins","other":["alter column ws_id set default"]},{"table":"routes","other":["alter column ws_id set default"]}],"writes":[{"table":"plugins","update":["cache_key"]}]}}"#
         );
         // An operations table that cannot be found is not guessed at; 212_to_213's only
         // re-keys the composite cache keys.
