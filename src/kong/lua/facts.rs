@@ -5,8 +5,10 @@
 //!   it recognises, so log messages and Lua patterns add nothing);
 //! - `ops:fixup_plugin_config(connector, name, fn)` rewrites `plugins.config` row by row;
 //! - DAO writes (`kong.db.routes:update(...)`) write their entity's table;
-//! - other helpers of Kong's operations modules (`ops:ws_*`) and values computed by code mark the
-//!   phase `partial`.
+//! - Kong's workspace helpers (`ops:ws_*`) are read from the operations module and the entity
+//!   lists they are given (`ws_ops`);
+//! - a computed `up` is read from its known parts (a `..`'s strings, string.format's template);
+//!   a part that is not known (a call not followed, a helper not found) marks the phase `partial`.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
