@@ -584,6 +584,7 @@ mod tests {
             large: vec![],
             estimate_secs: None,
             measured: vec![],
+            growth: Ok(1.0),
             measured_mark: None,
         }
     }
