@@ -514,6 +514,10 @@ pub struct AutoFlags {
     #[arg(long)]
     pub allow_breaking: bool,
 
+    /// Go on although a preflight read failed, so its checks did not run (exit 20 otherwise)
+    #[arg(long)]
+    pub allow_incomplete_preflight: bool,
+
     /// Print a JSON report on stdout at the end (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
@@ -575,6 +579,7 @@ impl AutoFlags {
             allow_unknown: self.allow_unknown,
             allow_unsupported_jump: self.allow_unsupported_jump,
             allow_breaking: self.allow_breaking,
+            allow_incomplete_preflight: self.allow_incomplete_preflight,
             json: self.json,
             db_timeout: self.db_timeout,
             lock_timeout: self.lock_timeout,

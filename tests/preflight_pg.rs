@@ -835,14 +835,14 @@ fn plugins_rows_the_plugins_setting_does_not_load() {
     let remedy = strings(&p["remedy"]);
     assert!(remedy[0].starts_with("cp -n "), "{remedy:?}");
     assert!(
-        remedy[1].starts_with("sed -i ") && remedy[1].contains("plugins = bundled,key-auth,cors"),
+        remedy[1].starts_with("sed -i ") && remedy[1].contains("plugins = key-auth,cors"),
         "{remedy:?}"
     );
     // KONG_PLUGINS, which wins over kong.conf: the remedy sets it.
     let f = diagnose_with(&db, &[("KONG_PLUGINS", "key-auth")], "3.4.2", &[]);
     let env_fix = strings(&find(&f, "plugins-not-loaded")["remedy"]);
     assert!(
-        env_fix[0].starts_with("export KONG_PLUGINS=bundled,key-auth,cors   #"),
+        env_fix[0].starts_with("export KONG_PLUGINS=key-auth,cors   #"),
         "{env_fix:?}"
     );
     // Shipped, and no recorded migrations of a plugin left out: only this finding.
@@ -915,10 +915,7 @@ fn plugins_rows_the_plugins_setting_does_not_load() {
         sh(line, &[]);
     }
     let text = std::fs::read_to_string(conf).unwrap();
-    assert!(
-        text.contains("\nplugins = bundled,key-auth,cors\n"),
-        "{text}"
-    );
+    assert!(text.contains("\nplugins = key-auth,cors\n"), "{text}");
     let f = diagnose(&db, "3.4.2", &["-c", conf]);
     assert!(
         !ids(&f).contains(&"plugins-not-loaded".to_string()),

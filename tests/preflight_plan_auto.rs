@@ -205,45 +205,68 @@ fn auto_refuses_what_the_target_breaks_with_20_unless_allow_breaking_and_journal
 }
 
 /// A check that could not run may hide an error: auto refuses an incomplete preflight with 20,
-/// as it refuses the errors, and --allow-breaking lifts it (journaled). Here the plugins table
+/// as it refuses the errors, and only its own --allow-incomplete-preflight lifts it (journaled). Here the plugins table
 /// cannot be read (a view that fails), so the plugins' checks did not run.
 #[test]
-fn auto_refuses_an_incomplete_preflight_unless_allow_breaking() {
+fn auto_refuses_an_incomplete_preflight_unless_its_own_flag() {
     let db = TestDb::new("pfp_incomplete");
     kong_db::bootstrap_at(&db, "3.4.2", None);
-    db.exec("CREATE VIEW plugins AS SELECT g AS name FROM generate_series(1, 2) g WHERE 1 / (g - 1) = 0;");
+    db.exec(
+        "CREATE VIEW plugins AS SELECT g AS name FROM generate_series(1, 2) g WHERE 1 / (g - 1) = 0;",
+    );
     let kong = format!("'{BIN}' stand-in --kong-version 3.5.0");
     let before = rows(&db);
-    let o = kongrade(
-        &db,
-        &[
-            "auto",
-            "--target-version",
-            "3.5.0",
-            "--kong-cmd",
-            &kong,
-            "--backup=skip",
-            "--json",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(20), "{}", both(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("[preflight-incomplete]"), "{err}");
-    assert!(err.contains("division by zero"), "{err}");
-    assert_eq!(rows(&db), before, "nothing ran");
-    let mut lifted = vec![
+    let base = [
         "auto",
         "--target-version",
         "3.5.0",
         "--kong-cmd",
         &kong,
         "--backup=skip",
-        "--allow-breaking",
     ];
+    let o = kongrade(&db, &[&base[..], &["--json"]].concat());
+    assert_eq!(o.status.code(), Some(20), "{}", both(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("[preflight-incomplete]"), "{err}");
+    assert!(err.contains("division by zero"), "{err}");
+    let v: Value = serde_json::from_slice(&o.stdout).expect("auto JSON");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--allow-incomplete-preflight"),
+        "{v}"
+    );
+    assert_eq!(rows(&db), before, "nothing ran");
+    // --allow-breaking lifts what the checks that ran found, not a check that did not run.
+    let o = kongrade(&db, &[&base[..], &["--allow-breaking"]].concat());
+    assert_eq!(o.status.code(), Some(20), "{}", both(&o));
+    assert_eq!(rows(&db), before, "nothing ran");
     let in_place = support::nodes::in_place();
+    let mut lifted: Vec<&str> = base.to_vec();
+    lifted.push("--allow-incomplete-preflight");
     lifted.extend(in_place.iter().map(String::as_str));
     let o = kongrade(&db, &lifted);
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert_ne!(rows(&db), before, "up ran");
+    // The lifted refusal is journaled as an override.
+    let mut journaled = false;
+    for e in std::fs::read_dir(data_dir(&db).join("journal"))
+        .unwrap()
+        .flatten()
+    {
+        if e.path().extension().is_some_and(|x| x == "jsonl") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                let v: Value = serde_json::from_str(line).unwrap_or_default();
+                journaled |= v["event"] == "override"
+                    && v["gate"] == "preflight-incomplete"
+                    && v["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("--allow-incomplete-preflight"));
+            }
+        }
+    }
+    assert!(journaled, "the override is not in the journal");
 }
 
 /// A 2.8.5 database with 300,000 routes (a big table: the count is exact still), each with the path

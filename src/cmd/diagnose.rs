@@ -182,6 +182,7 @@ pub fn preflight_read_json(d: &crate::kong::preflight::PreflightData) -> serde_j
         "scram_asked": d.scram,
         "data_planes": d.data_planes.as_ref().map(Vec::len),
         "incomplete": d.incomplete,
+        "scram_unread": d.scram_unread,
     })
 }
 

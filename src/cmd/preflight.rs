@@ -261,11 +261,14 @@ impl PreflightSource {
         if hops.is_none_or(crate::kong::preflight::scram_matters) {
             match auth_asked(opts).await {
                 Ok(a) => d.scram = Some(a == AuthAsked::Scram),
-                // A Kong on the way cannot answer SCRAM: not knowing is said, never "fine".
-                Err(e) => d.incomplete.push(format!(
-                    "the login the server asks of role {} (the SCRAM check): {e}",
-                    opts.user
-                )),
+                // Where a Kong on the way cannot answer SCRAM, not knowing is said, never
+                // "fine" (the findings know the plan's hops; the wizard's reading may not yet).
+                Err(e) => {
+                    d.scram_unread = Some(format!(
+                        "the login the server asks of role {} (the SCRAM check): {e}",
+                        opts.user
+                    ))
+                }
             }
         }
         d

@@ -930,8 +930,16 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             remedy: vec![
                 {
                     // What loads them: the setting as it is, and the plugins not in it.
-                    let mut list: Vec<String> = input.settings.plugins.clone();
-                    if list.is_empty() {
+                    // `off` loads nothing (Kong checks only the first entry): dropped.
+                    let off = input.settings.plugins.first().is_some_and(|p| p == "off");
+                    let mut list: Vec<String> = input
+                        .settings
+                        .plugins
+                        .iter()
+                        .filter(|p| p.as_str() != "off")
+                        .cloned()
+                        .collect();
+                    if list.is_empty() && !off {
                         list.push("bundled".into());
                     }
                     list.extend(not_loaded_names.iter().filter(|n| !list.contains(n)).cloned().collect::<Vec<_>>());

@@ -496,11 +496,11 @@ pub const RULES: &[Rule] = &[
         auto: AutoGate::Report,
     },
     // A check that did not run may hide an error it looks for (a refused regex, a SCRAM login
-    // old Kong cannot answer): fail closed, as the errors do, lifted by the same flag.
+    // old Kong cannot answer): fail closed, as the errors do, lifted by a flag of its own.
     Rule {
         id: FindingId::PreflightIncomplete,
         wizard: WizardGate::Override,
-        auto: refuse(exit::BREAKING, Some("--allow-breaking")),
+        auto: refuse(exit::BREAKING, Some("--allow-incomplete-preflight")),
     },
     Rule {
         id: FindingId::LockStale,
@@ -634,6 +634,9 @@ pub struct Allowances {
     pub wait_lock: bool,
     /// `--allow-breaking`: go on though the preflight says the target breaks something.
     pub breaking: bool,
+    /// `--allow-incomplete-preflight`: go on though a preflight read failed (its checks did
+    /// not run): its own flag, so lifting it never lifts the errors the checks that ran found.
+    pub incomplete_preflight: bool,
 }
 
 impl Allowances {
@@ -644,6 +647,7 @@ impl Allowances {
             "--allow-unsupported-jump" => self.unsupported_jump,
             "--wait-lock SECONDS" => self.wait_lock,
             "--allow-breaking" => self.breaking,
+            "--allow-incomplete-preflight" => self.incomplete_preflight,
             _ => false,
         }
     }
@@ -1575,6 +1579,7 @@ mod tests {
             unsupported_jump: true,
             wait_lock: true,
             breaking: true,
+            incomplete_preflight: true,
         };
         let r = clone_refusal(&half, "kong_new", Some(3), Some(&all)).expect("no flag lifts it");
         assert_eq!(r.finding.id, FindingId::PathsHalfRewritten);

@@ -100,6 +100,9 @@ pub struct PreflightData {
     pub data_planes: Option<Vec<DataPlane>>,
     /// Reads that failed, each with why (their checks did not run).
     pub incomplete: Vec<String>,
+    /// Why the server's login method could not be read (the SCRAM check): a failed read only
+    /// where a Kong of the plan cannot answer SCRAM (`findings` decides, knowing the hops).
+    pub scram_unread: Option<String>,
     /// Where the PostgreSQL database is (host, port, role, database; never a password), for the
     /// remedies' commands. `None`: not PostgreSQL.
     pub connection: Option<super::plan::BackupTarget>,
@@ -125,6 +128,10 @@ impl PreflightData {
         hops: &[Version],
         catalog: &Catalog,
     ) -> Vec<Finding> {
+        let mut incomplete = self.incomplete.clone();
+        if let Some(why) = self.scram_unread.as_ref().filter(|_| scram_matters(hops)) {
+            incomplete.push(why.clone());
+        }
         preflight(&PreflightInput {
             from,
             target,
@@ -142,7 +149,7 @@ impl PreflightData {
             server_version_num: self.server_version_num,
             scram: self.scram,
             data_planes: self.data_planes.as_deref(),
-            incomplete: &self.incomplete,
+            incomplete: &incomplete,
             connection: self.connection.as_ref(),
             catalog,
             conf: ConfBook::embedded(),
@@ -475,6 +482,7 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     // The old values as kong.conf lines (an empty default, or one with kong.conf's comment
     // sign, cannot be written back as a plain line: left out of the pin).
     let mut pins = Vec::new();
+    let mut not_pinned: Vec<String> = Vec::new();
     for (k, nv) in &new {
         if set.contains(k) {
             continue;
@@ -482,7 +490,14 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         if let Some(ov) = old.get(k) {
             if ov != nv {
                 // Kong reads NONE as "unset" only in its defaults: in kong.conf it is a value.
-                if !ov.is_empty() && ov != "NONE" && !ov.contains('#') {
+                // TLS and listener defaults are not pinned blindly (an old protocol list is a
+                // weaker one): said apart.
+                let security = ["ssl", "tls", "cipher", "listen"]
+                    .iter()
+                    .any(|w| k.contains(w));
+                if security {
+                    not_pinned.push(k.clone());
+                } else if !ov.is_empty() && ov != "NONE" && !ov.contains('#') {
                     pins.push(shell_word(&format!("{k} = {ov}")));
                 }
                 let when = input
@@ -513,36 +528,54 @@ fn changed_defaults(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                     conf_arg(input).trim()
                 ));
             }
+            if !not_pinned.is_empty() {
+                r.push(format!(
+                    "Not pinned (an old TLS or listener value is a weaker or other one): {}; set one by hand only if a client needs its old value.",
+                    not_pinned.join(", ")
+                ));
+            }
             r.push(format!("kong check{}   # with the Kong {} binary", conf_arg(input), input.target));
             r
         },
     });
 }
 
-/// The Admin API of a node, for the remedies' `curl`: kong.conf's first `admin_listen` address
-/// (0.0.0.0 and [::] are reached on the loopback; `ssl` means https), else Kong's default.
-fn admin_url(input: &PreflightInput<'_>) -> String {
-    let listen = input
+/// `curl` on a node's Admin API: kong.conf's `admin_listen`, a plain listener preferred (Kong's
+/// default certificate is self-signed: over `ssl` only, `-k`), 0.0.0.0 and [::] reached on the
+/// loopback; else Kong's default, 127.0.0.1:8001. Returns (the curl with its flags, the URL).
+fn admin_curl(input: &PreflightInput<'_>) -> (String, String) {
+    let entries: Vec<(String, bool)> = input
         .conf_keys
         .iter()
+        .rev()
         .find(|(k, _)| k == "admin_listen")
-        .and_then(|(_, v)| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && *v != "off");
-    let Some(first) = listen else {
-        return "http://127.0.0.1:8001".into();
+        .map(|(_, v)| {
+            v.split(',')
+                .filter_map(|e| {
+                    let mut words = e.split_whitespace();
+                    let addr = words.next()?;
+                    (addr != "off").then(|| (addr.to_string(), words.any(|w| w == "ssl")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = entries
+        .iter()
+        .find(|(_, ssl)| !ssl)
+        .or_else(|| entries.first())
+        .cloned()
+        .unwrap_or_else(|| ("127.0.0.1:8001".into(), false));
+    let (addr, ssl) = chosen;
+    let addr = match addr.rsplit_once(':') {
+        Some(("0.0.0.0", port)) | Some(("*", port)) => format!("127.0.0.1:{port}"),
+        Some(("[::]", port)) => format!("[::1]:{port}"),
+        _ => addr,
     };
-    let mut words = first.split_whitespace();
-    let addr = words.next().unwrap_or("127.0.0.1:8001");
-    let scheme = if words.any(|w| w == "ssl") {
-        "https"
+    if ssl {
+        ("curl -sS -k".into(), format!("https://{addr}"))
     } else {
-        "http"
-    };
-    let addr = addr
-        .replace("0.0.0.0:", "127.0.0.1:")
-        .replace("[::]:", "[::1]:");
-    format!("{scheme}://{addr}")
+        ("curl -sS".into(), format!("http://{addr}"))
+    }
 }
 
 /// `psql` on Kong's database running `sql` (the password from PGPASSWORD or ~/.pgpass).
@@ -569,11 +602,8 @@ fn table_sql(input: &PreflightInput<'_>, table: &str) -> String {
 /// A `curl` that sets a route's paths (the Admin API replaces the whole list), each path
 /// form-encoded.
 fn patch_route_paths(input: &PreflightInput<'_>, id: &str, paths: &[String]) -> String {
-    let mut c = format!(
-        "curl -sS -X PATCH {}/routes/{}",
-        admin_url(input),
-        shell_word(id)
-    );
+    let (curl, url) = admin_curl(input);
+    let mut c = format!("{curl} -X PATCH {url}/routes/{}", shell_word(id));
     for p in paths {
         c.push_str(&format!(
             " --data-urlencode {}",
@@ -947,9 +977,19 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                         input.target
                     ));
                 }
+                let (curl, url) = admin_curl(input);
+                let c = input.connection.cloned().unwrap_or_default();
                 r.push(format!(
-                    "curl -sS -X DELETE {}/plugins/ID   # or delete each row the query lists (its id for ID), once nothing uses it",
-                    admin_url(input)
+                    "psql -h {} -p {} -U {} -d {} -At -c {} | xargs -I{{}} {curl} -X DELETE {url}/plugins/{{}}   # or delete every row of these plugins through the Admin API, once nothing uses them (after the backup)",
+                    shell_word(&c.host),
+                    c.port,
+                    shell_word(&c.user),
+                    shell_word(&c.database),
+                    shell_word(&format!(
+                        "SELECT id FROM {} WHERE name IN ({})",
+                        table_sql(input, "plugins"),
+                        names.join(", ")
+                    ))
                 ));
                 r
             },
@@ -958,13 +998,15 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     if !not_loaded.is_empty() {
         // The setting that loads them all: the operator's list as it is (a short list may be
         // on purpose: `bundled` would load every plugin), then the missing ones.
+        // `off` loads nothing (Kong checks only the first entry): the list is then the missing.
+        let off = input.plugins_setting.first().is_some_and(|p| p == "off");
         let mut wanted: Vec<String> = input
             .plugins_setting
             .iter()
             .filter(|p| p.as_str() != "off")
             .cloned()
             .collect();
-        if wanted.is_empty() {
+        if wanted.is_empty() && !off {
             wanted.push("bundled".into());
         }
         for p in missing {
@@ -988,7 +1030,11 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                 } else if input.conf_keys.iter().any(|(k, _)| k == "plugins") {
                     r.extend(keep_first(input, vec![format!(
                         "sed -i {}{conf}",
-                        shell_word(&format!("s/^\\s*plugins\\s*=.*/plugins = {list}/"))
+                        // The names go into sed's replacement: its own specials escaped.
+                        shell_word(&format!(
+                            "s/^\\s*plugins\\s*=.*/plugins = {}/",
+                            list.replace('\\', "\\\\").replace('/', "\\/").replace('&', "\\&")
+                        ))
                     )]));
                 } else {
                     r.push(format!("echo {} >>{conf}", shell_word(&format!("plugins = {list}"))));
@@ -1200,7 +1246,10 @@ fn data_planes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         why: "A control plane serves data planes of its own major only: after the upgrade these keep running their last configuration and receive no changes until they are upgraded.".into(),
         remedy: vec![
             format!("kongrade plan --target-version {} --deployment hybrid   # the control plane first, then the data planes one by one (rolling)", input.target),
-            format!("curl -s {}/clustering/data-planes   # on the control plane's Admin API, after each: the new data plane in sync", admin_url(input)),
+            {
+                let (curl, url) = admin_curl(input);
+                format!("{curl} {url}/clustering/data-planes   # on the control plane's Admin API, after each: the new data plane in sync")
+            },
         ],
     });
 }
@@ -1276,6 +1325,89 @@ mod tests {
         let i = get(&f, "preflight-incomplete");
         assert_eq!(i.severity, Severity::Warning);
         assert_eq!(i.seen, c.incomplete);
+    }
+
+    /// A login method not read is a failed read only where a Kong of the plan cannot answer
+    /// SCRAM: a 3.4 -> 3.9 upgrade (the wizard's, too) is not stopped by it.
+    #[test]
+    fn an_unread_login_is_incomplete_only_where_scram_matters() {
+        let d = PreflightData {
+            scram_unread: Some(
+                "the login the server asks of role kong (the SCRAM check): refused".into(),
+            ),
+            ..PreflightData::default()
+        };
+        let cat = Catalog::embedded();
+        let modern = d.findings(Some(v("3.4.2")), v("3.9.1"), &[v("3.9.1")], cat);
+        assert!(
+            !ids(&modern).contains(&"preflight-incomplete"),
+            "{:?}",
+            ids(&modern)
+        );
+        let old = d.findings(Some(v("2.5.0")), v("3.4.2"), &[v("2.6.0"), v("3.4.2")], cat);
+        assert_eq!(
+            get(&old, "preflight-incomplete").seen,
+            ["the login the server asks of role kong (the SCRAM check): refused"]
+        );
+    }
+
+    /// The remedies' Admin API: a plain listener first, `-k` over a self-signed `ssl` one, the
+    /// wildcard addresses on the loopback, any other address as written.
+    #[test]
+    fn the_admin_api_of_the_remedies_is_kong_confs() {
+        let with = |listen: &str| {
+            let keys = vec![("admin_listen".to_string(), listen.to_string())];
+            let input = PreflightInput {
+                conf_keys: &keys,
+                ..base_input()
+            };
+            admin_curl(&input)
+        };
+        let plain = |u: &str| ("curl -sS".to_string(), u.to_string());
+        assert_eq!(
+            with("0.0.0.0:8444 http2 ssl, 127.0.0.1:8001"),
+            plain("http://127.0.0.1:8001")
+        );
+        assert_eq!(
+            with("10.0.0.0:8001 reuseport backlog=16384"),
+            plain("http://10.0.0.0:8001")
+        );
+        assert_eq!(with("[::]:8001"), plain("http://[::1]:8001"));
+        assert_eq!(
+            with("0.0.0.0:8444 http2 ssl"),
+            (
+                "curl -sS -k".to_string(),
+                "https://127.0.0.1:8444".to_string()
+            )
+        );
+        assert_eq!(with("off"), plain("http://127.0.0.1:8001"));
+    }
+
+    fn base_input() -> PreflightInput<'static> {
+        PreflightInput {
+            from: None,
+            target: v("3.4.2"),
+            hops: &[],
+            conf_path: None,
+            conf_keys: &[],
+            env_names: &[],
+            plugins_setting: &[],
+            regex_routes: None,
+            regex_route_count: None,
+            regex_refused_paths: None,
+            db_plugins: None,
+            custom_plugins: &[],
+            lua_path: None,
+            server_version_num: None,
+            scram: None,
+            data_planes: None,
+            incomplete: &[],
+            connection: None,
+            catalog: Catalog::embedded(),
+            conf: ConfBook::embedded(),
+            facts: HandFacts::embedded(),
+            modules: ModuleBook::embedded(),
+        }
     }
 
     fn run(c: &Case) -> Vec<Finding> {
@@ -1800,7 +1932,7 @@ mod tests {
         );
         assert_eq!(
             bad.remedy[1].split("   #").next().unwrap(),
-            "curl -sS -X PATCH https://127.0.0.1:8444/routes/3f6c2a9e-0000-4000-8000-000000000001 \
+            "curl -sS -X PATCH http://127.0.0.1:8001/routes/3f6c2a9e-0000-4000-8000-000000000001 \
              --data-urlencode 'paths[]=/(?!admin).*' --data-urlencode 'paths[]=/users/\\d+'"
         );
         let unprefixed = get(&f, "routes-regex-unprefixed");
@@ -1821,7 +1953,8 @@ mod tests {
             shipped.remedy
         );
         assert!(
-            shipped.remedy[2].starts_with("curl -sS -X DELETE https://127.0.0.1:8444/plugins/ID"),
+            shipped.remedy[2]
+                .contains("| xargs -I{} curl -sS -X DELETE http://127.0.0.1:8001/plugins/{}"),
             "{:?}",
             shipped.remedy
         );

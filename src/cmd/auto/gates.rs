@@ -18,6 +18,7 @@ pub(super) fn allowances(args: &AutoArgs) -> Allowances {
         unknown: args.allow_unknown,
         unsupported_jump: args.allow_unsupported_jump,
         breaking: args.allow_breaking,
+        incomplete_preflight: args.allow_incomplete_preflight,
         // The step loop waits out (or refuses on) a live lock before the gates run.
         wait_lock: true,
     }

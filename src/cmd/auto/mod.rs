@@ -62,7 +62,8 @@ Exit codes:
   19  the database's state forbids every step: Kong's tables without schema_meta
       (bootstrap would run over them)
   20  the target will break something (a removed kong.conf key, regex routes 3.x refuses,
-      a plugin it does not ship, SCRAM with an old Kong...) (--allow-breaking)
+      a plugin it does not ship, SCRAM with an old Kong...) (--allow-breaking), or a
+      preflight read failed so its checks did not run (--allow-incomplete-preflight)
   21  the --strategy given is refused here (Kong's guide does not allow it for this
       deployment and jump: the message says why and what is allowed), or no --strategy
       and Kong's guide refuses blue-green here (the LTS pair 2.8 -> 3.4; to 3.x with old
@@ -133,6 +134,8 @@ pub struct AutoArgs {
     pub allow_unsupported_jump: bool,
     /// Go on although the preflight says the target breaks something (exit 20 otherwise).
     pub allow_breaking: bool,
+    /// Go on although a preflight read failed (exit 20 otherwise).
+    pub allow_incomplete_preflight: bool,
     /// A JSON report on stdout at the end (progress goes to stderr).
     pub json: bool,
     /// Passed to kong.
