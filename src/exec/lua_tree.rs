@@ -183,11 +183,20 @@ pub fn migration_sources(dir: &Path) -> Result<BTreeMap<String, (PathBuf, String
                     continue;
                 };
                 if let Some(mut text) = read_optional(&path)? {
-                    for (dep, dep_path, dep_text) in modules_used(dir, &layout, &module, &text)? {
-                        text.push_str(&format!(
-                            "\n\n-- ======== {dep} ({}) ========\n\n{dep_text}",
-                            dep_path.display()
-                        ));
+                    // A module behind it that cannot be read is said in this text only: the
+                    // other migrations' sources stay shown.
+                    match modules_used(dir, &layout, &module, &text) {
+                        Ok(deps) => {
+                            for (dep, dep_path, dep_text) in deps {
+                                text.push_str(&format!(
+                                    "\n\n-- ======== {dep} ({}) ========\n\n{dep_text}",
+                                    dep_path.display()
+                                ));
+                            }
+                        }
+                        Err(e) => text.push_str(&format!(
+                            "\n\n-- ======== the modules it uses could not be read: {e:#} ========\n"
+                        )),
                     }
                     if text.len() > CAP {
                         let cut = (0..=CAP)
@@ -369,6 +378,42 @@ mod tests {
         assert!(path.ends_with("kong/plugins/acme-audit/migrations/000_base.lua"));
         assert!(text.contains("CREATE TABLE audit"), "{text}");
         assert_eq!(got.len(), 1);
+    }
+
+    /// A module behind one migration that cannot be read (a symlink loop here) is said in that
+    /// migration's text; every other migration's source is still there.
+    #[test]
+    fn an_unreadable_module_behind_one_migration_hides_no_other() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(
+            r,
+            "kong/db/migrations/core/init.lua",
+            "return { '009_200_to_210', '010_210_to_211' }",
+        );
+        write(
+            r,
+            "kong/db/migrations/core/009_200_to_210.lua",
+            "local operations = require \"kong.db.migrations.operations.200_to_210\"\n\
+             return { postgres = { up = [[ CREATE TABLE w (); ]] .. operations.postgres.up } }",
+        );
+        write(
+            r,
+            "kong/db/migrations/core/010_210_to_211.lua",
+            "return { postgres = { up = [[ CREATE TABLE x (); ]] } }",
+        );
+        let ops = r.join("kong/db/migrations/operations");
+        std::fs::create_dir_all(&ops).unwrap();
+        std::os::unix::fs::symlink("200_to_210.lua", ops.join("200_to_210.lua")).unwrap();
+        let got = migration_sources(r).unwrap();
+        let (_, t009) = got.get("core/009_200_to_210").expect("009 shown");
+        assert!(t009.contains("CREATE TABLE w"), "{t009}");
+        assert!(
+            t009.contains("the modules it uses could not be read"),
+            "{t009}"
+        );
+        let (_, t010) = got.get("core/010_210_to_211").expect("010 shown");
+        assert!(t010.contains("CREATE TABLE x"), "{t010}");
     }
 
     /// A delegating migration shows the module it delegates to; one that builds its SQL from
