@@ -416,7 +416,15 @@ enum Stat {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    /// Blocks and expressions being parsed, one inside the other.
+    levels: usize,
 }
+
+/// How deeply blocks and expressions may nest, so that odd code cannot exhaust the stack of the
+/// parser (or of the readers, which recurse over the same tree). Half Lua's own limit
+/// (LUAI_MAXCCALLS, 200: "chunk has too many syntax levels"), which a debug build's 2 MB test
+/// threads do not reach; Kong's migrations nest a few levels.
+const MAX_SYNTAX_LEVELS: usize = 100;
 
 impl Parser {
     fn tok(&self) -> &Tok {
@@ -511,7 +519,24 @@ impl Parser {
             || self.is_kw("until")
     }
 
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> LResult<T>) -> LResult<T> {
+        if self.levels >= MAX_SYNTAX_LEVELS {
+            return Err(LuaError::at(
+                self.line(),
+                format!("the code nests more than {MAX_SYNTAX_LEVELS} levels deep"),
+            ));
+        }
+        self.levels += 1;
+        let r = f(self);
+        self.levels -= 1;
+        r
+    }
+
     fn block(&mut self) -> LResult<Block> {
+        self.nested(Self::block_stats)
+    }
+
+    fn block_stats(&mut self) -> LResult<Block> {
         let mut b = Block::default();
         while !self.block_end() {
             if self.is_kw("return") {
@@ -753,6 +778,10 @@ impl Parser {
     }
 
     fn sub_expr(&mut self, limit: u8) -> LResult<Expr> {
+        self.nested(|p| p.sub_expr_at(limit))
+    }
+
+    fn sub_expr_at(&mut self, limit: u8) -> LResult<Expr> {
         const UNARY_PRIORITY: u8 = 12;
         let mut left = if matches!(self.tok(), Tok::Kw("not") | Tok::Sym("-" | "#" | "~")) {
             self.next();
@@ -900,7 +929,11 @@ impl Parser {
 
 fn parse(src: &str) -> LResult<Block> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        levels: 0,
+    };
     let b = p.block()?;
     if !matches!(p.tok(), Tok::Eof) {
         return p.err("the end of the file");
@@ -967,11 +1000,32 @@ enum How {
 struct Computed {
     how: How,
     parts: Vec<Val>,
+    /// How many computed values deep it is (1: none of its parts is computed).
+    depth: usize,
 }
+
+/// How deeply computed values may nest (`s = f(s)` on each of many lines): the facts reader
+/// walks them, and Rust drops them, by recursion.
+const MAX_NESTING: usize = 64;
 
 impl Computed {
     fn val(how: How, parts: Vec<Val>) -> Val {
-        Val::Computed(Rc::new(Computed { how, parts }))
+        let inner = parts
+            .iter()
+            .map(|p| match p {
+                Val::Computed(c) => c.depth,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        if inner >= MAX_NESTING {
+            return Val::Unknown("a value nested deeper than the reader follows".to_string());
+        }
+        Val::Computed(Rc::new(Computed {
+            how,
+            parts,
+            depth: inner + 1,
+        }))
     }
 }
 
@@ -1051,17 +1105,39 @@ fn table_set(t: &TableRef, key: Key, val: Val) {
     }
 }
 
-#[derive(Default)]
 struct Eval {
     /// Guards against pathological recursion through function bodies.
     depth: usize,
+    /// Work left: each function followed and each operand a `..` keeps costs one. The depth
+    /// limit alone lets a function calling itself k times run k^16 calls (and build a value that
+    /// large); past the budget calls are not followed and concatenations are unknown, which the
+    /// facts reader marks partial, so a hostile module is read in bounded time.
+    budget: usize,
     /// Globals assigned by straight-line code (a rockspec is nothing but globals).
     globals: TableRef,
 }
 
+impl Default for Eval {
+    fn default() -> Self {
+        Eval::with_budget(MAX_WORK)
+    }
+}
+
 const MAX_DEPTH: usize = 16;
 
+/// The work one module may cost the reader (calls followed, operands kept, bodies walked): far
+/// above what Kong's largest migrations take (a few hundred), far below what hurts.
+const MAX_WORK: usize = 20_000;
+
 impl Eval {
+    fn with_budget(budget: usize) -> Self {
+        Eval {
+            depth: 0,
+            budget,
+            globals: TableRef::default(),
+        }
+    }
+
     fn key(&mut self, e: &Expr, scope: &Scope) -> LResult<Option<Key>> {
         Ok(match self.expr(e, scope)? {
             Val::Str(s) => Some(Key::Str(s)),
@@ -1089,7 +1165,16 @@ impl Eval {
                             v => parts.push(v),
                         }
                     }
-                    Computed::val(How::Concat, parts)
+                    match self.budget.checked_sub(parts.len()) {
+                        Some(left) => {
+                            self.budget = left;
+                            Computed::val(How::Concat, parts)
+                        }
+                        None => {
+                            self.budget = 0;
+                            Val::Unknown("a value larger than the reader follows".to_string())
+                        }
+                    }
                 }
             },
             Expr::Binary(..) => Val::Unknown("a computed value".to_string()),
@@ -1168,7 +1253,8 @@ impl Eval {
                 match f {
                     // A local function is followed (what it returns, what it writes), within
                     // a depth limit.
-                    Val::Func(body, closure) if self.depth < MAX_DEPTH => {
+                    Val::Func(body, closure) if self.depth < MAX_DEPTH && self.budget > 0 => {
+                        self.budget -= 1;
                         match self.call(&body, &closure, &args)? {
                             Some(v) => v,
                             None => Val::Unknown(
@@ -2348,6 +2434,29 @@ return { postgres = { up = "x" .. a }, cassandra = nil }
 "#;
         assert_eq!(sections(src).postgres, p("up"));
         assert_eq!(sections(src).cassandra, None);
+    }
+
+    /// Code nested deeper than Lua allows is an error, not a stack overflow of the parser.
+    #[test]
+    fn nesting_beyond_lua_s_limit_is_an_error() {
+        let deep = format!("return {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        let Err(e) = migration_module(&deep) else {
+            panic!("read past the nesting limit");
+        };
+        assert!(e.message.contains("nests more than 100 levels"), "{e}");
+        let deep = format!(
+            "{}return 1{}",
+            "do ".repeat(100_000),
+            " end".repeat(100_000)
+        );
+        assert!(migration_module(&deep).is_err());
+        // Kong's deepest shapes are far from it.
+        let ok = format!(
+            "return {{ postgres = {{ up = {}[[]]{} }} }}",
+            "(".repeat(90),
+            ")".repeat(90)
+        );
+        assert!(migration_module(&ok).is_ok());
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! - DAO writes (`kong.db.routes:update(...)`) write their entity's table;
 //! - Kong's workspace helpers (`ops:ws_*`) are read from the operations module and the entity
 //!   lists they are given (`ws_ops`);
+//! - calls of a migrations module's functions, or of any module's given the connector
+//!   (`operations.clean_cassandra_fields(connector, entities)`), are followed into the module,
+//!   or mark the phase `partial` (`module_calls`);
+//! - the reading is bounded (depth, helpers being read, a work budget shared with the
+//!   evaluator): past a bound the phase is `partial`;
 //! - a computed `up` is read from its known parts (a `..`'s strings, string.format's template);
 //!   a part that is not known (a call not followed, a helper not found) marks the phase `partial`.
 
@@ -15,11 +20,12 @@ use std::rc::Rc;
 
 use super::{
     chunk_value, delegated_value, table_get, Block, Computed, Delegation, Eval, Expr, Field,
-    FuncBody, How, Key, Scope, Stat, TableRef, Val, MAX_DEPTH,
+    FuncBody, How, Key, Scope, Stat, TableRef, Val, MAX_DEPTH, MAX_WORK,
 };
 use crate::kong::catalog::{DbFacts, PhaseFacts, RowWrite};
 use crate::kong::sql_facts::{merge, read_sql};
 
+mod module_calls;
 mod ws_ops;
 
 /// The facts of a migration module's two database sections, following delegations through
@@ -60,6 +66,9 @@ where
     let mut ctx = Ctx {
         load: &mut load,
         modules: HashMap::new(),
+        depth: 0,
+        reading: Vec::new(),
+        budget: MAX_WORK,
     };
     let mut section = |name: &str| match table_get(&t, &Key::Str(name.to_string())) {
         Val::Table(s) => {
@@ -75,10 +84,19 @@ where
     Ok((section("postgres"), section("cassandra")))
 }
 
-/// What the reader may look up: other modules (Kong's operations helpers), each read once.
+/// What the reader may look up: other modules (Kong's operations helpers), each read once; and
+/// what bounds the reading across the readers of helpers, which each start afresh.
 struct Ctx<'l> {
     load: &'l mut dyn FnMut(&str) -> Result<Option<String>, String>,
     modules: HashMap<String, Option<Val>>,
+    /// How deeply the bodies being read (functions, helpers) nest: at most MAX_DEPTH.
+    depth: usize,
+    /// The helpers being read, by address: one met again inside itself is not read again (it
+    /// would never end; Kong's helpers do not recurse).
+    reading: Vec<usize>,
+    /// Work left for the whole module: bodies read, computed values walked, the evaluator's
+    /// calls (see `Eval::budget`).
+    budget: usize,
 }
 
 impl Ctx<'_> {
@@ -131,7 +149,10 @@ struct Walker<'c, 'l> {
     facts: PhaseFacts,
     /// Function bodies already read (by address): each once, and no loops.
     seen: HashSet<usize>,
-    depth: usize,
+    /// The names that hold the connector in the code being read: the phase function's first
+    /// parameter, locals taken from it (`local coordinator = connector:connect_migrations()`),
+    /// the parameters of local functions it is passed to.
+    conns: Vec<String>,
     /// While reading one of Kong's operations helpers: the values of its templates' `$(KEY)`s,
     /// as its `render(template, keys)` fills them in.
     keys: Vec<(&'static str, String)>,
@@ -159,10 +180,66 @@ impl<'c, 'l> Walker<'c, 'l> {
         Walker {
             facts: PhaseFacts::default(),
             seen: HashSet::new(),
-            depth: 0,
+            conns: Vec::new(),
             keys,
             ctx,
         }
+    }
+
+    /// One more body (a function, a helper, a computed value) to read, within the depth limit
+    /// and the work budget; past either the phase is `partial`, never read as "no change".
+    fn enter(&mut self) -> bool {
+        if self.ctx.depth >= MAX_DEPTH || self.ctx.budget == 0 {
+            self.facts.partial = true;
+            return false;
+        }
+        self.ctx.depth += 1;
+        self.ctx.budget -= 1;
+        true
+    }
+
+    fn leave(&mut self) {
+        self.ctx.depth -= 1;
+    }
+
+    /// Values of expressions, from the evaluator, on the module's work budget.
+    fn eval(&mut self, exprs: &[&Expr], scope: &Scope) -> Vec<Val> {
+        let mut ev = Eval::with_budget(self.ctx.budget);
+        let vals = exprs
+            .iter()
+            .map(|e| {
+                ev.expr(e, scope)
+                    .unwrap_or_else(|e| Val::Unknown(e.to_string()))
+            })
+            .collect();
+        self.ctx.budget = ev.budget;
+        vals
+    }
+
+    /// Reads a helper function (of Kong's operations module, of a required module) in a reader
+    /// of its own, with its templates' `$(KEY)`s filled from `keys` and the names that hold the
+    /// connector in it; a helper met again while it is being read, or past the depth limit or
+    /// the budget, marks the phase partial.
+    fn helper(
+        &mut self,
+        f: &Rc<FuncBody>,
+        scope: &Scope,
+        keys: Vec<(&'static str, String)>,
+        conns: Vec<String>,
+    ) {
+        let id = Rc::as_ptr(f) as usize;
+        if self.ctx.reading.contains(&id) || !self.enter() {
+            self.facts.partial = true;
+            return;
+        }
+        self.ctx.reading.push(id);
+        let mut w = Walker::new(&mut *self.ctx, keys);
+        w.conns = conns;
+        w.func(f, scope);
+        let got = w.facts;
+        self.ctx.reading.pop();
+        self.leave();
+        merge(&mut self.facts, got);
     }
 
     /// A string of the code, read as SQL (with the helper's `$(KEY)`s filled in).
@@ -179,7 +256,11 @@ impl<'c, 'l> Walker<'c, 'l> {
         match v {
             Val::Nil => {}
             Val::Str(sql) => self.read(sql),
-            Val::Func(body, scope) => self.func(body, scope),
+            Val::Func(body, scope) => {
+                // The phase function's first parameter is the connector.
+                self.conns.extend(body.params.first().cloned());
+                self.func(body, scope)
+            }
             Val::Computed(c) => self.computed(c),
             _ => self.facts.partial = true,
         }
@@ -187,6 +268,17 @@ impl<'c, 'l> Walker<'c, 'l> {
 
     /// The known parts of a computed value; `partial` where a part is not known.
     fn computed(&mut self, c: &Computed) {
+        // Computed values may share parts (`f(a, a)`): walked as a tree, on the budget (their
+        // nesting is bounded where they are made).
+        if self.ctx.budget == 0 {
+            self.facts.partial = true;
+            return;
+        }
+        self.ctx.budget -= 1;
+        self.computed_parts(c);
+    }
+
+    fn computed_parts(&mut self, c: &Computed) {
         match &c.how {
             How::Concat => {
                 for p in &c.parts {
@@ -233,12 +325,12 @@ impl<'c, 'l> Walker<'c, 'l> {
 
     fn func(&mut self, f: &Rc<FuncBody>, scope: &Scope) {
         let id = Rc::as_ptr(f) as usize;
-        if self.depth >= MAX_DEPTH || !self.seen.insert(id) {
+        if self.seen.contains(&id) || !self.enter() {
             return;
         }
-        self.depth += 1;
+        self.seen.insert(id);
         self.block(&f.body, scope);
-        self.depth -= 1;
+        self.leave();
     }
 
     fn block(&mut self, b: &Block, scope: &Scope) {
@@ -254,7 +346,17 @@ impl<'c, 'l> Walker<'c, 'l> {
 
     fn stat(&mut self, s: &Stat, scope: &Scope) {
         match s {
-            Stat::Local(_, exprs) | Stat::Assign(_, exprs) => {
+            Stat::Local(names, exprs) => {
+                for (n, e) in names.iter().zip(exprs) {
+                    if self.is_connection(e) {
+                        self.conns.push(n.clone());
+                    }
+                }
+                for e in exprs {
+                    self.expr(e, scope);
+                }
+            }
+            Stat::Assign(_, exprs) => {
                 for e in exprs {
                     self.expr(e, scope);
                 }
@@ -311,15 +413,20 @@ impl<'c, 'l> Walker<'c, 'l> {
                 // .teardown)(connector)`): the function the inner call returns runs, with the
                 // values it closes over.
                 let made = match &**callee {
-                    Expr::Call(..) => match Eval::default().expr(callee, scope) {
-                        Ok(Val::Func(f, closure)) => Some((f, closure)),
+                    Expr::Call(..) => match self.eval(&[callee], scope).pop() {
+                        Some(Val::Func(f, closure)) => Some((f, closure)),
                         _ => None,
                     },
                     _ => None,
                 };
                 match made {
                     Some((f, closure)) => self.func(&f, &closure),
-                    None => self.expr(callee, scope),
+                    None => {
+                        if !self.module_call(callee, args, scope) {
+                            self.pass_connector(callee, args, scope);
+                            self.expr(callee, scope);
+                        }
+                    }
                 }
                 for a in args {
                     self.expr(a, scope);
@@ -378,13 +485,9 @@ impl<'c, 'l> Walker<'c, 'l> {
         if name.starts_with("ws_") {
             // Kong's workspace helpers: read from the operations module and the entity lists
             // they are given, when both are known.
-            let mut ev = Eval::default();
-            let mut val = |e: &Expr| {
-                ev.expr(e, scope)
-                    .unwrap_or_else(|e| Val::Unknown(e.to_string()))
-            };
-            let recv = val(obj);
-            let vals: Vec<Val> = args.iter().map(&mut val).collect();
+            let exprs: Vec<&Expr> = std::iter::once(obj).chain(args).collect();
+            let mut vals = self.eval(&exprs, scope);
+            let recv = vals.remove(0);
             if !self.ws_helper(&recv, name, &vals) {
                 self.facts.partial = true;
             }
@@ -670,6 +773,242 @@ return {
             json(&cass),
             r#"{"up":{"partial":true},"teardown":{"writes":[{"table":"plugins","update":["cache_key"]}]}}"#
         );
+    }
+
+    /// operations/210_to_211.lua as at 2.1.1, cut down to its shapes.
+    const OPS_211: &str = r#"
+local re_match = ngx.re.match
+local core_entities_to_clean = {
+  { name = "upstreams", unique_keys = { "name" } },
+  { name = "services",  unique_keys = { "name" }, partitioned = true, },
+}
+local function render(template, keys)
+  return (template:gsub("$%(([A-Z_]+)%)", keys))
+end
+local function should_clean(value)
+  local regex = [==[[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\:\$\(VALUE\)]==]
+  local m, err = re_match(value, regex, "aijo")
+  return m ~= nil
+end
+local function clean_cassandra_fields(connector, entities)
+  local coordinator = assert(connector:connect_migrations())
+  for _, entity in ipairs(entities) do
+    for rows, err in coordinator:iterate("SELECT * FROM " .. entity.name) do
+      for _, row in ipairs(rows) do
+        local set_list = {}
+        for _, key in ipairs(entity.unique_keys) do
+          if row[key] and should_clean(row[key]) then
+            table.insert(set_list, render([[$(KEY) = null]], { KEY = key }))
+          end
+        end
+        if #set_list > 0 then
+          local cql = render([[
+            UPDATE $(TABLE) SET $(SET_LIST) WHERE $(PARTITION) id = $(ID)
+          ]], {
+            PARTITION = entity.partitioned and "partition = '" .. entity.name .. "' AND" or "",
+            TABLE = entity.name,
+            SET_LIST = table.concat(set_list, ", "),
+            ID = row.id,
+          })
+          assert(connector:query(cql))
+        end
+      end
+    end
+  end
+end
+local function insert_default(coordinator)
+  return coordinator:execute("INSERT INTO workspaces(id, name) VALUES (?, 'default')")
+end
+return {
+  entities = core_entities_to_clean,
+  clean_cassandra_fields = clean_cassandra_fields,
+  ensure_default_ws = function(coordinator) return insert_default(coordinator) end,
+}
+"#;
+
+    #[test]
+    fn calls_of_migration_modules_are_followed_or_partial() {
+        let load = |m: &str| -> Result<Option<String>, String> {
+            Ok((m == "kong.db.migrations.operations.210_to_211").then(|| OPS_211.to_string()))
+        };
+        // Core's 010: the module's own list; oauth2's 005: a list of its own. The helper's
+        // loop over the list is written out, its template filled per entity.
+        let src = r#"
+local operations = require "kong.db.migrations.operations.210_to_211"
+local plugin_entities = { { name = "oauth2_tokens", unique_keys = { "access_token", "refresh_token" } } }
+return {
+  postgres = { up = [[]] },
+  cassandra = {
+    up = [[]],
+    up_f = function(connector)
+      return operations.clean_cassandra_fields(connector, plugin_entities)
+    end,
+    teardown = function(connector)
+      operations.clean_cassandra_fields(connector, operations.entities)
+    end
+  }
+}
+"#;
+        let (pg, cass) = migration_facts(src, load).unwrap();
+        assert_eq!(json(&pg), "{}");
+        assert_eq!(
+            json(&cass),
+            r#"{"up_f":{"writes":[{"table":"oauth2_tokens","update":["access_token","refresh_token"]}]},"teardown":{"writes":[{"table":"upstreams","update":["name"]},{"table":"services","update":["name"]}]}}"#
+        );
+
+        // Any other function of a migrations module is read as it is (through a connection
+        // taken from the connector); one that cannot be found, or a list that cannot be read,
+        // is partial, never "no change".
+        let src = r#"
+local operations = require "kong.db.migrations.operations.210_to_211"
+local utils = require "kong.tools.utils"
+local helpers = require "custom.helpers"
+return {
+  postgres = {
+    up = [[]],
+    up_f = function(connector)
+      local coordinator = assert(connector:connect_migrations())
+      operations.ensure_default_ws(coordinator)
+      local copy = utils.deep_copy({})
+    end,
+    teardown = function(connector)
+      return operations.clean_cassandra_fields(connector, computed())
+    end,
+  },
+  cassandra = {
+    up = [[]],
+    up_f = function(connector)
+      local coordinator = assert(connector:get_stored_connection())
+      local id = utils.uuid()
+      helpers.clean(coordinator, "x")
+    end,
+    teardown = function(connector)
+      require("kong.db.migrations.operations.999").cleanup()
+    end,
+  },
+}
+"#;
+        let (pg, cass) = migration_facts(src, load).unwrap();
+        assert_eq!(
+            json(&pg),
+            r#"{"up_f":{"writes":[{"table":"workspaces","insert":true}]},"teardown":{"partial":true}}"#
+        );
+        assert_eq!(
+            json(&cass),
+            r#"{"up_f":{"partial":true},"teardown":{"partial":true}}"#
+        );
+
+        // Calls that are not given the connector, of modules that are not migrations', are no
+        // SQL: they leave the facts whole.
+        let (pg, _) = migration_facts(
+            r#"
+local utils = require "kong.tools.utils"
+local log = require "kong.cmd.utils.log"
+return { postgres = { up = [[]], teardown = function(connector)
+  local _, err = connector:query("DELETE FROM x")
+  log.debug(err)
+  return utils.deep_copy({ a = 1 })
+end } }"#,
+            load,
+        )
+        .unwrap();
+        assert_eq!(
+            json(&pg),
+            r#"{"teardown":{"writes":[{"table":"x","delete":true}]}}"#
+        );
+    }
+
+    #[test]
+    fn self_and_mutually_calling_helpers_stop_partial() {
+        // A ws_ helper calling itself, two calling each other: each was read in a reader of
+        // its own that started at depth 0 with nothing seen, until the stack overflowed.
+        let (pg, _) = facts(
+            "local M = {}\n\
+             function M:ws_a() return M:ws_a() end\n\
+             return { postgres = { up = M:ws_a() } }",
+        );
+        assert_eq!(json(&pg), r#"{"up":{"partial":true}}"#);
+        let (pg, _) = facts(
+            r#"
+local M = {}
+function M:ws_a() return [[ CREATE TABLE a (id INT); ]] .. M:ws_b() end
+function M:ws_b() return M:ws_a() end
+return { postgres = { up = M:ws_a(), teardown = function(c) return M:ws_b() end } }
+"#,
+        );
+        assert_eq!(
+            json(&pg),
+            r#"{"up":{"creates":["a"],"partial":true},"teardown":{"creates":["a"],"partial":true}}"#
+        );
+        // Module helpers that call each other (through their modules) stop the same way.
+        let (pg, _) = migration_facts(
+            r#"
+local ops = require "kong.db.migrations.operations.x"
+return { postgres = { up = [[]], teardown = function(connector) ops.a(connector) end } }"#,
+            |m| {
+                Ok((m == "kong.db.migrations.operations.x").then(|| {
+                    r#"
+local ops = require "kong.db.migrations.operations.x"
+local M = {}
+function M.a(connector) connector:query("DELETE FROM t") ops.b(connector) end
+function M.b(connector) ops.a(connector) end
+return M"#
+                        .to_string()
+                }))
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            json(&pg),
+            r#"{"teardown":{"writes":[{"table":"t","delete":true}],"partial":true}}"#
+        );
+    }
+
+    #[test]
+    fn hostile_modules_are_read_in_bounded_work() {
+        // A local function calling itself four times per level: 4^16 calls to the depth
+        // limit without a budget (and a value as large).
+        let (pg, _) = facts(
+            r#"
+local function f(x) return f(x) .. f(x) .. f(x) .. f(x) end
+return { postgres = { up = f(1), teardown = function(c) return f(c) end } }
+"#,
+        );
+        assert!(pg.as_ref().is_some_and(|p| p.up.partial), "{pg:?}");
+        // A computed string doubled by each assignment: 2^40 operands.
+        let mut src = String::from(
+            "local s = unknown()
+",
+        );
+        for _ in 0..40 {
+            src.push_str(
+                "s = s .. s
+",
+            );
+        }
+        src.push_str("return { postgres = { up = s } }");
+        let (pg, _) = facts(&src);
+        assert_eq!(json(&pg), r#"{"up":{"partial":true}}"#);
+        // Computed values sharing their parts: a tree of 2^40 nodes to walk.
+        let mut src = String::from(
+            "local s = unknown([[ DROP TABLE x; ]])
+",
+        );
+        for _ in 0..40 {
+            src.push_str(
+                "s = unknown(s, s)
+",
+            );
+        }
+        src.push_str("return { postgres = { up = s } }");
+        let (pg, _) = facts(&src);
+        assert_eq!(json(&pg), r#"{"up":{"drops":["x"],"partial":true}}"#);
+        // Computed values nested by many assignments: walked (and dropped) by recursion.
+        let mut src = String::from("local s = unknown([[ DROP TABLE x; ]])\n");
+        src.push_str(&"s = unknown(s)\n".repeat(50_000));
+        src.push_str("return { postgres = { up = s } }");
+        let (pg, _) = facts(&src);
+        assert_eq!(json(&pg), r#"{"up":{"partial":true}}"#);
     }
 
     #[test]

@@ -14,7 +14,6 @@
 
 use super::{Key, Val, Walker};
 use crate::kong::lua::{table_get, TableRef};
-use crate::kong::sql_facts::merge;
 
 /// One entry of a migration's entity list (`core_entities`, `plugin_entities`).
 #[derive(Debug, PartialEq)]
@@ -28,14 +27,14 @@ struct Entity {
     partitioned: bool,
 }
 
-fn field(t: &TableRef, k: &str) -> Val {
+pub(super) fn field(t: &TableRef, k: &str) -> Val {
     table_get(t, &Key::Str(k.to_string()))
 }
 
 /// The positional entries of a table, in order. A table the evaluator marked as possibly
 /// changed (it was handed to a function it did not run) is read anyway: Kong's helpers do not
 /// change the lists they are given.
-fn list(v: &Val) -> Option<Vec<Val>> {
+pub(super) fn list(v: &Val) -> Option<Vec<Val>> {
     let Val::Table(t) = v else {
         return None;
     };
@@ -49,14 +48,14 @@ fn list(v: &Val) -> Option<Vec<Val>> {
     )
 }
 
-fn string(v: Val) -> Option<String> {
+pub(super) fn string(v: Val) -> Option<String> {
     match v {
         Val::Str(s) => Some(s),
         _ => None,
     }
 }
 
-fn strings(v: &Val) -> Option<Vec<String>> {
+pub(super) fn strings(v: &Val) -> Option<Vec<String>> {
     match v {
         Val::Nil => Some(Vec::new()),
         v => list(v)?.into_iter().map(string).collect(),
@@ -189,10 +188,7 @@ impl Walker<'_, '_> {
             self.facts.partial = true;
             return;
         };
-        let mut w = Walker::new(&mut *self.ctx, keys);
-        w.func(&f, &scope);
-        let got = w.facts;
-        merge(&mut self.facts, got);
+        self.helper(&f, &scope, keys, Vec::new());
     }
 }
 
