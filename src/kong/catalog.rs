@@ -182,6 +182,10 @@ pub struct TableAlter {
     /// unlike adding a column or setting a default, which only change the catalog.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rewrite: bool,
+    /// A change reads every row under an ACCESS EXCLUSIVE lock without writing it (`SET NOT
+    /// NULL` checks each row): it takes time with the rows, as a rewrite does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scan: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -658,6 +662,91 @@ mod tests {
         assert_eq!(
             alter(td, "ca_certificates").other,
             ["alter column cert_digest set not null"]
+        );
+        // SET NOT NULL reads every row under an ACCESS EXCLUSIVE lock: a scan, not a rewrite.
+        assert!(alter(td, "ca_certificates").scan);
+        assert!(!alter(td, "ca_certificates").rewrite);
+        assert!(entities.iter().all(|t| !alter(td, t).scan));
+    }
+
+    /// Hand-checked against kong/db/migrations/core/010_210_to_211.lua and
+    /// operations/210_to_211.lua at 2.1.1: Cassandra's teardown is
+    /// `operations.clean_cassandra_fields(connector, operations.entities)`, which reads every
+    /// row of upstreams (unique key name), consumers (username, custom_id), services and routes
+    /// (name, partitioned) and sets the spurious keys to null; both `up`s are `[[]]`. The same
+    /// through 3.3.x (the helper's template is one line from 2.1.3, its connection from 2.2.0);
+    /// 3.4.0 has no Cassandra section.
+    #[test]
+    fn embedded_facts_of_core_010_210_to_211_on_cassandra() {
+        let book = FactsBook::embedded();
+        for v in [
+            Version::new(2, 1, 1),
+            Version::new(2, 2, 0),
+            Version::new(3, 3, 1),
+        ] {
+            let f = book.of("core", "010_210_to_211", Some(v)).expect("010");
+            let cass = f.db(Db::Cassandra).expect("cassandra facts");
+            assert!(cass.up.is_empty() && cass.up_f.is_empty(), "{v}");
+            let update = |table: &str, cols: &[&str]| RowWrite {
+                table: table.into(),
+                update: cols.iter().map(|c| c.to_string()).collect(),
+                ..RowWrite::default()
+            };
+            assert_eq!(
+                cass.teardown,
+                PhaseFacts {
+                    writes: vec![
+                        update("upstreams", &["name"]),
+                        update("consumers", &["username", "custom_id"]),
+                        update("services", &["name"]),
+                        update("routes", &["name"]),
+                    ],
+                    ..PhaseFacts::default()
+                },
+                "{v}"
+            );
+            assert!(f
+                .db(Db::Postgres)
+                .expect("postgres facts")
+                .teardown
+                .is_empty());
+        }
+        let f = book.of("core", "010_210_to_211", Some(Version::new(3, 4, 0)));
+        assert!(f.expect("010").db(Db::Cassandra).is_none());
+
+        // oauth2 005 gives the helper its own list (credentials, codes, tokens).
+        let f = book.of("oauth2", "005_210_to_211", Some(Version::new(2, 1, 1)));
+        let td = &f
+            .expect("oauth2 005")
+            .db(Db::Cassandra)
+            .expect("cassandra")
+            .teardown;
+        assert_eq!(
+            td.tables(),
+            [
+                "oauth2_credentials",
+                "oauth2_authorization_codes",
+                "oauth2_tokens"
+            ]
+        );
+        assert_eq!(td.writes[2].update, ["access_token", "refresh_token"]);
+        assert!(!td.partial);
+
+        // 009's Cassandra teardown calls operations.cassandra_ensure_default_ws(coordinator)
+        // from 2.2.0 on (the helper moved there): it inserts the default workspace.
+        let f = book.of("core", "009_200_to_210", Some(Version::new(2, 2, 0)));
+        let td = &f
+            .expect("009")
+            .db(Db::Cassandra)
+            .expect("cassandra")
+            .teardown;
+        assert_eq!(
+            td.writes[0],
+            RowWrite {
+                table: "workspaces".into(),
+                insert: true,
+                ..RowWrite::default()
+            }
         );
     }
 

@@ -497,15 +497,16 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                 i += 1;
                 skip_kws(toks, &mut i, &["COLUMN"]);
                 if let Some(c) = col(&mut i) {
-                    // A new type rewrites every row; defaults and NOT NULL only change the
-                    // catalog (SET NOT NULL reads the table, without writing it).
-                    let (what, rewrite) = match (word(i).as_str(), word(i + 1).as_str()) {
-                        ("TYPE", _) | ("SET", "DATA") => ("type", true),
-                        ("SET", "NOT") => ("set not null", false),
-                        ("DROP", "NOT") => ("drop not null", false),
-                        ("SET", "DEFAULT") => ("set default", false),
-                        ("DROP", "DEFAULT") => ("drop default", false),
-                        _ => ("", false),
+                    // A new type rewrites every row; SET NOT NULL reads every row under an
+                    // ACCESS EXCLUSIVE lock to check it; defaults and DROP NOT NULL only
+                    // change the catalog.
+                    let (what, rewrite, scan) = match (word(i).as_str(), word(i + 1).as_str()) {
+                        ("TYPE", _) | ("SET", "DATA") => ("type", true, false),
+                        ("SET", "NOT") => ("set not null", false, true),
+                        ("DROP", "NOT") => ("drop not null", false, false),
+                        ("SET", "DEFAULT") => ("set default", false, false),
+                        ("DROP", "DEFAULT") => ("drop default", false, false),
+                        _ => ("", false, false),
                     };
                     let a = alter_of(facts, table);
                     push_unique(
@@ -513,6 +514,7 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                         format!("alter column {c} {what}").trim_end().to_string(),
                     );
                     a.rewrite |= rewrite;
+                    a.scan |= scan;
                 }
             }
             "RENAME" => {
@@ -607,6 +609,7 @@ pub fn merge(into: &mut PhaseFacts, other: PhaseFacts) {
             push_unique(&mut slot.other, c);
         }
         slot.rewrite |= a.rewrite;
+        slot.scan |= a.scan;
     }
     for t in other.drops {
         push_unique(&mut into.drops, t);
@@ -716,8 +719,9 @@ mod tests {
             json(&f),
             r#"{"alters":[{"table":"acls","add":["ws_id"],"other":["add constraint acls_id_ws_id_unique","add constraint acls_fkey","add primary"]}],"indexes":[{"name":"acls_id_ws_id_unique","table":"acls"},{"table":"acls"}],"writes":[{"table":"acls","update":["cache_key"]}]}"#
         );
-        // Only a new type rewrites the table; defaults and NOT NULL change the catalog. A
-        // column's own UNIQUE or PRIMARY KEY builds an index, named as PostgreSQL names it.
+        // Only a new type rewrites the table; SET NOT NULL scans it (under lock), defaults and
+        // DROP NOT NULL change the catalog. A column's own UNIQUE or PRIMARY KEY builds an
+        // index, named as PostgreSQL names it.
         let f = of_sql(
             r#"ALTER TABLE ca ALTER COLUMN d SET NOT NULL, ALTER "ws_id" SET DEFAULT NULL,
                  ALTER e DROP DEFAULT, ALTER f DROP NOT NULL, ADD g TEXT REFERENCES x (id);
@@ -726,7 +730,7 @@ mod tests {
         );
         assert_eq!(
             json(&f),
-            r#"{"alters":[{"table":"ca","add":["g"],"other":["alter column d set not null","alter column ws_id set default","alter column e drop default","alter column f drop not null"]},{"table":"p","add":["k","u"],"other":["alter column c type"],"rewrite":true}],"indexes":[{"name":"p_pkey","table":"p"},{"name":"p_u_key","table":"p"}]}"#
+            r#"{"alters":[{"table":"ca","add":["g"],"other":["alter column d set not null","alter column ws_id set default","alter column e drop default","alter column f drop not null"],"scan":true},{"table":"p","add":["k","u"],"other":["alter column c type"],"rewrite":true}],"indexes":[{"name":"p_pkey","table":"p"},{"name":"p_u_key","table":"p"}]}"#
         );
         // A function body's EXECUTE runs later, as a trigger: not read.
         let f = of_sql(

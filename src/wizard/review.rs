@@ -312,6 +312,9 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
         if a.rewrite {
             cols.push("rewrites the table".into());
         }
+        if a.scan {
+            cols.push("reads every row under an exclusive lock".into());
+        }
         parts.push(if cols.is_empty() {
             format!("alters {}", a.table)
         } else {
@@ -347,8 +350,9 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
 }
 
 /// The tables a migration touches, and those whose size its time depends on (the LARGE
-/// candidates): rewritten by an ALTER, indexed, or with rows written. A new table is empty, a
-/// dropped one goes at once, and other ALTERs (a column, a default) only change the catalog.
+/// candidates): rewritten or scanned under lock by an ALTER (a new type, SET NOT NULL), indexed,
+/// or with rows written. A new table is empty, a dropped one goes at once, and other ALTERs (a
+/// column, a default, DROP NOT NULL) only change the catalog.
 /// From its facts and from the estimate's table (`kong::rewrites`), so that the flag, the rows
 /// and the estimate agree.
 fn work_tables<'a>(
@@ -369,7 +373,7 @@ fn work_tables<'a>(
         let work = p
             .alters
             .iter()
-            .filter(|a| a.rewrite)
+            .filter(|a| a.rewrite || a.scan)
             .map(|a| &a.table)
             .chain(p.indexes.iter().map(|i| &i.table))
             .chain(p.writes.iter().map(|w| &w.table));
@@ -533,14 +537,15 @@ mod tests {
         assert_eq!(touched, ["fresh", "old", "services"]);
     }
 
-    /// LARGE is for what takes time with the rows: a table rewrite, an index build, row writes;
-    /// not a new column or a default.
+    /// LARGE is for what takes time with the rows: a table rewrite, SET NOT NULL's scan under
+    /// lock, an index build, row writes; not a new column, a default or DROP NOT NULL.
     #[test]
-    fn only_rewrites_index_builds_and_row_writes_are_large_candidates() {
+    fn only_rewrites_scans_index_builds_and_row_writes_are_large_candidates() {
         let facts = DbFacts {
             up: crate::kong::sql_facts::of_sql(
                 "ALTER TABLE services ADD x INT; ALTER TABLE routes ALTER COLUMN ws_id SET DEFAULT NULL;
-                 ALTER TABLE upstreams ALTER COLUMN d SET NOT NULL;",
+                 ALTER TABLE upstreams ALTER COLUMN d SET NOT NULL;
+                 ALTER TABLE snis ALTER COLUMN e DROP NOT NULL, ALTER f DROP DEFAULT;",
             ),
             teardown: crate::kong::sql_facts::of_sql(
                 "ALTER TABLE consumers ALTER COLUMN created_at TYPE TIMESTAMP WITH TIME ZONE;
@@ -555,12 +560,20 @@ mod tests {
                 "services",
                 "routes",
                 "upstreams",
+                "snis",
                 "consumers",
                 "targets",
                 "acls"
             ]
         );
-        assert_eq!(heavy, ["consumers", "targets", "acls"]);
+        assert_eq!(heavy, ["upstreams", "consumers", "targets", "acls"]);
+        let changes = phase_changes("up", &facts.up).unwrap_or_default();
+        assert!(
+            changes.contains(
+                "alters upstreams (alter column d set not null, reads every row under an exclusive lock)"
+            ),
+            "{changes}"
+        );
         let changes = phase_changes("teardown", &facts.teardown).unwrap_or_default();
         assert!(
             changes.contains("alters consumers (alter column created_at type, rewrites the table)"),
