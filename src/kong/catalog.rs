@@ -182,8 +182,10 @@ pub struct TableAlter {
     /// unlike adding a column or setting a default, which only change the catalog.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rewrite: bool,
-    /// A change reads every row under an ACCESS EXCLUSIVE lock without writing it (`SET NOT
-    /// NULL` checks each row): it takes time with the rows, as a rewrite does.
+    /// A change reads every row under a lock without writing it: `SET NOT NULL` (ACCESS
+    /// EXCLUSIVE), a new FOREIGN KEY or CHECK not marked `NOT VALID` (a new column's REFERENCES
+    /// only with a default), `VALIDATE CONSTRAINT`. It takes time with the rows, as a rewrite
+    /// does.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub scan: bool,
 }
@@ -667,6 +669,11 @@ mod tests {
         assert!(alter(td, "ca_certificates").scan);
         assert!(!alter(td, "ca_certificates").rewrite);
         assert!(entities.iter().all(|t| !alter(td, t).scan));
+        // up's `ADD "ws_id" UUID REFERENCES "workspaces" ("id") DEFAULT %L` (a default: every
+        // row is checked) and the foreign keys re-made with ws_id read every entity's rows.
+        for t in entities {
+            assert!(alter(up, t).scan && !alter(up, t).rewrite, "{t}");
+        }
     }
 
     /// Hand-checked against kong/db/migrations/core/010_210_to_211.lua and

@@ -450,6 +450,9 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                         if matches!(word(j).as_str(), "UNIQUE" | "PRIMARY") {
                             add_index(facts, n, table);
                         }
+                        if validates(toks, j) {
+                            alter_of(facts, table).scan = true;
+                        }
                     }
                     "PRIMARY" | "UNIQUE" | "FOREIGN" | "CHECK" => {
                         push_unique(
@@ -459,17 +462,28 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                         if matches!(word(i).as_str(), "UNIQUE" | "PRIMARY") {
                             add_index(facts, None, table);
                         }
+                        if validates(toks, i) {
+                            alter_of(facts, table).scan = true;
+                        }
                     }
                     _ => {
                         skip_kws(toks, &mut i, &["COLUMN", "IF", "NOT", "EXISTS"]);
                         if let Some(c) = col(&mut i) {
                             // `ADD c TEXT UNIQUE` builds an index, named as PostgreSQL names it.
-                            match column_key(toks, i) {
-                                Some("UNIQUE") => {
-                                    add_index(facts, Some(format!("{table}_{c}_key")), table)
-                                }
-                                Some(_) => add_index(facts, Some(format!("{table}_pkey")), table),
-                                None => {}
+                            let words = clause_words(toks, i);
+                            if words.contains(&"UNIQUE") {
+                                add_index(facts, Some(format!("{table}_{c}_key")), table)
+                            } else if words.contains(&"PRIMARY") {
+                                add_index(facts, Some(format!("{table}_pkey")), table)
+                            }
+                            // A new column's REFERENCES is checked against the existing rows
+                            // only when the column is given a default: without one every row
+                            // holds NULL, which a foreign key lets pass, and PostgreSQL marks
+                            // the key valid without reading the table. With a DEFAULT clause
+                            // (even DEFAULT NULL: PostgreSQL looks at the clause, not its
+                            // value) it reads every row, as ADD FOREIGN KEY does.
+                            if words.contains(&"REFERENCES") && words.contains(&"DEFAULT") {
+                                alter_of(facts, table).scan = true;
                             }
                             push_unique(&mut alter_of(facts, table).add, c);
                         }
@@ -531,6 +545,13 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
                 push_unique(&mut alter_of(facts, table).other, what);
             }
             "" => return,
+            // VALIDATE CONSTRAINT reads every row for the check that NOT VALID skipped (under
+            // a SHARE UPDATE EXCLUSIVE lock, which lets writes through, but it takes the time).
+            "VALIDATE" => {
+                let a = alter_of(facts, table);
+                push_unique(&mut a.other, "validate".to_string());
+                a.scan = true;
+            }
             other => push_unique(
                 &mut alter_of(facts, table).other,
                 other.to_ascii_lowercase(),
@@ -560,26 +581,35 @@ fn alter_actions(toks: &[T], mut i: usize, table: &str, facts: &mut PhaseFacts) 
     }
 }
 
-/// In a column definition from `toks[i]` to its end (a top-level comma or the statement's end),
-/// `UNIQUE` or `PRIMARY` (KEY), when there is one.
-fn column_key(toks: &[T], mut i: usize) -> Option<&'static str> {
+/// The top-level words of an action from `toks[i]` to its end (a top-level comma or the
+/// statement's end), upper-cased: a column definition's keys, a constraint's kind and options.
+fn clause_words(toks: &[T], mut i: usize) -> Vec<&str> {
     let mut depth = 0i32;
+    let mut words = Vec::new();
     while let Some(t) = toks.get(i) {
         match t {
             T::Sym('(') => depth += 1,
             T::Sym(')') => depth -= 1,
-            T::Sym(',') | T::Sym(';') if depth <= 0 => return None,
+            T::Sym(',') | T::Sym(';') if depth <= 0 => break,
             T::Word { up, .. } if depth <= 0 => match up.as_str() {
-                "UNIQUE" => return Some("UNIQUE"),
-                "PRIMARY" => return Some("PRIMARY"),
-                "EXCEPTION" | "END" => return None,
-                _ => {}
+                "EXCEPTION" | "END" => break,
+                w => words.push(w),
             },
             _ => {}
         }
         i += 1;
     }
-    None
+    words
+}
+
+/// Whether the table constraint whose kind is at `toks[i]` checks the existing rows when added:
+/// a FOREIGN KEY or a CHECK reads every row (PostgreSQL's ALTER TABLE: "a scan of the table to
+/// verify that all existing rows satisfy the new constraint") unless it is `NOT VALID`. Unique
+/// and primary keys are counted by their index build instead.
+fn validates(toks: &[T], i: usize) -> bool {
+    let words = clause_words(toks, i);
+    let not_valid = words.windows(2).any(|w| w == ["NOT", "VALID"]);
+    matches!(words.first(), Some(&"FOREIGN") | Some(&"CHECK")) && !not_valid
 }
 
 fn add_index(facts: &mut PhaseFacts, name: Option<String>, table: &str) {
@@ -672,7 +702,95 @@ mod tests {
         );
         assert_eq!(
             json(&f),
-            r#"{"creates":["sm_vaults"],"alters":[{"table":"sm_vaults","other":["add constraint sm_vaults_ws_id_fkey"]},{"table":"targets","add":["cache_key"]},{"table":"upstreams","add":["hash_on_query_arg","b"],"drop":["old"]},{"table":"plugins","other":["alter column created_at type"],"rewrite":true}],"drops":["vaults_beta","vaults"],"indexes":[{"name":"targets_cache_key_key","table":"targets"},{"name":"routes_ws_id_idx","table":"routes"},{"table":"only_unnamed"},{"name":"x_idx","table":"x"}],"writes":[{"table":"sm_vaults","insert":true}]}"#
+            r#"{"creates":["sm_vaults"],"alters":[{"table":"sm_vaults","other":["add constraint sm_vaults_ws_id_fkey"],"scan":true},{"table":"targets","add":["cache_key"]},{"table":"upstreams","add":["hash_on_query_arg","b"],"drop":["old"]},{"table":"plugins","other":["alter column created_at type"],"rewrite":true}],"drops":["vaults_beta","vaults"],"indexes":[{"name":"targets_cache_key_key","table":"targets"},{"name":"routes_ws_id_idx","table":"routes"},{"table":"only_unnamed"},{"name":"x_idx","table":"x"}],"writes":[{"table":"sm_vaults","insert":true}]}"#
+        );
+    }
+
+    /// Whether `sql`'s one altered table is read through (`scan`), or None when it alters not
+    /// exactly one table.
+    fn scan(sql: &str) -> Option<bool> {
+        let f = of_sql(sql);
+        (f.alters.len() == 1).then(|| f.alters[0].scan)
+    }
+
+    /// A new FOREIGN KEY reads every row to check it against the referenced table, named or
+    /// not, as 009's ws_adjust_foreign_key re-makes them. A unique or primary key is counted by
+    /// its index build, not as a scan; NOT DEFERRABLE is not NOT VALID.
+    #[test]
+    fn a_new_foreign_key_scans_the_table() {
+        assert_eq!(
+            scan(
+                r#"ALTER TABLE IF EXISTS ONLY "routes" ADD CONSTRAINT "routes_service_id_fkey" FOREIGN KEY ("service_id", "ws_id") REFERENCES services("id", "ws_id") ON DELETE CASCADE;"#
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            scan("ALTER TABLE routes ADD FOREIGN KEY (service_id) REFERENCES services (id)"),
+            Some(true)
+        );
+        assert_eq!(
+            scan("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id) NOT DEFERRABLE"),
+            Some(true)
+        );
+        assert_eq!(
+            scan("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a), ADD PRIMARY KEY (id)"),
+            Some(false)
+        );
+    }
+
+    /// A new column's REFERENCES: without a default every row holds NULL, which the key lets
+    /// pass, and nothing is read (009's upstreams.client_certificate_id); with one (ws_add_ws_id's
+    /// `ws_id ... DEFAULT %L`) every row is checked. A default alone is not a scan.
+    #[test]
+    fn a_new_columns_references_scans_only_with_a_default() {
+        assert_eq!(
+            scan(
+                r#"ALTER TABLE IF EXISTS ONLY "upstreams" ADD "client_certificate_id" UUID REFERENCES "certificates" ("id");"#
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            scan(
+                r#"DO $$ BEGIN EXECUTE format('ALTER TABLE IF EXISTS ONLY "acls" ADD "ws_id" UUID REFERENCES "workspaces" ("id") DEFAULT %L', 1); END; $$;"#
+            ),
+            Some(true)
+        );
+        assert_eq!(scan("ALTER TABLE t ADD c INT DEFAULT 0"), Some(false));
+    }
+
+    /// A new CHECK reads every row to check it, named or not.
+    #[test]
+    fn a_new_check_scans_the_table() {
+        assert_eq!(
+            scan("ALTER TABLE t ADD CONSTRAINT t_c CHECK (c > 0)"),
+            Some(true)
+        );
+        assert_eq!(scan("ALTER TABLE t ADD CHECK (c IS NOT NULL)"), Some(true));
+    }
+
+    /// NOT VALID skips the read (only the catalog changes) where the same constraint without
+    /// it reads the table; one NOT VALID beside a checked one still reads it.
+    #[test]
+    fn not_valid_constraints_do_not_scan() {
+        let fk = "ALTER TABLE routes ADD CONSTRAINT r_fk FOREIGN KEY (s) REFERENCES services (id)";
+        let ck = "ALTER TABLE t ADD CONSTRAINT t_c CHECK (c > 0)";
+        for sql in [fk, ck] {
+            assert_eq!(scan(&format!("{sql} NOT VALID;")), Some(false), "{sql}");
+            assert_eq!(scan(&format!("{sql};")), Some(true), "{sql}");
+        }
+        assert_eq!(
+            scan("ALTER TABLE t ADD CONSTRAINT a CHECK (x > 0) NOT VALID, ADD CONSTRAINT b CHECK (y > 0)"),
+            Some(true)
+        );
+    }
+
+    /// VALIDATE CONSTRAINT is the read NOT VALID put off.
+    #[test]
+    fn validate_constraint_scans_the_table() {
+        let f = of_sql("ALTER TABLE routes VALIDATE CONSTRAINT r_fk;");
+        assert_eq!(
+            json(&f),
+            r#"{"alters":[{"table":"routes","other":["validate"],"scan":true}]}"#
         );
     }
 
@@ -717,7 +835,7 @@ mod tests {
         );
         assert_eq!(
             json(&f),
-            r#"{"alters":[{"table":"acls","add":["ws_id"],"other":["add constraint acls_id_ws_id_unique","add constraint acls_fkey","add primary"]}],"indexes":[{"name":"acls_id_ws_id_unique","table":"acls"},{"table":"acls"}],"writes":[{"table":"acls","update":["cache_key"]}]}"#
+            r#"{"alters":[{"table":"acls","add":["ws_id"],"other":["add constraint acls_id_ws_id_unique","add constraint acls_fkey","add primary"],"scan":true}],"indexes":[{"name":"acls_id_ws_id_unique","table":"acls"},{"table":"acls"}],"writes":[{"table":"acls","update":["cache_key"]}]}"#
         );
         // Only a new type rewrites the table; SET NOT NULL scans it (under lock), defaults and
         // DROP NOT NULL change the catalog. A column's own UNIQUE or PRIMARY KEY builds an

@@ -728,7 +728,7 @@ return operations.ws_migrate_plugin(plugin_entities)
         let (pg, cass) = migration_facts(plugin, ops_loader).unwrap();
         assert_eq!(
             json(&pg),
-            r#"{"up":{"alters":[{"table":"keyauth_credentials","add":["ws_id"],"other":["add constraint keyauth_credentials_id_ws_id_unique","drop constraint keyauth_credentials_consumer_id_fkey","add constraint keyauth_credentials_consumer_id_fkey","drop constraint keyauth_credentials_key_key","add constraint keyauth_credentials_ws_id_key_unique"]}],"indexes":[{"name":"keyauth_credentials_id_ws_id_unique","table":"keyauth_credentials"},{"name":"keyauth_credentials_ws_id_key_unique","table":"keyauth_credentials"}]},"teardown":{"alters":[{"table":"keyauth_credentials","other":["alter column ws_id set default"]}]}}"#
+            r#"{"up":{"alters":[{"table":"keyauth_credentials","add":["ws_id"],"other":["add constraint keyauth_credentials_id_ws_id_unique","drop constraint keyauth_credentials_consumer_id_fkey","add constraint keyauth_credentials_consumer_id_fkey","drop constraint keyauth_credentials_key_key","add constraint keyauth_credentials_ws_id_key_unique"],"scan":true}],"indexes":[{"name":"keyauth_credentials_id_ws_id_unique","table":"keyauth_credentials"},{"name":"keyauth_credentials_ws_id_key_unique","table":"keyauth_credentials"}]},"teardown":{"alters":[{"table":"keyauth_credentials","other":["alter column ws_id set default"]}]}}"#
         );
         assert!(cass.is_none());
 
