@@ -1,6 +1,6 @@
 //! Review, per migration (issue 15 point 1): what it changes (the catalog's `FactsBook`), the
-//! rows its tables hold now (the poller's planner estimates), whether it rewrites, indexes or writes a
-//! large table, how long it should take (diagnose's estimate, or a rehearsal's measured time),
+//! rows its tables hold now (the poller's planner estimates), whether it rewrites, indexes, writes or
+//! reads through a large table, how long it should take (diagnose's estimate, or a rehearsal's measured time),
 //! and with `--kong-lua-path` the module's real text. Pure: the runtime read everything.
 
 use crate::contract::clone::{human_ms, RehearsalRecord};
@@ -129,6 +129,44 @@ pub struct Measured {
     pub at_least: bool,
 }
 
+/// What a migration does with a table's rows, for Review's LARGE flag: each takes time with
+/// them, each in its own way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowWork {
+    /// An ALTER that writes every row again (a new type).
+    Rewrite,
+    /// An index build (CREATE INDEX, a unique or primary key).
+    Index,
+    /// UPDATE, INSERT ... SELECT, DELETE, or Lua writing rows.
+    Write,
+    /// Reads every row under a lock without writing it (SET NOT NULL, a new foreign key or
+    /// CHECK, VALIDATE CONSTRAINT).
+    Scan,
+    /// The estimate's table (`kong::rewrites`) names it where the facts do not say how.
+    Estimated,
+}
+
+impl RowWork {
+    const ALL: [RowWork; 5] = [
+        RowWork::Rewrite,
+        RowWork::Index,
+        RowWork::Write,
+        RowWork::Scan,
+        RowWork::Estimated,
+    ];
+
+    /// The verb, before the tables' names.
+    fn verb(self) -> &'static str {
+        match self {
+            RowWork::Rewrite => "rewrites",
+            RowWork::Index => "builds an index on",
+            RowWork::Write => "writes rows of",
+            RowWork::Scan => "reads every row under lock of",
+            RowWork::Estimated => "works through the rows of",
+        }
+    }
+}
+
 /// What Review says of one migration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MigrationReview {
@@ -143,8 +181,10 @@ pub struct MigrationReview {
     pub partial: bool,
     /// Tables it touches that were counted, with their rows (planner estimates).
     pub rows: Vec<(String, i64)>,
-    /// Tables it rewrites, alters or indexes that hold at least `SIZABLE_ROWS` rows.
+    /// Tables it rewrites, indexes, writes or scans that hold at least `SIZABLE_ROWS` rows.
     pub large: Vec<String>,
+    /// What it does with each of them (a table may have several), in the facts' order.
+    pub large_work: Vec<(RowWork, String)>,
     /// Diagnose's estimate (up and finish together), when its tables are counted.
     pub estimate_secs: Option<f64>,
     /// A rehearsal's times, per kong step, as the advice takes them: they replace the estimate.
@@ -219,6 +259,24 @@ impl MigrationReview {
         }
     }
 
+    /// What it does with its large tables, per kind of work: `rewrites consumers; reads every
+    /// row under lock of routes`. None when no table is large.
+    pub fn large_text(&self) -> Option<String> {
+        let parts: Vec<String> = RowWork::ALL
+            .iter()
+            .filter_map(|&k| {
+                let tables: Vec<&str> = self
+                    .large_work
+                    .iter()
+                    .filter(|(w, _)| *w == k)
+                    .map(|(_, t)| t.as_str())
+                    .collect();
+                (!tables.is_empty()).then(|| format!("{} {}", k.verb(), tables.join(", ")))
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
     /// Rows as said on screen: the planner's estimates, labelled so.
     pub fn rows_text(&self) -> Option<String> {
         if self.rows.is_empty() {
@@ -258,10 +316,9 @@ impl MigrationReview {
         if let Some(r) = self.rows_text() {
             s.push_str(&format!("\n{r}\n"));
         }
-        if !self.large.is_empty() {
+        if let Some(work) = self.large_text() {
             s.push_str(&format!(
-                "LARGE: it rewrites, indexes or writes the rows of {} ({} rows or more): plan the time, and pass the timeouts `kongrade plan` gives.\n",
-                self.large.join(", "),
+                "LARGE: it {work} ({} rows or more): plan the time, and pass the timeouts `kongrade plan` gives.\n",
                 thousands(SIZABLE_ROWS)
             ));
         }
@@ -313,7 +370,9 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
             cols.push("rewrites the table".into());
         }
         if a.scan {
-            cols.push("reads every row under an exclusive lock".into());
+            // The lock differs (ACCESS EXCLUSIVE for SET NOT NULL and CHECK, SHARE ROW
+            // EXCLUSIVE for a foreign key, SHARE UPDATE EXCLUSIVE for VALIDATE): said plainly.
+            cols.push("reads every row under lock".into());
         }
         parts.push(if cols.is_empty() {
             format!("alters {}", a.table)
@@ -358,10 +417,15 @@ fn phase_changes(label: &str, p: &PhaseFacts) -> Option<String> {
 fn work_tables<'a>(
     facts: Option<&DbFacts>,
     rewrites: impl Iterator<Item = &'a Rewrite>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<(RowWork, String)>) {
     fn add(v: &mut Vec<String>, t: &str) {
         if !v.iter().any(|x| x == t) {
             v.push(t.to_string());
+        }
+    }
+    fn add_work(v: &mut Vec<(RowWork, String)>, k: RowWork, t: &str) {
+        if !v.iter().any(|(w, x)| *w == k && x == t) {
+            v.push((k, t.to_string()));
         }
     }
     let mut touched = Vec::new();
@@ -370,21 +434,28 @@ fn work_tables<'a>(
         for t in p.tables() {
             add(&mut touched, t);
         }
-        let work = p
-            .alters
-            .iter()
-            .filter(|a| a.rewrite || a.scan)
-            .map(|a| &a.table)
-            .chain(p.indexes.iter().map(|i| &i.table))
-            .chain(p.writes.iter().map(|w| &w.table));
-        for t in work {
-            add(&mut heavy, t);
+        for a in &p.alters {
+            if a.rewrite {
+                add_work(&mut heavy, RowWork::Rewrite, &a.table);
+            }
+            // A rewrite reads the rows anyway: the scan is not said again.
+            if a.scan && !a.rewrite {
+                add_work(&mut heavy, RowWork::Scan, &a.table);
+            }
+        }
+        for i in &p.indexes {
+            add_work(&mut heavy, RowWork::Index, &i.table);
+        }
+        for w in &p.writes {
+            add_work(&mut heavy, RowWork::Write, &w.table);
         }
     }
     for r in rewrites {
         for t in r.tables {
             add(&mut touched, t);
-            add(&mut heavy, t);
+            if !heavy.iter().any(|(_, x)| x == t) {
+                add_work(&mut heavy, RowWork::Estimated, t);
+            }
         }
     }
     (touched, heavy)
@@ -430,10 +501,16 @@ impl Model {
                     .iter()
                     .filter_map(|t| count(t).map(|n| (t.clone(), n)))
                     .collect();
-                let large = heavy
+                let large_work: Vec<(RowWork, String)> = heavy
                     .into_iter()
-                    .filter(|t| count(t).is_some_and(|n| n >= SIZABLE_ROWS))
+                    .filter(|(_, t)| count(t).is_some_and(|n| n >= SIZABLE_ROWS))
                     .collect();
+                let mut large: Vec<String> = Vec::new();
+                for (_, t) in &large_work {
+                    if !large.contains(t) {
+                        large.push(t.clone());
+                    }
+                }
                 let mine: Vec<&HeavyWork> = estimates
                     .iter()
                     .filter(|h| h.subsystem == sub && h.migration == name)
@@ -477,6 +554,7 @@ impl Model {
                     partial,
                     rows,
                     large,
+                    large_work,
                     estimate_secs: (!mine.is_empty())
                         .then(|| estimate_of(Phase::Up) + estimate_of(Phase::Teardown)),
                     measured,
@@ -506,6 +584,17 @@ impl Model {
 mod tests {
     use super::*;
 
+    /// The tables of `work_tables`' heavy work, once each.
+    fn tables(heavy: &[(RowWork, String)]) -> Vec<&str> {
+        let mut v: Vec<&str> = Vec::new();
+        for (_, t) in heavy {
+            if !v.contains(&t.as_str()) {
+                v.push(t);
+            }
+        }
+        v
+    }
+
     /// A table the estimate's entries name counts for the flag and the rows even where the
     /// facts miss it.
     #[test]
@@ -527,13 +616,21 @@ mod tests {
         };
         let (touched, heavy) = work_tables(Some(&facts), [&entry].into_iter());
         assert_eq!(touched, ["fresh", "old", "services", "plugins"]);
-        assert_eq!(heavy, ["services", "plugins"]);
+        assert_eq!(tables(&heavy), ["services", "plugins"]);
+        // The facts say how services is written; the estimate alone names plugins.
+        assert_eq!(
+            heavy,
+            [
+                (RowWork::Write, "services".to_string()),
+                (RowWork::Estimated, "plugins".to_string())
+            ]
+        );
         // A migration the catalog has no facts for (a rock's) still gets the estimate's tables.
         let (touched, heavy) = work_tables(None, [&entry].into_iter());
         assert_eq!(touched, ["plugins", "services"]);
-        assert_eq!(heavy, touched);
+        assert_eq!(tables(&heavy), touched);
         let (touched, heavy) = work_tables(Some(&facts), std::iter::empty());
-        assert_eq!(heavy, ["services"]);
+        assert_eq!(tables(&heavy), ["services"]);
         assert_eq!(touched, ["fresh", "old", "services"]);
     }
 
@@ -566,11 +663,14 @@ mod tests {
                 "acls"
             ]
         );
-        assert_eq!(heavy, ["upstreams", "consumers", "targets", "acls"]);
+        assert_eq!(
+            tables(&heavy),
+            ["upstreams", "consumers", "targets", "acls"]
+        );
         let changes = phase_changes("up", &facts.up).unwrap_or_default();
         assert!(
             changes.contains(
-                "alters upstreams (alter column d set not null, reads every row under an exclusive lock)"
+                "alters upstreams (alter column d set not null, reads every row under lock)"
             ),
             "{changes}"
         );
@@ -585,6 +685,49 @@ mod tests {
         );
     }
 
+    /// LARGE says what it does with each table, from the facts: a table only scanned (009's
+    /// foreign keys) is not said to be rewritten, indexed or written.
+    #[test]
+    fn large_says_the_work_per_table() {
+        let facts = DbFacts {
+            up: crate::kong::sql_facts::of_sql(
+                "ALTER TABLE routes ADD CONSTRAINT r_fk FOREIGN KEY (s) REFERENCES services (id);
+                 ALTER TABLE consumers ALTER COLUMN c TYPE TEXT;
+                 CREATE INDEX ON targets (t); UPDATE acls SET k = 1;
+                 ALTER TABLE plugins ADD CONSTRAINT p_fk FOREIGN KEY (r) REFERENCES routes (id) NOT VALID;
+                 UPDATE routes SET x = 1;",
+            ),
+            ..DbFacts::default()
+        };
+        let (_, heavy) = work_tables(Some(&facts), std::iter::empty());
+        let mut r = review(&[], false);
+        r.large = tables(&heavy).iter().map(|t| t.to_string()).collect();
+        r.large_work = heavy;
+        assert_eq!(r.large, ["routes", "consumers", "targets", "acls"]);
+        assert_eq!(
+            r.large_text().as_deref(),
+            Some("rewrites consumers; builds an index on targets; writes rows of acls, routes; reads every row under lock of routes")
+        );
+        let detail = r.detail_text(None, false);
+        assert!(
+            detail.contains("LARGE: it rewrites consumers; builds an index on targets; writes rows of acls, routes; reads every row under lock of routes (100,000 rows or more)"),
+            "{detail}"
+        );
+        // Scanned only: said as such, with none of the other verbs.
+        r.large = vec!["routes".into()];
+        r.large_work = vec![(RowWork::Scan, "routes".into())];
+        let detail = r.detail_text(None, false);
+        assert!(
+            detail.contains("LARGE: it reads every row under lock of routes ("),
+            "{detail}"
+        );
+        assert!(!detail.contains("rewrites"), "{detail}");
+        r.large = vec![];
+        r.large_work = vec![];
+        assert!(r.large_text().is_none());
+        assert!(!r.detail_text(None, false).contains("LARGE"));
+    }
+
     fn review(changes: &[&str], partial: bool) -> MigrationReview {
         MigrationReview {
             subsystem: "core".into(),
@@ -595,6 +738,7 @@ mod tests {
             partial,
             rows: vec![],
             large: vec![],
+            large_work: vec![],
             estimate_secs: None,
             measured: vec![],
             growth: Ok(1.0),

@@ -70,13 +70,8 @@ pub(super) fn review_body(m: &Model, w: usize, h: usize, t: &Theme, out: &mut Ve
     };
     // The flag and the time first (they decide the plan); then what it changes. What does not
     // fit is marked below the step; v shows it in full (with the SQL).
-    if !r.large.is_empty() {
-        push_wrapped(
-            out,
-            &format!("LARGE table: {}", r.large.join(", ")),
-            w,
-            t.err(),
-        );
+    if let Some(work) = r.large_text() {
+        push_wrapped(out, &format!("LARGE: {work}"), w, t.err());
     }
     if let Some(d) = r.duration_text() {
         push_wrapped(out, &d, w, t.accent());
