@@ -612,23 +612,9 @@ fn the_routes_are_read_only_for_a_jump_into_3x() {
 /// The first words a remedy's first line may open with: a command to run (the issue's "the
 /// remedy, command first").
 fn is_command(line: &str) -> bool {
-    [
-        "sed ",
-        "cp -n ",
-        "unset ",
-        "export ",
-        "grep ",
-        "psql ",
-        "pg_dump ",
-        "kongrade ",
-        "kong ",
-        "curl ",
-        "deck ",
-        "luarocks ",
-        "echo ",
-    ]
-    .iter()
-    .any(|c| line.starts_with(c))
+    kongrade::kong::preflight::REMEDY_COMMANDS
+        .iter()
+        .any(|c| line.starts_with(c))
 }
 
 /// Runs a remedy line with sh (its `# ...` comment included, as an operator pasting it would),

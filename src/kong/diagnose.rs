@@ -148,15 +148,7 @@ impl DiagnoseInput<'_> {
     /// `psql` on Kong's database (host, port, role, database from kong.conf; the password from
     /// PGPASSWORD or ~/.pgpass, never in the command), running `sql`, quoted for the shell.
     pub(crate) fn psql(&self, sql: &str) -> String {
-        let c = &self.settings.connection;
-        format!(
-            "psql -h {} -p {} -U {} -d {} -c {}",
-            shell_word(&c.host),
-            c.port,
-            shell_word(&c.user),
-            shell_word(&c.database),
-            shell_word(sql)
-        )
+        self.settings.connection.psql(sql)
     }
 
     /// `kong migrations SUB` with kong.conf's `-c`.
@@ -165,10 +157,7 @@ impl DiagnoseInput<'_> {
     }
 
     fn table(&self, name: &str) -> String {
-        match &self.settings.connection.schema {
-            Some(s) => format!("\"{}\".{name}", s.replace('"', "\"\"")),
-            None => name.to_string(),
-        }
+        self.settings.connection.table_sql(name)
     }
 
     fn count(&self, table: &str) -> Option<i64> {
@@ -930,19 +919,7 @@ fn plugins(input: &DiagnoseInput<'_>, out: &mut Vec<Finding>) {
             remedy: vec![
                 {
                     // What loads them: the setting as it is, and the plugins not in it.
-                    // `off` loads nothing (Kong checks only the first entry): dropped.
-                    let off = input.settings.plugins.first().is_some_and(|p| p == "off");
-                    let mut list: Vec<String> = input
-                        .settings
-                        .plugins
-                        .iter()
-                        .filter(|p| p.as_str() != "off")
-                        .cloned()
-                        .collect();
-                    if list.is_empty() && !off {
-                        list.push("bundled".into());
-                    }
-                    list.extend(not_loaded_names.iter().filter(|n| !list.contains(n)).cloned().collect::<Vec<_>>());
+                    let list = super::preflight::plugins_loading(&input.settings.plugins, &not_loaded_names);
                     format!(
                         "plugins = {}   # in kong.conf of every node, first the one that runs migrations (leave out those no longer used)",
                         list.join(",")

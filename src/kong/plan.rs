@@ -44,6 +44,51 @@ impl Default for BackupTarget {
     }
 }
 
+/// The command lines every finding and plan step writes for this database: one form, quoted
+/// for the shell, never a password (PGPASSWORD or ~/.pgpass).
+impl BackupTarget {
+    /// `psql` connected to Kong's database, before its own flags.
+    pub fn psql_prefix(&self) -> String {
+        format!(
+            "psql -h {} -p {} -U {} -d {}",
+            shell_word(&self.host),
+            self.port,
+            shell_word(&self.user),
+            shell_word(&self.database)
+        )
+    }
+
+    /// `psql ... -c SQL`.
+    pub fn psql(&self, sql: &str) -> String {
+        format!("{} -c {}", self.psql_prefix(), shell_word(sql))
+    }
+
+    /// `pg_dump` of Kong's data (its pg_schema only, when kong.conf sets one) to `LABEL.dump`,
+    /// custom format.
+    pub fn pg_dump(&self, label: &str) -> String {
+        let mut dump = format!(
+            "pg_dump -h {} -p {} -U {} -d {}",
+            shell_word(&self.host),
+            self.port,
+            shell_word(&self.user),
+            shell_word(&self.database)
+        );
+        if let Some(s) = &self.schema {
+            dump.push_str(&format!(" -n {}", shell_word(s)));
+        }
+        dump.push_str(&format!(" -Fc -f {label}.dump"));
+        dump
+    }
+
+    /// A Kong table's name in SQL, qualified by pg_schema when kong.conf sets one.
+    pub fn table_sql(&self, name: &str) -> String {
+        match &self.schema {
+            Some(s) => format!("\"{}\".{name}", s.replace('"', "\"\"")),
+            None => name.to_string(),
+        }
+    }
+}
+
 /// What shapes the commands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PlanOptions {
@@ -580,18 +625,7 @@ impl<'a> Builder<'a> {
         let b = &self.opts.backup;
         let (commands, why) = match self.db {
             Db::Postgres => {
-                let mut dump = format!(
-                    "pg_dump -h {} -p {} -U {} -d {}",
-                    shell_word(&b.host),
-                    b.port,
-                    shell_word(&b.user),
-                    shell_word(&b.database)
-                );
-                if let Some(s) = &b.schema {
-                    dump.push_str(&format!(" -n {}", shell_word(s)));
-                }
-                dump.push_str(&format!(" -Fc -f {label}.dump"));
-                let mut cmds = vec![dump];
+                let mut cmds = vec![b.pg_dump(&label)];
                 // db_export exists from Kong 1.5 on; it is run with the version in service.
                 if from.is_some_and(|v| v >= Version::new(1, 5, 0)) {
                     cmds.push(format!(

@@ -12,6 +12,25 @@ use super::plan::{plural, shell_word};
 use super::policy::FindingId;
 use super::version::Version;
 
+/// The first words a remedy's first line opens with: a command to run (issue 15's "the remedy,
+/// command first"), for the tests that hold every finding to it (unit and real-database).
+pub const REMEDY_COMMANDS: &[&str] = &[
+    "sed ",
+    "cp -n ",
+    "unset ",
+    "export ",
+    "grep ",
+    "psql ",
+    "pg_dump ",
+    "kongrade ",
+    "kong ",
+    "curl ",
+    "deck ",
+    "luarocks ",
+    "echo ",
+    "printf ",
+];
+
 /// Paths and routes listed in a finding; the rest are counted.
 pub const LIST_MAX: usize = 20;
 
@@ -229,14 +248,7 @@ fn conf_arg(input: &PreflightInput<'_>) -> String {
 /// `pg_dump` of Kong's database to `LABEL.dump` (custom format), the password from PGPASSWORD
 /// or ~/.pgpass.
 fn pg_dump(input: &PreflightInput<'_>, label: &str) -> String {
-    let c = input.connection.cloned().unwrap_or_default();
-    format!(
-        "pg_dump -h {} -p {} -U {} -d {} -Fc -f {label}.dump",
-        shell_word(&c.host),
-        c.port,
-        shell_word(&c.user),
-        shell_word(&c.database)
-    )
+    input.connection.cloned().unwrap_or_default().pg_dump(label)
 }
 
 fn env_key(name: &str) -> Option<String> {
@@ -580,23 +592,16 @@ fn admin_curl(input: &PreflightInput<'_>) -> (String, String) {
 
 /// `psql` on Kong's database running `sql` (the password from PGPASSWORD or ~/.pgpass).
 fn psql(input: &PreflightInput<'_>, sql: &str) -> String {
-    let c = input.connection.cloned().unwrap_or_default();
-    format!(
-        "psql -h {} -p {} -U {} -d {} -c {}",
-        shell_word(&c.host),
-        c.port,
-        shell_word(&c.user),
-        shell_word(&c.database),
-        shell_word(sql)
-    )
+    input.connection.cloned().unwrap_or_default().psql(sql)
 }
 
 /// A Kong table's name in SQL, qualified by pg_schema when kong.conf sets one.
 fn table_sql(input: &PreflightInput<'_>, table: &str) -> String {
-    match input.connection.and_then(|c| c.schema.as_deref()) {
-        Some(schema) => format!("\"{}\".{table}", schema.replace('"', "\"\"")),
-        None => table.to_string(),
-    }
+    input
+        .connection
+        .cloned()
+        .unwrap_or_default()
+        .table_sql(table)
 }
 
 /// A `curl` that sets a route's paths (the Admin API replaces the whole list), each path
@@ -895,6 +900,28 @@ fn regex_routes(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The `plugins` setting that also loads `missing`: the operator's list as it is (a short list
+/// may be on purpose: `bundled` would load every plugin), then the missing ones. `off` loads
+/// nothing (Kong checks only the first entry): the list is then the missing; an empty setting
+/// is Kong's default, `bundled`. The one rule for diagnose's and the preflight's remedies.
+pub fn plugins_loading(setting: &[String], missing: &[String]) -> Vec<String> {
+    let off = setting.first().is_some_and(|p| p == "off");
+    let mut wanted: Vec<String> = setting
+        .iter()
+        .filter(|p| p.as_str() != "off")
+        .cloned()
+        .collect();
+    if wanted.is_empty() && !off {
+        wanted.push("bundled".into());
+    }
+    for p in missing {
+        if !wanted.contains(p) {
+            wanted.push(p.clone());
+        }
+    }
+    wanted
+}
+
 /// The plugins a node loads with `plugins` at `version`: (bundled by Kong, named custom ones).
 fn loaded(input: &PreflightInput<'_>, version: Version) -> (BTreeSet<String>, BTreeSet<String>) {
     let bundled: BTreeSet<String> = input
@@ -980,11 +1007,8 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
                 let (curl, url) = admin_curl(input);
                 let c = input.connection.cloned().unwrap_or_default();
                 r.push(format!(
-                    "psql -h {} -p {} -U {} -d {} -At -c {} | xargs -I{{}} {curl} -X DELETE {url}/plugins/{{}}   # or delete every row of these plugins through the Admin API, once nothing uses them (after the backup)",
-                    shell_word(&c.host),
-                    c.port,
-                    shell_word(&c.user),
-                    shell_word(&c.database),
+                    "{} -At -c {} | xargs -I{{}} {curl} -X DELETE {url}/plugins/{{}}   # or delete every row of these plugins through the Admin API, once nothing uses them (after the backup)",
+                    c.psql_prefix(),
                     shell_word(&format!(
                         "SELECT id FROM {} WHERE name IN ({})",
                         table_sql(input, "plugins"),
@@ -996,24 +1020,7 @@ fn plugins(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
         });
     }
     if !not_loaded.is_empty() {
-        // The setting that loads them all: the operator's list as it is (a short list may be
-        // on purpose: `bundled` would load every plugin), then the missing ones.
-        // `off` loads nothing (Kong checks only the first entry): the list is then the missing.
-        let off = input.plugins_setting.first().is_some_and(|p| p == "off");
-        let mut wanted: Vec<String> = input
-            .plugins_setting
-            .iter()
-            .filter(|p| p.as_str() != "off")
-            .cloned()
-            .collect();
-        if wanted.is_empty() && !off {
-            wanted.push("bundled".into());
-        }
-        for p in missing {
-            if !wanted.contains(&p) {
-                wanted.push(p);
-            }
-        }
+        let wanted = plugins_loading(input.plugins_setting, &missing);
         out.push(Finding {
             id: FindingId::PluginsNotLoaded,
             severity: Severity::Error,
@@ -1201,11 +1208,8 @@ fn scram(input: &PreflightInput<'_>, out: &mut Vec<Finding>) {
             {
                 let c = input.connection.cloned().unwrap_or_default();
                 format!(
-                    "psql -h {} -p {} -U {} -d {} -c \"SET password_encryption = 'md5'\" -c {}   # store an md5 password for the Kong role (and md5 in pg_hba.conf)",
-                    shell_word(&c.host),
-                    c.port,
-                    shell_word(&c.user),
-                    shell_word(&c.database),
+                    "{} -c \"SET password_encryption = 'md5'\" -c {}   # store an md5 password for the Kong role (and md5 in pg_hba.conf)",
+                    c.psql_prefix(),
                     shell_word(&format!("\\password {}", c.user))
                 )
             },
@@ -1873,22 +1877,7 @@ mod tests {
                 .into_iter()
                 .filter(|x| x.id.as_str() == "postgres-untested"),
         );
-        let commands = [
-            "sed ",
-            "cp -n ",
-            "unset ",
-            "export ",
-            "grep ",
-            "psql ",
-            "pg_dump ",
-            "kongrade ",
-            "kong ",
-            "curl ",
-            "deck ",
-            "luarocks ",
-            "echo ",
-            "printf ",
-        ];
+        let commands = REMEDY_COMMANDS;
         let want = [
             "conf-key-removed",
             "conf-key-deprecated",
