@@ -139,6 +139,13 @@ impl PreflightSource {
         hops: Option<&[crate::kong::version::Version]>,
         routes: bool,
     ) -> PreflightData {
+        let d = self.local(snapshot);
+        self.read_database(d, store, row_counts, hops, routes).await
+    }
+
+    /// What needs no database: kong.conf, the `KONG_*` names, the Lua tree, the data planes the
+    /// snapshot read. A caller whose database read timed out keeps these findings.
+    pub fn local(&self, snapshot: &Snapshot) -> PreflightData {
         let mut d = PreflightData {
             conf_path: self.conf_path.as_ref().map(|p| p.display().to_string()),
             env_names: self.env_names.clone(),
@@ -180,6 +187,18 @@ impl PreflightSource {
                 })
                 .collect()
         });
+        d
+    }
+
+    /// The database's part of [`Self::gather`], added to `d` (from [`Self::local`]).
+    pub async fn read_database(
+        &self,
+        mut d: PreflightData,
+        store: Option<&dyn crate::store::Store>,
+        row_counts: Option<&[(String, i64)]>,
+        hops: Option<&[crate::kong::version::Version]>,
+        routes: bool,
+    ) -> PreflightData {
         if let Some(c) = self.cassandra.as_ref().filter(|_| routes) {
             // No server-side regex: every route's paths are read (paged) and judged, once: the
             // row count's read on this store when it made one.

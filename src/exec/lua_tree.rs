@@ -346,6 +346,25 @@ fn plugins_with_migrations(plugins: &Path) -> Result<Vec<String>> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {
+    // A module is a regular file of modest size: a FIFO or a device (a symlink to /dev/zero)
+    // would hang or fill the memory, so only regular files are read, and at most MODULE_MAX.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(eyre!(
+                "{} is not a regular file: a Lua module is one",
+                path.display()
+            ))
+        }
+        Ok(m) if m.len() > MODULE_MAX => {
+            return Err(eyre!(
+                "{} is {} bytes: more than a Lua module of Kong's ({} at most)",
+                path.display(),
+                m.len(),
+                MODULE_MAX
+            ))
+        }
+        _ => {}
+    }
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -354,6 +373,9 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
         Err(e) => Err(e).wrap_err_with(|| format!("reading {}", path.display())),
     }
 }
+
+/// The largest module file read (Kong's biggest migration is tens of kB).
+const MODULE_MAX: u64 = 4 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -414,6 +436,29 @@ mod tests {
         );
         let (_, t010) = got.get("core/010_210_to_211").expect("010 shown");
         assert!(t010.contains("CREATE TABLE x"), "{t010}");
+    }
+
+    /// A module that is no regular file (a symlink to /dev/zero) is an error naming it, at once:
+    /// never a read that hangs or fills the memory.
+    #[test]
+    fn a_module_that_is_no_regular_file_is_refused_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        write(
+            r,
+            "kong/db/migrations/core/init.lua",
+            "return { '016_280_to_300' }",
+        );
+        std::os::unix::fs::symlink(
+            "/dev/zero",
+            r.join("kong/db/migrations/core/016_280_to_300.lua"),
+        )
+        .unwrap();
+        let e = format!("{:#}", migration_sources(r).unwrap_err());
+        assert!(
+            e.contains("016_280_to_300.lua is not a regular file"),
+            "{e}"
+        );
     }
 
     /// A delegating migration shows the module it delegates to; one that builds its SQL from

@@ -241,6 +241,7 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                             }
                         }
                     }
+                    let mut preflight_timed_out = false;
                     if let Some(src) = p
                         .preflight
                         .as_ref()
@@ -248,11 +249,14 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                     {
                         let counts = p.interpreter.row_counts.clone();
                         let routes = routes_for(&snap, &p.interpreter);
+                        // kong.conf, the environment and the Lua tree are read first and kept
+                        // whatever the database does: a slow read loses only its own checks.
+                        let local = src.local(&snap);
                         let gathered = tokio::time::timeout(
                             bound(routes),
-                            src.gather(
+                            src.read_database(
+                                local.clone(),
                                 p.source.conn.as_deref(),
-                                &snap,
                                 counts.as_deref(),
                                 None,
                                 routes,
@@ -260,14 +264,19 @@ pub fn spawn(mut p: Poller, tx: UnboundedSender<Msg>) -> PollerHandle {
                         )
                         .await;
                         p.interpreter.preflight = Some(gathered.unwrap_or_else(|_| {
-                            crate::kong::preflight::PreflightData {
-                                incomplete: vec![format!(
-                                    "the preflight's reads did not finish within {} s",
-                                    bound(routes).as_secs()
-                                )],
-                                ..Default::default()
-                            }
+                            preflight_timed_out = true;
+                            let mut d = local;
+                            d.incomplete.push(format!(
+                                "the preflight's database reads (routes, plugins, server version, login) did not finish within {} s",
+                                bound(routes).as_secs()
+                            ));
+                            d
                         }));
+                    }
+                    if preflight_timed_out {
+                        // As after a count that timed out: the session may still be busy with
+                        // the abandoned read; the next poll opens a new one.
+                        p.source.reset();
                     }
                     if let Some(h) = &p.own_history {
                         p.interpreter.history =
