@@ -2293,6 +2293,65 @@ fn preflight_waits_for_its_reads_then_shows_and_gates_their_findings() {
     }
 }
 
+/// A preflight read that failed stops the wizard as an error does: Enter is refused, `o` asks
+/// for a typed reason, which is journaled, and then the step goes on; kong.conf's findings read
+/// before the failure stay beside it.
+#[test]
+fn an_incomplete_preflight_is_overridden_with_a_journaled_reason() {
+    use crate::kong::policy::FindingId;
+    use crate::kong::preflight::PreflightData;
+    let mut h = H::from(crate::training::scenario("clean").expect("clean"), false);
+    h.interpreter.preflight_wanted = true;
+    h.interpreter.preflight = Some(PreflightData {
+        conf_path: Some("/etc/kong/kong.conf".into()),
+        conf_keys: vec![("pg_hots".into(), "db".into())],
+        incomplete: vec![
+            "routes, plugins and server version: the server closed the connection".into(),
+        ],
+        ..PreflightData::default()
+    });
+    h.read();
+    let ids: Vec<FindingId> = h.m.findings.iter().map(|f| f.id).collect();
+    assert!(ids.contains(&FindingId::PreflightIncomplete), "{ids:?}");
+    assert!(ids.contains(&FindingId::ConfKeyUnknown), "{ids:?}");
+    assert!(h.enter().is_empty());
+    assert_eq!(
+        h.m.step,
+        Step::Preflight,
+        "a check that did not run stops Enter"
+    );
+    assert!(h.notice().contains("o overrides it"), "{}", h.notice());
+    h.key(Key::ch('o'));
+    assert!(matches!(
+        &h.m.overlay,
+        Some(Overlay::Override {
+            target: OverrideTarget::Finding { id, .. },
+            ..
+        }) if id == "preflight-incomplete"
+    ));
+    h.typed("routes checked by hand on a replica");
+    let fx = h.enter();
+    let title =
+        h.m.findings
+            .iter()
+            .find(|f| f.id == FindingId::PreflightIncomplete)
+            .map(|f| f.title.clone())
+            .unwrap_or_default();
+    assert_eq!(
+        journal(&fx),
+        vec![Event::Override {
+            gate: format!("preflight: preflight-incomplete: {title}"),
+            reason: "routes checked by hand on a replica".into(),
+        }]
+    );
+    h.enter();
+    assert_eq!(
+        h.m.step,
+        Step::Backup,
+        "past the override, the step goes on"
+    );
+}
+
 /// A rehearsal record measuring core 016 as the journal keeps it.
 pub(super) fn rehearsal_016(at: &str, ms_016: u64) -> crate::contract::clone::RehearsalRecord {
     use crate::contract::clone::{CloneRecord, MigrationTiming, RehearsalRecord, RehearsedStep};
